@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gotel's one BPF program: a recipe interpreter for Go function probes.
+ *
+ * Every uprobe (function entry or one RET instruction) is attached with a
+ * cookie that indexes `recipes`. The program reads the goroutine identity
+ * from g (R14 under Go's register ABI), runs the recipe's capture ops and
+ * writes one record to the ring buffer without waking the reader unless
+ * the buffer is filling up: userspace drains on a timer, so the traced
+ * thread never pays for a wakeup per call.
+ */
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+
+#include "gotel.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Ring-buffer fill level (bytes) past which a submit wakes the reader. */
+volatile const __u64 wakeup_bytes = 1 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GOTEL_MAX_RECIPES);
+	__type(key, __u32);
+	__type(value, struct gotel_recipe);
+} recipes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GOTEL_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/*
+ * Per-CPU scratch for building a record: too big for the 512-byte stack.
+ * Twice GOTEL_MAX_DATA so that any masked offset plus any masked length
+ * stays inside it, which is what the verifier needs to see.
+ */
+#define SCRATCH_SIZE (2 * GOTEL_MAX_DATA)
+struct scratch {
+	struct gotel_event ev;
+	__u8 data[SCRATCH_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_buf SEC(".maps");
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		*v += 1;
+}
+
+/* Loads the machine word at `loc`; non-zero when it cannot be read. */
+static __always_inline int load_word(const __u64 *regs, __u64 sp,
+				     const struct gotel_loc *loc, __u32 size,
+				     __u64 *out)
+{
+	*out = 0;
+	if (loc->kind == GOTEL_LOC_REG) {
+		__u32 r = loc->reg;
+		if (r >= GOTEL_NUM_INT_REGS)
+			return -1;
+		*out = regs[r];
+		return 0;
+	}
+	if (loc->kind == GOTEL_LOC_STACK) {
+		/* Read exactly `size` bytes: a small value at the top of the
+		 * stack must not fault by reading past it. */
+		if (size == 0 || size > 8)
+			size = 8;
+		return bpf_probe_read_user(out, size,
+					   (void *)(sp + (__s64)loc->offset));
+	}
+	return -1;
+}
+
+static __always_inline __u64 mask_to(__u64 v, __u32 size)
+{
+	if (size >= 8)
+		return v;
+	return v & ((1ULL << (size * 8)) - 1);
+}
+
+/* State shared with capture_op across bpf_loop iterations. */
+struct capture {
+	__u64 regs[GOTEL_NUM_INT_REGS]; /* Go's integer arg registers, ABI order */
+	__u64 sp;
+	struct gotel_recipe *rc;
+	struct scratch *s;
+	__u32 off; /* bytes of data written so far */
+	__u32 _pad;
+};
+
+/*
+ * Runs op `i` of the recipe. A bpf_loop callback is verified once, whatever
+ * the number of ops; an unrolled or open-coded loop makes the verifier walk
+ * every combination of op kinds and explodes.
+ */
+static long capture_op(__u32 i, struct capture *c)
+{
+	if (i >= GOTEL_MAX_OPS)
+		return 1;
+	struct gotel_recipe *rc = c->rc;
+	struct scratch *s = c->s;
+	struct gotel_event *ev = &s->ev;
+	struct gotel_op *op = &rc->ops[i];
+	__u32 off = c->off;
+	/* Room for the largest fixed part (16 bytes) of any op. */
+	if (off > GOTEL_MAX_DATA - 16) {
+		ev->flags |= GOTEL_EV_DATA_FULL;
+		return 1;
+	}
+	__u8 *dst = &s->data[off];
+	__u64 word = 0;
+
+	if (op->kind == GOTEL_OP_SCALAR) {
+		if (load_word(c->regs, c->sp, &op->a, op->size, &word))
+			ev->fault_mask |= 1U << i;
+		*(__u64 *)dst = mask_to(word, op->size);
+		c->off = off + 8;
+		return 0;
+	}
+	if (op->kind != GOTEL_OP_STRING) {
+		ev->fault_mask |= 1U << i;
+		return 0;
+	}
+	__u64 ptr = 0, len = 0;
+	int err = load_word(c->regs, c->sp, &op->a, 8, &ptr);
+	err |= load_word(c->regs, c->sp, &op->b, 8, &len);
+	__u32 copied = 0;
+	if (!err) {
+		__u64 want = len < op->max_len ? len : op->max_len;
+		/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp
+		 * anyway against a torn or hostile recipe. */
+		if (want > GOTEL_MAX_DATA - 16 - off)
+			want = GOTEL_MAX_DATA - 16 - off;
+		/* clang drops clamps it can prove redundant, and the verifier
+		 * cannot prove them: hide the value from clang, then mask so
+		 * the bound is explicit. */
+		copied = (__u32)want;
+		barrier_var(copied);
+		copied &= 2 * GOTEL_MAX_STRING - 1;
+		if (copied &&
+		    bpf_probe_read_user(dst + 16, copied, (void *)ptr)) {
+			err = -1;
+			copied = 0;
+		}
+	}
+	if (err)
+		ev->fault_mask |= 1U << i;
+	*(__u64 *)dst = len;
+	*(__u32 *)(dst + 8) = copied;
+	*(__u32 *)(dst + 12) = 0;
+	c->off = off + 16 + ((copied + 7) & ~7U);
+	return 0;
+}
+
+SEC("uprobe")
+int gotel_probe(struct pt_regs *ctx)
+{
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct gotel_recipe *rc = bpf_map_lookup_elem(&recipes, &cookie);
+	if (!rc || rc->n_ops > GOTEL_MAX_OPS) {
+		count(GOTEL_STAT_NO_RECIPE);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return 0;
+
+	struct capture c = {
+		.regs = { ctx->rax, ctx->rbx, ctx->rcx, ctx->rdi, ctx->rsi,
+			  ctx->r8, ctx->r9, ctx->r10, ctx->r11 },
+		.sp = ctx->rsp,
+		.rc = rc,
+		.s = s,
+		.off = 0,
+	};
+	__u64 g = ctx->r14;
+	__u64 tgid_pid = bpf_get_current_pid_tgid();
+
+	struct gotel_event *ev = &s->ev;
+	ev->ktime_ns = bpf_ktime_get_ns();
+	ev->cookie = cookie;
+	ev->pid = tgid_pid >> 32;
+	ev->tid = (__u32)tgid_pid;
+	ev->site = rc->site;
+	ev->flags = 0;
+	ev->fault_mask = 0;
+	ev->_pad = 0;
+
+	__u64 stack_hi = 0;
+	ev->goid = 0;
+	if (bpf_probe_read_user(&ev->goid, 8, (void *)(g + rc->goid_offset)) ||
+	    bpf_probe_read_user(&stack_hi, 8,
+				(void *)(g + rc->stack_hi_offset)))
+		ev->flags |= GOTEL_EV_NO_G;
+	ev->frame = stack_hi - c.sp;
+
+	if (rc->n_ops)
+		bpf_loop(rc->n_ops, capture_op, &c, 0);
+	if (ev->fault_mask)
+		count(GOTEL_STAT_FAULTS);
+
+	/* off <= GOTEL_MAX_DATA by construction; make the bound visible to
+	 * the verifier as above. */
+	__u32 off = c.off;
+	barrier_var(off);
+	off &= 2 * GOTEL_MAX_DATA - 1;
+	ev->data_len = off;
+
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, sizeof(struct gotel_event) + off,
+			       flags)) {
+		count(GOTEL_STAT_RINGBUF_FULL);
+		return 0;
+	}
+	count(GOTEL_STAT_EVENTS);
+	return 0;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The contract between gotel's userspace and its one generic BPF program.
+ *
+ * Userspace compiles every probe site (a function entry, or all RET
+ * instructions of that function) into a `gotel_recipe`: a short list of
+ * capture ops saying which words to read from registers or the stack and how
+ * to copy strings. Each uprobe is attached with a cookie that indexes the
+ * `recipes` array; the program interprets the recipe and emits one
+ * `gotel_event` header followed by the captured data.
+ *
+ * The Rust mirror lives in sidecar/src/recipe.rs; a test compiles this
+ * header and checks every size and offset against it. Change both together.
+ */
+#ifndef GOTEL_H
+#define GOTEL_H
+
+#ifndef __BPF__
+#include <stdint.h>
+typedef uint8_t __u8;
+typedef uint16_t __u16;
+typedef uint32_t __u32;
+typedef int32_t __s32;
+typedef uint64_t __u64;
+#endif
+
+/* Ops per recipe: enough for 16 scalar/string captures per site. */
+#define GOTEL_MAX_OPS 16
+/* Number of recipe slots (= attach cookies) the map holds. */
+#define GOTEL_MAX_RECIPES 4096
+/* Largest copy of one string; config max_string_len is capped to this. */
+#define GOTEL_MAX_STRING 4096
+/* Captured data per event; the planner keeps every recipe within it. */
+#define GOTEL_MAX_DATA 8192
+
+/* Go's integer argument registers in ABI order (abi-internal.md, amd64). */
+#define GOTEL_NUM_INT_REGS 9 /* RAX RBX RCX RDI RSI R8 R9 R10 R11 */
+
+enum gotel_loc_kind {
+	GOTEL_LOC_NONE = 0,  /* not readable (e.g. a float in an XMM register) */
+	GOTEL_LOC_REG = 1,   /* integer register number `reg` in ABI order */
+	GOTEL_LOC_STACK = 2, /* memory at SP + `offset` at the probed instruction */
+};
+
+/* Where one machine word lives at the probed instruction. */
+struct gotel_loc {
+	__u8 kind;
+	__u8 reg;
+	__u16 _pad;
+	__s32 offset;
+};
+
+enum gotel_op_kind {
+	/* Read `size` bytes of `a`; emits 8 bytes, little-endian, zero-filled. */
+	GOTEL_OP_SCALAR = 1,
+	/*
+	 * A Go string: data pointer in `a`, length in `b`. Emits
+	 * { u64 len; u32 copied; u32 _pad; u8 bytes[copied] } padded to 8,
+	 * with copied = min(len, max_len).
+	 */
+	GOTEL_OP_STRING = 2,
+};
+
+struct gotel_op {
+	__u8 kind;
+	__u8 size;
+	__u16 max_len;
+	__u32 _pad;
+	struct gotel_loc a;
+	struct gotel_loc b;
+};
+
+enum gotel_site {
+	GOTEL_SITE_ENTRY = 0,
+	GOTEL_SITE_RETURN = 1,
+};
+
+struct gotel_recipe {
+	__u8 site;
+	__u8 n_ops;
+	__u16 _pad;
+	/* offsetof(runtime.g, goid) and offsetof(runtime.g, stack.hi): they
+	 * differ between Go releases, so they come from the binary's DWARF. */
+	__u32 goid_offset;
+	__u32 stack_hi_offset;
+	__u32 _pad2;
+	struct gotel_op ops[GOTEL_MAX_OPS];
+};
+
+/* Bits of gotel_event.flags. */
+#define GOTEL_EV_NO_G 1         /* could not read the goroutine (g) fields */
+#define GOTEL_EV_DATA_FULL 2    /* ops skipped: GOTEL_MAX_DATA reached */
+
+/* Header of every ring-buffer record; captured data follows. */
+struct gotel_event {
+	__u64 ktime_ns;
+	__u64 goid;
+	/* g.stack.hi - SP at the probe. Go copies stacks on growth keeping
+	 * offsets from the top, so this names one frame of one goroutine for
+	 * the whole call, and differs per recursion level. */
+	__u64 frame;
+	__u32 cookie;
+	__u32 pid;
+	__u32 tid;
+	__u16 data_len;
+	__u8 site;
+	__u8 flags;
+	/* Bit i: op i could not be read (page not present, bad pointer). */
+	__u32 fault_mask;
+	__u32 _pad;
+};
+
+/* Indices of the per-CPU `stats` counters. */
+enum gotel_stat {
+	GOTEL_STAT_EVENTS = 0,      /* records submitted */
+	GOTEL_STAT_RINGBUF_FULL = 1, /* records dropped: ring buffer full */
+	GOTEL_STAT_NO_RECIPE = 2,   /* hits whose cookie had no recipe */
+	GOTEL_STAT_FAULTS = 3,      /* records with at least one faulted op */
+	GOTEL_STAT_COUNT = 4,
+};
+
+#endif /* GOTEL_H */

@@ -1,0 +1,3 @@
+module example.com/sigs
+
+go 1.19

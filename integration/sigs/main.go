@@ -1,0 +1,94 @@
+// Command sigs exercises the signatures gotel's end-to-end tests assert on.
+//
+// It prints "ready" and then, for every line read on stdin, runs one round of
+// calls with fixed arguments (see round) and prints "done N". Tests attach
+// gotel first and then drive rounds, so every value below is an expectation.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+)
+
+//go:noinline
+func ints(a int8, b int16, c int32, d int64, e uint8, f uint16, g uint32, h uint64, i int) int64 {
+	return int64(a) + int64(b) + int64(c) + d + int64(e) + int64(f) + int64(g) + int64(h) + int64(i)
+}
+
+//go:noinline
+func flip(b bool) bool { return !b }
+
+//go:noinline
+func greet(name string, times int) (string, int) {
+	return "hello, " + name, len(name) * times
+}
+
+// many has more integer arguments than the nine ABI registers, so its last
+// two arguments and its result are passed on the stack.
+//
+//go:noinline
+func many(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 int) int {
+	return a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+}
+
+// mixed takes and returns a float in an XMM register, which eBPF cannot read.
+//
+//go:noinline
+func mixed(x int64, f float64, s string) (float64, error) {
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	return f * float64(x), nil
+}
+
+// deep recurses with a 512-byte frame: a fresh goroutine's 8 KiB stack must
+// grow (runtime.morestack, stack copy) several times before depth 0.
+//
+//go:noinline
+func deep(n int) int {
+	var pad [512]byte
+	pad[n%512] = byte(n)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return deep(n-1) + int(pad[n%512])
+}
+
+// Counter checks pointer-receiver method naming: main.(*Counter).Add.
+type Counter struct{ total int }
+
+//go:noinline
+func (c *Counter) Add(d int) int {
+	c.total += d
+	return c.total
+}
+
+var sink int64
+
+func round(c *Counter) {
+	sink += ints(-8, -1600, -320000, -6400000000, 200, 60000, 4000000000, 18000000000000000000, -42)
+	if flip(true) {
+		sink++
+	}
+	s, n := greet("a name longer than twenty-three bytes", 3)
+	sink += int64(len(s) + n)
+	sink += int64(many(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))
+	f, _ := mixed(3, 1.5, "x")
+	sink += int64(f)
+	done := make(chan int)
+	go func() { done <- deep(40) }()
+	sink += int64(<-done)
+	sink += int64(c.Add(5))
+}
+
+func main() {
+	fmt.Println("ready")
+	c := &Counter{}
+	in := bufio.NewScanner(os.Stdin)
+	for i := 1; in.Scan(); i++ {
+		round(c)
+		fmt.Printf("done %d\n", i)
+	}
+}

@@ -1,0 +1,223 @@
+//! The kernel side: loads the one BPF program, manages recipe slots, attaches
+//! uprobes with cookies and exposes the ring buffer and counters.
+
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink, UProbeScope};
+use aya::programs::UProbe;
+use aya::{Ebpf, EbpfLoader};
+
+use crate::recipe::{RawRecipe, MAX_RECIPES, STAT_COUNT};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gotel.bpf.o"));
+
+/// Kernel-side failures, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    /// Loading the object or program failed.
+    #[error("loading the BPF program failed: {why}{}", privilege_hint(.why))]
+    Load {
+        /// The loader or verifier message.
+        why: String,
+    },
+    /// No recipe slot is free.
+    #[error("all {MAX_RECIPES} probe slots are in use; trace fewer functions or processes")]
+    SlotsExhausted,
+    /// Writing a map failed.
+    #[error("updating BPF map {map}: {why}")]
+    Map {
+        /// The map.
+        map: &'static str,
+        /// The error.
+        why: String,
+    },
+    /// Attaching a uprobe failed.
+    #[error("attaching uprobe at {path}+{offset:#x} (pid {pid}): {why}{}", privilege_hint(.why))]
+    Attach {
+        /// Target executable.
+        path: String,
+        /// File offset.
+        offset: u64,
+        /// Process.
+        pid: u32,
+        /// The error.
+        why: String,
+    },
+}
+
+fn privilege_hint(why: &str) -> &'static str {
+    // EPERM is privilege; EACCES is the verifier and gets its own log.
+    if why.contains("Operation not permitted") || why.contains("os error 1)") {
+        "; gotel needs root, or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE (and in Kubernetes a shared PID namespace)"
+    } else {
+        ""
+    }
+}
+
+/// Counters kept by the BPF program, summed over CPUs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KernelStats {
+    /// Records submitted.
+    pub events: u64,
+    /// Records dropped because the ring buffer was full.
+    pub ringbuf_full: u64,
+    /// Hits whose cookie had no recipe.
+    pub no_recipe: u64,
+    /// Records where some memory could not be read.
+    pub faults: u64,
+}
+
+/// The loaded program and its maps (except the ring buffer, which is handed
+/// to the event reader).
+pub struct Bpf {
+    ebpf: Ebpf,
+    recipes: Array<MapData, RawRecipe>,
+    stats: PerCpuArray<MapData, u64>,
+    /// Free slots, oldest-freed first, so a slot is reused as late as
+    /// possible and stale events in the ring cannot meet a new recipe.
+    free: VecDeque<u32>,
+}
+
+impl Bpf {
+    /// Loads and verifies the program; `wakeup_bytes` is the ring-buffer
+    /// fill level at which a submit wakes userspace.
+    pub fn load(wakeup_bytes: u64) -> Result<(Self, RingBuf<MapData>), BpfError> {
+        let load = |e: &dyn std::fmt::Display| BpfError::Load { why: e.to_string() };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("wakeup_bytes", &wakeup_bytes, true)
+            .load(OBJECT)
+            .map_err(|e| load(&e))?;
+        let prog: &mut UProbe = ebpf
+            .program_mut("gotel_probe")
+            .ok_or_else(|| BpfError::Load {
+                why: "program gotel_probe missing from object".into(),
+            })?
+            .try_into()
+            .map_err(|e| load(&e))?;
+        prog.load().map_err(|e| BpfError::Load {
+            why: verifier_error(&e),
+        })?;
+        let take = |ebpf: &mut Ebpf, name: &str| {
+            ebpf.take_map(name).ok_or_else(|| BpfError::Load {
+                why: format!("map {name} missing from object"),
+            })
+        };
+        let recipes = Array::try_from(take(&mut ebpf, "recipes")?).map_err(|e| load(&e))?;
+        let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(|e| load(&e))?;
+        let ring = RingBuf::try_from(take(&mut ebpf, "events")?).map_err(|e| load(&e))?;
+        Ok((
+            Bpf {
+                ebpf,
+                recipes,
+                stats,
+                free: (0..MAX_RECIPES).collect(),
+            },
+            ring,
+        ))
+    }
+
+    /// Stores a recipe and returns its slot, which is the attach cookie.
+    pub fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
+        let slot = self.free.pop_front().ok_or(BpfError::SlotsExhausted)?;
+        if let Err(e) = self.recipes.set(slot, r, 0) {
+            self.free.push_front(slot);
+            return Err(BpfError::Map {
+                map: "recipes",
+                why: e.to_string(),
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Releases a slot once no uprobe uses it.
+    pub fn remove_recipe(&mut self, slot: u32) {
+        // An empty recipe makes a late hit harmless (counted as no_recipe).
+        let _ = self.recipes.set(slot, RawRecipe::default(), 0);
+        self.free.push_back(slot);
+    }
+
+    /// Attaches the program at `offset` in the executable `path`, for `pid`
+    /// only, with `cookie` selecting the recipe.
+    pub fn attach(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        pid: u32,
+        cookie: u32,
+    ) -> Result<UProbeLink, BpfError> {
+        let err = |why: String| BpfError::Attach {
+            path: path.display().to_string(),
+            offset,
+            pid,
+            why,
+        };
+        let prog: &mut UProbe = self
+            .ebpf
+            .program_mut("gotel_probe")
+            .expect("checked at load")
+            .try_into()
+            .expect("checked at load");
+        let scope = match std::num::NonZeroU32::new(pid) {
+            Some(p) => UProbeScope::OneProcess(p),
+            None => UProbeScope::AllProcesses,
+        };
+        let point = UProbeAttachPoint {
+            location: UProbeAttachLocation::AbsoluteOffset(offset),
+            cookie: Some(u64::from(cookie)),
+        };
+        let id = prog
+            .attach(point, path, scope)
+            .map_err(|e| err(error_chain(&e)))?;
+        prog.take_link(id).map_err(|e| err(e.to_string()))
+    }
+
+    /// Sums the per-CPU counters.
+    pub fn stats(&self) -> KernelStats {
+        let get = |i: u32| -> u64 {
+            self.stats
+                .get(&i, 0)
+                .map(|v| v.iter().copied().sum())
+                .unwrap_or(0)
+        };
+        debug_assert_eq!(STAT_COUNT, 4);
+        KernelStats {
+            events: get(crate::recipe::STAT_EVENTS),
+            ringbuf_full: get(crate::recipe::STAT_RINGBUF_FULL),
+            no_recipe: get(crate::recipe::STAT_NO_RECIPE),
+            faults: get(crate::recipe::STAT_FAULTS),
+        }
+    }
+
+    /// The program's kernel id, for `bpftool prog show id N`.
+    pub fn program_fd(&mut self) -> Option<i32> {
+        let prog: &mut UProbe = self.ebpf.program_mut("gotel_probe")?.try_into().ok()?;
+        prog.fd().ok().map(|fd| fd.as_fd().as_raw_fd())
+    }
+}
+
+use std::os::fd::AsFd;
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn verifier_error(e: &aya::programs::ProgramError) -> String {
+    // The verifier log is long; its tail says what was rejected.
+    let s = error_chain(e);
+    let lines: Vec<&str> = s.lines().collect();
+    if lines.len() > 30 {
+        lines[lines.len() - 30..].join("\n")
+    } else {
+        s
+    }
+}

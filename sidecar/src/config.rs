@@ -1,0 +1,302 @@
+//! The probe configuration: a YAML or TOML file plus `GOTEL_*` environment
+//! overrides, validated with the path of the offending field.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::recipe::MAX_STRING;
+
+/// Top-level keys settable from `GOTEL_<KEY>` environment variables.
+const CONFIG_KEYS: &[&str] = &["probes", "scan_interval_ms", "drain_interval_ms"];
+
+/// Default `max_string_len`.
+pub const DEFAULT_MAX_STRING_LEN: u32 = 256;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The functions to trace.
+    #[serde(default)]
+    pub probes: Vec<ProbeSpec>,
+    /// How often to rescan /proc for targets, in milliseconds.
+    #[serde(default = "default_scan_ms")]
+    pub scan_interval_ms: u64,
+    /// How often to drain the ring buffer when no wakeup arrives, in milliseconds.
+    #[serde(default = "default_drain_ms")]
+    pub drain_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            probes: Vec::new(),
+            scan_interval_ms: default_scan_ms(),
+            drain_interval_ms: default_drain_ms(),
+        }
+    }
+}
+
+fn default_scan_ms() -> u64 {
+    500
+}
+fn default_drain_ms() -> u64 {
+    100
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_string_len() -> u32 {
+    DEFAULT_MAX_STRING_LEN
+}
+
+/// One function to trace in the processes its target selects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// Full Go symbol (`main.computeE`, `pkg.(*T).M`) or unambiguous short form.
+    pub function: String,
+    /// Which processes to trace.
+    pub target: Target,
+    /// Name in the output; defaults to `function`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Arguments to capture; None means all.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Capture results.
+    #[serde(default = "default_true")]
+    pub returns: bool,
+    /// Longest string prefix to copy, in bytes.
+    #[serde(default = "default_max_string_len")]
+    pub max_string_len: u32,
+}
+
+impl ProbeSpec {
+    /// The name used in the output.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.function)
+    }
+}
+
+/// A process selector: exactly one of the fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Executable basename (`app`) or absolute path (`/srv/app`).
+    #[serde(default)]
+    pub exe: Option<String>,
+    /// A process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// A regular expression matched against the command line (args joined by spaces).
+    #[serde(default)]
+    pub cmdline: Option<String>,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.exe, self.pid, &self.cmdline) {
+            (Some(e), _, _) => write!(f, "exe {e}"),
+            (_, Some(p), _) => write!(f, "pid {p}"),
+            (_, _, Some(c)) => write!(f, "cmdline /{c}/"),
+            _ => f.write_str("(no target)"),
+        }
+    }
+}
+
+/// A configuration problem, naming the file and field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Syntax or type error (figment names the key and the source).
+    #[error("config: {0}")]
+    Parse(String),
+    /// A value is out of range or inconsistent.
+    #[error("config {field}: {message}")]
+    Invalid {
+        /// Field path such as `probes[1].target`.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// Reads `path` (YAML unless it ends in `.toml`) and applies `GOTEL_*` env
+/// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    if let Err(source) = std::fs::metadata(path) {
+        return Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    let base = Figment::from(Serialized::defaults(Config::default()));
+    let fig = if path.extension().is_some_and(|e| e == "toml") {
+        base.merge(Toml::file(path))
+    } else {
+        base.merge(Yaml::file(path))
+    };
+    // Only config keys: other GOTEL_* variables (GOTEL_LOG, GOTEL_CACHE…)
+    // belong to the CLI and scripts.
+    let env = Env::prefixed("GOTEL_").split("__").only(CONFIG_KEYS);
+    from_figment(fig.merge(env))
+}
+
+/// Parses a config from YAML text (used by tests and `--config -`).
+pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+    from_figment(Figment::from(Serialized::defaults(Config::default())).merge(Yaml::string(text)))
+}
+
+fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+    let cfg: Config = fig.extract().map_err(|e| {
+        // figment's errors carry the key path and the source file.
+        let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        ConfigError::Parse(msgs.join("; "))
+    })?;
+    validate(&cfg)?;
+    Ok(cfg)
+}
+
+/// Checks values serde cannot: exactly-one-of, ranges, regexes.
+pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
+    let invalid = |field: String, message: &str| ConfigError::Invalid {
+        field,
+        message: message.to_string(),
+    };
+    if cfg.probes.is_empty() {
+        return Err(invalid(
+            "probes".into(),
+            "no probes configured; add at least one `- function: main.myFunc` with a `target`",
+        ));
+    }
+    if cfg.drain_interval_ms == 0 || cfg.scan_interval_ms == 0 {
+        return Err(invalid(
+            "scan_interval_ms/drain_interval_ms".into(),
+            "must be at least 1",
+        ));
+    }
+    for (i, p) in cfg.probes.iter().enumerate() {
+        let at = |f: &str| format!("probes[{i}].{f}");
+        if p.function.trim().is_empty() {
+            return Err(invalid(
+                at("function"),
+                "must name a Go function, e.g. main.computeE",
+            ));
+        }
+        let t = &p.target;
+        let set = t.exe.is_some() as u8 + t.pid.is_some() as u8 + t.cmdline.is_some() as u8;
+        if set != 1 {
+            return Err(invalid(
+                at("target"),
+                "set exactly one of exe, pid, cmdline",
+            ));
+        }
+        if t.exe.as_deref().is_some_and(|e| e.trim().is_empty()) {
+            return Err(invalid(at("target.exe"), "must not be empty"));
+        }
+        if t.pid == Some(0) {
+            return Err(invalid(at("target.pid"), "must be a process id > 0"));
+        }
+        if let Some(re) = &t.cmdline {
+            if let Err(e) = regex::Regex::new(re) {
+                return Err(invalid(
+                    at("target.cmdline"),
+                    &format!("not a valid regular expression: {e}"),
+                ));
+            }
+        }
+        if p.max_string_len == 0 || p.max_string_len > MAX_STRING {
+            return Err(invalid(
+                at("max_string_len"),
+                &format!("must be between 1 and {MAX_STRING}"),
+            ));
+        }
+        if let Some(args) = &p.args {
+            for (j, a) in args.iter().enumerate() {
+                if a.trim().is_empty() {
+                    return Err(invalid(
+                        format!("probes[{i}].args[{j}]"),
+                        "must name an argument",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply() {
+        let c =
+            from_yaml("probes:\n  - function: main.computeE\n    target: { exe: app }\n").unwrap();
+        let p = &c.probes[0];
+        assert!(p.returns);
+        assert_eq!(p.max_string_len, 256);
+        assert_eq!(p.args, None);
+        assert_eq!(p.display_name(), "main.computeE");
+        assert_eq!(p.target.exe.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e =
+            from_yaml("probes:\n  - function: f\n    target: { exe: app, pid: 3 }\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config probes[0].target: set exactly one of exe, pid, cmdline"
+        );
+        let e = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\n    max_string_len: 0\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config probes[0].max_string_len:"),
+            "{e}"
+        );
+        let e = from_yaml("probes:\n  - function: f\n    target: { cmdline: '(' }\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config probes[0].target.cmdline:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e =
+            from_yaml("probes:\n  - function: f\n    target: { exe: app }\n    retruns: false\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("retruns"), "{e}");
+    }
+
+    #[test]
+    fn toml_file_and_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[[probes]]\nfunction = \"main.f\"\ntarget = { pid = 42 }\n",
+        )
+        .unwrap();
+        let c = load(&p).unwrap();
+        assert_eq!(c.probes[0].target.pid, Some(42));
+        let e = load(&dir.path().join("missing.yaml")).unwrap_err();
+        assert!(e.to_string().contains("missing.yaml"), "{e}");
+    }
+}

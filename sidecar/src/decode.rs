@@ -1,0 +1,325 @@
+//! Turns the captured bytes of one event back into Go values, guided by the
+//! site plan that produced the recipe.
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use crate::plan::{ScalarKind, Shape, SitePlan};
+use crate::recipe::{RawOp, OP_SCALAR, OP_STRING};
+
+/// A decoded Go value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GoValue {
+    /// nil pointer, nil interface.
+    Null,
+    /// bool.
+    Bool(bool),
+    /// Signed integer.
+    Int(i64),
+    /// Unsigned integer.
+    Uint(u64),
+    /// Float read from memory.
+    Float(f64),
+    /// A pointer value.
+    Pointer(u64),
+    /// A string, possibly cut at `max_string_len`.
+    Str {
+        /// The captured bytes, lossily UTF-8.
+        text: String,
+        /// The full length in the program.
+        len: u64,
+        /// True when `text` is a prefix.
+        truncated: bool,
+    },
+    /// Struct fields in order.
+    Struct(Vec<(String, GoValue)>),
+    /// Array elements.
+    Array(Vec<GoValue>),
+    /// A non-nil interface whose dynamic value is not decoded.
+    Interface(String),
+    /// Not capturable, with the reason.
+    Unavailable(String),
+}
+
+impl Serialize for GoValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GoValue::Null => s.serialize_unit(),
+            GoValue::Bool(b) => s.serialize_bool(*b),
+            GoValue::Int(i) => s.serialize_i64(*i),
+            GoValue::Uint(u) => s.serialize_u64(*u),
+            GoValue::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            // JSON has no NaN/Inf: print them as Go does.
+            GoValue::Float(f) => s.serialize_str(&format!("{f:?}").replace("inf", "Inf")),
+            GoValue::Pointer(p) => s.serialize_str(&format!("{p:#x}")),
+            GoValue::Str {
+                text,
+                truncated: false,
+                ..
+            } => s.serialize_str(text),
+            GoValue::Str {
+                text,
+                len,
+                truncated: true,
+            } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("string", text)?;
+                m.serialize_entry("truncated", &true)?;
+                m.serialize_entry("length", len)?;
+                m.end()
+            }
+            GoValue::Struct(fields) => {
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+            GoValue::Array(items) => {
+                let mut q = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    q.serialize_element(v)?;
+                }
+                q.end()
+            }
+            GoValue::Interface(why) | GoValue::Unavailable(why) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("unavailable", why)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for GoValue {
+    /// Go-like rendering for one-line summaries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GoValue::Null => f.write_str("nil"),
+            GoValue::Bool(b) => write!(f, "{b}"),
+            GoValue::Int(i) => write!(f, "{i}"),
+            GoValue::Uint(u) => write!(f, "{u}"),
+            GoValue::Float(x) => write!(f, "{x}"),
+            GoValue::Pointer(p) => write!(f, "{p:#x}"),
+            GoValue::Str {
+                text, truncated, ..
+            } => {
+                write!(f, "{text:?}")?;
+                if *truncated {
+                    f.write_str("…")?;
+                }
+                Ok(())
+            }
+            GoValue::Struct(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            GoValue::Array(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            GoValue::Interface(_) | GoValue::Unavailable(_) => f.write_str("?"),
+        }
+    }
+}
+
+/// One op's captured bytes.
+#[derive(Debug, Clone, Copy)]
+enum Slot<'a> {
+    Scalar(u64),
+    String { len: u64, bytes: &'a [u8] },
+    Fault,
+}
+
+/// Splits the event data into one slot per op, following the layout the
+/// BPF program writes (see `gotel.h`).
+fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
+    let mut out = Vec::with_capacity(ops.len());
+    let mut off = 0usize;
+    let u64_at = |o: usize| {
+        data.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let fault = fault_mask & (1 << i) != 0;
+        let slot = match op.kind {
+            OP_SCALAR => {
+                let v = u64_at(off);
+                off += 8;
+                match v {
+                    Some(v) if !fault => Slot::Scalar(v),
+                    _ => Slot::Fault,
+                }
+            }
+            OP_STRING => {
+                let len = u64_at(off);
+                let copied = data
+                    .get(off + 8..off + 12)
+                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+                let (Some(len), Some(copied)) = (len, copied) else {
+                    out.push(Slot::Fault);
+                    break;
+                };
+                let bytes = data.get(off + 16..off + 16 + copied);
+                off += 16 + copied.div_ceil(8) * 8;
+                match bytes {
+                    Some(bytes) if !fault => Slot::String { len, bytes },
+                    _ => Slot::Fault,
+                }
+            }
+            _ => Slot::Fault,
+        };
+        out.push(slot);
+    }
+    out
+}
+
+/// Decodes every value of `site` from an event's data.
+pub fn decode(site: &SitePlan, data: &[u8], fault_mask: u32) -> Vec<(String, GoValue)> {
+    let ops = &site.recipe.ops[..site.recipe.n_ops as usize];
+    let slots = slots(ops, data, fault_mask);
+    site.values
+        .iter()
+        .map(|v| (v.name.clone(), shape(&v.shape, &slots)))
+        .collect()
+}
+
+fn shape(s: &Shape, slots: &[Slot<'_>]) -> GoValue {
+    let fault = || {
+        GoValue::Unavailable("memory could not be read at the probe (paged out or invalid)".into())
+    };
+    match s {
+        Shape::Scalar { op, kind, size } => match slots.get(*op) {
+            Some(Slot::Scalar(v)) => scalar(*v, *kind, *size),
+            _ => fault(),
+        },
+        Shape::String { op } => match slots.get(*op) {
+            Some(Slot::String { len, bytes }) => GoValue::Str {
+                text: String::from_utf8_lossy(bytes).into_owned(),
+                len: *len,
+                truncated: (bytes.len() as u64) < *len,
+            },
+            _ => fault(),
+        },
+        Shape::InterfaceNil { op, ty } => match slots.get(*op) {
+            Some(Slot::Scalar(0)) => GoValue::Null,
+            Some(Slot::Scalar(_)) => {
+                GoValue::Interface(format!("non-nil {ty}; dynamic values are not decoded yet"))
+            }
+            _ => fault(),
+        },
+        Shape::Struct(fields) => GoValue::Struct(
+            fields
+                .iter()
+                .map(|(k, f)| (k.clone(), shape(f, slots)))
+                .collect(),
+        ),
+        Shape::Array(items) => GoValue::Array(items.iter().map(|f| shape(f, slots)).collect()),
+        Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
+    }
+}
+
+fn scalar(v: u64, kind: ScalarKind, size: u8) -> GoValue {
+    let bits = u32::from(size.clamp(1, 8)) * 8;
+    let v = if bits == 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
+    };
+    match kind {
+        ScalarKind::Bool => GoValue::Bool(v & 0xff != 0),
+        ScalarKind::Uint => GoValue::Uint(v),
+        ScalarKind::Int => {
+            // Sign-extend from the value's width.
+            let shift = 64 - bits;
+            GoValue::Int(((v << shift) as i64) >> shift)
+        }
+        ScalarKind::Float if size == 4 => GoValue::Float(f64::from(f32::from_bits(v as u32))),
+        ScalarKind::Float => GoValue::Float(f64::from_bits(v)),
+        ScalarKind::Pointer if v == 0 => GoValue::Null,
+        ScalarKind::Pointer => GoValue::Pointer(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_sign_extended_from_their_width() {
+        assert_eq!(scalar(0xf8, ScalarKind::Int, 1), GoValue::Int(-8));
+        assert_eq!(scalar(0xdead_00f8, ScalarKind::Int, 1), GoValue::Int(-8));
+        assert_eq!(scalar(0xffff_f9c0, ScalarKind::Int, 2), GoValue::Int(-1600));
+        assert_eq!(
+            scalar(u64::MAX, ScalarKind::Uint, 8),
+            GoValue::Uint(u64::MAX)
+        );
+        assert_eq!(
+            scalar(0x1_0000_00c8, ScalarKind::Uint, 1),
+            GoValue::Uint(200)
+        );
+        assert_eq!(scalar(0, ScalarKind::Pointer, 8), GoValue::Null);
+        assert_eq!(scalar(0x100, ScalarKind::Bool, 1), GoValue::Bool(false));
+    }
+
+    #[test]
+    fn truncated_strings_are_flagged_in_json() {
+        let v = GoValue::Str {
+            text: "ab".into(),
+            len: 5,
+            truncated: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"string":"ab","truncated":true,"length":5}"#
+        );
+        let v = GoValue::Unavailable("x".into());
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"unavailable":"x"}"#);
+    }
+
+    #[test]
+    fn string_slots_follow_the_padded_layout() {
+        let ops = [
+            RawOp {
+                kind: OP_STRING,
+                size: 8,
+                max_len: 4,
+                ..Default::default()
+            },
+            RawOp {
+                kind: OP_SCALAR,
+                size: 8,
+                ..Default::default()
+            },
+        ];
+        let mut data = Vec::new();
+        data.extend_from_slice(&10u64.to_le_bytes());
+        data.extend_from_slice(&3u32.to_le_bytes());
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(b"abc\0\0\0\0\0");
+        data.extend_from_slice(&42u64.to_le_bytes());
+        let s = slots(&ops, &data, 0);
+        assert!(matches!(
+            s[0],
+            Slot::String {
+                len: 10,
+                bytes: b"abc"
+            }
+        ));
+        assert!(matches!(s[1], Slot::Scalar(42)));
+        let s = slots(&ops, &data, 0b10);
+        assert!(matches!(s[1], Slot::Fault));
+    }
+}

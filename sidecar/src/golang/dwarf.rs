@@ -1,0 +1,575 @@
+//! Go DWARF: functions with their parameters and results, types, and the
+//! `runtime.g` field offsets the BPF program needs.
+//!
+//! One pass over `.debug_info` collects raw DIEs; types are then resolved
+//! only for what function signatures reach.
+
+use std::collections::HashMap;
+
+use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, RunTimeEndian, UnitOffset};
+
+use super::types::{Field, GoType, Kind, TypeId, TypeTable};
+use super::AnalysisError;
+
+type R<'a> = EndianSlice<'a, RunTimeEndian>;
+
+/// `DW_AT_go_kind`: the type's `reflect.Kind`.
+const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
+/// `DW_AT_go_elem`: element type of slices, chans, maps.
+const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+
+/// A function with a machine-code body, as DWARF describes it.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// The linker symbol name, e.g. `main.(*Counter).Add`.
+    pub name: String,
+    /// First instruction (link-time virtual address).
+    pub low_pc: u64,
+    /// One past the last instruction.
+    pub high_pc: u64,
+    /// Arguments then results, in declaration order.
+    pub params: Vec<Param>,
+    /// How many call sites inline this function elsewhere.
+    pub inlined_sites: usize,
+}
+
+impl Function {
+    /// The arguments (receiver first for methods).
+    pub fn args(&self) -> impl Iterator<Item = &Param> {
+        self.params.iter().filter(|p| !p.is_result)
+    }
+
+    /// The results.
+    pub fn results(&self) -> impl Iterator<Item = &Param> {
+        self.params.iter().filter(|p| p.is_result)
+    }
+}
+
+/// One formal parameter or result.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Source name; unnamed results are `~r0`, `~r1`… as the compiler names them.
+    pub name: String,
+    /// Its type, or None when DWARF gives none.
+    pub ty: Option<TypeId>,
+    /// True for results (`DW_AT_variable_parameter`).
+    pub is_result: bool,
+}
+
+/// Everything the analysis reads from DWARF.
+#[derive(Debug, Default)]
+pub struct DwarfInfo {
+    /// Out-of-line functions, sorted by name.
+    pub functions: Vec<Function>,
+    /// Functions that exist only inlined: name → number of inlined call sites.
+    pub inlined_only: HashMap<String, usize>,
+    /// Types reached from function signatures.
+    pub types: TypeTable,
+    /// Offsets inside `runtime.g`.
+    pub g_offsets: Option<GOffsets>,
+    /// Producer string of the first Go compile unit (`Go cmd/compile go1.22; regabi`).
+    pub producer: Option<String>,
+}
+
+/// Where the goroutine id and the stack top live in `runtime.g`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GOffsets {
+    /// `offsetof(runtime.g, goid)`.
+    pub goid: u64,
+    /// `offsetof(runtime.g, stack) + offsetof(runtime.stack, hi)`.
+    pub stack_hi: u64,
+}
+
+#[derive(Debug)]
+struct RawType {
+    tag: gimli::DwTag,
+    name: Option<String>,
+    size: Option<u64>,
+    go_kind: Option<u64>,
+    encoding: Option<gimli::DwAte>,
+    ty: Option<DebugInfoOffset>,
+    elem: Option<DebugInfoOffset>,
+    members: Vec<(String, u64, Option<DebugInfoOffset>)>,
+    count: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct RawParam {
+    name: Option<String>,
+    ty: Option<DebugInfoOffset>,
+    is_result: bool,
+    origin: Option<DebugInfoOffset>,
+}
+
+#[derive(Debug, Default)]
+struct RawFunc {
+    name: Option<String>,
+    low_pc: Option<u64>,
+    high_pc: Option<u64>,
+    origin: Option<DebugInfoOffset>,
+    params: Vec<RawParam>,
+}
+
+#[derive(Default)]
+struct Collected {
+    types: HashMap<DebugInfoOffset, RawType>,
+    params: HashMap<DebugInfoOffset, RawParam>,
+    abstract_funcs: HashMap<DebugInfoOffset, RawFunc>,
+    funcs: Vec<RawFunc>,
+    inline_counts: HashMap<DebugInfoOffset, usize>,
+    producer: Option<String>,
+}
+
+/// Reads functions, types and `runtime.g` offsets from loaded DWARF sections.
+pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
+    let c = collect(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+    let mut resolver = Resolver {
+        raw: &c.types,
+        table: TypeTable::default(),
+        memo: HashMap::new(),
+    };
+
+    let mut functions = Vec::new();
+    let mut by_abstract: HashMap<DebugInfoOffset, ()> = HashMap::new();
+    for f in &c.funcs {
+        let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
+            continue;
+        };
+        let origin = f.origin.and_then(|o| c.abstract_funcs.get(&o));
+        let Some(name) = f
+            .name
+            .clone()
+            .or_else(|| origin.and_then(|o| o.name.clone()))
+        else {
+            continue;
+        };
+        if let Some(o) = f.origin {
+            by_abstract.insert(o, ());
+        }
+        // An out-of-line copy of an inlinable function lists concrete params
+        // that point at the abstract ones, and may omit unused ones: take the
+        // abstract list as the signature when there is one.
+        let raw_params: Vec<RawParam> = match origin {
+            Some(o) if !o.params.is_empty() => o.params.clone(),
+            _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
+        };
+        let params = raw_params
+            .iter()
+            .map(|p| Param {
+                name: p.name.clone().unwrap_or_default(),
+                ty: p.ty.map(|t| resolver.resolve(t)),
+                is_result: p.is_result,
+            })
+            .collect();
+        functions.push(Function {
+            name,
+            low_pc: low,
+            high_pc: high,
+            params,
+            inlined_sites: f
+                .origin
+                .and_then(|o| c.inline_counts.get(&o).copied())
+                .unwrap_or(0),
+        });
+    }
+    functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc)));
+    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
+
+    let mut inlined_only = HashMap::new();
+    for (off, f) in &c.abstract_funcs {
+        if by_abstract.contains_key(off) {
+            continue;
+        }
+        if let Some(name) = &f.name {
+            let n = c.inline_counts.get(off).copied().unwrap_or(0);
+            inlined_only.insert(name.clone(), n);
+        }
+    }
+
+    let g_offsets = g_offsets(&c.types);
+    Ok(DwarfInfo {
+        functions,
+        inlined_only,
+        types: resolver.table,
+        g_offsets,
+        producer: c.producer,
+    })
+}
+
+fn merge_param(p: &RawParam, all: &HashMap<DebugInfoOffset, RawParam>) -> RawParam {
+    let Some(o) = p.origin.and_then(|o| all.get(&o)) else {
+        return p.clone();
+    };
+    RawParam {
+        name: p.name.clone().or_else(|| o.name.clone()),
+        ty: p.ty.or(o.ty),
+        is_result: p.is_result || o.is_result,
+        origin: None,
+    }
+}
+
+fn g_offsets(types: &HashMap<DebugInfoOffset, RawType>) -> Option<GOffsets> {
+    let find = |name: &str| {
+        types
+            .values()
+            .find(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(name))
+    };
+    let member = |t: &RawType, name: &str| t.members.iter().find(|m| m.0 == name).map(|m| m.1);
+    let g = find("runtime.g")?;
+    let stack = find("runtime.stack")?;
+    Some(GOffsets {
+        goid: member(g, "goid")?,
+        stack_hi: member(g, "stack")? + member(stack, "hi")?,
+    })
+}
+
+fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
+    let mut c = Collected::default();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let global = |o: UnitOffset| o.to_debug_info_offset(&unit.header);
+        let reference = |v: AttributeValue<R<'_>>| match v {
+            AttributeValue::UnitRef(o) => global(o),
+            AttributeValue::DebugInfoRef(o) => Some(o),
+            _ => None,
+        };
+        // Stack of (depth, kind of parent) so children attach to their owner.
+        enum Owner {
+            Type(DebugInfoOffset),
+            Func(usize),
+            Abstract(DebugInfoOffset),
+            Other,
+        }
+        let mut owners: Vec<(isize, Owner)> = Vec::new();
+        let mut depth = 0isize;
+        let mut entries = unit.entries();
+        while let Some((delta, entry)) = entries.next_dfs()? {
+            depth += delta;
+            while owners.last().is_some_and(|(d, _)| *d >= depth) {
+                owners.pop();
+            }
+            let Some(off) = global(entry.offset()) else {
+                continue;
+            };
+            let name = match entry.attr_value(gimli::DW_AT_name)? {
+                Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned()),
+                None => None,
+            };
+            let tyref = entry.attr_value(gimli::DW_AT_type)?.and_then(reference);
+            let udata = |at| -> gimli::Result<Option<u64>> {
+                Ok(entry.attr_value(at)?.and_then(|v| v.udata_value()))
+            };
+            let mut owner = Owner::Other;
+            match entry.tag() {
+                gimli::DW_TAG_compile_unit => {
+                    if c.producer.is_none() {
+                        if let Some(v) = entry.attr_value(gimli::DW_AT_producer)? {
+                            let p = dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned();
+                            if p.starts_with("Go ") {
+                                c.producer = Some(p);
+                            }
+                        }
+                    }
+                }
+                gimli::DW_TAG_base_type
+                | gimli::DW_TAG_pointer_type
+                | gimli::DW_TAG_structure_type
+                | gimli::DW_TAG_typedef
+                | gimli::DW_TAG_array_type
+                | gimli::DW_TAG_subroutine_type
+                | gimli::DW_TAG_interface_type => {
+                    let encoding = match entry.attr_value(gimli::DW_AT_encoding)? {
+                        Some(AttributeValue::Encoding(e)) => Some(e),
+                        _ => None,
+                    };
+                    c.types.insert(
+                        off,
+                        RawType {
+                            tag: entry.tag(),
+                            name,
+                            size: udata(gimli::DW_AT_byte_size)?,
+                            go_kind: udata(DW_AT_GO_KIND)?,
+                            encoding,
+                            ty: tyref,
+                            elem: entry.attr_value(DW_AT_GO_ELEM)?.and_then(reference),
+                            members: Vec::new(),
+                            count: None,
+                        },
+                    );
+                    owner = Owner::Type(off);
+                }
+                gimli::DW_TAG_member | gimli::DW_TAG_subrange_type => {
+                    if let Some((_, Owner::Type(t))) = owners.last() {
+                        if let Some(raw) = c.types.get_mut(t) {
+                            if entry.tag() == gimli::DW_TAG_member {
+                                let loc = udata(gimli::DW_AT_data_member_location)?.unwrap_or(0);
+                                raw.members.push((name.unwrap_or_default(), loc, tyref));
+                            } else {
+                                raw.count = udata(gimli::DW_AT_count)?;
+                            }
+                        }
+                    }
+                }
+                gimli::DW_TAG_subprogram => {
+                    let low_pc = match entry.attr_value(gimli::DW_AT_low_pc)? {
+                        Some(AttributeValue::Addr(a)) => Some(a),
+                        _ => None,
+                    };
+                    let high_pc = match entry.attr_value(gimli::DW_AT_high_pc)? {
+                        Some(AttributeValue::Addr(a)) => Some(a),
+                        Some(v) => v.udata_value().and_then(|n| low_pc.map(|l| l + n)),
+                        None => None,
+                    };
+                    let origin = entry
+                        .attr_value(gimli::DW_AT_abstract_origin)?
+                        .and_then(reference);
+                    let f = RawFunc {
+                        name,
+                        low_pc,
+                        high_pc,
+                        origin,
+                        params: Vec::new(),
+                    };
+                    if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
+                        c.abstract_funcs.insert(off, f);
+                        owner = Owner::Abstract(off);
+                    } else {
+                        c.funcs.push(f);
+                        owner = Owner::Func(c.funcs.len() - 1);
+                    }
+                }
+                gimli::DW_TAG_inlined_subroutine => {
+                    if let Some(o) = entry
+                        .attr_value(gimli::DW_AT_abstract_origin)?
+                        .and_then(reference)
+                    {
+                        *c.inline_counts.entry(o).or_default() += 1;
+                    }
+                }
+                gimli::DW_TAG_formal_parameter => {
+                    let is_result = matches!(
+                        entry.attr_value(gimli::DW_AT_variable_parameter)?,
+                        Some(AttributeValue::Flag(true))
+                    );
+                    let p = RawParam {
+                        name,
+                        ty: tyref,
+                        is_result,
+                        origin: entry
+                            .attr_value(gimli::DW_AT_abstract_origin)?
+                            .and_then(reference),
+                    };
+                    // Only direct children of a subprogram are its signature;
+                    // parameters of inlined calls nest deeper.
+                    match owners.last() {
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
+                            c.funcs[*i].params.push(p.clone())
+                        }
+                        Some((d, Owner::Abstract(a))) if *d == depth - 1 => {
+                            if let Some(f) = c.abstract_funcs.get_mut(a) {
+                                f.params.push(p.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                    c.params.insert(off, p);
+                }
+                _ => {}
+            }
+            if entry.has_children() {
+                owners.push((depth, owner));
+            }
+        }
+    }
+    Ok(c)
+}
+
+struct Resolver<'a> {
+    raw: &'a HashMap<DebugInfoOffset, RawType>,
+    table: TypeTable,
+    memo: HashMap<DebugInfoOffset, TypeId>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, off: DebugInfoOffset) -> TypeId {
+        if let Some(&id) = self.memo.get(&off) {
+            return id;
+        }
+        let Some(raw) = self.raw.get(&off) else {
+            return self.table.push(GoType {
+                name: "?".into(),
+                size: 0,
+                kind: Kind::Unsupported("type missing from DWARF".into()),
+            });
+        };
+        // Placeholder first: types may refer to themselves through pointers.
+        let id = self.table.push(GoType {
+            name: raw.name.clone().unwrap_or_default(),
+            size: 0,
+            kind: Kind::Unsupported("recursive".into()),
+        });
+        self.memo.insert(off, id);
+        let t = self.build(raw);
+        self.table.set(id, t);
+        id
+    }
+
+    fn build(&mut self, raw: &RawType) -> GoType {
+        let name = raw.name.clone().unwrap_or_default();
+        let size = raw.size.unwrap_or(8);
+        let kind = match raw.go_kind {
+            Some(1) => Kind::Bool,
+            Some(k @ 2..=12) => Kind::Int {
+                signed: (2..=6).contains(&k),
+            },
+            Some(13 | 14) => Kind::Float,
+            Some(15 | 16) => Kind::Complex,
+            Some(17) => match raw.ty {
+                Some(e) => Kind::Array {
+                    elem: self.resolve(e),
+                    len: raw.count.unwrap_or(0),
+                },
+                None => Kind::Unsupported("array without element type".into()),
+            },
+            Some(18) => Kind::Chan,
+            Some(19) => Kind::Func,
+            Some(20) => Kind::Interface {
+                empty: self.is_eface(raw),
+            },
+            Some(21) => Kind::Map,
+            Some(22) => Kind::Pointer {
+                elem: raw.ty.map(|t| self.resolve(t)),
+            },
+            Some(23) => Kind::Slice {
+                elem: raw.elem.map(|t| self.resolve(t)),
+            },
+            Some(24) => Kind::String,
+            Some(25) => Kind::Struct {
+                fields: raw
+                    .members
+                    .clone()
+                    .into_iter()
+                    .filter_map(|(name, offset, ty)| {
+                        Some(Field {
+                            name,
+                            offset,
+                            ty: self.resolve(ty?),
+                        })
+                    })
+                    .collect(),
+            },
+            Some(26) => Kind::UnsafePointer,
+            _ => return self.build_untagged(raw, name, size),
+        };
+        let size = match kind {
+            Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map | Kind::Chan | Kind::Func => 8,
+            Kind::Interface { .. } | Kind::String => 16,
+            Kind::Slice { .. } => 24,
+            _ => size,
+        };
+        GoType { name, size, kind }
+    }
+
+    /// Types without `DW_AT_go_kind`: typedefs (named types) and the few
+    /// runtime types the linker synthesises.
+    fn build_untagged(&mut self, raw: &RawType, name: String, size: u64) -> GoType {
+        if raw.tag == gimli::DW_TAG_typedef {
+            if let Some(t) = raw.ty {
+                let id = self.resolve(t);
+                let mut under = self.table.get(id).clone();
+                if !name.is_empty() {
+                    under.name = name;
+                }
+                return under;
+            }
+        }
+        if raw.tag == gimli::DW_TAG_pointer_type {
+            return GoType {
+                name,
+                size: 8,
+                kind: Kind::Pointer {
+                    elem: raw.ty.map(|t| self.resolve(t)),
+                },
+            };
+        }
+        if raw.tag == gimli::DW_TAG_base_type {
+            let kind = match raw.encoding {
+                Some(gimli::DW_ATE_boolean) => Kind::Bool,
+                Some(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char) => {
+                    Kind::Int { signed: true }
+                }
+                Some(gimli::DW_ATE_unsigned | gimli::DW_ATE_unsigned_char) => {
+                    Kind::Int { signed: false }
+                }
+                Some(gimli::DW_ATE_float) => Kind::Float,
+                Some(gimli::DW_ATE_complex_float) => Kind::Complex,
+                _ => Kind::Unsupported(format!("base type {name}")),
+            };
+            return GoType { name, size, kind };
+        }
+        GoType {
+            kind: Kind::Unsupported(format!("DWARF {} without a Go kind", raw.tag)),
+            name,
+            size,
+        }
+    }
+
+    fn is_eface(&self, raw: &RawType) -> bool {
+        let target = raw.ty.and_then(|t| self.raw.get(&t));
+        match target.and_then(|t| t.name.as_deref()) {
+            Some(n) => n == "runtime.eface",
+            None => raw.name.as_deref().is_some_and(|n| n == "interface {}"),
+        }
+    }
+}
+
+/// Reads Go DWARF from an ELF file, decompressing sections as needed (Go ≥ 1.22
+/// writes SHF_COMPRESSED sections; older toolchains wrote `.zdebug_*`).
+pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
+    use object::{Object, ObjectSection};
+    if file.section_by_name(".debug_info").is_none()
+        && file.section_by_name(".zdebug_info").is_none()
+    {
+        return Err(AnalysisError::NoDwarf);
+    }
+    let endian = if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    };
+    let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
+    let load = |id: gimli::SectionId| -> Result<std::borrow::Cow<'_, [u8]>, AnalysisError> {
+        let zname = format!(".z{}", &id.name()[1..]);
+        match file
+            .section_by_name(id.name())
+            .or_else(|| file.section_by_name(&zname))
+        {
+            Some(s) => s
+                .uncompressed_data()
+                .map_err(|e| AnalysisError::Dwarf(format!("{}: {e}", id.name()))),
+            None => Ok(std::borrow::Cow::Borrowed(&[][..])),
+        }
+    };
+    for id in [
+        gimli::SectionId::DebugAbbrev,
+        gimli::SectionId::DebugInfo,
+        gimli::SectionId::DebugStr,
+        gimli::SectionId::DebugLine,
+        gimli::SectionId::DebugLoc,
+        gimli::SectionId::DebugLocLists,
+        gimli::SectionId::DebugRanges,
+        gimli::SectionId::DebugRngLists,
+        gimli::SectionId::DebugAddr,
+        gimli::SectionId::DebugStrOffsets,
+        gimli::SectionId::DebugLineStr,
+    ] {
+        sections.insert(id, load(id)?);
+    }
+    let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
+        let data: &[u8] = sections.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
+        Ok(EndianSlice::new(data, endian))
+    })
+    .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+    read(&dwarf)
+}

@@ -1,0 +1,400 @@
+//! Static analysis of a Go executable: a pure function of the file.
+//!
+//! Nothing here touches a process or the kernel, so every result can be
+//! computed once per binary, cached, and tested on a file.
+
+pub mod abi;
+pub mod dwarf;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
+
+pub use dwarf::{Function, GOffsets, Param};
+
+/// Why a binary or function cannot be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not an ELF file we understand.
+    #[error("{path} is not an ELF executable: {why}")]
+    NotElf {
+        /// The file.
+        path: PathBuf,
+        /// The parser's complaint.
+        why: String,
+    },
+    /// Only x86-64 is supported so far.
+    #[error("{path} is built for {arch}; gotel supports amd64 only")]
+    Arch {
+        /// The file.
+        path: PathBuf,
+        /// The architecture found.
+        arch: String,
+    },
+    /// The binary was stripped or built with `-ldflags=-w`.
+    #[error("the binary has no DWARF debug info (built with -ldflags=-w or stripped); rebuild without -w/-s to see arguments")]
+    NoDwarf,
+    /// The DWARF could not be parsed.
+    #[error("malformed DWARF: {0}")]
+    Dwarf(String),
+    /// Built by a Go without the register ABI.
+    #[error("{path} was built by {version}, which predates Go's register ABI (Go 1.17); gotel needs Go ≥ 1.17 on amd64")]
+    StackAbi {
+        /// The file.
+        path: PathBuf,
+        /// The Go version found.
+        version: String,
+    },
+    /// `runtime.g` is missing from DWARF.
+    #[error("runtime.g (goid, stack) not found in the binary's DWARF")]
+    NoG,
+}
+
+/// Why a function name does not resolve to exactly one function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No such function.
+    #[error("no function {name} in {binary}{}", did_you_mean(.suggestions))]
+    NotFound {
+        /// What the user asked for.
+        name: String,
+        /// The binary searched.
+        binary: String,
+        /// Near matches.
+        suggestions: Vec<String>,
+    },
+    /// The short name matches several functions.
+    #[error("function name {name} is ambiguous; use one of: {}", .candidates.join(", "))]
+    Ambiguous {
+        /// What the user asked for.
+        name: String,
+        /// The full names that match.
+        candidates: Vec<String>,
+    },
+    /// The compiler inlined every call; there is no code to probe.
+    #[error("function {name} is inlined at {sites} call site(s) and has no out-of-line copy to probe; mark it //go:noinline or probe its callers")]
+    Inlined {
+        /// The full name.
+        name: String,
+        /// Inlined call sites.
+        sites: usize,
+    },
+}
+
+fn did_you_mean(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", s.join(", "))
+    }
+}
+
+/// A PT_LOAD segment: how virtual addresses map to file offsets.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    vaddr: u64,
+    memsz: u64,
+    offset: u64,
+    filesz: u64,
+    exec: bool,
+}
+
+/// Everything gotel knows about one Go executable.
+#[derive(Debug)]
+pub struct BinaryInfo {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The Go version from `.go.buildinfo` (e.g. `go1.22.10`), if found.
+    pub go_version: Option<String>,
+    /// True when built with Go's register ABI.
+    pub regabi: bool,
+    /// Functions, types and runtime offsets from DWARF.
+    pub dwarf: dwarf::DwarfInfo,
+    segments: Vec<Segment>,
+    data: Arc<Vec<u8>>,
+}
+
+impl BinaryInfo {
+    /// Reads and analyses the executable at `path`.
+    pub fn open(path: &Path) -> Result<Self, AnalysisError> {
+        let data = std::fs::read(path).map_err(|source| AnalysisError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, Arc::new(data))
+    }
+
+    fn parse(path: &Path, data: Arc<Vec<u8>>) -> Result<Self, AnalysisError> {
+        let file = object::File::parse(&data[..]).map_err(|e| AnalysisError::NotElf {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
+        if file.architecture() != object::Architecture::X86_64 {
+            return Err(AnalysisError::Arch {
+                path: path.to_owned(),
+                arch: format!("{:?}", file.architecture()),
+            });
+        }
+        let segments = file
+            .segments()
+            .map(|s| {
+                let (offset, filesz) = s.file_range();
+                let exec = matches!(s.flags(), SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0);
+                Segment {
+                    vaddr: s.address(),
+                    memsz: s.size(),
+                    offset,
+                    filesz,
+                    exec,
+                }
+            })
+            .collect();
+        let go_version = buildinfo_version(&file);
+        let dwarf = dwarf::read_file(&file)?;
+        let regabi = match &dwarf.producer {
+            Some(p) => p.contains("regabi"),
+            None => false,
+        };
+        if !regabi {
+            return Err(AnalysisError::StackAbi {
+                path: path.to_owned(),
+                version: go_version.clone().unwrap_or_else(|| "an unknown Go".into()),
+            });
+        }
+        if dwarf.g_offsets.is_none() {
+            return Err(AnalysisError::NoG);
+        }
+        Ok(BinaryInfo {
+            path: path.to_owned(),
+            go_version,
+            regabi,
+            dwarf,
+            segments,
+            data,
+        })
+    }
+
+    /// The `runtime.g` offsets (always present once `open` succeeded).
+    pub fn g_offsets(&self) -> GOffsets {
+        self.dwarf.g_offsets.expect("checked in open")
+    }
+
+    /// File offset of a link-time virtual address in an executable segment;
+    /// this is what the kernel's uprobe API wants, for PIE and non-PIE alike.
+    pub fn file_offset(&self, vaddr: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|s| s.exec && vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)
+            .filter(|s| vaddr - s.vaddr < s.filesz)
+            .map(|s| vaddr - s.vaddr + s.offset)
+    }
+
+    /// The machine code of `f`.
+    pub fn code(&self, f: &Function) -> Option<&[u8]> {
+        let start = self.file_offset(f.low_pc)? as usize;
+        let len = f.high_pc.checked_sub(f.low_pc)? as usize;
+        self.data.get(start..start + len)
+    }
+
+    /// Addresses of every RET instruction in `f`, decoded with a real x86
+    /// decoder so that 0xC3 bytes inside other instructions are not taken.
+    pub fn ret_sites(&self, f: &Function) -> Vec<u64> {
+        use iced_x86::{Decoder, DecoderOptions, FlowControl};
+        let Some(code) = self.code(f) else {
+            return Vec::new();
+        };
+        let mut decoder = Decoder::with_ip(64, code, f.low_pc, DecoderOptions::NONE);
+        let mut out = Vec::new();
+        for ins in &mut decoder {
+            if ins.flow_control() == FlowControl::Return {
+                out.push(ins.ip());
+            }
+        }
+        out
+    }
+
+    /// Finds a function by full name or unambiguous short form
+    /// (`computeE`, `main.computeE`, `(*T).M`, `pkg.(*T).M`).
+    pub fn lookup(&self, name: &str) -> Result<&Function, LookupError> {
+        let funcs = &self.dwarf.functions;
+        if let Ok(i) = funcs.binary_search_by(|f| f.name.as_str().cmp(name)) {
+            return Ok(&funcs[i]);
+        }
+        let matches: Vec<&Function> = funcs
+            .iter()
+            .filter(|f| short_match(&f.name, name))
+            .collect();
+        match matches.len() {
+            1 => return Ok(matches[0]),
+            n if n > 1 => {
+                return Err(LookupError::Ambiguous {
+                    name: name.into(),
+                    candidates: matches.iter().map(|f| f.name.clone()).collect(),
+                })
+            }
+            _ => {}
+        }
+        if let Some((full, &sites)) = self
+            .dwarf
+            .inlined_only
+            .iter()
+            .find(|(full, _)| full.as_str() == name || short_match(full, name))
+        {
+            return Err(LookupError::Inlined {
+                name: full.clone(),
+                sites,
+            });
+        }
+        Err(LookupError::NotFound {
+            name: name.into(),
+            binary: self.path.display().to_string(),
+            suggestions: suggest(funcs.iter().map(|f| f.name.as_str()), name),
+        })
+    }
+}
+
+/// The part of a symbol after its package path: `github.com/x/y.(*T).M` → `(*T).M`.
+pub fn local_name(full: &str) -> &str {
+    let after_slash = full.rfind('/').map_or(full, |i| &full[i + 1..]);
+    // Package names contain no dots; the first dot ends the package.
+    after_slash
+        .find('.')
+        .map_or(after_slash, |i| &after_slash[i + 1..])
+}
+
+fn short_match(full: &str, q: &str) -> bool {
+    let local = local_name(full);
+    if local == q {
+        return true;
+    }
+    // pkg.local, with pkg the last path element.
+    let after_slash = full.rfind('/').map_or(full, |i| &full[i + 1..]);
+    after_slash == q
+}
+
+fn suggest<'a>(names: impl Iterator<Item = &'a str>, q: &str) -> Vec<String> {
+    let ql = local_name(q).to_lowercase();
+    let mut scored: Vec<(f64, &str)> = names
+        .map(|n| (strsim::jaro_winkler(&local_name(n).to_lowercase(), &ql), n))
+        .filter(|(s, _)| *s > 0.85)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+/// Reads the Go version string from `.go.buildinfo`.
+fn buildinfo_version(file: &object::File<'_>) -> Option<String> {
+    let sec = file.section_by_name(".go.buildinfo")?;
+    let data = sec.data().ok()?;
+    if data.len() < 32 || &data[..14] != b"\xff Go buildinf:" {
+        return None;
+    }
+    let ptr_size = data[14] as usize;
+    let flags = data[15];
+    if flags & 2 != 0 {
+        // Go ≥ 1.18: the version is inline, a uvarint length then bytes.
+        let (len, n) = uvarint(&data[32..])?;
+        let start = 32 + n;
+        return std::str::from_utf8(data.get(start..start + len as usize)?)
+            .ok()
+            .map(str::to_owned);
+    }
+    // Older: pointer to a string header {ptr, len}.
+    if ptr_size != 8 {
+        return None;
+    }
+    let word = |b: &[u8]| -> Option<u64> { Some(u64::from_le_bytes(b.try_into().ok()?)) };
+    let hdr_addr = word(data.get(16..24)?)?;
+    let hdr = read_vaddr(file, hdr_addr, 16)?;
+    let (p, l) = (word(&hdr[..8])?, word(&hdr[8..])?);
+    let s = read_vaddr(file, p, l)?;
+    String::from_utf8(s.to_vec()).ok()
+}
+
+fn read_vaddr<'d>(file: &object::File<'d>, addr: u64, len: u64) -> Option<&'d [u8]> {
+    file.sections().find_map(|s| {
+        let (a, sz) = (s.address(), s.size());
+        if addr >= a && addr + len <= a + sz {
+            let d = s.data().ok()?;
+            d.get((addr - a) as usize..(addr - a + len) as usize)
+        } else {
+            None
+        }
+    })
+}
+
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Formats a function's Go signature: `main.greet(name string, times int) (string, int)`.
+pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
+    let ty = |p: &Param| {
+        p.ty.map(|t| bin.dwarf.types.get(t).name.clone())
+            .unwrap_or_else(|| "?".into())
+    };
+    let args: Vec<String> = f.args().map(|p| format!("{} {}", p.name, ty(p))).collect();
+    let results: Vec<&Param> = f.results().collect();
+    let res = match results.as_slice() {
+        [] => String::new(),
+        [r] if r.name.starts_with('~') => format!(" {}", ty(r)),
+        rs => {
+            let parts: Vec<String> = rs
+                .iter()
+                .map(|r| {
+                    if r.name.starts_with('~') {
+                        ty(r)
+                    } else {
+                        format!("{} {}", r.name, ty(r))
+                    }
+                })
+                .collect();
+            format!(" ({})", parts.join(", "))
+        }
+    };
+    format!("{}({}){}", f.name, args.join(", "), res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_names_strip_the_package_path() {
+        assert_eq!(local_name("main.computeE"), "computeE");
+        assert_eq!(local_name("github.com/x/y.(*T).M"), "(*T).M");
+        assert_eq!(
+            local_name("net/http.(*ServeMux).ServeHTTP"),
+            "(*ServeMux).ServeHTTP"
+        );
+        assert!(short_match("github.com/x/y.(*T).M", "y.(*T).M"));
+        assert!(!short_match("main.computeEx", "computeE"));
+    }
+
+    #[test]
+    fn uvarint_decodes_multibyte() {
+        assert_eq!(uvarint(&[0x96, 0x01]), Some((150, 2)));
+        assert_eq!(uvarint(&[0x05]), Some((5, 1)));
+    }
+}

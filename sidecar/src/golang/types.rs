@@ -1,0 +1,123 @@
+//! Go types as the capture planner and decoder need them, built from DWARF.
+
+use std::fmt;
+
+/// Index of a type in a [`TypeTable`].
+pub type TypeId = usize;
+
+/// A Go type with its size and the shape the register ABI cares about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoType {
+    /// The Go name as DWARF spells it (`int64`, `main.Celsius`, `*main.T`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// What kind of value it is.
+    pub kind: Kind,
+}
+
+/// The structural kind of a Go type (mirrors `reflect.Kind`, minus detail we do not use).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `bool`.
+    Bool,
+    /// Any integer type, including `uintptr`, `byte` and `rune`.
+    Int {
+        /// True for int, int8 … int64.
+        signed: bool,
+    },
+    /// `float32` or `float64`.
+    Float,
+    /// `complex64` or `complex128` (a pair of floats).
+    Complex,
+    /// `string`: {data pointer, length}.
+    String,
+    /// `*T`; `elem` is None when DWARF does not name the pointee.
+    Pointer {
+        /// The pointee type.
+        elem: Option<TypeId>,
+    },
+    /// `unsafe.Pointer`.
+    UnsafePointer,
+    /// `[]T`: {array pointer, len, cap}.
+    Slice {
+        /// The element type.
+        elem: Option<TypeId>,
+    },
+    /// `[N]T`.
+    Array {
+        /// The element type.
+        elem: TypeId,
+        /// Number of elements.
+        len: u64,
+    },
+    /// A struct; fields in memory order.
+    Struct {
+        /// The fields with their byte offsets.
+        fields: Vec<Field>,
+    },
+    /// An interface: {itab or type pointer, data pointer}.
+    Interface {
+        /// True for `interface{}` / `any` (runtime.eface).
+        empty: bool,
+    },
+    /// `map[K]V` (a pointer to runtime.hmap).
+    Map,
+    /// `chan T` (a pointer to runtime.hchan).
+    Chan,
+    /// A func value (a pointer to a closure).
+    Func,
+    /// Something this version cannot capture; the string says what.
+    Unsupported(String),
+}
+
+/// One struct field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The field name (embedded fields carry the type's name).
+    pub name: String,
+    /// Byte offset within the struct.
+    pub offset: u64,
+    /// The field's type.
+    pub ty: TypeId,
+}
+
+/// All types reachable from the functions of one binary.
+#[derive(Debug, Default, Clone)]
+pub struct TypeTable {
+    types: Vec<GoType>,
+}
+
+impl TypeTable {
+    /// Adds a type and returns its id.
+    pub fn push(&mut self, t: GoType) -> TypeId {
+        self.types.push(t);
+        self.types.len() - 1
+    }
+
+    /// Replaces a placeholder pushed before a recursive type was resolved.
+    pub fn set(&mut self, id: TypeId, t: GoType) {
+        self.types[id] = t;
+    }
+
+    /// The type with this id.
+    pub fn get(&self, id: TypeId) -> &GoType {
+        &self.types[id]
+    }
+
+    /// Number of types.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// True when no type has been added.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
+impl fmt::Display for GoType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}

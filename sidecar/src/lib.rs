@@ -1,0 +1,17 @@
+//! gotel: dynamic structured logging for Go programs via eBPF uprobes.
+//!
+//! Data flows one way: config → golang (resolve) → plan → bpf (attach) →
+//! events → decode → export, with `supervisor` reconciling probes and
+//! processes.
+#![deny(missing_docs)]
+
+pub mod bpf;
+pub mod config;
+pub mod correlate;
+pub mod decode;
+pub mod discover;
+pub mod export;
+pub mod golang;
+pub mod plan;
+pub mod recipe;
+pub mod supervisor;

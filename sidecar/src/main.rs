@@ -1,0 +1,301 @@
+//! The `gotel` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{info, warn};
+
+use gotel::bpf::Bpf;
+use gotel::config;
+use gotel::export::JsonLines;
+use gotel::golang::{self, BinaryInfo};
+use gotel::supervisor::Supervisor;
+
+#[derive(Parser)]
+#[command(
+    name = "gotel",
+    version,
+    about = "Trace any Go function's arguments, results and latency with eBPF"
+)]
+struct Cli {
+    /// Log format for gotel's own logs (stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "GOTEL_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// JSON in Kubernetes or when stderr is not a terminal, pretty otherwise.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Attach the configured probes and print one JSON line per call until SIGINT/SIGTERM.
+    Run {
+        /// Probe config (YAML or TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List the traceable functions of a Go binary with their signatures.
+    Functions {
+        /// The Go executable.
+        #[arg(required_unless_present = "pid")]
+        binary: Option<PathBuf>,
+        /// Read the executable of this running process instead.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Only functions whose name contains this (case-insensitive).
+        pattern: Option<String>,
+    },
+    /// Resolve every probe without attaching and print what would be captured.
+    Check {
+        /// Probe config (YAML or TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check against this running process.
+        #[arg(long, conflicts_with = "binary")]
+        pid: Option<u32>,
+        /// Check against this executable.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let r = match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Functions {
+            binary,
+            pid,
+            pattern,
+        } => functions(binary, pid, pattern.as_deref()),
+        Command::Check {
+            config,
+            pid,
+            binary,
+        } => check(&config, pid, binary),
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gotel: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GOTEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => {
+            std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+                || !std::io::stderr().is_terminal()
+        }
+    };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().flatten_event(true).init();
+    } else {
+        b.init();
+    }
+}
+
+fn binary_for(binary: Option<PathBuf>, pid: Option<u32>) -> Result<PathBuf> {
+    match (binary, pid) {
+        (Some(b), _) => Ok(b),
+        (None, Some(pid)) => {
+            let p = PathBuf::from(format!("/proc/{pid}/exe"));
+            if !p.exists() {
+                bail!("no process with pid {pid} (or no permission to read /proc/{pid}/exe)");
+            }
+            Ok(p)
+        }
+        (None, None) => bail!("give a binary path or --pid"),
+    }
+}
+
+fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -> Result<()> {
+    let path = binary_for(binary, pid)?;
+    let bin = BinaryInfo::open(&path).with_context(|| format!("analysing {}", path.display()))?;
+    let pat = pattern.map(str::to_lowercase);
+    let mut n = 0;
+    for f in &bin.dwarf.functions {
+        if pat
+            .as_ref()
+            .is_some_and(|p| !f.name.to_lowercase().contains(p.as_str()))
+        {
+            continue;
+        }
+        let mut line = golang::signature(&bin, f);
+        if f.inlined_sites > 0 {
+            line.push_str(&format!("  // also inlined at {} site(s)", f.inlined_sites));
+        }
+        println!("{line}");
+        n += 1;
+    }
+    let mut inl: Vec<_> = bin
+        .dwarf
+        .inlined_only
+        .iter()
+        .filter(|(name, _)| {
+            pat.as_ref()
+                .is_none_or(|p| name.to_lowercase().contains(p.as_str()))
+        })
+        .collect();
+    inl.sort();
+    for (name, sites) in inl {
+        println!("{name}  // inlined at {sites} site(s), not traceable");
+    }
+    if n == 0 {
+        eprintln!("no functions match {}", pattern.unwrap_or(""));
+    }
+    Ok(())
+}
+
+fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Result<()> {
+    let cfg = config::load(config_path)?;
+    let mut failures = 0;
+    for (i, spec) in cfg.probes.iter().enumerate() {
+        let path = match (&binary, pid) {
+            (None, None) => match gotel::discover::scan()
+                .into_iter()
+                .find(|p| gotel::discover::matches(&spec.target, p))
+            {
+                Some(p) => p.exe_path(),
+                None => {
+                    println!("probes[{i}] {}: no running process matches {}; pass --binary to check a file", spec.function, spec.target);
+                    failures += 1;
+                    continue;
+                }
+            },
+            _ => binary_for(binary.clone(), pid)?,
+        };
+        println!("probes[{i}] {} in {}", spec.display_name(), path.display());
+        let bin = match BinaryInfo::open(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("  error: {e}");
+                failures += 1;
+                continue;
+            }
+        };
+        match gotel::plan::plan(&bin, spec) {
+            Ok(plan) => {
+                println!("  function: {}", plan.signature);
+                println!(
+                    "  go: {}   entry at file offset {:#x}, {} RET site(s)",
+                    bin.go_version.as_deref().unwrap_or("?"),
+                    plan.entry_offset,
+                    plan.ret_offsets.len()
+                );
+                for (label, site) in [("arg", &plan.entry), ("ret", &plan.ret)] {
+                    for v in &site.values {
+                        let status = match &v.shape {
+                            gotel::plan::Shape::Unavailable(why) => format!("unavailable: {why}"),
+                            _ => "captured".to_string(),
+                        };
+                        println!(
+                            "  {label} {:<16} {:<20} {:<14} {status}",
+                            v.name, v.ty, v.location
+                        );
+                    }
+                }
+                for w in &plan.warnings {
+                    println!("  warning: {w}");
+                }
+            }
+            Err(e) => {
+                println!("  error: {e}");
+                failures += 1;
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} probe(s) cannot be attached");
+    }
+    Ok(())
+}
+
+fn run(config_path: &Path) -> Result<()> {
+    let cfg = config::load(config_path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_loop(cfg))
+}
+
+async fn run_loop(cfg: config::Config) -> Result<()> {
+    // Wake the reader once a quarter of the ring is full; otherwise the timer drains.
+    let (bpf, ring) = Bpf::load(2 << 20)?;
+    // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
+    // until the AsyncFd (and with it the RingBuf) is dropped.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .context("polling the ring buffer")?;
+    let mut sup = Supervisor::new(
+        cfg.clone(),
+        bpf,
+        Box::new(JsonLines::new(std::io::stdout())),
+    );
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut scan = tokio::time::interval(Duration::from_millis(cfg.scan_interval_ms));
+    let mut drain = tokio::time::interval(Duration::from_millis(cfg.drain_interval_ms));
+    let mut report = tokio::time::interval(Duration::from_secs(60));
+    report.tick().await;
+    let mut last_dropped = 0;
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                sup.drain(guard.get_inner_mut());
+                guard.clear_ready();
+            }
+            _ = drain.tick() => sup.drain(ring.get_mut()),
+            _ = scan.tick() => {
+                // Drain first: records of an exiting process must meet its recipe.
+                sup.drain(ring.get_mut());
+                sup.reconcile();
+            }
+            _ = report.tick() => {
+                let k = sup.kernel_stats();
+                if k.ringbuf_full != last_dropped {
+                    warn!(dropped = k.ringbuf_full - last_dropped, "ring buffer full: events dropped (the traced app was not slowed)");
+                    last_dropped = k.ringbuf_full;
+                }
+            }
+        }
+    }
+    sup.drain(ring.get_mut());
+    sup.flush();
+    let k = sup.kernel_stats();
+    let c = sup.correlate_stats();
+    info!(
+        calls = sup.stats.calls,
+        events = k.events,
+        dropped = k.ringbuf_full,
+        read_faults = k.faults,
+        unmatched_returns = c.unmatched_returns,
+        evicted_entries = c.evicted_entries,
+        "stopped"
+    );
+    Ok(())
+}

@@ -1,0 +1,571 @@
+//! Compiles "this function, these values" into the fixed-size recipes the
+//! BPF program interprets, plus the shapes the decoder needs to turn the
+//! captured bytes back into Go values. A pure function of the binary and
+//! the probe spec.
+
+use crate::config::ProbeSpec;
+use crate::golang::abi::{self, Loc, Part};
+use crate::golang::types::{Kind, TypeId, TypeTable};
+use crate::golang::{BinaryInfo, Function, LookupError};
+use crate::recipe::{
+    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_OPS, OP_SCALAR, OP_STRING,
+    SITE_ENTRY, SITE_RETURN,
+};
+
+/// Why a probe cannot be planned at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The function name did not resolve.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// `args:` names something the function does not have.
+    #[error("function {function} has no argument {arg}; its arguments are: {}", .available.join(", "))]
+    NoSuchArg {
+        /// The function.
+        function: String,
+        /// The unknown name.
+        arg: String,
+        /// What it does have.
+        available: Vec<String>,
+    },
+    /// The function's machine code is not where DWARF says.
+    #[error("function {0} has no machine code in an executable segment")]
+    NoCode(String),
+    /// No RET instruction was found: returns cannot be observed.
+    #[error("function {0} has no RET instruction (it never returns normally); results and latency cannot be captured")]
+    NoRet(String),
+}
+
+/// How to decode one captured value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// An integer, bool or pointer read by op `op`.
+    Scalar {
+        /// Op index.
+        op: usize,
+        /// How to interpret the bytes.
+        kind: ScalarKind,
+        /// Size in bytes.
+        size: u8,
+    },
+    /// A string read by op `op`.
+    String {
+        /// Op index.
+        op: usize,
+    },
+    /// An interface whose type word op `op` read: nil or not.
+    InterfaceNil {
+        /// Op index.
+        op: usize,
+        /// The interface type's name.
+        ty: String,
+    },
+    /// Struct fields in order.
+    Struct(Vec<(String, Shape)>),
+    /// Array elements.
+    Array(Vec<Shape>),
+    /// Not captured; the reason is shown to the user.
+    Unavailable(String),
+}
+
+/// The interpretation of a scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    /// `bool`.
+    Bool,
+    /// Signed integer.
+    Int,
+    /// Unsigned integer.
+    Uint,
+    /// IEEE float read from memory.
+    Float,
+    /// An address; 0 is nil.
+    Pointer,
+}
+
+/// One named value captured at a site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    /// Output name (`iterations`, `r0`).
+    pub name: String,
+    /// Go type name.
+    pub ty: String,
+    /// Where it lives, for `gotel check`.
+    pub location: String,
+    /// How to decode it.
+    pub shape: Shape,
+}
+
+/// The capture program for one site kind (entry, or all RETs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SitePlan {
+    /// The recipe for the BPF program.
+    pub recipe: RawRecipe,
+    /// The values, in output order.
+    pub values: Vec<Value>,
+}
+
+/// A compiled probe for one function of one binary.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Full function name.
+    pub function: String,
+    /// Go signature for display.
+    pub signature: String,
+    /// File offset of the function entry.
+    pub entry_offset: u64,
+    /// File offsets of every RET instruction.
+    pub ret_offsets: Vec<u64>,
+    /// What to capture at entry.
+    pub entry: SitePlan,
+    /// What to capture at each RET.
+    pub ret: SitePlan,
+    /// Things the user should know (unreadable floats, truncation…).
+    pub warnings: Vec<String>,
+}
+
+/// Plans `spec` against `bin`.
+pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Plan, PlanError> {
+    let f = bin.lookup(&spec.function)?;
+    plan_function(bin, f, spec)
+}
+
+/// Plans a resolved function.
+pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result<Plan, PlanError> {
+    let types = &bin.dwarf.types;
+    let entry_offset = bin
+        .file_offset(f.low_pc)
+        .ok_or_else(|| PlanError::NoCode(f.name.clone()))?;
+    let ret_offsets: Vec<u64> = bin
+        .ret_sites(f)
+        .into_iter()
+        .filter_map(|a| bin.file_offset(a))
+        .collect();
+    if ret_offsets.is_empty() {
+        return Err(PlanError::NoRet(f.name.clone()));
+    }
+    let mut warnings = Vec::new();
+    if f.inlined_sites > 0 {
+        warnings.push(format!(
+            "{} is also inlined at {} call site(s); calls there are not seen",
+            f.name, f.inlined_sites
+        ));
+    }
+
+    let args: Vec<_> = f.args().collect();
+    let results: Vec<_> = f.results().collect();
+    let ids =
+        |ps: &[&crate::golang::Param]| -> Option<Vec<TypeId>> { ps.iter().map(|p| p.ty).collect() };
+    let assignment = match (ids(&args), ids(&results)) {
+        (Some(a), Some(r)) => abi::assign(types, &a, &r).map_err(|e| e.to_string()),
+        _ => Err("a parameter has no type in DWARF".to_string()),
+    };
+    let g = bin.g_offsets();
+    let mut entry = Builder::new(
+        SITE_ENTRY,
+        g.goid as u32,
+        g.stack_hi as u32,
+        spec.max_string_len,
+    );
+    let mut ret = Builder::new(
+        SITE_RETURN,
+        g.goid as u32,
+        g.stack_hi as u32,
+        spec.max_string_len,
+    );
+
+    // Which arguments to capture: all, or the ones named in `args:`.
+    let wanted: Option<Vec<&str>> = spec
+        .args
+        .as_ref()
+        .map(|a| a.iter().map(|s| s.as_str()).collect());
+    if let Some(w) = &wanted {
+        for name in w {
+            let root = name.split('.').next().unwrap_or(name);
+            if !args.iter().any(|p| p.name == root) {
+                return Err(PlanError::NoSuchArg {
+                    function: f.name.clone(),
+                    arg: (*name).to_string(),
+                    available: args.iter().map(|p| p.name.clone()).collect(),
+                });
+            }
+        }
+    }
+
+    for (i, p) in args.iter().enumerate() {
+        let selected: Vec<&str> = match &wanted {
+            None => vec![p.name.as_str()],
+            Some(w) => w
+                .iter()
+                .copied()
+                .filter(|n| n.split('.').next() == Some(p.name.as_str()))
+                .collect(),
+        };
+        for path in selected {
+            let value = match (&assignment, p.ty) {
+                (Ok(a), Some(ty)) => entry.value(types, path, &p.name, ty, &a.args[i]),
+                (Err(why), _) => unavailable(path, "?", why),
+                (_, None) => unavailable(path, "?", "no type in DWARF"),
+            };
+            entry.values.push(value);
+        }
+    }
+    if spec.returns {
+        for (i, p) in results.iter().enumerate() {
+            let name = result_name(&p.name, i);
+            let value = match (&assignment, p.ty) {
+                (Ok(a), Some(ty)) => ret.value(types, &name, &name, ty, &a.results[i]),
+                (Err(why), _) => unavailable(&name, "?", why),
+                (_, None) => unavailable(&name, "?", "no type in DWARF"),
+            };
+            ret.values.push(value);
+        }
+    }
+    for b in [&entry, &ret] {
+        warnings.extend(b.warnings.iter().cloned());
+    }
+    Ok(Plan {
+        function: f.name.clone(),
+        signature: crate::golang::signature(bin, f),
+        entry_offset,
+        ret_offsets,
+        entry: entry.finish(),
+        ret: ret.finish(),
+        warnings,
+    })
+}
+
+/// `~r0` → `r0`; named results keep their names.
+fn result_name(name: &str, index: usize) -> String {
+    match name.strip_prefix('~') {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ if name.is_empty() => format!("r{index}"),
+        _ => name.to_string(),
+    }
+}
+
+fn unavailable(name: &str, ty: &str, why: &str) -> Value {
+    Value {
+        name: name.to_string(),
+        ty: ty.to_string(),
+        location: "-".into(),
+        shape: Shape::Unavailable(why.to_string()),
+    }
+}
+
+struct Builder {
+    recipe: RawRecipe,
+    values: Vec<Value>,
+    warnings: Vec<String>,
+    data_bytes: u32,
+    max_string_len: u32,
+}
+
+impl Builder {
+    fn new(site: u8, goid: u32, stack_hi: u32, max_string_len: u32) -> Self {
+        let recipe = RawRecipe {
+            site,
+            goid_offset: goid,
+            stack_hi_offset: stack_hi,
+            ..RawRecipe::default()
+        };
+        Builder {
+            recipe,
+            values: Vec::new(),
+            warnings: Vec::new(),
+            data_bytes: 0,
+            max_string_len,
+        }
+    }
+
+    fn finish(self) -> SitePlan {
+        SitePlan {
+            recipe: self.recipe,
+            values: self.values,
+        }
+    }
+
+    /// Plans the value (or the field `path` inside it) of parameter `param`.
+    fn value(
+        &mut self,
+        types: &TypeTable,
+        path: &str,
+        param: &str,
+        ty: TypeId,
+        parts: &[Part],
+    ) -> Value {
+        let location = describe(parts);
+        let mut it = parts.iter();
+        let mut field_path: Vec<&str> = path.split('.').skip(1).collect();
+        let (ty, shape) = if field_path.is_empty() {
+            (
+                types.get(ty).name.clone(),
+                self.shape(types, ty, &mut it, param),
+            )
+        } else {
+            self.field(types, ty, &mut it, &mut field_path, path)
+        };
+        Value {
+            name: path.to_string(),
+            ty,
+            location,
+            shape,
+        }
+    }
+
+    /// Walks `parts` to the struct field named by `path`, planning only it.
+    fn field<'p>(
+        &mut self,
+        types: &TypeTable,
+        ty: TypeId,
+        parts: &mut std::slice::Iter<'p, Part>,
+        path: &mut Vec<&str>,
+        full: &str,
+    ) -> (String, Shape) {
+        let t = types.get(ty);
+        if path.is_empty() {
+            return (t.name.clone(), self.shape(types, ty, parts, full));
+        }
+        match &t.kind {
+            Kind::Struct { fields } => {
+                let want = path.remove(0);
+                for f in fields {
+                    if f.name == want {
+                        return self.field(types, f.ty, parts, path, full);
+                    }
+                    skip(types, f.ty, parts);
+                }
+                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                let why = format!(
+                    "{} has no field {want}; fields: {}",
+                    t.name,
+                    names.join(", ")
+                );
+                self.warnings.push(format!("{full}: {why}"));
+                ("?".into(), Shape::Unavailable(why))
+            }
+            Kind::Pointer { .. } => {
+                let why = format!(
+                    "{full}: following pointers ({}) is not supported yet",
+                    t.name
+                );
+                self.warnings.push(why.clone());
+                (t.name.clone(), Shape::Unavailable(why))
+            }
+            _ => {
+                let why = format!(
+                    "{} is not a struct; cannot select .{}",
+                    t.name,
+                    path.join(".")
+                );
+                self.warnings.push(format!("{full}: {why}"));
+                (t.name.clone(), Shape::Unavailable(why))
+            }
+        }
+    }
+
+    fn shape(
+        &mut self,
+        types: &TypeTable,
+        ty: TypeId,
+        parts: &mut std::slice::Iter<'_, Part>,
+        name: &str,
+    ) -> Shape {
+        let t = types.get(ty);
+        match &t.kind {
+            Kind::Bool => self.scalar(parts, ScalarKind::Bool),
+            Kind::Int { signed } => self.scalar(
+                parts,
+                if *signed {
+                    ScalarKind::Int
+                } else {
+                    ScalarKind::Uint
+                },
+            ),
+            Kind::Pointer { .. } | Kind::UnsafePointer => self.scalar(parts, ScalarKind::Pointer),
+            Kind::Float => {
+                let p = parts.next().copied();
+                match p {
+                    Some(Part {
+                        loc: Loc::FloatReg(r),
+                        ..
+                    }) => {
+                        let why = format!(
+                            "{} passed in register X{r}; eBPF cannot read XMM registers",
+                            t.name
+                        );
+                        self.warnings.push(format!("{name}: {why}"));
+                        Shape::Unavailable(why)
+                    }
+                    Some(p) => self.scalar_at(p, ScalarKind::Float),
+                    None => Shape::Unavailable("no location".into()),
+                }
+            }
+            Kind::String => {
+                let (Some(a), Some(b)) = (parts.next().copied(), parts.next().copied()) else {
+                    return Shape::Unavailable("no location".into());
+                };
+                let len = self.max_string_len;
+                match self.push(
+                    OP_STRING,
+                    8,
+                    len as u16,
+                    a,
+                    Some(b),
+                    16 + len.div_ceil(8) * 8,
+                ) {
+                    Some(op) => Shape::String { op },
+                    None => self.full(name),
+                }
+            }
+            Kind::Interface { .. } => {
+                let (Some(a), Some(_)) = (parts.next().copied(), parts.next().copied()) else {
+                    return Shape::Unavailable("no location".into());
+                };
+                match self.push(OP_SCALAR, 8, 0, a, None, 8) {
+                    Some(op) => Shape::InterfaceNil {
+                        op,
+                        ty: t.name.clone(),
+                    },
+                    None => self.full(name),
+                }
+            }
+            Kind::Struct { fields } => Shape::Struct(
+                fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            self.shape(types, f.ty, parts, &format!("{name}.{}", f.name)),
+                        )
+                    })
+                    .collect(),
+            ),
+            Kind::Array { elem, len } => Shape::Array(
+                (0..*len)
+                    .map(|i| self.shape(types, *elem, parts, &format!("{name}[{i}]")))
+                    .collect(),
+            ),
+            Kind::Complex | Kind::Slice { .. } | Kind::Map | Kind::Chan | Kind::Func => {
+                skip(types, ty, parts);
+                Shape::Unavailable(format!("values of type {} are not captured yet", t.name))
+            }
+            Kind::Unsupported(why) => {
+                skip(types, ty, parts);
+                Shape::Unavailable(format!("type {}: {why}", t.name))
+            }
+        }
+    }
+
+    fn scalar(&mut self, parts: &mut std::slice::Iter<'_, Part>, kind: ScalarKind) -> Shape {
+        match parts.next() {
+            Some(p) => self.scalar_at(*p, kind),
+            None => Shape::Unavailable("no location".into()),
+        }
+    }
+
+    fn scalar_at(&mut self, p: Part, kind: ScalarKind) -> Shape {
+        match self.push(OP_SCALAR, p.size as u8, 0, p, None, 8) {
+            Some(op) => Shape::Scalar {
+                op,
+                kind,
+                size: p.size as u8,
+            },
+            None => self.full("value"),
+        }
+    }
+
+    fn full(&mut self, name: &str) -> Shape {
+        let why =
+            format!("more than {MAX_OPS} captures or {MAX_DATA} bytes at one site; narrow `args:`");
+        self.warnings.push(format!("{name}: {why}"));
+        Shape::Unavailable(why)
+    }
+
+    /// Appends an op; None when the recipe is full.
+    fn push(
+        &mut self,
+        kind: u8,
+        size: u8,
+        max_len: u16,
+        a: Part,
+        b: Option<Part>,
+        bytes: u32,
+    ) -> Option<usize> {
+        let n = self.recipe.n_ops as usize;
+        if n >= MAX_OPS || self.data_bytes + bytes > MAX_DATA {
+            return None;
+        }
+        self.recipe.ops[n] = RawOp {
+            kind,
+            size,
+            max_len,
+            _pad: 0,
+            a: raw_loc(a.loc),
+            b: b.map(|b| raw_loc(b.loc)).unwrap_or_default(),
+        };
+        self.recipe.n_ops += 1;
+        self.data_bytes += bytes;
+        Some(n)
+    }
+}
+
+/// Consumes the parts of a value that is not captured.
+fn skip(types: &TypeTable, ty: TypeId, parts: &mut std::slice::Iter<'_, Part>) {
+    let n = match &types.get(ty).kind {
+        Kind::String | Kind::Interface { .. } | Kind::Complex => 2,
+        Kind::Slice { .. } => 3,
+        Kind::Struct { fields } => {
+            for f in fields {
+                skip(types, f.ty, parts);
+            }
+            0
+        }
+        Kind::Array { elem, len } => {
+            for _ in 0..*len {
+                skip(types, *elem, parts);
+            }
+            0
+        }
+        Kind::Unsupported(_) => 0,
+        _ => 1,
+    };
+    for _ in 0..n {
+        parts.next();
+    }
+}
+
+fn raw_loc(l: Loc) -> RawLoc {
+    match l {
+        Loc::IntReg(r) => RawLoc {
+            kind: LOC_REG,
+            reg: r,
+            _pad: 0,
+            offset: 0,
+        },
+        Loc::Stack(o) => RawLoc {
+            kind: LOC_STACK,
+            reg: 0,
+            _pad: 0,
+            offset: o as i32,
+        },
+        // Never emitted: float registers become Shape::Unavailable.
+        Loc::FloatReg(_) => RawLoc::default(),
+    }
+}
+
+/// `RAX`, `RBX+RCX`, `8(SP)…24(SP)` for display.
+fn describe(parts: &[Part]) -> String {
+    match parts {
+        [] => "-".into(),
+        [p] => p.loc.to_string(),
+        _ if matches!(parts[0].loc, Loc::Stack(_)) => {
+            format!("{}…{}", parts[0].loc, parts[parts.len() - 1].loc)
+        }
+        _ => parts
+            .iter()
+            .map(|p| p.loc.to_string())
+            .collect::<Vec<_>>()
+            .join("+"),
+    }
+}

@@ -1,0 +1,213 @@
+//! Rust mirror of `ebpf/gotel.h`: the recipe userspace writes and the event
+//! header the BPF program emits. Sizes and offsets are asserted at compile
+//! time here and checked against the C header by `tests/layout.rs`.
+
+use std::mem::{offset_of, size_of};
+
+/// Ops per recipe (`GOTEL_MAX_OPS`).
+pub const MAX_OPS: usize = 16;
+/// Recipe slots = possible attach cookies (`GOTEL_MAX_RECIPES`).
+pub const MAX_RECIPES: u32 = 4096;
+/// Longest string copy (`GOTEL_MAX_STRING`).
+pub const MAX_STRING: u32 = 4096;
+/// Captured bytes per event (`GOTEL_MAX_DATA`).
+pub const MAX_DATA: u32 = 8192;
+
+/// `GOTEL_LOC_NONE`.
+pub const LOC_NONE: u8 = 0;
+/// `GOTEL_LOC_REG`.
+pub const LOC_REG: u8 = 1;
+/// `GOTEL_LOC_STACK`.
+pub const LOC_STACK: u8 = 2;
+/// `GOTEL_OP_SCALAR`.
+pub const OP_SCALAR: u8 = 1;
+/// `GOTEL_OP_STRING`.
+pub const OP_STRING: u8 = 2;
+/// `GOTEL_SITE_ENTRY`.
+pub const SITE_ENTRY: u8 = 0;
+/// `GOTEL_SITE_RETURN`.
+pub const SITE_RETURN: u8 = 1;
+/// `GOTEL_EV_NO_G`: the goroutine fields could not be read.
+pub const EV_NO_G: u8 = 1;
+/// `GOTEL_EV_DATA_FULL`: ops were skipped because the event was full.
+pub const EV_DATA_FULL: u8 = 2;
+/// Number of per-CPU counters in the `stats` map.
+pub const STAT_COUNT: u32 = 4;
+/// `GOTEL_STAT_EVENTS`.
+pub const STAT_EVENTS: u32 = 0;
+/// `GOTEL_STAT_RINGBUF_FULL`.
+pub const STAT_RINGBUF_FULL: u32 = 1;
+/// `GOTEL_STAT_NO_RECIPE`.
+pub const STAT_NO_RECIPE: u32 = 2;
+/// `GOTEL_STAT_FAULTS`.
+pub const STAT_FAULTS: u32 = 3;
+
+/// `struct gotel_loc`: where one machine word lives at the probe.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawLoc {
+    /// LOC_* kind.
+    pub kind: u8,
+    /// Integer register index in ABI order.
+    pub reg: u8,
+    /// Padding.
+    pub _pad: u16,
+    /// Byte offset from SP.
+    pub offset: i32,
+}
+
+/// `struct gotel_op`: one capture.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawOp {
+    /// OP_* kind.
+    pub kind: u8,
+    /// Scalar size in bytes.
+    pub size: u8,
+    /// String: most bytes to copy.
+    pub max_len: u16,
+    /// Padding.
+    pub _pad: u32,
+    /// Scalar value, or string data pointer.
+    pub a: RawLoc,
+    /// String length.
+    pub b: RawLoc,
+}
+
+/// `struct gotel_recipe`: what to capture at one probe site.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecipe {
+    /// SITE_ENTRY or SITE_RETURN.
+    pub site: u8,
+    /// Ops in use.
+    pub n_ops: u8,
+    /// Padding.
+    pub _pad: u16,
+    /// `offsetof(runtime.g, goid)`.
+    pub goid_offset: u32,
+    /// `offsetof(runtime.g, stack.hi)`.
+    pub stack_hi_offset: u32,
+    /// Padding.
+    pub _pad2: u32,
+    /// The ops.
+    pub ops: [RawOp; MAX_OPS],
+}
+
+// SAFETY: repr(C), only integer fields, every bit pattern valid, and explicit
+// padding fields so no byte is uninitialised.
+unsafe impl aya::Pod for RawRecipe {}
+
+/// `struct gotel_event`: the header of each ring-buffer record.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawEvent {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
+    pub ktime_ns: u64,
+    /// Goroutine id.
+    pub goid: u64,
+    /// `g.stack.hi - SP`: names the frame across stack copies.
+    pub frame: u64,
+    /// Attach cookie = recipe slot.
+    pub cookie: u32,
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Captured bytes after the header.
+    pub data_len: u16,
+    /// SITE_ENTRY or SITE_RETURN.
+    pub site: u8,
+    /// EV_* bits.
+    pub flags: u8,
+    /// Bit i: op i could not be read.
+    pub fault_mask: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+impl RawEvent {
+    /// Splits a ring-buffer record into its header and captured data.
+    pub fn parse(record: &[u8]) -> Option<(RawEvent, &[u8])> {
+        let hdr = record.get(..size_of::<RawEvent>())?;
+        // SAFETY: RawEvent is repr(C) plain integers; read_unaligned copes with
+        // any alignment of the ring-buffer slice.
+        let ev: RawEvent = unsafe { std::ptr::read_unaligned(hdr.as_ptr().cast()) };
+        let data =
+            record.get(size_of::<RawEvent>()..size_of::<RawEvent>() + ev.data_len as usize)?;
+        Some((ev, data))
+    }
+}
+
+impl Default for RawRecipe {
+    fn default() -> Self {
+        RawRecipe {
+            site: 0,
+            n_ops: 0,
+            _pad: 0,
+            goid_offset: 0,
+            stack_hi_offset: 0,
+            _pad2: 0,
+            ops: [RawOp::default(); MAX_OPS],
+        }
+    }
+}
+
+/// Every (struct, size, [(field, offset)]) the C header defines; compared
+/// against the compiled header in `tests/layout.rs`.
+pub fn layout() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> {
+    vec![
+        (
+            "gotel_loc",
+            size_of::<RawLoc>(),
+            vec![
+                ("kind", offset_of!(RawLoc, kind)),
+                ("reg", offset_of!(RawLoc, reg)),
+                ("offset", offset_of!(RawLoc, offset)),
+            ],
+        ),
+        (
+            "gotel_op",
+            size_of::<RawOp>(),
+            vec![
+                ("kind", offset_of!(RawOp, kind)),
+                ("size", offset_of!(RawOp, size)),
+                ("max_len", offset_of!(RawOp, max_len)),
+                ("a", offset_of!(RawOp, a)),
+                ("b", offset_of!(RawOp, b)),
+            ],
+        ),
+        (
+            "gotel_recipe",
+            size_of::<RawRecipe>(),
+            vec![
+                ("site", offset_of!(RawRecipe, site)),
+                ("n_ops", offset_of!(RawRecipe, n_ops)),
+                ("goid_offset", offset_of!(RawRecipe, goid_offset)),
+                ("stack_hi_offset", offset_of!(RawRecipe, stack_hi_offset)),
+                ("ops", offset_of!(RawRecipe, ops)),
+            ],
+        ),
+        (
+            "gotel_event",
+            size_of::<RawEvent>(),
+            vec![
+                ("ktime_ns", offset_of!(RawEvent, ktime_ns)),
+                ("goid", offset_of!(RawEvent, goid)),
+                ("frame", offset_of!(RawEvent, frame)),
+                ("cookie", offset_of!(RawEvent, cookie)),
+                ("pid", offset_of!(RawEvent, pid)),
+                ("tid", offset_of!(RawEvent, tid)),
+                ("data_len", offset_of!(RawEvent, data_len)),
+                ("site", offset_of!(RawEvent, site)),
+                ("flags", offset_of!(RawEvent, flags)),
+                ("fault_mask", offset_of!(RawEvent, fault_mask)),
+            ],
+        ),
+    ]
+}
+
+const _: () = assert!(size_of::<RawLoc>() == 8);
+const _: () = assert!(size_of::<RawOp>() == 24);
+const _: () = assert!(size_of::<RawRecipe>() == 16 + 24 * MAX_OPS);
+const _: () = assert!(size_of::<RawEvent>() == 48);

@@ -1,0 +1,400 @@
+//! Reconciles the configured probes with the live processes: analyses each
+//! new binary once, plans, attaches, detaches when a process exits, and
+//! turns ring-buffer records into calls for the sink.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use aya::programs::uprobe::UProbeLink;
+use tracing::{debug, info, warn};
+
+use crate::bpf::{Bpf, KernelStats};
+use crate::config::{Config, ProbeSpec};
+use crate::correlate::{CallKey, CorrelateStats, Correlator};
+use crate::decode::{decode, GoValue};
+use crate::discover::{self, Process};
+use crate::export::{Call, Sink};
+use crate::golang::BinaryInfo;
+use crate::plan::Plan;
+use crate::recipe::{RawEvent, EV_NO_G, SITE_ENTRY};
+
+/// Most open (entered, not yet returned) calls remembered at once.
+pub const MAX_OPEN_CALLS: usize = 65_536;
+
+/// What one attachment (probe × process) needs to turn events into calls.
+#[derive(Debug)]
+struct Attachment {
+    id: u64,
+    index: usize,
+    probe: String,
+    pid: u32,
+    plan: Arc<Plan>,
+}
+
+/// The kernel objects of one attachment; dropping it detaches.
+struct Attached {
+    meta: Arc<Attachment>,
+    slots: [u32; 2],
+    _links: Vec<UProbeLink>,
+}
+
+struct Tracked {
+    start_time: u64,
+    attached: Vec<Attached>,
+}
+
+/// An entry waiting for its return.
+struct Open {
+    meta: Arc<Attachment>,
+    tid: u32,
+    ktime: u64,
+    args: Vec<(String, GoValue)>,
+}
+
+/// Per binary identity: the analysis (or why it failed).
+type BinKey = (u64, u64, u64, i64);
+
+/// Counters the supervisor keeps, reported on exit and in logs.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Stats {
+    /// Calls written to the sink.
+    pub calls: u64,
+    /// Records that could not be parsed or had no live attachment.
+    pub stray_records: u64,
+    /// Records without a readable goroutine.
+    pub no_goroutine: u64,
+    /// Sink write failures.
+    pub sink_errors: u64,
+}
+
+/// The running sidecar state.
+pub struct Supervisor {
+    cfg: Config,
+    bpf: Bpf,
+    sink: Box<dyn Sink>,
+    bins: HashMap<BinKey, Result<Arc<BinaryInfo>, String>>,
+    plans: HashMap<(BinKey, usize), Result<Arc<Plan>, String>>,
+    procs: HashMap<u32, Tracked>,
+    sites: HashMap<u32, (Arc<Attachment>, u8)>,
+    failed: HashSet<(u32, u64, usize)>,
+    waiting_since: HashMap<usize, Instant>,
+    correlator: Correlator<Open>,
+    next_id: u64,
+    clock_offset: i128,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Supervisor {
+    /// A supervisor for `cfg`, writing calls to `sink`.
+    pub fn new(cfg: Config, bpf: Bpf, sink: Box<dyn Sink>) -> Self {
+        Supervisor {
+            cfg,
+            bpf,
+            sink,
+            bins: HashMap::new(),
+            plans: HashMap::new(),
+            procs: HashMap::new(),
+            sites: HashMap::new(),
+            failed: HashSet::new(),
+            waiting_since: HashMap::new(),
+            correlator: Correlator::new(MAX_OPEN_CALLS),
+            next_id: 1,
+            clock_offset: clock_offset(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters from the kernel side.
+    pub fn kernel_stats(&self) -> KernelStats {
+        self.bpf.stats()
+    }
+
+    /// Counters from pairing entries with returns.
+    pub fn correlate_stats(&self) -> CorrelateStats {
+        self.correlator.stats
+    }
+
+    /// Number of live attachments.
+    pub fn attachments(&self) -> usize {
+        self.procs.values().map(|t| t.attached.len()).sum()
+    }
+
+    /// Brings attachments in line with the processes running now.
+    pub fn reconcile(&mut self) {
+        let live: HashMap<u32, Process> =
+            discover::scan().into_iter().map(|p| (p.pid, p)).collect();
+        let gone: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(pid, t)| live.get(pid).is_none_or(|p| p.start_time != t.start_time))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in gone {
+            self.detach_process(pid);
+        }
+        self.failed
+            .retain(|(pid, start, _)| live.get(pid).is_some_and(|p| p.start_time == *start));
+
+        let probes = self.cfg.probes.clone();
+        for (i, spec) in probes.iter().enumerate() {
+            let mut matched = false;
+            for p in live.values().filter(|p| discover::matches(&spec.target, p)) {
+                matched = true;
+                let done = self
+                    .procs
+                    .get(&p.pid)
+                    .is_some_and(|t| t.attached.iter().any(|a| a.meta.index == i))
+                    || self.failed.contains(&(p.pid, p.start_time, i));
+                if !done {
+                    self.attach(i, spec, p);
+                }
+            }
+            if matched {
+                self.waiting_since.remove(&i);
+            } else {
+                let now = Instant::now();
+                let since = self.waiting_since.entry(i).or_insert(now);
+                if *since == now || now.duration_since(*since) >= Duration::from_secs(30) {
+                    info!(probe = spec.display_name(), target = %spec.target, "waiting for a matching process");
+                    *since = now;
+                }
+            }
+        }
+    }
+
+    fn binary(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), String> {
+        use std::os::unix::fs::MetadataExt;
+        let path = p.exe_path();
+        let md =
+            std::fs::metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        let key = (md.dev(), md.ino(), md.size(), md.mtime());
+        let entry = self.bins.entry(key).or_insert_with(|| {
+            let t = Instant::now();
+            let r = BinaryInfo::open(&path)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            if let Ok(b) = &r {
+                debug!(
+                    exe = %p.exe.display(),
+                    go = b.go_version.as_deref().unwrap_or("?"),
+                    functions = b.dwarf.functions.len(),
+                    ms = t.elapsed().as_millis() as u64,
+                    "analysed binary"
+                );
+            }
+            r
+        });
+        entry.clone().map(|b| (key, b))
+    }
+
+    fn attach(&mut self, index: usize, spec: &ProbeSpec, p: &Process) {
+        let fail = |s: &mut Self, why: String| {
+            warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
+            s.failed.insert((p.pid, p.start_time, index));
+        };
+        let (key, bin) = match self.binary(p) {
+            Ok(b) => b,
+            Err(e) => return fail(self, e),
+        };
+        let plan = self
+            .plans
+            .entry((key, index))
+            .or_insert_with(|| {
+                crate::plan::plan(&bin, spec)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone();
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => return fail(self, e),
+        };
+        for w in &plan.warnings {
+            warn!(probe = spec.display_name(), pid = p.pid, "{w}");
+        }
+        let meta = Arc::new(Attachment {
+            id: self.next_id,
+            index,
+            probe: spec.display_name().to_string(),
+            pid: p.pid,
+            plan: plan.clone(),
+        });
+        self.next_id += 1;
+        match self.attach_sites(&meta, p) {
+            Ok(attached) => {
+                info!(
+                    probe = %meta.probe,
+                    function = %plan.function,
+                    pid = p.pid,
+                    ret_sites = plan.ret_offsets.len(),
+                    "attached"
+                );
+                for (site, slot) in [
+                    (crate::recipe::SITE_ENTRY, attached.slots[0]),
+                    (crate::recipe::SITE_RETURN, attached.slots[1]),
+                ] {
+                    self.sites.insert(slot, (meta.clone(), site));
+                }
+                self.procs
+                    .entry(p.pid)
+                    .or_insert_with(|| Tracked {
+                        start_time: p.start_time,
+                        attached: Vec::new(),
+                    })
+                    .attached
+                    .push(attached);
+            }
+            Err(e) => fail(self, e),
+        }
+    }
+
+    fn attach_sites(&mut self, meta: &Arc<Attachment>, p: &Process) -> Result<Attached, String> {
+        let plan = &meta.plan;
+        let entry = self
+            .bpf
+            .add_recipe(&plan.entry.recipe)
+            .map_err(|e| e.to_string())?;
+        let ret = match self.bpf.add_recipe(&plan.ret.recipe) {
+            Ok(s) => s,
+            Err(e) => {
+                self.bpf.remove_recipe(entry);
+                return Err(e.to_string());
+            }
+        };
+        let path = p.exe_path();
+        let mut links = Vec::with_capacity(1 + plan.ret_offsets.len());
+        let sites = std::iter::once((plan.entry_offset, entry))
+            .chain(plan.ret_offsets.iter().map(|&o| (o, ret)));
+        for (offset, slot) in sites {
+            match self.bpf.attach(&path, offset, p.pid, slot) {
+                Ok(l) => links.push(l),
+                Err(e) => {
+                    drop(links);
+                    self.bpf.remove_recipe(entry);
+                    self.bpf.remove_recipe(ret);
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Ok(Attached {
+            meta: meta.clone(),
+            slots: [entry, ret],
+            _links: links,
+        })
+    }
+
+    fn detach_process(&mut self, pid: u32) {
+        let Some(t) = self.procs.remove(&pid) else {
+            return;
+        };
+        for a in t.attached {
+            info!(probe = %a.meta.probe, pid, "process exited; detached");
+            for slot in a.slots {
+                self.sites.remove(&slot);
+                self.bpf.remove_recipe(slot);
+            }
+        }
+        self.correlator.forget_pid(pid);
+    }
+
+    /// Reads every record currently in the ring buffer.
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>) {
+        let mut n = 0u64;
+        while let Some(item) = ring.next() {
+            self.handle(&item);
+            n += 1;
+        }
+        if n > 0 {
+            if let Err(e) = self.sink.flush() {
+                self.stats.sink_errors += 1;
+                warn!("flushing output: {e}");
+            }
+        }
+    }
+
+    fn handle(&mut self, record: &[u8]) {
+        let Some((ev, data)) = RawEvent::parse(record) else {
+            self.stats.stray_records += 1;
+            return;
+        };
+        let Some((meta, site)) = self.sites.get(&ev.cookie).map(|(m, s)| (m.clone(), *s)) else {
+            self.stats.stray_records += 1;
+            return;
+        };
+        if meta.pid != ev.pid || site != ev.site {
+            self.stats.stray_records += 1;
+            return;
+        }
+        if ev.flags & EV_NO_G != 0 {
+            self.stats.no_goroutine += 1;
+            return;
+        }
+        let key = CallKey {
+            pid: ev.pid,
+            goid: ev.goid,
+            frame: ev.frame,
+            attachment: meta.id,
+        };
+        if site == SITE_ENTRY {
+            let args = decode(&meta.plan.entry, data, ev.fault_mask);
+            self.correlator.enter(
+                key,
+                Open {
+                    meta,
+                    tid: ev.tid,
+                    ktime: ev.ktime_ns,
+                    args,
+                },
+            );
+            return;
+        }
+        let Some(open) = self.correlator.exit(&key) else {
+            return;
+        };
+        let returns = decode(&open.meta.plan.ret, data, ev.fault_mask);
+        let call = Call {
+            probe: open.meta.probe.clone(),
+            function: open.meta.plan.function.clone(),
+            pid: ev.pid,
+            tid: open.tid,
+            goroutine: ev.goid,
+            start_time_unix_nano: (i128::from(open.ktime) + self.clock_offset).max(0) as u64,
+            duration_ns: ev.ktime_ns.saturating_sub(open.ktime),
+            args: open.args,
+            returns,
+        };
+        self.stats.calls += 1;
+        if let Err(e) = self.sink.write(&call) {
+            self.stats.sink_errors += 1;
+            if self.stats.sink_errors == 1 {
+                warn!("writing output: {e}");
+            }
+        }
+    }
+
+    /// Flushes the sink (on shutdown).
+    pub fn flush(&mut self) {
+        let _ = self.sink.flush();
+    }
+}
+
+/// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: BPF timestamps are monotonic.
+fn clock_offset() -> i128 {
+    let now = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec we own.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    };
+    // Bracket the realtime read to halve the error.
+    let m1 = now(libc::CLOCK_MONOTONIC);
+    let r = now(libc::CLOCK_REALTIME);
+    let m2 = now(libc::CLOCK_MONOTONIC);
+    r - (m1 + m2) / 2
+}
