@@ -158,7 +158,7 @@ impl Supervisor {
                 let now = Instant::now();
                 let since = self.waiting_since.entry(i).or_insert(now);
                 if *since == now || now.duration_since(*since) >= Duration::from_secs(30) {
-                    info!(probe = spec.display_name(), target = %spec.target, "waiting for a matching process");
+                    info!(probe = spec.display_name(), selector = %spec.target, "waiting for a matching process");
                     *since = now;
                 }
             }

@@ -1,0 +1,272 @@
+//! Shared harness: builds the Go targets in `integration/` with every
+//! toolchain in `GOTEL_GO_TOOLCHAINS`, runs them, runs the real `gotel`
+//! binary against them and collects its JSON lines.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A Go toolchain to build targets with.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    pub go: PathBuf,
+    /// `go1.19.8`.
+    pub version: String,
+}
+
+/// The toolchains under test: `GOTEL_GO_TOOLCHAINS` (colon-separated go
+/// binaries, set by scripts/test.sh) or the `go` on PATH.
+pub fn toolchains() -> Vec<Toolchain> {
+    let list = std::env::var("GOTEL_GO_TOOLCHAINS").unwrap_or_else(|_| "go".into());
+    let out: Vec<Toolchain> = list
+        .split(':')
+        .filter(|s| !s.is_empty())
+        .map(|go| {
+            let out = Command::new(go)
+                .arg("env")
+                .arg("GOVERSION")
+                .env("GOTOOLCHAIN", "local")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {go}: {e}; run scripts/bootstrap.sh"));
+            assert!(out.status.success(), "{go} env GOVERSION failed");
+            Toolchain {
+                go: go.into(),
+                version: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            }
+        })
+        .collect();
+    assert!(!out.is_empty(), "no Go toolchain configured");
+    out
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `integration/<program>` with `tc`; `tag` keeps outputs of
+/// different tests apart (tests run in parallel), `extra` are build flags.
+pub fn build(tc: &Toolchain, program: &str, tag: &str, extra: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("go")
+        .join(&tc.version);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{program}-{tag}"));
+    let status = Command::new(&tc.go)
+        .arg("build")
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(".")
+        .current_dir(repo().join("integration").join(program))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .status()
+        .expect("go build");
+    assert!(status.success(), "{} build of {program} failed", tc.version);
+    out
+}
+
+pub fn gotel_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gotel")
+}
+
+/// Lines of a child's pipe, read on a thread.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    pub fn new(r: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until a line satisfies `f`; panics with everything seen on timeout.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if f(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "timed out waiting for {what}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Everything until the pipe closes.
+    pub fn rest(&mut self) -> Vec<String> {
+        while let Ok(l) = self.rx.recv_timeout(Duration::from_secs(20)) {
+            self.seen.push(l);
+        }
+        self.seen.clone()
+    }
+}
+
+/// A running Go target with piped stdin/stdout.
+pub struct Target {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Lines,
+}
+
+impl Target {
+    pub fn start(bin: &Path, args: &[&str], ready: &str) -> Target {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let stdin = child.stdin.take();
+        let mut stdout = Lines::new(child.stdout.take().unwrap());
+        stdout.wait_for(ready, Duration::from_secs(20), |l| l.contains(ready));
+        Target {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs one round of calls (sigs) and waits for its "done N".
+    pub fn round(&mut self, n: usize) {
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(b"go\n").unwrap();
+        w.flush().unwrap();
+        let want = format!("done {n}");
+        self.stdout
+            .wait_for(&want, Duration::from_secs(20), |l| l == want);
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `gotel run`.
+pub struct Gotel {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+    _dir: tempfile::TempDir,
+}
+
+impl Gotel {
+    /// Starts `gotel run` with `config` (YAML) and waits for `attached`
+    /// attachments (0: do not wait).
+    pub fn run(config: &str, attached: usize) -> Gotel {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gotel.yaml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(gotel_bin())
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("GOTEL_LOG_FORMAT", "json")
+            .env("GOTEL_LOG", "gotel=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gotel");
+        let stdout = Lines::new(child.stdout.take().unwrap());
+        let stderr = Lines::new(child.stderr.take().unwrap());
+        let mut g = Gotel {
+            child,
+            stdout,
+            stderr,
+            _dir: dir,
+        };
+        for _ in 0..attached {
+            g.wait_log("attached", Duration::from_secs(30));
+        }
+        g
+    }
+
+    /// Waits for a log record whose message starts with `message`.
+    pub fn wait_log(&mut self, message: &str, timeout: Duration) -> Value {
+        let needle = format!("\"message\":\"{message}");
+        let line = self
+            .stderr
+            .wait_for(message, timeout, |l| l.contains(&needle));
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// SIGINT, wait for a clean exit, return the calls printed.
+    pub fn stop(mut self) -> (Vec<Value>, Vec<String>) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "gotel did not exit on SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let logs = self.stderr.rest();
+        assert!(
+            status.success(),
+            "gotel exited with {status}; logs:\n{}",
+            logs.join("\n")
+        );
+        let calls = self
+            .stdout
+            .rest()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+            .collect();
+        (calls, logs)
+    }
+}
+
+impl Drop for Gotel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Calls of one probe.
+pub fn of<'a>(calls: &'a [Value], probe: &str) -> Vec<&'a Value> {
+    calls.iter().filter(|c| c["probe"] == probe).collect()
+}
+
+/// Wall clock now, in ns since the epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}

@@ -1,0 +1,298 @@
+//! End-to-end: real Go programs, real uprobes, the real `gotel` binary.
+//! Every test runs against every toolchain in `GOTEL_GO_TOOLCHAINS`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+/// The walkthrough: computeE's iterations and latency for each request,
+/// with wall-clock start times inside the request window.
+#[test]
+fn demo_compute_e() {
+    for tc in toolchains() {
+        let app = build(&tc, "demo", "e2e", &[]);
+        let target = Target::start(&app, &["-addr", "127.0.0.1:0"], "listening on");
+        let addr = target.stdout.seen[0]
+            .trim_start_matches("listening on ")
+            .to_string();
+        let gotel = Gotel::run(
+            &format!(
+                "probes:\n  - function: main.computeE\n    target: {{ pid: {} }}\n",
+                target.pid()
+            ),
+            1,
+        );
+        let mut windows = Vec::new();
+        for q in ["/e?iters=2", "/e?iters=200", "/e"] {
+            let before = now_ns();
+            let body = http_get(&addr, q);
+            windows.push((before, now_ns()));
+            assert!(body.contains("e = 2."), "{body}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let (calls, _) = gotel.stop();
+        assert_eq!(calls.len(), 3, "{}: {calls:?}", tc.version);
+        for ((c, want), (before, after)) in calls.iter().zip([2, 200, 100]).zip(windows) {
+            assert_eq!(c["function"], "main.computeE");
+            assert_eq!(c["probe"], "main.computeE");
+            assert_eq!(c["pid"], target.pid());
+            assert_eq!(c["args"], json!({ "iterations": want }), "{}", tc.version);
+            let r0 = &c["returns"]["r0"]["unavailable"];
+            assert!(r0.as_str().unwrap().contains("XMM"), "{c}");
+            let start = c["start_time_unix_nano"].as_u64().unwrap();
+            let dur = c["duration_ns"].as_u64().unwrap();
+            assert!(dur > 0 && dur < 1_000_000_000, "{c}");
+            // Correct to the millisecond: inside the request's window.
+            assert!(
+                start + 1_000_000 >= before && start + dur <= after + 1_000_000,
+                "{c} not in [{before}, {after}]"
+            );
+            assert!(c["goroutine"].as_u64().unwrap() > 0);
+            assert!(c["tid"].as_u64().unwrap() > 0);
+        }
+    }
+}
+
+fn sigs_config(pid: u32) -> String {
+    let p =
+        |f: &str, extra: &str| format!("  - function: {f}\n    target: {{ pid: {pid} }}\n{extra}");
+    [
+        "probes:\n".to_string(),
+        p("main.ints", ""),
+        p("flip", ""),
+        p("main.greet", ""),
+        p(
+            "main.greet",
+            "    name: greet_short\n    max_string_len: 10\n    args: [name]\n",
+        ),
+        p("main.many", ""),
+        p("main.mixed", ""),
+        p("main.deep", ""),
+        p("(*Counter).Add", ""),
+    ]
+    .concat()
+}
+
+/// Exact values for every signature shape the skeleton supports, twice.
+#[test]
+fn sigs_exact_values() {
+    for tc in toolchains() {
+        let bin = build(&tc, "sigs", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let gotel = Gotel::run(&sigs_config(target.pid()), 8);
+        target.round(1);
+        target.round(2);
+        std::thread::sleep(Duration::from_millis(300));
+        let (calls, logs) = gotel.stop();
+        let v = &tc.version;
+
+        let ints = of(&calls, "main.ints");
+        assert_eq!(ints.len(), 2, "{v}");
+        assert_eq!(
+            ints[0]["args"],
+            json!({"a": -8, "b": -1600, "c": -320000, "d": -6400000000i64, "e": 200, "f": 60000,
+                   "g": 4000000000u64, "h": 18000000000000000000u64, "i": -42}),
+            "{v}"
+        );
+        // The sum wraps in int64 exactly as Go computes it.
+        let want: i64 = [
+            -8i64,
+            -1600,
+            -320000,
+            -6400000000,
+            200,
+            60000,
+            4000000000,
+            18000000000000000000u64 as i64,
+            -42,
+        ]
+        .iter()
+        .fold(0i64, |a, b| a.wrapping_add(*b));
+        assert_eq!(ints[0]["returns"], json!({ "r0": want }), "{v}");
+
+        let flip = of(&calls, "flip");
+        assert_eq!(flip.len(), 2);
+        assert_eq!(flip[0]["function"], "main.flip");
+        assert_eq!(flip[0]["args"], json!({"b": true}));
+        assert_eq!(flip[0]["returns"], json!({"r0": false}));
+
+        let name = "a name longer than twenty-three bytes";
+        let greet = of(&calls, "main.greet");
+        assert_eq!(greet.len(), 2);
+        assert_eq!(greet[0]["args"], json!({"name": name, "times": 3}), "{v}");
+        assert_eq!(
+            greet[0]["returns"],
+            json!({"r0": format!("hello, {name}"), "r1": name.len() * 3}),
+            "{v}"
+        );
+        let short = of(&calls, "greet_short");
+        assert_eq!(short.len(), 2);
+        assert_eq!(
+            short[0]["args"],
+            json!({"name": {"string": &name[..10], "truncated": true, "length": name.len()}}),
+            "{v}"
+        );
+        assert_eq!(short[0]["returns"]["r0"]["string"], "hello, a n");
+
+        // Arguments 10 and 11 and the result live on the stack.
+        let many = of(&calls, "main.many");
+        assert_eq!(many.len(), 2);
+        let args: BTreeMap<String, i64> = (1..=11).map(|i| (format!("a{i}"), i)).collect();
+        assert_eq!(many[0]["args"], serde_json::to_value(args).unwrap(), "{v}");
+        assert_eq!(many[0]["returns"], json!({"r0": 66}), "{v}");
+
+        let mixed = of(&calls, "main.mixed");
+        assert_eq!(mixed.len(), 2);
+        assert_eq!(mixed[0]["args"]["x"], 3);
+        assert_eq!(mixed[0]["args"]["s"], "x");
+        assert!(
+            mixed[0]["args"]["f"]["unavailable"]
+                .as_str()
+                .unwrap()
+                .contains("X0"),
+            "{}",
+            mixed[0]
+        );
+        assert!(mixed[0]["returns"]["r0"]["unavailable"].is_string());
+        assert_eq!(mixed[0]["returns"]["r1"], Value::Null, "nil error");
+
+        let add = of(&calls, "(*Counter).Add");
+        assert_eq!(add.len(), 2);
+        assert_eq!(add[0]["function"], "main.(*Counter).Add");
+        assert_eq!(add[0]["args"]["d"], 5);
+        assert!(
+            add[0]["args"]["c"].as_str().unwrap().starts_with("0xc"),
+            "{}",
+            add[0]
+        );
+        assert_eq!(add[0]["returns"]["r0"], 5);
+        assert_eq!(add[1]["returns"]["r0"], 10);
+
+        // Recursion 40 levels deep on a fresh goroutine with 512-byte
+        // frames: the stack is copied several times mid-call. Exactly one
+        // event per call, each paired with its own result n(n+1)/2.
+        let deep = of(&calls, "main.deep");
+        assert_eq!(deep.len(), 82, "{v}: 41 calls per round");
+        for round in deep.chunks(41) {
+            let g = &round[0]["goroutine"];
+            let mut seen: Vec<i64> = round
+                .iter()
+                .map(|c| {
+                    assert_eq!(&c["goroutine"], g);
+                    let n = c["args"]["n"].as_i64().unwrap();
+                    assert_eq!(
+                        c["returns"]["r0"].as_i64().unwrap(),
+                        n * (n + 1) / 2,
+                        "{v}: {c}"
+                    );
+                    n
+                })
+                .collect();
+            // Innermost returns first.
+            assert_eq!(seen[0], 0);
+            seen.sort();
+            assert_eq!(seen, (0..=40).collect::<Vec<_>>(), "{v}");
+        }
+        // Nested calls end inside their callers.
+        for w in deep[..41].windows(2) {
+            let (inner, outer) = (w[0], w[1]);
+            let ie = inner["start_time_unix_nano"].as_u64().unwrap()
+                + inner["duration_ns"].as_u64().unwrap();
+            let oe = outer["start_time_unix_nano"].as_u64().unwrap()
+                + outer["duration_ns"].as_u64().unwrap();
+            assert!(ie <= oe, "{v}");
+        }
+        let stopped = logs
+            .iter()
+            .find(|l| l.contains("\"message\":\"stopped\""))
+            .unwrap();
+        let stopped: Value = serde_json::from_str(stopped).unwrap();
+        assert_eq!(stopped["dropped"], 0);
+        assert_eq!(stopped["unmatched_returns"], 0, "{v}");
+    }
+}
+
+/// gotel started before its target waits for it, says so, then attaches.
+#[test]
+fn waits_for_a_target_that_starts_later() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "late_starter", &[]);
+    let mut gotel = Gotel::run(
+        "probes:\n  - function: main.flip\n    target: { exe: sigs-late_starter }\n",
+        0,
+    );
+    let w = gotel.wait_log("waiting for a matching process", Duration::from_secs(10));
+    assert_eq!(w["selector"], "exe sigs-late_starter");
+    let mut target = Target::start(&bin, &[], "ready");
+    let a = gotel.wait_log("attached", Duration::from_secs(10));
+    assert_eq!(a["pid"], target.pid());
+    target.round(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (calls, _) = gotel.stop();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["args"]["b"], true);
+}
+
+/// PIE executables: uprobe offsets must be file offsets, not runtime addresses.
+#[test]
+fn pie_binary() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "pie", &["-buildmode=pie"]);
+    let mut target = Target::start(&bin, &[], "ready");
+    let gotel = Gotel::run(
+        &format!(
+            "probes:\n  - function: main.greet\n    target: {{ pid: {} }}\n",
+            target.pid()
+        ),
+        1,
+    );
+    target.round(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (calls, _) = gotel.stop();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["args"]["times"], 3);
+    assert_eq!(calls[0]["returns"]["r1"], 111);
+}
+
+/// One bad probe is reported and the others still attach.
+#[test]
+fn a_bad_probe_does_not_stop_the_others() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "bad_probe", &[]);
+    let mut target = Target::start(&bin, &[], "ready");
+    let pid = target.pid();
+    let mut gotel = Gotel::run(
+        &format!(
+            "probes:\n  - function: main.flipp\n    target: {{ pid: {pid} }}\n  - function: main.flip\n    target: {{ pid: {pid} }}\n"
+        ),
+        0,
+    );
+    let warn = gotel.wait_log("cannot attach", Duration::from_secs(10));
+    assert_eq!(warn["probe"], "main.flipp");
+    assert_eq!(
+        warn["message"],
+        format!(
+            "cannot attach: no function main.flipp in /proc/{pid}/exe; did you mean main.flip?"
+        )
+    );
+    gotel.wait_log("attached", Duration::from_secs(10));
+    target.round(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (calls, _) = gotel.stop();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["function"], "main.flip");
+}
