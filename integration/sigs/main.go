@@ -65,6 +65,16 @@ func (c *Counter) Add(d int) int {
 	return c.total
 }
 
+// Peek has an unnamed value receiver: Go before 1.22 leaves it out of DWARF.
+//
+//go:noinline
+func (Counter) Peek(x int) int { return x * 2 }
+
+// blank has a `_` parameter, also missing from DWARF before Go 1.22.
+//
+//go:noinline
+func blank(_ int, s string) string { return s + "!" }
+
 var sink int64
 
 func round(c *Counter) {
@@ -81,6 +91,8 @@ func round(c *Counter) {
 	go func() { done <- deep(40) }()
 	sink += int64(<-done)
 	sink += int64(c.Add(5))
+	sink += int64(c.Peek(9))
+	sink += int64(len(blank(7, "kept")))
 }
 
 func main() {

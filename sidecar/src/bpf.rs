@@ -85,7 +85,9 @@ impl Bpf {
     /// Loads and verifies the program; `wakeup_bytes` is the ring-buffer
     /// fill level at which a submit wakes userspace.
     pub fn load(wakeup_bytes: u64) -> Result<(Self, RingBuf<MapData>), BpfError> {
-        let load = |e: &dyn std::fmt::Display| BpfError::Load { why: e.to_string() };
+        let load = |e: &dyn std::error::Error| BpfError::Load {
+            why: error_chain(e),
+        };
         let mut ebpf = EbpfLoader::new()
             .override_global("wakeup_bytes", &wakeup_bytes, true)
             .load(OBJECT)

@@ -160,6 +160,21 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         (Some(a), Some(r)) => abi::assign(types, &a, &r).map_err(|e| e.to_string()),
         _ => Err("a parameter has no type in DWARF".to_string()),
     };
+    // Never print a value from the wrong register: if the compiler's own
+    // DWARF disagrees with the derived ABI, some parameter is missing from
+    // the signature and every argument is suspect. Results are assigned
+    // from RAX afresh and stay trustworthy.
+    let mut args_suspect = None;
+    if let Ok(a) = &assignment {
+        if let Some(why) = bin.abi_disagreement(f, a) {
+            let why = format!(
+                "the signature in DWARF is incomplete ({why}); Go before 1.22 omits blank and unnamed parameters, so arguments are not captured"
+            );
+            warnings.push(why.clone());
+            args_suspect = Some(why);
+        }
+    }
+
     let g = bin.g_offsets();
     let mut entry = Builder::new(
         SITE_ENTRY,
@@ -203,6 +218,9 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         };
         for path in selected {
             let value = match (&assignment, p.ty) {
+                _ if args_suspect.is_some() => {
+                    unavailable(path, "?", args_suspect.as_deref().unwrap_or_default())
+                }
                 (Ok(a), Some(ty)) => entry.value(types, path, &p.name, ty, &a.args[i]),
                 (Err(why), _) => unavailable(path, "?", why),
                 (_, None) => unavailable(path, "?", "no type in DWARF"),

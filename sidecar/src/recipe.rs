@@ -153,9 +153,12 @@ impl Default for RawRecipe {
     }
 }
 
+/// A C struct's name, size and (field, offset) pairs.
+pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
+
 /// Every (struct, size, [(field, offset)]) the C header defines; compared
 /// against the compiled header in `tests/layout.rs`.
-pub fn layout() -> Vec<(&'static str, usize, Vec<(&'static str, usize)>)> {
+pub fn layout() -> Vec<StructLayout> {
     vec![
         (
             "gotel_loc",

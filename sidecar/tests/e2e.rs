@@ -83,6 +83,8 @@ fn sigs_config(pid: u32) -> String {
         p("main.mixed", ""),
         p("main.deep", ""),
         p("(*Counter).Add", ""),
+        p("Counter.Peek", ""),
+        p("main.blank", ""),
     ]
     .concat()
 }
@@ -93,7 +95,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 8);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 10);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -181,6 +183,29 @@ fn sigs_exact_values() {
         );
         assert_eq!(add[0]["returns"]["r0"], 5);
         assert_eq!(add[1]["returns"]["r0"], 10);
+
+        // An unnamed value receiver is restored from the symbol name, so x is
+        // read from RBX, not RAX.
+        let peek = of(&calls, "Counter.Peek");
+        assert_eq!(peek.len(), 2);
+        assert_eq!(peek[0]["function"], "main.Counter.Peek");
+        assert_eq!(peek[0]["args"], json!({"~p0": {"total": 5}, "x": 9}), "{v}");
+        assert_eq!(peek[1]["args"]["~p0"], json!({"total": 10}), "{v}");
+        assert_eq!(peek[0]["returns"], json!({"r0": 18}));
+
+        // A blank parameter: named ~p0 by Go ≥ 1.22; absent from older DWARF,
+        // where gotel refuses the arguments rather than shift them.
+        let blank = of(&calls, "main.blank");
+        assert_eq!(blank.len(), 2);
+        assert_eq!(blank[0]["returns"], json!({"r0": "kept!"}), "{v}");
+        if v.as_str() >= "go1.22" {
+            assert_eq!(blank[0]["args"], json!({"~p0": 7, "s": "kept"}), "{v}");
+        } else {
+            let why = blank[0]["args"]["s"]["unavailable"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}", blank[0]));
+            assert!(why.contains("omits blank and unnamed parameters"), "{why}");
+        }
 
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, RunTimeEndian, UnitOffset};
 
+use super::abi::Loc;
 use super::types::{Field, GoType, Kind, TypeId, TypeTable};
 use super::AnalysisError;
 
@@ -127,6 +128,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         raw: &c.types,
         table: TypeTable::default(),
         memo: HashMap::new(),
+        names: HashMap::new(),
     };
 
     let mut functions = Vec::new();
@@ -153,7 +155,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
             Some(o) if !o.params.is_empty() => o.params.clone(),
             _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
         };
-        let params = raw_params
+        let mut params: Vec<Param> = raw_params
             .iter()
             .map(|p| Param {
                 name: p.name.clone().unwrap_or_default(),
@@ -161,6 +163,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
                 is_result: p.is_result,
             })
             .collect();
+        resolver.add_omitted_receiver(&name, &mut params);
         functions.push(Function {
             name,
             low_pc: low,
@@ -262,13 +265,11 @@ fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
             };
             let mut owner = Owner::Other;
             match entry.tag() {
-                gimli::DW_TAG_compile_unit => {
-                    if c.producer.is_none() {
-                        if let Some(v) = entry.attr_value(gimli::DW_AT_producer)? {
-                            let p = dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned();
-                            if p.starts_with("Go ") {
-                                c.producer = Some(p);
-                            }
+                gimli::DW_TAG_compile_unit if c.producer.is_none() => {
+                    if let Some(v) = entry.attr_value(gimli::DW_AT_producer)? {
+                        let p = dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned();
+                        if p.starts_with("Go ") {
+                            c.producer = Some(p);
                         }
                     }
                 }
@@ -389,9 +390,91 @@ struct Resolver<'a> {
     raw: &'a HashMap<DebugInfoOffset, RawType>,
     table: TypeTable,
     memo: HashMap<DebugInfoOffset, TypeId>,
+    /// Type name → DIE, built on first use.
+    names: HashMap<String, DebugInfoOffset>,
+}
+
+/// Splits a method symbol into its package path and receiver:
+/// `net/http.(*Server).Serve` → (`net/http`, `(*Server)`), `main.T.M` →
+/// (`main`, `T`). None for plain functions and generic receivers.
+fn receiver_of(func: &str) -> Option<(&str, &str)> {
+    let slash = func.rfind('/').map_or(0, |i| i + 1);
+    let dot = slash + func[slash..].find('.')?;
+    let (pkg, local) = (&func[..dot], &func[dot + 1..]);
+    let (recv, method) = if local.starts_with("(*") {
+        let close = local.find(").")?;
+        (&local[..close + 1], &local[close + 2..])
+    } else {
+        local.split_once('.')?
+    };
+    // Closures (`T.M.func1`), method values (`T.M-fm`, receiver in the
+    // closure context) and generic receivers are not plain methods.
+    if recv.contains('[') || method.contains('.') || method.ends_with("-fm") {
+        return None;
+    }
+    Some((pkg, recv))
 }
 
 impl Resolver<'_> {
+    /// Go before 1.22 leaves unnamed receivers (`func (*T) M()`) out of
+    /// DWARF, which would shift every register assignment by one. The
+    /// receiver's type is in the symbol name, so put it back.
+    fn add_omitted_receiver(&mut self, func: &str, params: &mut Vec<Param>) {
+        let Some((pkg, recv)) = receiver_of(func) else {
+            return;
+        };
+        let (pointer, base) = match recv.strip_prefix("(*").and_then(|r| r.strip_suffix(')')) {
+            Some(b) => (true, b),
+            None => (false, recv),
+        };
+        let base_name = format!("{pkg}.{base}");
+        let want = if pointer {
+            format!("*{base_name}")
+        } else {
+            base_name.clone()
+        };
+        if let Some(first) = params.iter().find(|p| !p.is_result) {
+            if first.ty.is_some_and(|t| self.table.get(t).name == want) {
+                return;
+            }
+        }
+        let Some(base_off) = self.by_name(&base_name) else {
+            // Not a method after all (a closure like pkg.F.func1).
+            return;
+        };
+        let ty = match self.by_name(&want) {
+            Some(off) => self.resolve(off),
+            None if pointer => {
+                let elem = Some(self.resolve(base_off));
+                self.table.push(GoType {
+                    name: want,
+                    size: 8,
+                    kind: Kind::Pointer { elem },
+                })
+            }
+            None => self.resolve(base_off),
+        };
+        params.insert(
+            0,
+            Param {
+                name: "~p0".into(),
+                ty: Some(ty),
+                is_result: false,
+            },
+        );
+    }
+
+    fn by_name(&mut self, name: &str) -> Option<DebugInfoOffset> {
+        if self.names.is_empty() {
+            for (off, t) in self.raw {
+                if let Some(n) = &t.name {
+                    self.names.entry(n.clone()).or_insert(*off);
+                }
+            }
+        }
+        self.names.get(name).copied()
+    }
+
     fn resolve(&mut self, off: DebugInfoOffset) -> TypeId {
         if let Some(&id) = self.memo.get(&off) {
             return id;
@@ -524,9 +607,17 @@ impl Resolver<'_> {
     }
 }
 
-/// Reads Go DWARF from an ELF file, decompressing sections as needed (Go ≥ 1.22
-/// writes SHF_COMPRESSED sections; older toolchains wrote `.zdebug_*`).
+/// Reads Go DWARF from an ELF file.
 pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
+    with_dwarf(file, read)
+}
+
+/// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED
+/// sections, older toolchains `.zdebug_*`) and runs `f` on them.
+fn with_dwarf<T>(
+    file: &object::File<'_>,
+    f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> Result<T, AnalysisError>,
+) -> Result<T, AnalysisError> {
     use object::{Object, ObjectSection};
     if file.section_by_name(".debug_info").is_none()
         && file.section_by_name(".zdebug_info").is_none()
@@ -539,18 +630,6 @@ pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
         RunTimeEndian::Big
     };
     let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
-    let load = |id: gimli::SectionId| -> Result<std::borrow::Cow<'_, [u8]>, AnalysisError> {
-        let zname = format!(".z{}", &id.name()[1..]);
-        match file
-            .section_by_name(id.name())
-            .or_else(|| file.section_by_name(&zname))
-        {
-            Some(s) => s
-                .uncompressed_data()
-                .map_err(|e| AnalysisError::Dwarf(format!("{}: {e}", id.name()))),
-            None => Ok(std::borrow::Cow::Borrowed(&[][..])),
-        }
-    };
     for id in [
         gimli::SectionId::DebugAbbrev,
         gimli::SectionId::DebugInfo,
@@ -564,12 +643,212 @@ pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
         gimli::SectionId::DebugStrOffsets,
         gimli::SectionId::DebugLineStr,
     ] {
-        sections.insert(id, load(id)?);
+        let zname = format!(".z{}", &id.name()[1..]);
+        let data = match file
+            .section_by_name(id.name())
+            .or_else(|| file.section_by_name(&zname))
+        {
+            Some(s) => s
+                .uncompressed_data()
+                .map_err(|e| AnalysisError::Dwarf(format!("{}: {e}", id.name())))?,
+            None => std::borrow::Cow::Borrowed(&[][..]),
+        };
+        sections.insert(id, data);
     }
     let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
         let data: &[u8] = sections.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
-    read(&dwarf)
+    f(&dwarf)
+}
+
+/// Where DWARF says one parameter lives at its function's first instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLocation {
+    /// The parameter's name.
+    pub name: String,
+    /// Pieces in order; None when DWARF gives no location at the entry PC.
+    pub pieces: Option<Vec<Loc>>,
+}
+
+/// For every function (by low_pc), the DWARF location of each parameter at
+/// the entry PC. Used to cross-check the ABI assignment and by `gotel check`.
+pub fn entry_locations(
+    file: &object::File<'_>,
+) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
+    with_dwarf(file, |dwarf| {
+        entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+    })
+}
+
+fn entry_locations_in(
+    dwarf: &gimli::Dwarf<R<'_>>,
+) -> gimli::Result<HashMap<u64, Vec<EntryLocation>>> {
+    // Names of abstract parameters, for concrete ones that only point there.
+    let mut names: HashMap<DebugInfoOffset, String> = HashMap::new();
+    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let mut entries = unit.entries();
+        let mut depth = 0isize;
+        let mut current: Option<(isize, u64)> = None;
+        // (function low_pc, abstract origin, name, pieces at entry)
+        type Pending = (
+            u64,
+            Option<DebugInfoOffset>,
+            Option<String>,
+            Option<Vec<Loc>>,
+        );
+        let mut pending: Vec<Pending> = Vec::new();
+        while let Some((delta, entry)) = entries.next_dfs()? {
+            depth += delta;
+            if current.is_some_and(|(d, _)| depth <= d) {
+                current = None;
+            }
+            match entry.tag() {
+                gimli::DW_TAG_subprogram => {
+                    current = match entry.attr_value(gimli::DW_AT_low_pc)? {
+                        Some(AttributeValue::Addr(a)) => Some((depth, a)),
+                        _ => None,
+                    };
+                }
+                gimli::DW_TAG_formal_parameter => {
+                    let name = match entry.attr_value(gimli::DW_AT_name)? {
+                        Some(v) => {
+                            Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned())
+                        }
+                        None => None,
+                    };
+                    if let (Some(n), Some(off)) =
+                        (&name, entry.offset().to_debug_info_offset(&unit.header))
+                    {
+                        names.insert(off, n.clone());
+                    }
+                    let Some((d, low)) = current else { continue };
+                    if depth != d + 1 {
+                        continue;
+                    }
+                    let origin = match entry.attr_value(gimli::DW_AT_abstract_origin)? {
+                        Some(AttributeValue::UnitRef(o)) => o.to_debug_info_offset(&unit.header),
+                        Some(AttributeValue::DebugInfoRef(o)) => Some(o),
+                        _ => None,
+                    };
+                    let pieces = match entry.attr_value(gimli::DW_AT_location)? {
+                        Some(AttributeValue::Exprloc(e)) => eval(e, unit.encoding()),
+                        Some(v) => match dwarf.attr_locations(&unit, v)? {
+                            Some(mut iter) => {
+                                let mut found = None;
+                                while let Some(le) = iter.next()? {
+                                    if le.range.begin <= low && low < le.range.end {
+                                        found = eval(le.data, unit.encoding());
+                                        break;
+                                    }
+                                }
+                                found
+                            }
+                            None => None,
+                        },
+                        None => None,
+                    };
+                    pending.push((low, origin, name, pieces));
+                }
+                _ => {}
+            }
+        }
+        for (low, origin, name, pieces) in pending {
+            let name = name
+                .or_else(|| origin.and_then(|o| names.get(&o).cloned()))
+                .unwrap_or_default();
+            out.entry(low)
+                .or_default()
+                .push(EntryLocation { name, pieces });
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates the simple location expressions Go emits: registers and
+/// CFA-relative stack slots, split in pieces.
+fn eval(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Vec<Loc>> {
+    let mut ops = e.operations(enc);
+    let mut out = Vec::new();
+    let mut cur: Option<Loc> = None;
+    let mut cfa = false;
+    while let Ok(Some(op)) = ops.next() {
+        match op {
+            gimli::Operation::Register { register } => cur = Some(dwarf_reg(register.0)?),
+            gimli::Operation::CallFrameCFA => {
+                cfa = true;
+                // At the entry PC, CFA = SP + 8 (the return address).
+                cur = Some(Loc::Stack(8));
+            }
+            gimli::Operation::FrameOffset { offset } => cur = Some(Loc::Stack(8 + offset)),
+            gimli::Operation::PlusConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value as i64));
+                }
+            }
+            gimli::Operation::SignedConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value));
+                }
+            }
+            gimli::Operation::UnsignedConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value as i64));
+                }
+            }
+            gimli::Operation::Piece { .. } => {
+                out.push(cur.take()?);
+                cfa = false;
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = cur {
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// DWARF x86-64 register number → Go ABI location.
+fn dwarf_reg(n: u16) -> Option<Loc> {
+    let abi = match n {
+        0 => 0,  // RAX
+        3 => 1,  // RBX
+        2 => 2,  // RCX
+        5 => 3,  // RDI
+        4 => 4,  // RSI
+        8 => 5,  // R8
+        9 => 6,  // R9
+        10 => 7, // R10
+        11 => 8, // R11
+        17..=32 => return Some(Loc::FloatReg((n - 17) as u8)),
+        _ => return None,
+    };
+    Some(Loc::IntReg(abi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::receiver_of;
+
+    #[test]
+    fn receivers_come_from_symbol_names() {
+        assert_eq!(
+            receiver_of("context.(*emptyCtx).Value"),
+            Some(("context", "(*emptyCtx)"))
+        );
+        assert_eq!(
+            receiver_of("net/http.(*Server).Serve"),
+            Some(("net/http", "(*Server)"))
+        );
+        assert_eq!(receiver_of("main.T.Peek"), Some(("main", "T")));
+        assert_eq!(receiver_of("main.computeE"), None);
+        assert_eq!(receiver_of("main.main.func1"), None);
+        assert_eq!(receiver_of("crypto/tls.(*m).marshal.func1"), None);
+        assert_eq!(receiver_of("net.(*Dialer).DialContext-fm"), None);
+    }
 }

@@ -7,6 +7,7 @@ pub mod abi;
 pub mod dwarf;
 pub mod types;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -122,6 +123,7 @@ pub struct BinaryInfo {
     pub dwarf: dwarf::DwarfInfo,
     segments: Vec<Segment>,
     data: Arc<Vec<u8>>,
+    entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
 }
 
 impl BinaryInfo {
@@ -181,6 +183,7 @@ impl BinaryInfo {
             dwarf,
             segments,
             data,
+            entry_locs: std::sync::OnceLock::new(),
         })
     }
 
@@ -197,6 +200,67 @@ impl BinaryInfo {
             .find(|s| s.exec && vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)
             .filter(|s| vaddr - s.vaddr < s.filesz)
             .map(|s| vaddr - s.vaddr + s.offset)
+    }
+
+    /// DWARF's own view of each parameter's location at each function's
+    /// entry, keyed by low_pc: the cross-check for [`abi::assign`].
+    /// Computed on first use and kept.
+    pub fn entry_locations(
+        &self,
+    ) -> Result<&HashMap<u64, Vec<dwarf::EntryLocation>>, AnalysisError> {
+        let r = self.entry_locs.get_or_init(|| {
+            let file = object::File::parse(&self.data[..]).map_err(|e| e.to_string())?;
+            dwarf::entry_locations(&file).map_err(|e| e.to_string())
+        });
+        r.as_ref().map_err(|e| AnalysisError::Dwarf(e.clone()))
+    }
+
+    /// Compares the derived ABI locations of `f`'s arguments with DWARF's
+    /// locations at its entry; returns the first disagreement. Go before
+    /// 1.22 omits blank (`_`) and unnamed parameters from DWARF, which
+    /// shows up here as every later argument sitting one slot further on.
+    pub fn abi_disagreement(&self, f: &Function, assigned: &abi::Assignment) -> Option<String> {
+        let locs = self.entry_locations().ok()?.get(&f.low_pc)?;
+        for (p, parts) in f.args().zip(&assigned.args) {
+            let Some(pieces) = locs
+                .iter()
+                .find(|l| l.name == p.name)
+                .and_then(|l| l.pieces.as_ref())
+            else {
+                continue;
+            };
+            if pieces.is_empty() || parts.is_empty() {
+                continue;
+            }
+            let ours: Vec<abi::Loc> = parts.iter().map(|p| p.loc).collect();
+            let same = match pieces[0] {
+                // DWARF names a stack-assigned value once, by its start.
+                abi::Loc::Stack(_) => pieces[0] == ours[0],
+                _ => {
+                    // Go 1.19–1.21 repeat register pieces of slices and
+                    // interfaces (RAX, RAX, RBX, RCX for a 3-word slice).
+                    let mut d = pieces.clone();
+                    d.dedup();
+                    d == ours
+                }
+            };
+            if !same {
+                return Some(format!(
+                    "argument {} is in {} by DWARF but {} by the register ABI",
+                    p.name,
+                    pieces
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+"),
+                    ours.iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+"),
+                ));
+            }
+        }
+        None
     }
 
     /// The machine code of `f`.

@@ -1,0 +1,150 @@
+//! The command line as a user meets it: listing functions, checking a
+//! config, and the errors for typos, stripped binaries and missing privilege.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn gotel(args: &[&str]) -> Output {
+    Command::new(gotel_bin()).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn functions_lists_signatures() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "cli_functions", &[]);
+    let o = gotel(&["functions", bin.to_str().unwrap(), "main."]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("main.greet(name string, times int) (string, int)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("main.(*Counter).Add(c *main.Counter, d int) int\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_prints_the_plan_and_warnings() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "cli_check", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "probes:\n  - function: mixed\n    target: { exe: sigs }\n",
+    )
+    .unwrap();
+    let o = gotel(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("function: main.mixed(x int64, f float64, s string) (float64, error)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("arg x                int64                RAX            captured"),
+        "{out}"
+    );
+    assert!(
+        out.contains("arg s                string               RBX+RCX        captured"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: f: float64 passed in register X0; eBPF cannot read XMM registers"),
+        "{out}"
+    );
+
+    // A typo fails the check with a suggestion.
+    std::fs::write(
+        &cfg,
+        "probes:\n  - function: main.gret\n    target: { exe: sigs }\n",
+    )
+    .unwrap();
+    let o = gotel(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(out.contains("error: no function main.gret in"), "{out}");
+    assert!(out.contains("did you mean main.greet?"), "{out}");
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "probes:\n  - function: main.f\n    target: {}\n").unwrap();
+    let o = gotel(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "gotel: config probes[0].target: set exactly one of exe, pid, cmdline"
+    );
+}
+
+#[test]
+fn stripped_binaries_get_a_clear_error() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "cli_stripped", &["-ldflags=-s -w"]);
+    let o = gotel(&["functions", bin.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("has no DWARF debug info"), "{}", text(&o));
+}
+
+/// Without privilege the BPF load fails with a message that says what is
+/// needed (run as an unprivileged user with no capabilities).
+#[test]
+fn missing_privilege_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "probes:\n  - function: main.f\n    target: { exe: nothing }\n",
+    )
+    .unwrap();
+    // The unprivileged user must be able to read the config.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(gotel_bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("gotel needs root, or CAP_BPF + CAP_PERFMON"),
+        "{out}"
+    );
+}
