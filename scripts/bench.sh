@@ -125,7 +125,8 @@ EOF
   env --default-signal=INT "$gotel" run --config "$dir/gotel.yaml" \
     >"$dir/calls.jsonl" 2>"$dir/gotel.log" 3>&- &
   gotel_pid=$!
-  attached() { grep -q '"attached"' "$dir/gotel.log" || ! alive "$gotel_pid"; }
+  # -s: the shell creates gotel.log in the child, possibly after the first poll.
+  attached() { grep -qs '"attached"' "$dir/gotel.log" || ! alive "$gotel_pid"; }
   if ! wait_for 15 attached || ! grep -q '"attached"' "$dir/gotel.log"; then
     cat "$dir/gotel.log" >&2
     die "gotel did not log \"attached\" within 15 s"
@@ -174,14 +175,20 @@ EOF
   grep -E '"level":"(WARN|ERROR)"' "$dir/gotel.log" | head -n 5 >&2 || true
   say "first captured call: $(head -n 1 "$dir/calls.jsonl")"
 
+  # What gotel reports as the duration of a call that takes a few ns untraced.
+  local median_ns
+  median_ns=$(jq -s 'map(.duration_ns // empty) | sort | if length > 0 then .[length / 2 | floor] else 0 end' \
+    "$dir/calls.jsonl")
+
   local progs run_time_ns run_cnt calls events dropped faults unmatched evicted
   read -r progs run_time_ns run_cnt <<<"$bpf"
   read -r calls events dropped faults unmatched evicted <<<"$stopped"
   printf 'app_calls=%s seconds=%s rate=%s lines=%s gotel_calls=%s events=%s dropped=%s' \
     "$(field calls "$dir/app.out")" "$(field seconds "$dir/app.out")" \
     "$(field rate "$dir/app.out")" "$(wc -l <"$dir/calls.jsonl")" "$calls" "$events" "$dropped"
-  printf ' read_faults=%s unmatched=%s evicted=%s progs=%s run_time_ns=%s run_cnt=%s startup_cpu=%s gotel_cpu=%s\n' \
-    "$faults" "$unmatched" "$evicted" "$progs" "$run_time_ns" "$run_cnt" "$startup_cpu" "$gotel_cpu"
+  printf ' read_faults=%s unmatched=%s evicted=%s progs=%s run_time_ns=%s run_cnt=%s startup_cpu=%s gotel_cpu=%s median_ns=%s\n' \
+    "$faults" "$unmatched" "$evicted" "$progs" "$run_time_ns" "$run_cnt" "$startup_cpu" "$gotel_cpu" \
+    "$median_ns"
 }
 
 for g in $goroutine_counts; do
@@ -230,6 +237,7 @@ awk '
     row("read_faults", "%16d", "read_faults")
     row("unmatched_returns", "%16d", "unmatched")
     row("evicted_entries", "%16d", "evicted")
+    row("median duration_ns in the JSON", "%16d", "median_ns")
     row("JSON lines/s delivered", "%16.0f", "lines_per_s")
     row("events/s (stopped.events/secs)", "%16.0f", "events_per_s")
     row("gotel_probe programs", "%16d", "progs")

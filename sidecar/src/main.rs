@@ -1,6 +1,6 @@
 //! The `gotel` command line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -135,38 +135,48 @@ fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -
     let path = binary_for(binary, pid)?;
     let bin = BinaryInfo::open(&path).with_context(|| format!("analysing {}", path.display()))?;
     let pat = pattern.map(str::to_lowercase);
-    let mut n = 0;
-    for f in &bin.dwarf.functions {
-        if pat
-            .as_ref()
-            .is_some_and(|p| !f.name.to_lowercase().contains(p.as_str()))
-        {
-            continue;
-        }
+    let matches = |name: &str| {
+        pat.as_ref()
+            .is_none_or(|p| name.to_lowercase().contains(p.as_str()))
+    };
+    let mut lines = Vec::new();
+    for f in bin.dwarf.functions.iter().filter(|f| matches(&f.name)) {
         let mut line = golang::signature(&bin, f);
         if f.inlined_sites > 0 {
             line.push_str(&format!("  // also inlined at {} site(s)", f.inlined_sites));
         }
-        println!("{line}");
-        n += 1;
+        lines.push(line);
     }
     let mut inl: Vec<_> = bin
         .dwarf
         .inlined_only
         .iter()
-        .filter(|(name, _)| {
-            pat.as_ref()
-                .is_none_or(|p| name.to_lowercase().contains(p.as_str()))
-        })
+        .filter(|(name, _)| matches(name))
         .collect();
     inl.sort();
     for (name, sites) in inl {
-        println!("{name}  // inlined at {sites} site(s), not traceable");
+        lines.push(format!(
+            "{name}  // inlined at {sites} site(s), not traceable"
+        ));
     }
-    if n == 0 {
-        eprintln!("no functions match {}", pattern.unwrap_or(""));
+    if lines.is_empty() {
+        bail!("no functions match {}", pattern.unwrap_or(""));
     }
-    Ok(())
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for l in lines {
+        if let Err(e) = writeln!(out, "{l}") {
+            // `gotel functions … | head` closes the pipe early: not an error.
+            return if e.kind() == std::io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(e.into())
+            };
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Result<()> {
@@ -295,6 +305,8 @@ async fn run_loop(cfg: config::Config) -> Result<()> {
         read_faults = k.faults,
         unmatched_returns = c.unmatched_returns,
         evicted_entries = c.evicted_entries,
+        restarted_entries = c.restarted_entries,
+        stray_records = sup.stats.stray_records,
         "stopped"
     );
     Ok(())

@@ -222,6 +222,12 @@ impl BinaryInfo {
     pub fn abi_disagreement(&self, f: &Function, assigned: &abi::Assignment) -> Option<String> {
         let locs = self.entry_locations().ok()?.get(&f.low_pc)?;
         for (p, parts) in f.args().zip(&assigned.args) {
+            // Unnamed parameters (`~p0`) are untracked by the compiler: Go
+            // 1.27 gives them a placeholder location (the bare CFA) even
+            // when they arrive in registers.
+            if p.name.starts_with('~') {
+                continue;
+            }
             let Some(pieces) = locs
                 .iter()
                 .find(|l| l.name == p.name)
