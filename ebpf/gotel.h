@@ -33,6 +33,9 @@ typedef uint64_t __u64;
 /* Captured data per event; the planner keeps every recipe within it. */
 #define GOTEL_MAX_DATA 8192
 
+/* Bytes of runtime.g read per hit; goid and stack.hi must lie within. */
+#define GOTEL_G_SPAN 256
+
 /* Go's integer argument registers in ABI order (abi-internal.md, amd64). */
 #define GOTEL_NUM_INT_REGS 9 /* RAX RBX RCX RDI RSI R8 R9 R10 R11 */
 
@@ -112,7 +115,7 @@ struct gotel_event {
 
 /* Indices of the per-CPU `stats` counters. */
 enum gotel_stat {
-	GOTEL_STAT_EVENTS = 0,      /* records submitted */
+	GOTEL_STAT_EVENTS = 0,      /* unused: userspace counts records */
 	GOTEL_STAT_RINGBUF_FULL = 1, /* records dropped: ring buffer full */
 	GOTEL_STAT_NO_RECIPE = 2,   /* hits whose cookie had no recipe */
 	GOTEL_STAT_FAULTS = 3,      /* records with at least one faulted op */

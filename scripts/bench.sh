@@ -8,6 +8,7 @@
 # Environment:
 #   BENCH_DURATION    how long each run calls work (default 5s)
 #   BENCH_GOROUTINES  space-separated goroutine counts to measure (default "1 2")
+#   BENCH_PROBE_EXTRA extra YAML lines for the probe, e.g. '    args: []' (4-space indent)
 #
 # Root is required: gotel attaches uprobes, and the BPF run-time statistics
 # (kernel.bpf_stats_enabled) are switched on for the traced part of each run.
@@ -119,6 +120,7 @@ traced() {
 probes:
   - function: main.work
     target: { pid: $app_pid }
+${BENCH_PROBE_EXTRA:-}
 EOF
   # Background jobs of a script start with SIGINT ignored; restore the default so the
   # SIGINT below stops gotel as a Ctrl-C would. stderr is a file, so gotel logs JSON.

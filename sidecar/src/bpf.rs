@@ -60,8 +60,6 @@ fn privilege_hint(why: &str) -> &'static str {
 /// Counters kept by the BPF program, summed over CPUs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct KernelStats {
-    /// Records submitted.
-    pub events: u64,
     /// Records dropped because the ring buffer was full.
     pub ringbuf_full: u64,
     /// Hits whose cookie had no recipe.
@@ -186,7 +184,6 @@ impl Bpf {
         };
         debug_assert_eq!(STAT_COUNT, 4);
         KernelStats {
-            events: get(crate::recipe::STAT_EVENTS),
             ringbuf_full: get(crate::recipe::STAT_RINGBUF_FULL),
             no_recipe: get(crate::recipe::STAT_NO_RECIPE),
             faults: get(crate::recipe::STAT_FAULTS),

@@ -300,7 +300,7 @@ async fn run_loop(cfg: config::Config) -> Result<()> {
     let c = sup.correlate_stats();
     info!(
         calls = sup.stats.calls,
-        events = k.events,
+        events = sup.stats.records,
         dropped = k.ringbuf_full,
         read_faults = k.faults,
         unmatched_returns = c.unmatched_returns,

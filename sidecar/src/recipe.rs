@@ -31,9 +31,11 @@ pub const SITE_RETURN: u8 = 1;
 pub const EV_NO_G: u8 = 1;
 /// `GOTEL_EV_DATA_FULL`: ops were skipped because the event was full.
 pub const EV_DATA_FULL: u8 = 2;
+/// Bytes of `runtime.g` the program reads per hit (`GOTEL_G_SPAN`).
+pub const G_SPAN: u32 = 256;
 /// Number of per-CPU counters in the `stats` map.
 pub const STAT_COUNT: u32 = 4;
-/// `GOTEL_STAT_EVENTS`.
+/// `GOTEL_STAT_EVENTS` (unused: userspace counts records).
 pub const STAT_EVENTS: u32 = 0;
 /// `GOTEL_STAT_RINGBUF_FULL`.
 pub const STAT_RINGBUF_FULL: u32 = 1;

@@ -59,6 +59,8 @@ type BinKey = (u64, u64, u64, i64);
 /// Counters the supervisor keeps, reported on exit and in logs.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
+    /// Ring-buffer records read.
+    pub records: u64,
     /// Calls written to the sink.
     pub calls: u64,
     /// Records that could not be parsed or had no live attachment.
@@ -316,6 +318,7 @@ impl Supervisor {
     }
 
     fn handle(&mut self, record: &[u8]) {
+        self.stats.records += 1;
         let Some((ev, data)) = RawEvent::parse(record) else {
             self.stats.stray_records += 1;
             return;

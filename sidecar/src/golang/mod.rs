@@ -59,6 +59,16 @@ pub enum AnalysisError {
     /// `runtime.g` is missing from DWARF.
     #[error("runtime.g (goid, stack) not found in the binary's DWARF")]
     NoG,
+    /// A Go release moved `runtime.g` fields beyond what the BPF program reads.
+    #[error("runtime.g layout not supported: goid at offset {goid}, stack.hi at {stack_hi} (gotel reads the first {span} bytes of g); please report this Go version")]
+    GLayout {
+        /// `offsetof(runtime.g, goid)`.
+        goid: u64,
+        /// `offsetof(runtime.g, stack.hi)`.
+        stack_hi: u64,
+        /// Bytes read.
+        span: u32,
+    },
 }
 
 /// Why a function name does not resolve to exactly one function.
@@ -173,8 +183,14 @@ impl BinaryInfo {
                 version: go_version.clone().unwrap_or_else(|| "an unknown Go".into()),
             });
         }
-        if dwarf.g_offsets.is_none() {
-            return Err(AnalysisError::NoG);
+        let g = dwarf.g_offsets.ok_or(AnalysisError::NoG)?;
+        let span = u64::from(crate::recipe::G_SPAN);
+        if g.goid < 8 || g.goid + 8 > span || g.stack_hi + 8 > g.goid {
+            return Err(AnalysisError::GLayout {
+                goid: g.goid,
+                stack_hi: g.stack_hi,
+                span: crate::recipe::G_SPAN,
+            });
         }
         Ok(BinaryInfo {
             path: path.to_owned(),
