@@ -1,7 +1,7 @@
 // Command bench calls one small non-inlined function in a tight loop, so that the
 // cost gotel adds per traced call can be measured against an untraced run.
 //
-//	bench -duration 5s -goroutines 1 [-no-wait]
+//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N]
 //
 // Without -no-wait it prints "ready" and waits for a newline on stdin before the
 // loop starts, so a tracer can attach first. At the end it prints one line:
@@ -35,6 +35,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each goroutine calls work")
 	goroutines := flag.Int("goroutines", 1, "how many goroutines call work concurrently")
 	noWait := flag.Bool("no-wait", false, "start at once instead of waiting for a newline on stdin")
+	calls := flag.Uint64("calls", 0, "make exactly this many calls per goroutine instead of running for -duration")
 	flag.Parse()
 	if *goroutines < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -goroutines must be at least 1")
@@ -64,7 +65,11 @@ func main() {
 					acc += work(i, g, int(n), payload)
 				}
 				n += 1024
-				if !time.Now().Before(deadline) {
+				if *calls > 0 {
+					if n >= *calls {
+						break
+					}
+				} else if !time.Now().Before(deadline) {
 					break
 				}
 			}
@@ -74,7 +79,7 @@ func main() {
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	calls := atomic.LoadUint64(&total)
+	made := atomic.LoadUint64(&total)
 	_ = atomic.LoadInt64(&sink)
-	fmt.Printf("calls=%d seconds=%.3f rate=%.0f\n", calls, elapsed, float64(calls)/elapsed)
+	fmt.Printf("calls=%d seconds=%.3f rate=%.0f\n", made, elapsed, float64(made)/elapsed)
 }

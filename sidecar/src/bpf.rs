@@ -80,13 +80,16 @@ pub struct Bpf {
 }
 
 impl Bpf {
-    /// Loads and verifies the program; `wakeup_bytes` is the ring-buffer
-    /// fill level at which a submit wakes userspace.
-    pub fn load(wakeup_bytes: u64) -> Result<(Self, RingBuf<MapData>), BpfError> {
+    /// Loads and verifies the program with a ring buffer of `ring_bytes`
+    /// (a power of two); a submit wakes userspace only once a quarter of
+    /// it is filled, the drain timer collects the rest.
+    pub fn load(ring_bytes: u32) -> Result<(Self, RingBuf<MapData>), BpfError> {
         let load = |e: &dyn std::error::Error| BpfError::Load {
             why: error_chain(e),
         };
+        let wakeup_bytes = u64::from(ring_bytes / 4);
         let mut ebpf = EbpfLoader::new()
+            .map_max_entries("events", ring_bytes)
             .override_global("wakeup_bytes", &wakeup_bytes, true)
             .load(OBJECT)
             .map_err(|e| load(&e))?;

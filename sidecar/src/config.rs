@@ -10,7 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::recipe::MAX_STRING;
 
 /// Top-level keys settable from `GOTEL_<KEY>` environment variables.
-const CONFIG_KEYS: &[&str] = &["probes", "scan_interval_ms", "drain_interval_ms"];
+const CONFIG_KEYS: &[&str] = &[
+    "probes",
+    "scan_interval_ms",
+    "drain_interval_ms",
+    "ring_buffer_kib",
+];
 
 /// Default `max_string_len`.
 pub const DEFAULT_MAX_STRING_LEN: u32 = 256;
@@ -28,6 +33,10 @@ pub struct Config {
     /// How often to drain the ring buffer when no wakeup arrives, in milliseconds.
     #[serde(default = "default_drain_ms")]
     pub drain_interval_ms: u64,
+    /// Size of the BPF ring buffer in KiB: a power of two, at least 16.
+    /// Events that do not fit are dropped and counted, never waited for.
+    #[serde(default = "default_ring_kib")]
+    pub ring_buffer_kib: u32,
 }
 
 impl Default for Config {
@@ -36,6 +45,7 @@ impl Default for Config {
             probes: Vec::new(),
             scan_interval_ms: default_scan_ms(),
             drain_interval_ms: default_drain_ms(),
+            ring_buffer_kib: default_ring_kib(),
         }
     }
 }
@@ -45,6 +55,9 @@ fn default_scan_ms() -> u64 {
 }
 fn default_drain_ms() -> u64 {
     100
+}
+fn default_ring_kib() -> u32 {
+    8192
 }
 fn default_true() -> bool {
     true
@@ -184,6 +197,13 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             "scan_interval_ms/drain_interval_ms".into(),
             "must be at least 1",
+        ));
+    }
+    let kib = cfg.ring_buffer_kib;
+    if kib < 16 || !kib.is_power_of_two() || kib > 1 << 20 {
+        return Err(invalid(
+            "ring_buffer_kib".into(),
+            "must be a power of two between 16 and 1048576 (KiB)",
         ));
     }
     for (i, p) in cfg.probes.iter().enumerate() {

@@ -252,8 +252,7 @@ fn run(config_path: &Path) -> Result<()> {
 }
 
 async fn run_loop(cfg: config::Config) -> Result<()> {
-    // Wake the reader once a quarter of the ring is full; otherwise the timer drains.
-    let (bpf, ring) = Bpf::load(2 << 20)?;
+    let (bpf, ring) = Bpf::load(cfg.ring_buffer_kib * 1024)?;
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // until the AsyncFd (and with it the RingBuf) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }

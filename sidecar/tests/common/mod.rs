@@ -224,15 +224,24 @@ impl Gotel {
     }
 
     /// SIGINT, wait for a clean exit, return the calls printed.
-    pub fn stop(mut self) -> (Vec<Value>, Vec<String>) {
+    pub fn stop(self) -> (Vec<Value>, Vec<String>) {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// Sends `signal` (SIGINT or SIGTERM), waits for a clean exit after the
+    /// final flush, returns the calls printed and the log lines.
+    pub fn stop_with(mut self, signal: i32) -> (Vec<Value>, Vec<String>) {
         // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "gotel did not exit on SIGINT");
+            assert!(
+                Instant::now() < deadline,
+                "gotel did not exit on signal {signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let logs = self.stderr.rest();
