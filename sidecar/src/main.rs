@@ -248,10 +248,51 @@ fn run(config_path: &Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run_loop(cfg))
+    rt.block_on(run_loop(config_path, cfg))
 }
 
-async fn run_loop(cfg: config::Config) -> Result<()> {
+/// What identifies one version of the config file. Follows symlinks, so a
+/// Kubernetes ConfigMap update (an atomic `..data` symlink swap) shows.
+type FileVersion = (std::time::SystemTime, u64, u64);
+
+fn file_version(path: &Path) -> Option<FileVersion> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// Reloads the config when the file changed; a bad edit keeps the old one.
+fn reload(
+    path: &Path,
+    seen: &mut Option<FileVersion>,
+    sup: &mut Supervisor,
+    current: &mut config::Config,
+) {
+    let v = file_version(path);
+    if v.is_none() || v == *seen {
+        return;
+    }
+    *seen = v;
+    match config::load(path) {
+        Ok(new) if new == *current => {}
+        Ok(new) => {
+            if new.ring_buffer_kib != current.ring_buffer_kib
+                || new.scan_interval_ms != current.scan_interval_ms
+                || new.drain_interval_ms != current.drain_interval_ms
+            {
+                warn!("ring_buffer_kib, scan_interval_ms and drain_interval_ms take effect on restart");
+            }
+            info!(probes = new.probes.len(), "config reloaded");
+            *current = new.clone();
+            sup.set_config(new);
+        }
+        Err(e) => warn!("config reload failed, keeping the previous config: {e}"),
+    }
+}
+
+async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
+    let mut seen = file_version(config_path);
+    let mut current = cfg.clone();
     let (bpf, ring) = Bpf::load(cfg.ring_buffer_kib * 1024)?;
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // until the AsyncFd (and with it the RingBuf) is dropped.
@@ -282,6 +323,7 @@ async fn run_loop(cfg: config::Config) -> Result<()> {
             _ = scan.tick() => {
                 // Drain first: records of an exiting process must meet its recipe.
                 sup.drain(ring.get_mut());
+                reload(config_path, &mut seen, &mut sup, &mut current);
                 sup.reconcile();
             }
             _ = report.tick() => {

@@ -27,7 +27,8 @@ pub const MAX_OPEN_CALLS: usize = 65_536;
 #[derive(Debug)]
 struct Attachment {
     id: u64,
-    index: usize,
+    /// The probe spec, serialised: a probe's identity across reloads.
+    key: ProbeKey,
     probe: String,
     pid: u32,
     plan: Arc<Plan>,
@@ -56,6 +57,14 @@ struct Open {
 /// Per binary identity: the analysis (or why it failed).
 type BinKey = (u64, u64, u64, i64);
 
+/// A probe's identity: its whole spec, so that an edited probe (even a
+/// renamed one) is a new probe, and the old one is detached.
+type ProbeKey = String;
+
+fn probe_key(spec: &ProbeSpec) -> ProbeKey {
+    serde_json::to_string(spec).unwrap_or_default()
+}
+
 /// Counters the supervisor keeps, reported on exit and in logs.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
@@ -77,11 +86,11 @@ pub struct Supervisor {
     bpf: Bpf,
     sink: Box<dyn Sink>,
     bins: HashMap<BinKey, Result<Arc<BinaryInfo>, String>>,
-    plans: HashMap<(BinKey, usize), Result<Arc<Plan>, String>>,
+    plans: HashMap<(BinKey, ProbeKey), Result<Arc<Plan>, String>>,
     procs: HashMap<u32, Tracked>,
     sites: HashMap<u32, (Arc<Attachment>, u8)>,
-    failed: HashSet<(u32, u64, usize)>,
-    waiting_since: HashMap<usize, Instant>,
+    failed: HashSet<(u32, u64, ProbeKey)>,
+    waiting_since: HashMap<ProbeKey, Instant>,
     correlator: Correlator<Open>,
     next_id: u64,
     clock_offset: i128,
@@ -124,6 +133,32 @@ impl Supervisor {
         self.procs.values().map(|t| t.attached.len()).sum()
     }
 
+    /// Replaces the configuration: probes no longer configured are
+    /// detached now; new ones attach on the next [`Supervisor::reconcile`].
+    pub fn set_config(&mut self, cfg: Config) {
+        let keep: HashSet<ProbeKey> = cfg.probes.iter().map(probe_key).collect();
+        let mut freed = Vec::new();
+        for (pid, t) in self.procs.iter_mut() {
+            t.attached.retain(|a| {
+                let k = keep.contains(&a.meta.key);
+                if !k {
+                    info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
+                    freed.extend(a.slots);
+                }
+                k
+            });
+        }
+        for slot in freed {
+            self.sites.remove(&slot);
+            self.bpf.remove_recipe(slot);
+        }
+        self.procs.retain(|_, t| !t.attached.is_empty());
+        self.plans.retain(|(_, k), _| keep.contains(k));
+        self.failed.retain(|(_, _, k)| keep.contains(k));
+        self.waiting_since.retain(|k, _| keep.contains(k));
+        self.cfg = cfg;
+    }
+
     /// Brings attachments in line with the processes running now.
     pub fn reconcile(&mut self) {
         let live: HashMap<u32, Process> =
@@ -141,17 +176,18 @@ impl Supervisor {
             .retain(|(pid, start, _)| live.get(pid).is_some_and(|p| p.start_time == *start));
 
         let probes = self.cfg.probes.clone();
-        for (i, spec) in probes.iter().enumerate() {
+        for spec in &probes {
+            let i = probe_key(spec);
             let mut matched = false;
             for p in live.values().filter(|p| discover::matches(&spec.target, p)) {
                 matched = true;
                 let done = self
                     .procs
                     .get(&p.pid)
-                    .is_some_and(|t| t.attached.iter().any(|a| a.meta.index == i))
-                    || self.failed.contains(&(p.pid, p.start_time, i));
+                    .is_some_and(|t| t.attached.iter().any(|a| a.meta.key == i))
+                    || self.failed.contains(&(p.pid, p.start_time, i.clone()));
                 if !done {
-                    self.attach(i, spec, p);
+                    self.attach(i.clone(), spec, p);
                 }
             }
             if matched {
@@ -192,18 +228,18 @@ impl Supervisor {
         entry.clone().map(|b| (key, b))
     }
 
-    fn attach(&mut self, index: usize, spec: &ProbeSpec, p: &Process) {
+    fn attach(&mut self, key: ProbeKey, spec: &ProbeSpec, p: &Process) {
         let fail = |s: &mut Self, why: String| {
             warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
-            s.failed.insert((p.pid, p.start_time, index));
+            s.failed.insert((p.pid, p.start_time, key.clone()));
         };
-        let (key, bin) = match self.binary(p) {
+        let (bin_key, bin) = match self.binary(p) {
             Ok(b) => b,
             Err(e) => return fail(self, e),
         };
         let plan = self
             .plans
-            .entry((key, index))
+            .entry((bin_key, key.clone()))
             .or_insert_with(|| {
                 crate::plan::plan(&bin, spec)
                     .map(Arc::new)
@@ -219,7 +255,7 @@ impl Supervisor {
         }
         let meta = Arc::new(Attachment {
             id: self.next_id,
-            index,
+            key: key.clone(),
             probe: spec.display_name().to_string(),
             pid: p.pid,
             plan: plan.clone(),

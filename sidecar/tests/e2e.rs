@@ -377,3 +377,44 @@ fn overload_drops_are_counted_and_never_block_the_app() {
         assert_eq!(c["returns"]["r0"].as_i64().unwrap(), sum, "{c}");
     }
 }
+
+/// Editing the config while running: removed (or renamed) probes detach,
+/// new ones attach, no restart; a broken edit keeps the previous config.
+#[test]
+fn config_reload_without_restart() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "sigs", "reload", &[]);
+    let mut target = Target::start(&bin, &[], "ready");
+    let pid = target.pid();
+    let probe = |f: &str, name: &str| {
+        format!("  - function: {f}\n    name: {name}\n    target: {{ pid: {pid} }}\n")
+    };
+    let mut gotel = Gotel::run(&format!("probes:\n{}", probe("main.flip", "flip_v1")), 1);
+    target.round(1);
+
+    gotel.rewrite_config(&format!(
+        "probes:\n{}{}",
+        probe("main.flip", "flip_v2"),
+        probe("main.greet", "greet")
+    ));
+    gotel.wait_log("config reloaded", Duration::from_secs(10));
+    gotel.wait_log("attached", Duration::from_secs(10));
+    gotel.wait_log("attached", Duration::from_secs(10));
+    target.round(2);
+
+    gotel.rewrite_config("probes: [ this is not valid");
+    let w = gotel.wait_log(
+        "config reload failed, keeping the previous config",
+        Duration::from_secs(10),
+    );
+    assert!(w["level"] == "WARN", "{w}");
+    target.round(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let (calls, logs) = gotel.stop();
+    assert_eq!(of(&calls, "flip_v1").len(), 1, "{calls:?}");
+    assert_eq!(of(&calls, "flip_v2").len(), 2, "{calls:?}");
+    assert_eq!(of(&calls, "greet").len(), 2, "{calls:?}");
+    assert!(logs
+        .iter()
+        .any(|l| l.contains("probe removed from config; detached") && l.contains("flip_v1")));
+}

@@ -179,6 +179,8 @@ impl Drop for Target {
 /// A running `gotel run`.
 pub struct Gotel {
     pub child: Child,
+    /// The config file gotel was started with (tests may rewrite it).
+    pub config_path: PathBuf,
     pub stdout: Lines,
     pub stderr: Lines,
     _dir: tempfile::TempDir,
@@ -194,6 +196,7 @@ impl Gotel {
         let mut child = Command::new(gotel_bin())
             .args(["run", "--config"])
             .arg(&path)
+            .env("GOTEL_SCAN_INTERVAL_MS", "100")
             .env("GOTEL_LOG_FORMAT", "json")
             .env("GOTEL_LOG", "gotel=debug")
             .stdout(Stdio::piped())
@@ -204,6 +207,7 @@ impl Gotel {
         let stderr = Lines::new(child.stderr.take().unwrap());
         let mut g = Gotel {
             child,
+            config_path: path,
             stdout,
             stderr,
             _dir: dir,
@@ -257,6 +261,16 @@ impl Gotel {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
             .collect();
         (calls, logs)
+    }
+}
+
+impl Gotel {
+    /// Replaces the config file atomically (write + rename), as a
+    /// Kubernetes ConfigMap update does.
+    pub fn rewrite_config(&self, text: &str) {
+        let tmp = self.config_path.with_extension("new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
     }
 }
 
