@@ -125,12 +125,12 @@ impl std::fmt::Display for Target {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file is missing or unreadable.
-    #[error("config file {path}: {source}")]
+    #[error("config file {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not chained: shown once).
+        error: std::io::Error,
     },
     /// Syntax or type error (figment names the key and the source).
     #[error("config: {0}")]
@@ -148,10 +148,10 @@ pub enum ConfigError {
 /// Reads `path` (YAML unless it ends in `.toml`) and applies `GOTEL_*` env
 /// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    if let Err(source) = std::fs::metadata(path) {
+    if let Err(error) = std::fs::metadata(path) {
         return Err(ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         });
     }
     let base = Figment::from(Serialized::defaults(Config::default()));

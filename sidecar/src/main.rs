@@ -74,8 +74,20 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if !matches!(cli.command, Command::Run { .. }) {
+        // Listing commands behave like any Unix filter: `| head` ends them
+        // quietly. `run` keeps SIGPIPE ignored and counts sink errors.
+        // SAFETY: setting a signal disposition before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let r = match cli.command {
         Command::Run { config } => run(&config),
+        // With --pid, a lone positional is the pattern, not a binary.
+        Command::Functions {
+            binary: Some(b),
+            pid: Some(pid),
+            pattern: None,
+        } => functions(None, Some(pid), b.to_str()),
         Command::Functions {
             binary,
             pid,
@@ -133,7 +145,7 @@ fn binary_for(binary: Option<PathBuf>, pid: Option<u32>) -> Result<PathBuf> {
 
 fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -> Result<()> {
     let path = binary_for(binary, pid)?;
-    let bin = BinaryInfo::open(&path).with_context(|| format!("analysing {}", path.display()))?;
+    let bin = BinaryInfo::open(&path)?;
     let pat = pattern.map(str::to_lowercase);
     let matches = |name: &str| {
         pat.as_ref()
@@ -164,19 +176,10 @@ fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for l in lines {
-        if let Err(e) = writeln!(out, "{l}") {
-            // `gotel functions … | head` closes the pipe early: not an error.
-            return if e.kind() == std::io::ErrorKind::BrokenPipe {
-                Ok(())
-            } else {
-                Err(e.into())
-            };
-        }
+        writeln!(out, "{l}")?;
     }
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    out.flush()?;
+    Ok(())
 }
 
 fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Result<()> {

@@ -19,12 +19,12 @@ pub use dwarf::{Function, GOffsets, Param};
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not chained: shown once).
+        error: std::io::Error,
     },
     /// Not an ELF file we understand.
     #[error("{path} is not an ELF executable: {why}")]
@@ -139,9 +139,9 @@ pub struct BinaryInfo {
 impl BinaryInfo {
     /// Reads and analyses the executable at `path`.
     pub fn open(path: &Path) -> Result<Self, AnalysisError> {
-        let data = std::fs::read(path).map_err(|source| AnalysisError::Io {
+        let data = std::fs::read(path).map_err(|error| AnalysisError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(path, Arc::new(data))
     }
