@@ -20,6 +20,14 @@ char LICENSE[] SEC("license") = "GPL";
 /* Ring-buffer fill level (bytes) past which a submit wakes the reader. */
 volatile const __u64 wakeup_bytes = 1 << 20;
 
+/*
+ * gotel's own PID namespace (nsfs dev and inode), or 0 when it runs in the
+ * initial one. A sidecar sees the pod's pid numbering in /proc while
+ * bpf_get_current_pid_tgid() gives host ids; report ids as gotel sees them.
+ */
+volatile const __u64 pidns_dev = 0;
+volatile const __u64 pidns_ino = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -194,13 +202,21 @@ int gotel_probe(struct pt_regs *ctx)
 		.off = 0,
 	};
 	__u64 g = ctx->r14;
-	__u64 tgid_pid = bpf_get_current_pid_tgid();
-
 	struct gotel_event *ev = &s->ev;
 	ev->ktime_ns = bpf_ktime_get_ns();
 	ev->cookie = cookie;
-	ev->pid = tgid_pid >> 32;
-	ev->tid = (__u32)tgid_pid;
+	struct bpf_pidns_info ns = {};
+	if (pidns_ino &&
+	    !bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
+		ev->pid = ns.tgid;
+		ev->tid = ns.pid;
+	} else {
+		/* Initial namespace, or a target in a namespace nested below
+		 * ours: host ids (userspace takes the pid from the cookie). */
+		__u64 tgid_pid = bpf_get_current_pid_tgid();
+		ev->pid = tgid_pid >> 32;
+		ev->tid = (__u32)tgid_pid;
+	}
 	ev->site = rc->site;
 	ev->flags = 0;
 	ev->fault_mask = 0;

@@ -88,9 +88,12 @@ impl Bpf {
             why: error_chain(e),
         };
         let wakeup_bytes = u64::from(ring_bytes / 4);
+        let (pidns_dev, pidns_ino) = own_pid_namespace();
         let mut ebpf = EbpfLoader::new()
             .map_max_entries("events", ring_bytes)
             .override_global("wakeup_bytes", &wakeup_bytes, true)
+            .override_global("pidns_dev", &pidns_dev, true)
+            .override_global("pidns_ino", &pidns_ino, true)
             .load(OBJECT)
             .map_err(|e| load(&e))?;
         let prog: &mut UProbe = ebpf
@@ -201,6 +204,19 @@ impl Bpf {
 }
 
 use std::os::fd::AsFd;
+
+/// The nsfs (dev, inode) of our PID namespace, or (0, 0) in the initial
+/// namespace, where host ids are already ours and the BPF side can skip
+/// the namespace translation.
+fn own_pid_namespace() -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    /// PROC_PID_INIT_INO: the initial PID namespace's inode.
+    const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
+    match std::fs::metadata("/proc/self/ns/pid") {
+        Ok(m) if m.ino() != INIT_PID_NS_INO => (m.dev(), m.ino()),
+        _ => (0, 0),
+    }
+}
 
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

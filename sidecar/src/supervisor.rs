@@ -363,7 +363,9 @@ impl Supervisor {
             self.stats.stray_records += 1;
             return;
         };
-        if meta.pid != ev.pid || site != ev.site {
+        // The cookie names the process; ev.pid may be a host id when the
+        // target sits in a PID namespace nested below ours.
+        if site != ev.site {
             self.stats.stray_records += 1;
             return;
         }
@@ -372,7 +374,7 @@ impl Supervisor {
             return;
         }
         let key = CallKey {
-            pid: ev.pid,
+            pid: meta.pid,
             goid: ev.goid,
             frame: ev.frame,
             attachment: meta.id,
@@ -397,7 +399,7 @@ impl Supervisor {
         let call = Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),
-            pid: ev.pid,
+            pid: open.meta.pid,
             tid: open.tid,
             goroutine: ev.goid,
             start_time_unix_nano: (i128::from(open.ktime) + self.clock_offset).max(0) as u64,

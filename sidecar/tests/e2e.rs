@@ -418,3 +418,73 @@ fn config_reload_without_restart() {
         .iter()
         .any(|l| l.contains("probe removed from config; detached") && l.contains("flip_v1")));
 }
+
+/// Like a pod with a shared process namespace: app and gotel in their own
+/// PID namespace (with its own /proc). Calls must arrive, with the pid the
+/// namespace uses (the one `target.pid` would name), not the host's.
+#[test]
+fn inside_a_pid_namespace_like_a_pod() {
+    use std::process::{Command, Stdio};
+    let tc = toolchains().remove(0);
+    let app = build(&tc, "demo", "pidns", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gotel.yaml");
+    std::fs::write(
+        &cfg,
+        "probes:\n  - function: main.computeE\n    target: { exe: demo-pidns }\n",
+    )
+    .unwrap();
+    let app_out = dir.path().join("app.out");
+    // gotel becomes pid 1 of the namespace; when it exits the app is killed.
+    let script = format!(
+        "{} -addr 127.0.0.1:0 > {} & exec {} run --config {}",
+        app.display(),
+        app_out.display(),
+        gotel_bin(),
+        cfg.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "bash", "-c", &script])
+        .env("GOTEL_LOG_FORMAT", "json")
+        .env("GOTEL_SCAN_INTERVAL_MS", "100")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = Lines::new(child.stdout.take().unwrap());
+    let mut stderr = Lines::new(child.stderr.take().unwrap());
+    let attached = stderr.wait_for("attached", Duration::from_secs(30), |l| {
+        l.contains("\"message\":\"attached\"")
+    });
+    let attached: Value = serde_json::from_str(&attached).unwrap();
+    let ns_pid = attached["pid"].as_u64().unwrap();
+    assert!(ns_pid < 10, "expected a namespace-local pid, got {ns_pid}");
+    let addr = std::fs::read_to_string(&app_out).unwrap();
+    let addr = addr
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_string();
+    http_get(&addr, "/e?iters=7");
+    http_get(&addr, "/e?iters=8");
+    std::thread::sleep(Duration::from_millis(300));
+    // The namespace's pid 1 (gotel) is unshare's child.
+    let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let gotel_host_pid: i32 = kids.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: plain kill(2) on our own grandchild.
+    unsafe { libc::kill(gotel_host_pid, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+    let calls: Vec<Value> = stdout
+        .rest()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}\n{}", stderr.rest().join("\n"));
+    for (c, n) in calls.iter().zip([7, 8]) {
+        assert_eq!(c["args"]["iterations"], n);
+        assert_eq!(c["pid"].as_u64().unwrap(), ns_pid);
+        // Threads are numbered in the namespace too.
+        assert!(c["tid"].as_u64().unwrap() < 1000, "{c}");
+    }
+}
