@@ -168,7 +168,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     if let Ok(a) = &assignment {
         if let Some(why) = bin.abi_disagreement(f, a) {
             let why = format!(
-                "the signature in DWARF is incomplete ({why}); Go before 1.22 omits blank and unnamed parameters, so arguments are not captured"
+                "DWARF and the register ABI disagree ({why}), so arguments are not captured rather than risk reading the wrong register; Go before 1.22 omits blank and unnamed parameters from DWARF"
             );
             warnings.push(why.clone());
             args_suspect = Some(why);

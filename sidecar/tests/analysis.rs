@@ -166,3 +166,33 @@ fn abi_assignment_agrees_with_dwarf_locations() {
         );
     }
 }
+
+/// Functions called from assembly also have an ABI0 wrapper with the same
+/// DWARF name; lookups must land on the ABIInternal body Go code calls.
+#[test]
+fn abi0_wrappers_do_not_shadow_the_real_function() {
+    for tc in toolchains() {
+        let path = build(&tc, "demo", "abi0", &[]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        let raw = std::fs::read(&path).unwrap();
+        let file = object::File::parse(&raw[..]).unwrap();
+        use object::{Object, ObjectSymbol};
+        let sym = |n: &str| {
+            file.symbols()
+                .find(|s| s.name() == Ok(n))
+                .map(|s| s.address())
+        };
+        for name in ["runtime.newproc", "runtime.write"] {
+            let f = bin.lookup(name).unwrap();
+            assert_eq!(Some(f.low_pc), sym(name), "{} {name}", tc.version);
+            assert_eq!(
+                bin.dwarf
+                    .functions
+                    .iter()
+                    .filter(|g| g.name == name)
+                    .count(),
+                1
+            );
+        }
+    }
+}

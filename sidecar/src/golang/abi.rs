@@ -29,7 +29,10 @@ pub enum Loc {
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Loc::IntReg(r) => f.write_str(INT_REG_NAMES[*r as usize]),
+            Loc::IntReg(r) => match INT_REG_NAMES.get(*r as usize) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "int register #{r}"),
+            },
             Loc::FloatReg(r) => write!(f, "X{r}"),
             Loc::Stack(o) => write!(f, "{o}(SP)"),
         }
@@ -92,9 +95,13 @@ fn assign_list(
     for &ty in list {
         let mut shape = Vec::new();
         let in_regs = decompose(types, ty, 0, true, &mut shape)?;
-        let need_i = shape.iter().filter(|p| !p.float).count() as u8;
-        let need_f = shape.iter().filter(|p| p.float).count() as u8;
-        if in_regs && ints + need_i <= NUM_INT_REGS && floats + need_f <= NUM_FLOAT_REGS {
+        // usize: a struct with 256 fields must not wrap around and "fit".
+        let need_i = shape.iter().filter(|p| !p.float).count();
+        let need_f = shape.iter().filter(|p| p.float).count();
+        if in_regs
+            && usize::from(ints) + need_i <= usize::from(NUM_INT_REGS)
+            && usize::from(floats) + need_f <= usize::from(NUM_FLOAT_REGS)
+        {
             for p in &mut shape {
                 if p.float {
                     p.loc = Loc::FloatReg(floats);
@@ -187,11 +194,21 @@ fn decompose(
     Ok(true)
 }
 
+/// Go's alignment of a type on amd64 (what `unsafe.Alignof` says): an
+/// array aligns like its element even when empty, a struct like its most
+/// aligned field.
 fn alignment(types: &TypeTable, ty: TypeId) -> u64 {
-    let mut parts = Vec::new();
-    match decompose(types, ty, 0, false, &mut parts) {
-        Ok(_) => parts.iter().map(|p| p.size).max().unwrap_or(1).clamp(1, 8),
-        Err(_) => 8,
+    let t = types.get(ty);
+    match &t.kind {
+        Kind::Bool | Kind::Int { .. } | Kind::Float => t.size.clamp(1, 8),
+        Kind::Complex => (t.size / 2).clamp(1, 8),
+        Kind::Array { elem, .. } => alignment(types, *elem),
+        Kind::Struct { fields } => fields
+            .iter()
+            .map(|f| alignment(types, f.ty))
+            .max()
+            .unwrap_or(1),
+        _ => 8,
     }
 }
 
@@ -227,6 +244,62 @@ mod tests {
             kind: Kind::String,
         });
         (t, int, i8_, f64_, s)
+    }
+
+    #[test]
+    fn zero_length_arrays_still_align_the_struct() {
+        let (mut t, int, i8_, _, _) = table();
+        let empty = t.push(GoType {
+            name: "[0]int64".into(),
+            size: 0,
+            kind: Kind::Array { elem: int, len: 0 },
+        });
+        let z = t.push(GoType {
+            name: "main.Z".into(),
+            size: 8,
+            kind: Kind::Struct {
+                fields: vec![
+                    Field {
+                        name: "a".into(),
+                        offset: 0,
+                        ty: i8_,
+                    },
+                    Field {
+                        name: "z".into(),
+                        offset: 8,
+                        ty: empty,
+                    },
+                ],
+            },
+        });
+        // Nine ints fill the registers; then an int8 at 8(SP) and Z, which
+        // needs 8-byte alignment although its only part is one byte.
+        let mut args = vec![int; 9];
+        args.push(i8_);
+        args.push(z);
+        let a = assign(&t, &args, &[]).unwrap();
+        assert_eq!(a.args[9][0].loc, Loc::Stack(8));
+        assert_eq!(a.args[10][0].loc, Loc::Stack(16));
+    }
+
+    #[test]
+    fn a_huge_struct_goes_to_the_stack_instead_of_wrapping_the_count() {
+        let (mut t, int, _, _, _) = table();
+        let fields = (0..256)
+            .map(|i| Field {
+                name: format!("f{i}"),
+                offset: 8 * i,
+                ty: int,
+            })
+            .collect();
+        let big = t.push(GoType {
+            name: "main.Big".into(),
+            size: 2048,
+            kind: Kind::Struct { fields },
+        });
+        let a = assign(&t, &[big, int], &[]).unwrap();
+        assert_eq!(a.args[0][0].loc, Loc::Stack(8));
+        assert_eq!(a.args[1][0].loc, Loc::IntReg(0));
     }
 
     #[test]

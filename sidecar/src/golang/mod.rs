@@ -172,7 +172,8 @@ impl BinaryInfo {
             })
             .collect();
         let go_version = buildinfo_version(&file);
-        let dwarf = dwarf::read_file(&file)?;
+        let mut dwarf = dwarf::read_file(&file)?;
+        drop_abi0_wrappers(&file, &mut dwarf.functions);
         let regabi = match &dwarf.producer {
             Some(p) => p.contains("regabi"),
             None => false,
@@ -347,6 +348,31 @@ impl BinaryInfo {
             suggestions: suggest(funcs.iter().map(|f| f.name.as_str()), name),
         })
     }
+}
+
+/// Functions called from assembly have a second DWARF entry with the same
+/// name: the ABI0 wrapper (ELF symbol `name.abi0`), which takes its
+/// arguments on the stack. Keep the entry at the address of the ELF symbol
+/// of that exact name, the ABIInternal body every Go caller reaches.
+fn drop_abi0_wrappers(file: &object::File<'_>, funcs: &mut Vec<Function>) {
+    use object::ObjectSymbol;
+    let mut seen = std::collections::HashSet::new();
+    let dups: std::collections::HashSet<String> = funcs
+        .iter()
+        .filter(|f| !seen.insert(f.name.as_str()))
+        .map(|f| f.name.clone())
+        .collect();
+    if dups.is_empty() {
+        return;
+    }
+    let addrs: HashMap<&str, u64> = file
+        .symbols()
+        .filter_map(|s| Some((s.name().ok()?, s.address())))
+        .filter(|(n, _)| dups.contains(*n))
+        .collect();
+    funcs.retain(|f| {
+        !dups.contains(&f.name) || addrs.get(f.name.as_str()).is_none_or(|&a| a == f.low_pc)
+    });
 }
 
 /// The part of a symbol after its package path: `github.com/x/y.(*T).M` → `(*T).M`.
