@@ -54,6 +54,8 @@ struct {
  */
 #define SCRATCH_SIZE (2 * GOTEL_MAX_DATA)
 struct scratch {
+	__u32 busy; /* non-zero while a program builds a record here */
+	__u32 _pad;
 	struct gotel_event ev;
 	__u8 data[SCRATCH_SIZE];
 	/* The head of runtime.g, read once per hit (+8: slack for the mask). */
@@ -129,8 +131,8 @@ static long capture_op(__u32 i, struct capture *c)
 	struct gotel_event *ev = &s->ev;
 	struct gotel_op *op = &rc->ops[i];
 	__u32 off = c->off;
-	/* Room for the largest fixed part (16 bytes) of any op. */
-	if (off > GOTEL_MAX_DATA - 16) {
+	/* Room for the op's fixed part: 8 bytes (scalar) or 16 (string). */
+	if (off > GOTEL_MAX_DATA - (op->kind == GOTEL_OP_SCALAR ? 8 : 16)) {
 		ev->flags |= GOTEL_EV_DATA_FULL;
 		return 1;
 	}
@@ -179,19 +181,10 @@ static long capture_op(__u32 i, struct capture *c)
 	return 0;
 }
 
-SEC("uprobe")
-int gotel_probe(struct pt_regs *ctx)
+/* Builds and submits one record in the CPU's scratch buffer `s`. */
+static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
+				 struct gotel_recipe *rc, struct scratch *s)
 {
-	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
-	struct gotel_recipe *rc = bpf_map_lookup_elem(&recipes, &cookie);
-	if (!rc || rc->n_ops > GOTEL_MAX_OPS) {
-		count(GOTEL_STAT_NO_RECIPE);
-		return 0;
-	}
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (!s)
-		return 0;
 
 	struct capture c = {
 		.regs = { ctx->rax, ctx->rbx, ctx->rcx, ctx->rdi, ctx->rsi,
@@ -253,12 +246,39 @@ int gotel_probe(struct pt_regs *ctx)
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, s, sizeof(struct gotel_event) + off,
-			       flags)) {
+	if (bpf_ringbuf_output(&events, &s->ev, sizeof(struct gotel_event) + off,
+			       flags))
 		count(GOTEL_STAT_RINGBUF_FULL);
-		return 0;
-	}
 	/* No per-event success counter: userspace counts what it reads, and
 	 * a map update per hit is measurable. */
+}
+
+SEC("uprobe")
+int gotel_probe(struct pt_regs *ctx)
+{
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct gotel_recipe *rc = bpf_map_lookup_elem(&recipes, &cookie);
+	/* A cleared slot (probe detached, late hit) has goid_offset 0. */
+	if (!rc || rc->n_ops > GOTEL_MAX_OPS || rc->goid_offset == 0) {
+		count(GOTEL_STAT_NO_RECIPE);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return 0;
+	/*
+	 * Uprobe programs run with migration disabled but may be preempted
+	 * (PREEMPT/lazy kernels); another hit on this CPU would then build
+	 * its record in the same scratch. Claim it atomically; a collision
+	 * drops the newcomer, counted, rather than mixing two records.
+	 */
+	if (__sync_fetch_and_add(&s->busy, 1)) {
+		__sync_fetch_and_add(&s->busy, -1);
+		count(GOTEL_STAT_BUSY);
+		return 0;
+	}
+	emit(ctx, cookie, rc, s);
+	__sync_fetch_and_add(&s->busy, -1);
 	return 0;
 }

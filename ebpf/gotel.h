@@ -115,7 +115,7 @@ struct gotel_event {
 
 /* Indices of the per-CPU `stats` counters. */
 enum gotel_stat {
-	GOTEL_STAT_EVENTS = 0,      /* unused: userspace counts records */
+	GOTEL_STAT_BUSY = 0,        /* records dropped: scratch in use (preemption) */
 	GOTEL_STAT_RINGBUF_FULL = 1, /* records dropped: ring buffer full */
 	GOTEL_STAT_NO_RECIPE = 2,   /* hits whose cookie had no recipe */
 	GOTEL_STAT_FAULTS = 3,      /* records with at least one faulted op */

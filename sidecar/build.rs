@@ -12,7 +12,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CLANG");
     let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
     let status = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        // v3: atomic fetch-and-add (kernel ≥ 5.12) for the scratch claim.
+        .args([
+            "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror",
+        ])
         // Userspace <linux/ptrace.h> needs the multiarch <asm/…> headers.
         .arg("-I/usr/include/x86_64-linux-gnu")
         .arg("-c")

@@ -1,7 +1,8 @@
 // Command sigs exercises the signatures gotel's end-to-end tests assert on.
 //
 // It prints "ready" and then, for every line read on stdin, runs one round of
-// calls with fixed arguments (see round) and prints "done N". Tests attach
+// calls with fixed arguments (see round) and prints "done N". The line
+// "exec PATH" replaces the process image instead (same pid). Tests attach
 // gotel first and then drive rounds, so every value below is an expectation.
 package main
 
@@ -10,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
 )
 
 //go:noinline
@@ -100,6 +103,13 @@ func main() {
 	c := &Counter{}
 	in := bufio.NewScanner(os.Stdin)
 	for i := 1; in.Scan(); i++ {
+		// "exec PATH" replaces this process image, keeping the pid.
+		if line := in.Text(); strings.HasPrefix(line, "exec ") {
+			p := strings.TrimPrefix(line, "exec ")
+			if err := syscall.Exec(p, []string{p}, os.Environ()); err != nil {
+				panic(err)
+			}
+		}
 		round(c)
 		fmt.Printf("done %d\n", i)
 	}

@@ -60,6 +60,9 @@ fn privilege_hint(why: &str) -> &'static str {
 /// Counters kept by the BPF program, summed over CPUs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct KernelStats {
+    /// Records dropped because this CPU's scratch buffer was in use by a
+    /// preempted hit.
+    pub busy: u64,
     /// Records dropped because the ring buffer was full.
     pub ringbuf_full: u64,
     /// Hits whose cookie had no recipe.
@@ -140,7 +143,8 @@ impl Bpf {
 
     /// Releases a slot once no uprobe uses it.
     pub fn remove_recipe(&mut self, slot: u32) {
-        // An empty recipe makes a late hit harmless (counted as no_recipe).
+        // An empty recipe (goid_offset 0) makes a late hit harmless: the
+        // program counts it as no_recipe and emits nothing.
         let _ = self.recipes.set(slot, RawRecipe::default(), 0);
         self.free.push_back(slot);
     }
@@ -190,6 +194,7 @@ impl Bpf {
         };
         debug_assert_eq!(STAT_COUNT, 4);
         KernelStats {
+            busy: get(crate::recipe::STAT_BUSY),
             ringbuf_full: get(crate::recipe::STAT_RINGBUF_FULL),
             no_recipe: get(crate::recipe::STAT_NO_RECIPE),
             faults: get(crate::recipe::STAT_FAULTS),

@@ -16,6 +16,19 @@ pub struct Process {
     /// Start time in clock ticks since boot (`/proc/PID/stat` field 22):
     /// with the pid it names one process even across pid reuse.
     pub start_time: u64,
+    /// (device, inode) of the executable: changes on `execve`, which keeps
+    /// both the pid and the start time.
+    pub exe_id: (u64, u64),
+}
+
+/// What names one process image: pid, start time and executable.
+pub type Identity = (u32, u64, (u64, u64));
+
+impl Process {
+    /// This process image's identity.
+    pub fn identity(&self) -> Identity {
+        (self.pid, self.start_time, self.exe_id)
+    }
 }
 
 impl Process {
@@ -38,11 +51,14 @@ pub fn read(pid: u32) -> Option<Process> {
         .collect::<Vec<_>>()
         .join(" ");
     let start_time = start_time(&base)?;
+    let md = std::fs::metadata(base.join("exe")).ok()?;
+    use std::os::unix::fs::MetadataExt;
     Some(Process {
         pid,
         exe,
         cmdline,
         start_time,
+        exe_id: (md.dev(), md.ino()),
     })
 }
 
@@ -99,6 +115,7 @@ mod tests {
             exe: exe.into(),
             cmdline: cmd.into(),
             start_time: 1,
+            exe_id: (1, 2),
         }
     }
 

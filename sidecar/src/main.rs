@@ -310,6 +310,9 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut scan = tokio::time::interval(Duration::from_millis(cfg.scan_interval_ms));
     let mut drain = tokio::time::interval(Duration::from_millis(cfg.drain_interval_ms));
+    // After a slow tick (binary analysis), do not fire the missed ones back to back.
+    scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut report = tokio::time::interval(Duration::from_secs(60));
     report.tick().await;
     let mut last_dropped = 0;
@@ -327,13 +330,14 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 // Drain first: records of an exiting process must meet its recipe.
                 sup.drain(ring.get_mut());
                 reload(config_path, &mut seen, &mut sup, &mut current);
-                sup.reconcile();
+                sup.reconcile(ring.get_mut());
             }
             _ = report.tick() => {
                 let k = sup.kernel_stats();
-                if k.ringbuf_full != last_dropped {
-                    warn!(dropped = k.ringbuf_full - last_dropped, "ring buffer full: events dropped (the traced app was not slowed)");
-                    last_dropped = k.ringbuf_full;
+                let dropped = k.ringbuf_full + k.busy;
+                if dropped != last_dropped {
+                    warn!(dropped = dropped - last_dropped, "events dropped: ring buffer full or CPU busy (the traced app was not slowed); raise ring_buffer_kib");
+                    last_dropped = dropped;
                 }
             }
         }
@@ -345,7 +349,9 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     info!(
         calls = sup.stats.calls,
         events = sup.stats.records,
-        dropped = k.ringbuf_full,
+        dropped = k.ringbuf_full + k.busy,
+        dropped_busy = k.busy,
+        no_recipe = k.no_recipe,
         read_faults = k.faults,
         unmatched_returns = c.unmatched_returns,
         evicted_entries = c.evicted_entries,

@@ -35,8 +35,8 @@ pub const EV_DATA_FULL: u8 = 2;
 pub const G_SPAN: u32 = 256;
 /// Number of per-CPU counters in the `stats` map.
 pub const STAT_COUNT: u32 = 4;
-/// `GOTEL_STAT_EVENTS` (unused: userspace counts records).
-pub const STAT_EVENTS: u32 = 0;
+/// `GOTEL_STAT_BUSY`: records dropped because the CPU's scratch was in use.
+pub const STAT_BUSY: u32 = 0;
 /// `GOTEL_STAT_RINGBUF_FULL`.
 pub const STAT_RINGBUF_FULL: u32 = 1;
 /// `GOTEL_STAT_NO_RECIPE`.

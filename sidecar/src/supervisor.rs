@@ -14,7 +14,7 @@ use crate::bpf::{Bpf, KernelStats};
 use crate::config::{Config, ProbeSpec};
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{decode, GoValue};
-use crate::discover::{self, Process};
+use crate::discover::{self, Identity, Process};
 use crate::export::{Call, Sink};
 use crate::golang::BinaryInfo;
 use crate::plan::Plan;
@@ -42,7 +42,9 @@ struct Attached {
 }
 
 struct Tracked {
-    start_time: u64,
+    identity: Identity,
+    /// The analysed binary, kept cached while this process lives.
+    bin: BinKey,
     attached: Vec<Attached>,
 }
 
@@ -89,7 +91,7 @@ pub struct Supervisor {
     plans: HashMap<(BinKey, ProbeKey), Result<Arc<Plan>, String>>,
     procs: HashMap<u32, Tracked>,
     sites: HashMap<u32, (Arc<Attachment>, u8)>,
-    failed: HashSet<(u32, u64, ProbeKey)>,
+    failed: HashSet<(Identity, ProbeKey)>,
     waiting_since: HashMap<ProbeKey, Instant>,
     correlator: Correlator<Open>,
     next_id: u64,
@@ -154,26 +156,41 @@ impl Supervisor {
         }
         self.procs.retain(|_, t| !t.attached.is_empty());
         self.plans.retain(|(_, k), _| keep.contains(k));
-        self.failed.retain(|(_, _, k)| keep.contains(k));
+        self.failed.retain(|(_, k)| keep.contains(k));
         self.waiting_since.retain(|k, _| keep.contains(k));
         self.cfg = cfg;
     }
 
-    /// Brings attachments in line with the processes running now.
-    pub fn reconcile(&mut self) {
+    /// Brings attachments in line with the processes running now. `ring`
+    /// is drained before anything is detached: once a process is seen gone
+    /// or exec'd, all records of its old image are already in the ring, and
+    /// they must meet their recipes before the slots are freed.
+    pub fn reconcile(&mut self, ring: &mut RingBuf<MapData>) {
+        // Suspend/resume or a clock step moves wall time against BPF's
+        // monotonic clock.
+        self.clock_offset = clock_offset();
         let live: HashMap<u32, Process> =
             discover::scan().into_iter().map(|p| (p.pid, p)).collect();
         let gone: Vec<u32> = self
             .procs
             .iter()
-            .filter(|(pid, t)| live.get(pid).is_none_or(|p| p.start_time != t.start_time))
+            .filter(|(pid, t)| {
+                let now = live.get(pid).map(|p| p.identity());
+                if now != Some(t.identity) {
+                    debug!(pid = **pid, was = ?t.identity, now = ?now, "process gone or changed");
+                }
+                now != Some(t.identity)
+            })
             .map(|(pid, _)| *pid)
             .collect();
+        if !gone.is_empty() {
+            self.drain(ring);
+        }
         for pid in gone {
             self.detach_process(pid);
         }
         self.failed
-            .retain(|(pid, start, _)| live.get(pid).is_some_and(|p| p.start_time == *start));
+            .retain(|(id, _)| live.get(&id.0).is_some_and(|p| p.identity() == *id));
 
         let probes = self.cfg.probes.clone();
         for spec in &probes {
@@ -185,7 +202,7 @@ impl Supervisor {
                     .procs
                     .get(&p.pid)
                     .is_some_and(|t| t.attached.iter().any(|a| a.meta.key == i))
-                    || self.failed.contains(&(p.pid, p.start_time, i.clone()));
+                    || self.failed.contains(&(p.identity(), i.clone()));
                 if !done {
                     self.attach(i.clone(), spec, p);
                 }
@@ -201,6 +218,17 @@ impl Supervisor {
                 }
             }
         }
+        // A binary's analysis holds the whole file and its DWARF: keep it
+        // only while a traced process runs it (a crash-looping container
+        // gets a new overlay device, hence a new key, at every restart).
+        let in_use: HashSet<BinKey> = self.procs.values().map(|t| t.bin).collect();
+        self.bins.retain(|k, _| in_use.contains(k));
+        self.plans.retain(|(k, _), _| in_use.contains(k));
+    }
+
+    /// Number of binaries whose analysis is cached.
+    pub fn cached_binaries(&self) -> usize {
+        self.bins.len()
     }
 
     fn binary(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), String> {
@@ -231,7 +259,7 @@ impl Supervisor {
     fn attach(&mut self, key: ProbeKey, spec: &ProbeSpec, p: &Process) {
         let fail = |s: &mut Self, why: String| {
             warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
-            s.failed.insert((p.pid, p.start_time, key.clone()));
+            s.failed.insert((p.identity(), key.clone()));
         };
         let (bin_key, bin) = match self.binary(p) {
             Ok(b) => b,
@@ -279,7 +307,8 @@ impl Supervisor {
                 self.procs
                     .entry(p.pid)
                     .or_insert_with(|| Tracked {
-                        start_time: p.start_time,
+                        identity: p.identity(),
+                        bin: bin_key,
                         attached: Vec::new(),
                     })
                     .attached
@@ -329,7 +358,7 @@ impl Supervisor {
             return;
         };
         for a in t.attached {
-            info!(probe = %a.meta.probe, pid, "process exited; detached");
+            info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
             for slot in a.slots {
                 self.sites.remove(&slot);
                 self.bpf.remove_recipe(slot);

@@ -488,3 +488,40 @@ fn inside_a_pid_namespace_like_a_pod() {
         assert!(c["tid"].as_u64().unwrap() < 1000, "{c}");
     }
 }
+
+/// execve keeps the pid and the start time: gotel must notice the new
+/// executable, drop the old attachment and attach to the new image.
+#[test]
+fn a_process_that_execs_is_re_attached() {
+    let tc = toolchains().remove(0);
+    let a = build(&tc, "sigs", "exec_a", &[]);
+    let b = build(&tc, "sigs", "exec_b", &[]);
+    let mut target = Target::start(&a, &[], "ready");
+    let pid = target.pid();
+    let mut gotel = Gotel::run(
+        &format!("probes:\n  - function: main.flip\n    target: {{ pid: {pid} }}\n"),
+        1,
+    );
+    target.round(1);
+    let w = target.stdin.as_mut().unwrap();
+    writeln!(w, "exec {}", b.display()).unwrap();
+    w.flush().unwrap();
+    target
+        .stdout
+        .wait_for("ready after exec", Duration::from_secs(20), |l| {
+            l == "ready"
+        });
+    gotel.wait_log(
+        "process exited or replaced by exec; detached",
+        Duration::from_secs(10),
+    );
+    let again = gotel.wait_log("attached", Duration::from_secs(10));
+    assert_eq!(again["pid"], pid);
+    target.round(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (calls, logs) = gotel.stop();
+    assert_eq!(calls.len(), 2, "{calls:?}\n{}", logs.join("\n"));
+    assert!(calls
+        .iter()
+        .all(|c| c["pid"] == pid && c["args"]["b"] == true));
+}
