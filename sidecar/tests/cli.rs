@@ -148,3 +148,21 @@ fn missing_privilege_is_explained() {
         "{out}"
     );
 }
+
+/// Every example in config/ parses and every probe in it resolves against
+/// the program it is written for (demo → integration/demo, the rest → sigs).
+#[test]
+fn example_configs_parse_and_resolve() {
+    let tc = toolchains().remove(0);
+    let demo = build(&tc, "demo", "examples", &[]);
+    let sigs = build(&tc, "sigs", "examples", &[]);
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo().join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        let bin = if path.file_stem().unwrap().to_str().unwrap().starts_with("demo") { &demo } else { &sigs };
+        let o = gotel(&["check", "--config", path.to_str().unwrap(), "--binary", bin.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", path.display(), text(&o));
+        n += 1;
+    }
+    assert!(n >= 4, "{n} example configs");
+}
