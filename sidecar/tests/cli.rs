@@ -36,56 +36,44 @@ fn functions_lists_signatures() {
     );
 }
 
+/// Runs `gotel check` on a config made of `yaml` against `bin`.
+fn check(bin: &std::path::Path, yaml: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    gotel(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn check_prints_the_plan_and_warnings() {
     let tc = toolchains().remove(0);
     let bin = build(&tc, "sigs", "cli_check", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yaml");
-    std::fs::write(
-        &cfg,
+    let o = check(
+        &bin,
         "probes:\n  - function: mixed\n    target: { exe: sigs }\n",
-    )
-    .unwrap();
-    let o = gotel(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--binary",
-        bin.to_str().unwrap(),
-    ]);
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(
-        out.contains("function: main.mixed(x int64, f float64, s string) (float64, error)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("arg x                int64                RAX            captured"),
-        "{out}"
-    );
-    assert!(
-        out.contains("arg s                string               RBX+RCX        captured"),
-        "{out}"
-    );
-    assert!(
-        out.contains("warning: f: float64 passed in register X0; eBPF cannot read XMM registers"),
-        "{out}"
-    );
+    for line in [
+        "function: main.mixed(x int64, f float64, s string) (float64, error)",
+        "arg x                int64                RAX            captured",
+        "arg s                string               RBX+RCX        captured",
+        "warning: f: float64 passed in register X0; eBPF cannot read XMM registers",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
 
     // A typo fails the check with a suggestion.
-    std::fs::write(
-        &cfg,
+    let o = check(
+        &bin,
         "probes:\n  - function: main.gret\n    target: { exe: sigs }\n",
-    )
-    .unwrap();
-    let o = gotel(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--binary",
-        bin.to_str().unwrap(),
-    ]);
+    );
     let out = text(&o);
     assert!(!o.status.success());
     assert!(out.contains("error: no function main.gret in"), "{out}");
@@ -159,8 +147,24 @@ fn example_configs_parse_and_resolve() {
     let mut n = 0;
     for entry in std::fs::read_dir(repo().join("config")).unwrap() {
         let path = entry.unwrap().path();
-        let bin = if path.file_stem().unwrap().to_str().unwrap().starts_with("demo") { &demo } else { &sigs };
-        let o = gotel(&["check", "--config", path.to_str().unwrap(), "--binary", bin.to_str().unwrap()]);
+        let bin = if path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("demo")
+        {
+            &demo
+        } else {
+            &sigs
+        };
+        let o = gotel(&[
+            "check",
+            "--config",
+            path.to_str().unwrap(),
+            "--binary",
+            bin.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}: {}", path.display(), text(&o));
         n += 1;
     }
