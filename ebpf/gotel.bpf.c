@@ -131,28 +131,49 @@ static long capture_op(__u32 i, struct capture *c)
 	struct gotel_event *ev = &s->ev;
 	struct gotel_op *op = &rc->ops[i];
 	__u32 off = c->off;
-	/* Room for the op's fixed part: 8 bytes (scalar) or 16 (string). */
-	if (off > GOTEL_MAX_DATA - (op->kind == GOTEL_OP_SCALAR ? 8 : 16)) {
+	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (strings). */
+	int scalar = op->kind == GOTEL_OP_SCALAR || op->kind == GOTEL_OP_SCALAR_DEREF;
+	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
 		ev->flags |= GOTEL_EV_DATA_FULL;
 		return 1;
 	}
 	__u8 *dst = &s->data[off];
 	__u64 word = 0;
 
-	if (op->kind == GOTEL_OP_SCALAR) {
-		if (load_word(c->regs, c->sp, &op->a, op->size, &word))
+	if (op->kind == GOTEL_OP_SCALAR || op->kind == GOTEL_OP_SCALAR_DEREF) {
+		int err = load_word(c->regs, c->sp, &op->a, op->size, &word);
+		if (!err && word && op->kind == GOTEL_OP_SCALAR_DEREF)
+			err = bpf_probe_read_user(&word, 8,
+						  (void *)(word + (__s64)op->b.offset));
+		if (err) {
 			ev->fault_mask |= 1U << i;
+			word = 0;
+		}
 		*(__u64 *)dst = mask_to(word, op->size);
 		c->off = off + 8;
 		return 0;
 	}
-	if (op->kind != GOTEL_OP_STRING) {
+	if (op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_STRING_DEREF) {
 		ev->fault_mask |= 1U << i;
 		return 0;
 	}
 	__u64 ptr = 0, len = 0;
-	int err = load_word(c->regs, c->sp, &op->a, 8, &ptr);
-	err |= load_word(c->regs, c->sp, &op->b, 8, &len);
+	__u32 nil = 0;
+	int err;
+	if (op->kind == GOTEL_OP_STRING) {
+		err = load_word(c->regs, c->sp, &op->a, 8, &ptr);
+		err |= load_word(c->regs, c->sp, &op->b, 8, &len);
+	} else {
+		__u64 p = 0, hdr[2] = {};
+		err = load_word(c->regs, c->sp, &op->a, 8, &p);
+		if (!err && !p)
+			nil = 1;
+		else if (!err)
+			err = bpf_probe_read_user(hdr, sizeof(hdr),
+						  (void *)(p + (__s64)op->b.offset));
+		ptr = hdr[0];
+		len = hdr[1];
+	}
 	__u32 copied = 0;
 	if (!err) {
 		__u64 want = len < op->max_len ? len : op->max_len;
@@ -176,7 +197,7 @@ static long capture_op(__u32 i, struct capture *c)
 		ev->fault_mask |= 1U << i;
 	*(__u64 *)dst = len;
 	*(__u32 *)(dst + 8) = copied;
-	*(__u32 *)(dst + 12) = 0;
+	*(__u32 *)(dst + 12) = nil;
 	c->off = off + 16 + ((copied + 7) & ~7U);
 	return 0;
 }

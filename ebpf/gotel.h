@@ -62,6 +62,18 @@ enum gotel_op_kind {
 	 * with copied = min(len, max_len).
 	 */
 	GOTEL_OP_STRING = 2,
+	/*
+	 * Pointer chase for interfaces: w = word at `a`; if w != 0, w =
+	 * *(u64 *)(w + b.offset). Emits 8 bytes like SCALAR (0 for nil).
+	 * Used to go from an itab to its _type.
+	 */
+	GOTEL_OP_SCALAR_DEREF = 3,
+	/*
+	 * A string reached through a pointer: p = word at `a`; the string
+	 * header {data, len} is at p + b.offset. Emits the STRING layout;
+	 * bit 0 of the last u32 is set when p was nil.
+	 */
+	GOTEL_OP_STRING_DEREF = 4,
 };
 
 struct gotel_op {

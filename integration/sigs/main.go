@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -78,6 +79,28 @@ func (Counter) Peek(x int) int { return x * 2 }
 //go:noinline
 func blank(_ int, s string) string { return s + "!" }
 
+// fail returns the error shapes users meet most: nil, errors.New,
+// fmt.Errorf with %w, and a *strconv.NumError.
+//
+//go:noinline
+func fail(n int) (int, error) {
+	switch n {
+	case 0:
+		return 0, nil
+	case 1:
+		return 1, errors.New("boom: a message longer than twenty-three bytes")
+	case 2:
+		return 2, fmt.Errorf("wrapped: %w", errors.New("inner"))
+	}
+	_, err := strconv.Atoi("x")
+	return 3, err
+}
+
+// show takes an empty interface.
+//
+//go:noinline
+func show(v any) bool { return v != nil }
+
 var sink int64
 
 func round(c *Counter) {
@@ -96,6 +119,14 @@ func round(c *Counter) {
 	sink += int64(c.Add(5))
 	sink += int64(c.Peek(9))
 	sink += int64(len(blank(7, "kept")))
+	for i := 0; i < 4; i++ {
+		if _, err := fail(i); err != nil {
+			sink++
+		}
+	}
+	if show(42) && !show(nil) {
+		sink++
+	}
 }
 
 func main() {

@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::plan::{ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, OP_SCALAR, OP_STRING};
+use crate::recipe::{RawOp, OP_SCALAR, OP_SCALAR_DEREF, OP_STRING, OP_STRING_DEREF};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +139,12 @@ impl std::fmt::Display for GoValue {
 #[derive(Debug, Clone, Copy)]
 enum Slot<'a> {
     Scalar(u64),
-    String { len: u64, bytes: &'a [u8] },
+    String {
+        len: u64,
+        bytes: &'a [u8],
+    },
+    /// A string reached through a nil pointer.
+    Nil,
     Fault,
 }
 
@@ -155,7 +160,7 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
     for (i, op) in ops.iter().enumerate() {
         let fault = fault_mask & (1 << i) != 0;
         let slot = match op.kind {
-            OP_SCALAR => {
+            OP_SCALAR | OP_SCALAR_DEREF => {
                 let v = u64_at(off);
                 off += 8;
                 match v {
@@ -163,7 +168,7 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
                     _ => Slot::Fault,
                 }
             }
-            OP_STRING => {
+            OP_STRING | OP_STRING_DEREF => {
                 let len = u64_at(off);
                 let copied = data
                     .get(off + 8..off + 12)
@@ -172,9 +177,11 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
                     out.push(Slot::Fault);
                     break;
                 };
+                let nil = data.get(off + 12).is_some_and(|b| b & 1 != 0);
                 let bytes = data.get(off + 16..off + 16 + copied);
                 off += 16 + copied.div_ceil(8) * 8;
                 match bytes {
+                    _ if nil && !fault => Slot::Nil,
                     Some(bytes) if !fault => Slot::String { len, bytes },
                     _ => Slot::Fault,
                 }
@@ -186,17 +193,30 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
     out
 }
 
+/// Names the Go type whose runtime `_type` lives at an address of the
+/// traced process (None when unknown).
+pub type TypeNames<'a> = &'a dyn Fn(u64) -> Option<String>;
+
+/// Error types whose `Error()` returns exactly the string their data
+/// pointer points at (their first field), so that string is the message.
+const MESSAGE_FIRST_FIELD: &[&str] = &["*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors"];
+
 /// Decodes every value of `site` from an event's data.
-pub fn decode(site: &SitePlan, data: &[u8], fault_mask: u32) -> Vec<(String, GoValue)> {
+pub fn decode(
+    site: &SitePlan,
+    data: &[u8],
+    fault_mask: u32,
+    types: TypeNames<'_>,
+) -> Vec<(String, GoValue)> {
     let ops = &site.recipe.ops[..site.recipe.n_ops as usize];
     let slots = slots(ops, data, fault_mask);
     site.values
         .iter()
-        .map(|v| (v.name.clone(), shape(&v.shape, &slots)))
+        .map(|v| (v.name.clone(), shape(&v.shape, &slots, types)))
         .collect()
 }
 
-fn shape(s: &Shape, slots: &[Slot<'_>]) -> GoValue {
+fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
     let fault = || {
         GoValue::Unavailable("memory could not be read at the probe (paged out or invalid)".into())
     };
@@ -213,20 +233,46 @@ fn shape(s: &Shape, slots: &[Slot<'_>]) -> GoValue {
             },
             _ => fault(),
         },
-        Shape::InterfaceNil { op, ty } => match slots.get(*op) {
-            Some(Slot::Scalar(0)) => GoValue::Null,
-            Some(Slot::Scalar(_)) => {
-                GoValue::Interface(format!("non-nil {ty}; dynamic values are not decoded yet"))
+        Shape::Interface {
+            type_op,
+            data_op,
+            ty,
+        } => {
+            let rtype = match slots.get(*type_op) {
+                Some(Slot::Scalar(0)) => return GoValue::Null,
+                Some(Slot::Scalar(t)) => *t,
+                _ => return fault(),
+            };
+            let Some(dynamic) = types(rtype) else {
+                return GoValue::Interface(format!(
+                    "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
+                ));
+            };
+            let data = data_op.and_then(|d| slots.get(d));
+            match data {
+                Some(Slot::String { len, bytes })
+                    if ty == "error" && MESSAGE_FIRST_FIELD.contains(&dynamic.as_str()) =>
+                {
+                    GoValue::Str {
+                        text: String::from_utf8_lossy(bytes).into_owned(),
+                        len: *len,
+                        truncated: (bytes.len() as u64) < *len,
+                    }
+                }
+                _ => GoValue::Interface(format!(
+                    "{ty} holding {dynamic}; its value is not decoded yet"
+                )),
             }
-            _ => fault(),
-        },
+        }
         Shape::Struct(fields) => GoValue::Struct(
             fields
                 .iter()
-                .map(|(k, f)| (k.clone(), shape(f, slots)))
+                .map(|(k, f)| (k.clone(), shape(f, slots, types)))
                 .collect(),
         ),
-        Shape::Array(items) => GoValue::Array(items.iter().map(|f| shape(f, slots)).collect()),
+        Shape::Array(items) => {
+            GoValue::Array(items.iter().map(|f| shape(f, slots, types)).collect())
+        }
         Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
     }
 }

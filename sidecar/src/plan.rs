@@ -8,8 +8,8 @@ use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError};
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_OPS, OP_SCALAR, OP_STRING,
-    SITE_ENTRY, SITE_RETURN,
+    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_OPS, OP_SCALAR, OP_SCALAR_DEREF,
+    OP_STRING, OP_STRING_DEREF, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -53,11 +53,16 @@ pub enum Shape {
         /// Op index.
         op: usize,
     },
-    /// An interface whose type word op `op` read: nil or not.
-    InterfaceNil {
-        /// Op index.
-        op: usize,
-        /// The interface type's name.
+    /// An interface: op `type_op` read its dynamic type (the runtime
+    /// `_type` address, 0 for nil); op `data_op`, when there was room, the
+    /// string its data pointer points at (an error's message for the types
+    /// whose `Error()` returns exactly that field).
+    Interface {
+        /// Op reading the `_type` address.
+        type_op: usize,
+        /// Op reading a string at the data pointer.
+        data_op: Option<usize>,
+        /// The interface type's name (`error`, `interface {}`).
         ty: String,
     },
     /// Struct fields in order.
@@ -428,24 +433,41 @@ impl Builder {
                     OP_STRING,
                     8,
                     len as u16,
-                    a,
-                    Some(b),
+                    raw_loc(a.loc),
+                    raw_loc(b.loc),
                     16 + len.div_ceil(8) * 8,
                 ) {
                     Some(op) => Shape::String { op },
                     None => self.full(name),
                 }
             }
-            Kind::Interface { .. } => {
-                let (Some(a), Some(_)) = (parts.next().copied(), parts.next().copied()) else {
+            Kind::Interface { empty } => {
+                let (Some(a), Some(b)) = (parts.next().copied(), parts.next().copied()) else {
                     return Shape::Unavailable("no location".into());
                 };
-                match self.push(OP_SCALAR, 8, 0, a, None, 8) {
-                    Some(op) => Shape::InterfaceNil {
-                        op,
-                        ty: t.name.clone(),
-                    },
-                    None => self.full(name),
+                // The first word is the _type itself for `any`, an itab
+                // (whose _type field is at offset 8) for other interfaces.
+                let type_op = if *empty {
+                    self.push(OP_SCALAR, 8, 0, raw_loc(a.loc), RawLoc::default(), 8)
+                } else {
+                    self.push(OP_SCALAR_DEREF, 8, 0, raw_loc(a.loc), deref(8), 8)
+                };
+                let Some(type_op) = type_op else {
+                    return self.full(name);
+                };
+                let len = self.max_string_len;
+                let data_op = self.push(
+                    OP_STRING_DEREF,
+                    8,
+                    len as u16,
+                    raw_loc(b.loc),
+                    deref(0),
+                    16 + len.div_ceil(8) * 8,
+                );
+                Shape::Interface {
+                    type_op,
+                    data_op,
+                    ty: t.name.clone(),
                 }
             }
             Kind::Struct { fields } => Shape::Struct(
@@ -483,7 +505,14 @@ impl Builder {
     }
 
     fn scalar_at(&mut self, p: Part, kind: ScalarKind) -> Shape {
-        match self.push(OP_SCALAR, p.size as u8, 0, p, None, 8) {
+        match self.push(
+            OP_SCALAR,
+            p.size as u8,
+            0,
+            raw_loc(p.loc),
+            RawLoc::default(),
+            8,
+        ) {
             Some(op) => Shape::Scalar {
                 op,
                 kind,
@@ -506,8 +535,8 @@ impl Builder {
         kind: u8,
         size: u8,
         max_len: u16,
-        a: Part,
-        b: Option<Part>,
+        a: RawLoc,
+        b: RawLoc,
         bytes: u32,
     ) -> Option<usize> {
         let n = self.recipe.n_ops as usize;
@@ -519,8 +548,8 @@ impl Builder {
             size,
             max_len,
             _pad: 0,
-            a: raw_loc(a.loc),
-            b: b.map(|b| raw_loc(b.loc)).unwrap_or_default(),
+            a,
+            b,
         };
         self.recipe.n_ops += 1;
         self.data_bytes += bytes;
@@ -550,6 +579,14 @@ fn skip(types: &TypeTable, ty: TypeId, parts: &mut std::slice::Iter<'_, Part>) {
     };
     for _ in 0..n {
         parts.next();
+    }
+}
+
+/// The `b` operand of a deref op: the offset added to the pointer.
+fn deref(offset: i32) -> RawLoc {
+    RawLoc {
+        offset,
+        ..RawLoc::default()
     }
 }
 

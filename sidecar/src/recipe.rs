@@ -23,6 +23,10 @@ pub const LOC_STACK: u8 = 2;
 pub const OP_SCALAR: u8 = 1;
 /// `GOTEL_OP_STRING`.
 pub const OP_STRING: u8 = 2;
+/// `GOTEL_OP_SCALAR_DEREF`: a word read through a pointer (itab → _type).
+pub const OP_SCALAR_DEREF: u8 = 3;
+/// `GOTEL_OP_STRING_DEREF`: a string header read through a pointer.
+pub const OP_STRING_DEREF: u8 = 4;
 /// `GOTEL_SITE_ENTRY`.
 pub const SITE_ENTRY: u8 = 0;
 /// `GOTEL_SITE_RETURN`.

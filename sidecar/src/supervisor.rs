@@ -27,11 +27,24 @@ pub const MAX_OPEN_CALLS: usize = 65_536;
 #[derive(Debug)]
 struct Attachment {
     id: u64,
+    /// The analysed executable (names interfaces' dynamic types).
+    bin: Arc<BinaryInfo>,
+    /// Runtime minus link-time addresses in this process (PIE).
+    bias: u64,
     /// The probe spec, serialised: a probe's identity across reloads.
     key: ProbeKey,
     probe: String,
     pid: u32,
     plan: Arc<Plan>,
+}
+
+impl Attachment {
+    /// The Go type at runtime address `addr` in this process.
+    fn type_name(&self, addr: u64) -> Option<String> {
+        self.bin
+            .runtime_type_name(addr.wrapping_sub(self.bias))
+            .map(str::to_owned)
+    }
 }
 
 /// The kernel objects of one attachment; dropping it detaches.
@@ -283,6 +296,8 @@ impl Supervisor {
         }
         let meta = Arc::new(Attachment {
             id: self.next_id,
+            bias: bin.load_bias(p.pid, &p.exe).unwrap_or(0),
+            bin: bin.clone(),
             key: key.clone(),
             probe: spec.display_name().to_string(),
             pid: p.pid,
@@ -409,7 +424,9 @@ impl Supervisor {
             attachment: meta.id,
         };
         if site == SITE_ENTRY {
-            let args = decode(&meta.plan.entry, data, ev.fault_mask);
+            let args = decode(&meta.plan.entry, data, ev.fault_mask, &|a| {
+                meta.type_name(a)
+            });
             self.correlator.enter(
                 key,
                 Open {
@@ -424,7 +441,9 @@ impl Supervisor {
         let Some(open) = self.correlator.exit(&key) else {
             return;
         };
-        let returns = decode(&open.meta.plan.ret, data, ev.fault_mask);
+        let returns = decode(&open.meta.plan.ret, data, ev.fault_mask, &|a| {
+            open.meta.type_name(a)
+        });
         let call = Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),

@@ -85,6 +85,8 @@ fn sigs_config(pid: u32) -> String {
         p("(*Counter).Add", ""),
         p("Counter.Peek", ""),
         p("main.blank", ""),
+        p("main.fail", ""),
+        p("main.show", ""),
     ]
     .concat()
 }
@@ -95,7 +97,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 10);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 12);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -204,6 +206,32 @@ fn sigs_exact_values() {
             assert!(why.contains("DWARF and the register ABI disagree"), "{why}");
         }
 
+        // Errors: nil, the message of errors.New and of fmt.Errorf("%w"),
+        // and the dynamic type where the message is not decoded yet.
+        let fail = of(&calls, "main.fail");
+        assert_eq!(fail.len(), 8, "{v}");
+        assert_eq!(fail[0]["returns"], json!({"r0": 0, "r1": null}), "{v}");
+        assert_eq!(
+            fail[1]["returns"]["r1"], "boom: a message longer than twenty-three bytes",
+            "{v}"
+        );
+        assert_eq!(fail[2]["returns"]["r1"], "wrapped: inner", "{v}");
+        let numerr = fail[3]["returns"]["r1"]["unavailable"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            numerr, "error holding *strconv.NumError; its value is not decoded yet",
+            "{v}"
+        );
+        let show = of(&calls, "main.show");
+        assert_eq!(show.len(), 4);
+        assert_eq!(
+            show[0]["args"]["v"]["unavailable"],
+            "interface {} holding int; its value is not decoded yet",
+            "{v}"
+        );
+        assert_eq!(show[1]["args"]["v"], Value::Null);
+
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one
         // event per call, each paired with its own result n(n+1)/2.
@@ -282,19 +310,23 @@ fn pie_binary() {
     let tc = toolchains().remove(0);
     let bin = build(&tc, "sigs", "pie", &["-buildmode=pie"]);
     let mut target = Target::start(&bin, &[], "ready");
+    let pid = target.pid();
     let gotel = Gotel::run(
         &format!(
-            "probes:\n  - function: main.greet\n    target: {{ pid: {} }}\n",
-            target.pid()
+            "probes:\n  - function: main.greet\n    target: {{ pid: {pid} }}\n  - function: main.fail\n    target: {{ pid: {pid} }}\n"
         ),
-        1,
+        2,
     );
     target.round(1);
     // SIGTERM (what Kubernetes sends) flushes like SIGINT; no sleep needed.
     let (calls, _) = gotel.stop_with(libc::SIGTERM);
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0]["args"]["times"], 3);
-    assert_eq!(calls[0]["returns"]["r1"], 111);
+    let greet = of(&calls, "main.greet");
+    assert_eq!(greet.len(), 1);
+    assert_eq!(greet[0]["args"]["times"], 3);
+    assert_eq!(greet[0]["returns"]["r1"], 111);
+    // Runtime type addresses move with a PIE's load bias.
+    let fail = of(&calls, "main.fail");
+    assert_eq!(fail[2]["returns"]["r1"], "wrapped: inner");
 }
 
 /// One bad probe is reported and the others still attach.

@@ -18,6 +18,9 @@ type R<'a> = EndianSlice<'a, RunTimeEndian>;
 const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
 /// `DW_AT_go_elem`: element type of slices, chans, maps.
 const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+/// `DW_AT_go_runtime_type`: the type's runtime `_type`, as an offset from
+/// the module's type data (`runtime.types`).
+const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 
 /// A function with a machine-code body, as DWARF describes it.
 #[derive(Debug, Clone)]
@@ -70,6 +73,9 @@ pub struct DwarfInfo {
     pub g_offsets: Option<GOffsets>,
     /// Producer string of the first Go compile unit (`Go cmd/compile go1.22; regabi`).
     pub producer: Option<String>,
+    /// Type names by runtime `_type` offset from `runtime.types`: names the
+    /// dynamic type of an interface value.
+    pub runtime_types: HashMap<u64, String>,
 }
 
 /// Where the goroutine id and the stack top live in `runtime.g`.
@@ -119,6 +125,7 @@ struct Collected {
     funcs: Vec<RawFunc>,
     inline_counts: HashMap<DebugInfoOffset, usize>,
     producer: Option<String>,
+    runtime_types: HashMap<u64, String>,
 }
 
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF sections.
@@ -196,6 +203,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         types: resolver.table,
         g_offsets,
         producer: c.producer,
+        runtime_types: c.runtime_types,
     })
 }
 
@@ -284,6 +292,15 @@ fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                         Some(AttributeValue::Encoding(e)) => Some(e),
                         _ => None,
                     };
+                    // Encoded as DW_FORM_addr although it is an offset.
+                    let rt = match entry.attr_value(DW_AT_GO_RUNTIME_TYPE)? {
+                        Some(AttributeValue::Addr(a)) => Some(a),
+                        Some(v) => v.udata_value(),
+                        None => None,
+                    };
+                    if let (Some(rt), Some(n)) = (rt, &name) {
+                        c.runtime_types.entry(rt).or_insert_with(|| n.clone());
+                    }
                     c.types.insert(
                         off,
                         RawType {

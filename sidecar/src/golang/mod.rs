@@ -131,6 +131,10 @@ pub struct BinaryInfo {
     pub regabi: bool,
     /// Functions, types and runtime offsets from DWARF.
     pub dwarf: dwarf::DwarfInfo,
+    /// Link-time address of `runtime.types`, the base of runtime type offsets.
+    pub types_base: Option<u64>,
+    /// True for position-independent executables (ET_DYN).
+    pub pie: bool,
     segments: Vec<Segment>,
     data: Arc<Vec<u8>>,
     entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
@@ -172,6 +176,13 @@ impl BinaryInfo {
             })
             .collect();
         let go_version = buildinfo_version(&file);
+        let types_base = {
+            use object::ObjectSymbol;
+            file.symbols()
+                .find(|s| s.name() == Ok("runtime.types"))
+                .map(|s| s.address())
+        };
+        let pie = file.kind() == object::ObjectKind::Dynamic;
         let mut dwarf = dwarf::read_file(&file)?;
         drop_abi0_wrappers(&file, &mut dwarf.functions);
         let regabi = match &dwarf.producer {
@@ -198,6 +209,8 @@ impl BinaryInfo {
             go_version,
             regabi,
             dwarf,
+            types_base,
+            pie,
             segments,
             data,
             entry_locs: std::sync::OnceLock::new(),
@@ -284,6 +297,35 @@ impl BinaryInfo {
             }
         }
         None
+    }
+
+    /// The Go type whose runtime `_type` is at `addr` (a link-time address).
+    pub fn runtime_type_name(&self, addr: u64) -> Option<&str> {
+        let off = addr.checked_sub(self.types_base?)?;
+        self.dwarf.runtime_types.get(&off).map(String::as_str)
+    }
+
+    /// How far the process `pid` loaded this executable from its link-time
+    /// addresses: 0 unless PIE. Read from `/proc/PID/maps`: the mapping of
+    /// `exe` at file offset 0 starts at the lowest PT_LOAD, page-aligned.
+    pub fn load_bias(&self, pid: u32, exe: &Path) -> Option<u64> {
+        if !self.pie {
+            return Some(0);
+        }
+        let lowest = self.segments.iter().map(|s| s.vaddr).min()? & !0xfff;
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+        let exe = exe.to_str()?;
+        maps.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let range = f.next()?;
+            let offset = f.nth(1)?;
+            let path = f.nth(2)?;
+            if path != exe || u64::from_str_radix(offset, 16).ok()? != 0 {
+                return None;
+            }
+            let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;
+            start.checked_sub(lowest)
+        })
     }
 
     /// The machine code of `f`.
