@@ -53,6 +53,14 @@ struct {
  * stays inside it, which is what the verifier needs to see.
  */
 #define SCRATCH_SIZE (2 * GOTEL_MAX_DATA)
+/* Where pass 1 parked an op's value (see resolve_op). */
+struct resolved {
+	__u64 a; /* scalar value, or string data pointer */
+	__u64 b; /* string length */
+	__u32 status;
+	__u32 _pad;
+};
+
 struct scratch {
 	__u32 busy; /* non-zero while a program builds a record here */
 	__u32 _pad;
@@ -60,6 +68,7 @@ struct scratch {
 	__u8 data[SCRATCH_SIZE];
 	/* The head of runtime.g, read once per hit (+8: slack for the mask). */
 	__u8 g[GOTEL_G_SPAN + 8];
+	struct resolved res[GOTEL_MAX_OPS];
 };
 
 struct {
@@ -107,7 +116,7 @@ static __always_inline __u64 mask_to(__u64 v, __u32 size)
 	return v & ((1ULL << (size * 8)) - 1);
 }
 
-/* State shared with capture_op across bpf_loop iterations. */
+/* State shared with resolve_op and emit_op across bpf_loop iterations. */
 struct capture {
 	__u64 regs[GOTEL_NUM_INT_REGS]; /* Go's integer arg registers, ABI order */
 	__u64 sp;
@@ -122,60 +131,115 @@ struct capture {
  * the number of ops; an unrolled or open-coded loop makes the verifier walk
  * every combination of op kinds and explodes.
  */
-static long capture_op(__u32 i, struct capture *c)
+/* State of one pointer chase (an indirect op's hops). */
+struct chase {
+	const struct gotel_op *op;
+	__u64 w;  /* current pointer */
+	int nil;  /* met a nil pointer */
+	int err;  /* a load faulted */
+};
+
+/* One hop: w = *(u64 *)(w + hops[h]). */
+static long chase_hop(__u32 h, struct chase *ch)
+{
+	if (h >= GOTEL_MAX_HOPS)
+		return 1;
+	if (!ch->w) {
+		ch->nil = 1;
+		return 1;
+	}
+	if (bpf_probe_read_user(&ch->w, 8, (void *)(ch->w + (__s64)ch->op->hops[h]))) {
+		ch->err = 1;
+		return 1;
+	}
+	return 0;
+}
+
+enum { RES_OK = 0, RES_NIL = 1, RES_FAULT = 2 };
+
+/*
+ * Pass 1, per op: find the value (a scalar, or a string's data pointer and
+ * length) and park it in the scratch map. Each pass is its own bpf_loop
+ * callback and hands over through map memory, whose contents the verifier
+ * does not track: one path per pass instead of one per combination of op
+ * kinds, access modes and outcomes (which exceeded the 1M-insn limit).
+ */
+static long resolve_op(__u32 i, struct capture *c)
 {
 	if (i >= GOTEL_MAX_OPS)
 		return 1;
-	struct gotel_recipe *rc = c->rc;
+	const struct gotel_op *op = &c->rc->ops[i];
+	struct resolved *r = &c->s->res[i];
+	int scalar = op->kind == GOTEL_OP_SCALAR;
+	r->status = RES_OK;
+	r->a = 0;
+	r->b = 0;
+	if (!op->indirect) {
+		if (load_word(c->regs, c->sp, &op->a, scalar ? op->size : 8, &r->a) ||
+		    (!scalar && load_word(c->regs, c->sp, &op->b, 8, &r->b)))
+			r->status = RES_FAULT;
+		return 0;
+	}
+	struct chase ch = { .op = op };
+	if (load_word(c->regs, c->sp, &op->a, 8, &ch.w)) {
+		r->status = RES_FAULT;
+		return 0;
+	}
+	if (op->n_hops)
+		bpf_loop(op->n_hops, chase_hop, &ch, 0);
+	if (ch.err) {
+		r->status = RES_FAULT;
+		return 0;
+	}
+	if (ch.nil || !ch.w) {
+		r->status = RES_NIL;
+		return 0;
+	}
+	void *addr = (void *)(ch.w + (__s64)op->mem_off);
+	__u32 size = op->size;
+	if (size == 0 || size > 8)
+		size = 8;
+	/* A string header {data, len} lands in a, b. */
+	if (scalar ? bpf_probe_read_user(&r->a, size, addr)
+		   : bpf_probe_read_user(&r->a, 16, addr))
+		r->status = RES_FAULT;
+	return 0;
+}
+
+/* Pass 2, per op: write the value into the record. */
+static long emit_op(__u32 i, struct capture *c)
+{
+	if (i >= GOTEL_MAX_OPS)
+		return 1;
 	struct scratch *s = c->s;
 	struct gotel_event *ev = &s->ev;
-	struct gotel_op *op = &rc->ops[i];
+	const struct gotel_op *op = &c->rc->ops[i];
+	const struct resolved *r = &s->res[i];
 	__u32 off = c->off;
+	int scalar = op->kind == GOTEL_OP_SCALAR;
 	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (strings). */
-	int scalar = op->kind == GOTEL_OP_SCALAR || op->kind == GOTEL_OP_SCALAR_DEREF;
 	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
 		ev->flags |= GOTEL_EV_DATA_FULL;
 		return 1;
 	}
-	__u8 *dst = &s->data[off];
-	__u64 word = 0;
-
-	if (op->kind == GOTEL_OP_SCALAR || op->kind == GOTEL_OP_SCALAR_DEREF) {
-		int err = load_word(c->regs, c->sp, &op->a, op->size, &word);
-		if (!err && word && op->kind == GOTEL_OP_SCALAR_DEREF)
-			err = bpf_probe_read_user(&word, 8,
-						  (void *)(word + (__s64)op->b.offset));
-		if (err) {
-			ev->fault_mask |= 1U << i;
-			word = 0;
-		}
-		*(__u64 *)dst = mask_to(word, op->size);
-		c->off = off + 8;
-		return 0;
-	}
-	if (op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_STRING_DEREF) {
+	if (!scalar && op->kind != GOTEL_OP_STRING) {
 		ev->fault_mask |= 1U << i;
 		return 0;
 	}
-	__u64 ptr = 0, len = 0;
-	__u32 nil = 0;
-	int err;
-	if (op->kind == GOTEL_OP_STRING) {
-		err = load_word(c->regs, c->sp, &op->a, 8, &ptr);
-		err |= load_word(c->regs, c->sp, &op->b, 8, &len);
-	} else {
-		__u64 p = 0, hdr[2] = {};
-		err = load_word(c->regs, c->sp, &op->a, 8, &p);
-		if (!err && !p)
-			nil = 1;
-		else if (!err)
-			err = bpf_probe_read_user(hdr, sizeof(hdr),
-						  (void *)(p + (__s64)op->b.offset));
-		ptr = hdr[0];
-		len = hdr[1];
+	__u32 status = r->status;
+	if (status == RES_NIL)
+		ev->nil_mask |= 1U << i;
+	else if (status != RES_OK)
+		ev->fault_mask |= 1U << i;
+	__u8 *dst = &s->data[off];
+	if (scalar) {
+		*(__u64 *)dst = status == RES_OK ? mask_to(r->a, op->size) : 0;
+		c->off = off + 8;
+		return 0;
 	}
+	__u64 len = status == RES_OK ? r->b : 0;
 	__u32 copied = 0;
-	if (!err) {
+	if (len) {
 		__u64 want = len < op->max_len ? len : op->max_len;
 		/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp
 		 * anyway against a torn or hostile recipe. */
@@ -188,16 +252,14 @@ static long capture_op(__u32 i, struct capture *c)
 		barrier_var(copied);
 		copied &= 2 * GOTEL_MAX_STRING - 1;
 		if (copied &&
-		    bpf_probe_read_user(dst + 16, copied, (void *)ptr)) {
-			err = -1;
+		    bpf_probe_read_user(dst + 16, copied, (void *)r->a)) {
+			ev->fault_mask |= 1U << i;
 			copied = 0;
 		}
 	}
-	if (err)
-		ev->fault_mask |= 1U << i;
 	*(__u64 *)dst = len;
 	*(__u32 *)(dst + 8) = copied;
-	*(__u32 *)(dst + 12) = nil;
+	*(__u32 *)(dst + 12) = 0;
 	c->off = off + 16 + ((copied + 7) & ~7U);
 	return 0;
 }
@@ -234,7 +296,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	ev->site = rc->site;
 	ev->flags = 0;
 	ev->fault_mask = 0;
-	ev->_pad = 0;
+	ev->nil_mask = 0;
 
 	/* One user read covering both g fields: each bpf_probe_read_user
 	 * costs ~125 ns here, more than the rest of the program. The planner
@@ -252,8 +314,10 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		ev->frame = stack_hi - c.sp;
 	}
 
-	if (rc->n_ops)
-		bpf_loop(rc->n_ops, capture_op, &c, 0);
+	if (rc->n_ops) {
+		bpf_loop(rc->n_ops, resolve_op, &c, 0);
+		bpf_loop(rc->n_ops, emit_op, &c, 0);
+	}
 	if (ev->fault_mask)
 		count(GOTEL_STAT_FAULTS);
 

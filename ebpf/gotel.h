@@ -53,36 +53,39 @@ struct gotel_loc {
 	__s32 offset;
 };
 
+/* Pointer hops one op may follow (a.b.c.d: three hops, then the read). */
+#define GOTEL_MAX_HOPS 4
+
 enum gotel_op_kind {
-	/* Read `size` bytes of `a`; emits 8 bytes, little-endian, zero-filled. */
+	/* Read `size` bytes; emits 8 bytes, little-endian, zero-filled. */
 	GOTEL_OP_SCALAR = 1,
 	/*
-	 * A Go string: data pointer in `a`, length in `b`. Emits
+	 * A Go string {data, len}. Emits
 	 * { u64 len; u32 copied; u32 _pad; u8 bytes[copied] } padded to 8,
 	 * with copied = min(len, max_len).
 	 */
 	GOTEL_OP_STRING = 2,
-	/*
-	 * Pointer chase for interfaces: w = word at `a`; if w != 0, w =
-	 * *(u64 *)(w + b.offset). Emits 8 bytes like SCALAR (0 for nil).
-	 * Used to go from an itab to its _type.
-	 */
-	GOTEL_OP_SCALAR_DEREF = 3,
-	/*
-	 * A string reached through a pointer: p = word at `a`; the string
-	 * header {data, len} is at p + b.offset. Emits the STRING layout;
-	 * bit 0 of the last u32 is set when p was nil.
-	 */
-	GOTEL_OP_STRING_DEREF = 4,
 };
 
+/*
+ * One capture. Direct ops read their value from `a` (and a string's
+ * length from `b`). Indirect ops (`indirect` = 1) find it in memory:
+ * w = word at `a`; then n_hops times w = *(u64 *)(w + hops[i]); the value
+ * (or the string header) is at w + mem_off. A nil w on the way sets the
+ * op's bit in gotel_event.nil_mask and emits zeros.
+ */
 struct gotel_op {
 	__u8 kind;
 	__u8 size;
 	__u16 max_len;
-	__u32 _pad;
+	__u8 indirect;
+	__u8 n_hops;
+	__u16 _pad;
 	struct gotel_loc a;
 	struct gotel_loc b;
+	__s32 hops[GOTEL_MAX_HOPS];
+	__s32 mem_off;
+	__u32 _pad2;
 };
 
 enum gotel_site {
@@ -122,7 +125,8 @@ struct gotel_event {
 	__u8 flags;
 	/* Bit i: op i could not be read (page not present, bad pointer). */
 	__u32 fault_mask;
-	__u32 _pad;
+	/* Bit i: op i met a nil pointer on its way (the value is nil). */
+	__u32 nil_mask;
 };
 
 /* Indices of the per-CPU `stats` counters. */

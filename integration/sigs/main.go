@@ -101,6 +101,24 @@ func fail(n int) (int, error) {
 //go:noinline
 func show(v any) bool { return v != nil }
 
+// Request and URL give field paths through pointers: r.URL.Path.
+type URL struct {
+	Scheme, Host, Path string
+	Port               int
+}
+
+type Body struct{ N int }
+
+type Request struct {
+	Method string
+	URL    *URL
+	Body   *Body // nil: a path through it is null
+	Depth  int32
+}
+
+//go:noinline
+func handle(r *Request, tag string) int { return len(r.URL.Path) + len(tag) }
+
 var sink int64
 
 func round(c *Counter) {
@@ -127,6 +145,8 @@ func round(c *Counter) {
 	if show(42) && !show(nil) {
 		sink++
 	}
+	u := &URL{Scheme: "https", Host: "example.com", Path: "/api/v1/items", Port: 8443}
+	sink += int64(handle(&Request{Method: "GET", URL: u, Depth: 3}, "t"))
 }
 
 func main() {

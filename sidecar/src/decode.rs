@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::plan::{ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, OP_SCALAR, OP_SCALAR_DEREF, OP_STRING, OP_STRING_DEREF};
+use crate::recipe::{RawOp, OP_SCALAR, OP_STRING};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,14 +143,14 @@ enum Slot<'a> {
         len: u64,
         bytes: &'a [u8],
     },
-    /// A string reached through a nil pointer.
+    /// A value reached through a nil pointer.
     Nil,
     Fault,
 }
 
 /// Splits the event data into one slot per op, following the layout the
 /// BPF program writes (see `gotel.h`).
-fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
+fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> Vec<Slot<'a>> {
     let mut out = Vec::with_capacity(ops.len());
     let mut off = 0usize;
     let u64_at = |o: usize| {
@@ -159,16 +159,18 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
     };
     for (i, op) in ops.iter().enumerate() {
         let fault = fault_mask & (1 << i) != 0;
+        let nil = nil_mask & (1 << i) != 0;
         let slot = match op.kind {
-            OP_SCALAR | OP_SCALAR_DEREF => {
+            OP_SCALAR => {
                 let v = u64_at(off);
                 off += 8;
                 match v {
+                    _ if nil && !fault => Slot::Nil,
                     Some(v) if !fault => Slot::Scalar(v),
                     _ => Slot::Fault,
                 }
             }
-            OP_STRING | OP_STRING_DEREF => {
+            OP_STRING => {
                 let len = u64_at(off);
                 let copied = data
                     .get(off + 8..off + 12)
@@ -177,7 +179,6 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32) -> Vec<Slot<'a>> {
                     out.push(Slot::Fault);
                     break;
                 };
-                let nil = data.get(off + 12).is_some_and(|b| b & 1 != 0);
                 let bytes = data.get(off + 16..off + 16 + copied);
                 off += 16 + copied.div_ceil(8) * 8;
                 match bytes {
@@ -205,11 +206,11 @@ const MESSAGE_FIRST_FIELD: &[&str] = &["*errors.errorString", "*fmt.wrapError", 
 pub fn decode(
     site: &SitePlan,
     data: &[u8],
-    fault_mask: u32,
+    masks: (u32, u32),
     types: TypeNames<'_>,
 ) -> Vec<(String, GoValue)> {
     let ops = &site.recipe.ops[..site.recipe.n_ops as usize];
-    let slots = slots(ops, data, fault_mask);
+    let slots = slots(ops, data, masks.0, masks.1);
     site.values
         .iter()
         .map(|v| (v.name.clone(), shape(&v.shape, &slots, types)))
@@ -223,6 +224,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
     match s {
         Shape::Scalar { op, kind, size } => match slots.get(*op) {
             Some(Slot::Scalar(v)) => scalar(*v, *kind, *size),
+            Some(Slot::Nil) => GoValue::Null,
             _ => fault(),
         },
         Shape::String { op } => match slots.get(*op) {
@@ -231,6 +233,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 len: *len,
                 truncated: (bytes.len() as u64) < *len,
             },
+            Some(Slot::Nil) => GoValue::Null,
             _ => fault(),
         },
         Shape::Interface {
@@ -239,7 +242,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             ty,
         } => {
             let rtype = match slots.get(*type_op) {
-                Some(Slot::Scalar(0)) => return GoValue::Null,
+                Some(Slot::Scalar(0) | Slot::Nil) => return GoValue::Null,
                 Some(Slot::Scalar(t)) => *t,
                 _ => return fault(),
             };
@@ -356,7 +359,7 @@ mod tests {
         data.extend_from_slice(&0u32.to_le_bytes());
         data.extend_from_slice(b"abc\0\0\0\0\0");
         data.extend_from_slice(&42u64.to_le_bytes());
-        let s = slots(&ops, &data, 0);
+        let s = slots(&ops, &data, 0, 0);
         assert!(matches!(
             s[0],
             Slot::String {
@@ -365,7 +368,7 @@ mod tests {
             }
         ));
         assert!(matches!(s[1], Slot::Scalar(42)));
-        let s = slots(&ops, &data, 0b10);
+        let s = slots(&ops, &data, 0b10, 0);
         assert!(matches!(s[1], Slot::Fault));
     }
 }

@@ -8,8 +8,8 @@ use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError};
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_OPS, OP_SCALAR, OP_SCALAR_DEREF,
-    OP_STRING, OP_STRING_DEREF, SITE_ENTRY, SITE_RETURN,
+    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, OP_SCALAR,
+    OP_STRING, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -336,12 +336,13 @@ impl Builder {
         }
     }
 
-    /// Walks `parts` to the struct field named by `path`, planning only it.
-    fn field<'p>(
+    /// Walks to the field named by `path` (through struct fields and
+    /// pointers), planning only it.
+    fn field(
         &mut self,
         types: &TypeTable,
         ty: TypeId,
-        parts: &mut std::slice::Iter<'p, Part>,
+        parts: &mut std::slice::Iter<'_, Part>,
         path: &mut Vec<&str>,
         full: &str,
     ) -> (String, Shape) {
@@ -358,32 +359,213 @@ impl Builder {
                     }
                     skip(types, f.ty, parts);
                 }
-                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                let why = format!(
-                    "{} has no field {want}; fields: {}",
-                    t.name,
-                    names.join(", ")
-                );
-                self.warnings.push(format!("{full}: {why}"));
-                ("?".into(), Shape::Unavailable(why))
+                ("?".into(), self.no_field(&t.name, fields, want, full))
             }
-            Kind::Pointer { .. } => {
-                let why = format!(
-                    "{full}: following pointers ({}) is not supported yet",
-                    t.name
-                );
-                self.warnings.push(why.clone());
-                (t.name.clone(), Shape::Unavailable(why))
+            Kind::Pointer { elem: Some(elem) } => match parts.next() {
+                // The pointer is a word at the probe: follow it in BPF.
+                Some(p) => {
+                    let mem = Mem {
+                        base: p.loc,
+                        hops: Vec::new(),
+                        off: 0,
+                    };
+                    self.field_mem(types, *elem, mem, path, full)
+                }
+                None => ("?".into(), Shape::Unavailable("no location".into())),
+            },
+            _ => self.not_a_struct(&t.name, path, full),
+        }
+    }
+
+    /// The same walk once the value is in memory.
+    fn field_mem(
+        &mut self,
+        types: &TypeTable,
+        ty: TypeId,
+        mut mem: Mem,
+        path: &mut Vec<&str>,
+        full: &str,
+    ) -> (String, Shape) {
+        let t = types.get(ty);
+        if path.is_empty() {
+            return (t.name.clone(), self.shape_mem(types, ty, &mem, full, 1));
+        }
+        match &t.kind {
+            Kind::Struct { fields } => {
+                let want = path.remove(0);
+                match fields.iter().find(|f| f.name == want) {
+                    Some(f) => {
+                        mem.off += f.offset as i64;
+                        self.field_mem(types, f.ty, mem, path, full)
+                    }
+                    None => ("?".into(), self.no_field(&t.name, fields, want, full)),
+                }
             }
-            _ => {
-                let why = format!(
-                    "{} is not a struct; cannot select .{}",
-                    t.name,
-                    path.join(".")
-                );
-                self.warnings.push(format!("{full}: {why}"));
-                (t.name.clone(), Shape::Unavailable(why))
+            Kind::Pointer { elem: Some(elem) } => match mem.follow() {
+                Some(next) => self.field_mem(types, *elem, next, path, full),
+                None => {
+                    let why = format!("{full}: more than {MAX_HOPS} pointers to follow");
+                    self.warnings.push(why.clone());
+                    (t.name.clone(), Shape::Unavailable(why))
+                }
+            },
+            _ => self.not_a_struct(&t.name, path, full),
+        }
+    }
+
+    fn no_field(
+        &mut self,
+        ty: &str,
+        fields: &[crate::golang::types::Field],
+        want: &str,
+        full: &str,
+    ) -> Shape {
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        let why = format!("{ty} has no field {want}; fields: {}", names.join(", "));
+        self.warnings.push(format!("{full}: {why}"));
+        Shape::Unavailable(why)
+    }
+
+    fn not_a_struct(&mut self, ty: &str, path: &[&str], full: &str) -> (String, Shape) {
+        let why = format!("{ty} is not a struct; cannot select .{}", path.join("."));
+        self.warnings.push(format!("{full}: {why}"));
+        (ty.to_string(), Shape::Unavailable(why))
+    }
+
+    /// Plans a value that lives in memory at `mem`. `depth` counts the
+    /// pointers still to follow at the leaf (a path ending in a pointer to
+    /// a struct shows the struct).
+    fn shape_mem(
+        &mut self,
+        types: &TypeTable,
+        ty: TypeId,
+        mem: &Mem,
+        name: &str,
+        depth: u32,
+    ) -> Shape {
+        let t = types.get(ty);
+        let scalar = |b: &mut Self, kind| match b.push(
+            OP_SCALAR,
+            t.size as u8,
+            0,
+            Access::Mem(mem.clone()),
+            None,
+            8,
+        ) {
+            Some(op) => Shape::Scalar {
+                op,
+                kind,
+                size: t.size as u8,
+            },
+            None => b.full(name),
+        };
+        match &t.kind {
+            Kind::Bool => scalar(self, ScalarKind::Bool),
+            Kind::Int { signed: true } => scalar(self, ScalarKind::Int),
+            Kind::Int { signed: false } => scalar(self, ScalarKind::Uint),
+            // In memory, floats are readable.
+            Kind::Float => scalar(self, ScalarKind::Float),
+            Kind::Pointer { elem: Some(elem) }
+                if depth > 0 && matches!(types.get(*elem).kind, Kind::Struct { .. }) =>
+            {
+                match mem.follow() {
+                    Some(next) => self.shape_mem(types, *elem, &next, name, depth - 1),
+                    None => scalar(self, ScalarKind::Pointer),
+                }
             }
+            Kind::Pointer { .. } | Kind::UnsafePointer => scalar(self, ScalarKind::Pointer),
+            Kind::String => self.string(Access::Mem(mem.clone()), None, name),
+            Kind::Interface { empty } => {
+                let at = |off: i64| Mem {
+                    off: mem.off + off,
+                    ..mem.clone()
+                };
+                self.interface(*empty, Access::Mem(at(0)), at(8).follow(), &t.name, name)
+            }
+            Kind::Struct { fields } => Shape::Struct(
+                fields
+                    .iter()
+                    .map(|f| {
+                        let m = Mem {
+                            off: mem.off + f.offset as i64,
+                            ..mem.clone()
+                        };
+                        (
+                            f.name.clone(),
+                            self.shape_mem(types, f.ty, &m, &format!("{name}.{}", f.name), depth),
+                        )
+                    })
+                    .collect(),
+            ),
+            Kind::Array { elem, len } => {
+                let esize = types.get(*elem).size as i64;
+                Shape::Array(
+                    (0..*len)
+                        .map(|i| {
+                            let m = Mem {
+                                off: mem.off + i as i64 * esize,
+                                ..mem.clone()
+                            };
+                            self.shape_mem(types, *elem, &m, &format!("{name}[{i}]"), depth)
+                        })
+                        .collect(),
+                )
+            }
+            _ => Shape::Unavailable(format!("values of type {} are not captured yet", t.name)),
+        }
+    }
+
+    /// A string whose header is reached by `a` (direct: `a` is the data
+    /// pointer and `len` its length).
+    fn string(&mut self, a: Access, len: Option<Loc>, name: &str) -> Shape {
+        let max = self.max_string_len;
+        match self.push(OP_STRING, 8, max as u16, a, len, 16 + max.div_ceil(8) * 8) {
+            Some(op) => Shape::String { op },
+            None => self.full(name),
+        }
+    }
+
+    /// An interface whose first word is reached by `word0`; `data` points
+    /// the string read at its data pointer. The first word is the _type
+    /// itself for `any`, an itab (with the _type at offset 8) otherwise.
+    fn interface(
+        &mut self,
+        empty: bool,
+        word0: Access,
+        data: Option<Mem>,
+        ty: &str,
+        name: &str,
+    ) -> Shape {
+        let type_access = if empty {
+            word0
+        } else {
+            match word0.follow_to(8) {
+                Some(a) => a,
+                None => {
+                    return Shape::Unavailable(format!(
+                        "{name}: more than {MAX_HOPS} pointers to follow"
+                    ))
+                }
+            }
+        };
+        let Some(type_op) = self.push(OP_SCALAR, 8, 0, type_access, None, 8) else {
+            return self.full(name);
+        };
+        let max = self.max_string_len;
+        let data_op = data.and_then(|d| {
+            self.push(
+                OP_STRING,
+                8,
+                max as u16,
+                Access::Mem(d),
+                None,
+                16 + max.div_ceil(8) * 8,
+            )
+        });
+        Shape::Interface {
+            type_op,
+            data_op,
+            ty: ty.to_string(),
         }
     }
 
@@ -428,47 +610,18 @@ impl Builder {
                 let (Some(a), Some(b)) = (parts.next().copied(), parts.next().copied()) else {
                     return Shape::Unavailable("no location".into());
                 };
-                let len = self.max_string_len;
-                match self.push(
-                    OP_STRING,
-                    8,
-                    len as u16,
-                    raw_loc(a.loc),
-                    raw_loc(b.loc),
-                    16 + len.div_ceil(8) * 8,
-                ) {
-                    Some(op) => Shape::String { op },
-                    None => self.full(name),
-                }
+                self.string(Access::Direct(a.loc), Some(b.loc), name)
             }
             Kind::Interface { empty } => {
                 let (Some(a), Some(b)) = (parts.next().copied(), parts.next().copied()) else {
                     return Shape::Unavailable("no location".into());
                 };
-                // The first word is the _type itself for `any`, an itab
-                // (whose _type field is at offset 8) for other interfaces.
-                let type_op = if *empty {
-                    self.push(OP_SCALAR, 8, 0, raw_loc(a.loc), RawLoc::default(), 8)
-                } else {
-                    self.push(OP_SCALAR_DEREF, 8, 0, raw_loc(a.loc), deref(8), 8)
+                let data = Mem {
+                    base: b.loc,
+                    hops: Vec::new(),
+                    off: 0,
                 };
-                let Some(type_op) = type_op else {
-                    return self.full(name);
-                };
-                let len = self.max_string_len;
-                let data_op = self.push(
-                    OP_STRING_DEREF,
-                    8,
-                    len as u16,
-                    raw_loc(b.loc),
-                    deref(0),
-                    16 + len.div_ceil(8) * 8,
-                );
-                Shape::Interface {
-                    type_op,
-                    data_op,
-                    ty: t.name.clone(),
-                }
+                self.interface(*empty, Access::Direct(a.loc), Some(data), &t.name, name)
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -505,14 +658,7 @@ impl Builder {
     }
 
     fn scalar_at(&mut self, p: Part, kind: ScalarKind) -> Shape {
-        match self.push(
-            OP_SCALAR,
-            p.size as u8,
-            0,
-            raw_loc(p.loc),
-            RawLoc::default(),
-            8,
-        ) {
+        match self.push(OP_SCALAR, p.size as u8, 0, Access::Direct(p.loc), None, 8) {
             Some(op) => Shape::Scalar {
                 op,
                 kind,
@@ -535,25 +681,87 @@ impl Builder {
         kind: u8,
         size: u8,
         max_len: u16,
-        a: RawLoc,
-        b: RawLoc,
+        a: Access,
+        len: Option<Loc>,
         bytes: u32,
     ) -> Option<usize> {
         let n = self.recipe.n_ops as usize;
         if n >= MAX_OPS || self.data_bytes + bytes > MAX_DATA {
             return None;
         }
-        self.recipe.ops[n] = RawOp {
+        let mut op = RawOp {
             kind,
             size,
             max_len,
-            _pad: 0,
-            a,
-            b,
+            b: len.map(raw_loc).unwrap_or_default(),
+            ..RawOp::default()
         };
+        match a {
+            Access::Direct(loc) => op.a = raw_loc(loc),
+            Access::Mem(m) => {
+                op.indirect = 1;
+                op.a = raw_loc(m.base);
+                op.n_hops = m.hops.len() as u8;
+                for (slot, h) in op.hops.iter_mut().zip(&m.hops) {
+                    *slot = *h as i32;
+                }
+                op.mem_off = m.off as i32;
+            }
+        }
+        self.recipe.ops[n] = op;
         self.recipe.n_ops += 1;
         self.data_bytes += bytes;
         Some(n)
+    }
+}
+
+/// Where a value in memory is: the pointer word `base` (a register or
+/// stack slot at the probe), pointer loads at the offsets `hops`, then
+/// `off` bytes further.
+#[derive(Debug, Clone, PartialEq)]
+struct Mem {
+    base: Loc,
+    hops: Vec<i64>,
+    off: i64,
+}
+
+impl Mem {
+    /// The memory a pointer stored here points at; None past MAX_HOPS.
+    fn follow(&self) -> Option<Mem> {
+        if self.hops.len() >= MAX_HOPS {
+            return None;
+        }
+        let mut hops = self.hops.clone();
+        hops.push(self.off);
+        Some(Mem {
+            base: self.base,
+            hops,
+            off: 0,
+        })
+    }
+}
+
+/// How an op reaches its value.
+#[derive(Debug, Clone, PartialEq)]
+enum Access {
+    /// A register or stack slot at the probe.
+    Direct(Loc),
+    /// Memory, through pointers.
+    Mem(Mem),
+}
+
+impl Access {
+    /// The value `off` bytes into what the pointer held here points at.
+    fn follow_to(self, off: i64) -> Option<Access> {
+        let m = match self {
+            Access::Direct(base) => Mem {
+                base,
+                hops: Vec::new(),
+                off,
+            },
+            Access::Mem(m) => Mem { off, ..m.follow()? },
+        };
+        Some(Access::Mem(m))
     }
 }
 
@@ -579,14 +787,6 @@ fn skip(types: &TypeTable, ty: TypeId, parts: &mut std::slice::Iter<'_, Part>) {
     };
     for _ in 0..n {
         parts.next();
-    }
-}
-
-/// The `b` operand of a deref op: the offset added to the pointer.
-fn deref(offset: i32) -> RawLoc {
-    RawLoc {
-        offset,
-        ..RawLoc::default()
     }
 }
 

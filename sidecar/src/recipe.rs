@@ -23,10 +23,8 @@ pub const LOC_STACK: u8 = 2;
 pub const OP_SCALAR: u8 = 1;
 /// `GOTEL_OP_STRING`.
 pub const OP_STRING: u8 = 2;
-/// `GOTEL_OP_SCALAR_DEREF`: a word read through a pointer (itab → _type).
-pub const OP_SCALAR_DEREF: u8 = 3;
-/// `GOTEL_OP_STRING_DEREF`: a string header read through a pointer.
-pub const OP_STRING_DEREF: u8 = 4;
+/// Pointer hops one indirect op may follow (`GOTEL_MAX_HOPS`).
+pub const MAX_HOPS: usize = 4;
 /// `GOTEL_SITE_ENTRY`.
 pub const SITE_ENTRY: u8 = 0;
 /// `GOTEL_SITE_RETURN`.
@@ -62,7 +60,8 @@ pub struct RawLoc {
     pub offset: i32,
 }
 
-/// `struct gotel_op`: one capture.
+/// `struct gotel_op`: one capture, direct (from `a`, `b`) or indirect
+/// (through `a`, then `n_hops` pointer loads at `hops`, then at `mem_off`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RawOp {
@@ -72,12 +71,22 @@ pub struct RawOp {
     pub size: u8,
     /// String: most bytes to copy.
     pub max_len: u16,
+    /// 1: the value is in memory, reached through `a`.
+    pub indirect: u8,
+    /// Pointer loads before the final read.
+    pub n_hops: u8,
     /// Padding.
-    pub _pad: u32,
-    /// Scalar value, or string data pointer.
+    pub _pad: u16,
+    /// Scalar value, string data pointer, or (indirect) the base pointer.
     pub a: RawLoc,
-    /// String length.
+    /// Direct string: its length.
     pub b: RawLoc,
+    /// Offsets at which the pointer chain is loaded.
+    pub hops: [i32; MAX_HOPS],
+    /// Offset of the value from the last pointer.
+    pub mem_off: i32,
+    /// Padding.
+    pub _pad2: u32,
 }
 
 /// `struct gotel_recipe`: what to capture at one probe site.
@@ -128,8 +137,8 @@ pub struct RawEvent {
     pub flags: u8,
     /// Bit i: op i could not be read.
     pub fault_mask: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// Bit i: op i met a nil pointer on its way.
+    pub nil_mask: u32,
 }
 
 impl RawEvent {
@@ -182,8 +191,12 @@ pub fn layout() -> Vec<StructLayout> {
                 ("kind", offset_of!(RawOp, kind)),
                 ("size", offset_of!(RawOp, size)),
                 ("max_len", offset_of!(RawOp, max_len)),
+                ("indirect", offset_of!(RawOp, indirect)),
+                ("n_hops", offset_of!(RawOp, n_hops)),
                 ("a", offset_of!(RawOp, a)),
                 ("b", offset_of!(RawOp, b)),
+                ("hops", offset_of!(RawOp, hops)),
+                ("mem_off", offset_of!(RawOp, mem_off)),
             ],
         ),
         (
@@ -211,12 +224,13 @@ pub fn layout() -> Vec<StructLayout> {
                 ("site", offset_of!(RawEvent, site)),
                 ("flags", offset_of!(RawEvent, flags)),
                 ("fault_mask", offset_of!(RawEvent, fault_mask)),
+                ("nil_mask", offset_of!(RawEvent, nil_mask)),
             ],
         ),
     ]
 }
 
 const _: () = assert!(size_of::<RawLoc>() == 8);
-const _: () = assert!(size_of::<RawOp>() == 24);
-const _: () = assert!(size_of::<RawRecipe>() == 16 + 24 * MAX_OPS);
+const _: () = assert!(size_of::<RawOp>() == 48);
+const _: () = assert!(size_of::<RawRecipe>() == 16 + 48 * MAX_OPS);
 const _: () = assert!(size_of::<RawEvent>() == 48);

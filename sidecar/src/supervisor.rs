@@ -424,7 +424,7 @@ impl Supervisor {
             attachment: meta.id,
         };
         if site == SITE_ENTRY {
-            let args = decode(&meta.plan.entry, data, ev.fault_mask, &|a| {
+            let args = decode(&meta.plan.entry, data, (ev.fault_mask, ev.nil_mask), &|a| {
                 meta.type_name(a)
             });
             self.correlator.enter(
@@ -441,9 +441,12 @@ impl Supervisor {
         let Some(open) = self.correlator.exit(&key) else {
             return;
         };
-        let returns = decode(&open.meta.plan.ret, data, ev.fault_mask, &|a| {
-            open.meta.type_name(a)
-        });
+        let returns = decode(
+            &open.meta.plan.ret,
+            data,
+            (ev.fault_mask, ev.nil_mask),
+            &|a| open.meta.type_name(a),
+        );
         let call = Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),

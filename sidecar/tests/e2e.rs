@@ -557,3 +557,55 @@ fn a_process_that_execs_is_re_attached() {
         .iter()
         .all(|c| c["pid"] == pid && c["args"]["b"] == true));
 }
+
+/// Field paths follow pointers in BPF: r.URL.Path, a nil pointer on the
+/// way gives null, a path ending at a pointer to a struct shows the struct,
+/// and a pointer receiver's field (c.total) is read through RAX.
+#[test]
+fn field_paths_through_pointers() {
+    for tc in toolchains() {
+        let bin = build(&tc, "sigs", "paths", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        let gotel = Gotel::run(
+            &format!(
+                "probes:
+  - function: main.handle
+    args: [r.Method, r.URL.Path, r.URL.Port, r.Body.N, r.Depth, tag]
+    target: {{ pid: {pid} }}
+  - function: main.handle
+    name: whole_url
+    args: [r.URL]
+    target: {{ pid: {pid} }}
+  - function: (*Counter).Add
+    args: [c.total, d]
+    target: {{ pid: {pid} }}
+"
+            ),
+            3,
+        );
+        target.round(1);
+        target.round(2);
+        let (calls, _) = gotel.stop();
+        let v = &tc.version;
+        let h = of(&calls, "main.handle");
+        assert_eq!(h.len(), 2, "{v}");
+        assert_eq!(
+            h[0]["args"],
+            json!({"r.Method": "GET", "r.URL.Path": "/api/v1/items", "r.URL.Port": 8443,
+                   "r.Body.N": null, "r.Depth": 3, "tag": "t"}),
+            "{v}"
+        );
+        assert_eq!(h[0]["returns"], json!({"r0": 14}));
+        let w = of(&calls, "whole_url");
+        assert_eq!(
+            w[0]["args"]["r.URL"],
+            json!({"Scheme": "https", "Host": "example.com", "Path": "/api/v1/items", "Port": 8443}),
+            "{v}"
+        );
+        // At entry c.total is the value before the call adds 5.
+        let add = of(&calls, "(*Counter).Add");
+        assert_eq!(add[0]["args"], json!({"c.total": 0, "d": 5}), "{v}");
+        assert_eq!(add[1]["args"], json!({"c.total": 5, "d": 5}), "{v}");
+    }
+}

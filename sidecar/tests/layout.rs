@@ -28,6 +28,7 @@ fn rust_mirror_matches_the_c_header() {
         "GOTEL_MAX_DATA",
         "GOTEL_STAT_COUNT",
         "GOTEL_G_SPAN",
+        "GOTEL_MAX_HOPS",
     ] {
         c.push_str(&format!("  printf(\"{k} %d\\n\", (int){k});\n"));
     }
@@ -71,4 +72,5 @@ fn rust_mirror_matches_the_c_header() {
     assert_eq!(got["GOTEL_MAX_DATA"], MAX_DATA as usize);
     assert_eq!(got["GOTEL_STAT_COUNT"], STAT_COUNT as usize);
     assert_eq!(got["GOTEL_G_SPAN"], G_SPAN as usize);
+    assert_eq!(got["GOTEL_MAX_HOPS"], MAX_HOPS);
 }
