@@ -119,6 +119,17 @@ type Request struct {
 //go:noinline
 func handle(r *Request, tag string) int { return len(r.URL.Path) + len(tag) }
 
+//go:noinline
+func double(x int) int { return 2 * x }
+
+// refs takes the reference kinds shown by size or name: maps (count),
+// chans (len, cap), funcs (the function they run), and nil ones.
+//
+//go:noinline
+func refs(m map[string]int, ch chan int, f func(int) int, nm map[string]int, nc chan int, nf func(int) int) int {
+	return len(m) + len(ch) + f(1)
+}
+
 var sink int64
 
 func round(c *Counter) {
@@ -147,6 +158,9 @@ func round(c *Counter) {
 	}
 	u := &URL{Scheme: "https", Host: "example.com", Path: "/api/v1/items", Port: 8443}
 	sink += int64(handle(&Request{Method: "GET", URL: u, Depth: 3}, "t"))
+	ch := make(chan int, 4)
+	ch <- 1
+	sink += int64(refs(map[string]int{"a": 1, "b": 2, "c": 3}, ch, double, nil, nil, nil))
 }
 
 func main() {

@@ -194,9 +194,15 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> V
     out
 }
 
-/// Names the Go type whose runtime `_type` lives at an address of the
-/// traced process (None when unknown).
-pub type TypeNames<'a> = &'a dyn Fn(u64) -> Option<String>;
+/// Names things by their runtime address in the traced process.
+pub trait Names {
+    /// The Go type whose runtime `_type` is at `addr`.
+    fn type_name(&self, addr: u64) -> Option<String>;
+    /// The function whose code contains `pc`.
+    fn func_name(&self, pc: u64) -> Option<String>;
+}
+
+type TypeNames<'a> = &'a dyn Names;
 
 /// Error types whose `Error()` returns exactly the string their data
 /// pointer points at (their first field), so that string is the message.
@@ -246,7 +252,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 Some(Slot::Scalar(t)) => *t,
                 _ => return fault(),
             };
-            let Some(dynamic) = types(rtype) else {
+            let Some(dynamic) = types.type_name(rtype) else {
                 return GoValue::Interface(format!(
                     "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
                 ));
@@ -267,6 +273,31 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 )),
             }
         }
+        Shape::Map { len_op } => match slots.get(*len_op) {
+            Some(Slot::Nil) => GoValue::Null,
+            Some(Slot::Scalar(n)) => GoValue::Struct(vec![("len".into(), GoValue::Uint(*n))]),
+            _ => fault(),
+        },
+        Shape::Chan { len_op, cap_op } => match (slots.get(*len_op), slots.get(*cap_op)) {
+            (Some(Slot::Nil), _) => GoValue::Null,
+            (Some(Slot::Scalar(l)), Some(Slot::Scalar(c))) => GoValue::Struct(vec![
+                ("len".into(), GoValue::Uint(*l)),
+                ("cap".into(), GoValue::Uint(*c)),
+            ]),
+            _ => fault(),
+        },
+        Shape::Func { pc_op } => match slots.get(*pc_op) {
+            Some(Slot::Nil) => GoValue::Null,
+            Some(Slot::Scalar(pc)) => match types.func_name(*pc) {
+                Some(f) => GoValue::Str {
+                    text: f,
+                    len: 0,
+                    truncated: false,
+                },
+                None => GoValue::Pointer(*pc),
+            },
+            _ => fault(),
+        },
         Shape::Struct(fields) => GoValue::Struct(
             fields
                 .iter()

@@ -6,7 +6,7 @@
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
-use crate::golang::{BinaryInfo, Function, LookupError};
+use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
     RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, OP_SCALAR,
     OP_STRING, SITE_ENTRY, SITE_RETURN,
@@ -64,6 +64,23 @@ pub enum Shape {
         data_op: Option<usize>,
         /// The interface type's name (`error`, `interface {}`).
         ty: String,
+    },
+    /// A map: its element count (null for a nil map).
+    Map {
+        /// Op reading the count.
+        len_op: usize,
+    },
+    /// A channel: buffered elements and capacity (null for a nil chan).
+    Chan {
+        /// Op reading qcount.
+        len_op: usize,
+        /// Op reading dataqsiz.
+        cap_op: usize,
+    },
+    /// A func value: the name of the function it runs (null for nil).
+    Func {
+        /// Op reading the code pointer.
+        pc_op: usize,
     },
     /// Struct fields in order.
     Struct(Vec<(String, Shape)>),
@@ -182,12 +199,14 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
 
     let g = bin.g_offsets();
     let mut entry = Builder::new(
+        bin.dwarf.layout,
         SITE_ENTRY,
         g.goid as u32,
         g.stack_hi as u32,
         spec.max_string_len,
     );
     let mut ret = Builder::new(
+        bin.dwarf.layout,
         SITE_RETURN,
         g.goid as u32,
         g.stack_hi as u32,
@@ -277,6 +296,7 @@ fn unavailable(name: &str, ty: &str, why: &str) -> Value {
 }
 
 struct Builder {
+    layout: RuntimeLayout,
     recipe: RawRecipe,
     values: Vec<Value>,
     warnings: Vec<String>,
@@ -285,7 +305,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(site: u8, goid: u32, stack_hi: u32, max_string_len: u32) -> Self {
+    fn new(layout: RuntimeLayout, site: u8, goid: u32, stack_hi: u32, max_string_len: u32) -> Self {
         let recipe = RawRecipe {
             site,
             goid_offset: goid,
@@ -293,6 +313,7 @@ impl Builder {
             ..RawRecipe::default()
         };
         Builder {
+            layout,
             recipe,
             values: Vec::new(),
             warnings: Vec::new(),
@@ -511,7 +532,48 @@ impl Builder {
                         .collect(),
                 )
             }
+            Kind::Map | Kind::Chan | Kind::Func => {
+                self.runtime_ref(&t.kind, &t.name, Access::Mem(mem.clone()), name)
+            }
             _ => Shape::Unavailable(format!("values of type {} are not captured yet", t.name)),
+        }
+    }
+
+    /// A map, chan or func value, whose pointer word is reached by `word`:
+    /// reads the count (map), qcount and dataqsiz (chan) or code pointer
+    /// (func) behind it, at offsets taken from the binary's DWARF.
+    fn runtime_ref(&mut self, kind: &Kind, ty: &str, word: Access, name: &str) -> Shape {
+        let l = self.layout;
+        let fields: &[Option<u64>] = match kind {
+            Kind::Map => &[l.map_len],
+            Kind::Chan => &[l.chan_len, l.chan_cap],
+            _ => &[l.func_pc],
+        };
+        let mut ops = Vec::new();
+        for f in fields {
+            let Some(off) = f else {
+                return Shape::Unavailable(format!(
+                    "{ty}: runtime layout not found in this binary's DWARF"
+                ));
+            };
+            let Some(at) = word.clone().follow_to(*off as i64) else {
+                return Shape::Unavailable(format!(
+                    "{name}: more than {MAX_HOPS} pointers to follow"
+                ));
+            };
+            match self.push(OP_SCALAR, 8, 0, at, None, 8) {
+                Some(op) => ops.push(op),
+                None => return self.full(name),
+            }
+        }
+        match (kind, ops.as_slice()) {
+            (Kind::Map, [len_op]) => Shape::Map { len_op: *len_op },
+            (Kind::Chan, [len_op, cap_op]) => Shape::Chan {
+                len_op: *len_op,
+                cap_op: *cap_op,
+            },
+            (_, [pc_op]) => Shape::Func { pc_op: *pc_op },
+            _ => Shape::Unavailable(format!("{ty}: unexpected layout")),
         }
     }
 
@@ -639,7 +701,11 @@ impl Builder {
                     .map(|i| self.shape(types, *elem, parts, &format!("{name}[{i}]")))
                     .collect(),
             ),
-            Kind::Complex | Kind::Slice { .. } | Kind::Map | Kind::Chan | Kind::Func => {
+            Kind::Map | Kind::Chan | Kind::Func => match parts.next() {
+                Some(p) => self.runtime_ref(&t.kind, &t.name, Access::Direct(p.loc), name),
+                None => Shape::Unavailable("no location".into()),
+            },
+            Kind::Complex | Kind::Slice { .. } => {
                 skip(types, ty, parts);
                 Shape::Unavailable(format!("values of type {} are not captured yet", t.name))
             }

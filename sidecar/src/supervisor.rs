@@ -38,12 +38,17 @@ struct Attachment {
     plan: Arc<Plan>,
 }
 
-impl Attachment {
-    /// The Go type at runtime address `addr` in this process.
+impl crate::decode::Names for Attachment {
     fn type_name(&self, addr: u64) -> Option<String> {
         self.bin
             .runtime_type_name(addr.wrapping_sub(self.bias))
             .map(str::to_owned)
+    }
+
+    fn func_name(&self, pc: u64) -> Option<String> {
+        self.bin
+            .function_at(pc.wrapping_sub(self.bias))
+            .map(|f| f.name.clone())
     }
 }
 
@@ -424,9 +429,12 @@ impl Supervisor {
             attachment: meta.id,
         };
         if site == SITE_ENTRY {
-            let args = decode(&meta.plan.entry, data, (ev.fault_mask, ev.nil_mask), &|a| {
-                meta.type_name(a)
-            });
+            let args = decode(
+                &meta.plan.entry,
+                data,
+                (ev.fault_mask, ev.nil_mask),
+                meta.as_ref(),
+            );
             self.correlator.enter(
                 key,
                 Open {
@@ -445,7 +453,7 @@ impl Supervisor {
             &open.meta.plan.ret,
             data,
             (ev.fault_mask, ev.nil_mask),
-            &|a| open.meta.type_name(a),
+            open.meta.as_ref(),
         );
         let call = Call {
             probe: open.meta.probe.clone(),

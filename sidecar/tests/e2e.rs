@@ -87,6 +87,7 @@ fn sigs_config(pid: u32) -> String {
         p("main.blank", ""),
         p("main.fail", ""),
         p("main.show", ""),
+        p("main.refs", ""),
     ]
     .concat()
 }
@@ -97,7 +98,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 12);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 13);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -231,6 +232,17 @@ fn sigs_exact_values() {
             "{v}"
         );
         assert_eq!(show[1]["args"]["v"], Value::Null);
+
+        // Maps by count, chans by len/cap, funcs by the function they run.
+        let refs = of(&calls, "main.refs");
+        assert_eq!(refs.len(), 2, "{v}");
+        assert_eq!(
+            refs[0]["args"],
+            json!({"m": {"len": 3}, "ch": {"len": 1, "cap": 4}, "f": "main.double",
+                   "nm": null, "nc": null, "nf": null}),
+            "{v}"
+        );
+        assert_eq!(refs[0]["returns"], json!({"r0": 6}));
 
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one

@@ -71,11 +71,29 @@ pub struct DwarfInfo {
     pub types: TypeTable,
     /// Offsets inside `runtime.g`.
     pub g_offsets: Option<GOffsets>,
+    /// Where maps, chans and funcs keep what gotel shows of them.
+    pub layout: RuntimeLayout,
     /// Producer string of the first Go compile unit (`Go cmd/compile go1.22; regabi`).
     pub producer: Option<String>,
     /// Type names by runtime `_type` offset from `runtime.types`: names the
     /// dynamic type of an interface value.
     pub runtime_types: HashMap<u64, String>,
+}
+
+/// Field offsets of runtime structures behind map, chan and func values,
+/// read from the binary so that a Go release that moves them makes gotel
+/// say "unavailable" instead of reading the wrong word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeLayout {
+    /// Element count of a map: `runtime.hmap.count`, or (Go ≥ 1.24, swiss
+    /// tables) `internal/runtime/maps.Map.used`.
+    pub map_len: Option<u64>,
+    /// `runtime.hchan.qcount`.
+    pub chan_len: Option<u64>,
+    /// `runtime.hchan.dataqsiz`.
+    pub chan_cap: Option<u64>,
+    /// `runtime.funcval.fn`: the code pointer of a func value.
+    pub func_pc: Option<u64>,
 }
 
 /// Where the goroutine id and the stack top live in `runtime.g`.
@@ -197,11 +215,13 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
     }
 
     let g_offsets = g_offsets(&c.types);
+    let layout = runtime_layout(&c.types);
     Ok(DwarfInfo {
         functions,
         inlined_only,
         types: resolver.table,
         g_offsets,
+        layout,
         producer: c.producer,
         runtime_types: c.runtime_types,
     })
@@ -232,6 +252,23 @@ fn g_offsets(types: &HashMap<DebugInfoOffset, RawType>) -> Option<GOffsets> {
         goid: member(g, "goid")?,
         stack_hi: member(g, "stack")? + member(stack, "hi")?,
     })
+}
+
+fn member_of(types: &HashMap<DebugInfoOffset, RawType>, ty: &str, field: &str) -> Option<u64> {
+    types
+        .values()
+        .filter(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(ty))
+        .find_map(|t| t.members.iter().find(|m| m.0 == field).map(|m| m.1))
+}
+
+fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
+    RuntimeLayout {
+        map_len: member_of(types, "internal/runtime/maps.Map", "used")
+            .or_else(|| member_of(types, "runtime.hmap", "count")),
+        chan_len: member_of(types, "runtime.hchan", "qcount"),
+        chan_cap: member_of(types, "runtime.hchan", "dataqsiz"),
+        func_pc: member_of(types, "runtime.funcval", "fn"),
+    }
 }
 
 fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
-pub use dwarf::{Function, GOffsets, Param};
+pub use dwarf::{Function, GOffsets, Param, RuntimeLayout};
 
 /// Why a binary or function cannot be analysed.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,8 @@ pub struct BinaryInfo {
     segments: Vec<Segment>,
     data: Arc<Vec<u8>>,
     entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
+    /// (low_pc, high_pc, index into functions), sorted, built on first use.
+    by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
 }
 
 impl BinaryInfo {
@@ -214,6 +216,7 @@ impl BinaryInfo {
             segments,
             data,
             entry_locs: std::sync::OnceLock::new(),
+            by_addr: std::sync::OnceLock::new(),
         })
     }
 
@@ -297,6 +300,26 @@ impl BinaryInfo {
             }
         }
         None
+    }
+
+    /// The function whose code contains `pc` (a link-time address).
+    pub fn function_at(&self, pc: u64) -> Option<&Function> {
+        let by_addr = self.by_addr.get_or_init(|| {
+            let mut v: Vec<(u64, u64, usize)> = self
+                .dwarf
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.low_pc, f.high_pc, i))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let i = by_addr
+            .partition_point(|&(low, _, _)| low <= pc)
+            .checked_sub(1)?;
+        let (low, high, idx) = by_addr[i];
+        (pc >= low && pc < high).then(|| &self.dwarf.functions[idx])
     }
 
     /// The Go type whose runtime `_type` is at `addr` (a link-time address).
