@@ -240,7 +240,12 @@ static long emit_op(__u32 i, struct capture *c)
 	__u64 len = status == RES_OK ? r->b : 0;
 	__u32 copied = 0;
 	if (len) {
-		__u64 want = len < op->max_len ? len : op->max_len;
+		/* `size` bytes per element: 1 for strings, the element size
+		 * for slices (len counts elements). */
+		__u64 elem = op->size ? op->size : 1;
+		__u64 want = len < op->max_len ? len * elem : op->max_len;
+		if (want > op->max_len)
+			want = op->max_len;
 		/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp
 		 * anyway against a torn or hostile recipe. */
 		if (want > GOTEL_MAX_DATA - 16 - off)

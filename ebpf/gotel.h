@@ -60,9 +60,10 @@ enum gotel_op_kind {
 	/* Read `size` bytes; emits 8 bytes, little-endian, zero-filled. */
 	GOTEL_OP_SCALAR = 1,
 	/*
-	 * A Go string {data, len}. Emits
+	 * A Go string {data, len}, or a slice's elements {array, len} with
+	 * `size` bytes per element (strings: size 1). Emits
 	 * { u64 len; u32 copied; u32 _pad; u8 bytes[copied] } padded to 8,
-	 * with copied = min(len, max_len).
+	 * with copied = min(len * size, max_len).
 	 */
 	GOTEL_OP_STRING = 2,
 };

@@ -114,6 +114,7 @@ type Request struct {
 	URL    *URL
 	Body   *Body // nil: a path through it is null
 	Depth  int32
+	Ports  []int
 }
 
 //go:noinline
@@ -128,6 +129,15 @@ func double(x int) int { return 2 * x }
 //go:noinline
 func refs(m map[string]int, ch chan int, f func(int) int, nm map[string]int, nc chan int, nf func(int) int) int {
 	return len(m) + len(ch) + f(1)
+}
+
+type Point struct{ X, Y int32 }
+
+// slices takes 21 words of slice headers: the later ones arrive on the stack.
+//
+//go:noinline
+func slices(ints []int, bs []byte, raw []byte, pts []Point, names []string, big []uint16, empty []int) int {
+	return len(ints) + len(bs) + len(raw) + len(pts) + len(names) + len(big) + len(empty)
 }
 
 var sink int64
@@ -157,7 +167,12 @@ func round(c *Counter) {
 		sink++
 	}
 	u := &URL{Scheme: "https", Host: "example.com", Path: "/api/v1/items", Port: 8443}
-	sink += int64(handle(&Request{Method: "GET", URL: u, Depth: 3}, "t"))
+	sink += int64(handle(&Request{Method: "GET", URL: u, Depth: 3, Ports: []int{80, 443}}, "t"))
+	big := make([]uint16, 20)
+	for i := range big {
+		big[i] = uint16(i * 1000)
+	}
+	sink += int64(slices([]int{1, -2, 3}, []byte("hello"), []byte{0, 1, 255}, []Point{{1, 2}, {3, 4}}, []string{"a", "b"}, big, nil))
 	ch := make(chan int, 4)
 	ch <- 1
 	sink += int64(refs(map[string]int{"a": 1, "b": 2, "c": 3}, ch, double, nil, nil, nil))

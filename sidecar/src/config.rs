@@ -59,6 +59,9 @@ fn default_drain_ms() -> u64 {
 fn default_ring_kib() -> u32 {
     8192
 }
+fn default_max_elems() -> u32 {
+    16
+}
 fn default_true() -> bool {
     true
 }
@@ -86,6 +89,9 @@ pub struct ProbeSpec {
     /// Longest string prefix to copy, in bytes.
     #[serde(default = "default_max_string_len")]
     pub max_string_len: u32,
+    /// Slice elements to copy (a `[]byte` copies `max_string_len` bytes).
+    #[serde(default = "default_max_elems")]
+    pub max_elems: u32,
 }
 
 impl ProbeSpec {
@@ -241,6 +247,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 at("max_string_len"),
                 &format!("must be between 1 and {MAX_STRING}"),
             ));
+        }
+        if p.max_elems == 0 || p.max_elems > 1024 {
+            return Err(invalid(at("max_elems"), "must be between 1 and 1024"));
         }
         if let Some(args) = &p.args {
             for (j, a) in args.iter().enumerate() {

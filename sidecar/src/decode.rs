@@ -4,7 +4,7 @@
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::plan::{ScalarKind, Shape, SitePlan};
+use crate::plan::{Image, ScalarKind, Shape, SitePlan};
 use crate::recipe::{RawOp, OP_SCALAR, OP_STRING};
 
 /// A decoded Go value.
@@ -37,6 +37,22 @@ pub enum GoValue {
     Array(Vec<GoValue>),
     /// A non-nil interface whose dynamic value is not decoded.
     Interface(String),
+    /// A slice's first elements.
+    Seq {
+        /// The elements copied.
+        items: Vec<GoValue>,
+        /// The slice's length.
+        len: u64,
+        /// Its capacity, when read.
+        cap: Option<u64>,
+    },
+    /// A `[]byte`'s first bytes.
+    Bytes {
+        /// The bytes copied.
+        data: Vec<u8>,
+        /// The slice's length.
+        len: u64,
+    },
     /// Not capturable, with the reason.
     Unavailable(String),
 }
@@ -87,6 +103,37 @@ impl Serialize for GoValue {
                 m.serialize_entry("unavailable", why)?;
                 m.end()
             }
+            // Complete: a plain array. Cut at max_elems: flagged, like strings.
+            GoValue::Seq { items, len, .. } if items.len() as u64 == *len => items.serialize(s),
+            GoValue::Seq { items, len, cap } => {
+                let mut m = s.serialize_map(Some(4))?;
+                m.serialize_entry("elements", items)?;
+                m.serialize_entry("truncated", &true)?;
+                m.serialize_entry("length", len)?;
+                m.serialize_entry("cap", cap)?;
+                m.end()
+            }
+            GoValue::Bytes { data, len } => {
+                let (key, text) = match std::str::from_utf8(data) {
+                    Ok(t)
+                        if t.chars()
+                            .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')) =>
+                    {
+                        ("string", t.to_string())
+                    }
+                    _ => ("hex", data.iter().map(|b| format!("{b:02x}")).collect()),
+                };
+                if key == "string" && data.len() as u64 == *len {
+                    return s.serialize_str(&text);
+                }
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry(key, &text)?;
+                if (data.len() as u64) < *len {
+                    m.serialize_entry("truncated", &true)?;
+                    m.serialize_entry("length", len)?;
+                }
+                m.end()
+            }
         }
     }
 }
@@ -130,6 +177,20 @@ impl std::fmt::Display for GoValue {
                 }
                 f.write_str("]")
             }
+            GoValue::Seq { items, len, .. } => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                if (items.len() as u64) < *len {
+                    write!(f, " …{len}")?;
+                }
+                f.write_str("]")
+            }
+            GoValue::Bytes { data, .. } => write!(f, "{:?}", String::from_utf8_lossy(data)),
             GoValue::Interface(_) | GoValue::Unavailable(_) => f.write_str("?"),
         }
     }
@@ -273,6 +334,39 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 )),
             }
         }
+        Shape::Slice {
+            op,
+            cap_op,
+            elem,
+            elem_size,
+            ty,
+        } => {
+            let cap = cap_op.and_then(|c| match slots.get(c) {
+                Some(Slot::Scalar(v)) => Some(*v),
+                _ => None,
+            });
+            match slots.get(*op) {
+                Some(Slot::Nil) => GoValue::Null,
+                Some(Slot::String { len, bytes }) => match elem {
+                    Some(Image::Byte) => GoValue::Bytes {
+                        data: bytes.to_vec(),
+                        len: *len,
+                    },
+                    Some(img) => GoValue::Seq {
+                        items: bytes
+                            .chunks_exact(*elem_size as usize)
+                            .map(|b| image_value(img, b))
+                            .collect(),
+                        len: *len,
+                        cap,
+                    },
+                    None => GoValue::Unavailable(format!(
+                        "{ty} of length {len}: elements of this type are not captured yet"
+                    )),
+                },
+                _ => fault(),
+            }
+        }
         Shape::Map { len_op } => match slots.get(*len_op) {
             Some(Slot::Nil) => GoValue::Null,
             Some(Slot::Scalar(n)) => GoValue::Struct(vec![("len".into(), GoValue::Uint(*n))]),
@@ -308,6 +402,35 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             GoValue::Array(items.iter().map(|f| shape(f, slots, types)).collect())
         }
         Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
+    }
+}
+
+/// Decodes a value from its memory bytes.
+fn image_value(img: &Image, b: &[u8]) -> GoValue {
+    match img {
+        Image::Byte => GoValue::Uint(u64::from(b.first().copied().unwrap_or(0))),
+        Image::Scalar(kind, size) => {
+            let mut w = [0u8; 8];
+            let n = (*size as usize).min(8).min(b.len());
+            w[..n].copy_from_slice(&b[..n]);
+            scalar(u64::from_le_bytes(w), *kind, *size)
+        }
+        Image::Struct(fields) => GoValue::Struct(
+            fields
+                .iter()
+                .map(|(name, off, f)| {
+                    (
+                        name.clone(),
+                        image_value(f, b.get(*off as usize..).unwrap_or(&[])),
+                    )
+                })
+                .collect(),
+        ),
+        Image::Array(elem, len, esize) => GoValue::Array(
+            (0..*len)
+                .map(|i| image_value(elem, b.get((i * esize) as usize..).unwrap_or(&[])))
+                .collect(),
+        ),
     }
 }
 

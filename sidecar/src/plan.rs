@@ -8,8 +8,8 @@ use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, OP_SCALAR,
-    OP_STRING, SITE_ENTRY, SITE_RETURN,
+    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, MAX_STRING,
+    OP_SCALAR, OP_STRING, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -65,6 +65,20 @@ pub enum Shape {
         /// The interface type's name (`error`, `interface {}`).
         ty: String,
     },
+    /// A slice: op `op` copied its first elements (with the length),
+    /// `cap_op` read its capacity.
+    Slice {
+        /// Op copying the elements.
+        op: usize,
+        /// Op reading the capacity.
+        cap_op: Option<usize>,
+        /// How to decode one element; None: elements not captured.
+        elem: Option<Image>,
+        /// Bytes per element.
+        elem_size: u64,
+        /// The Go slice type, for messages.
+        ty: String,
+    },
     /// A map: its element count (null for a nil map).
     Map {
         /// Op reading the count.
@@ -88,6 +102,20 @@ pub enum Shape {
     Array(Vec<Shape>),
     /// Not captured; the reason is shown to the user.
     Unavailable(String),
+}
+
+/// A value decodable from its memory bytes alone (no pointer to follow):
+/// slice elements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Image {
+    /// A scalar of this kind and size.
+    Scalar(ScalarKind, u8),
+    /// Struct fields at their offsets.
+    Struct(Vec<(String, u64, Image)>),
+    /// Array elements: element, count, element size.
+    Array(Box<Image>, u64, u64),
+    /// A byte (`[]byte` is shown as text or hex).
+    Byte,
 }
 
 /// The interpretation of a scalar.
@@ -203,14 +231,14 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         SITE_ENTRY,
         g.goid as u32,
         g.stack_hi as u32,
-        spec.max_string_len,
+        spec,
     );
     let mut ret = Builder::new(
         bin.dwarf.layout,
         SITE_RETURN,
         g.goid as u32,
         g.stack_hi as u32,
-        spec.max_string_len,
+        spec,
     );
 
     // Which arguments to capture: all, or the ones named in `args:`.
@@ -302,10 +330,11 @@ struct Builder {
     warnings: Vec<String>,
     data_bytes: u32,
     max_string_len: u32,
+    max_elems: u32,
 }
 
 impl Builder {
-    fn new(layout: RuntimeLayout, site: u8, goid: u32, stack_hi: u32, max_string_len: u32) -> Self {
+    fn new(layout: RuntimeLayout, site: u8, goid: u32, stack_hi: u32, spec: &ProbeSpec) -> Self {
         let recipe = RawRecipe {
             site,
             goid_offset: goid,
@@ -318,7 +347,8 @@ impl Builder {
             values: Vec::new(),
             warnings: Vec::new(),
             data_bytes: 0,
-            max_string_len,
+            max_string_len: spec.max_string_len,
+            max_elems: spec.max_elems,
         }
     }
 
@@ -535,7 +565,54 @@ impl Builder {
             Kind::Map | Kind::Chan | Kind::Func => {
                 self.runtime_ref(&t.kind, &t.name, Access::Mem(mem.clone()), name)
             }
+            Kind::Slice { elem } => {
+                // The header {array, len, cap} is in memory: the string op
+                // reads {array, len} there, cap is the third word.
+                let cap = Mem {
+                    off: mem.off + 16,
+                    ..mem.clone()
+                };
+                let array = Access::Mem(mem.clone());
+                self.slice(types, *elem, &t.name, (array, None, Access::Mem(cap)), name)
+            }
             _ => Shape::Unavailable(format!("values of type {} are not captured yet", t.name)),
+        }
+    }
+
+    /// A slice, from its header (array, length when direct, capacity): its
+    /// length, capacity and first elements (`max_elems`, or
+    /// `max_string_len` bytes of a `[]byte`) when the element type can be
+    /// decoded from its bytes alone.
+    fn slice(
+        &mut self,
+        types: &TypeTable,
+        elem: Option<TypeId>,
+        ty: &str,
+        (array, len, cap): (Access, Option<Loc>, Access),
+        name: &str,
+    ) -> Shape {
+        let image = elem.and_then(|e| image(types, e));
+        let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
+        let max = match (&image, elem_size) {
+            (Some(Image::Byte), _) => self.max_string_len,
+            (Some(_), n) if n > 0 => {
+                (u64::from(self.max_elems) * n).min(u64::from(MAX_STRING) / n * n) as u32
+            }
+            // Length only.
+            _ => 0,
+        };
+        let size = elem_size.clamp(1, 255) as u8;
+        let bytes = 16 + max.div_ceil(8) * 8;
+        let Some(op) = self.push(OP_STRING, size, max as u16, array, len, bytes) else {
+            return self.full(name);
+        };
+        let cap_op = self.push(OP_SCALAR, 8, 0, cap, None, 8);
+        Shape::Slice {
+            op,
+            cap_op,
+            elem: if max > 0 { image } else { None },
+            elem_size: elem_size.max(1),
+            ty: ty.to_string(),
         }
     }
 
@@ -581,7 +658,7 @@ impl Builder {
     /// pointer and `len` its length).
     fn string(&mut self, a: Access, len: Option<Loc>, name: &str) -> Shape {
         let max = self.max_string_len;
-        match self.push(OP_STRING, 8, max as u16, a, len, 16 + max.div_ceil(8) * 8) {
+        match self.push(OP_STRING, 1, max as u16, a, len, 16 + max.div_ceil(8) * 8) {
             Some(op) => Shape::String { op },
             None => self.full(name),
         }
@@ -617,7 +694,7 @@ impl Builder {
         let data_op = data.and_then(|d| {
             self.push(
                 OP_STRING,
-                8,
+                1,
                 max as u16,
                 Access::Mem(d),
                 None,
@@ -705,7 +782,18 @@ impl Builder {
                 Some(p) => self.runtime_ref(&t.kind, &t.name, Access::Direct(p.loc), name),
                 None => Shape::Unavailable("no location".into()),
             },
-            Kind::Complex | Kind::Slice { .. } => {
+            Kind::Slice { elem } => {
+                let (Some(a), Some(l), Some(c)) = (
+                    parts.next().copied(),
+                    parts.next().copied(),
+                    parts.next().copied(),
+                ) else {
+                    return Shape::Unavailable("no location".into());
+                };
+                let header = (Access::Direct(a.loc), Some(l.loc), Access::Direct(c.loc));
+                self.slice(types, *elem, &t.name, header, name)
+            }
+            Kind::Complex => {
                 skip(types, ty, parts);
                 Shape::Unavailable(format!("values of type {} are not captured yet", t.name))
             }
@@ -829,6 +917,30 @@ impl Access {
         };
         Some(Access::Mem(m))
     }
+}
+
+/// The memory image decoder of `ty`, when it has no pointer to follow.
+fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
+    let t = types.get(ty);
+    let size = t.size as u8;
+    Some(match &t.kind {
+        Kind::Int { signed: false } if t.size == 1 => Image::Byte,
+        Kind::Bool => Image::Scalar(ScalarKind::Bool, size),
+        Kind::Int { signed: true } => Image::Scalar(ScalarKind::Int, size),
+        Kind::Int { signed: false } => Image::Scalar(ScalarKind::Uint, size),
+        Kind::Float => Image::Scalar(ScalarKind::Float, size),
+        Kind::Pointer { .. } | Kind::UnsafePointer => Image::Scalar(ScalarKind::Pointer, 8),
+        Kind::Struct { fields } => Image::Struct(
+            fields
+                .iter()
+                .map(|f| Some((f.name.clone(), f.offset, image(types, f.ty)?)))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        Kind::Array { elem, len } => {
+            Image::Array(Box::new(image(types, *elem)?), *len, types.get(*elem).size)
+        }
+        _ => return None,
+    })
 }
 
 /// Consumes the parts of a value that is not captured.

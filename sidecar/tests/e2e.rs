@@ -88,6 +88,7 @@ fn sigs_config(pid: u32) -> String {
         p("main.fail", ""),
         p("main.show", ""),
         p("main.refs", ""),
+        p("main.slices", ""),
     ]
     .concat()
 }
@@ -98,7 +99,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 13);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 14);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -243,6 +244,25 @@ fn sigs_exact_values() {
             "{v}"
         );
         assert_eq!(refs[0]["returns"], json!({"r0": 6}));
+
+        // Slices: elements decoded by type, []byte as text or hex, a
+        // truncated slice flagged with its length and capacity.
+        let sl = of(&calls, "main.slices");
+        assert_eq!(sl.len(), 2, "{v}");
+        let big: Vec<u64> = (0..16).map(|i| i * 1000).collect();
+        assert_eq!(
+            sl[0]["args"],
+            json!({
+                "ints": [1, -2, 3],
+                "bs": "hello",
+                "raw": {"hex": "0001ff"},
+                "pts": [{"X": 1, "Y": 2}, {"X": 3, "Y": 4}],
+                "names": {"unavailable": "[]string of length 2: elements of this type are not captured yet"},
+                "big": {"elements": big, "truncated": true, "length": 20, "cap": 20},
+                "empty": [],
+            }),
+            "{v}"
+        );
 
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one
@@ -583,7 +603,7 @@ fn field_paths_through_pointers() {
             &format!(
                 "probes:
   - function: main.handle
-    args: [r.Method, r.URL.Path, r.URL.Port, r.Body.N, r.Depth, tag]
+    args: [r.Method, r.URL.Path, r.URL.Port, r.Body.N, r.Depth, tag, r.Ports]
     target: {{ pid: {pid} }}
   - function: main.handle
     name: whole_url
@@ -605,7 +625,7 @@ fn field_paths_through_pointers() {
         assert_eq!(
             h[0]["args"],
             json!({"r.Method": "GET", "r.URL.Path": "/api/v1/items", "r.URL.Port": 8443,
-                   "r.Body.N": null, "r.Depth": 3, "tag": "t"}),
+                   "r.Body.N": null, "r.Depth": 3, "tag": "t", "r.Ports": [80, 443]}),
             "{v}"
         );
         assert_eq!(h[0]["returns"], json!({"r0": 14}));

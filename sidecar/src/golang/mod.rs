@@ -272,9 +272,17 @@ impl BinaryInfo {
                 continue;
             }
             let ours: Vec<abi::Loc> = parts.iter().map(|p| p.loc).collect();
+            let is_slice = p
+                .ty
+                .is_some_and(|t| matches!(self.dwarf.types.get(t).kind, types::Kind::Slice { .. }));
             let same = match pieces[0] {
-                // DWARF names a stack-assigned value once, by its start.
-                abi::Loc::Stack(_) => pieces[0] == ours[0],
+                // DWARF names a stack-assigned value once, by its start;
+                // for stack-assigned slices every Go release names the
+                // second word (len) instead, while the code reads the
+                // array pointer one word lower, as the ABI says.
+                abi::Loc::Stack(_) => {
+                    pieces[0] == ours[0] || (is_slice && ours.get(1) == Some(&pieces[0]))
+                }
                 _ => {
                     // Go 1.19–1.21 repeat register pieces of slices and
                     // interfaces (RAX, RAX, RBX, RCX for a 3-word slice).
