@@ -212,8 +212,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     };
     // Never print a value from the wrong register: if the compiler's own
     // DWARF disagrees with the derived ABI, some parameter is missing from
-    // the signature and every argument is suspect. Results are assigned
-    // from RAX afresh and stay trustworthy.
+    // the signature and every argument is suspect. Register results are
+    // assigned from RAX afresh and stay trustworthy; stack results do not.
     let mut args_suspect = None;
     if let Ok(a) = &assignment {
         if let Some(why) = bin.abi_disagreement(f, a) {
@@ -284,6 +284,14 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         for (i, p) in results.iter().enumerate() {
             let name = result_name(&p.name, i);
             let value = match (&assignment, p.ty) {
+                // Stack-assigned results sit after the stack-assigned
+                // arguments: a missing argument moves them too.
+                (Ok(a), Some(_))
+                    if args_suspect.is_some()
+                        && a.results[i].iter().any(|p| matches!(p.loc, Loc::Stack(_))) =>
+                {
+                    unavailable(&name, "?", args_suspect.as_deref().unwrap_or_default())
+                }
                 (Ok(a), Some(ty)) => ret.value(types, &name, &name, ty, &a.results[i]),
                 (Err(why), _) => unavailable(&name, "?", why),
                 (_, None) => unavailable(&name, "?", "no type in DWARF"),

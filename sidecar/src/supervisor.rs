@@ -244,11 +244,6 @@ impl Supervisor {
         self.plans.retain(|(k, _), _| in_use.contains(k));
     }
 
-    /// Number of binaries whose analysis is cached.
-    pub fn cached_binaries(&self) -> usize {
-        self.bins.len()
-    }
-
     fn binary(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), String> {
         use std::os::unix::fs::MetadataExt;
         let path = p.exe_path();
