@@ -367,6 +367,11 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 _ => fault(),
             }
         }
+        Shape::Pointer { addr_op, pointee } => match slots.get(*addr_op) {
+            Some(Slot::Scalar(0) | Slot::Nil) => GoValue::Null,
+            Some(Slot::Scalar(_)) => shape(pointee, slots, types),
+            _ => fault(),
+        },
         Shape::Map { len_op } => match slots.get(*len_op) {
             Some(Slot::Nil) => GoValue::Null,
             Some(Slot::Scalar(n)) => GoValue::Struct(vec![("len".into(), GoValue::Uint(*n))]),

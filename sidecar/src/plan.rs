@@ -79,6 +79,14 @@ pub enum Shape {
         /// The Go slice type, for messages.
         ty: String,
     },
+    /// A pointer shown as what it points to (null when nil): `addr_op`
+    /// read the pointer, `pointee` the value behind it.
+    Pointer {
+        /// Op reading the pointer itself.
+        addr_op: usize,
+        /// The value it points to.
+        pointee: Box<Shape>,
+    },
     /// A map: its element count (null for a nil map).
     Map {
         /// Op reading the count.
@@ -299,6 +307,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
             ret.values.push(value);
         }
     }
+    entry.expand_pointers(types);
+    ret.expand_pointers(types);
     for b in [&entry, &ret] {
         warnings.extend(b.warnings.iter().cloned());
     }
@@ -339,6 +349,11 @@ struct Builder {
     data_bytes: u32,
     max_string_len: u32,
     max_elems: u32,
+    /// Whole pointer values to show as their pointee if ops remain:
+    /// (value name, pointee type, where the pointer is).
+    pending: Vec<(String, TypeId, Loc)>,
+    /// Set when an op did not fit.
+    full_hit: bool,
 }
 
 impl Builder {
@@ -357,6 +372,47 @@ impl Builder {
             data_bytes: 0,
             max_string_len: spec.max_string_len,
             max_elems: spec.max_elems,
+            pending: Vec::new(),
+            full_hit: false,
+        }
+    }
+
+    /// Shows whole pointer values as their pointees, in order, while the
+    /// recipe has room: planned after every other value, so a large
+    /// pointee can never crowd out a later argument.
+    fn expand_pointers(&mut self, types: &TypeTable) {
+        for (name, elem, loc) in std::mem::take(&mut self.pending) {
+            let Some(i) = self.values.iter().position(|v| v.name == name) else {
+                continue;
+            };
+            let Shape::Scalar { op: addr_op, .. } = self.values[i].shape else {
+                continue;
+            };
+            let (recipe, data_bytes, warnings) =
+                (self.recipe, self.data_bytes, self.warnings.len());
+            self.full_hit = false;
+            let mem = Mem {
+                base: loc,
+                hops: Vec::new(),
+                off: 0,
+            };
+            let pointee = self.shape_mem(types, elem, &mem, &name, 0);
+            if self.full_hit || matches!(pointee, Shape::Unavailable(_)) {
+                self.recipe = recipe;
+                self.data_bytes = data_bytes;
+                self.warnings.truncate(warnings);
+                if self.full_hit {
+                    self.warnings.push(format!(
+                        "{name}: the {} it points to does not fit in the {MAX_OPS} captures left at this site; showing the address (name fields in `args:`)",
+                        types.get(elem).name
+                    ));
+                }
+                continue;
+            }
+            self.values[i].shape = Shape::Pointer {
+                addr_op,
+                pointee: Box::new(pointee),
+            };
         }
     }
 
@@ -379,6 +435,11 @@ impl Builder {
         let location = describe(parts);
         let mut it = parts.iter();
         let mut field_path: Vec<&str> = path.split('.').skip(1).collect();
+        if let (true, Kind::Pointer { elem: Some(elem) }, [p]) =
+            (field_path.is_empty(), &types.get(ty).kind, parts)
+        {
+            self.pending.push((path.to_string(), *elem, p.loc));
+        }
         let (ty, shape) = if field_path.is_empty() {
             (
                 types.get(ty).name.clone(),
@@ -831,6 +892,7 @@ impl Builder {
     }
 
     fn full(&mut self, name: &str) -> Shape {
+        self.full_hit = true;
         let why =
             format!("more than {MAX_OPS} captures or {MAX_DATA} bytes at one site; narrow `args:`");
         self.warnings.push(format!("{name}: {why}"));

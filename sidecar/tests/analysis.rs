@@ -196,3 +196,32 @@ fn abi0_wrappers_do_not_shadow_the_real_function() {
         }
     }
 }
+
+/// DWARF sometimes repeats a result (`~r0` twice for a result a deferred
+/// call can change): the signature must keep one, or the ABI would assign a
+/// phantom second result to the next registers.
+#[test]
+fn repeated_parameters_are_listed_once() {
+    for tc in toolchains() {
+        let path = build(&tc, "demo", "dups", &[]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        for f in &bin.dwarf.functions {
+            let mut names: Vec<_> = f
+                .params
+                .iter()
+                .filter(|p| !p.name.is_empty())
+                .map(|p| (&p.name, p.is_result))
+                .collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), n, "{} {}", tc.version, f.name);
+        }
+        let serve = bin.lookup("net/http.(*Server).Serve").unwrap();
+        assert_eq!(
+            signature(&bin, serve),
+            "net/http.(*Server).Serve(srv *net/http.Server, l net.Listener) error"
+                .replace("srv", &serve.params[0].name)
+        );
+    }
+}

@@ -89,6 +89,7 @@ fn sigs_config(pid: u32) -> String {
         p("main.show", ""),
         p("main.refs", ""),
         p("main.slices", ""),
+        p("main.handle", ""),
     ]
     .concat()
 }
@@ -99,7 +100,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 14);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 15);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -180,8 +181,9 @@ fn sigs_exact_values() {
         assert_eq!(add.len(), 2);
         assert_eq!(add[0]["function"], "main.(*Counter).Add");
         assert_eq!(add[0]["args"]["d"], 5);
-        let recv = add[0]["args"]["c"].as_str().unwrap();
-        assert!(recv.starts_with("0x") && recv != "0x0", "{}", add[0]);
+        // A pointer argument shows what it points to (at entry: before +5).
+        assert_eq!(add[0]["args"]["c"], json!({"total": 0}), "{v}");
+        assert_eq!(add[1]["args"]["c"], json!({"total": 5}), "{v}");
         assert_eq!(add[0]["returns"]["r0"], 5);
         assert_eq!(add[1]["returns"]["r0"], 10);
 
@@ -263,6 +265,21 @@ fn sigs_exact_values() {
             }),
             "{v}"
         );
+
+        // A whole *Request: its fields, one level deep (pointer fields
+        // inside show their address, a nil one null).
+        let h = of(&calls, "main.handle");
+        assert_eq!(h.len(), 2, "{v}");
+        let r = &h[0]["args"]["r"];
+        assert_eq!(r["Method"], "GET", "{v}: {r}");
+        assert!(
+            r["URL"].as_str().is_some_and(|a| a.starts_with("0x")),
+            "{v}: {r}"
+        );
+        assert_eq!(r["Body"], Value::Null);
+        assert_eq!(r["Depth"], 3);
+        assert_eq!(r["Ports"], json!([80, 443]));
+        assert_eq!(h[0]["args"]["tag"], "t");
 
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one

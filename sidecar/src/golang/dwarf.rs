@@ -189,6 +189,11 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
             })
             .collect();
         resolver.add_omitted_receiver(&name, &mut params);
+        // Go sometimes lists a result twice (`~r0`, `~r0` for a result the
+        // function's defer can change); there is one value, in the first
+        // slot. A second entry would claim the next registers.
+        let mut seen = std::collections::HashSet::new();
+        params.retain(|p| p.name.is_empty() || seen.insert((p.name.clone(), p.is_result)));
         functions.push(Function {
             name,
             low_pc: low,
