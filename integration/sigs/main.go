@@ -140,6 +140,26 @@ func slices(ints []int, bs []byte, raw []byte, pts []Point, names []string, big 
 	return len(ints) + len(bs) + len(raw) + len(pts) + len(names) + len(big) + len(empty)
 }
 
+// explode panics for n > 0; guard recovers and returns -1 then.
+//
+//go:noinline
+func explode(n int) int {
+	if n > 0 {
+		panic("boom")
+	}
+	return n
+}
+
+//go:noinline
+func guard(n int) (r int) {
+	defer func() {
+		if recover() != nil {
+			r = -1
+		}
+	}()
+	return explode(n)
+}
+
 var sink int64
 
 func round(c *Counter) {
@@ -172,6 +192,7 @@ func round(c *Counter) {
 	for i := range big {
 		big[i] = uint16(i * 1000)
 	}
+	sink += int64(guard(0) + guard(1))
 	sink += int64(slices([]int{1, -2, 3}, []byte("hello"), []byte{0, 1, 255}, []Point{{1, 2}, {3, 4}}, []string{"a", "b"}, big, nil))
 	ch := make(chan int, 4)
 	ch <- 1

@@ -5,8 +5,11 @@
 //! stack to grow it, and different for each level of recursion. A second
 //! entry with the same key (the prologue restarting after
 //! `runtime.morestack`) replaces the first, so each call yields one event.
-//! Calls that never return (panic, Goexit) are evicted when the table is
-//! full and counted.
+//! A return also proves that every deeper open call on the same goroutine
+//! is gone: it was unwound by a panic that a shallower frame recovered.
+//! Those are handed back as unwound. Calls that never return otherwise
+//! (unrecovered panic, Goexit) are evicted when the table is full and
+//! counted.
 
 use std::collections::HashMap;
 
@@ -32,12 +35,17 @@ pub struct CorrelateStats {
     pub unmatched_returns: u64,
     /// Entries dropped because the table was full (calls that never returned).
     pub evicted_entries: u64,
+    /// Calls found unwound by a recovered panic.
+    pub panicked: u64,
 }
 
 /// Open calls awaiting their return, bounded in number.
 #[derive(Debug)]
 pub struct Correlator<T> {
     open: HashMap<CallKey, (u64, T)>,
+    /// Open calls per goroutine (pid, goid); may hold keys already gone
+    /// from `open` (evicted), which are skipped.
+    by_goroutine: HashMap<(u32, u64), Vec<CallKey>>,
     capacity: usize,
     seq: u64,
     /// Counters.
@@ -49,6 +57,7 @@ impl<T> Correlator<T> {
     pub fn new(capacity: usize) -> Self {
         Correlator {
             open: HashMap::new(),
+            by_goroutine: HashMap::new(),
             capacity: capacity.max(1),
             seq: 0,
             stats: CorrelateStats::default(),
@@ -63,21 +72,53 @@ impl<T> Correlator<T> {
         self.seq += 1;
         if self.open.insert(key, (self.seq, value)).is_some() {
             self.stats.restarted_entries += 1;
+        } else {
+            self.by_goroutine
+                .entry((key.pid, key.goid))
+                .or_default()
+                .push(key);
         }
     }
 
-    /// Takes the entry matching a return.
-    pub fn exit(&mut self, key: &CallKey) -> Option<T> {
+    /// Takes the entry matching a return, and the open calls deeper on the
+    /// same goroutine, which the return proves were unwound by a panic
+    /// (oldest first).
+    pub fn exit(&mut self, key: &CallKey) -> (Option<T>, Vec<T>) {
         let v = self.open.remove(key).map(|(_, v)| v);
         if v.is_none() {
             self.stats.unmatched_returns += 1;
         }
-        v
+        let mut unwound = Vec::new();
+        let g = (key.pid, key.goid);
+        if let Some(keys) = self.by_goroutine.get_mut(&g) {
+            // frame = stack.hi - SP: larger is deeper.
+            let mut dead: Vec<(u64, T)> = Vec::new();
+            keys.retain(|k| {
+                if k == key {
+                    return false;
+                }
+                if k.frame > key.frame {
+                    if let Some(e) = self.open.remove(k) {
+                        dead.push(e);
+                    }
+                    return false;
+                }
+                self.open.contains_key(k)
+            });
+            if keys.is_empty() {
+                self.by_goroutine.remove(&g);
+            }
+            dead.sort_by_key(|(seq, _)| *seq);
+            self.stats.panicked += dead.len() as u64;
+            unwound = dead.into_iter().map(|(_, v)| v).collect();
+        }
+        (v, unwound)
     }
 
     /// Forgets the open calls of a process that exited.
     pub fn forget_pid(&mut self, pid: u32) {
         self.open.retain(|k, _| k.pid != pid);
+        self.by_goroutine.retain(|(p, _), _| *p != pid);
     }
 
     /// Number of open calls.
@@ -99,6 +140,11 @@ impl<T> Correlator<T> {
         let before = self.open.len();
         self.open.retain(|_, (s, _)| *s > cut);
         self.stats.evicted_entries += (before - self.open.len()) as u64;
+        let open = &self.open;
+        self.by_goroutine.retain(|_, keys| {
+            keys.retain(|k| open.contains_key(k));
+            !keys.is_empty()
+        });
     }
 }
 
@@ -120,9 +166,9 @@ mod tests {
         let mut c = Correlator::new(16);
         c.enter(key(1, 100), "outer");
         c.enter(key(1, 200), "inner");
-        assert_eq!(c.exit(&key(1, 200)), Some("inner"));
-        assert_eq!(c.exit(&key(1, 100)), Some("outer"));
-        assert_eq!(c.exit(&key(1, 100)), None);
+        assert_eq!(c.exit(&key(1, 200)), (Some("inner"), vec![]));
+        assert_eq!(c.exit(&key(1, 100)), (Some("outer"), vec![]));
+        assert_eq!(c.exit(&key(1, 100)), (None, vec![]));
         assert_eq!(c.stats.unmatched_returns, 1);
     }
 
@@ -131,7 +177,7 @@ mod tests {
         let mut c = Correlator::new(16);
         c.enter(key(1, 100), 1);
         c.enter(key(1, 100), 2);
-        assert_eq!(c.exit(&key(1, 100)), Some(2));
+        assert_eq!(c.exit(&key(1, 100)), (Some(2), vec![]));
         assert_eq!(c.stats.restarted_entries, 1);
         assert!(c.is_empty());
     }
@@ -144,7 +190,23 @@ mod tests {
         }
         assert!(c.len() <= 8);
         assert_eq!(c.stats.evicted_entries, 20 - c.len() as u64);
-        assert_eq!(c.exit(&key(19, 0)), Some(19));
-        assert_eq!(c.exit(&key(0, 0)), None);
+        assert_eq!(c.exit(&key(19, 0)).0, Some(19));
+        assert_eq!(c.exit(&key(0, 0)).0, None);
+    }
+
+    #[test]
+    fn a_shallower_return_reports_deeper_open_calls_as_unwound() {
+        let mut c = Correlator::new(16);
+        c.enter(key(1, 100), "guard");
+        c.enter(key(1, 200), "explode");
+        c.enter(key(1, 300), "deeper");
+        c.enter(key(2, 500), "other goroutine");
+        assert_eq!(
+            c.exit(&key(1, 100)),
+            (Some("guard"), vec!["explode", "deeper"])
+        );
+        assert_eq!(c.stats.panicked, 2);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.exit(&key(2, 500)), (Some("other goroutine"), vec![]));
     }
 }

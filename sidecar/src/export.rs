@@ -23,8 +23,11 @@ pub struct Call {
     pub goroutine: u64,
     /// Wall-clock start.
     pub start_time_unix_nano: u64,
-    /// Entry to return, from BPF timestamps.
-    pub duration_ns: u64,
+    /// Entry to return, from BPF timestamps; None when the call never
+    /// returned (unwound by a panic).
+    pub duration_ns: Option<u64>,
+    /// True when a recovered panic unwound the call (no results, no end).
+    pub panicked: bool,
     /// Arguments by name.
     pub args: Vec<(String, GoValue)>,
     /// Results by name (`r0`, `r1`… when unnamed).
@@ -45,7 +48,7 @@ impl Serialize for Fields<'_> {
 
 impl Serialize for Call {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(Some(9 + usize::from(self.panicked)))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
         m.serialize_entry("pid", &self.pid)?;
@@ -53,6 +56,9 @@ impl Serialize for Call {
         m.serialize_entry("goroutine", &self.goroutine)?;
         m.serialize_entry("start_time_unix_nano", &self.start_time_unix_nano)?;
         m.serialize_entry("duration_ns", &self.duration_ns)?;
+        if self.panicked {
+            m.serialize_entry("panicked", &true)?;
+        }
         m.serialize_entry("args", &Fields(&self.args))?;
         m.serialize_entry("returns", &Fields(&self.returns))?;
         m.end()
@@ -69,7 +75,10 @@ impl Call {
             s.push_str(" = ");
             s.push_str(&rets.join(", "));
         }
-        s.push_str(&format!(" ({:.1}µs)", self.duration_ns as f64 / 1000.0));
+        match self.duration_ns {
+            Some(d) => s.push_str(&format!(" ({:.1}µs)", d as f64 / 1000.0)),
+            None => s.push_str(" (panicked)"),
+        }
         s
     }
 }
@@ -120,7 +129,8 @@ mod tests {
             tid: 2,
             goroutine: 3,
             start_time_unix_nano: 4,
-            duration_ns: 1500,
+            duration_ns: Some(1500),
+            panicked: false,
             args: vec![("iterations".into(), GoValue::Int(2))],
             returns: vec![("r0".into(), GoValue::Unavailable("xmm".into()))],
         };

@@ -356,6 +356,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         unmatched_returns = c.unmatched_returns,
         evicted_entries = c.evicted_entries,
         restarted_entries = c.restarted_entries,
+        panicked = c.panicked,
         stray_records = sup.stats.stray_records,
         "stopped"
     );

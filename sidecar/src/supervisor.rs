@@ -441,7 +441,14 @@ impl Supervisor {
             );
             return;
         }
-        let Some(open) = self.correlator.exit(&key) else {
+        let (open, unwound) = self.correlator.exit(&key);
+        // Deeper calls on this goroutine that a recovered panic unwound:
+        // they did start, did not return, and their end was not observed.
+        for u in unwound {
+            let call = self.call(u, ev.goid, None, Vec::new());
+            self.emit(&call);
+        }
+        let Some(open) = open else {
             return;
         };
         let returns = decode(
@@ -450,19 +457,36 @@ impl Supervisor {
             (ev.fault_mask, ev.nil_mask),
             open.meta.as_ref(),
         );
-        let call = Call {
+        let duration = ev.ktime_ns.saturating_sub(open.ktime);
+        let call = self.call(open, ev.goid, Some(duration), returns);
+        self.emit(&call);
+    }
+
+    /// A call record from its entry; `duration` None: it never returned.
+    fn call(
+        &self,
+        open: Open,
+        goroutine: u64,
+        duration: Option<u64>,
+        returns: Vec<(String, GoValue)>,
+    ) -> Call {
+        Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),
             pid: open.meta.pid,
             tid: open.tid,
-            goroutine: ev.goid,
+            goroutine,
             start_time_unix_nano: (i128::from(open.ktime) + self.clock_offset).max(0) as u64,
-            duration_ns: ev.ktime_ns.saturating_sub(open.ktime),
+            duration_ns: duration,
+            panicked: duration.is_none(),
             args: open.args,
             returns,
-        };
+        }
+    }
+
+    fn emit(&mut self, call: &Call) {
         self.stats.calls += 1;
-        if let Err(e) = self.sink.write(&call) {
+        if let Err(e) = self.sink.write(call) {
             self.stats.sink_errors += 1;
             if self.stats.sink_errors == 1 {
                 warn!("writing output: {e}");

@@ -90,6 +90,8 @@ fn sigs_config(pid: u32) -> String {
         p("main.refs", ""),
         p("main.slices", ""),
         p("main.handle", ""),
+        p("main.explode", ""),
+        p("main.guard", ""),
     ]
     .concat()
 }
@@ -100,7 +102,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 15);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 17);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -281,6 +283,25 @@ fn sigs_exact_values() {
         assert_eq!(r["Ports"], json!([80, 443]));
         assert_eq!(h[0]["args"]["tag"], "t");
 
+        // A recovered panic: explode(1) never returns; guard's return proves
+        // it was unwound, so it is reported as panicked, with no made-up
+        // duration or result, right before guard's own line.
+        let ex = of(&calls, "main.explode");
+        assert_eq!(ex.len(), 4, "{v}");
+        assert_eq!(ex[0]["args"], json!({"n": 0}));
+        assert_eq!(ex[0]["returns"], json!({"r0": 0}));
+        assert!(ex[0].get("panicked").is_none());
+        assert_eq!(ex[1]["args"], json!({"n": 1}));
+        assert_eq!(ex[1]["panicked"], true, "{v}: {}", ex[1]);
+        assert_eq!(ex[1]["duration_ns"], Value::Null);
+        assert_eq!(ex[1]["returns"], json!({}));
+        let gd = of(&calls, "main.guard");
+        assert_eq!(gd.len(), 4, "{v}");
+        assert_eq!(gd[1]["args"], json!({"n": 1}));
+        assert_eq!(gd[1]["returns"], json!({"r": -1}), "{v}");
+        let pos = |c: &Value| calls.iter().position(|x| x == c).unwrap();
+        assert_eq!(pos(ex[1]) + 1, pos(gd[1]), "{v}");
+
         // Recursion 40 levels deep on a fresh goroutine with 512-byte
         // frames: the stack is copied several times mid-call. Exactly one
         // event per call, each paired with its own result n(n+1)/2.
@@ -328,6 +349,7 @@ fn sigs_exact_values() {
             stopped["restarted_entries"].as_u64().unwrap() >= 2,
             "{v}: {stopped}"
         );
+        assert_eq!(stopped["panicked"], 2, "{v}: {stopped}");
     }
 }
 
