@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README walkthrough, end to end on this machine: build gotel and a Go HTTP app,
-# start both, send three requests, and show the calls of main.computeE gotel captured.
+# start both, send three requests, and show the calls of main.computeE and its
+# HTTP handler that gotel captured.
 #
 #   sudo ./scripts/demo.sh
 #
@@ -74,8 +75,11 @@ sed 's/^/    /' config/demo.yaml
 env --default-signal=INT target/release/gotel run --config config/demo.yaml \
   >"$work/calls.jsonl" 2>"$work/gotel.log" &
 gotel_pid=$!
-attached() { grep -qw attached "$work/gotel.log" || ! alive "$gotel_pid"; }
-if ! wait_for 15 attached || ! grep -qw attached "$work/gotel.log"; then
+# One "attached" line per probe in the config.
+probes=$(grep -c '^  - function:' config/demo.yaml)
+all_attached() { (($(grep -cw attached "$work/gotel.log" 2>/dev/null || true) >= probes)); }
+attached() { all_attached || ! alive "$gotel_pid"; }
+if ! wait_for 15 attached || ! all_attached; then
   if alive "$gotel_pid"; then
     echo "demo.sh: gotel did not log 'attached' within 15 s; its stderr:" >&2
   else

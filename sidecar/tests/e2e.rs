@@ -29,12 +29,18 @@ fn demo_compute_e() {
         let addr = target.stdout.seen[0]
             .trim_start_matches("listening on ")
             .to_string();
+        let pid = target.pid();
         let gotel = Gotel::run(
             &format!(
-                "probes:\n  - function: main.computeE\n    target: {{ pid: {} }}\n",
-                target.pid()
+                "probes:
+  - function: main.computeE
+    target: {{ pid: {pid} }}
+  - function: main.handleE
+    args: [r.Method, r.URL.Path, r.URL.RawQuery]
+    target: {{ pid: {pid} }}
+"
             ),
-            1,
+            2,
         );
         let mut windows = Vec::new();
         for q in ["/e?iters=2", "/e?iters=200", "/e"] {
@@ -44,7 +50,21 @@ fn demo_compute_e() {
             assert!(body.contains("e = 2."), "{body}");
         }
         std::thread::sleep(Duration::from_millis(300));
-        let (calls, _) = gotel.stop();
+        let (all, _) = gotel.stop();
+        // The handler's view, through *http.Request and *url.URL.
+        let handlers = of(&all, "main.handleE");
+        let queries: Vec<_> = handlers.iter().map(|c| c["args"].clone()).collect();
+        assert_eq!(
+            queries,
+            vec![
+                json!({"r.Method": "GET", "r.URL.Path": "/e", "r.URL.RawQuery": "iters=2"}),
+                json!({"r.Method": "GET", "r.URL.Path": "/e", "r.URL.RawQuery": "iters=200"}),
+                json!({"r.Method": "GET", "r.URL.Path": "/e", "r.URL.RawQuery": ""}),
+            ],
+            "{}",
+            tc.version
+        );
+        let calls: Vec<Value> = of(&all, "main.computeE").into_iter().cloned().collect();
         assert_eq!(calls.len(), 3, "{}: {calls:?}", tc.version);
         for ((c, want), (before, after)) in calls.iter().zip([2, 200, 100]).zip(windows) {
             assert_eq!(c["function"], "main.computeE");
