@@ -206,6 +206,46 @@ static long resolve_op(__u32 i, struct capture *c)
 	return 0;
 }
 
+/* State of one []string copy (emit_op, GOTEL_OP_STRINGS). */
+struct strings_copy {
+	struct scratch *s;
+	__u64 array;    /* the slice's array: string headers */
+	__u32 off;      /* write cursor in s->data */
+	__u32 max_len;  /* bytes per element */
+	__u32 n;        /* elements written */
+};
+
+/* One element of a []string: its header, then up to max_len bytes. */
+static long copy_string_elem(__u32 i, struct strings_copy *sc)
+{
+	__u32 off = sc->off;
+	if (off > GOTEL_MAX_DATA - 16)
+		return 1;
+	__u8 *dst = &sc->s->data[off];
+	__u64 hdr[2] = {};
+	__u32 fault = 0, copied = 0;
+	if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)(sc->array + 16 * (__u64)i))) {
+		fault = 1;
+		hdr[1] = 0;
+	}
+	__u64 want = hdr[1] < sc->max_len ? hdr[1] : sc->max_len;
+	if (want > GOTEL_MAX_DATA - 16 - off)
+		want = GOTEL_MAX_DATA - 16 - off;
+	copied = (__u32)want;
+	barrier_var(copied);
+	copied &= 2 * GOTEL_MAX_STRING - 1;
+	if (copied && bpf_probe_read_user(dst + 16, copied, (void *)hdr[0])) {
+		fault = 1;
+		copied = 0;
+	}
+	*(__u64 *)dst = hdr[1];
+	*(__u32 *)(dst + 8) = copied;
+	*(__u32 *)(dst + 12) = fault;
+	sc->off = off + 16 + ((copied + 7) & ~7U);
+	sc->n = i + 1;
+	return 0;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -221,6 +261,26 @@ static long emit_op(__u32 i, struct capture *c)
 	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
 		ev->flags |= GOTEL_EV_DATA_FULL;
 		return 1;
+	}
+	if (op->kind == GOTEL_OP_STRINGS) {
+		__u8 *head = &s->data[off];
+		__u64 count = r->status == RES_OK ? r->b : 0;
+		struct strings_copy sc = {
+			.s = s, .array = r->a, .off = off + 16,
+			.max_len = op->max_len, .n = 0,
+		};
+		if (r->status == RES_NIL)
+			ev->nil_mask |= 1U << i;
+		else if (r->status != RES_OK)
+			ev->fault_mask |= 1U << i;
+		__u32 want = count < op->size ? (__u32)count : op->size;
+		if (want)
+			bpf_loop(want, copy_string_elem, &sc, 0);
+		*(__u64 *)head = count;
+		*(__u32 *)(head + 8) = sc.n;
+		*(__u32 *)(head + 12) = 0;
+		c->off = sc.off;
+		return 0;
 	}
 	if (!scalar && op->kind != GOTEL_OP_STRING) {
 		ev->fault_mask |= 1U << i;

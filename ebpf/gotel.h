@@ -66,6 +66,13 @@ enum gotel_op_kind {
 	 * with copied = min(len * size, max_len).
 	 */
 	GOTEL_OP_STRING = 2,
+	/*
+	 * A []string {array, len}: up to `size` elements, each copied like a
+	 * string of at most `max_len` bytes. Emits
+	 * { u64 len; u32 n; u32 _pad; n x { u64 len; u32 copied; u32 fault;
+	 *   u8 bytes[copied] padded to 8 } }.
+	 */
+	GOTEL_OP_STRINGS = 3,
 };
 
 /*

@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::plan::{Image, ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, OP_SCALAR, OP_STRING};
+use crate::recipe::{RawOp, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +197,7 @@ impl std::fmt::Display for GoValue {
 }
 
 /// One op's captured bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Slot<'a> {
     Scalar(u64),
     String {
@@ -206,6 +206,11 @@ enum Slot<'a> {
     },
     /// A value reached through a nil pointer.
     Nil,
+    /// A []string: its length and the elements copied (None: unreadable).
+    Strings {
+        len: u64,
+        items: Vec<Option<(u64, &'a [u8])>>,
+    },
     Fault,
 }
 
@@ -229,6 +234,34 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> V
                     _ if nil && !fault => Slot::Nil,
                     Some(v) if !fault => Slot::Scalar(v),
                     _ => Slot::Fault,
+                }
+            }
+            OP_STRINGS => {
+                let (Some(len), Some(n)) = (u64_at(off), data.get(off + 8..off + 12)) else {
+                    out.push(Slot::Fault);
+                    break;
+                };
+                let n = u32::from_le_bytes(n.try_into().unwrap()) as usize;
+                off += 16;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (Some(l), Some(c), Some(f)) = (
+                        u64_at(off),
+                        data.get(off + 8..off + 12),
+                        data.get(off + 12..off + 16),
+                    ) else {
+                        break;
+                    };
+                    let copied = u32::from_le_bytes(c.try_into().unwrap()) as usize;
+                    let faulted = u32::from_le_bytes(f.try_into().unwrap()) != 0;
+                    let bytes = data.get(off + 16..off + 16 + copied);
+                    off += 16 + copied.div_ceil(8) * 8;
+                    items.push(bytes.filter(|_| !faulted).map(|b| (l, b)));
+                }
+                match () {
+                    _ if nil && !fault => Slot::Nil,
+                    _ if fault => Slot::Fault,
+                    _ => Slot::Strings { len, items },
                 }
             }
             OP_STRING => {
@@ -347,6 +380,24 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             });
             match slots.get(*op) {
                 Some(Slot::Nil) => GoValue::Null,
+                Some(Slot::Strings { len, items }) => GoValue::Seq {
+                    items: items
+                        .iter()
+                        .map(|it| match it {
+                            Some((l, b)) => GoValue::Str {
+                                text: String::from_utf8_lossy(b).into_owned(),
+                                len: *l,
+                                truncated: (b.len() as u64) < *l,
+                            },
+                            None => GoValue::Unavailable(
+                                "memory could not be read at the probe (paged out or invalid)"
+                                    .into(),
+                            ),
+                        })
+                        .collect(),
+                    len: *len,
+                    cap,
+                },
                 Some(Slot::String { len, bytes }) => match elem {
                     Some(Image::Byte) => GoValue::Bytes {
                         data: bytes.to_vec(),

@@ -9,7 +9,7 @@ use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
     RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, MAX_STRING,
-    OP_SCALAR, OP_STRING, SITE_ENTRY, SITE_RETURN,
+    OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -660,6 +660,9 @@ impl Builder {
         (array, len, cap): (Access, Option<Loc>, Access),
         name: &str,
     ) -> Shape {
+        if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
+            return self.string_slice(ty, (array, len, cap), name);
+        }
         let image = elem.and_then(|e| image(types, e));
         let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
         let max = match (&image, elem_size) {
@@ -681,6 +684,32 @@ impl Builder {
             cap_op,
             elem: if max > 0 { image } else { None },
             elem_size: elem_size.max(1),
+            ty: ty.to_string(),
+        }
+    }
+
+    /// A []string: up to `max_elems` elements (at most 255), each up to
+    /// `max_string_len` bytes, shrunk to what the site's data budget has left.
+    fn string_slice(
+        &mut self,
+        ty: &str,
+        (array, len, cap): (Access, Option<Loc>, Access),
+        name: &str,
+    ) -> Shape {
+        let n = self.max_elems.min(255);
+        let left = MAX_DATA.saturating_sub(self.data_bytes + 16 + 8);
+        let per = (left / n).saturating_sub(16) / 8 * 8;
+        let max = self.max_string_len.min(per);
+        let bytes = 16 + n * (16 + max.div_ceil(8) * 8);
+        let Some(op) = self.push(OP_STRINGS, n as u8, max as u16, array, len, bytes) else {
+            return self.full(name);
+        };
+        let cap_op = self.push(OP_SCALAR, 8, 0, cap, None, 8);
+        Shape::Slice {
+            op,
+            cap_op,
+            elem: None,
+            elem_size: 16,
             ty: ty.to_string(),
         }
     }

@@ -23,6 +23,8 @@ pub const LOC_STACK: u8 = 2;
 pub const OP_SCALAR: u8 = 1;
 /// `GOTEL_OP_STRING`.
 pub const OP_STRING: u8 = 2;
+/// `GOTEL_OP_STRINGS`: a []string, element by element.
+pub const OP_STRINGS: u8 = 3;
 /// Pointer hops one indirect op may follow (`GOTEL_MAX_HOPS`).
 pub const MAX_HOPS: usize = 4;
 /// `GOTEL_SITE_ENTRY`.

@@ -281,7 +281,7 @@ fn sigs_exact_values() {
                 "bs": "hello",
                 "raw": {"hex": "0001ff"},
                 "pts": [{"X": 1, "Y": 2}, {"X": 3, "Y": 4}],
-                "names": {"unavailable": "[]string of length 2: elements of this type are not captured yet"},
+                "names": ["a", "b"],
                 "big": {"elements": big, "truncated": true, "length": 20, "cap": 20},
                 "empty": [],
             }),
