@@ -40,6 +40,14 @@ struct {
 	__type(value, struct gotel_recipe);
 } recipes SEC(".maps");
 
+/* One global count of dropped records, stamped on every record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_seq SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, GOTEL_STAT_COUNT);
@@ -83,6 +91,16 @@ static __always_inline void count(__u32 stat)
 	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
 	if (v)
 		*v += 1;
+}
+
+/* A record was lost: count it where every later record will see it. */
+static __always_inline void dropped(__u32 stat)
+{
+	__u32 zero = 0;
+	__u64 *seq = bpf_map_lookup_elem(&drop_seq, &zero);
+	if (seq)
+		__sync_fetch_and_add(seq, 1);
+	count(stat);
 }
 
 /* Loads the machine word at `loc`; non-zero when it cannot be read. */
@@ -362,6 +380,9 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	ev->flags = 0;
 	ev->fault_mask = 0;
 	ev->nil_mask = 0;
+	__u32 zero = 0;
+	__u64 *seq = bpf_map_lookup_elem(&drop_seq, &zero);
+	ev->drop_seq = seq ? *seq : 0;
 
 	/* One user read covering both g fields: each bpf_probe_read_user
 	 * costs ~125 ns here, more than the rest of the program. The planner
@@ -398,7 +419,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, &s->ev, sizeof(struct gotel_event) + off,
 			       flags))
-		count(GOTEL_STAT_RINGBUF_FULL);
+		dropped(GOTEL_STAT_RINGBUF_FULL);
 	/* No per-event success counter: userspace counts what it reads, and
 	 * a map update per hit is measurable. */
 }
@@ -425,7 +446,7 @@ int gotel_probe(struct pt_regs *ctx)
 	 */
 	if (__sync_fetch_and_add(&s->busy, 1)) {
 		__sync_fetch_and_add(&s->busy, -1);
-		count(GOTEL_STAT_BUSY);
+		dropped(GOTEL_STAT_BUSY);
 		return 0;
 	}
 	emit(ctx, cookie, rc, s);

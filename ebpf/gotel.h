@@ -135,6 +135,9 @@ struct gotel_event {
 	__u32 fault_mask;
 	/* Bit i: op i met a nil pointer on its way (the value is nil). */
 	__u32 nil_mask;
+	/* Records dropped so far (all CPUs) when this one was built: a change
+	 * between two records means something between them was lost. */
+	__u64 drop_seq;
 };
 
 /* Indices of the per-CPU `stats` counters. */

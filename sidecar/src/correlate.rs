@@ -37,14 +37,20 @@ pub struct CorrelateStats {
     pub evicted_entries: u64,
     /// Calls found unwound by a recovered panic.
     pub panicked: u64,
+    /// Calls whose return went unobserved because records were lost in
+    /// between (not claimed as panics).
+    pub unobserved: u64,
 }
+
+/// An open call: insertion order, the loss stamp at entry, the value.
+type Entry<T> = (u64, u64, T);
 
 /// Open calls awaiting their return, bounded in number.
 #[derive(Debug)]
 pub struct Correlator<T> {
-    open: HashMap<CallKey, (u64, T)>,
-    /// Open calls per goroutine (pid, goid); may hold keys already gone
-    /// from `open` (evicted), which are skipped.
+    open: HashMap<CallKey, Entry<T>>,
+    /// Open calls per goroutine (pid, goid), in entry order, hence by
+    /// increasing depth; may hold keys already evicted, which are skipped.
     by_goroutine: HashMap<(u32, u64), Vec<CallKey>>,
     capacity: usize,
     seq: u64,
@@ -64,15 +70,16 @@ impl<T> Correlator<T> {
         }
     }
 
-    /// Records an entry.
-    pub fn enter(&mut self, key: CallKey, value: T) {
+    /// Records an entry. `stamp` counts the records lost so far: a return
+    /// may only prove deeper calls unwound if nothing was lost meanwhile.
+    pub fn enter(&mut self, key: CallKey, value: T, stamp: u64) {
         if self.open.len() >= self.capacity && !self.open.contains_key(&key) {
             self.evict_oldest();
         }
         self.seq += 1;
-        if self.open.insert(key, (self.seq, value)).is_some() {
+        if self.open.insert(key, (self.seq, stamp, value)).is_some() {
             self.stats.restarted_entries += 1;
-        } else {
+        } else if key.goid != 0 {
             self.by_goroutine
                 .entry((key.pid, key.goid))
                 .or_default()
@@ -82,36 +89,44 @@ impl<T> Correlator<T> {
 
     /// Takes the entry matching a return, and the open calls deeper on the
     /// same goroutine, which the return proves were unwound by a panic
-    /// (oldest first).
-    pub fn exit(&mut self, key: &CallKey) -> (Option<T>, Vec<T>) {
-        let v = self.open.remove(key).map(|(_, v)| v);
+    /// (oldest first). Deeper calls are only claimed unwound when no record
+    /// was lost since they entered (`stamp` unchanged): a lost return record
+    /// would look the same. goid 0 (system stacks, one per thread) is never
+    /// used for that inference.
+    pub fn exit(&mut self, key: &CallKey, stamp: u64) -> (Option<T>, Vec<T>) {
+        let v = self.open.remove(key).map(|(_, _, v)| v);
         if v.is_none() {
             self.stats.unmatched_returns += 1;
         }
-        let mut unwound = Vec::new();
         let g = (key.pid, key.goid);
-        if let Some(keys) = self.by_goroutine.get_mut(&g) {
-            // frame = stack.hi - SP: larger is deeper.
-            let mut dead: Vec<(u64, T)> = Vec::new();
-            keys.retain(|k| {
-                if k == key {
-                    return false;
+        let mut unwound = Vec::new();
+        let Some(keys) = self.by_goroutine.get_mut(&g) else {
+            return (v, unwound);
+        };
+        // frame = stack.hi - SP: larger is deeper, and deeper calls entered
+        // later, so they form the end of the list.
+        let mut dead = Vec::new();
+        while keys.last().is_some_and(|k| k.frame > key.frame) {
+            let k = keys.pop().expect("checked");
+            if let Some((seq, at, value)) = self.open.remove(&k) {
+                if at == stamp {
+                    dead.push((seq, value));
+                } else {
+                    self.stats.unobserved += 1;
                 }
-                if k.frame > key.frame {
-                    if let Some(e) = self.open.remove(k) {
-                        dead.push(e);
-                    }
-                    return false;
-                }
-                self.open.contains_key(k)
-            });
-            if keys.is_empty() {
-                self.by_goroutine.remove(&g);
             }
-            dead.sort_by_key(|(seq, _)| *seq);
-            self.stats.panicked += dead.len() as u64;
-            unwound = dead.into_iter().map(|(_, v)| v).collect();
         }
+        if keys.last() == Some(key) {
+            keys.pop();
+        } else {
+            keys.retain(|k| k != key);
+        }
+        if keys.is_empty() {
+            self.by_goroutine.remove(&g);
+        }
+        dead.sort_by_key(|(seq, _)| *seq);
+        self.stats.panicked += dead.len() as u64;
+        unwound.extend(dead.into_iter().map(|(_, v)| v));
         (v, unwound)
     }
 
@@ -133,12 +148,12 @@ impl<T> Correlator<T> {
 
     fn evict_oldest(&mut self) {
         // Evict the oldest eighth at once so this O(n) pass is rare.
-        let mut seqs: Vec<u64> = self.open.values().map(|(s, _)| *s).collect();
+        let mut seqs: Vec<u64> = self.open.values().map(|(s, _, _)| *s).collect();
         let n = (self.capacity / 8).max(1).min(seqs.len());
         let (_, cut, _) = seqs.select_nth_unstable(n - 1);
         let cut = *cut;
         let before = self.open.len();
-        self.open.retain(|_, (s, _)| *s > cut);
+        self.open.retain(|_, (s, _, _)| *s > cut);
         self.stats.evicted_entries += (before - self.open.len()) as u64;
         let open = &self.open;
         self.by_goroutine.retain(|_, keys| {
@@ -164,20 +179,20 @@ mod tests {
     #[test]
     fn recursion_pairs_by_frame() {
         let mut c = Correlator::new(16);
-        c.enter(key(1, 100), "outer");
-        c.enter(key(1, 200), "inner");
-        assert_eq!(c.exit(&key(1, 200)), (Some("inner"), vec![]));
-        assert_eq!(c.exit(&key(1, 100)), (Some("outer"), vec![]));
-        assert_eq!(c.exit(&key(1, 100)), (None, vec![]));
+        c.enter(key(1, 100), "outer", 0);
+        c.enter(key(1, 200), "inner", 0);
+        assert_eq!(c.exit(&key(1, 200), 0), (Some("inner"), vec![]));
+        assert_eq!(c.exit(&key(1, 100), 0), (Some("outer"), vec![]));
+        assert_eq!(c.exit(&key(1, 100), 0), (None, vec![]));
         assert_eq!(c.stats.unmatched_returns, 1);
     }
 
     #[test]
     fn a_restarted_prologue_counts_once() {
         let mut c = Correlator::new(16);
-        c.enter(key(1, 100), 1);
-        c.enter(key(1, 100), 2);
-        assert_eq!(c.exit(&key(1, 100)), (Some(2), vec![]));
+        c.enter(key(1, 100), 1, 0);
+        c.enter(key(1, 100), 2, 0);
+        assert_eq!(c.exit(&key(1, 100), 0), (Some(2), vec![]));
         assert_eq!(c.stats.restarted_entries, 1);
         assert!(c.is_empty());
     }
@@ -186,27 +201,54 @@ mod tests {
     fn the_table_is_bounded_and_evicts_oldest() {
         let mut c = Correlator::new(8);
         for i in 0..20 {
-            c.enter(key(i, 0), i);
+            c.enter(key(i, 0), i, 0);
         }
         assert!(c.len() <= 8);
         assert_eq!(c.stats.evicted_entries, 20 - c.len() as u64);
-        assert_eq!(c.exit(&key(19, 0)).0, Some(19));
-        assert_eq!(c.exit(&key(0, 0)).0, None);
+        assert_eq!(c.exit(&key(19, 0), 0).0, Some(19));
+        assert_eq!(c.exit(&key(0, 0), 0).0, None);
     }
 
     #[test]
     fn a_shallower_return_reports_deeper_open_calls_as_unwound() {
         let mut c = Correlator::new(16);
-        c.enter(key(1, 100), "guard");
-        c.enter(key(1, 200), "explode");
-        c.enter(key(1, 300), "deeper");
-        c.enter(key(2, 500), "other goroutine");
+        c.enter(key(1, 100), "guard", 0);
+        c.enter(key(1, 200), "explode", 0);
+        c.enter(key(1, 300), "deeper", 0);
+        c.enter(key(2, 500), "other goroutine", 0);
         assert_eq!(
-            c.exit(&key(1, 100)),
+            c.exit(&key(1, 100), 0),
             (Some("guard"), vec!["explode", "deeper"])
         );
         assert_eq!(c.stats.panicked, 2);
         assert_eq!(c.len(), 1);
-        assert_eq!(c.exit(&key(2, 500)), (Some("other goroutine"), vec![]));
+        assert_eq!(c.exit(&key(2, 500), 0), (Some("other goroutine"), vec![]));
+    }
+
+    #[test]
+    fn a_lost_record_is_never_reported_as_a_panic() {
+        let mut c = Correlator::new(16);
+        c.enter(key(1, 100), "caller", 7);
+        c.enter(key(1, 200), "callee whose return record was dropped", 7);
+        // One record lost since: the stamp moved.
+        assert_eq!(c.exit(&key(1, 100), 8), (Some("caller"), vec![]));
+        assert_eq!(c.stats.panicked, 0);
+        assert_eq!(c.stats.unobserved, 1);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn system_stacks_are_not_used_to_infer_panics() {
+        let mut c = Correlator::new(16);
+        let g0 = |frame| CallKey {
+            pid: 1,
+            goid: 0,
+            frame,
+            attachment: 9,
+        };
+        c.enter(g0(100), "thread A", 0);
+        c.enter(g0(200), "thread B", 0);
+        assert_eq!(c.exit(&g0(100), 0), (Some("thread A"), vec![]));
+        assert_eq!(c.exit(&g0(200), 0), (Some("thread B"), vec![]));
     }
 }

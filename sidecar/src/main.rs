@@ -357,6 +357,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         evicted_entries = c.evicted_entries,
         restarted_entries = c.restarted_entries,
         panicked = c.panicked,
+        unobserved = c.unobserved,
         stray_records = sup.stats.stray_records,
         "stopped"
     );

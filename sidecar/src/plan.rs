@@ -403,7 +403,7 @@ impl Builder {
                 self.warnings.truncate(warnings);
                 if self.full_hit {
                     self.warnings.push(format!(
-                        "{name}: the {} it points to does not fit in the {MAX_OPS} captures left at this site; showing the address (name fields in `args:`)",
+                        "{name}: the {} it points to does not fit in what is left of this site's {MAX_OPS} captures and {MAX_DATA} bytes; showing the address (name fields in `args:`)",
                         types.get(elem).name
                     ));
                 }
@@ -700,6 +700,9 @@ impl Builder {
         let left = MAX_DATA.saturating_sub(self.data_bytes + 16 + 8);
         let per = (left / n).saturating_sub(16) / 8 * 8;
         let max = self.max_string_len.min(per);
+        if max == 0 {
+            return self.full(name);
+        }
         let bytes = 16 + n * (16 + max.div_ceil(8) * 8);
         let Some(op) = self.push(OP_STRINGS, n as u8, max as u16, array, len, bytes) else {
             return self.full(name);
@@ -940,6 +943,7 @@ impl Builder {
     ) -> Option<usize> {
         let n = self.recipe.n_ops as usize;
         if n >= MAX_OPS || self.data_bytes + bytes > MAX_DATA {
+            self.full_hit = true;
             return None;
         }
         let mut op = RawOp {

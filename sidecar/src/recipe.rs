@@ -141,6 +141,8 @@ pub struct RawEvent {
     pub fault_mask: u32,
     /// Bit i: op i met a nil pointer on its way.
     pub nil_mask: u32,
+    /// Records dropped so far (all CPUs) when this one was built.
+    pub drop_seq: u64,
 }
 
 impl RawEvent {
@@ -227,6 +229,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("flags", offset_of!(RawEvent, flags)),
                 ("fault_mask", offset_of!(RawEvent, fault_mask)),
                 ("nil_mask", offset_of!(RawEvent, nil_mask)),
+                ("drop_seq", offset_of!(RawEvent, drop_seq)),
             ],
         ),
     ]
@@ -235,4 +238,4 @@ pub fn layout() -> Vec<StructLayout> {
 const _: () = assert!(size_of::<RawLoc>() == 8);
 const _: () = assert!(size_of::<RawOp>() == 48);
 const _: () = assert!(size_of::<RawRecipe>() == 16 + 48 * MAX_OPS);
-const _: () = assert!(size_of::<RawEvent>() == 48);
+const _: () = assert!(size_of::<RawEvent>() == 56);

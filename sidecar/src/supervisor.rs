@@ -414,9 +414,12 @@ impl Supervisor {
             return;
         }
         if ev.flags & EV_NO_G != 0 {
+            // A lost record too: it moves the loss stamp.
             self.stats.no_goroutine += 1;
             return;
         }
+        // Records lost so far, in the kernel and here.
+        let stamp = ev.drop_seq + self.stats.no_goroutine;
         let key = CallKey {
             pid: meta.pid,
             goid: ev.goid,
@@ -438,10 +441,11 @@ impl Supervisor {
                     ktime: ev.ktime_ns,
                     args,
                 },
+                stamp,
             );
             return;
         }
-        let (open, unwound) = self.correlator.exit(&key);
+        let (open, unwound) = self.correlator.exit(&key, stamp);
         // Deeper calls on this goroutine that a recovered panic unwound:
         // they did start, did not return, and their end was not observed.
         for u in unwound {

@@ -491,6 +491,8 @@ fn overload_drops_are_counted_and_never_block_the_app() {
     let dropped = stopped["dropped"].as_u64().unwrap();
     assert!(dropped > 0, "{stopped}");
     assert_eq!(records + dropped, 2 * calls as u64, "{stopped}");
+    // Lost records are never mistaken for recovered panics.
+    assert_eq!(stopped["panicked"], 0, "{stopped}");
     assert_eq!(stopped["calls"].as_u64().unwrap(), lines.len() as u64);
     assert!(!lines.is_empty() && lines.len() < calls, "{}", lines.len());
     for c in &lines {
