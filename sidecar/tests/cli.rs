@@ -170,3 +170,26 @@ fn example_configs_parse_and_resolve() {
     }
     assert!(n >= 4, "{n} example configs");
 }
+
+/// A pointee too big for the site's captures keeps its address, says why,
+/// and never crowds out the arguments after it.
+#[test]
+fn a_pointee_that_does_not_fit_keeps_its_address() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "demo", "cli_budget", &[]);
+    let o = check(
+        &bin,
+        "probes:\n  - function: net/http.(*Server).Serve\n    target: { exe: app }\n",
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("the net/http.Server it points to does not fit in what is left of this site's 16 captures and 8192 bytes; showing the address"),
+        "{out}"
+    );
+    // The listener after the receiver is still captured.
+    assert!(
+        out.contains("arg l                net.Listener         RBX+RCX        captured"),
+        "{out}"
+    );
+}
