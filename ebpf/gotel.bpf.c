@@ -224,6 +224,35 @@ static long resolve_op(__u32 i, struct capture *c)
 	return 0;
 }
 
+/*
+ * Writes one string-layout slot at `dst` (= s->data + off):
+ * { u64 len; u32 copied; u32 fault; bytes padded to 8 }, copying up to
+ * `want` bytes from user address `src`. A failed read sets *fault and
+ * copies nothing. Returns the data offset after the slot.
+ */
+static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
+				       __u64 want, __u64 src, __u32 *fault)
+{
+	/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp anyway
+	 * against a torn or hostile recipe. */
+	if (want > GOTEL_MAX_DATA - 16 - off)
+		want = GOTEL_MAX_DATA - 16 - off;
+	/* clang drops clamps it can prove redundant, and the verifier cannot
+	 * prove them: hide the value from clang, then mask so the bound is
+	 * explicit. */
+	__u32 copied = (__u32)want;
+	barrier_var(copied);
+	copied &= 2 * GOTEL_MAX_STRING - 1;
+	if (copied && bpf_probe_read_user(dst + 16, copied, (void *)src)) {
+		*fault = 1;
+		copied = 0;
+	}
+	*(__u64 *)dst = len;
+	*(__u32 *)(dst + 8) = copied;
+	*(__u32 *)(dst + 12) = *fault;
+	return off + 16 + ((copied + 7) & ~7U);
+}
+
 /* State of one []string copy (emit_op, GOTEL_OP_STRINGS). */
 struct strings_copy {
 	struct scratch *s;
@@ -239,27 +268,14 @@ static long copy_string_elem(__u32 i, struct strings_copy *sc)
 	__u32 off = sc->off;
 	if (off > GOTEL_MAX_DATA - 16)
 		return 1;
-	__u8 *dst = &sc->s->data[off];
 	__u64 hdr[2] = {};
-	__u32 fault = 0, copied = 0;
+	__u32 fault = 0;
 	if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)(sc->array + 16 * (__u64)i))) {
 		fault = 1;
 		hdr[1] = 0;
 	}
 	__u64 want = hdr[1] < sc->max_len ? hdr[1] : sc->max_len;
-	if (want > GOTEL_MAX_DATA - 16 - off)
-		want = GOTEL_MAX_DATA - 16 - off;
-	copied = (__u32)want;
-	barrier_var(copied);
-	copied &= 2 * GOTEL_MAX_STRING - 1;
-	if (copied && bpf_probe_read_user(dst + 16, copied, (void *)hdr[0])) {
-		fault = 1;
-		copied = 0;
-	}
-	*(__u64 *)dst = hdr[1];
-	*(__u32 *)(dst + 8) = copied;
-	*(__u32 *)(dst + 12) = fault;
-	sc->off = off + 16 + ((copied + 7) & ~7U);
+	sc->off = put_bytes(&sc->s->data[off], off, hdr[1], want, hdr[0], &fault);
 	sc->n = i + 1;
 	return 0;
 }
@@ -316,34 +332,16 @@ static long emit_op(__u32 i, struct capture *c)
 		return 0;
 	}
 	__u64 len = status == RES_OK ? r->b : 0;
-	__u32 copied = 0;
-	if (len) {
-		/* `size` bytes per element: 1 for strings, the element size
-		 * for slices (len counts elements). */
-		__u64 elem = op->size ? op->size : 1;
-		__u64 want = len < op->max_len ? len * elem : op->max_len;
-		if (want > op->max_len)
-			want = op->max_len;
-		/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp
-		 * anyway against a torn or hostile recipe. */
-		if (want > GOTEL_MAX_DATA - 16 - off)
-			want = GOTEL_MAX_DATA - 16 - off;
-		/* clang drops clamps it can prove redundant, and the verifier
-		 * cannot prove them: hide the value from clang, then mask so
-		 * the bound is explicit. */
-		copied = (__u32)want;
-		barrier_var(copied);
-		copied &= 2 * GOTEL_MAX_STRING - 1;
-		if (copied &&
-		    bpf_probe_read_user(dst + 16, copied, (void *)r->a)) {
-			ev->fault_mask |= 1U << i;
-			copied = 0;
-		}
-	}
-	*(__u64 *)dst = len;
-	*(__u32 *)(dst + 8) = copied;
-	*(__u32 *)(dst + 12) = 0;
-	c->off = off + 16 + ((copied + 7) & ~7U);
+	/* `size` bytes per element: 1 for strings, the element size for
+	 * slices (len counts elements). */
+	__u64 elem = op->size ? op->size : 1;
+	__u64 want = len < op->max_len ? len * elem : op->max_len;
+	if (want > op->max_len)
+		want = op->max_len;
+	__u32 fault = 0;
+	c->off = put_bytes(dst, off, len, want, r->a, &fault);
+	if (fault)
+		ev->fault_mask |= 1U << i;
 	return 0;
 }
 

@@ -62,7 +62,7 @@ enum gotel_op_kind {
 	/*
 	 * A Go string {data, len}, or a slice's elements {array, len} with
 	 * `size` bytes per element (strings: size 1). Emits
-	 * { u64 len; u32 copied; u32 _pad; u8 bytes[copied] } padded to 8,
+	 * { u64 len; u32 copied; u32 fault; u8 bytes[copied] } padded to 8,
 	 * with copied = min(len * size, max_len).
 	 */
 	GOTEL_OP_STRING = 2,

@@ -57,6 +57,20 @@ pub enum GoValue {
     Unavailable(String),
 }
 
+/// Why a captured value is missing: the BPF read failed.
+const READ_FAULT: &str = "memory could not be read at the probe (paged out or invalid)";
+
+impl GoValue {
+    /// A string of `len` bytes in the program, of which `bytes` were copied.
+    fn captured(bytes: &[u8], len: u64) -> Self {
+        GoValue::Str {
+            text: String::from_utf8_lossy(bytes).into_owned(),
+            len,
+            truncated: (bytes.len() as u64) < len,
+        }
+    }
+}
+
 impl Serialize for GoValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -318,9 +332,7 @@ pub fn decode(
 }
 
 fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
-    let fault = || {
-        GoValue::Unavailable("memory could not be read at the probe (paged out or invalid)".into())
-    };
+    let fault = || GoValue::Unavailable(READ_FAULT.into());
     match s {
         Shape::Scalar { op, kind, size } => match slots.get(*op) {
             Some(Slot::Scalar(v)) => scalar(*v, *kind, *size),
@@ -328,11 +340,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             _ => fault(),
         },
         Shape::String { op } => match slots.get(*op) {
-            Some(Slot::String { len, bytes }) => GoValue::Str {
-                text: String::from_utf8_lossy(bytes).into_owned(),
-                len: *len,
-                truncated: (bytes.len() as u64) < *len,
-            },
+            Some(Slot::String { len, bytes }) => GoValue::captured(bytes, *len),
             Some(Slot::Nil) => GoValue::Null,
             _ => fault(),
         },
@@ -356,11 +364,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                 Some(Slot::String { len, bytes })
                     if ty == "error" && MESSAGE_FIRST_FIELD.contains(&dynamic.as_str()) =>
                 {
-                    GoValue::Str {
-                        text: String::from_utf8_lossy(bytes).into_owned(),
-                        len: *len,
-                        truncated: (bytes.len() as u64) < *len,
-                    }
+                    GoValue::captured(bytes, *len)
                 }
                 _ => GoValue::Interface(format!(
                     "{ty} holding {dynamic}; its value is not decoded yet"
@@ -384,15 +388,8 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                     items: items
                         .iter()
                         .map(|it| match it {
-                            Some((l, b)) => GoValue::Str {
-                                text: String::from_utf8_lossy(b).into_owned(),
-                                len: *l,
-                                truncated: (b.len() as u64) < *l,
-                            },
-                            None => GoValue::Unavailable(
-                                "memory could not be read at the probe (paged out or invalid)"
-                                    .into(),
-                            ),
+                            Some((l, b)) => GoValue::captured(b, *l),
+                            None => GoValue::Unavailable(READ_FAULT.into()),
                         })
                         .collect(),
                     len: *len,
