@@ -518,6 +518,7 @@ impl Builder {
         {
             self.pending.push((path.to_string(), *elem, p.loc));
         }
+        let first = self.recipe.n_ops as usize;
         let (ty, shape) = if field_path.is_empty() {
             (
                 types.get(ty).name.clone(),
@@ -525,6 +526,13 @@ impl Builder {
             )
         } else {
             self.field(types, ty, &mut it, &mut field_path, path)
+        };
+        // A field path: where in memory, as the first op reads it.
+        let location = match self.recipe.ops.get(first) {
+            Some(op) if path.contains('.') && first < self.recipe.n_ops as usize => {
+                describe_op(op).unwrap_or(location)
+            }
+            _ => location,
         };
         Value {
             name: path.to_string(),
@@ -706,7 +714,14 @@ impl Builder {
                     off: mem.off + off,
                     ..mem.clone()
                 };
-                self.interface(*empty, Access::Mem(at(0)), at(8).follow(), &t.name, name)
+                self.interface(
+                    *empty,
+                    Access::Mem(at(0)),
+                    at(8).follow(),
+                    &t.name,
+                    name,
+                    false,
+                )
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -874,18 +889,8 @@ impl Builder {
     /// An interface whose first word is reached by `word0`; `data` is the
     /// memory its data pointer points at. The first word is the _type
     /// itself for `any`, an itab (with the _type at offset 8) otherwise.
+    /// `nested`: the error another error wraps (captured more briefly).
     fn interface(
-        &mut self,
-        empty: bool,
-        word0: Access,
-        data: Option<Mem>,
-        ty: &str,
-        name: &str,
-    ) -> Shape {
-        self.interface_at(empty, word0, data, ty, name, false)
-    }
-
-    fn interface_at(
         &mut self,
         empty: bool,
         word0: Access,
@@ -956,7 +961,7 @@ impl Builder {
         }
         if error && !nested {
             let inner_data = at(40).follow();
-            let s = self.interface_at(false, Access::Mem(at(32)), inner_data, ty, name, true);
+            let s = self.interface(false, Access::Mem(at(32)), inner_data, ty, name, true);
             if matches!(s, Shape::Interface { .. }) {
                 *inner = Some(Box::new(s));
             }
@@ -1016,7 +1021,14 @@ impl Builder {
                     hops: Vec::new(),
                     off: 0,
                 };
-                self.interface(*empty, Access::Direct(a.loc), Some(data), &t.name, name)
+                self.interface(
+                    *empty,
+                    Access::Direct(a.loc),
+                    Some(data),
+                    &t.name,
+                    name,
+                    false,
+                )
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -1266,6 +1278,24 @@ fn raw_loc(l: Loc) -> RawLoc {
         // Never emitted: float registers become Shape::Unavailable.
         Loc::FloatReg(_) => RawLoc::default(),
     }
+}
+
+/// What an indirect op reads, C-like: `*(*(RCX+16)+56)` is the value 56
+/// bytes past the pointer stored 16 bytes past the one in RCX.
+fn describe_op(op: &RawOp) -> Option<String> {
+    if op.indirect == 0 {
+        return None;
+    }
+    let base = match op.a.kind {
+        LOC_REG => Loc::IntReg(op.a.reg),
+        LOC_STACK => Loc::Stack(i64::from(op.a.offset)),
+        _ => return None,
+    };
+    let mut s = base.to_string();
+    for h in &op.hops[..usize::from(op.n_hops).min(MAX_HOPS)] {
+        s = format!("*({s}+{h})");
+    }
+    Some(format!("*({s}+{})", op.mem_off))
 }
 
 /// `RAX`, `RBX+RCX`, `8(SP)…24(SP)` for display.

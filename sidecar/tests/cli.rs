@@ -174,6 +174,13 @@ fn example_configs_parse_and_resolve() {
             bin.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}: {}", path.display(), text(&o));
+        if path.ends_with("demo.yaml") {
+            // A field path says where in memory it reads: url is the
+            // second field of http.Request, Path the fifth of url.URL.
+            let out = text(&o);
+            let line = out.lines().find(|l| l.contains("r.URL.Path")).unwrap();
+            assert!(line.contains("*(*(RCX+16)+56)"), "{line}");
+        }
         n += 1;
     }
     assert!(n >= 4, "{n} example configs");
