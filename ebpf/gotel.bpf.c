@@ -69,6 +69,20 @@ struct resolved {
 	__u32 _pad;
 };
 
+/* State of the GOTEL_OP_ELEMS copy under way. */
+struct elems_copy {
+	__u64 array;  /* the slice's array */
+	__u64 elem;   /* current element's address */
+	__u32 stride; /* bytes per element */
+	__u32 first;  /* index of the first element op */
+	__u32 k;      /* element ops */
+	__u32 n;      /* elements written */
+	__u32 nil_bits;
+	__u32 fault_bits;
+	__u32 off;    /* write cursor in data */
+	__u32 _pad;
+};
+
 struct scratch {
 	__u32 busy; /* non-zero while a program builds a record here */
 	__u32 _pad;
@@ -77,6 +91,7 @@ struct scratch {
 	/* The head of runtime.g, read once per hit (+8: slack for the mask). */
 	__u8 g[GOTEL_G_SPAN + 8];
 	struct resolved res[GOTEL_MAX_OPS];
+	struct elems_copy ec;
 };
 
 struct {
@@ -176,18 +191,13 @@ static long chase_hop(__u32 h, struct chase *ch)
 enum { RES_OK = 0, RES_NIL = 1, RES_FAULT = 2 };
 
 /*
- * Pass 1, per op: find the value (a scalar, or a string's data pointer and
- * length) and park it in the scratch map. Each pass is its own bpf_loop
- * callback and hands over through map memory, whose contents the verifier
- * does not track: one path per pass instead of one per combination of op
- * kinds, access modes and outcomes (which exceeded the 1M-insn limit).
+ * Finds op's value (see resolve_op). `elem`: the current element's address,
+ * the starting point of ops inside GOTEL_OP_ELEMS.
  */
-static long resolve_op(__u32 i, struct capture *c)
+static __always_inline void resolve_into(const struct gotel_op *op,
+					 struct resolved *r,
+					 struct capture *c, __u64 elem)
 {
-	if (i >= GOTEL_MAX_OPS)
-		return 1;
-	const struct gotel_op *op = &c->rc->ops[i];
-	struct resolved *r = &c->s->res[i];
 	int scalar = op->kind == GOTEL_OP_SCALAR;
 	r->status = RES_OK;
 	r->a = 0;
@@ -196,29 +206,31 @@ static long resolve_op(__u32 i, struct capture *c)
 		if (load_word(c->regs, c->sp, &op->a, scalar ? op->size : 8, &r->a) ||
 		    (!scalar && load_word(c->regs, c->sp, &op->b, 8, &r->b)))
 			r->status = RES_FAULT;
-		return 0;
+		return;
 	}
 	struct chase ch = { .op = op };
-	if (load_word(c->regs, c->sp, &op->a, 8, &ch.w)) {
+	if (op->a.kind == GOTEL_LOC_ELEM)
+		ch.w = elem;
+	else if (load_word(c->regs, c->sp, &op->a, 8, &ch.w)) {
 		r->status = RES_FAULT;
-		return 0;
+		return;
 	}
 	if (op->n_hops)
 		bpf_loop(op->n_hops, chase_hop, &ch, 0);
 	if (ch.err) {
 		r->status = RES_FAULT;
-		return 0;
+		return;
 	}
 	if (ch.nil || !ch.w) {
 		r->status = RES_NIL;
-		return 0;
+		return;
 	}
 	void *addr = (void *)(ch.w + (__s64)op->mem_off);
 	if (op->kind == GOTEL_OP_BYTES) {
 		/* Emitted like a string at addr: the copy is pass 2's. */
 		r->a = (__u64)addr;
 		r->b = op->max_len;
-		return 0;
+		return;
 	}
 	__u32 size = op->size;
 	if (size == 0 || size > 8)
@@ -227,6 +239,24 @@ static long resolve_op(__u32 i, struct capture *c)
 	if (scalar ? bpf_probe_read_user(&r->a, size, addr)
 		   : bpf_probe_read_user(&r->a, 16, addr))
 		r->status = RES_FAULT;
+}
+
+/*
+ * Pass 1, per op: find the value (a scalar, or a string's data pointer and
+ * length) and park it in the scratch map. Each pass is its own bpf_loop
+ * callback and hands over through map memory, whose contents the verifier
+ * does not track: one path per pass instead of one per combination of op
+ * kinds, access modes and outcomes (which exceeded the 1M-insn limit).
+ * Element ops are resolved per element, in pass 2.
+ */
+static long resolve_op(__u32 i, struct capture *c)
+{
+	if (i >= GOTEL_MAX_OPS)
+		return 1;
+	const struct gotel_op *op = &c->rc->ops[i];
+	if (op->a.kind == GOTEL_LOC_ELEM)
+		return 0;
+	resolve_into(op, &c->s->res[i], c, 0);
 	return 0;
 }
 
@@ -286,6 +316,97 @@ static long copy_string_elem(__u32 i, struct strings_copy *sc)
 	return 0;
 }
 
+/*
+ * Writes a scalar, string or bytes op's value at *cursor and advances it.
+ * Returns the op's status (RES_*); RES_FAULT also when the data is full.
+ */
+static __always_inline __u32 emit_value(const struct gotel_op *op,
+					const struct resolved *r,
+					struct scratch *s, __u32 *cursor)
+{
+	__u32 off = *cursor;
+	int scalar = op->kind == GOTEL_OP_SCALAR;
+	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (strings). */
+	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
+		s->ev.flags |= GOTEL_EV_DATA_FULL;
+		return RES_FAULT;
+	}
+	if (!scalar && op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_BYTES)
+		return RES_FAULT;
+	__u32 status = r->status;
+	__u8 *dst = &s->data[off];
+	if (scalar) {
+		*(__u64 *)dst = status == RES_OK ? mask_to(r->a, op->size) : 0;
+		*cursor = off + 8;
+		return status;
+	}
+	__u64 len = status == RES_OK ? r->b : 0;
+	/* `size` bytes per element: 1 for strings, the element size for
+	 * slices (len counts elements). */
+	__u64 elem = op->size ? op->size : 1;
+	__u64 want = len < op->max_len ? len * elem : op->max_len;
+	if (want > op->max_len)
+		want = op->max_len;
+	__u32 fault = 0;
+	*cursor = put_bytes(dst, off, len, want, r->a, &fault);
+	return fault ? RES_FAULT : status;
+}
+
+/*
+ * Element op t for the current element, in two passes handed over through
+ * map memory like the top-level ones: one callback doing both explodes the
+ * verifier's path count.
+ */
+static long elem_resolve(__u32 t, struct capture *c)
+{
+	struct elems_copy *ec = &c->s->ec;
+	__u32 i = ec->first + t;
+	if (t >= 32 || i >= GOTEL_MAX_OPS)
+		return 1;
+	resolve_into(&c->rc->ops[i], &c->s->res[i], c, ec->elem);
+	return 0;
+}
+
+static long elem_emit(__u32 t, struct capture *c)
+{
+	struct scratch *s = c->s;
+	struct elems_copy *ec = &s->ec;
+	__u32 i = ec->first + t;
+	if (t >= 32 || i >= GOTEL_MAX_OPS)
+		return 1;
+	__u32 status = emit_value(&c->rc->ops[i], &s->res[i], s, &ec->off);
+	if (status == RES_NIL)
+		ec->nil_bits |= 1U << t;
+	else if (status != RES_OK)
+		ec->fault_bits |= 1U << t;
+	/* Out of room: what follows could not be parsed; stop here. */
+	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
+}
+
+/* Element j: its status header, then its element ops' slots. */
+static long copy_elem(__u32 j, struct capture *c)
+{
+	struct scratch *s = c->s;
+	struct elems_copy *ec = &s->ec;
+	__u32 head = ec->off;
+	if (head > GOTEL_MAX_DATA - 8)
+		return 1;
+	ec->off = head + 8;
+	ec->elem = ec->array + (__u64)j * ec->stride;
+	ec->nil_bits = 0;
+	ec->fault_bits = 0;
+	__u32 k = ec->k;
+	bpf_loop(k, elem_resolve, c, 0);
+	bpf_loop(k, elem_emit, c, 0);
+	if (s->ev.flags & GOTEL_EV_DATA_FULL)
+		return 1;
+	head &= GOTEL_MAX_DATA - 1;
+	*(__u32 *)&s->data[head] = ec->nil_bits;
+	*(__u32 *)&s->data[head + 4] = ec->fault_bits;
+	ec->n = j + 1;
+	return 0;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -296,59 +417,58 @@ static long emit_op(__u32 i, struct capture *c)
 	const struct gotel_op *op = &c->rc->ops[i];
 	const struct resolved *r = &s->res[i];
 	__u32 off = c->off;
-	int scalar = op->kind == GOTEL_OP_SCALAR;
-	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (strings). */
-	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
-		ev->flags |= GOTEL_EV_DATA_FULL;
-		return 1;
-	}
-	if (op->kind == GOTEL_OP_STRINGS) {
+	/* Element ops: written by their GOTEL_OP_ELEMS, per element. */
+	if (op->a.kind == GOTEL_LOC_ELEM)
+		return 0;
+	if (op->kind == GOTEL_OP_STRINGS || op->kind == GOTEL_OP_ELEMS) {
+		if (off > GOTEL_MAX_DATA - 16) {
+			ev->flags |= GOTEL_EV_DATA_FULL;
+			return 1;
+		}
 		__u8 *head = &s->data[off];
 		__u64 count = r->status == RES_OK ? r->b : 0;
-		struct strings_copy sc = {
-			.s = s, .array = r->a, .off = off + 16,
-			.max_len = op->max_len, .n = 0,
-		};
 		if (r->status == RES_NIL)
 			ev->nil_mask |= 1U << i;
 		else if (r->status != RES_OK)
 			ev->fault_mask |= 1U << i;
-		__u32 want = count < op->size ? (__u32)count : op->size;
-		if (want)
-			bpf_loop(want, copy_string_elem, &sc, 0);
+		__u32 n = 0;
+		if (op->kind == GOTEL_OP_STRINGS) {
+			struct strings_copy sc = {
+				.s = s, .array = r->a, .off = off + 16,
+				.max_len = op->max_len, .n = 0,
+			};
+			__u32 want = count < op->size ? (__u32)count : op->size;
+			if (want)
+				bpf_loop(want, copy_string_elem, &sc, 0);
+			n = sc.n;
+			c->off = sc.off;
+		} else {
+			/* Loop state lives in map memory, which the verifier
+			 * does not track per value: nested loops converge. */
+			struct elems_copy *ec = &s->ec;
+			ec->array = r->a;
+			ec->stride = op->stride;
+			ec->first = i + 1;
+			ec->k = op->size;
+			ec->n = 0;
+			ec->off = off + 16;
+			__u32 want = count < op->max_len ? (__u32)count : op->max_len;
+			if (want)
+				bpf_loop(want, copy_elem, c, 0);
+			n = ec->n;
+			c->off = ec->off;
+		}
 		*(__u64 *)head = count;
-		*(__u32 *)(head + 8) = sc.n;
+		*(__u32 *)(head + 8) = n;
 		*(__u32 *)(head + 12) = 0;
-		c->off = sc.off;
-		return 0;
+		return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 	}
-	if (!scalar && op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_BYTES) {
-		ev->fault_mask |= 1U << i;
-		return 0;
-	}
-	__u32 status = r->status;
+	__u32 status = emit_value(op, r, s, &c->off);
 	if (status == RES_NIL)
 		ev->nil_mask |= 1U << i;
 	else if (status != RES_OK)
 		ev->fault_mask |= 1U << i;
-	__u8 *dst = &s->data[off];
-	if (scalar) {
-		*(__u64 *)dst = status == RES_OK ? mask_to(r->a, op->size) : 0;
-		c->off = off + 8;
-		return 0;
-	}
-	__u64 len = status == RES_OK ? r->b : 0;
-	/* `size` bytes per element: 1 for strings, the element size for
-	 * slices (len counts elements). */
-	__u64 elem = op->size ? op->size : 1;
-	__u64 want = len < op->max_len ? len * elem : op->max_len;
-	if (want > op->max_len)
-		want = op->max_len;
-	__u32 fault = 0;
-	c->off = put_bytes(dst, off, len, want, r->a, &fault);
-	if (fault)
-		ev->fault_mask |= 1U << i;
-	return 0;
+	return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
 /* Builds and submits one record in the CPU's scratch buffer `s`. */
@@ -408,7 +528,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
 		bpf_loop(rc->n_ops, emit_op, &c, 0);
 	}
-	if (ev->fault_mask)
+	if (ev->fault_mask & ~rc->quiet_mask)
 		count(GOTEL_STAT_FAULTS);
 
 	/* off <= GOTEL_MAX_DATA by construction; make the bound visible to

@@ -43,6 +43,7 @@ enum gotel_loc_kind {
 	GOTEL_LOC_NONE = 0,  /* not readable (e.g. a float in an XMM register) */
 	GOTEL_LOC_REG = 1,   /* integer register number `reg` in ABI order */
 	GOTEL_LOC_STACK = 2, /* memory at SP + `offset` at the probed instruction */
+	GOTEL_LOC_ELEM = 3,  /* the address of the current GOTEL_OP_ELEMS element */
 };
 
 /* Where one machine word lives at the probed instruction. */
@@ -80,6 +81,16 @@ enum gotel_op_kind {
 	 * len = max_len.
 	 */
 	GOTEL_OP_BYTES = 4,
+	/*
+	 * A slice whose elements need ops of their own (strings or pointers
+	 * inside): {array, len} found like GOTEL_OP_STRING's; the `size` ops
+	 * that follow (indirect, `a` = GOTEL_LOC_ELEM) run for each of the
+	 * first `max_len` elements, `stride` bytes apart. Emits
+	 * { u64 len; u32 n; u32 _pad } then per element
+	 * { u32 nil_bits; u32 fault_bits; the sub-ops' slots }, bit t for
+	 * the t-th sub-op.
+	 */
+	GOTEL_OP_ELEMS = 5,
 };
 
 /*
@@ -100,7 +111,7 @@ struct gotel_op {
 	struct gotel_loc b;
 	__s32 hops[GOTEL_MAX_HOPS];
 	__s32 mem_off;
-	__u32 _pad2;
+	__u32 stride; /* GOTEL_OP_ELEMS: bytes between elements */
 };
 
 enum gotel_site {
@@ -116,7 +127,9 @@ struct gotel_recipe {
 	 * differ between Go releases, so they come from the binary's DWARF. */
 	__u32 goid_offset;
 	__u32 stack_hi_offset;
-	__u32 _pad2;
+	/* Bit i: op i reads on speculation (an interface's dynamic value may
+	 * not be what it guesses); its faults are expected, not counted. */
+	__u32 quiet_mask;
 	struct gotel_op ops[GOTEL_MAX_OPS];
 };
 

@@ -33,6 +33,13 @@ func (s *Stack[T]) Push(v T) int {
 	return len(s.items)
 }
 
+// Wide's value receiver takes all nine integer registers: the
+// dictionary of Sum's shape body then goes to the stack.
+type Wide[T any] struct{ A, B, C, D, E, F, G, H, I int }
+
+//go:noinline
+func (w Wide[T]) Sum(x, y int) int { return w.A + w.I + x + y }
+
 // withDefer's deferred closure rewrites the named result after return.
 //
 //go:noinline
@@ -121,6 +128,16 @@ type Pair struct {
 //go:noinline
 func cplx(p *Pair, cs []complex64, r complex128) int { return len(cs) + int(real(r)) }
 
+// Item has a string and a slice: elements of []Item need ops of their own.
+type Item struct {
+	Name string
+	Qty  int
+	Tags []string
+}
+
+//go:noinline
+func items(xs []Item, ps []*Point, es []error) int { return len(xs) + len(ps) + len(es) }
+
 var sink int
 
 //go:noinline
@@ -129,10 +146,17 @@ func round(base int) {
 	sink += int(Max[int64](-5, -9))
 	s := &Stack[string]{}
 	sink += s.Push("x") + s.Push("y")
+	// Through an interface: the call goes via the instantiated wrapper
+	// (*Stack[string]).Push, which must not be reported as a second call.
+	var pusher interface{ Push(string) int } = s
+	sink += pusher.Push("z")
+	sink += Wide[string]{1, 2, 3, 4, 5, 6, 7, 8, 9}.Sum(10, 20)
 	sink += apply(func(x int) int { return x + base }, 5)
 	sink += walk(&Node{1, &Node{2, &Node{3, &Node{4, nil}}}})
 	sink += walk(&Node{5, nil})
 	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))
+	sink += items([]Item{{"a", 1, []string{"x"}}, {"b", 2, nil}}, []*Point{{1, 2}, nil},
+		[]error{errors.New("e1"), nil})
 	counter := 41
 	sink += bump(&counter)
 	sink += withDefer(4)
@@ -151,7 +175,7 @@ func round(base int) {
 		f.Close()
 	}
 	for _, v := range []any{42, "str", true, 2.5, int8(-3), Celsius(21), &Point{1, -2},
-		Point{3, 4}, Tagged{"t", 0.5, true}, nil} {
+		Point{3, 4}, Tagged{"t", 0.5, true}, (*Point)(nil), nil} {
 		sink += show(v)
 	}
 	_, numErr := strconv.Atoi("12a")

@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::plan::{Image, ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, OP_BYTES, OP_SCALAR, OP_STRING, OP_STRINGS};
+use crate::recipe::{RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,81 +243,134 @@ enum Slot<'a> {
         len: u64,
         items: Vec<Option<(u64, &'a [u8])>>,
     },
+    /// An `OP_ELEMS` slice: its length and, per element copied, the slots
+    /// of its element ops.
+    Elems {
+        len: u64,
+        items: Vec<Vec<Slot<'a>>>,
+    },
     Fault,
 }
 
 /// Splits the event data into one slot per op, following the layout the
-/// BPF program writes (see `gotel.h`).
+/// BPF program writes (see `gotel.h`). Element ops get their slots inside
+/// their `OP_ELEMS` slot; their own entries here are placeholders.
 fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> Vec<Slot<'a>> {
     let mut out = Vec::with_capacity(ops.len());
     let mut off = 0usize;
-    let u64_at = |o: usize| {
-        data.get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-    };
     for (i, op) in ops.iter().enumerate() {
-        let fault = fault_mask & (1 << i) != 0;
-        let nil = nil_mask & (1 << i) != 0;
-        let slot = match op.kind {
-            OP_SCALAR => {
-                let v = u64_at(off);
-                off += 8;
-                match v {
-                    _ if nil && !fault => Slot::Nil,
-                    Some(v) if !fault => Slot::Scalar(v),
-                    _ => Slot::Fault,
-                }
-            }
-            OP_STRINGS => {
-                let (Some(len), Some(n)) = (u64_at(off), data.get(off + 8..off + 12)) else {
-                    out.push(Slot::Fault);
-                    break;
-                };
-                let n = u32::from_le_bytes(n.try_into().unwrap()) as usize;
-                off += 16;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let (Some(l), Some(c), Some(f)) = (
-                        u64_at(off),
-                        data.get(off + 8..off + 12),
-                        data.get(off + 12..off + 16),
-                    ) else {
-                        break;
-                    };
-                    let copied = u32::from_le_bytes(c.try_into().unwrap()) as usize;
-                    let faulted = u32::from_le_bytes(f.try_into().unwrap()) != 0;
-                    let bytes = data.get(off + 16..off + 16 + copied);
-                    off += 16 + copied.div_ceil(8) * 8;
-                    items.push(bytes.filter(|_| !faulted).map(|b| (l, b)));
-                }
-                match () {
-                    _ if nil && !fault => Slot::Nil,
-                    _ if fault => Slot::Fault,
-                    _ => Slot::Strings { len, items },
-                }
-            }
-            OP_STRING | OP_BYTES => {
-                let len = u64_at(off);
-                let copied = data
-                    .get(off + 8..off + 12)
-                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
-                let (Some(len), Some(copied)) = (len, copied) else {
-                    out.push(Slot::Fault);
-                    break;
-                };
-                let bytes = data.get(off + 16..off + 16 + copied);
-                off += 16 + copied.div_ceil(8) * 8;
-                match bytes {
-                    _ if nil && !fault => Slot::Nil,
-                    Some(bytes) if !fault => Slot::String { len, bytes },
-                    _ => Slot::Fault,
-                }
-            }
-            _ => Slot::Fault,
+        if op.a.kind == LOC_ELEM {
+            out.push(Slot::Fault);
+            continue;
+        }
+        let masks = (fault_mask & (1 << i) != 0, nil_mask & (1 << i) != 0);
+        let slot = if op.kind == OP_ELEMS {
+            let first = i + 1;
+            let sub = ops.get(first..first + usize::from(op.size)).unwrap_or(&[]);
+            elems_slot(sub, data, &mut off, masks)
+        } else {
+            slot(op, data, &mut off, masks)
         };
-        out.push(slot);
+        let stop = slot.is_none();
+        out.push(slot.unwrap_or(Slot::Fault));
+        // The layout is sequential: past a short record nothing lines up.
+        if stop {
+            break;
+        }
     }
     out
+}
+
+fn u64_at(data: &[u8], o: usize) -> Option<u64> {
+    data.get(o..o + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+}
+
+fn u32_at(data: &[u8], o: usize) -> Option<u32> {
+    data.get(o..o + 4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+}
+
+/// One scalar, string, bytes or []string op's slot at `*off`, advancing
+/// it; None when the data ends early.
+fn slot<'a>(
+    op: &RawOp,
+    data: &'a [u8],
+    off: &mut usize,
+    (fault, nil): (bool, bool),
+) -> Option<Slot<'a>> {
+    Some(match op.kind {
+        OP_SCALAR => {
+            let v = u64_at(data, *off)?;
+            *off += 8;
+            match v {
+                _ if nil && !fault => Slot::Nil,
+                v if !fault => Slot::Scalar(v),
+                _ => Slot::Fault,
+            }
+        }
+        OP_STRINGS => {
+            let len = u64_at(data, *off)?;
+            let n = u32_at(data, *off + 8)? as usize;
+            *off += 16;
+            let mut items = Vec::with_capacity(n.min(256));
+            for _ in 0..n {
+                let l = u64_at(data, *off)?;
+                let copied = u32_at(data, *off + 8)? as usize;
+                let faulted = u32_at(data, *off + 12)? != 0;
+                let bytes = data.get(*off + 16..*off + 16 + copied);
+                *off += 16 + copied.div_ceil(8) * 8;
+                items.push(bytes.filter(|_| !faulted).map(|b| (l, b)));
+            }
+            match () {
+                _ if nil && !fault => Slot::Nil,
+                _ if fault => Slot::Fault,
+                _ => Slot::Strings { len, items },
+            }
+        }
+        OP_STRING | OP_BYTES => {
+            let len = u64_at(data, *off)?;
+            let copied = u32_at(data, *off + 8)? as usize;
+            let bytes = data.get(*off + 16..*off + 16 + copied);
+            *off += 16 + copied.div_ceil(8) * 8;
+            match bytes {
+                _ if nil && !fault => Slot::Nil,
+                Some(bytes) if !fault => Slot::String { len, bytes },
+                _ => Slot::Fault,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// An `OP_ELEMS` slot: the length, then per element its status bits and
+/// the slots of the element ops `sub`.
+fn elems_slot<'a>(
+    sub: &[RawOp],
+    data: &'a [u8],
+    off: &mut usize,
+    (fault, nil): (bool, bool),
+) -> Option<Slot<'a>> {
+    let len = u64_at(data, *off)?;
+    let n = u32_at(data, *off + 8)? as usize;
+    *off += 16;
+    let mut items = Vec::with_capacity(n.min(256));
+    for _ in 0..n {
+        let nil_bits = u32_at(data, *off)?;
+        let fault_bits = u32_at(data, *off + 4)?;
+        *off += 8;
+        let mut item = Vec::with_capacity(sub.len());
+        for (t, op) in sub.iter().enumerate() {
+            let bits = (fault_bits & (1 << t) != 0, nil_bits & (1 << t) != 0);
+            item.push(slot(op, data, off, bits)?);
+        }
+        items.push(item);
+    }
+    Some(match () {
+        _ if nil && !fault => Slot::Nil,
+        _ if fault => Slot::Fault,
+        _ => Slot::Elems { len, items },
+    })
 }
 
 /// Names things by their runtime address in the traced process.
@@ -364,8 +417,11 @@ struct Held<'a> {
     image: &'a [u8],
     /// Strings read at offsets of the dynamic value.
     strings: Vec<(u64, GoValue)>,
-    /// The error wrapped at offset 32, when captured and non-nil.
+    /// The error wrapped at offset 32, when captured, non-nil, and the
+    /// dynamic type is one that keeps an error there.
     inner: Option<Box<Held<'a>>>,
+    /// The data word is nil: a typed nil pointer (`(*T)(nil)`).
+    data_nil: bool,
 }
 
 impl Held<'_> {
@@ -406,10 +462,13 @@ fn held<'a>(
             "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
         )));
     };
-    let image = match image_op.and_then(|o| slots.get(o)) {
+    let image_slot = image_op.and_then(|o| slots.get(o));
+    let image = match image_slot {
         Some(Slot::String { bytes, .. }) => *bytes,
         _ => &[],
     };
+    let first_string = strings.first().and_then(|(_, op)| slots.get(*op));
+    let data_nil = matches!(image_slot, Some(Slot::Nil)) || matches!(first_string, Some(Slot::Nil));
     let strings = strings
         .iter()
         .map(|(off, op)| {
@@ -420,8 +479,13 @@ fn held<'a>(
             (*off, v)
         })
         .collect();
-    let inner = match inner.as_deref().map(|i| held(i, slots, types)) {
-        Some(Ok(Some(h))) => Some(Box::new(h)),
+    // The word at offset 32 is an error only for some dynamic types;
+    // for the others it is arbitrary data, not a type to look up.
+    let inner = match inner.as_deref() {
+        Some(i) if wraps_error_at_32(&name, rtype, types) => match held(i, slots, types) {
+            Ok(Some(h)) => Some(Box::new(h)),
+            _ => None,
+        },
         _ => None,
     };
     Ok(Some(Held {
@@ -430,8 +494,34 @@ fn held<'a>(
         image,
         strings,
         inner,
+        data_nil,
     }))
 }
+
+/// Whether values of this dynamic type keep an error (a non-empty
+/// interface) at offset 32 of what the data pointer points at.
+fn wraps_error_at_32(name: &str, rtype: u64, types: TypeNames<'_>) -> bool {
+    if WRAPS_AT_32.contains(&name) {
+        return true;
+    }
+    let (Some(table), Some(id)) = (types.type_table(), types.type_id(rtype)) else {
+        return false;
+    };
+    let target = match &table.get(id).kind {
+        Kind::Pointer { elem: Some(e) } => *e,
+        _ => id,
+    };
+    match &table.get(target).kind {
+        Kind::Struct { fields } => fields.iter().any(|f| {
+            f.offset == 32 && matches!(table.get(f.ty).kind, Kind::Interface { empty: false })
+        }),
+        _ => false,
+    }
+}
+
+/// Error types whose message gotel rebuilds from their fields and the
+/// error they wrap at offset 32.
+const WRAPS_AT_32: &[&str] = &["*strconv.NumError", "*io/fs.PathError", "*fs.PathError"];
 
 /// The complete text of a captured string, None when cut or missing.
 fn whole(v: Option<&GoValue>) -> Option<&str> {
@@ -456,8 +546,7 @@ fn error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<GoValue> {
         "*strconv.NumError" => format!(
             "strconv.{}: parsing {}: {}",
             whole(h.string(0))?,
-            // Invalid UTF-8 became U+FFFD here, where Go writes \xNN.
-            go_quote(whole(h.string(16)).filter(|n| !n.contains('\u{fffd}'))?),
+            go_quote(whole(h.string(16))?)?,
             whole(inner().as_ref())?
         ),
         "*io/fs.PathError" | "*fs.PathError" => format!(
@@ -466,10 +555,7 @@ fn error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<GoValue> {
             whole(h.string(16))?,
             whole(inner().as_ref())?
         ),
-        "syscall.Errno" => {
-            let n = h.word(0)?;
-            types.errno_text(n).unwrap_or_else(|| format!("errno {n}"))
-        }
+        "syscall.Errno" => types.errno_text(h.word(0)?)?,
         _ => return None,
     };
     Some(GoValue::Str {
@@ -479,8 +565,14 @@ fn error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<GoValue> {
     })
 }
 
-/// `strconv.Quote`: Go's double-quoted form with Go escapes.
-pub fn go_quote(s: &str) -> String {
+/// `strconv.Quote` of an ASCII string: Go's double-quoted form with Go's
+/// escapes. None for anything else: which non-ASCII runes Go escapes
+/// depends on its Unicode tables (and invalid UTF-8 was already replaced
+/// here), so no message is better than a subtly different one.
+pub fn go_quote(s: &str) -> Option<String> {
+    if !s.is_ascii() {
+        return None;
+    }
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -495,28 +587,16 @@ pub fn go_quote(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\x0b' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
             c => out.push(c),
         }
     }
     out.push('"');
-    out
+    Some(out)
 }
 
 /// The value of a named interface's dynamic type, decoded from the
 /// bytes copied at its data pointer.
 fn dynamic_value(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
-    if h.image.is_empty() {
-        return GoValue::Unavailable(
-            "its value did not fit in this site's captures; narrow `args:`".into(),
-        );
-    }
     let Some(table) = types.type_table() else {
         return runtime_scalar(h, types);
     };
@@ -606,10 +686,14 @@ fn image_field(
         Some(u64::from_le_bytes(w))
     };
     let beyond = || {
-        GoValue::Unavailable(format!(
-            "beyond the first {} bytes of the dynamic value, which is all gotel copies",
-            h.image.len()
-        ))
+        GoValue::Unavailable(if h.image.is_empty() {
+            "not captured at this site (no room left, or inside a slice)".to_string()
+        } else {
+            format!(
+                "beyond the first {} bytes of the dynamic value, which is all gotel copies",
+                h.image.len()
+            )
+        })
     };
     let kind = match &t.kind {
         Kind::Bool => ScalarKind::Bool,
@@ -640,7 +724,7 @@ fn image_field(
             )
         }
         // NumError.Err and PathError.Err, when not shown as a message.
-        Kind::Interface { .. } if off == 32 && h.inner.is_some() => {
+        Kind::Interface { empty: false } if off == 32 && h.inner.is_some() => {
             let inner = h.inner.as_deref().expect("checked");
             if let Some(msg) = error_message(inner, types) {
                 return msg;
@@ -651,12 +735,17 @@ fn image_field(
             };
         }
         Kind::Array { elem, len } => {
-            let size = table.get(*elem).size;
-            return GoValue::Array(
-                (0..*len)
-                    .map(|i| image_field(table, *elem, h, off + i * size, types))
-                    .collect(),
-            );
+            let size = table.get(*elem).size.max(1);
+            // Only what the image holds, then one marker: an array may be
+            // far larger than the bytes copied.
+            let fits = (h.image.len() as u64).saturating_sub(off).div_ceil(size);
+            let mut items: Vec<GoValue> = (0..(*len).min(fits))
+                .map(|i| image_field(table, *elem, h, off + i * size, types))
+                .collect();
+            if fits < *len {
+                items.push(beyond());
+            }
+            return GoValue::Array(items);
         }
         _ => {
             return GoValue::Unavailable(format!(
@@ -702,6 +791,10 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
         Shape::Interface { ty, .. } => match held(s, slots, types) {
             Ok(None) => GoValue::Null,
             Err(v) => v,
+            Ok(Some(h)) if h.data_nil => GoValue::Dynamic {
+                ty: h.ty,
+                value: Box::new(GoValue::Null),
+            },
             Ok(Some(h)) => {
                 if ty == "error" {
                     if let Some(msg) = error_message(&h, types) {
@@ -751,9 +844,43 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                         len: *len,
                         cap,
                     },
+                    None if *len == 0 => GoValue::Seq {
+                        items: Vec::new(),
+                        len: 0,
+                        cap,
+                    },
                     None => GoValue::Unavailable(format!(
-                        "{ty} of length {len}: elements of this type are not captured yet"
+                        "{ty} of length {len}: its elements are not captured here (a slice inside a slice element, or of maps or channels)"
                     )),
+                },
+                _ => fault(),
+            }
+        }
+        Shape::Elems {
+            op,
+            cap_op,
+            first,
+            elem,
+            ..
+        } => {
+            let cap = match slots.get(*cap_op) {
+                Some(Slot::Scalar(v)) => Some(*v),
+                _ => None,
+            };
+            match slots.get(*op) {
+                Some(Slot::Nil) => GoValue::Null,
+                Some(Slot::Elems { len, items }) => GoValue::Seq {
+                    items: items
+                        .iter()
+                        .map(|item| {
+                            // The element shape names its ops by index.
+                            let mut v = vec![Slot::Fault; *first];
+                            v.extend(item.iter().cloned());
+                            shape(elem, &v, types)
+                        })
+                        .collect(),
+                    len: *len,
+                    cap,
                 },
                 _ => fault(),
             }
@@ -855,6 +982,13 @@ fn scalar(v: u64, kind: ScalarKind, size: u8) -> GoValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting_follows_go_for_ascii_and_refuses_the_rest() {
+        assert_eq!(go_quote("x\ty\"\\\u{7f}\u{1}").unwrap(), r#""x\ty\"\\\x7f\x01""#);
+        // Go escapes U+200B; gotel does not guess which runes Go escapes.
+        assert_eq!(go_quote("\u{200b}1"), None);
+    }
 
     #[test]
     fn integers_are_sign_extended_from_their_width() {

@@ -8,8 +8,8 @@ use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, MAX_STRING,
-    OP_BYTES, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
+    RawLoc, RawOp, RawRecipe, LOC_ELEM, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS,
+    MAX_STRING, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -39,6 +39,9 @@ pub enum PlanError {
 /// Bytes copied at an interface's data pointer: enough for the dynamic
 /// values of most scalar, string and small struct types.
 pub const DYN_IMAGE: u32 = 64;
+
+/// Longest copy of a string read on speculation (it may not be a string).
+const SPECULATIVE_STRING: u32 = 256;
 
 /// How to decode one captured value.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +90,21 @@ pub enum Shape {
         /// Bytes per element.
         elem_size: u64,
         /// The Go slice type, for messages.
+        ty: String,
+    },
+    /// A slice whose elements ran ops `first..first + k` each (`OP_ELEMS`).
+    Elems {
+        /// Op copying the elements.
+        op: usize,
+        /// Op reading the capacity.
+        cap_op: usize,
+        /// The first element op.
+        first: usize,
+        /// Element ops.
+        k: usize,
+        /// One element, in terms of the element ops.
+        elem: Box<Shape>,
+        /// The Go slice type.
         ty: String,
     },
     /// A pointer shown as what it points to (null when nil): `addr_op`
@@ -317,7 +335,7 @@ impl SiteCtx<'_> {
     /// any other value.
     fn build(&self, site: u8) -> Result<Builder, PlanError> {
         let b = self.build_with(site, true)?;
-        if !b.full_hit {
+        if !b.crowded {
             return Ok(b);
         }
         self.build_with(site, false)
@@ -378,6 +396,7 @@ impl SiteCtx<'_> {
                 b.values.push(value);
             }
         }
+        b.crowded = b.full_hit;
         b.expand_pointers(types);
         Ok(b)
     }
@@ -419,6 +438,11 @@ struct Builder {
     /// Whether interfaces get the speculative reads that decode their
     /// dynamic values (off when they would crowd out other values).
     dynamic: bool,
+    /// Planning the ops of one slice element (no slices of ops inside).
+    in_elems: bool,
+    /// A value had to give way for lack of room (pointees, planned last,
+    /// only get shallower and do not count).
+    crowded: bool,
 }
 
 impl Builder {
@@ -441,6 +465,8 @@ impl Builder {
             full_hit: false,
             pointer_depth: spec.pointer_depth,
             dynamic: true,
+            in_elems: false,
+            crowded: false,
         }
     }
 
@@ -458,7 +484,7 @@ impl Builder {
             let (recipe, data_bytes, warnings) =
                 (self.recipe, self.data_bytes, self.warnings.len());
             let mem = Mem {
-                base: loc,
+                base: Base::At(loc),
                 hops: Vec::new(),
                 off: 0,
             };
@@ -571,7 +597,7 @@ impl Builder {
                 // The pointer is a word at the probe: follow it in BPF.
                 Some(p) => {
                     let mem = Mem {
-                        base: p.loc,
+                        base: Base::At(p.loc),
                         hops: Vec::new(),
                         off: 0,
                     };
@@ -740,17 +766,24 @@ impl Builder {
             ),
             Kind::Array { elem, len } => {
                 let esize = types.get(*elem).size as i64;
-                Shape::Array(
-                    (0..*len)
-                        .map(|i| {
-                            let m = Mem {
-                                off: mem.off + i as i64 * esize,
-                                ..mem.clone()
-                            };
-                            self.shape_mem(types, *elem, &m, &format!("{name}[{i}]"), depth)
-                        })
-                        .collect(),
-                )
+                let mut items = Vec::new();
+                for i in 0..*len {
+                    // Out of room: one marker for the rest, however long
+                    // the array (planning must not grow with it).
+                    if self.full_hit {
+                        items.push(Shape::Unavailable(format!(
+                            "{} more element(s): no room left at this site",
+                            len - i
+                        )));
+                        break;
+                    }
+                    let m = Mem {
+                        off: mem.off + i as i64 * esize,
+                        ..mem.clone()
+                    };
+                    items.push(self.shape_mem(types, *elem, &m, &format!("{name}[{i}]"), depth));
+                }
+                Shape::Array(items)
             }
             Kind::Map | Kind::Chan | Kind::Func => {
                 self.runtime_ref(&t.kind, &t.name, Access::Mem(mem.clone()), name)
@@ -781,8 +814,13 @@ impl Builder {
         (array, len, cap): (Access, Option<Loc>, Access),
         name: &str,
     ) -> Shape {
-        if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
-            return self.string_slice(ty, (array, len, cap), name);
+        if !self.in_elems {
+            if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
+                return self.string_slice(ty, (array, len, cap), name);
+            }
+            if let Some(e) = elem.filter(|e| self.needs_elem_ops(types, *e)) {
+                return self.elems(types, e, ty, (array, len, cap), name);
+            }
         }
         let image = elem.and_then(|e| image(types, e));
         let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
@@ -805,6 +843,78 @@ impl Builder {
             cap_op,
             elem: if max > 0 { image } else { None },
             elem_size: elem_size.max(1),
+            ty: ty.to_string(),
+        }
+    }
+
+    /// Whether elements of this type need ops of their own (strings,
+    /// pointers to follow, interfaces…) rather than a copy of their bytes.
+    fn needs_elem_ops(&self, types: &TypeTable, e: TypeId) -> bool {
+        match &types.get(e).kind {
+            Kind::Pointer { elem: Some(p) } => {
+                self.pointer_depth > 0 && !matches!(types.get(*p).kind, Kind::Unsupported(_))
+            }
+            Kind::Unsupported(_) => false,
+            _ => image(types, e).is_none(),
+        }
+    }
+
+    /// A slice whose elements each run a few ops (`OP_ELEMS`): the element
+    /// planned once against the element's address, as many elements as the
+    /// site's data budget allows, up to `max_elems`.
+    fn elems(
+        &mut self,
+        types: &TypeTable,
+        elem: TypeId,
+        ty: &str,
+        (array, len, cap): (Access, Option<Loc>, Access),
+        name: &str,
+    ) -> Shape {
+        let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
+        let revert = |b: &mut Self| {
+            b.recipe = recipe;
+            b.data_bytes = data_bytes;
+            b.full_hit = full_hit;
+        };
+        let Some(op) = self.push(OP_ELEMS, 0, 0, array, len, 16) else {
+            return self.full(name);
+        };
+        // The element ops follow their OP_ELEMS directly.
+        let first = self.recipe.n_ops as usize;
+        let before = self.data_bytes;
+        let mem = Mem {
+            base: Base::Elem,
+            hops: Vec::new(),
+            off: 0,
+        };
+        self.in_elems = true;
+        let depth = self.pointer_depth.saturating_sub(1);
+        let shape = self.shape_mem(types, elem, &mem, &format!("{name}[]"), depth);
+        self.in_elems = false;
+        let k = self.recipe.n_ops as usize - first;
+        let per = self.data_bytes - before;
+        let Some(cap_op) = self.push(OP_SCALAR, 8, 0, cap, None, 8) else {
+            revert(self);
+            return self.full(name);
+        };
+        // Each element: an 8-byte status header and its ops' slots.
+        let room = MAX_DATA.saturating_sub(before + 8) / (8 + per);
+        let n = self.max_elems.min(room).min(255);
+        if self.full_hit || k == 0 || k > 32 || n == 0 {
+            revert(self);
+            return self.full(name);
+        }
+        let o = &mut self.recipe.ops[op];
+        o.size = k as u8;
+        o.max_len = n as u16;
+        o.stride = types.get(elem).size as u32;
+        self.data_bytes = before + n * (8 + per) + 8;
+        Shape::Elems {
+            op,
+            cap_op,
+            first,
+            k,
+            elem: Box::new(shape),
             ty: ty.to_string(),
         }
     }
@@ -899,6 +1009,25 @@ impl Builder {
         name: &str,
         nested: bool,
     ) -> Shape {
+        let start = self.recipe.n_ops;
+        let shape = self.interface_ops(empty, word0, data, ty, name, nested);
+        // Reads past the type word guess at the dynamic value (a nested
+        // error's type word too): their faults are expected.
+        for op in start + u8::from(!nested)..self.recipe.n_ops {
+            self.recipe.quiet_mask |= 1 << op;
+        }
+        shape
+    }
+
+    fn interface_ops(
+        &mut self,
+        empty: bool,
+        word0: Access,
+        data: Option<Mem>,
+        ty: &str,
+        name: &str,
+        nested: bool,
+    ) -> Shape {
         let type_access = if empty {
             word0
         } else {
@@ -921,7 +1050,7 @@ impl Builder {
             inner: None,
             ty: ty.to_string(),
         };
-        let (Some(data), true) = (data, self.dynamic) else {
+        let Some(data) = data else {
             return shape;
         };
         let Shape::Interface {
@@ -937,6 +1066,25 @@ impl Builder {
             off: data.off + off as i64,
             ..data.clone()
         };
+        let max = self.max_string_len;
+        let string_op = |b: &mut Self, off: u64, max: u32| {
+            let bytes = 16 + max.div_ceil(8) * 8;
+            b.push(OP_STRING, 1, max as u16, Access::Mem(at(off)), None, bytes)
+        };
+        // Always, when there is room: the string its data pointer points
+        // at, which is the value of a `string` and the message of the
+        // common errors.
+        if let Some(op) = string_op(self, 0, max) {
+            strings.push((0, op));
+        }
+        // Speculative reads for any other dynamic type, dropped for the
+        // whole site when they crowd out a value, and skipped per slice
+        // element: the first bytes of the value, strings where user
+        // errors (8), NumError.Num and PathError.Path (16) keep them, and
+        // the error those two wrap (at 32).
+        if !self.dynamic || self.in_elems {
+            return shape;
+        }
         let image = if nested { 16 } else { DYN_IMAGE };
         *image_op = self.push(
             OP_BYTES,
@@ -946,25 +1094,18 @@ impl Builder {
             None,
             16 + image,
         );
-        // Strings where the common dynamic types keep them: the value
-        // itself (`string`), errors' first fields, a user error's message
-        // after an int code (8), NumError.Num and PathError.Path (16).
-        let error = ty == "error";
-        let offsets: &[u64] = if error && !nested { &[0, 8, 16] } else { &[0] };
-        let max = self.max_string_len;
-        for &off in offsets {
-            let bytes = 16 + max.div_ceil(8) * 8;
-            if let Some(op) = self.push(OP_STRING, 1, max as u16, Access::Mem(at(off)), None, bytes)
-            {
+        if ty != "error" || nested {
+            return shape;
+        }
+        for off in [8, 16] {
+            if let Some(op) = string_op(self, off, max.min(SPECULATIVE_STRING)) {
                 strings.push((off, op));
             }
         }
-        if error && !nested {
-            let inner_data = at(40).follow();
-            let s = self.interface(false, Access::Mem(at(32)), inner_data, ty, name, true);
-            if matches!(s, Shape::Interface { .. }) {
-                *inner = Some(Box::new(s));
-            }
+        let inner_data = at(40).follow();
+        let s = self.interface(false, Access::Mem(at(32)), inner_data, ty, name, true);
+        if matches!(s, Shape::Interface { .. }) {
+            *inner = Some(Box::new(s));
         }
         shape
     }
@@ -1017,7 +1158,7 @@ impl Builder {
                     return Shape::Unavailable("no location".into());
                 };
                 let data = Mem {
-                    base: b.loc,
+                    base: Base::At(b.loc),
                     hops: Vec::new(),
                     off: 0,
                 };
@@ -1041,11 +1182,23 @@ impl Builder {
                     })
                     .collect(),
             ),
-            Kind::Array { elem, len } => Shape::Array(
-                (0..*len)
-                    .map(|i| self.shape(types, *elem, parts, &format!("{name}[{i}]")))
-                    .collect(),
-            ),
+            Kind::Array { elem, len } => {
+                let mut items = Vec::new();
+                for i in 0..*len {
+                    if self.full_hit {
+                        for _ in i..*len {
+                            skip(types, *elem, parts);
+                        }
+                        items.push(Shape::Unavailable(format!(
+                            "{} more element(s): no room left at this site",
+                            len - i
+                        )));
+                        break;
+                    }
+                    items.push(self.shape(types, *elem, parts, &format!("{name}[{i}]")));
+                }
+                Shape::Array(items)
+            }
             Kind::Map | Kind::Chan | Kind::Func => match parts.next() {
                 Some(p) => self.runtime_ref(&t.kind, &t.name, Access::Direct(p.loc), name),
                 None => Shape::Unavailable("no location".into()),
@@ -1139,7 +1292,13 @@ impl Builder {
             Access::Direct(loc) => op.a = raw_loc(loc),
             Access::Mem(m) => {
                 op.indirect = 1;
-                op.a = raw_loc(m.base);
+                op.a = match m.base {
+                    Base::At(l) => raw_loc(l),
+                    Base::Elem => RawLoc {
+                        kind: LOC_ELEM,
+                        ..RawLoc::default()
+                    },
+                };
                 op.n_hops = m.hops.len() as u8;
                 for (slot, h) in op.hops.iter_mut().zip(&m.hops) {
                     *slot = *h as i32;
@@ -1159,9 +1318,18 @@ impl Builder {
 /// `off` bytes further.
 #[derive(Debug, Clone, PartialEq)]
 struct Mem {
-    base: Loc,
+    base: Base,
     hops: Vec<i64>,
     off: i64,
+}
+
+/// Where a chain of pointer loads starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Base {
+    /// The word in a register or stack slot at the probe.
+    At(Loc),
+    /// The address of the current element of an `OP_ELEMS` slice.
+    Elem,
 }
 
 impl Mem {
@@ -1194,7 +1362,7 @@ impl Access {
     fn follow_to(self, off: i64) -> Option<Access> {
         let m = match self {
             Access::Direct(base) => Mem {
-                base,
+                base: Base::At(base),
                 hops: Vec::new(),
                 off,
             },

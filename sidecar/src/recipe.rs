@@ -19,6 +19,8 @@ pub const LOC_NONE: u8 = 0;
 pub const LOC_REG: u8 = 1;
 /// `GOTEL_LOC_STACK`.
 pub const LOC_STACK: u8 = 2;
+/// `GOTEL_LOC_ELEM`: the current element of an `OP_ELEMS`.
+pub const LOC_ELEM: u8 = 3;
 /// `GOTEL_OP_SCALAR`.
 pub const OP_SCALAR: u8 = 1;
 /// `GOTEL_OP_STRING`.
@@ -27,6 +29,8 @@ pub const OP_STRING: u8 = 2;
 pub const OP_STRINGS: u8 = 3;
 /// `GOTEL_OP_BYTES`: raw memory, emitted like a string of `max_len` bytes.
 pub const OP_BYTES: u8 = 4;
+/// `GOTEL_OP_ELEMS`: a slice whose elements run the ops that follow.
+pub const OP_ELEMS: u8 = 5;
 /// Pointer hops one indirect op may follow (`GOTEL_MAX_HOPS`).
 pub const MAX_HOPS: usize = 4;
 /// `GOTEL_SITE_ENTRY`.
@@ -90,7 +94,8 @@ pub struct RawOp {
     /// Offset of the value from the last pointer.
     pub mem_off: i32,
     /// Padding.
-    pub _pad2: u32,
+    /// `OP_ELEMS`: bytes between elements.
+    pub stride: u32,
 }
 
 /// `struct gotel_recipe`: what to capture at one probe site.
@@ -108,7 +113,8 @@ pub struct RawRecipe {
     /// `offsetof(runtime.g, stack.hi)`.
     pub stack_hi_offset: u32,
     /// Padding.
-    pub _pad2: u32,
+    /// Ops whose faults are expected (speculative reads), not counted.
+    pub quiet_mask: u32,
     /// The ops.
     pub ops: [RawOp; MAX_OPS],
 }
@@ -168,7 +174,7 @@ impl Default for RawRecipe {
             _pad: 0,
             goid_offset: 0,
             stack_hi_offset: 0,
-            _pad2: 0,
+            quiet_mask: 0,
             ops: [RawOp::default(); MAX_OPS],
         }
     }
@@ -203,6 +209,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("b", offset_of!(RawOp, b)),
                 ("hops", offset_of!(RawOp, hops)),
                 ("mem_off", offset_of!(RawOp, mem_off)),
+                ("stride", offset_of!(RawOp, stride)),
             ],
         ),
         (
@@ -213,6 +220,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("n_ops", offset_of!(RawRecipe, n_ops)),
                 ("goid_offset", offset_of!(RawRecipe, goid_offset)),
                 ("stack_hi_offset", offset_of!(RawRecipe, stack_hi_offset)),
+                ("quiet_mask", offset_of!(RawRecipe, quiet_mask)),
                 ("ops", offset_of!(RawRecipe, ops)),
             ],
         ),

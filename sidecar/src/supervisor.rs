@@ -37,7 +37,7 @@ struct Attachment {
     pid: u32,
     plan: Arc<Plan>,
     /// `syscall.errors` of this process, read on first use.
-    errnos: std::sync::OnceLock<Vec<String>>,
+    errnos: std::sync::OnceLock<Option<Vec<Option<String>>>>,
 }
 
 impl crate::decode::Names for Attachment {
@@ -69,45 +69,45 @@ impl crate::decode::Names for Attachment {
     }
 
     fn errno_text(&self, n: u64) -> Option<String> {
-        self.errnos
+        let table = self
+            .errnos
             .get_or_init(|| errno_table(&self.bin, self.pid, self.bias))
-            .get(usize::try_from(n).ok()?)
-            .filter(|t| !t.is_empty())
-            .cloned()
+            .as_ref()?;
+        // As Errno.Error(): the table's text, else "errno N".
+        match usize::try_from(n).ok().and_then(|i| table.get(i)) {
+            Some(Some(t)) if !t.is_empty() => Some(t.clone()),
+            Some(None) => None,
+            _ => Some(format!("errno {}", n as i64)),
+        }
     }
 }
 
 /// The traced program's own `syscall.errors` table (what Errno.Error()
 /// returns), read once from its memory: exact for its Go version and
-/// platform. Empty when it cannot be read.
-fn errno_table(bin: &BinaryInfo, pid: u32, bias: u64) -> Vec<String> {
+/// platform. None when it cannot be read; None entries could not be.
+fn errno_table(bin: &BinaryInfo, pid: u32, bias: u64) -> Option<Vec<Option<String>>> {
     use std::os::unix::fs::FileExt;
-    let Some((addr, size)) = bin.symbol("syscall.errors") else {
-        return Vec::new();
-    };
-    let Ok(mem) = std::fs::File::open(format!("/proc/{pid}/mem")) else {
-        return Vec::new();
-    };
+    let (addr, size) = bin.symbol("syscall.errors")?;
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
     // At most a few hundred entries; refuse a bogus size.
     let mut headers = vec![0u8; size.min(16 * 4096) as usize];
-    if mem
-        .read_exact_at(&mut headers, addr.wrapping_add(bias))
-        .is_err()
-    {
-        return Vec::new();
-    }
-    headers
-        .chunks_exact(16)
-        .map(|h| {
-            let ptr = u64::from_le_bytes(h[..8].try_into().unwrap());
-            let len = u64::from_le_bytes(h[8..].try_into().unwrap()).min(256) as usize;
-            let mut b = vec![0u8; len];
-            if ptr == 0 || mem.read_exact_at(&mut b, ptr).is_err() {
-                return String::new();
-            }
-            String::from_utf8_lossy(&b).into_owned()
-        })
-        .collect()
+    mem.read_exact_at(&mut headers, addr.wrapping_add(bias))
+        .ok()?;
+    Some(
+        headers
+            .chunks_exact(16)
+            .map(|h| {
+                let ptr = u64::from_le_bytes(h[..8].try_into().ok()?);
+                let len = u64::from_le_bytes(h[8..].try_into().ok()?);
+                if len == 0 {
+                    return Some(String::new());
+                }
+                let mut b = vec![0u8; len.min(256) as usize];
+                mem.read_exact_at(&mut b, ptr).ok()?;
+                Some(String::from_utf8_lossy(&b).into_owned())
+            })
+            .collect(),
+    )
 }
 
 /// The kernel objects of one attachment; dropping it detaches.

@@ -26,6 +26,8 @@ fn config(pid: u32) -> String {
         "walk",
         "bump",
         "cplx",
+        "main.items",
+        "Wide.Sum",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
@@ -49,8 +51,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 16 attachments for 14 probes.
-        let gotel = Gotel::run(&config(target.pid()), 16);
+        // Max has three instantiations: 18 attachments for 16 probes.
+        let gotel = Gotel::run(&config(target.pid()), 18);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, _) = gotel.stop();
@@ -85,9 +87,11 @@ fn shapes_and_dynamic_values() {
         want.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(seen, want, "{v}");
         // A method of a generic type: the dictionary sits after the
-        // receiver since Go 1.21, before it earlier; both read right.
+        // receiver in recent Go, before it in 1.19; both read right.
+        // The third call goes through an interface and the instantiated
+        // wrapper: still one record per call.
         let push = calls_of(&calls, "(*Stack).Push", v);
-        assert_eq!(push.len(), 2, "{v}");
+        assert_eq!(push.len(), 3, "{v}");
         assert_eq!(
             push[0]["args"],
             json!({"s": {"items": []}, "v": "x"}),
@@ -99,6 +103,14 @@ fn shapes_and_dynamic_values() {
             "{v}"
         );
         assert_eq!(push[1]["returns"], json!({"r0": 2}), "{v}");
+
+        // A receiver that fills every register pushes the dictionary to
+        // the stack, and the arguments after it.
+        let wide = calls_of(&calls, "Wide.Sum", v);
+        assert_eq!(wide[0]["args"]["x"], 10, "{v}: {}", wide[0]);
+        assert_eq!(wide[0]["args"]["y"], 20, "{v}: {}", wide[0]);
+        assert_eq!(wide[0]["args"]["w"]["I"], 9, "{v}: {}", wide[0]);
+        assert_eq!(wide[0]["returns"], json!({"r0": 40}), "{v}");
 
         let closure = calls_of(&calls, "main.round.func1", v);
         assert_eq!(closure[0]["args"], json!({"x": 5}), "{v}");
@@ -176,6 +188,22 @@ fn shapes_and_dynamic_values() {
         assert_eq!(bump[0]["args"], json!({"p": 41}), "{v}");
         assert_eq!(bump[0]["returns"], json!({"r0": 42}), "{v}");
 
+        // Slices whose elements need reads of their own: structs with
+        // strings, pointers to structs, errors.
+        let it = calls_of(&calls, "main.items", v);
+        assert_eq!(
+            it[0]["args"],
+            json!({
+                "xs": [
+                    {"Name": "a", "Qty": 1, "Tags": {"unavailable": "[]string of length 1: its elements are not captured here (a slice inside a slice element, or of maps or channels)"}},
+                    {"Name": "b", "Qty": 2, "Tags": []},
+                ],
+                "ps": [{"X": 1, "Y": 2}, null],
+                "es": ["e1", null],
+            }),
+            "{v}"
+        );
+
         // Complex numbers in memory; in XMM registers unavailable.
         let c = calls_of(&calls, "cplx", v);
         assert_eq!(
@@ -210,6 +238,7 @@ fn shapes_and_dynamic_values() {
                 json!({"type": "*main.Point", "value": {"X": 1, "Y": -2}}),
                 json!({"type": "main.Point", "value": {"X": 3, "Y": 4}}),
                 json!({"type": "main.Tagged", "value": {"Name": "t", "Score": 0.5, "OK": true}}),
+                json!({"type": "*main.Point", "value": null}),
                 Value::Null,
             ],
             "{v}"

@@ -106,10 +106,14 @@ fn assign_list(
     let (mut ints, mut floats) = (0u8, 0u8);
     let mut out = Vec::with_capacity(list.len());
     for (i, &ty) in list.iter().enumerate() {
-        // The dictionary comes no later than the second word, always in
-        // a register.
+        // The dictionary: one pointer word, placed like any argument (a
+        // receiver may have taken every register before it).
         if hidden_at == Some(i) {
-            ints += 1;
+            if ints < NUM_INT_REGS {
+                ints += 1;
+            } else {
+                *stack = align(*stack, 8) + 8;
+            }
         }
         let mut shape = Vec::new();
         let in_regs = decompose(types, ty, 0, true, &mut shape)?;

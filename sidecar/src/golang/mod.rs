@@ -137,6 +137,10 @@ pub struct BinaryInfo {
     pub dwarf: dwarf::DwarfInfo,
     /// Link-time address of `runtime.types`, the base of runtime type offsets.
     pub types_base: Option<u64>,
+    /// `runtime.etypes`: where the type data ends.
+    pub types_end: Option<u64>,
+    /// Runtime types read so far, by address.
+    rtypes: std::sync::Mutex<HashMap<u64, Option<RuntimeType>>>,
     /// No DWARF (stripped): functions come from `.gopclntab`, without
     /// parameters; only calls and latency can be captured.
     pub symbols_only: bool,
@@ -187,12 +191,14 @@ impl BinaryInfo {
             })
             .collect();
         let go_version = buildinfo_version(&file);
-        let types_base = {
+        let symbol = |name: &str| {
             use object::ObjectSymbol;
             file.symbols()
-                .find(|s| s.name() == Ok("runtime.types"))
+                .find(|s| s.name() == Ok(name))
                 .map(|s| s.address())
         };
+        let types_base = symbol("runtime.types");
+        let types_end = symbol("runtime.etypes");
         let pie = file.kind() == object::ObjectKind::Dynamic;
         let (mut dwarf, symbols_only) = match dwarf::read_file(&file) {
             Ok(d) => (d, false),
@@ -227,6 +233,8 @@ impl BinaryInfo {
             symbols_only,
             dwarf,
             types_base,
+            types_end,
+            rtypes: std::sync::Mutex::new(HashMap::new()),
             pie,
             segments,
             data,
@@ -270,8 +278,8 @@ impl BinaryInfo {
     ///
     /// A shape-instantiated generic (`pkg.Max[go.shape.int]`) also takes a
     /// dictionary pointer that DWARF does not list: first for functions;
-    /// for methods of generic types after the receiver since Go 1.21 and
-    /// before it earlier. The placement DWARF's own entry locations
+    /// for methods of generic types after the receiver since Go 1.20
+    /// (unified IR) and before it earlier. The placement DWARF's own entry locations
     /// confirm is used; the version only orders the candidates.
     pub fn assign(
         &self,
@@ -288,7 +296,7 @@ impl BinaryInfo {
             &[None, Some(0)]
         } else if !local_name(&without_type_args(&f.name)).contains('.') {
             &[Some(0)]
-        } else if self.go_minor().is_some_and(|m| m < 21) {
+        } else if self.go_minor().is_some_and(|m| m < 20) {
             &[Some(0), Some(1)]
         } else {
             &[Some(1), Some(0)]
@@ -436,6 +444,26 @@ impl BinaryInfo {
     /// (`internal/abi.Type`) is the same in every supported release: size
     /// at 0, kind at 23, the name's offset from `runtime.types` at 40.
     pub fn rtype(&self, addr: u64) -> Option<RuntimeType> {
+        // The address comes from the traced program's memory: only an
+        // aligned one inside the type data is a _type at all.
+        let (start, end) = (self.types_base?, self.types_end?);
+        if addr < start || addr.checked_add(48)? > end || !addr.is_multiple_of(8) {
+            return None;
+        }
+        let mut cache = self.rtypes.lock().ok()?;
+        if let Some(r) = cache.get(&addr) {
+            return r.clone();
+        }
+        let r = self.read_rtype(addr);
+        // Bounded: a program has a few thousand types.
+        if cache.len() >= 16384 {
+            cache.clear();
+        }
+        cache.insert(addr, r.clone());
+        r
+    }
+
+    fn read_rtype(&self, addr: u64) -> Option<RuntimeType> {
         let file = object::File::parse(&self.data[..]).ok()?;
         let t = read_vaddr(&file, addr, 48)?;
         let size = u64::from_le_bytes(t[0..8].try_into().ok()?);
@@ -446,11 +474,14 @@ impl BinaryInfo {
         // A name: one flag byte, a uvarint length, the bytes.
         let head = read_vaddr(&file, name_at, 11)?;
         let (len, n) = uvarint(&head[1..])?;
+        if len == 0 || len > 4096 {
+            return None;
+        }
         let bytes = read_vaddr(&file, name_at + 1 + n as u64, len)?;
         let mut name = String::from_utf8_lossy(bytes).into_owned();
         // tflagExtraStar: the name is stored with a '*' for sharing.
         if tflag & 2 != 0 {
-            name.remove(0);
+            name = name.strip_prefix('*')?.to_string();
         }
         Some(RuntimeType { name, kind, size })
     }
@@ -527,6 +558,12 @@ impl BinaryInfo {
                 }
                 found.push(f);
             }
+        }
+        // Fully instantiated names (`main.(*Stack[int]).Push`) are
+        // wrappers that call the shape body: probing both would report
+        // each call twice.
+        if found.iter().any(|f| f.name.contains("go.shape.")) {
+            found.retain(|f| f.name.contains("go.shape."));
         }
         match bases.len() {
             0 => Err(err),
@@ -743,7 +780,7 @@ fn buildinfo_version(file: &object::File<'_>) -> Option<String> {
 fn read_vaddr<'d>(file: &object::File<'d>, addr: u64, len: u64) -> Option<&'d [u8]> {
     file.sections().find_map(|s| {
         let (a, sz) = (s.address(), s.size());
-        if addr >= a && addr + len <= a + sz {
+        if addr >= a && addr.checked_add(len)? <= a.checked_add(sz)? {
             let d = s.data().ok()?;
             d.get((addr - a) as usize..(addr - a + len) as usize)
         } else {

@@ -70,8 +70,15 @@ pub fn functions(tab: &[u8], text: u64) -> Result<Vec<PcFunc>, PclntabError> {
             .ok_or(PclntabError::Truncated)?;
         let e = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
         let f = u32::from_le_bytes(b[4..].try_into().expect("4 bytes"));
-        Ok((text_start + u64::from(e), f as usize))
+        let at = text_start
+            .checked_add(u64::from(e))
+            .ok_or(PclntabError::Truncated)?;
+        Ok((at, f as usize))
     };
+    // nfunc comes from the file: bound it by what the table can hold.
+    if nfunc > tab.len() / 8 {
+        return Err(PclntabError::Truncated);
+    }
     let mut out = Vec::with_capacity(nfunc);
     for i in 0..nfunc {
         let (start, func) = entry(i)?;
