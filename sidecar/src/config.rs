@@ -15,6 +15,8 @@ const CONFIG_KEYS: &[&str] = &[
     "scan_interval_ms",
     "drain_interval_ms",
     "ring_buffer_kib",
+    "outputs",
+    "otlp",
 ];
 
 /// Default `max_string_len`.
@@ -37,6 +39,72 @@ pub struct Config {
     /// Events that do not fit are dropped and counted, never waited for.
     #[serde(default = "default_ring_kib")]
     pub ring_buffer_kib: u32,
+    /// Where calls go; None: OTLP when an OTLP endpoint is configured (here
+    /// or in `OTEL_EXPORTER_OTLP_*ENDPOINT`), JSONL on stdout otherwise.
+    #[serde(default)]
+    pub outputs: Option<Vec<Output>>,
+    /// OTLP exporter settings; the standard `OTEL_*` variables override them.
+    #[serde(default)]
+    pub otlp: OtlpConfig,
+}
+
+/// A destination for calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// One JSON object per line on stdout.
+    Jsonl,
+    /// OTLP logs and spans to a collector.
+    Otlp,
+}
+
+/// The `otlp:` section. Every field is optional: unset fields come from
+/// the `OTEL_EXPORTER_OTLP_*` environment or the defaults in crate::otlp.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Base URL: `http://collector:4318` (HTTP: `/v1/<signal>` is appended)
+    /// or `http://collector:4317` (gRPC).
+    pub endpoint: Option<String>,
+    /// Full URL for traces, used as is.
+    pub traces_endpoint: Option<String>,
+    /// Full URL for logs, used as is.
+    pub logs_endpoint: Option<String>,
+    /// Full URL for metrics, used as is.
+    pub metrics_endpoint: Option<String>,
+    /// `grpc` or `http/protobuf` (default).
+    pub protocol: Option<String>,
+    /// Extra request headers (gRPC metadata), e.g. an auth token.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// `gzip` or `none` (default).
+    pub compression: Option<String>,
+    /// Per-request timeout in milliseconds (default 10000).
+    pub timeout_ms: Option<u64>,
+    /// gRPC without TLS even for an endpoint without `http://`.
+    pub insecure: Option<bool>,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `client_key_file`).
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM client key for mutual TLS.
+    pub client_key_file: Option<PathBuf>,
+    /// `service.name` for every traced process whose probe sets none.
+    pub service_name: Option<String>,
+    /// Extra resource attributes for every traced process.
+    pub resource_attributes: Option<std::collections::BTreeMap<String, String>>,
+    /// Calls held for export at most; more are dropped and counted.
+    pub queue_size: Option<usize>,
+    /// Calls per export request at most.
+    pub max_batch: Option<usize>,
+    /// Longest wait to fill a batch, in milliseconds.
+    pub batch_timeout_ms: Option<u64>,
+    /// How long one batch is retried while the collector is unreachable
+    /// before it is dropped and counted, in milliseconds.
+    pub max_retry_ms: Option<u64>,
+    /// How often gotel's own counters are exported, in milliseconds.
+    pub metrics_interval_ms: Option<u64>,
+    /// How long shutdown waits for the last exports, in milliseconds.
+    pub shutdown_timeout_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -46,6 +114,8 @@ impl Default for Config {
             scan_interval_ms: default_scan_ms(),
             drain_interval_ms: default_drain_ms(),
             ring_buffer_kib: default_ring_kib(),
+            outputs: None,
+            otlp: OtlpConfig::default(),
         }
     }
 }
@@ -92,6 +162,11 @@ pub struct ProbeSpec {
     /// Slice elements to copy (a `[]byte` copies `max_string_len` bytes).
     #[serde(default = "default_max_elems")]
     pub max_elems: u32,
+    /// OTLP `service.name` of the processes this probe traces (unless
+    /// `OTEL_SERVICE_NAME` is set); defaults to `otlp.service_name`, then
+    /// the executable's name.
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 impl ProbeSpec {
@@ -212,6 +287,18 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             "must be a power of two between 16 and 1048576 (KiB)",
         ));
     }
+    if let Some(o) = &cfg.outputs {
+        if o.is_empty() {
+            return Err(invalid(
+                "outputs".into(),
+                "name at least one of jsonl, otlp (or remove the key)",
+            ));
+        }
+    }
+    crate::otlp::validate(&cfg.otlp).map_err(|(field, message)| ConfigError::Invalid {
+        field: format!("otlp.{field}"),
+        message,
+    })?;
     for (i, p) in cfg.probes.iter().enumerate() {
         let at = |f: &str| format!("probes[{i}].{f}");
         if p.function.trim().is_empty() {
@@ -312,6 +399,27 @@ mod tests {
             from_yaml("probes:\n  - function: f\n    target: { exe: app }\n    retruns: false\n")
                 .unwrap_err();
         assert!(e.to_string().contains("retruns"), "{e}");
+    }
+
+    #[test]
+    fn otlp_section_and_outputs() {
+        let c = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\n    service_name: shop\n\
+             outputs: [otlp, jsonl]\n\
+             otlp: { endpoint: 'http://c:4317', protocol: grpc, headers: { x-token: s }, compression: gzip }\n",
+        )
+        .unwrap();
+        assert_eq!(c.outputs, Some(vec![Output::Otlp, Output::Jsonl]));
+        assert_eq!(c.otlp.protocol.as_deref(), Some("grpc"));
+        assert_eq!(c.probes[0].service_name.as_deref(), Some("shop"));
+        let e = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\notlp: { protocol: udp }\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("config otlp.protocol:"), "{e}");
+        let e = from_yaml("probes:\n  - function: f\n    target: { exe: app }\noutputs: [kafka]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("kafka"), "{e}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::{Config, ProbeSpec};
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{decode, GoValue};
 use crate::discover::{self, Identity, Process};
-use crate::export::{Call, Sink};
+use crate::export::{Call, Origin, Sink, TraceIds};
 use crate::golang::BinaryInfo;
 use crate::plan::Plan;
 use crate::recipe::{RawEvent, EV_NO_G, SITE_ENTRY};
@@ -36,6 +36,8 @@ struct Attachment {
     probe: String,
     pid: u32,
     plan: Arc<Plan>,
+    /// The process, for the OTLP resource.
+    origin: Arc<Origin>,
 }
 
 impl crate::decode::Names for Attachment {
@@ -72,6 +74,7 @@ struct Open {
     tid: u32,
     ktime: u64,
     args: Vec<(String, GoValue)>,
+    trace: TraceIds,
 }
 
 /// Per binary identity: the analysis (or why it failed).
@@ -302,6 +305,14 @@ impl Supervisor {
             probe: spec.display_name().to_string(),
             pid: p.pid,
             plan: plan.clone(),
+            origin: Arc::new(Origin::of_process(
+                p.pid,
+                p.start_time,
+                p.exe.clone(),
+                bin.go_version.clone(),
+                spec.service_name.clone(),
+                crate::otlp::resource::DOWNWARD_API_ENV,
+            )),
         });
         self.next_id += 1;
         match self.attach_sites(&meta, p) {
@@ -433,6 +444,16 @@ impl Supervisor {
                 (ev.fault_mask, ev.nil_mask),
                 meta.as_ref(),
             );
+            // Ids exist from entry on: a nested call ends, and is exported,
+            // before its parent does.
+            // A restarted prologue keeps the ids it got the first time.
+            let trace = match self.correlator.get(&key) {
+                Some(restarted) => restarted.trace,
+                None => match self.correlator.enclosing(&key) {
+                    Some(parent) => TraceIds::child_of(&parent.trace),
+                    None => TraceIds::root(),
+                },
+            };
             self.correlator.enter(
                 key,
                 Open {
@@ -440,6 +461,7 @@ impl Supervisor {
                     tid: ev.tid,
                     ktime: ev.ktime_ns,
                     args,
+                    trace,
                 },
                 stamp,
             );
@@ -474,6 +496,20 @@ impl Supervisor {
         duration: Option<u64>,
         returns: Vec<(String, GoValue)>,
     ) -> Call {
+        // Results decode in the plan's order: a non-nil `error` is a failure.
+        let error = open
+            .meta
+            .plan
+            .ret
+            .values
+            .iter()
+            .zip(&returns)
+            .find_map(|(v, (_, r))| match r {
+                _ if v.ty != "error" => None,
+                GoValue::Str { text, .. } => Some(text.clone()),
+                GoValue::Interface(what) => Some(what.clone()),
+                _ => None,
+            });
         Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),
@@ -485,6 +521,9 @@ impl Supervisor {
             panicked: duration.is_none(),
             args: open.args,
             returns,
+            error,
+            trace: open.trace,
+            origin: open.meta.origin.clone(),
         }
     }
 
