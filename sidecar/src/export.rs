@@ -127,9 +127,7 @@ impl Origin {
                     .filter_map(|kv| {
                         let kv = String::from_utf8_lossy(kv);
                         let (k, v) = kv.split_once('=')?;
-                        wanted
-                            .contains(&k)
-                            .then(|| (k.to_string(), v.to_string()))
+                        wanted.contains(&k).then(|| (k.to_string(), v.to_string()))
                     })
                     .collect()
             })

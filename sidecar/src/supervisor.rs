@@ -497,19 +497,19 @@ impl Supervisor {
         returns: Vec<(String, GoValue)>,
     ) -> Call {
         // Results decode in the plan's order: a non-nil `error` is a failure.
-        let error = open
-            .meta
-            .plan
-            .ret
-            .values
-            .iter()
-            .zip(&returns)
-            .find_map(|(v, (_, r))| match r {
-                _ if v.ty != "error" => None,
-                GoValue::Str { text, .. } => Some(text.clone()),
-                GoValue::Interface(what) => Some(what.clone()),
-                _ => None,
-            });
+        let error =
+            open.meta
+                .plan
+                .ret
+                .values
+                .iter()
+                .zip(&returns)
+                .find_map(|(v, (_, r))| match r {
+                    _ if v.ty != "error" => None,
+                    GoValue::Str { text, .. } => Some(text.clone()),
+                    GoValue::Interface(what) => Some(what.clone()),
+                    _ => None,
+                });
         Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),

@@ -101,8 +101,14 @@ fn homogeneous(items: &[GoValue]) -> Option<any_value::Value> {
 /// gets `<key>.length` (its length in the program) and `<key>.truncated`.
 pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
     let cut = |out: &mut Vec<KeyValue>, len: u64| {
-        out.push(int(format!("{key}.length"), len.min(i64::MAX as u64) as i64));
-        out.push(kv(format!("{key}.truncated"), any_value::Value::BoolValue(true)));
+        out.push(int(
+            format!("{key}.length"),
+            len.min(i64::MAX as u64) as i64,
+        ));
+        out.push(kv(
+            format!("{key}.truncated"),
+            any_value::Value::BoolValue(true),
+        ));
     };
     match v {
         GoValue::Struct(fields) => {
@@ -253,20 +259,35 @@ mod tests {
 
     #[test]
     fn scalars_keep_their_types() {
-        assert_eq!(flat(&GoValue::Int(-3)), vec![("go.arg.x".into(), V::IntValue(-3))]);
+        assert_eq!(
+            flat(&GoValue::Int(-3)),
+            vec![("go.arg.x".into(), V::IntValue(-3))]
+        );
         assert_eq!(
             flat(&GoValue::Uint(u64::MAX)),
-            vec![("go.arg.x".into(), V::StringValue("18446744073709551615".into()))]
+            vec![(
+                "go.arg.x".into(),
+                V::StringValue("18446744073709551615".into())
+            )]
         );
-        assert_eq!(flat(&GoValue::Float(0.5)), vec![("go.arg.x".into(), V::DoubleValue(0.5))]);
-        assert_eq!(flat(&GoValue::Bool(true)), vec![("go.arg.x".into(), V::BoolValue(true))]);
+        assert_eq!(
+            flat(&GoValue::Float(0.5)),
+            vec![("go.arg.x".into(), V::DoubleValue(0.5))]
+        );
+        assert_eq!(
+            flat(&GoValue::Bool(true)),
+            vec![("go.arg.x".into(), V::BoolValue(true))]
+        );
         assert_eq!(
             flat(&GoValue::Null),
             vec![("go.arg.x".into(), V::StringValue("<nil>".into()))]
         );
         assert_eq!(
             flat(&GoValue::Unavailable("float in XMM0".into())),
-            vec![("go.arg.x".into(), V::StringValue("<unavailable: float in XMM0>".into()))]
+            vec![(
+                "go.arg.x".into(),
+                V::StringValue("<unavailable: float in XMM0>".into())
+            )]
         );
     }
 
@@ -282,7 +303,10 @@ mod tests {
                     truncated: true,
                 },
             ),
-            ("Inner".into(), GoValue::Struct(vec![("N".into(), GoValue::Int(1))])),
+            (
+                "Inner".into(),
+                GoValue::Struct(vec![("N".into(), GoValue::Int(1))]),
+            ),
         ]);
         assert_eq!(
             flat(&v),
@@ -305,7 +329,10 @@ mod tests {
         };
         let arr = |vals: Vec<V>| {
             V::ArrayValue(ArrayValue {
-                values: vals.into_iter().map(|v| AnyValue { value: Some(v) }).collect(),
+                values: vals
+                    .into_iter()
+                    .map(|v| AnyValue { value: Some(v) })
+                    .collect(),
             })
         };
         assert_eq!(

@@ -13,8 +13,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    trace_service_client::TraceServiceClient, ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
+    trace_service_client::TraceServiceClient, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
@@ -219,7 +218,11 @@ impl Client {
                 }
                 c.export(request(m.clone(), metadata, timeout))
                     .await
-                    .map(|r| r.into_inner().partial_success.map(|p| p.rejected_log_records))
+                    .map(|r| {
+                        r.into_inner()
+                            .partial_success
+                            .map(|p| p.rejected_log_records)
+                    })
             }
             Payload::Traces(m) => {
                 let mut c = TraceServiceClient::new(channel);
@@ -237,7 +240,11 @@ impl Client {
                 }
                 c.export(request(m.clone(), metadata, timeout))
                     .await
-                    .map(|r| r.into_inner().partial_success.map(|p| p.rejected_data_points))
+                    .map(|r| {
+                        r.into_inner()
+                            .partial_success
+                            .map(|p| p.rejected_data_points)
+                    })
             }
         };
         match r {

@@ -460,7 +460,10 @@ impl Exporter {
                         Payload::Metrics(_) => 0,
                     };
                 }
-                warn!(items = n, "OTLP export retries exhausted; dropping the batch");
+                warn!(
+                    items = n,
+                    "OTLP export retries exhausted; dropping the batch"
+                );
                 return;
             }
             self.counters.retries.fetch_add(1, Relaxed);

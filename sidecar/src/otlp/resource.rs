@@ -206,30 +206,54 @@ mod tests {
             env: vec![("K8S_NAMESPACE_NAME".into(), "shop".into())],
         };
         let r = resources(None).for_process(&o);
-        assert_eq!(get(&r, "service.name"), Some(Value::StringValue("from-config".into())));
+        assert_eq!(
+            get(&r, "service.name"),
+            Some(Value::StringValue("from-config".into()))
+        );
         assert_eq!(get(&r, "process.pid"), Some(Value::IntValue(42)));
-        assert_eq!(get(&r, "process.executable.name"), Some(Value::StringValue("app".into())));
+        assert_eq!(
+            get(&r, "process.executable.name"),
+            Some(Value::StringValue("app".into()))
+        );
         assert_eq!(
             get(&r, "process.runtime.version"),
             Some(Value::StringValue("go1.24.11".into()))
         );
-        assert_eq!(get(&r, "k8s.namespace.name"), Some(Value::StringValue("shop".into())));
+        assert_eq!(
+            get(&r, "k8s.namespace.name"),
+            Some(Value::StringValue("shop".into()))
+        );
         // The pod is shared with gotel, the container is not.
-        assert_eq!(get(&r, "k8s.pod.name"), Some(Value::StringValue("sidecar-pod".into())));
+        assert_eq!(
+            get(&r, "k8s.pod.name"),
+            Some(Value::StringValue("sidecar-pod".into()))
+        );
         assert_eq!(get(&r, "k8s.container.name"), None);
         assert_eq!(
             get(&r, "deployment.environment"),
             Some(Value::StringValue("prod".into()))
         );
-        assert_eq!(r.attributes.iter().filter(|a| a.key == "process.pid").count(), 1);
+        assert_eq!(
+            r.attributes
+                .iter()
+                .filter(|a| a.key == "process.pid")
+                .count(),
+            1
+        );
 
         let probe_named = Origin {
             service_name: Some("probe".into()),
             ..o.clone()
         };
         let r = resources(None).for_process(&probe_named);
-        assert_eq!(get(&r, "service.name"), Some(Value::StringValue("probe".into())));
+        assert_eq!(
+            get(&r, "service.name"),
+            Some(Value::StringValue("probe".into()))
+        );
         let r = resources(Some("env")).for_process(&probe_named);
-        assert_eq!(get(&r, "service.name"), Some(Value::StringValue("env".into())));
+        assert_eq!(
+            get(&r, "service.name"),
+            Some(Value::StringValue("env".into()))
+        );
     }
 }

@@ -198,7 +198,10 @@ pub fn process_env(key: &str) -> Option<String> {
 
 impl Settings {
     /// Merges `cfg` with the environment read through `env`.
-    pub fn resolve(cfg: &OtlpConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Invalid> {
+    pub fn resolve(
+        cfg: &OtlpConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Invalid> {
         let signal = |s: Signal| -> Result<SignalSettings, Invalid> {
             // The signal's own variable, then the general one.
             let var = |what: &str| {
@@ -283,7 +286,9 @@ impl Settings {
                 None => cfg.insecure.unwrap_or(false),
             };
             let path = |what: &str, c: &Option<PathBuf>| {
-                var(what).map(|(p, _)| PathBuf::from(p)).or_else(|| c.clone())
+                var(what)
+                    .map(|(p, _)| PathBuf::from(p))
+                    .or_else(|| c.clone())
             };
             let enabled = env(&format!("OTEL_{}_EXPORTER", s.env()))
                 .is_none_or(|v| !v.trim().eq_ignore_ascii_case("none"));
@@ -412,14 +417,23 @@ mod tests {
             &env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4317"),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9999/custom"),
+                (
+                    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                    "http://logs:9999/custom",
+                ),
                 ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
-                ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,x-tenant=t1"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "Authorization=Bearer%20abc,x-tenant=t1",
+                ),
                 ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
                 ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
                 ("OTEL_METRICS_EXPORTER", "none"),
                 ("OTEL_SERVICE_NAME", "shop"),
-                ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=a%2Cb"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment=prod,team=a%2Cb",
+                ),
             ]),
         )
         .unwrap();
