@@ -786,3 +786,87 @@ otlp:
     );
     assert!(got.last_counter("gotel.export.retries").unwrap() > 0);
 }
+
+/// Error results and recovered panics: WARN logs and Error spans carrying
+/// the error message; a panicking call is a child of its guard.
+#[test]
+fn errors_and_panics_are_warnings_and_error_spans() {
+    let tc = toolchains().pop().unwrap();
+    let bin = build(&tc, "sigs", "otlp", &[]);
+    let mut target = Target::start(&bin, &[], "ready");
+    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let pid = target.pid();
+    let config = format!(
+        "probes:
+  - function: main.fail
+    target: {{ pid: {pid} }}
+  - function: main.explode
+    target: {{ pid: {pid} }}
+  - function: main.guard
+    target: {{ pid: {pid} }}
+outputs: [otlp]
+otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 50 }}
+",
+        rx.addr
+    );
+    let gotel = Gotel::run(&config, 3);
+    target.round(1);
+    rx.wait("8 spans", Duration::from_secs(20), |g| g.spans().len() >= 8);
+    gotel.stop();
+    let got = rx.got.lock().unwrap();
+    let spans = got.spans();
+    let logs = got.logs();
+    let of = |name: &str| {
+        let mut v: Vec<&Span> = spans
+            .iter()
+            .filter(|(_, s)| s.name == name)
+            .map(|(_, s)| *s)
+            .collect();
+        v.sort_by_key(|s| s.start_time_unix_nano);
+        v
+    };
+    let log_of = |s: &Span| {
+        logs.iter()
+            .find(|(_, l)| l.span_id == s.span_id)
+            .map(|(_, l)| *l)
+            .unwrap()
+    };
+    let fail = of("main.fail");
+    assert_eq!(fail.len(), 4);
+    assert!(fail[0].status.is_none());
+    assert_eq!(str_attr(&fail[0].attributes, "go.ret.r1"), "<nil>");
+    assert_eq!(log_of(fail[0]).severity_text, "INFO");
+    let msg = "boom: a message longer than twenty-three bytes";
+    let st = fail[1].status.as_ref().unwrap();
+    assert_eq!(
+        (st.code, st.message.as_str()),
+        (2, msg),
+        "STATUS_CODE_ERROR"
+    );
+    assert_eq!(str_attr(&fail[1].attributes, "go.ret.r1"), msg);
+    assert_eq!(log_of(fail[1]).severity_number, 13, "WARN");
+    assert_eq!(log_of(fail[1]).severity_text, "WARN");
+    assert_eq!(fail[2].status.as_ref().unwrap().message, "wrapped: inner");
+    // An error whose message is not decoded still marks the call failed.
+    let st = fail[3].status.as_ref().unwrap();
+    assert!(st.message.contains("*strconv.NumError"), "{st:?}");
+
+    let explode = of("main.explode");
+    let guard = of("main.guard");
+    assert_eq!((explode.len(), guard.len()), (2, 2));
+    // explode(0) returns; explode(1) is unwound by a panic guard recovers.
+    assert!(explode[0].status.is_none());
+    assert_eq!(int_attr(&explode[1].attributes, "go.arg.n"), 1);
+    assert_eq!(
+        attr(&explode[1].attributes, "go.panicked"),
+        Some(&V::BoolValue(true))
+    );
+    assert_eq!(explode[1].status.as_ref().unwrap().code, 2);
+    assert_eq!(log_of(explode[1]).severity_text, "WARN");
+    assert!(guard[1].status.is_none(), "guard recovered: not an error");
+    assert_eq!(int_attr(&guard[1].attributes, "go.ret.r"), -1);
+    for (e, g) in explode.iter().zip(&guard) {
+        assert_eq!(e.parent_span_id, g.span_id, "explode runs inside guard");
+        assert_eq!(e.trace_id, g.trace_id);
+    }
+}
