@@ -295,7 +295,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    crate::otlp::validate(&cfg.otlp).map_err(|(field, message)| ConfigError::Invalid {
+    validate_otlp(&cfg.otlp).map_err(|(field, message)| ConfigError::Invalid {
         field: format!("otlp.{field}"),
         message,
     })?;
@@ -348,6 +348,57 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks the `otlp:` section on its own (the `OTEL_*` environment, which
+/// overrides it, is checked when the exporter starts): Err((field, message)).
+fn validate_otlp(cfg: &OtlpConfig) -> Result<(), (String, String)> {
+    let invalid = |field: &str, message: String| Err((field.to_string(), message));
+    if let Some(p) = &cfg.protocol {
+        if !matches!(p.as_str(), "grpc" | "http/protobuf" | "http") {
+            return invalid(
+                "protocol",
+                format!("unknown protocol {p:?}; use grpc or http/protobuf"),
+            );
+        }
+    }
+    if let Some(c) = &cfg.compression {
+        if !matches!(c.as_str(), "gzip" | "none") {
+            return invalid(
+                "compression",
+                format!("unknown compression {c:?}; use gzip or none"),
+            );
+        }
+    }
+    let positive = [
+        ("timeout_ms", cfg.timeout_ms),
+        ("batch_timeout_ms", cfg.batch_timeout_ms),
+        ("metrics_interval_ms", cfg.metrics_interval_ms),
+        ("queue_size", cfg.queue_size.map(|v| v as u64)),
+        ("max_batch", cfg.max_batch.map(|v| v as u64)),
+    ];
+    for (field, v) in positive {
+        if v == Some(0) {
+            return invalid(field, "must be at least 1".into());
+        }
+    }
+    for (field, url) in [
+        ("endpoint", &cfg.endpoint),
+        ("traces_endpoint", &cfg.traces_endpoint),
+        ("logs_endpoint", &cfg.logs_endpoint),
+        ("metrics_endpoint", &cfg.metrics_endpoint),
+    ] {
+        if url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return invalid(field, "must not be empty".into());
+        }
+    }
+    if cfg.client_cert_file.is_some() != cfg.client_key_file.is_some() {
+        return invalid(
+            "client_cert_file",
+            "mutual TLS needs both client_cert_file and client_key_file".into(),
+        );
     }
     Ok(())
 }
@@ -417,6 +468,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("config otlp.protocol:"), "{e}");
+        let e = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\notlp: { compression: zstd }\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("config otlp.compression:"), "{e}");
         let e = from_yaml("probes:\n  - function: f\n    target: { exe: app }\noutputs: [kafka]\n")
             .unwrap_err();
         assert!(e.to_string().contains("kafka"), "{e}");

@@ -197,6 +197,14 @@ impl Receiver {
     /// OTLP/gRPC on `listener` (bound by the caller, so a test can choose
     /// a port before the receiver exists).
     fn grpc(listener: std::net::TcpListener) -> Receiver {
+        Receiver::grpc_tls(listener, None)
+    }
+
+    /// OTLP/gRPC, over TLS when `tls` is given.
+    fn grpc_tls(
+        listener: std::net::TcpListener,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Receiver {
         let addr = listener.local_addr().unwrap();
         let got = Shared::default();
         let rt = runtime();
@@ -204,7 +212,11 @@ impl Receiver {
         rt.spawn(async move {
             listener.set_nonblocking(true).unwrap();
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            tonic::transport::Server::builder()
+            let mut server = tonic::transport::Server::builder();
+            if let Some(tls) = tls {
+                server = server.tls_config(tls).unwrap();
+            }
+            server
                 .add_service(
                     LogsServiceServer::new(svc.clone())
                         .accept_compressed(CompressionEncoding::Gzip),
@@ -869,4 +881,194 @@ otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 50 }}
         assert_eq!(e.parent_span_id, g.span_id, "explode runs inside guard");
         assert_eq!(e.trace_id, g.trace_id);
     }
+}
+
+/// Not a test: measures OTLP export under load (`cargo test -p gotel --test
+/// otlp -- --ignored --nocapture export_throughput`). The bench program
+/// makes `CALLS` calls as fast as the uprobes allow; gotel exports them over
+/// gRPC with the default queue (8192 calls) and batch (512) sizes.
+#[test]
+#[ignore]
+fn export_throughput() {
+    const CALLS: u64 = 200_000;
+    let tc = toolchains().pop().unwrap();
+    let bin = build(&tc, "bench", "otlp", &[]);
+    let mut target = Target::start(&bin, &["-calls", &CALLS.to_string()], "ready");
+    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let config = format!(
+        "probes:\n  - function: main.work\n    target: {{ pid: {} }}\noutputs: [otlp]\notlp: {{ endpoint: 'http://{}', protocol: grpc }}\n",
+        target.pid(),
+        rx.addr
+    );
+    let gotel = Gotel::run(&config, 1);
+    let t0 = Instant::now();
+    let w = target.stdin.as_mut().unwrap();
+    w.write_all(b"\n").unwrap();
+    w.flush().unwrap();
+    let line = target
+        .stdout
+        .wait_for("calls=", Duration::from_secs(120), |l| {
+            l.starts_with("calls=")
+        });
+    let app_done = t0.elapsed();
+    let spans = |g: &Received| g.spans().len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, Instant::now());
+    loop {
+        let n = spans(&rx.got.lock().unwrap());
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        if n >= CALLS || last.1.elapsed() > Duration::from_secs(3) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, logs) = gotel.stop();
+    let exported_all = last.1.duration_since(t0);
+    let got = rx.got.lock().unwrap();
+    eprintln!(
+        "app: {line}; app done after {:.2}s; spans received {} (logs {}) by {:.2}s: {:.0} spans/s; \
+         queue_dropped {}, ring dropped {}, export requests {}",
+        app_done.as_secs_f64(),
+        got.spans().len(),
+        got.logs().len(),
+        exported_all.as_secs_f64(),
+        got.spans().len() as f64 / exported_all.as_secs_f64(),
+        stopped(&logs, "export_queue_dropped"),
+        stopped(&logs, "dropped"),
+        got.requests.len(),
+    );
+}
+
+/// Makes a throwaway CA and, signed by it, a server certificate for
+/// localhost and a client certificate, with the openssl command.
+fn certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/bootstrap.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gotel test CA",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (key, csr, pem, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={who}"),
+            ],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
+
+/// gRPC over TLS with a private CA (`ca_file`) and a client certificate
+/// the collector requires (mutual TLS).
+#[test]
+fn grpc_over_mutual_tls() {
+    let (app, _tc) = App::start("otlp-tls", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(
+            read("server.pem"),
+            read("server.key"),
+        ))
+        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.pem")));
+    let rx = Receiver::grpc_tls(
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        Some(tls),
+    );
+    let d = dir.path().display();
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp:
+  endpoint: https://localhost:{}
+  protocol: grpc
+  ca_file: {d}/ca.pem
+  client_cert_file: {d}/client.pem
+  client_key_file: {d}/client.key
+  batch_timeout_ms: 50
+",
+        app.pid(),
+        rx.addr.port()
+    );
+    let gotel = Gotel::run(&config, 1);
+    assert!(http_get(&app.addr, "/e?iters=42").contains("e = 2."));
+    rx.wait("the span over TLS", Duration::from_secs(20), |g| {
+        g.spans().len() == 1 && g.logs().len() == 1
+    });
+    let (_, logs) = gotel.stop();
+    let got = rx.got.lock().unwrap();
+    assert_eq!(
+        int_attr(&got.spans()[0].1.attributes, "go.arg.iterations"),
+        42
+    );
+    assert_eq!(stopped(&logs, "exported_spans"), 1);
 }

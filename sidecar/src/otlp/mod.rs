@@ -42,14 +42,11 @@ use tracing::{info, warn};
 
 use crate::config::{Config, OtlpConfig, Output};
 use crate::export::{Call, Origin, Sink};
-use client::{Client, ClientError, Payload};
+use client::{Client, ClientError, Payload, SendError};
+
+type SendResult = Result<i64, SendError>;
 use resource::Resources;
 pub use settings::{Settings, Signal};
-
-/// Checks the `otlp:` config section: Err((field, message)).
-pub fn validate(cfg: &OtlpConfig) -> Result<(), (String, String)> {
-    settings::validate(cfg)
-}
 
 /// The outputs in effect: the configured ones, else OTLP when an endpoint
 /// is configured anywhere, else JSONL.
@@ -328,6 +325,15 @@ impl Exporter {
         self.send_metrics().await;
     }
 
+    /// The client of a call payload's signal (enabled, or no payload).
+    fn client(&self, p: &Payload) -> &Client {
+        match p {
+            Payload::Logs(_) => self.logs.as_ref(),
+            _ => self.traces.as_ref(),
+        }
+        .expect("payloads are built for enabled signals only")
+    }
+
     fn deadline(&self) -> Option<Instant> {
         *self.shutdown.borrow()
     }
@@ -401,48 +407,54 @@ impl Exporter {
         let give_up_at = Instant::now() + self.settings.max_retry;
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let mut failed = Vec::new();
-            for p in pending {
-                let limit = self.deadline().map_or(give_up_at, |d| d.min(give_up_at));
-                let (client, exported, lost) = match &p {
-                    Payload::Logs(_) => (
-                        self.logs.as_ref(),
-                        &self.counters.exported_logs,
-                        &self.counters.failed_logs,
-                    ),
-                    Payload::Traces(_) => (
-                        self.traces.as_ref(),
-                        &self.counters.exported_spans,
-                        &self.counters.failed_spans,
-                    ),
-                    Payload::Metrics(_) => unreachable!("metrics are sent elsewhere"),
-                };
-                let client = client.expect("payloads only for enabled signals");
-                let left = limit.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    lost.fetch_add(n, Relaxed);
-                    continue;
+            let limit = self.deadline().map_or(give_up_at, |d| d.min(give_up_at));
+            let left = limit.saturating_duration_since(Instant::now());
+            async fn send(c: &Client, p: &Payload, left: Duration) -> Option<SendResult> {
+                match left.is_zero() {
+                    true => None,
+                    false => Some(c.send(p, left).await),
                 }
-                match client.send(&p, left).await {
-                    Ok(rejected) => {
+            }
+            // Logs and spans travel concurrently (one HTTP/2 connection).
+            let results = match pending.as_slice() {
+                [a] => vec![send(self.client(a), a, left).await],
+                [a, b] => {
+                    let (x, y) =
+                        tokio::join!(send(self.client(a), a, left), send(self.client(b), b, left));
+                    vec![x, y]
+                }
+                _ => unreachable!("at most logs and traces"),
+            };
+            let mut failed = Vec::new();
+            for (p, r) in pending.into_iter().zip(results) {
+                let (exported, lost) = match &p {
+                    Payload::Logs(_) => (&self.counters.exported_logs, &self.counters.failed_logs),
+                    _ => (&self.counters.exported_spans, &self.counters.failed_spans),
+                };
+                let url = self.client(&p).url.clone();
+                match r {
+                    None => {
+                        lost.fetch_add(n, Relaxed);
+                    }
+                    Some(Ok(rejected)) => {
                         exported.fetch_add(n - (rejected.max(0) as u64).min(n), Relaxed);
                         if rejected > 0 {
                             self.counters.rejected.fetch_add(rejected as u64, Relaxed);
                         }
                         if self.down {
                             self.down = false;
-                            info!(url = %client.url, "OTLP collector reachable again");
+                            info!(url = %url, "OTLP collector reachable again");
                         }
                     }
-                    Err(e) if e.retryable => {
+                    Some(Err(e)) if e.retryable => {
                         if !self.down {
                             self.down = true;
-                            warn!(url = %client.url, "OTLP export failed, retrying with backoff: {e}");
+                            warn!(url = %url, "OTLP export failed, retrying with backoff: {e}");
                         }
                         failed.push(p);
                     }
-                    Err(e) => {
-                        warn!(url = %client.url, items = n, "OTLP export rejected, dropping the batch: {e}");
+                    Some(Err(e)) => {
+                        warn!(url = %url, items = n, "OTLP export rejected, dropping the batch: {e}");
                         lost.fetch_add(n, Relaxed);
                     }
                 }

@@ -126,55 +126,6 @@ fn invalid(field: &str, message: impl Into<String>) -> Invalid {
     (field.to_string(), message.into())
 }
 
-/// Checks the `otlp:` section on its own (environment not applied).
-pub fn validate(cfg: &OtlpConfig) -> Result<(), Invalid> {
-    if let Some(p) = &cfg.protocol {
-        if Protocol::parse(p).is_none() {
-            return Err(invalid(
-                "protocol",
-                format!("unknown protocol {p:?}; use grpc or http/protobuf"),
-            ));
-        }
-    }
-    if let Some(c) = &cfg.compression {
-        if !matches!(c.as_str(), "gzip" | "none") {
-            return Err(invalid(
-                "compression",
-                format!("unknown compression {c:?}; use gzip or none"),
-            ));
-        }
-    }
-    let positive = [
-        ("timeout_ms", cfg.timeout_ms),
-        ("batch_timeout_ms", cfg.batch_timeout_ms),
-        ("metrics_interval_ms", cfg.metrics_interval_ms),
-        ("queue_size", cfg.queue_size.map(|v| v as u64)),
-        ("max_batch", cfg.max_batch.map(|v| v as u64)),
-    ];
-    for (field, v) in positive {
-        if v == Some(0) {
-            return Err(invalid(field, "must be at least 1"));
-        }
-    }
-    for (field, url) in [
-        ("endpoint", &cfg.endpoint),
-        ("traces_endpoint", &cfg.traces_endpoint),
-        ("logs_endpoint", &cfg.logs_endpoint),
-        ("metrics_endpoint", &cfg.metrics_endpoint),
-    ] {
-        if url.as_deref().is_some_and(|u| u.trim().is_empty()) {
-            return Err(invalid(field, "must not be empty"));
-        }
-    }
-    if cfg.client_cert_file.is_some() != cfg.client_key_file.is_some() {
-        return Err(invalid(
-            "client_cert_file",
-            "mutual TLS needs both client_cert_file and client_key_file",
-        ));
-    }
-    Ok(())
-}
-
 /// True when any OTLP endpoint is set, in the file or the environment.
 pub fn endpoint_configured(cfg: &OtlpConfig, env: &dyn Fn(&str) -> Option<String>) -> bool {
     cfg.endpoint.is_some()
@@ -470,11 +421,6 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.0, "protocol");
         assert!(e.1.contains("http/json"), "{e:?}");
-        assert!(validate(&OtlpConfig {
-            compression: Some("zstd".into()),
-            ..Default::default()
-        })
-        .is_err());
         assert!(!endpoint_configured(&OtlpConfig::default(), &env(&[])));
         assert!(endpoint_configured(
             &OtlpConfig::default(),
