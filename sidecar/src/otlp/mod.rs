@@ -404,6 +404,10 @@ impl Exporter {
                 resource_spans: spans,
             }));
         }
+        if pending.is_empty() {
+            // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
+            return;
+        }
         let give_up_at = Instant::now() + self.settings.max_retry;
         let mut backoff = FIRST_BACKOFF;
         loop {
