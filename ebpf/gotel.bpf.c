@@ -214,6 +214,12 @@ static long resolve_op(__u32 i, struct capture *c)
 		return 0;
 	}
 	void *addr = (void *)(ch.w + (__s64)op->mem_off);
+	if (op->kind == GOTEL_OP_BYTES) {
+		/* Emitted like a string at addr: the copy is pass 2's. */
+		r->a = (__u64)addr;
+		r->b = op->max_len;
+		return 0;
+	}
 	__u32 size = op->size;
 	if (size == 0 || size > 8)
 		size = 8;
@@ -316,7 +322,7 @@ static long emit_op(__u32 i, struct capture *c)
 		c->off = sc.off;
 		return 0;
 	}
-	if (!scalar && op->kind != GOTEL_OP_STRING) {
+	if (!scalar && op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_BYTES) {
 		ev->fault_mask |= 1U << i;
 		return 0;
 	}

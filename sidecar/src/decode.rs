@@ -4,8 +4,9 @@
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::plan::{Image, ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, OP_SCALAR, OP_STRING, OP_STRINGS};
+use crate::recipe::{RawOp, OP_BYTES, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +36,15 @@ pub enum GoValue {
     Struct(Vec<(String, GoValue)>),
     /// Array elements.
     Array(Vec<GoValue>),
-    /// A non-nil interface whose dynamic value is not decoded.
+    /// A non-nil interface whose dynamic type gotel cannot name.
     Interface(String),
+    /// A non-nil interface: its dynamic type and value.
+    Dynamic {
+        /// The dynamic type, `int`, `*main.Point`.
+        ty: String,
+        /// Its value (a pointer type shows what it points to).
+        value: Box<GoValue>,
+    },
     /// A slice's first elements.
     Seq {
         /// The elements copied.
@@ -115,6 +123,15 @@ impl Serialize for GoValue {
             GoValue::Interface(why) | GoValue::Unavailable(why) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("unavailable", why)?;
+                m.end()
+            }
+            GoValue::Dynamic { ty, value } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("type", ty)?;
+                match value.as_ref() {
+                    GoValue::Unavailable(why) => m.serialize_entry("unavailable", why)?,
+                    v => m.serialize_entry("value", v)?,
+                }
                 m.end()
             }
             // Complete: a plain array. Cut at max_elems: flagged, like strings.
@@ -206,6 +223,7 @@ impl std::fmt::Display for GoValue {
             }
             GoValue::Bytes { data, .. } => write!(f, "{:?}", String::from_utf8_lossy(data)),
             GoValue::Interface(_) | GoValue::Unavailable(_) => f.write_str("?"),
+            GoValue::Dynamic { ty, value } => write!(f, "{ty}({value})"),
         }
     }
 }
@@ -278,7 +296,7 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> V
                     _ => Slot::Strings { len, items },
                 }
             }
-            OP_STRING => {
+            OP_STRING | OP_BYTES => {
                 let len = u64_at(off);
                 let copied = data
                     .get(off + 8..off + 12)
@@ -308,6 +326,26 @@ pub trait Names {
     fn type_name(&self, addr: u64) -> Option<String>;
     /// The function whose code contains `pc`.
     fn func_name(&self, pc: u64) -> Option<String>;
+    /// The binary's DWARF types, to decode interfaces' dynamic values.
+    fn type_table(&self) -> Option<&TypeTable> {
+        None
+    }
+    /// The DWARF type of the runtime `_type` at `addr`.
+    fn type_id(&self, _addr: u64) -> Option<TypeId> {
+        None
+    }
+    /// The DWARF type of the runtime type named `name`.
+    fn type_named(&self, _name: &str) -> Option<TypeId> {
+        None
+    }
+    /// Kind (`reflect.Kind`) and size the runtime `_type` at `addr` gives.
+    fn runtime_kind(&self, _addr: u64) -> Option<(u8, u64)> {
+        None
+    }
+    /// `syscall.Errno(n).Error()`, from the traced binary's own table.
+    fn errno_text(&self, _n: u64) -> Option<String> {
+        None
+    }
 }
 
 type TypeNames<'a> = &'a dyn Names;
@@ -315,6 +353,323 @@ type TypeNames<'a> = &'a dyn Names;
 /// Error types whose `Error()` returns exactly the string their data
 /// pointer points at (their first field), so that string is the message.
 const MESSAGE_FIRST_FIELD: &[&str] = &["*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors"];
+
+/// What was captured of one interface's dynamic value.
+struct Held<'a> {
+    /// The dynamic type's name.
+    ty: String,
+    /// Its runtime `_type` address.
+    rtype: u64,
+    /// The bytes at the data pointer (empty when not copied).
+    image: &'a [u8],
+    /// Strings read at offsets of the dynamic value.
+    strings: Vec<(u64, GoValue)>,
+    /// The error wrapped at offset 32, when captured and non-nil.
+    inner: Option<Box<Held<'a>>>,
+}
+
+impl Held<'_> {
+    fn string(&self, off: u64) -> Option<&GoValue> {
+        self.strings.iter().find(|(o, _)| *o == off).map(|(_, v)| v)
+    }
+
+    fn word(&self, off: usize) -> Option<u64> {
+        let b = self.image.get(off..off + 8)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+}
+
+/// Reads what an Interface shape captured; None for a nil interface, Err
+/// with the value to show when the dynamic type cannot be named.
+fn held<'a>(
+    s: &Shape,
+    slots: &'a [Slot<'a>],
+    types: TypeNames<'_>,
+) -> Result<Option<Held<'a>>, GoValue> {
+    let Shape::Interface {
+        type_op,
+        image_op,
+        strings,
+        inner,
+        ty,
+    } = s
+    else {
+        return Err(GoValue::Unavailable("not an interface".into()));
+    };
+    let rtype = match slots.get(*type_op) {
+        Some(Slot::Scalar(0) | Slot::Nil) => return Ok(None),
+        Some(Slot::Scalar(t)) => *t,
+        _ => return Err(GoValue::Unavailable(READ_FAULT.into())),
+    };
+    let Some(name) = types.type_name(rtype) else {
+        return Err(GoValue::Interface(format!(
+            "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
+        )));
+    };
+    let image = match image_op.and_then(|o| slots.get(o)) {
+        Some(Slot::String { bytes, .. }) => *bytes,
+        _ => &[],
+    };
+    let strings = strings
+        .iter()
+        .map(|(off, op)| {
+            let v = match slots.get(*op) {
+                Some(Slot::String { len, bytes }) => GoValue::captured(bytes, *len),
+                _ => GoValue::Unavailable(READ_FAULT.into()),
+            };
+            (*off, v)
+        })
+        .collect();
+    let inner = match inner.as_deref().map(|i| held(i, slots, types)) {
+        Some(Ok(Some(h))) => Some(Box::new(h)),
+        _ => None,
+    };
+    Ok(Some(Held {
+        ty: name,
+        rtype,
+        image,
+        strings,
+        inner,
+    }))
+}
+
+/// The complete text of a captured string, None when cut or missing.
+fn whole(v: Option<&GoValue>) -> Option<&str> {
+    match v {
+        Some(GoValue::Str {
+            text,
+            truncated: false,
+            ..
+        }) => Some(text),
+        _ => None,
+    }
+}
+
+/// `err.Error()` for the error types whose method gotel reproduces:
+/// None when the type is another one or a part was not captured whole.
+fn error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<GoValue> {
+    if MESSAGE_FIRST_FIELD.contains(&h.ty.as_str()) {
+        return h.string(0).cloned();
+    }
+    let inner = || error_message(h.inner.as_deref()?, types);
+    let text = match h.ty.as_str() {
+        "*strconv.NumError" => format!(
+            "strconv.{}: parsing {}: {}",
+            whole(h.string(0))?,
+            // Invalid UTF-8 became U+FFFD here, where Go writes \xNN.
+            go_quote(whole(h.string(16)).filter(|n| !n.contains('\u{fffd}'))?),
+            whole(inner().as_ref())?
+        ),
+        "*io/fs.PathError" | "*fs.PathError" => format!(
+            "{} {}: {}",
+            whole(h.string(0))?,
+            whole(h.string(16))?,
+            whole(inner().as_ref())?
+        ),
+        "syscall.Errno" => {
+            let n = h.word(0)?;
+            types.errno_text(n).unwrap_or_else(|| format!("errno {n}"))
+        }
+        _ => return None,
+    };
+    Some(GoValue::Str {
+        len: text.len() as u64,
+        text,
+        truncated: false,
+    })
+}
+
+/// `strconv.Quote`: Go's double-quoted form with Go escapes.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                if (c as u32) < 0x10000 {
+                    out.push_str(&format!("\\u{:04x}", c as u32))
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32))
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The value of a named interface's dynamic type, decoded from the
+/// bytes copied at its data pointer.
+fn dynamic_value(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
+    if h.image.is_empty() {
+        return GoValue::Unavailable(
+            "its value did not fit in this site's captures; narrow `args:`".into(),
+        );
+    }
+    let Some(table) = types.type_table() else {
+        return runtime_scalar(h, types);
+    };
+    let Some(id) = types.type_id(h.rtype) else {
+        // `*T` where DWARF only has T: show the T it points to.
+        return match h.ty.strip_prefix('*').and_then(|e| types.type_named(e)) {
+            Some(e) if matches!(types.runtime_kind(h.rtype), Some((22, _))) => {
+                image_field(table, e, h, 0, types)
+            }
+            _ => runtime_scalar(h, types),
+        };
+    };
+    let t = table.get(id);
+    match &t.kind {
+        // Pointer-shaped values are the data word itself: the image is
+        // what they point to.
+        Kind::Pointer { elem: Some(e) } => image_field(table, *e, h, 0, types),
+        Kind::Func => match h.word(0).and_then(|pc| types.func_name(pc)) {
+            Some(f) => GoValue::Str {
+                len: f.len() as u64,
+                text: f,
+                truncated: false,
+            },
+            None => GoValue::Unavailable("func value of an unknown function".into()),
+        },
+        _ if direct_iface(table, id) => GoValue::Unavailable(format!(
+            "{} is stored in the interface word itself; not decoded",
+            t.name
+        )),
+        _ => image_field(table, id, h, 0, types),
+    }
+}
+
+/// A value of a type DWARF does not describe (a named type only ever
+/// converted to an interface), by the kind and size its runtime `_type`
+/// records: enough for scalars and strings.
+fn runtime_scalar(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
+    let kind = match types.runtime_kind(h.rtype) {
+        Some((1, _)) => ScalarKind::Bool,
+        Some((2..=6, _)) => ScalarKind::Int,
+        Some((7..=12, _)) => ScalarKind::Uint,
+        Some((13 | 14, _)) => ScalarKind::Float,
+        Some((24, _)) => {
+            return h
+                .string(0)
+                .cloned()
+                .unwrap_or_else(|| GoValue::Unavailable(READ_FAULT.into()))
+        }
+        _ => {
+            return GoValue::Unavailable(format!(
+                "{}: the binary's DWARF does not describe this type",
+                h.ty
+            ))
+        }
+    };
+    let size = types.runtime_kind(h.rtype).map_or(8, |(_, s)| s.min(8));
+    match h.word(0) {
+        Some(v) => scalar(v, kind, size as u8),
+        None => GoValue::Unavailable(READ_FAULT.into()),
+    }
+}
+
+/// Whether Go stores values of this type directly in an interface's data
+/// word (pointer-shaped types) instead of pointing at a copy.
+fn direct_iface(table: &TypeTable, id: TypeId) -> bool {
+    match &table.get(id).kind {
+        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map | Kind::Chan | Kind::Func => true,
+        Kind::Struct { fields } => fields.len() == 1 && direct_iface(table, fields[0].ty),
+        Kind::Array { elem, len } => *len == 1 && direct_iface(table, *elem),
+        _ => false,
+    }
+}
+
+/// A value of type `id` at offset `off` of a dynamic value's image.
+fn image_field(
+    table: &TypeTable,
+    id: TypeId,
+    h: &Held<'_>,
+    off: u64,
+    types: TypeNames<'_>,
+) -> GoValue {
+    let t = table.get(id);
+    let bytes = |n: u64| {
+        let b = h.image.get(off as usize..(off + n) as usize)?;
+        let mut w = [0u8; 8];
+        w[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+        Some(u64::from_le_bytes(w))
+    };
+    let beyond = || {
+        GoValue::Unavailable(format!(
+            "beyond the first {} bytes of the dynamic value, which is all gotel copies",
+            h.image.len()
+        ))
+    };
+    let kind = match &t.kind {
+        Kind::Bool => ScalarKind::Bool,
+        Kind::Int { signed: true } => ScalarKind::Int,
+        Kind::Int { signed: false } => ScalarKind::Uint,
+        Kind::Float => ScalarKind::Float,
+        Kind::Pointer { .. } | Kind::UnsafePointer => ScalarKind::Pointer,
+        Kind::String => {
+            return match h.string(off) {
+                Some(v) => v.clone(),
+                None if off >= h.image.len() as u64 => beyond(),
+                None => GoValue::Unavailable(format!(
+                    "a string at offset {off} of a dynamic value is not captured"
+                )),
+            }
+        }
+        Kind::Struct { fields } => {
+            return GoValue::Struct(
+                fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.name.clone(),
+                            image_field(table, f.ty, h, off + f.offset, types),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        // NumError.Err and PathError.Err, when not shown as a message.
+        Kind::Interface { .. } if off == 32 && h.inner.is_some() => {
+            let inner = h.inner.as_deref().expect("checked");
+            if let Some(msg) = error_message(inner, types) {
+                return msg;
+            }
+            return GoValue::Dynamic {
+                ty: inner.ty.clone(),
+                value: Box::new(dynamic_value(inner, types)),
+            };
+        }
+        Kind::Array { elem, len } => {
+            let size = table.get(*elem).size;
+            return GoValue::Array(
+                (0..*len)
+                    .map(|i| image_field(table, *elem, h, off + i * size, types))
+                    .collect(),
+            );
+        }
+        _ => {
+            return GoValue::Unavailable(format!(
+                "{} inside a dynamic value is not decoded",
+                t.name
+            ))
+        }
+    };
+    match bytes(t.size) {
+        Some(v) => scalar(v, kind, t.size as u8),
+        None => beyond(),
+    }
+}
 
 /// Decodes every value of `site` from an event's data.
 pub fn decode(
@@ -344,33 +699,21 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             Some(Slot::Nil) => GoValue::Null,
             _ => fault(),
         },
-        Shape::Interface {
-            type_op,
-            data_op,
-            ty,
-        } => {
-            let rtype = match slots.get(*type_op) {
-                Some(Slot::Scalar(0) | Slot::Nil) => return GoValue::Null,
-                Some(Slot::Scalar(t)) => *t,
-                _ => return fault(),
-            };
-            let Some(dynamic) = types.type_name(rtype) else {
-                return GoValue::Interface(format!(
-                    "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
-                ));
-            };
-            let data = data_op.and_then(|d| slots.get(d));
-            match data {
-                Some(Slot::String { len, bytes })
-                    if ty == "error" && MESSAGE_FIRST_FIELD.contains(&dynamic.as_str()) =>
-                {
-                    GoValue::captured(bytes, *len)
+        Shape::Interface { ty, .. } => match held(s, slots, types) {
+            Ok(None) => GoValue::Null,
+            Err(v) => v,
+            Ok(Some(h)) => {
+                if ty == "error" {
+                    if let Some(msg) = error_message(&h, types) {
+                        return msg;
+                    }
                 }
-                _ => GoValue::Interface(format!(
-                    "{ty} holding {dynamic}; its value is not decoded yet"
-                )),
+                GoValue::Dynamic {
+                    value: Box::new(dynamic_value(&h, types)),
+                    ty: h.ty,
+                }
             }
-        }
+        },
         Shape::Slice {
             op,
             cap_op,

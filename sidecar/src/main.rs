@@ -211,28 +211,35 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
             }
         };
         match gotel::plan::plan(&bin, spec) {
-            Ok(plan) => {
-                println!("  function: {}", plan.signature);
-                println!(
-                    "  go: {}   entry at file offset {:#x}, {} RET site(s)",
-                    bin.go_version.as_deref().unwrap_or("?"),
-                    plan.entry_offset,
-                    plan.ret_offsets.len()
-                );
-                for (label, site) in [("arg", &plan.entry), ("ret", &plan.ret)] {
-                    for v in &site.values {
-                        let status = match &v.shape {
-                            gotel::plan::Shape::Unavailable(why) => format!("unavailable: {why}"),
-                            _ => "captured".to_string(),
-                        };
-                        println!(
-                            "  {label} {:<16} {:<20} {:<14} {status}",
-                            v.name, v.ty, v.location
-                        );
-                    }
+            Ok(plans) => {
+                if plans.len() > 1 {
+                    println!("  generic: {} instantiations, each attached", plans.len());
                 }
-                for w in &plan.warnings {
-                    println!("  warning: {w}");
+                for plan in plans {
+                    println!("  function: {}", plan.signature);
+                    println!(
+                        "  go: {}   entry at file offset {:#x}, {} RET site(s)",
+                        bin.go_version.as_deref().unwrap_or("?"),
+                        plan.entry_offset,
+                        plan.ret_offsets.len()
+                    );
+                    for (label, site) in [("arg", &plan.entry), ("ret", &plan.ret)] {
+                        for v in &site.values {
+                            let status = match &v.shape {
+                                gotel::plan::Shape::Unavailable(why) => {
+                                    format!("unavailable: {why}")
+                                }
+                                _ => "captured".to_string(),
+                            };
+                            println!(
+                                "  {label} {:<16} {:<20} {:<14} {status}",
+                                v.name, v.ty, v.location
+                            );
+                        }
+                    }
+                    for w in &plan.warnings {
+                        println!("  warning: {w}");
+                    }
                 }
             }
             Err(e) => {

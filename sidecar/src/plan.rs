@@ -9,7 +9,7 @@ use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
     RawLoc, RawOp, RawRecipe, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS, MAX_STRING,
-    OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
+    OP_BYTES, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -36,6 +36,10 @@ pub enum PlanError {
     NoRet(String),
 }
 
+/// Bytes copied at an interface's data pointer: enough for the dynamic
+/// values of most scalar, string and small struct types.
+pub const DYN_IMAGE: u32 = 64;
+
 /// How to decode one captured value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
@@ -54,14 +58,20 @@ pub enum Shape {
         op: usize,
     },
     /// An interface: op `type_op` read its dynamic type (the runtime
-    /// `_type` address, 0 for nil); op `data_op`, when there was room, the
-    /// string its data pointer points at (an error's message for the types
-    /// whose `Error()` returns exactly that field).
+    /// `_type` address, 0 for nil). The dynamic type is known only in the
+    /// record, so, when there was room, ops also copied the first
+    /// [`DYN_IMAGE`] bytes its data pointer points at and read strings at
+    /// fixed offsets there; the decoder picks what the type needs.
     Interface {
         /// Op reading the `_type` address.
         type_op: usize,
-        /// Op reading a string at the data pointer.
-        data_op: Option<usize>,
+        /// Op copying the bytes at the data pointer.
+        image_op: Option<usize>,
+        /// (offset, op): strings read at these offsets of the dynamic value.
+        strings: Vec<(u64, usize)>,
+        /// For `error`: the error at offset 32 of the dynamic value, where
+        /// `*strconv.NumError` and `*fs.PathError` keep the one they wrap.
+        inner: Option<Box<Shape>>,
         /// The interface type's name (`error`, `interface {}`).
         ty: String,
     },
@@ -182,10 +192,13 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// Plans `spec` against `bin`.
-pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Plan, PlanError> {
-    let f = bin.lookup(&spec.function)?;
-    plan_function(bin, f, spec)
+/// Plans `spec` against `bin`: one plan per function it names (several
+/// for the instantiations of a generic function).
+pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Vec<Plan>, PlanError> {
+    bin.lookup_all(&spec.function)?
+        .into_iter()
+        .map(|f| plan_function(bin, f, spec))
+        .collect()
 }
 
 /// Plans a resolved function.
@@ -214,101 +227,57 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     let results: Vec<_> = f.results().collect();
     let ids =
         |ps: &[&crate::golang::Param]| -> Option<Vec<TypeId>> { ps.iter().map(|p| p.ty).collect() };
-    let assignment = match (ids(&args), ids(&results)) {
-        (Some(a), Some(r)) => abi::assign(types, &a, &r).map_err(|e| e.to_string()),
+    let checked = match (ids(&args), ids(&results)) {
+        (Some(a), Some(r)) => bin.assign(f, &a, &r).map_err(|e| e.to_string()),
         _ => Err("a parameter has no type in DWARF".to_string()),
     };
+    let assignment = checked
+        .as_ref()
+        .map(|(a, _)| a.clone())
+        .map_err(Clone::clone);
     // Never print a value from the wrong register: if the compiler's own
     // DWARF disagrees with the derived ABI, some parameter is missing from
     // the signature and every argument is suspect. Register results are
     // assigned from RAX afresh and stay trustworthy; stack results do not.
     let mut args_suspect = None;
-    if let Ok(a) = &assignment {
-        if let Some(why) = bin.abi_disagreement(f, a) {
-            let why = format!(
-                "DWARF and the register ABI disagree ({why}), so arguments are not captured rather than risk reading the wrong register; Go before 1.22 omits blank and unnamed parameters from DWARF"
-            );
-            warnings.push(why.clone());
-            args_suspect = Some(why);
-        }
+    if let Ok((_, Some(why))) = &checked {
+        let why = format!(
+            "DWARF and the register ABI disagree ({why}), so arguments are not captured rather than risk reading the wrong register; Go before 1.22 omits blank and unnamed parameters from DWARF"
+        );
+        warnings.push(why.clone());
+        args_suspect = Some(why);
     }
 
-    let g = bin.g_offsets();
-    let mut entry = Builder::new(
-        bin.dwarf.layout,
-        SITE_ENTRY,
-        g.goid as u32,
-        g.stack_hi as u32,
-        spec,
-    );
-    let mut ret = Builder::new(
-        bin.dwarf.layout,
-        SITE_RETURN,
-        g.goid as u32,
-        g.stack_hi as u32,
-        spec,
-    );
-
-    // Which arguments to capture: all, or the ones named in `args:`.
-    let wanted: Option<Vec<&str>> = spec
-        .args
-        .as_ref()
-        .map(|a| a.iter().map(|s| s.as_str()).collect());
-    if let Some(w) = &wanted {
+    if let Some(w) = &spec.args {
         for name in w {
             let root = name.split('.').next().unwrap_or(name);
-            if !args.iter().any(|p| p.name == root) {
+            if !args.iter().any(|p| p.name == root && !p.is_dictionary()) {
                 return Err(PlanError::NoSuchArg {
                     function: f.name.clone(),
-                    arg: (*name).to_string(),
-                    available: args.iter().map(|p| p.name.clone()).collect(),
+                    arg: name.clone(),
+                    available: args
+                        .iter()
+                        .filter(|p| !p.is_dictionary())
+                        .map(|p| p.name.clone())
+                        .collect(),
                 });
             }
         }
     }
 
-    for (i, p) in args.iter().enumerate() {
-        let selected: Vec<&str> = match &wanted {
-            None => vec![p.name.as_str()],
-            Some(w) => w
-                .iter()
-                .copied()
-                .filter(|n| n.split('.').next() == Some(p.name.as_str()))
-                .collect(),
-        };
-        for path in selected {
-            let value = match (&assignment, p.ty) {
-                _ if args_suspect.is_some() => {
-                    unavailable(path, "?", args_suspect.as_deref().unwrap_or_default())
-                }
-                (Ok(a), Some(ty)) => entry.value(types, path, &p.name, ty, &a.args[i]),
-                (Err(why), _) => unavailable(path, "?", why),
-                (_, None) => unavailable(path, "?", "no type in DWARF"),
-            };
-            entry.values.push(value);
-        }
-    }
-    if spec.returns {
-        for (i, p) in results.iter().enumerate() {
-            let name = result_name(&p.name, i);
-            let value = match (&assignment, p.ty) {
-                // Stack-assigned results sit after the stack-assigned
-                // arguments: a missing argument moves them too.
-                (Ok(a), Some(_))
-                    if args_suspect.is_some()
-                        && a.results[i].iter().any(|p| matches!(p.loc, Loc::Stack(_))) =>
-                {
-                    unavailable(&name, "?", args_suspect.as_deref().unwrap_or_default())
-                }
-                (Ok(a), Some(ty)) => ret.value(types, &name, &name, ty, &a.results[i]),
-                (Err(why), _) => unavailable(&name, "?", why),
-                (_, None) => unavailable(&name, "?", "no type in DWARF"),
-            };
-            ret.values.push(value);
-        }
-    }
-    entry.expand_pointers(types);
-    ret.expand_pointers(types);
+    let g = bin.g_offsets();
+    let ctx = SiteCtx {
+        types,
+        layout: bin.dwarf.layout,
+        g: (g.goid as u32, g.stack_hi as u32),
+        spec,
+        args: &args,
+        results: &results,
+        assignment: &assignment,
+        args_suspect: args_suspect.as_deref(),
+    };
+    let entry = ctx.build(SITE_ENTRY)?;
+    let ret = ctx.build(SITE_RETURN)?;
     for b in [&entry, &ret] {
         warnings.extend(b.warnings.iter().cloned());
     }
@@ -321,6 +290,91 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ret: ret.finish(),
         warnings,
     })
+}
+
+/// What planning one site of one function needs.
+struct SiteCtx<'a> {
+    types: &'a TypeTable,
+    layout: RuntimeLayout,
+    /// goid and stack.hi offsets in runtime.g.
+    g: (u32, u32),
+    spec: &'a ProbeSpec,
+    args: &'a [&'a crate::golang::Param],
+    results: &'a [&'a crate::golang::Param],
+    assignment: &'a Result<abi::Assignment, String>,
+    args_suspect: Option<&'a str>,
+}
+
+impl SiteCtx<'_> {
+    /// Plans the entry or return site. The speculative reads that decode
+    /// interfaces' dynamic values are dropped again when they crowd out
+    /// any other value.
+    fn build(&self, site: u8) -> Result<Builder, PlanError> {
+        let b = self.build_with(site, true)?;
+        if !b.full_hit {
+            return Ok(b);
+        }
+        self.build_with(site, false)
+    }
+
+    fn build_with(&self, site: u8, dynamic: bool) -> Result<Builder, PlanError> {
+        let (types, spec) = (self.types, self.spec);
+        let mut b = Builder::new(self.layout, site, self.g.0, self.g.1, spec);
+        b.dynamic = dynamic;
+        let assignment = self.assignment;
+        let args_suspect = self.args_suspect;
+        if site == SITE_ENTRY {
+            // Which arguments to capture: all, or the ones named in `args:`.
+            let wanted: Option<Vec<&str>> = spec
+                .args
+                .as_ref()
+                .map(|a| a.iter().map(|s| s.as_str()).collect());
+            for (i, p) in self.args.iter().enumerate() {
+                if p.is_dictionary() {
+                    continue;
+                }
+                let selected: Vec<&str> = match &wanted {
+                    None => vec![p.name.as_str()],
+                    Some(w) => w
+                        .iter()
+                        .copied()
+                        .filter(|n| n.split('.').next() == Some(p.name.as_str()))
+                        .collect(),
+                };
+                for path in selected {
+                    let value = match (assignment, p.ty) {
+                        _ if args_suspect.is_some() => {
+                            unavailable(path, "?", args_suspect.unwrap_or_default())
+                        }
+                        (Ok(a), Some(ty)) => b.value(types, path, &p.name, ty, &a.args[i]),
+                        (Err(why), _) => unavailable(path, "?", why),
+                        (_, None) => unavailable(path, "?", "no type in DWARF"),
+                    };
+                    b.values.push(value);
+                }
+            }
+        } else if spec.returns {
+            for (i, p) in self.results.iter().enumerate() {
+                let name = result_name(&p.name, i);
+                let value = match (assignment, p.ty) {
+                    // Stack-assigned results sit after the stack-assigned
+                    // arguments: a missing argument moves them too.
+                    (Ok(a), Some(_))
+                        if args_suspect.is_some()
+                            && a.results[i].iter().any(|p| matches!(p.loc, Loc::Stack(_))) =>
+                    {
+                        unavailable(&name, "?", args_suspect.unwrap_or_default())
+                    }
+                    (Ok(a), Some(ty)) => b.value(types, &name, &name, ty, &a.results[i]),
+                    (Err(why), _) => unavailable(&name, "?", why),
+                    (_, None) => unavailable(&name, "?", "no type in DWARF"),
+                };
+                b.values.push(value);
+            }
+        }
+        b.expand_pointers(types);
+        Ok(b)
+    }
 }
 
 /// `~r0` → `r0`; named results keep their names.
@@ -354,6 +408,9 @@ struct Builder {
     pending: Vec<(String, TypeId, Loc)>,
     /// Set when an op did not fit.
     full_hit: bool,
+    /// Whether interfaces get the speculative reads that decode their
+    /// dynamic values (off when they would crowd out other values).
+    dynamic: bool,
 }
 
 impl Builder {
@@ -374,6 +431,7 @@ impl Builder {
             max_elems: spec.max_elems,
             pending: Vec::new(),
             full_hit: false,
+            dynamic: true,
         }
     }
 
@@ -765,8 +823,8 @@ impl Builder {
         }
     }
 
-    /// An interface whose first word is reached by `word0`; `data` points
-    /// the string read at its data pointer. The first word is the _type
+    /// An interface whose first word is reached by `word0`; `data` is the
+    /// memory its data pointer points at. The first word is the _type
     /// itself for `any`, an itab (with the _type at offset 8) otherwise.
     fn interface(
         &mut self,
@@ -775,6 +833,18 @@ impl Builder {
         data: Option<Mem>,
         ty: &str,
         name: &str,
+    ) -> Shape {
+        self.interface_at(empty, word0, data, ty, name, false)
+    }
+
+    fn interface_at(
+        &mut self,
+        empty: bool,
+        word0: Access,
+        data: Option<Mem>,
+        ty: &str,
+        name: &str,
+        nested: bool,
     ) -> Shape {
         let type_access = if empty {
             word0
@@ -791,22 +861,59 @@ impl Builder {
         let Some(type_op) = self.push(OP_SCALAR, 8, 0, type_access, None, 8) else {
             return self.full(name);
         };
-        let max = self.max_string_len;
-        let data_op = data.and_then(|d| {
-            self.push(
-                OP_STRING,
-                1,
-                max as u16,
-                Access::Mem(d),
-                None,
-                16 + max.div_ceil(8) * 8,
-            )
-        });
-        Shape::Interface {
+        let mut shape = Shape::Interface {
             type_op,
-            data_op,
+            image_op: None,
+            strings: Vec::new(),
+            inner: None,
             ty: ty.to_string(),
+        };
+        let (Some(data), true) = (data, self.dynamic) else {
+            return shape;
+        };
+        let Shape::Interface {
+            image_op,
+            strings,
+            inner,
+            ..
+        } = &mut shape
+        else {
+            unreachable!()
+        };
+        let at = |off: u64| Mem {
+            off: data.off + off as i64,
+            ..data.clone()
+        };
+        let image = if nested { 16 } else { DYN_IMAGE };
+        *image_op = self.push(
+            OP_BYTES,
+            1,
+            image as u16,
+            Access::Mem(at(0)),
+            None,
+            16 + image,
+        );
+        // Strings where the common dynamic types keep them: the value
+        // itself (`string`), errors' first fields, a user error's message
+        // after an int code (8), NumError.Num and PathError.Path (16).
+        let error = ty == "error";
+        let offsets: &[u64] = if error && !nested { &[0, 8, 16] } else { &[0] };
+        let max = self.max_string_len;
+        for &off in offsets {
+            let bytes = 16 + max.div_ceil(8) * 8;
+            if let Some(op) = self.push(OP_STRING, 1, max as u16, Access::Mem(at(off)), None, bytes)
+            {
+                strings.push((off, op));
+            }
         }
+        if error && !nested {
+            let inner_data = at(40).follow();
+            let s = self.interface_at(false, Access::Mem(at(32)), inner_data, ty, name, true);
+            if matches!(s, Shape::Interface { .. }) {
+                *inner = Some(Box::new(s));
+            }
+        }
+        shape
     }
 
     fn shape(

@@ -25,6 +25,8 @@ pub const OP_SCALAR: u8 = 1;
 pub const OP_STRING: u8 = 2;
 /// `GOTEL_OP_STRINGS`: a []string, element by element.
 pub const OP_STRINGS: u8 = 3;
+/// `GOTEL_OP_BYTES`: raw memory, emitted like a string of `max_len` bytes.
+pub const OP_BYTES: u8 = 4;
 /// Pointer hops one indirect op may follow (`GOTEL_MAX_HOPS`).
 pub const MAX_HOPS: usize = 4;
 /// `GOTEL_SITE_ENTRY`.

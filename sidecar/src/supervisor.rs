@@ -36,15 +36,15 @@ struct Attachment {
     probe: String,
     pid: u32,
     plan: Arc<Plan>,
+    /// `syscall.errors` of this process, read on first use.
+    errnos: std::sync::OnceLock<Vec<String>>,
     /// The process, for the OTLP resource.
     origin: Arc<Origin>,
 }
 
 impl crate::decode::Names for Attachment {
     fn type_name(&self, addr: u64) -> Option<String> {
-        self.bin
-            .runtime_type_name(addr.wrapping_sub(self.bias))
-            .map(str::to_owned)
+        self.bin.runtime_type_name(addr.wrapping_sub(self.bias))
     }
 
     fn func_name(&self, pc: u64) -> Option<String> {
@@ -52,6 +52,64 @@ impl crate::decode::Names for Attachment {
             .function_at(pc.wrapping_sub(self.bias))
             .map(|f| f.name.clone())
     }
+
+    fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
+        Some(&self.bin.dwarf.types)
+    }
+
+    fn type_id(&self, addr: u64) -> Option<crate::golang::types::TypeId> {
+        self.bin.runtime_type(addr.wrapping_sub(self.bias))?.1
+    }
+
+    fn type_named(&self, name: &str) -> Option<crate::golang::types::TypeId> {
+        self.bin.runtime_type_named(name)
+    }
+
+    fn runtime_kind(&self, addr: u64) -> Option<(u8, u64)> {
+        let r = self.bin.rtype(addr.wrapping_sub(self.bias))?;
+        Some((r.kind, r.size))
+    }
+
+    fn errno_text(&self, n: u64) -> Option<String> {
+        self.errnos
+            .get_or_init(|| errno_table(&self.bin, self.pid, self.bias))
+            .get(usize::try_from(n).ok()?)
+            .filter(|t| !t.is_empty())
+            .cloned()
+    }
+}
+
+/// The traced program's own `syscall.errors` table (what Errno.Error()
+/// returns), read once from its memory: exact for its Go version and
+/// platform. Empty when it cannot be read.
+fn errno_table(bin: &BinaryInfo, pid: u32, bias: u64) -> Vec<String> {
+    use std::os::unix::fs::FileExt;
+    let Some((addr, size)) = bin.symbol("syscall.errors") else {
+        return Vec::new();
+    };
+    let Ok(mem) = std::fs::File::open(format!("/proc/{pid}/mem")) else {
+        return Vec::new();
+    };
+    // At most a few hundred entries; refuse a bogus size.
+    let mut headers = vec![0u8; size.min(16 * 4096) as usize];
+    if mem
+        .read_exact_at(&mut headers, addr.wrapping_add(bias))
+        .is_err()
+    {
+        return Vec::new();
+    }
+    headers
+        .chunks_exact(16)
+        .map(|h| {
+            let ptr = u64::from_le_bytes(h[..8].try_into().unwrap());
+            let len = u64::from_le_bytes(h[8..].try_into().unwrap()).min(256) as usize;
+            let mut b = vec![0u8; len];
+            if ptr == 0 || mem.read_exact_at(&mut b, ptr).is_err() {
+                return String::new();
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        })
+        .collect()
 }
 
 /// The kernel objects of one attachment; dropping it detaches.
@@ -76,6 +134,10 @@ struct Open {
     args: Vec<(String, GoValue)>,
     trace: TraceIds,
 }
+
+/// A probe's plans in one binary (one per generic instantiation), or why
+/// it cannot be planned.
+type PlansOrWhy = Result<Vec<Arc<Plan>>, String>;
 
 /// Per binary identity: the analysis (or why it failed).
 type BinKey = (u64, u64, u64, i64);
@@ -109,7 +171,7 @@ pub struct Supervisor {
     bpf: Bpf,
     sink: Box<dyn Sink>,
     bins: HashMap<BinKey, Result<Arc<BinaryInfo>, String>>,
-    plans: HashMap<(BinKey, ProbeKey), Result<Arc<Plan>, String>>,
+    plans: HashMap<(BinKey, ProbeKey), PlansOrWhy>,
     procs: HashMap<u32, Tracked>,
     sites: HashMap<u32, (Arc<Attachment>, u8)>,
     failed: HashSet<(Identity, ProbeKey)>,
@@ -281,66 +343,71 @@ impl Supervisor {
             Ok(b) => b,
             Err(e) => return fail(self, e),
         };
-        let plan = self
+        let plans = self
             .plans
             .entry((bin_key, key.clone()))
-            .or_insert_with(|| {
-                crate::plan::plan(&bin, spec)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+            .or_insert_with(|| match crate::plan::plan(&bin, spec) {
+                Ok(v) => Ok(v.into_iter().map(Arc::new).collect()),
+                Err(e) => Err(e.to_string()),
             })
             .clone();
-        let plan = match plan {
+        let plans = match plans {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
-        for w in &plan.warnings {
-            warn!(probe = spec.display_name(), pid = p.pid, "{w}");
-        }
-        let meta = Arc::new(Attachment {
-            id: self.next_id,
-            bias: bin.load_bias(p.pid, &p.exe).unwrap_or(0),
-            bin: bin.clone(),
-            key: key.clone(),
-            probe: spec.display_name().to_string(),
-            pid: p.pid,
-            plan: plan.clone(),
-            origin: Arc::new(Origin::of_process(
-                p.pid,
-                p.start_time,
-                p.exe.clone(),
-                bin.go_version.clone(),
-                spec.service_name.clone(),
-                crate::otlp::resource::DOWNWARD_API_ENV,
-            )),
-        });
-        self.next_id += 1;
-        match self.attach_sites(&meta, p) {
-            Ok(attached) => {
-                info!(
-                    probe = %meta.probe,
-                    function = %plan.function,
-                    pid = p.pid,
-                    ret_sites = plan.ret_offsets.len(),
-                    "attached"
-                );
-                for (site, slot) in [
-                    (crate::recipe::SITE_ENTRY, attached.slots[0]),
-                    (crate::recipe::SITE_RETURN, attached.slots[1]),
-                ] {
-                    self.sites.insert(slot, (meta.clone(), site));
-                }
-                self.procs
-                    .entry(p.pid)
-                    .or_insert_with(|| Tracked {
-                        identity: p.identity(),
-                        bin: bin_key,
-                        attached: Vec::new(),
-                    })
-                    .attached
-                    .push(attached);
+        // One description of the process, shared by all its instantiations.
+        let origin = Arc::new(Origin::of_process(
+            p.pid,
+            p.start_time,
+            p.exe.clone(),
+            bin.go_version.clone(),
+            spec.service_name.clone(),
+            crate::otlp::resource::DOWNWARD_API_ENV,
+        ));
+        // A generic function attaches once per shape instantiation.
+        for plan in plans {
+            for w in &plan.warnings {
+                warn!(probe = spec.display_name(), pid = p.pid, "{w}");
             }
-            Err(e) => fail(self, e),
+            let meta = Arc::new(Attachment {
+                id: self.next_id,
+                bias: bin.load_bias(p.pid, &p.exe).unwrap_or(0),
+                bin: bin.clone(),
+                key: key.clone(),
+                probe: spec.display_name().to_string(),
+                pid: p.pid,
+                plan: plan.clone(),
+                errnos: std::sync::OnceLock::new(),
+                origin: origin.clone(),
+            });
+            self.next_id += 1;
+            match self.attach_sites(&meta, p) {
+                Ok(attached) => {
+                    info!(
+                        probe = %meta.probe,
+                        function = %plan.function,
+                        pid = p.pid,
+                        ret_sites = plan.ret_offsets.len(),
+                        "attached"
+                    );
+                    for (site, slot) in [
+                        (crate::recipe::SITE_ENTRY, attached.slots[0]),
+                        (crate::recipe::SITE_RETURN, attached.slots[1]),
+                    ] {
+                        self.sites.insert(slot, (meta.clone(), site));
+                    }
+                    self.procs
+                        .entry(p.pid)
+                        .or_insert_with(|| Tracked {
+                            identity: p.identity(),
+                            bin: bin_key,
+                            attached: Vec::new(),
+                        })
+                        .attached
+                        .push(attached);
+                }
+                Err(e) => fail(self, e),
+            }
         }
     }
 
@@ -507,7 +574,9 @@ impl Supervisor {
                 .find_map(|(v, (_, r))| match r {
                     _ if v.ty != "error" => None,
                     GoValue::Str { text, .. } => Some(text.clone()),
+                    // Not nil, message not decoded: its type and value say what failed.
                     GoValue::Interface(what) => Some(what.clone()),
+                    GoValue::Dynamic { .. } => Some(r.to_string()),
                     _ => None,
                 });
         Call {

@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use gotel::golang::abi;
 use gotel::golang::{signature, AnalysisError, BinaryInfo, LookupError};
 
 #[test]
@@ -118,7 +117,7 @@ fn abi_assignment_agrees_with_dwarf_locations() {
             let Some(tys) = f.args().map(|p| p.ty).collect::<Option<Vec<_>>>() else {
                 continue;
             };
-            let Ok(a) = abi::assign(&bin.dwarf.types, &tys, &[]) else {
+            let Ok((_, disagreement)) = bin.assign(f, &tys, &[]) else {
                 continue;
             };
             if dwarf.get(&f.low_pc).is_none_or(|l| {
@@ -127,13 +126,8 @@ fn abi_assignment_agrees_with_dwarf_locations() {
             }) {
                 continue;
             }
-            // Shape-instantiated generics take a hidden dictionary in RAX
-            // that DWARF does not list (issue #3); the guard must catch them.
-            if f.name.contains('[') {
-                continue;
-            }
             compared += 1;
-            if let Some(why) = bin.abi_disagreement(f, &a) {
+            if let Some(why) = disagreement {
                 mismatches.push(format!("{}: {why}", f.name));
             }
         }

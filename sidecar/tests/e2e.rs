@@ -232,8 +232,8 @@ fn sigs_exact_values() {
             assert!(why.contains("DWARF and the register ABI disagree"), "{why}");
         }
 
-        // Errors: nil, the message of errors.New and of fmt.Errorf("%w"),
-        // and the dynamic type where the message is not decoded yet.
+        // Errors: nil, the message of errors.New, of fmt.Errorf("%w") and
+        // of a *strconv.NumError.
         let fail = of(&calls, "main.fail");
         assert_eq!(fail.len(), 8, "{v}");
         assert_eq!(fail[0]["returns"], json!({"r0": 0, "r1": null}), "{v}");
@@ -242,18 +242,15 @@ fn sigs_exact_values() {
             "{v}"
         );
         assert_eq!(fail[2]["returns"]["r1"], "wrapped: inner", "{v}");
-        let numerr = fail[3]["returns"]["r1"]["unavailable"]
-            .as_str()
-            .unwrap_or_default();
         assert_eq!(
-            numerr, "error holding *strconv.NumError; its value is not decoded yet",
+            fail[3]["returns"]["r1"], "strconv.Atoi: parsing \"x\": invalid syntax",
             "{v}"
         );
         let show = of(&calls, "main.show");
         assert_eq!(show.len(), 4);
         assert_eq!(
-            show[0]["args"]["v"]["unavailable"],
-            "interface {} holding int; its value is not decoded yet",
+            show[0]["args"]["v"],
+            json!({"type": "int", "value": 42}),
             "{v}"
         );
         assert_eq!(show[1]["args"]["v"], Value::Null);

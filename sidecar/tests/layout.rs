@@ -29,6 +29,10 @@ fn rust_mirror_matches_the_c_header() {
         "GOTEL_STAT_COUNT",
         "GOTEL_G_SPAN",
         "GOTEL_MAX_HOPS",
+        "GOTEL_OP_SCALAR",
+        "GOTEL_OP_STRING",
+        "GOTEL_OP_STRINGS",
+        "GOTEL_OP_BYTES",
     ] {
         c.push_str(&format!("  printf(\"{k} %d\\n\", (int){k});\n"));
     }
@@ -73,4 +77,8 @@ fn rust_mirror_matches_the_c_header() {
     assert_eq!(got["GOTEL_STAT_COUNT"], STAT_COUNT as usize);
     assert_eq!(got["GOTEL_G_SPAN"], G_SPAN as usize);
     assert_eq!(got["GOTEL_MAX_HOPS"], MAX_HOPS);
+    assert_eq!(got["GOTEL_OP_SCALAR"], OP_SCALAR as usize);
+    assert_eq!(got["GOTEL_OP_STRING"], OP_STRING as usize);
+    assert_eq!(got["GOTEL_OP_STRINGS"], OP_STRINGS as usize);
+    assert_eq!(got["GOTEL_OP_BYTES"], OP_BYTES as usize);
 }

@@ -859,9 +859,8 @@ otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 50 }}
     assert_eq!(log_of(fail[1]).severity_number, 13, "WARN");
     assert_eq!(log_of(fail[1]).severity_text, "WARN");
     assert_eq!(fail[2].status.as_ref().unwrap().message, "wrapped: inner");
-    // An error whose message is not decoded still marks the call failed.
     let st = fail[3].status.as_ref().unwrap();
-    assert!(st.message.contains("*strconv.NumError"), "{st:?}");
+    assert_eq!(st.message, "strconv.Atoi: parsing \"x\": invalid syntax");
 
     let explode = of("main.explode");
     let guard = of("main.guard");

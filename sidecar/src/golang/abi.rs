@@ -77,22 +77,40 @@ pub fn assign(
     args: &[TypeId],
     results: &[TypeId],
 ) -> Result<Assignment, AbiError> {
+    assign_after(types, None, args, results)
+}
+
+/// As [`assign`], with one hidden pointer word passed before argument
+/// `hidden_at`: the dictionary of a shape-instantiated generic function,
+/// which DWARF does not list.
+pub fn assign_after(
+    types: &TypeTable,
+    hidden_at: Option<usize>,
+    args: &[TypeId],
+    results: &[TypeId],
+) -> Result<Assignment, AbiError> {
     let mut stack = 0u64;
-    let args = assign_list(types, args, &mut stack)?;
+    let args = assign_list(types, hidden_at, args, &mut stack)?;
     // Results' stack slots follow the arguments, pointer-aligned.
     stack = align(stack, 8);
-    let results = assign_list(types, results, &mut stack)?;
+    let results = assign_list(types, None, results, &mut stack)?;
     Ok(Assignment { args, results })
 }
 
 fn assign_list(
     types: &TypeTable,
+    hidden_at: Option<usize>,
     list: &[TypeId],
     stack: &mut u64,
 ) -> Result<Vec<Vec<Part>>, AbiError> {
     let (mut ints, mut floats) = (0u8, 0u8);
     let mut out = Vec::with_capacity(list.len());
-    for &ty in list {
+    for (i, &ty) in list.iter().enumerate() {
+        // The dictionary comes no later than the second word, always in
+        // a register.
+        if hidden_at == Some(i) {
+            ints += 1;
+        }
         let mut shape = Vec::new();
         let in_regs = decompose(types, ty, 0, true, &mut shape)?;
         // usize: a struct with 256 fields must not wrap around and "fit".

@@ -60,6 +60,14 @@ pub struct Param {
     pub is_result: bool,
 }
 
+impl Param {
+    /// The dictionary of a generic body (`.dict`, listed since Go 1.27):
+    /// passed and located like an argument, never shown.
+    pub fn is_dictionary(&self) -> bool {
+        self.name == ".dict"
+    }
+}
+
 /// Everything the analysis reads from DWARF.
 #[derive(Debug, Default)]
 pub struct DwarfInfo {
@@ -77,7 +85,7 @@ pub struct DwarfInfo {
     pub producer: Option<String>,
     /// Type names by runtime `_type` offset from `runtime.types`: names the
     /// dynamic type of an interface value.
-    pub runtime_types: HashMap<u64, String>,
+    pub runtime_types: HashMap<u64, (String, TypeId)>,
 }
 
 /// Field offsets of runtime structures behind map, chan and func values,
@@ -143,7 +151,7 @@ struct Collected {
     funcs: Vec<RawFunc>,
     inline_counts: HashMap<DebugInfoOffset, usize>,
     producer: Option<String>,
-    runtime_types: HashMap<u64, String>,
+    runtime_types: HashMap<u64, (String, DebugInfoOffset)>,
 }
 
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF sections.
@@ -219,6 +227,13 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         }
     }
 
+    // Interfaces' dynamic values are decoded by these types: resolve
+    // them all, not only those reachable from a signature.
+    let runtime_types = c
+        .runtime_types
+        .iter()
+        .map(|(rt, (n, off))| (*rt, (n.clone(), resolver.resolve(*off))))
+        .collect();
     let g_offsets = g_offsets(&c.types);
     let layout = runtime_layout(&c.types);
     Ok(DwarfInfo {
@@ -228,7 +243,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         g_offsets,
         layout,
         producer: c.producer,
-        runtime_types: c.runtime_types,
+        runtime_types,
     })
 }
 
@@ -341,7 +356,9 @@ fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                         None => None,
                     };
                     if let (Some(rt), Some(n)) = (rt, &name) {
-                        c.runtime_types.entry(rt).or_insert_with(|| n.clone());
+                        c.runtime_types
+                            .entry(rt)
+                            .or_insert_with(|| (n.clone(), off));
                     }
                     c.types.insert(
                         off,
@@ -623,7 +640,9 @@ impl Resolver<'_> {
             if let Some(t) = raw.ty {
                 let id = self.resolve(t);
                 let mut under = self.table.get(id).clone();
-                if !name.is_empty() {
+                // `.param0` is a generic body's local alias of its shape
+                // type: `go.shape.int` tells the user more.
+                if !name.is_empty() && !name.starts_with(".param") {
                     under.name = name;
                 }
                 return under;

@@ -140,6 +140,8 @@ pub struct BinaryInfo {
     entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
     /// (low_pc, high_pc, index into functions), sorted, built on first use.
     by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
+    /// Runtime type name → DWARF type, built on first use.
+    rt_by_name: std::sync::OnceLock<HashMap<String, types::TypeId>>,
 }
 
 impl BinaryInfo {
@@ -217,6 +219,7 @@ impl BinaryInfo {
             data,
             entry_locs: std::sync::OnceLock::new(),
             by_addr: std::sync::OnceLock::new(),
+            rt_by_name: std::sync::OnceLock::new(),
         })
     }
 
@@ -248,6 +251,62 @@ impl BinaryInfo {
         r.as_ref().map_err(|e| AnalysisError::Dwarf(e.clone()))
     }
 
+    /// The register ABI assignment of `f`'s parameters (types `args`,
+    /// `results`), with DWARF's disagreement if any (see
+    /// [`BinaryInfo::abi_disagreement`]).
+    ///
+    /// A shape-instantiated generic (`pkg.Max[go.shape.int]`) also takes a
+    /// dictionary pointer that DWARF does not list: first for functions;
+    /// for methods of generic types after the receiver since Go 1.21 and
+    /// before it earlier. The placement DWARF's own entry locations
+    /// confirm is used; the version only orders the candidates.
+    pub fn assign(
+        &self,
+        f: &Function,
+        args: &[types::TypeId],
+        results: &[types::TypeId],
+    ) -> Result<(abi::Assignment, Option<String>), abi::AbiError> {
+        // Go 1.27 lists the dictionary itself.
+        let listed = f.args().any(Param::is_dictionary);
+        let candidates: &[Option<usize>] = if listed || !f.name.contains("go.shape.") {
+            &[None]
+        } else if local_name(&without_type_args(&f.name)).contains(".func") {
+            // Closures reach the dictionary through their context.
+            &[None, Some(0)]
+        } else if !local_name(&without_type_args(&f.name)).contains('.') {
+            &[Some(0)]
+        } else if self.go_minor().is_some_and(|m| m < 21) {
+            &[Some(0), Some(1)]
+        } else {
+            &[Some(1), Some(0)]
+        };
+        let mut first = None;
+        for &at in candidates {
+            let a = abi::assign_after(&self.dwarf.types, at, args, results)?;
+            match self.abi_disagreement(f, &a) {
+                None => return Ok((a, None)),
+                Some(why) if first.is_none() => first = Some((a, Some(why))),
+                Some(_) => {}
+            }
+        }
+        Ok(first.expect("at least one candidate"))
+    }
+
+    /// Address and size of the ELF symbol `name` (link-time).
+    pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
+        use object::ObjectSymbol;
+        let file = object::File::parse(&self.data[..]).ok()?;
+        file.symbols()
+            .find(|s| s.name() == Ok(name))
+            .map(|s| (s.address(), s.size()))
+    }
+
+    /// The Go minor version (19 for go1.19.8), when known.
+    pub fn go_minor(&self) -> Option<u32> {
+        let v = self.go_version.as_deref()?.strip_prefix("go1.")?;
+        v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    }
+
     /// Compares the derived ABI locations of `f`'s arguments with DWARF's
     /// locations at its entry; returns the first disagreement. Go before
     /// 1.22 omits blank (`_`) and unnamed parameters from DWARF, which
@@ -258,7 +317,9 @@ impl BinaryInfo {
             // Unnamed parameters (`~p0`) are untracked by the compiler: Go
             // 1.27 gives them a placeholder location (the bare CFA) even
             // when they arrive in registers.
-            if p.name.starts_with('~') {
+            // Go 1.27 places the listed dictionary of a generic body at
+            // its spill slot from the first instruction on.
+            if p.name.starts_with('~') || p.is_dictionary() {
                 continue;
             }
             let Some(pieces) = locs
@@ -330,10 +391,55 @@ impl BinaryInfo {
         (pc >= low && pc < high).then(|| &self.dwarf.functions[idx])
     }
 
-    /// The Go type whose runtime `_type` is at `addr` (a link-time address).
-    pub fn runtime_type_name(&self, addr: u64) -> Option<&str> {
+    /// The Go type whose runtime `_type` is at `addr` (a link-time
+    /// address): its name and, when DWARF describes it, its DWARF type.
+    pub fn runtime_type(&self, addr: u64) -> Option<(String, Option<types::TypeId>)> {
         let off = addr.checked_sub(self.types_base?)?;
-        self.dwarf.runtime_types.get(&off).map(String::as_str)
+        if let Some((n, id)) = self.dwarf.runtime_types.get(&off) {
+            return Some((n.clone(), Some(*id)));
+        }
+        self.rtype(addr).map(|r| (r.name, None))
+    }
+
+    /// The DWARF type of the runtime type named `name`.
+    pub fn runtime_type_named(&self, name: &str) -> Option<types::TypeId> {
+        let m = self.rt_by_name.get_or_init(|| {
+            self.dwarf
+                .runtime_types
+                .values()
+                .map(|(n, id)| (n.clone(), *id))
+                .collect()
+        });
+        m.get(name).copied()
+    }
+
+    /// The Go type whose runtime `_type` is at `addr` (a link-time address).
+    pub fn runtime_type_name(&self, addr: u64) -> Option<String> {
+        self.runtime_type(addr).map(|(n, _)| n)
+    }
+
+    /// Reads the runtime `_type` at `addr` from the file, for types DWARF
+    /// leaves out (named types only converted to interfaces). Its layout
+    /// (`internal/abi.Type`) is the same in every supported release: size
+    /// at 0, kind at 23, the name's offset from `runtime.types` at 40.
+    pub fn rtype(&self, addr: u64) -> Option<RuntimeType> {
+        let file = object::File::parse(&self.data[..]).ok()?;
+        let t = read_vaddr(&file, addr, 48)?;
+        let size = u64::from_le_bytes(t[0..8].try_into().ok()?);
+        let tflag = t[20];
+        let kind = t[23] & 0x1f;
+        let name_off = i32::from_le_bytes(t[40..44].try_into().ok()?);
+        let name_at = self.types_base?.checked_add_signed(i64::from(name_off))?;
+        // A name: one flag byte, a uvarint length, the bytes.
+        let head = read_vaddr(&file, name_at, 11)?;
+        let (len, n) = uvarint(&head[1..])?;
+        let bytes = read_vaddr(&file, name_at + 1 + n as u64, len)?;
+        let mut name = String::from_utf8_lossy(bytes).into_owned();
+        // tflagExtraStar: the name is stored with a '*' for sharing.
+        if tflag & 2 != 0 {
+            name.remove(0);
+        }
+        Some(RuntimeType { name, kind, size })
     }
 
     /// How far the process `pid` loaded this executable from its link-time
@@ -383,6 +489,42 @@ impl BinaryInfo {
         out
     }
 
+    /// Every function a probe on `name` attaches to: the one [`lookup`]
+    /// finds, or else, when `name` is a generic function or a method of a
+    /// generic type written without type arguments (`pkg.Max`,
+    /// `(*Stack).Push`), all of its shape instantiations.
+    ///
+    /// [`lookup`]: BinaryInfo::lookup
+    pub fn lookup_all(&self, name: &str) -> Result<Vec<&Function>, LookupError> {
+        let err = match self.lookup(name) {
+            Ok(f) => return Ok(vec![f]),
+            Err(e @ LookupError::NotFound { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let mut bases: Vec<String> = Vec::new();
+        let mut found = Vec::new();
+        for f in &self.dwarf.functions {
+            if !f.name.contains('[') {
+                continue;
+            }
+            let base = without_type_args(&f.name);
+            if base == name || short_match(&base, name) {
+                if !bases.contains(&base) {
+                    bases.push(base);
+                }
+                found.push(f);
+            }
+        }
+        match bases.len() {
+            0 => Err(err),
+            1 => Ok(found),
+            _ => Err(LookupError::Ambiguous {
+                name: name.into(),
+                candidates: bases,
+            }),
+        }
+    }
+
     /// Finds a function by full name or unambiguous short form
     /// (`computeE`, `main.computeE`, `(*T).M`, `pkg.(*T).M`).
     pub fn lookup(&self, name: &str) -> Result<&Function, LookupError> {
@@ -423,6 +565,17 @@ impl BinaryInfo {
     }
 }
 
+/// What a runtime `_type` says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeType {
+    /// As `reflect.Type.String()` prints it.
+    pub name: String,
+    /// `reflect.Kind` (1 bool … 24 string, 25 struct).
+    pub kind: u8,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// Functions called from assembly have a second DWARF entry with the same
 /// name: the ABI0 wrapper (ELF symbol `name.abi0`), which takes its
 /// arguments on the stack. Keep the entry at the address of the ELF symbol
@@ -455,6 +608,22 @@ pub fn local_name(full: &str) -> &str {
     after_slash
         .find('.')
         .map_or(after_slash, |i| &after_slash[i + 1..])
+}
+
+/// `main.Max[go.shape.int]` → `main.Max`; `main.(*Stack[int]).Push` →
+/// `main.(*Stack).Push`: the name as the user writes it in source.
+pub fn without_type_args(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0u32;
+    for c in name.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn short_match(full: &str, q: &str) -> bool {
@@ -539,7 +708,11 @@ pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
         p.ty.map(|t| bin.dwarf.types.get(t).name.clone())
             .unwrap_or_else(|| "?".into())
     };
-    let args: Vec<String> = f.args().map(|p| format!("{} {}", p.name, ty(p))).collect();
+    let args: Vec<String> = f
+        .args()
+        .filter(|p| !p.is_dictionary())
+        .map(|p| format!("{} {}", p.name, ty(p)))
+        .collect();
     let results: Vec<&Param> = f.results().collect();
     let res = match results.as_slice() {
         [] => String::new(),
@@ -575,6 +748,16 @@ mod tests {
         );
         assert!(short_match("github.com/x/y.(*T).M", "y.(*T).M"));
         assert!(!short_match("main.computeEx", "computeE"));
+    }
+
+    #[test]
+    fn type_arguments_are_dropped_at_every_depth() {
+        assert_eq!(without_type_args("main.Max[go.shape.int]"), "main.Max");
+        assert_eq!(
+            without_type_args("main.(*Stack[go.shape.map[string]int]).Push"),
+            "main.(*Stack).Push"
+        );
+        assert_eq!(without_type_args("main.plain"), "main.plain");
     }
 
     #[test]

@@ -56,7 +56,9 @@ fn scalar(v: &GoValue) -> Option<any_value::Value> {
         GoValue::Str { text, .. } => V::StringValue(text.clone()),
         GoValue::Interface(why) | GoValue::Unavailable(why) => V::StringValue(unavailable(why)),
         GoValue::Bytes { data, .. } => V::StringValue(bytes_text(data)),
-        GoValue::Struct(_) | GoValue::Array(_) | GoValue::Seq { .. } => return None,
+        GoValue::Struct(_) | GoValue::Array(_) | GoValue::Seq { .. } | GoValue::Dynamic { .. } => {
+            return None
+        }
     })
 }
 
@@ -117,6 +119,12 @@ pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
             }
         }
         GoValue::Array(items) => elements(key, items, out),
+        // An interface: its value under the key, its dynamic type beside it
+        // (`type` cannot be a Go field name, so no struct field collides).
+        GoValue::Dynamic { ty, value } => {
+            flatten(key, value, out);
+            out.push(string(format!("{key}.type"), ty));
+        }
         GoValue::Seq { items, len, .. } => {
             elements(key, items, out);
             if (items.len() as u64) < *len {
@@ -316,6 +324,21 @@ mod tests {
                 ("go.arg.x.Bio.length".into(), V::IntValue(10)),
                 ("go.arg.x.Bio.truncated".into(), V::BoolValue(true)),
                 ("go.arg.x.Inner.N".into(), V::IntValue(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn interfaces_flatten_their_value_and_name_its_type() {
+        let v = GoValue::Dynamic {
+            ty: "*main.Point".into(),
+            value: Box::new(GoValue::Struct(vec![("X".into(), GoValue::Int(1))])),
+        };
+        assert_eq!(
+            flat(&v),
+            vec![
+                ("go.arg.x.X".into(), V::IntValue(1)),
+                ("go.arg.x.type".into(), V::StringValue("*main.Point".into())),
             ]
         );
     }

@@ -1,0 +1,141 @@
+// Command shapes exercises the function shapes and dynamic values gotel's
+// end-to-end tests assert on: generics, closures, defer, variadic and
+// embedded methods, standard-library functions, and interfaces holding
+// values of many types.
+//
+// It prints "ready", then runs one round of calls per line on stdin and
+// prints "done N". Every argument below is an expectation of the tests.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+)
+
+//go:noinline
+func Max[T int | int64 | string](a, b T) T {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Stack is a generic type with a pointer-receiver method.
+type Stack[T any] struct{ items []T }
+
+//go:noinline
+func (s *Stack[T]) Push(v T) int {
+	s.items = append(s.items, v)
+	return len(s.items)
+}
+
+// withDefer's deferred closure rewrites the named result after return.
+//
+//go:noinline
+func withDefer(n int) (r int) {
+	defer func() { r *= 10 }()
+	return n + 1
+}
+
+//go:noinline
+func sum(label string, xs ...int) int {
+	t := len(label)
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}
+
+// Base's method is promoted to Derived.
+type Base struct{ ID int }
+
+//go:noinline
+func (b *Base) Describe(prefix string) string { return prefix + strconv.Itoa(b.ID) }
+
+type Derived struct {
+	Base
+	Name string
+}
+
+type Celsius int16
+
+type Point struct{ X, Y int32 }
+
+type Tagged struct {
+	Name  string
+	Score float64
+	OK    bool
+}
+
+// MyErr is a user error type with a string field.
+type MyErr struct {
+	Code int
+	Msg  string
+}
+
+func (e *MyErr) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Msg) }
+
+// apply calls f out of line: its closure argument keeps a body of its own.
+//
+//go:noinline
+func apply(f func(int) int, x int) int { return f(x) }
+
+// show takes an empty interface.
+//
+//go:noinline
+func show(v any) int { return 1 }
+
+// check returns the error shapes users meet most.
+//
+//go:noinline
+func check(e error) bool { return e != nil }
+
+var sink int
+
+//go:noinline
+func round(base int) {
+	sink += Max(3, 7) + len(Max("apple", "pear"))
+	sink += int(Max[int64](-5, -9))
+	s := &Stack[string]{}
+	sink += s.Push("x") + s.Push("y")
+	sink += apply(func(x int) int { return x + base }, 5)
+	sink += withDefer(4)
+	sink += sum("ab", 1, 2, 3)
+	d := &Derived{Base: Base{ID: 7}, Name: "d"}
+	sink += len(d.Describe("id="))
+	n, err := strconv.ParseInt("123", 10, 64)
+	sink += int(n)
+	_, err = strconv.ParseInt("x\ty", 10, 64)
+	if err != nil {
+		sink++
+	}
+	q, _ := url.ParseQuery("a=1&b=2&b=3")
+	sink += len(q)
+	if f, err := os.OpenFile("/nonexistent/gotel", os.O_RDONLY, 0); err == nil {
+		f.Close()
+	}
+	for _, v := range []any{42, "str", true, 2.5, int8(-3), Celsius(21), &Point{1, -2},
+		Point{3, 4}, Tagged{"t", 0.5, true}, nil} {
+		sink += show(v)
+	}
+	_, numErr := strconv.Atoi("12a")
+	for _, e := range []error{nil, errors.New("plain"), fmt.Errorf("ctx: %w", errors.New("inner")),
+		numErr, &MyErr{Code: 404, Msg: "not found"}} {
+		if check(e) {
+			sink++
+		}
+	}
+}
+
+func main() {
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for i := 1; in.Scan(); i++ {
+		round(100)
+		fmt.Printf("done %d\n", i)
+	}
+}

@@ -1,0 +1,210 @@
+//! End-to-end over the function shapes and dynamic values of issue #3:
+//! generics (every instantiation), closures, defer, variadic and promoted
+//! methods, standard-library functions, errors of the common concrete
+//! types, and interfaces holding values of many types. Every toolchain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn config(pid: u32) -> String {
+    let mut c = String::from("probes:\n");
+    for f in [
+        "Max",
+        "(*Stack).Push",
+        "main.round.func1",
+        "withDefer",
+        "sum",
+        "(*Base).Describe",
+        "strconv.ParseInt",
+        "os.OpenFile",
+        "show",
+        "main.check",
+    ] {
+        c.push_str(&format!(
+            "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
+        ));
+    }
+    c
+}
+
+fn calls_of<'a>(calls: &'a [Value], probe: &str, v: &str) -> Vec<&'a Value> {
+    let c = of(calls, probe);
+    assert!(!c.is_empty(), "{v}: no calls of {probe}");
+    c
+}
+
+#[test]
+fn shapes_and_dynamic_values() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "shapes", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        // Max has three instantiations: 12 attachments for 10 probes.
+        let gotel = Gotel::run(&config(target.pid()), 12);
+        target.round(1);
+        std::thread::sleep(Duration::from_millis(300));
+        let (calls, _) = gotel.stop();
+
+        // A generic function written without type arguments attaches to
+        // each shape instantiation, and says which one ran.
+        let max = calls_of(&calls, "Max", v);
+        let mut seen: Vec<(String, Value, Value)> = max
+            .iter()
+            .map(|c| {
+                let f = c["function"].as_str().unwrap().to_string();
+                (f, c["args"].clone(), c["returns"].clone())
+            })
+            .collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let shape = |t: &str| {
+            if v.contains("1.19") || v.contains("1.20") {
+                format!("main.Max[go.shape.{t}_0]")
+            } else {
+                format!("main.Max[go.shape.{t}]")
+            }
+        };
+        let mut want = vec![
+            (shape("int"), json!({"a": 3, "b": 7}), json!({"r0": 7})),
+            (shape("int64"), json!({"a": -5, "b": -9}), json!({"r0": -5})),
+            (
+                shape("string"),
+                json!({"a": "apple", "b": "pear"}),
+                json!({"r0": "pear"}),
+            ),
+        ];
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(seen, want, "{v}");
+        // A method of a generic type: the dictionary sits after the
+        // receiver since Go 1.21, before it earlier; both read right.
+        let push = calls_of(&calls, "(*Stack).Push", v);
+        assert_eq!(push.len(), 2, "{v}");
+        assert_eq!(
+            push[0]["args"],
+            json!({"s": {"items": []}, "v": "x"}),
+            "{v}"
+        );
+        assert_eq!(
+            push[1]["args"],
+            json!({"s": {"items": ["x"]}, "v": "y"}),
+            "{v}"
+        );
+        assert_eq!(push[1]["returns"], json!({"r0": 2}), "{v}");
+
+        let closure = calls_of(&calls, "main.round.func1", v);
+        assert_eq!(closure[0]["args"], json!({"x": 5}), "{v}");
+        assert_eq!(closure[0]["returns"], json!({"r0": 105}), "{v}");
+        // The result after the deferred closure rewrote it.
+        let deferred = calls_of(&calls, "withDefer", v);
+        assert_eq!(deferred[0]["args"], json!({"n": 4}), "{v}");
+        assert_eq!(deferred[0]["returns"], json!({"r": 50}), "{v}");
+        let variadic = calls_of(&calls, "sum", v);
+        assert_eq!(
+            variadic[0]["args"],
+            json!({"label": "ab", "xs": [1, 2, 3]}),
+            "{v}"
+        );
+        assert_eq!(variadic[0]["returns"], json!({"r0": 8}), "{v}");
+        // Called through the embedding Derived.
+        let promoted = calls_of(&calls, "(*Base).Describe", v);
+        assert_eq!(
+            promoted[0]["args"],
+            json!({"b": {"ID": 7}, "prefix": "id="}),
+            "{v}"
+        );
+        assert_eq!(promoted[0]["returns"], json!({"r0": "id=7"}), "{v}");
+
+        // Standard library, and the messages of its error types.
+        let parse = calls_of(&calls, "strconv.ParseInt", v);
+        let mine: Vec<_> = parse
+            .iter()
+            .filter(|c| c["args"]["base"] == 10 && c["args"]["bitSize"] == 64)
+            .collect();
+        assert_eq!(mine.len(), 2, "{v}: {parse:?}");
+        assert_eq!(mine[0]["args"]["s"], "123");
+        assert_eq!(mine[0]["returns"], json!({"i": 123, "err": null}), "{v}");
+        assert_eq!(mine[1]["args"]["s"], "x\ty");
+        assert_eq!(
+            mine[1]["returns"],
+            json!({"i": 0, "err": "strconv.ParseInt: parsing \"x\\ty\": invalid syntax"}),
+            "{v}"
+        );
+        let open = calls_of(&calls, "os.OpenFile", v);
+        let open: Vec<_> = open
+            .iter()
+            .filter(|c| c["args"]["name"] == "/nonexistent/gotel")
+            .collect();
+        assert_eq!(open.len(), 1, "{v}");
+        assert_eq!(
+            open[0]["returns"],
+            json!({"r0": null, "r1": "open /nonexistent/gotel: no such file or directory"}),
+            "{v}"
+        );
+
+        // Interfaces: the dynamic type and its value.
+        let shown: Vec<Value> = calls_of(&calls, "show", v)
+            .iter()
+            .map(|c| c["args"]["v"].clone())
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                json!({"type": "int", "value": 42}),
+                json!({"type": "string", "value": "str"}),
+                json!({"type": "bool", "value": true}),
+                json!({"type": "float64", "value": 2.5}),
+                json!({"type": "int8", "value": -3}),
+                json!({"type": "main.Celsius", "value": 21}),
+                json!({"type": "*main.Point", "value": {"X": 1, "Y": -2}}),
+                json!({"type": "main.Point", "value": {"X": 3, "Y": 4}}),
+                json!({"type": "main.Tagged", "value": {"Name": "t", "Score": 0.5, "OK": true}}),
+                Value::Null,
+            ],
+            "{v}"
+        );
+        let errs: Vec<Value> = calls_of(&calls, "main.check", v)
+            .iter()
+            .map(|c| c["args"]["e"].clone())
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                Value::Null,
+                json!("plain"),
+                json!("ctx: inner"),
+                json!("strconv.Atoi: parsing \"12a\": invalid syntax"),
+                json!({"type": "*main.MyErr", "value": {"Code": 404, "Msg": "not found"}}),
+            ],
+            "{v}"
+        );
+    }
+}
+
+/// An inlined standard-library function is refused with the reason, and
+/// the other probes still attach.
+#[test]
+fn inlined_stdlib_function_is_named_as_such() {
+    let tc = toolchains().remove(0);
+    let bin = build(&tc, "shapes", "e2e", &[]);
+    let out = std::process::Command::new(gotel_bin())
+        .args(["check", "--binary"])
+        .arg(&bin)
+        .arg("--config")
+        .arg({
+            let p = std::env::temp_dir().join(format!("gotel-inl-{}.yaml", std::process::id()));
+            std::fs::write(
+                &p,
+                "probes:\n  - function: net/url.ParseQuery\n    target: { exe: shapes }\n  - function: withDefer\n    target: { exe: shapes }\n",
+            )
+            .unwrap();
+            p
+        })
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("net/url.ParseQuery is inlined at"), "{text}");
+    assert!(text.contains("main.withDefer(n int) (r int)"), "{text}");
+}
