@@ -96,6 +96,8 @@ pub struct OtlpConfig {
     pub queue_size: Option<usize>,
     /// Calls per export request at most.
     pub max_batch: Option<usize>,
+    /// Batches sent (or retried) concurrently at most.
+    pub max_in_flight: Option<usize>,
     /// Longest wait to fill a batch, in milliseconds.
     pub batch_timeout_ms: Option<u64>,
     /// How long one batch is retried while the collector is unreachable
@@ -378,6 +380,7 @@ fn validate_otlp(cfg: &OtlpConfig) -> Result<(), (String, String)> {
         ("metrics_interval_ms", cfg.metrics_interval_ms),
         ("queue_size", cfg.queue_size.map(|v| v as u64)),
         ("max_batch", cfg.max_batch.map(|v| v as u64)),
+        ("max_in_flight", cfg.max_in_flight.map(|v| v as u64)),
     ];
     for (field, v) in positive {
         if v == Some(0) {

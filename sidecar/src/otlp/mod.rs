@@ -22,7 +22,7 @@ pub mod client;
 pub mod resource;
 pub mod settings;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,7 +36,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -220,14 +221,17 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         .unwrap_or_else(|| "(traces disabled)".into());
     let exporter = Exporter {
         rx,
-        traces,
-        logs,
         metrics,
-        resources: Resources::new(&settings),
-        counters: counters.clone(),
+        delivery: Arc::new(Delivery {
+            traces,
+            logs,
+            resources: Resources::new(&settings),
+            counters: counters.clone(),
+            max_retry: settings.max_retry,
+            down: AtomicBool::new(false),
+        }),
         gotel_counters: gotel_counters.clone(),
         shutdown: shutdown_rx,
-        down: false,
         started_unix_nano: unix_nano(),
         settings,
     };
@@ -269,17 +273,23 @@ fn scope() -> InstrumentationScope {
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-struct Exporter {
-    rx: mpsc::Receiver<Call>,
+/// What the concurrent deliveries share.
+struct Delivery {
     traces: Option<Client>,
     logs: Option<Client>,
-    metrics: Option<Client>,
     resources: Resources,
     counters: Arc<Counters>,
+    max_retry: Duration,
+    /// The last send failed: log recovery once, not every failure.
+    down: AtomicBool,
+}
+
+struct Exporter {
+    rx: mpsc::Receiver<Call>,
+    metrics: Option<Client>,
+    delivery: Arc<Delivery>,
     gotel_counters: Arc<Mutex<NamedCounters>>,
     shutdown: watch::Receiver<Option<Instant>>,
-    /// The last send failed: log recovery once, not every failure.
-    down: bool,
     started_unix_nano: u64,
     settings: Settings,
 }
@@ -290,6 +300,11 @@ impl Exporter {
         metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         metrics_tick.tick().await;
         let max = self.settings.max_batch;
+        // Batches in flight at once: a collector's round trip does not
+        // idle the exporter. While all are busy (or retrying) nothing is
+        // taken from the queue, which then fills and drops.
+        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
+        let mut inflight = JoinSet::new();
         let mut batch: Vec<Call> = Vec::with_capacity(max);
         loop {
             tokio::select! {
@@ -310,8 +325,14 @@ impl Exporter {
                     _ = self.shutdown.changed() => break,
                 }
             }
-            self.deliver(&batch).await;
-            batch.clear();
+            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
+            let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
+            inflight.spawn(async move {
+                d.deliver(&calls, stop).await;
+                drop(slot);
+            });
+            while inflight.try_join_next().is_some() {}
             if self.shutdown.borrow().is_some() {
                 break;
             }
@@ -319,12 +340,79 @@ impl Exporter {
         // Shutdown: everything still queued, then the final counters.
         while !self.rx.is_empty() {
             self.rx.recv_many(&mut batch, max).await;
-            self.deliver(&batch).await;
-            batch.clear();
+            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
+            let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
+            inflight.spawn(async move {
+                d.deliver(&calls, stop).await;
+                drop(slot);
+            });
         }
+        while inflight.join_next().await.is_some() {}
         self.send_metrics().await;
     }
 
+    fn deadline(&self) -> Option<Instant> {
+        *self.shutdown.borrow()
+    }
+
+    /// Sends gotel's counters once (cumulative sums: a lost request is
+    /// made good by the next).
+    async fn send_metrics(&mut self) {
+        let Some(client) = &self.metrics else { return };
+        let now = unix_nano();
+        let mut named = self.gotel_counters.lock().expect("not poisoned").clone();
+        named.extend(self.delivery.counters.snapshot().named());
+        let metrics = named
+            .into_iter()
+            .map(|(name, v)| Metric {
+                name: format!("gotel.{name}"),
+                description: String::new(),
+                unit: "1".into(),
+                metadata: Vec::new(),
+                data: Some(metric::Data::Sum(Sum {
+                    data_points: vec![NumberDataPoint {
+                        attributes: Vec::new(),
+                        start_time_unix_nano: self.started_unix_nano,
+                        time_unix_nano: now,
+                        exemplars: Vec::new(),
+                        flags: 0,
+                        value: Some(number_data_point::Value::AsInt(
+                            v.min(i64::MAX as u64) as i64
+                        )),
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                })),
+            })
+            .collect();
+        let req = Payload::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(self.delivery.resources.for_gotel()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(scope()),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        });
+        let timeout = match self.deadline() {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => self.settings.metrics.timeout,
+        };
+        if timeout.is_zero() {
+            self.delivery.counters.failed_metrics.fetch_add(1, Relaxed);
+            return;
+        }
+        if let Err(e) = client.send(&req, timeout).await {
+            self.delivery.counters.failed_metrics.fetch_add(1, Relaxed);
+            tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
+        }
+    }
+}
+
+impl Delivery {
     /// The client of a call payload's signal (enabled, or no payload).
     fn client(&self, p: &Payload) -> &Client {
         match p {
@@ -334,19 +422,108 @@ impl Exporter {
         .expect("payloads are built for enabled signals only")
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        *self.shutdown.borrow()
-    }
-
     /// Sends one batch's logs and spans, retrying the retryable failures
     /// with exponential backoff for up to `max_retry` (or until the
-    /// shutdown deadline).
-    async fn deliver(&mut self, calls: &[Call]) {
+    /// shutdown deadline `stop` announces).
+    async fn deliver(&self, calls: &[Call], mut stop: watch::Receiver<Option<Instant>>) {
         if calls.is_empty() {
             return;
         }
+        let mut pending = self.requests(calls);
+        if pending.is_empty() {
+            // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
+            return;
+        }
+        let n = calls.len() as u64;
+        let give_up_at = Instant::now() + self.max_retry;
+        let limit = |stop: &watch::Receiver<Option<Instant>>| {
+            stop.borrow().map_or(give_up_at, |d| d.min(give_up_at))
+        };
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let left = limit(&stop).saturating_duration_since(Instant::now());
+            async fn send(c: &Client, p: &Payload, left: Duration) -> Option<SendResult> {
+                match left.is_zero() {
+                    true => None,
+                    false => Some(c.send(p, left).await),
+                }
+            }
+            // Logs and spans travel concurrently (one HTTP/2 connection).
+            let results = match pending.as_slice() {
+                [a] => vec![send(self.client(a), a, left).await],
+                [a, b] => {
+                    let (x, y) =
+                        tokio::join!(send(self.client(a), a, left), send(self.client(b), b, left));
+                    vec![x, y]
+                }
+                _ => unreachable!("at most logs and traces"),
+            };
+            let mut failed = Vec::new();
+            for (p, r) in pending.into_iter().zip(results) {
+                let (exported, lost) = match &p {
+                    Payload::Logs(_) => (&self.counters.exported_logs, &self.counters.failed_logs),
+                    _ => (&self.counters.exported_spans, &self.counters.failed_spans),
+                };
+                let url = &self.client(&p).url;
+                match r {
+                    None => {
+                        lost.fetch_add(n, Relaxed);
+                    }
+                    Some(Ok(rejected)) => {
+                        exported.fetch_add(n - (rejected.max(0) as u64).min(n), Relaxed);
+                        if rejected > 0 {
+                            self.counters.rejected.fetch_add(rejected as u64, Relaxed);
+                        }
+                        if self.down.swap(false, Relaxed) {
+                            info!(url = %url, "OTLP collector reachable again");
+                        }
+                    }
+                    Some(Err(e)) if e.retryable => {
+                        if !self.down.swap(true, Relaxed) {
+                            warn!(url = %url, "OTLP export failed, retrying with backoff: {e}");
+                        }
+                        failed.push(p);
+                    }
+                    Some(Err(e)) => {
+                        warn!(url = %url, items = n, "OTLP export rejected, dropping the batch: {e}");
+                        lost.fetch_add(n, Relaxed);
+                    }
+                }
+            }
+            pending = failed;
+            if pending.is_empty() {
+                return;
+            }
+            if Instant::now() + backoff >= limit(&stop) {
+                for p in &pending {
+                    match p {
+                        Payload::Logs(_) => self.counters.failed_logs.fetch_add(n, Relaxed),
+                        _ => self.counters.failed_spans.fetch_add(n, Relaxed),
+                    };
+                }
+                warn!(
+                    items = n,
+                    "OTLP export retries exhausted; dropping the batch"
+                );
+                return;
+            }
+            self.counters.retries.fetch_add(1, Relaxed);
+            // Up to 25% jitter, so many sidecars do not retry in step.
+            let jitter = backoff.mul_f64(rand::random::<f64>() * 0.25);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff + jitter) => {}
+                // A shutdown moves the deadline: re-check it now.
+                _ = stop.changed() => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// The batch as an ExportLogsServiceRequest and an
+    /// ExportTraceServiceRequest (for the enabled signals), with one
+    /// ResourceLogs/ResourceSpans per traced process.
+    fn requests(&self, calls: &[Call]) -> Vec<Payload> {
         let observed = unix_nano();
-        // One ResourceLogs/ResourceSpans per traced process.
         let mut groups: Vec<(&Arc<Origin>, Vec<_>, Vec<_>)> = Vec::new();
         for c in calls {
             let i = match groups
@@ -392,160 +569,17 @@ impl Exporter {
                 schema_url: String::new(),
             });
         }
-        let n = calls.len() as u64;
-        let mut pending: Vec<Payload> = Vec::with_capacity(2);
+        let mut out = Vec::with_capacity(2);
         if self.logs.is_some() {
-            pending.push(Payload::Logs(ExportLogsServiceRequest {
+            out.push(Payload::Logs(ExportLogsServiceRequest {
                 resource_logs: logs,
             }));
         }
         if self.traces.is_some() {
-            pending.push(Payload::Traces(ExportTraceServiceRequest {
+            out.push(Payload::Traces(ExportTraceServiceRequest {
                 resource_spans: spans,
             }));
         }
-        if pending.is_empty() {
-            // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
-            return;
-        }
-        let give_up_at = Instant::now() + self.settings.max_retry;
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let limit = self.deadline().map_or(give_up_at, |d| d.min(give_up_at));
-            let left = limit.saturating_duration_since(Instant::now());
-            async fn send(c: &Client, p: &Payload, left: Duration) -> Option<SendResult> {
-                match left.is_zero() {
-                    true => None,
-                    false => Some(c.send(p, left).await),
-                }
-            }
-            // Logs and spans travel concurrently (one HTTP/2 connection).
-            let results = match pending.as_slice() {
-                [a] => vec![send(self.client(a), a, left).await],
-                [a, b] => {
-                    let (x, y) =
-                        tokio::join!(send(self.client(a), a, left), send(self.client(b), b, left));
-                    vec![x, y]
-                }
-                _ => unreachable!("at most logs and traces"),
-            };
-            let mut failed = Vec::new();
-            for (p, r) in pending.into_iter().zip(results) {
-                let (exported, lost) = match &p {
-                    Payload::Logs(_) => (&self.counters.exported_logs, &self.counters.failed_logs),
-                    _ => (&self.counters.exported_spans, &self.counters.failed_spans),
-                };
-                let url = self.client(&p).url.clone();
-                match r {
-                    None => {
-                        lost.fetch_add(n, Relaxed);
-                    }
-                    Some(Ok(rejected)) => {
-                        exported.fetch_add(n - (rejected.max(0) as u64).min(n), Relaxed);
-                        if rejected > 0 {
-                            self.counters.rejected.fetch_add(rejected as u64, Relaxed);
-                        }
-                        if self.down {
-                            self.down = false;
-                            info!(url = %url, "OTLP collector reachable again");
-                        }
-                    }
-                    Some(Err(e)) if e.retryable => {
-                        if !self.down {
-                            self.down = true;
-                            warn!(url = %url, "OTLP export failed, retrying with backoff: {e}");
-                        }
-                        failed.push(p);
-                    }
-                    Some(Err(e)) => {
-                        warn!(url = %url, items = n, "OTLP export rejected, dropping the batch: {e}");
-                        lost.fetch_add(n, Relaxed);
-                    }
-                }
-            }
-            pending = failed;
-            if pending.is_empty() {
-                return;
-            }
-            let limit = self.deadline().map_or(give_up_at, |d| d.min(give_up_at));
-            if Instant::now() + backoff >= limit {
-                for p in &pending {
-                    match p {
-                        Payload::Logs(_) => self.counters.failed_logs.fetch_add(n, Relaxed),
-                        Payload::Traces(_) => self.counters.failed_spans.fetch_add(n, Relaxed),
-                        Payload::Metrics(_) => 0,
-                    };
-                }
-                warn!(
-                    items = n,
-                    "OTLP export retries exhausted; dropping the batch"
-                );
-                return;
-            }
-            self.counters.retries.fetch_add(1, Relaxed);
-            // Up to 25% jitter, so many sidecars do not retry in step.
-            let jitter = backoff.mul_f64(rand::random::<f64>() * 0.25);
-            tokio::select! {
-                _ = tokio::time::sleep(backoff + jitter) => {}
-                // A shutdown moves the deadline: re-check it now.
-                _ = self.shutdown.changed() => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    /// Sends gotel's counters once (cumulative sums: a lost request is
-    /// made good by the next).
-    async fn send_metrics(&mut self) {
-        let Some(client) = &self.metrics else { return };
-        let now = unix_nano();
-        let mut named = self.gotel_counters.lock().expect("not poisoned").clone();
-        named.extend(self.counters.snapshot().named());
-        let metrics = named
-            .into_iter()
-            .map(|(name, v)| Metric {
-                name: format!("gotel.{name}"),
-                description: String::new(),
-                unit: "1".into(),
-                metadata: Vec::new(),
-                data: Some(metric::Data::Sum(Sum {
-                    data_points: vec![NumberDataPoint {
-                        attributes: Vec::new(),
-                        start_time_unix_nano: self.started_unix_nano,
-                        time_unix_nano: now,
-                        exemplars: Vec::new(),
-                        flags: 0,
-                        value: Some(number_data_point::Value::AsInt(
-                            v.min(i64::MAX as u64) as i64
-                        )),
-                    }],
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    is_monotonic: true,
-                })),
-            })
-            .collect();
-        let req = Payload::Metrics(ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                resource: Some(self.resources.for_gotel()),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope()),
-                    metrics,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        });
-        let timeout = match self.deadline() {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => self.settings.metrics.timeout,
-        };
-        if timeout.is_zero() {
-            self.counters.failed_metrics.fetch_add(1, Relaxed);
-            return;
-        }
-        if let Err(e) = client.send(&req, timeout).await {
-            self.counters.failed_metrics.fetch_add(1, Relaxed);
-            tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
-        }
+        out
     }
 }

@@ -98,6 +98,8 @@ pub struct Settings {
     pub queue_size: usize,
     /// Calls per request at most.
     pub max_batch: usize,
+    /// Batches being sent (or retried) at once.
+    pub max_in_flight: usize,
     /// Longest wait to fill a batch.
     pub batch_timeout: Duration,
     /// How long one batch is retried.
@@ -118,6 +120,8 @@ pub struct Settings {
 pub const DEFAULT_QUEUE_SIZE: usize = 8192;
 /// Default batch size, in calls.
 pub const DEFAULT_MAX_BATCH: usize = 512;
+/// Default number of batches in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
 /// A bad setting: (field under `otlp.`, message).
 pub type Invalid = (String, String);
@@ -276,6 +280,7 @@ impl Settings {
             metrics: signal(Signal::Metrics)?,
             queue_size: cfg.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE).max(1),
             max_batch: cfg.max_batch.unwrap_or(DEFAULT_MAX_BATCH).max(1),
+            max_in_flight: cfg.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
             batch_timeout: ms(cfg.batch_timeout_ms.unwrap_or(200).max(1)),
             max_retry: ms(cfg.max_retry_ms.unwrap_or(60_000)),
             metrics_interval: ms(cfg.metrics_interval_ms.unwrap_or(10_000).max(1)),
