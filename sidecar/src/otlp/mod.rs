@@ -221,7 +221,8 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         .unwrap_or_else(|| "(traces disabled)".into());
     let exporter = Exporter {
         rx,
-        metrics,
+        metrics: metrics.map(Arc::new),
+        metrics_task: None,
         delivery: Arc::new(Delivery {
             traces,
             logs,
@@ -286,7 +287,10 @@ struct Delivery {
 
 struct Exporter {
     rx: mpsc::Receiver<Call>,
-    metrics: Option<Client>,
+    metrics: Option<Arc<Client>>,
+    /// The periodic metrics send under way, if any: it runs beside the
+    /// batching, which a slow collector must not stall.
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
     delivery: Arc<Delivery>,
     gotel_counters: Arc<Mutex<NamedCounters>>,
     shutdown: watch::Receiver<Option<Instant>>,
@@ -310,7 +314,9 @@ impl Exporter {
             tokio::select! {
                 _ = self.shutdown.changed() => break,
                 _ = metrics_tick.tick() => {
-                    self.send_metrics().await;
+                    if self.metrics_task.as_ref().is_none_or(|t| t.is_finished()) {
+                        self.metrics_task = self.metrics_send().map(tokio::spawn);
+                    }
                     continue;
                 }
                 n = self.rx.recv_many(&mut batch, max) => if n == 0 { break },
@@ -349,17 +355,23 @@ impl Exporter {
             });
         }
         while inflight.join_next().await.is_some() {}
-        self.send_metrics().await;
+        // The final totals go last.
+        if let Some(t) = self.metrics_task.take() {
+            let _ = t.await;
+        }
+        if let Some(send) = self.metrics_send() {
+            send.await;
+        }
     }
 
     fn deadline(&self) -> Option<Instant> {
         *self.shutdown.borrow()
     }
 
-    /// Sends gotel's counters once (cumulative sums: a lost request is
-    /// made good by the next).
-    async fn send_metrics(&mut self) {
-        let Some(client) = &self.metrics else { return };
+    /// A send of gotel's counters as they are now (cumulative sums: a lost
+    /// request is made good by the next).
+    fn metrics_send(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let client = self.metrics.clone()?;
         let now = unix_nano();
         let mut named = self.gotel_counters.lock().expect("not poisoned").clone();
         named.extend(self.delivery.counters.snapshot().named());
@@ -401,14 +413,17 @@ impl Exporter {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => self.settings.metrics.timeout,
         };
-        if timeout.is_zero() {
-            self.delivery.counters.failed_metrics.fetch_add(1, Relaxed);
-            return;
-        }
-        if let Err(e) = client.send(&req, timeout).await {
-            self.delivery.counters.failed_metrics.fetch_add(1, Relaxed);
-            tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
-        }
+        let counters = self.delivery.counters.clone();
+        Some(async move {
+            if timeout.is_zero() {
+                counters.failed_metrics.fetch_add(1, Relaxed);
+                return;
+            }
+            if let Err(e) = client.send(&req, timeout).await {
+                counters.failed_metrics.fetch_add(1, Relaxed);
+                tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
+            }
+        })
     }
 }
 
