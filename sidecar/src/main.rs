@@ -41,7 +41,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Attach the configured probes and print one JSON line per call until SIGINT/SIGTERM.
+    /// Attach the configured probes and print one JSON line per call (or export OTLP) until SIGINT/SIGTERM.
     Run {
         /// Probe config (YAML or TOML).
         #[arg(long, short)]

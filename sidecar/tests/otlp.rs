@@ -1104,3 +1104,73 @@ fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
     }
     out
 }
+
+/// SIGTERM flushes: calls still waiting to fill a batch (a long
+/// batch_timeout) are sent before gotel exits.
+#[test]
+fn shutdown_flushes_the_pending_batch() {
+    let (app, _tc) = App::start("otlp-flush", &[]);
+    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 600000, metrics_interval_ms: 600000 }}
+",
+        app.pid(),
+        rx.addr
+    );
+    let gotel = Gotel::run(&config, 1);
+    for n in [11, 12, 13] {
+        http_get(&app.addr, &format!("/e?iters={n}"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rx.got.lock().unwrap().n_spans, 0, "still batching");
+    let (_, logs) = gotel.stop_with(libc::SIGTERM);
+    let got = rx.got.lock().unwrap();
+    let mut n: Vec<i64> = got
+        .spans()
+        .iter()
+        .map(|(_, s)| int_attr(&s.attributes, "go.arg.iterations"))
+        .collect();
+    n.sort();
+    assert_eq!(n, [11, 12, 13]);
+    assert_eq!(got.logs().len(), 3);
+    assert_eq!(got.last_counter("gotel.calls"), Some(3), "final metrics");
+    assert_eq!(stopped(&logs, "exported_spans"), 3);
+}
+
+/// With the collector down, shutdown waits no longer than
+/// shutdown_timeout_ms and counts what it could not send as failed.
+#[test]
+fn shutdown_with_the_collector_down_keeps_its_deadline() {
+    let (app, _tc) = App::start("otlp-deadline", &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp: {{ endpoint: 'http://{port}', protocol: grpc, batch_timeout_ms: 20, shutdown_timeout_ms: 1500 }}
+",
+        app.pid()
+    );
+    let mut gotel = Gotel::run(&config, 1);
+    for n in [21, 22] {
+        http_get(&app.addr, &format!("/e?iters={n}"));
+    }
+    gotel.wait_log("OTLP export failed, retrying", Duration::from_secs(5));
+    let t = Instant::now();
+    let (_, logs) = gotel.stop_with(libc::SIGTERM);
+    let took = t.elapsed();
+    // Retries stop at the deadline (or one backoff step before it).
+    assert!(took < Duration::from_millis(4000), "shutdown took {took:?}");
+    assert_eq!(stopped(&logs, "calls"), 2);
+    assert_eq!(stopped(&logs, "export_failed_spans"), 2);
+    assert_eq!(stopped(&logs, "export_failed_logs"), 2);
+    assert_eq!(stopped(&logs, "exported_spans"), 0);
+}
