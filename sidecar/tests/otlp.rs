@@ -243,6 +243,14 @@ impl Receiver {
     /// OTLP/HTTP with protobuf bodies: a minimal HTTP/1.1 server (keep-alive,
     /// Content-Length bodies, optional gzip), enough for what gotel sends.
     fn http(listener: std::net::TcpListener) -> Receiver {
+        Receiver::http_tls(listener, None)
+    }
+
+    /// OTLP/HTTP, over TLS when `tls` is given.
+    fn http_tls(
+        listener: std::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Receiver {
         let addr = listener.local_addr().unwrap();
         let got = Shared::default();
         let rt = runtime();
@@ -252,7 +260,21 @@ impl Receiver {
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let (s, _) = l.accept().await.unwrap();
-                tokio::spawn(http_connection(s, shared.clone()));
+                let shared = shared.clone();
+                match &tls {
+                    None => {
+                        tokio::spawn(http_connection(s, shared));
+                    }
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            // A failed handshake is the client's problem.
+                            if let Ok(s) = tls.accept(s).await {
+                                http_connection(s, shared).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         Receiver {
@@ -272,7 +294,10 @@ impl Receiver {
     }
 }
 
-async fn http_connection(mut s: tokio::net::TcpStream, got: Shared) {
+async fn http_connection(
+    mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    got: Shared,
+) {
     let mut buf = Vec::new();
     loop {
         let head = loop {
@@ -1173,4 +1198,65 @@ otlp: {{ endpoint: 'http://{port}', protocol: grpc, batch_timeout_ms: 20, shutdo
     assert_eq!(stopped(&logs, "export_failed_spans"), 2);
     assert_eq!(stopped(&logs, "export_failed_logs"), 2);
     assert_eq!(stopped(&logs, "exported_spans"), 0);
+}
+
+/// HTTP/protobuf over TLS with a private CA and a client certificate the
+/// receiver requires (the reqwest/rustls path of the exporter).
+#[test]
+fn http_over_mutual_tls() {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let (app, _tc) = App::start("otlp-https", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let path = |f: &str| dir.path().join(f);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(path("ca.pem")).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    let server = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_file(path("server.pem")).unwrap()],
+            PrivateKeyDer::from_pem_file(path("server.key")).unwrap(),
+        )
+        .unwrap();
+    let rx = Receiver::http_tls(
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))),
+    );
+    let d = dir.path().display();
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp:
+  endpoint: https://localhost:{}
+  protocol: http/protobuf
+  ca_file: {d}/ca.pem
+  client_cert_file: {d}/client.pem
+  client_key_file: {d}/client.key
+  batch_timeout_ms: 50
+",
+        app.pid(),
+        rx.addr.port()
+    );
+    let gotel = Gotel::run(&config, 1);
+    assert!(http_get(&app.addr, "/e?iters=43").contains("e = 2."));
+    rx.wait("the span over HTTPS", Duration::from_secs(20), |g| {
+        g.n_spans == 1 && g.logs().len() == 1
+    });
+    let (_, logs) = gotel.stop();
+    let got = rx.got.lock().unwrap();
+    assert_eq!(
+        int_attr(&got.spans()[0].1.attributes, "go.arg.iterations"),
+        43
+    );
+    assert_eq!(stopped(&logs, "exported_spans"), 1);
 }
