@@ -248,7 +248,13 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         args_suspect = Some(why);
     }
 
-    if let Some(w) = &spec.args {
+    if bin.symbols_only {
+        warnings.push(format!(
+            "{} has no DWARF (built with -ldflags=-s -w or stripped): only calls and latency are captured, from Go's function table; rebuild without -s -w to see arguments and results",
+            bin.path.display()
+        ));
+    }
+    if let (Some(w), false) = (&spec.args, bin.symbols_only) {
         for name in w {
             let root = name.split('.').next().unwrap_or(name);
             if !args.iter().any(|p| p.name == root && !p.is_dictionary()) {

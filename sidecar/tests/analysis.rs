@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use gotel::golang::{signature, AnalysisError, BinaryInfo, LookupError};
+use gotel::golang::{signature, without_type_args, BinaryInfo, LookupError};
 
 #[test]
 fn versions_signatures_and_ret_sites() {
@@ -93,13 +93,74 @@ fn file_offsets_point_at_the_code_for_pie_too() {
     }
 }
 
+/// A binary without DWARF still yields its functions (from `.gopclntab`)
+/// and the runtime.g offsets gotel's table gives for its Go release; both
+/// checked against DWARF of the same build, for every toolchain.
 #[test]
-fn binaries_without_dwarf_are_refused_clearly() {
-    let tc = toolchains().remove(0);
-    let path = build(&tc, "sigs", "stripped", &["-ldflags=-s -w"]);
-    let err = BinaryInfo::open(&path).unwrap_err();
-    assert!(matches!(err, AnalysisError::NoDwarf), "{err}");
-    assert!(err.to_string().contains("rebuild without -w/-s"), "{err}");
+fn function_table_and_g_offsets_agree_with_dwarf() {
+    use gotel::golang::pclntab;
+    use object::{Object, ObjectSection};
+    for tc in toolchains() {
+        let v = &tc.version;
+        for (tag, flags) in [("table", &[][..]), ("table-pie", &["-buildmode=pie"][..])] {
+            let path = build(&tc, "sigs", tag, flags);
+            let bin = BinaryInfo::open(&path).unwrap();
+            let data = std::fs::read(&path).unwrap();
+            let file = object::File::parse(&data[..]).unwrap();
+            let tab = file
+                .section_by_name(".gopclntab")
+                .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"))
+                .unwrap_or_else(|| panic!("{v} {tag}: no pclntab section"));
+            let text = file.section_by_name(".text").unwrap().address();
+            let table = pclntab::functions(tab.data().unwrap(), text).unwrap();
+            let by_entry: std::collections::HashMap<u64, &pclntab::PcFunc> =
+                table.iter().map(|f| (f.entry, f)).collect();
+            let mut compared = 0;
+            for f in &bin.dwarf.functions {
+                let t = by_entry
+                    .get(&f.low_pc)
+                    .unwrap_or_else(|| panic!("{v} {tag}: {} at {:#x} missing", f.name, f.low_pc));
+                // The table abbreviates type arguments (`main.Max[...]`).
+                if t.name.contains("[...]") {
+                    assert_eq!(without_type_args(&t.name), without_type_args(&f.name));
+                } else {
+                    assert_eq!(t.name, f.name, "{v} {tag}");
+                }
+                assert!(t.end >= f.high_pc, "{v} {tag}: {}", f.name);
+                compared += 1;
+            }
+            assert!(compared > 1000, "{v}: {compared}");
+            let minor: u32 = v
+                .trim_start_matches("go1.")
+                .split('.')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                pclntab::goid_offset(minor),
+                Some(bin.g_offsets().goid),
+                "{v}: goid offset table"
+            );
+        }
+        // Stripped: the same functions, no parameters, a clear warning.
+        let path = build(&tc, "sigs", "stripped", &["-ldflags=-s -w"]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        assert!(bin.symbols_only);
+        let greet = bin.lookup("main.greet").unwrap();
+        assert!(greet.params.is_empty());
+        assert_eq!(
+            signature(&bin, greet),
+            "main.greet(…) (no DWARF: signature unknown)"
+        );
+        let plan = gotel::plan::plan_function(&bin, greet, &probe("main.greet")).unwrap();
+        assert!(
+            plan.warnings[0].contains("only calls and latency"),
+            "{:?}",
+            plan.warnings
+        );
+        assert!(plan.entry.values.is_empty() && plan.ret.values.is_empty());
+    }
 }
 
 /// "Test both ways": the ABI assignment gotel derives from types must agree
@@ -218,4 +279,9 @@ fn repeated_parameters_are_listed_once() {
                 .replace("srv", &serve.params[0].name)
         );
     }
+}
+
+fn probe(function: &str) -> gotel::config::ProbeSpec {
+    serde_json::from_value(serde_json::json!({"function": function, "target": {"exe": "x"}}))
+        .unwrap()
 }

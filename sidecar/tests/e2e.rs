@@ -699,3 +699,72 @@ fn field_paths_through_pointers() {
         assert_eq!(add[1]["args"], json!({"c.total": 5, "d": 5}), "{v}");
     }
 }
+
+/// A stripped binary (`-ldflags=-s -w`, PIE too) has no DWARF: gotel still
+/// attaches from Go's function table and reports every call with its
+/// latency and goroutine, without arguments, and says why.
+#[test]
+fn stripped_binary_gives_calls_and_latency() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        for (tag, flags) in [
+            ("stripped", &["-ldflags=-s -w"][..]),
+            ("stripped-pie", &["-ldflags=-s -w", "-buildmode=pie"][..]),
+        ] {
+            let bin = build(&tc, "sigs", tag, flags);
+            let mut target = Target::start(&bin, &[], "ready");
+            let pid = target.pid();
+            let gotel = Gotel::run(
+                &format!(
+                    "probes:
+  - function: main.greet
+    target: {{ pid: {pid} }}
+  - function: deep
+    target: {{ pid: {pid} }}
+  - function: main.explode
+    target: {{ pid: {pid} }}
+  - function: main.guard
+    target: {{ pid: {pid} }}
+"
+                ),
+                4,
+            );
+            target.round(1);
+            target.round(2);
+            std::thread::sleep(Duration::from_millis(300));
+            let (calls, logs) = gotel.stop();
+            assert!(
+                logs.iter()
+                    .any(|l| l.contains("no DWARF") && l.contains("only calls and latency")),
+                "{v} {tag}: {logs:?}"
+            );
+            let greet = of(&calls, "main.greet");
+            assert_eq!(greet.len(), 2, "{v} {tag}");
+            for c in &greet {
+                assert_eq!(c["args"], json!({}), "{v} {tag}");
+                assert_eq!(c["returns"], json!({}), "{v} {tag}");
+                assert!(c["duration_ns"].as_u64().unwrap() > 0, "{v} {tag}");
+                assert!(c["goroutine"].as_u64().unwrap() > 0, "{v} {tag}");
+            }
+            // 41 nested activations per round, each paired with its own
+            // return: the frame key works without DWARF too.
+            let deep = of(&calls, "deep");
+            assert_eq!(deep.len(), 82, "{v} {tag}");
+            assert!(deep.iter().all(|c| c["duration_ns"].as_u64().is_some()));
+            let goroutines: std::collections::BTreeSet<u64> = deep
+                .iter()
+                .map(|c| c["goroutine"].as_u64().unwrap())
+                .collect();
+            assert_eq!(goroutines.len(), 2, "{v} {tag}: one goroutine per round");
+            // explode(1) panics and guard recovers: reported as panicked
+            // once guard returns.
+            let explode = of(&calls, "main.explode");
+            assert_eq!(explode.len(), 4, "{v} {tag}");
+            assert_eq!(
+                explode.iter().filter(|c| c["panicked"] == true).count(),
+                2,
+                "{v} {tag}"
+            );
+        }
+    }
+}

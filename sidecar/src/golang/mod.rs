@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod dwarf;
+pub mod pclntab;
 pub mod types;
 
 use std::collections::HashMap;
@@ -45,6 +46,9 @@ pub enum AnalysisError {
     /// The binary was stripped or built with `-ldflags=-w`.
     #[error("the binary has no DWARF debug info (built with -ldflags=-w or stripped); rebuild without -w/-s to see arguments")]
     NoDwarf,
+    /// No DWARF, and the fallback function table was unusable too.
+    #[error("the binary has no DWARF debug info (built with -ldflags=-w or stripped), and its Go function table cannot be used ({0}); rebuild without -w/-s")]
+    NoDwarfNoTable(String),
     /// The DWARF could not be parsed.
     #[error("malformed DWARF: {0}")]
     Dwarf(String),
@@ -133,6 +137,9 @@ pub struct BinaryInfo {
     pub dwarf: dwarf::DwarfInfo,
     /// Link-time address of `runtime.types`, the base of runtime type offsets.
     pub types_base: Option<u64>,
+    /// No DWARF (stripped): functions come from `.gopclntab`, without
+    /// parameters; only calls and latency can be captured.
+    pub symbols_only: bool,
     /// True for position-independent executables (ET_DYN).
     pub pie: bool,
     segments: Vec<Segment>,
@@ -187,11 +194,16 @@ impl BinaryInfo {
                 .map(|s| s.address())
         };
         let pie = file.kind() == object::ObjectKind::Dynamic;
-        let mut dwarf = dwarf::read_file(&file)?;
+        let (mut dwarf, symbols_only) = match dwarf::read_file(&file) {
+            Ok(d) => (d, false),
+            Err(AnalysisError::NoDwarf) => (symbols_only(&file, go_version.as_deref())?, true),
+            Err(e) => return Err(e),
+        };
         drop_abi0_wrappers(&file, &mut dwarf.functions);
         let regabi = match &dwarf.producer {
             Some(p) => p.contains("regabi"),
-            None => false,
+            // No DWARF to say; Go ≥ 1.18 wrote the table gotel just read.
+            None => symbols_only,
         };
         if !regabi {
             return Err(AnalysisError::StackAbi {
@@ -212,6 +224,7 @@ impl BinaryInfo {
             path: path.to_owned(),
             go_version,
             regabi,
+            symbols_only,
             dwarf,
             types_base,
             pie,
@@ -565,6 +578,54 @@ impl BinaryInfo {
     }
 }
 
+/// The analysis of a binary without DWARF: every function from
+/// `.gopclntab`, no parameters or types, `runtime.g` offsets by Go release.
+fn symbols_only(
+    file: &object::File<'_>,
+    version: Option<&str>,
+) -> Result<dwarf::DwarfInfo, AnalysisError> {
+    let no_table = |why: String| AnalysisError::NoDwarfNoTable(why);
+    // PIE builds of Go < 1.21 keep it among the relocated read-only data.
+    let tab = file
+        .section_by_name(".gopclntab")
+        .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"))
+        .ok_or_else(|| no_table("it has no .gopclntab section either".into()))?;
+    let text = file
+        .section_by_name(".text")
+        .map(|s| s.address())
+        .unwrap_or(0);
+    let bytes = tab.data().map_err(|e| no_table(e.to_string()))?;
+    let funcs = pclntab::functions(bytes, text).map_err(|e| no_table(e.to_string()))?;
+    let minor = version
+        .and_then(|v| v.strip_prefix("go1."))
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|m| m.parse().ok());
+    let goid = minor.and_then(pclntab::goid_offset).ok_or_else(|| {
+        no_table(format!(
+            "gotel does not know runtime.g's layout in {} without DWARF",
+            version.unwrap_or("this Go release")
+        ))
+    })?;
+    let mut functions: Vec<Function> = funcs
+        .into_iter()
+        .map(|f| Function {
+            name: f.name,
+            low_pc: f.entry,
+            high_pc: f.end,
+            params: Vec::new(),
+            inlined_sites: 0,
+        })
+        .collect();
+    // Generic instantiations share one abbreviated name (`main.Max[...]`).
+    functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc)));
+    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
+    Ok(dwarf::DwarfInfo {
+        functions,
+        g_offsets: Some(GOffsets { goid, stack_hi: 8 }),
+        ..Default::default()
+    })
+}
+
 /// What a runtime `_type` says of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeType {
@@ -731,6 +792,9 @@ pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
             format!(" ({})", parts.join(", "))
         }
     };
+    if bin.symbols_only {
+        return format!("{}(…) (no DWARF: signature unknown)", f.name);
+    }
     format!("{}({}){}", f.name, args.join(", "), res)
 }
 
