@@ -53,6 +53,9 @@ struct Received {
     metrics: Vec<ResourceMetrics>,
     /// Spans received so far (cheap to poll).
     n_spans: usize,
+    /// HTTP: answers (status, Retry-After seconds) for the next log and
+    /// trace requests, instead of accepting them.
+    refuse: std::collections::VecDeque<(u16, Option<u64>)>,
     /// Per request: (path, headers, lower-case names).
     requests: Vec<(String, HashMap<String, String>)>,
 }
@@ -340,6 +343,20 @@ async fn http_connection(
             headers.get("content-type").map(String::as_str),
             Some("application/x-protobuf")
         );
+        let refusal = match path.as_str() {
+            "/v1/logs" | "/v1/traces" => got.lock().unwrap().refuse.pop_front(),
+            _ => None,
+        };
+        if let Some((status, retry_after)) = refusal {
+            let extra = retry_after
+                .map(|s| format!("retry-after: {s}\r\n"))
+                .unwrap_or_default();
+            let resp = format!("HTTP/1.1 {status} Refused\r\n{extra}content-length: 0\r\n\r\n");
+            if s.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         {
             let mut g = got.lock().unwrap();
             match path.as_str() {
@@ -1259,4 +1276,65 @@ otlp:
         43
     );
     assert_eq!(stopped(&logs, "exported_spans"), 1);
+}
+
+/// HTTP status handling: 503 with Retry-After is retried after the delay
+/// the collector asked for; 400 is not retried, and the batch is counted
+/// as failed; later calls still go through.
+#[test]
+fn http_503_is_retried_after_its_delay_and_400_is_dropped() {
+    let (app, _tc) = App::start("otlp-status", &[]);
+    let rx = Receiver::http(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 600000 }}
+",
+        app.pid(),
+        rx.addr
+    );
+    let mut gotel = Gotel::run(&config, 1);
+    let iterations = |g: &Received| -> Vec<i64> {
+        g.spans()
+            .iter()
+            .map(|(_, s)| int_attr(&s.attributes, "go.arg.iterations"))
+            .collect()
+    };
+    // Logs and traces of the first batch are both refused once.
+    rx.got.lock().unwrap().refuse = [(503, Some(1)), (503, Some(1))].into();
+    let t = Instant::now();
+    http_get(&app.addr, "/e?iters=31");
+    rx.wait("the call after 503", Duration::from_secs(10), |g| {
+        iterations(g) == [31] && g.logs().len() == 1
+    });
+    let took = t.elapsed();
+    // The first retry would come after ~100 ms without the header.
+    assert!(
+        took >= Duration::from_millis(1000),
+        "retried after {took:?}"
+    );
+    gotel.wait_log("OTLP collector reachable again", Duration::from_secs(5));
+
+    rx.got.lock().unwrap().refuse = [(400, None), (400, None)].into();
+    http_get(&app.addr, "/e?iters=32");
+    gotel.wait_log(
+        "OTLP export rejected, dropping the batch",
+        Duration::from_secs(10),
+    );
+    rx.wait("both refusals used", Duration::from_secs(10), |g| {
+        g.refuse.is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    http_get(&app.addr, "/e?iters=33");
+    rx.wait("the call after 400", Duration::from_secs(10), |g| {
+        iterations(g).contains(&33)
+    });
+    let (_, logs) = gotel.stop();
+    assert_eq!(iterations(&rx.got.lock().unwrap()), [31, 33]);
+    assert_eq!(stopped(&logs, "exported_spans"), 2);
+    assert_eq!(stopped(&logs, "export_failed_spans"), 1);
+    assert_eq!(stopped(&logs, "export_failed_logs"), 1);
+    assert!(stopped(&logs, "export_retries") >= 1);
 }

@@ -61,6 +61,8 @@ pub struct SendError {
     /// The collector may accept the same request later (it is down,
     /// overloaded or timed out): retry with backoff.
     pub retryable: bool,
+    /// The collector's `Retry-After` (HTTP 429/503), when it sent one.
+    pub retry_after: Option<Duration>,
     /// What happened.
     pub message: String,
 }
@@ -265,6 +267,7 @@ impl Client {
                 );
                 Err(SendError {
                     retryable,
+                    retry_after: None,
                     message: format!("gRPC {:?}: {}", status.code(), status.message()),
                 })
             }
@@ -295,6 +298,7 @@ impl Client {
                 .and_then(|_| z.finish())
                 .map_err(|e| SendError {
                     retryable: false,
+                    retry_after: None,
                     message: format!("gzip: {e}"),
                 })?
         } else {
@@ -303,15 +307,23 @@ impl Client {
         let resp = req.body(body).send().await.map_err(|e| SendError {
             // Not connected, reset, timed out: the collector may come back.
             retryable: true,
+            retry_after: None,
             message: format!("HTTP: {}", error_chain(&e)),
         })?;
         let status = resp.status();
+        // Only the delay-seconds form; an HTTP date is rare from collectors.
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = resp.bytes().await.unwrap_or_default();
         if !status.is_success() {
             let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
             return Err(SendError {
                 retryable,
+                retry_after,
                 message: format!("HTTP {status}: {text}"),
             });
         }

@@ -14,8 +14,8 @@
 //!
 //! Data flow: the supervisor's sink ([`OtlpSink`]) only tries to enqueue a
 //! copy of the call in a bounded channel and counts a drop when it is full,
-//! so draining the ring buffer never waits on the network. One task batches,
-//! converts, sends and retries.
+//! so draining the ring buffer never waits on the network. One task batches;
+//! up to `max_in_flight` deliveries convert, send and retry concurrently.
 
 pub mod attributes;
 pub mod client;
@@ -44,10 +44,11 @@ use tracing::{info, warn};
 use crate::config::{Config, OtlpConfig, Output};
 use crate::export::{Call, Origin, Sink};
 use client::{Client, ClientError, Payload, SendError};
-
-type SendResult = Result<i64, SendError>;
 use resource::Resources;
 pub use settings::{Settings, Signal};
+
+/// Items rejected by the collector (partial success), or why sending failed.
+type SendResult = Result<i64, SendError>;
 
 /// The outputs in effect: the configured ones, else OTLP when an endpoint
 /// is configured anywhere, else JSONL.
@@ -474,6 +475,7 @@ impl Delivery {
                 _ => unreachable!("at most logs and traces"),
             };
             let mut failed = Vec::new();
+            let mut wait = backoff;
             for (p, r) in pending.into_iter().zip(results) {
                 let (exported, lost) = match &p {
                     Payload::Logs(_) => (&self.counters.exported_logs, &self.counters.failed_logs),
@@ -494,6 +496,8 @@ impl Delivery {
                         }
                     }
                     Some(Err(e)) if e.retryable => {
+                        // The collector's own throttling hint wins when longer.
+                        wait = wait.max(e.retry_after.unwrap_or_default());
                         if !self.down.swap(true, Relaxed) {
                             warn!(url = %url, "OTLP export failed, retrying with backoff: {e}");
                         }
@@ -509,7 +513,7 @@ impl Delivery {
             if pending.is_empty() {
                 return;
             }
-            if Instant::now() + backoff >= limit(&stop) {
+            if Instant::now() + wait >= limit(&stop) {
                 for p in &pending {
                     match p {
                         Payload::Logs(_) => self.counters.failed_logs.fetch_add(n, Relaxed),
@@ -524,9 +528,9 @@ impl Delivery {
             }
             self.counters.retries.fetch_add(1, Relaxed);
             // Up to 25% jitter, so many sidecars do not retry in step.
-            let jitter = backoff.mul_f64(rand::random::<f64>() * 0.25);
+            let jitter = wait.mul_f64(rand::random::<f64>() * 0.25);
             tokio::select! {
-                _ = tokio::time::sleep(backoff + jitter) => {}
+                _ = tokio::time::sleep(wait + jitter) => {}
                 // A shutdown moves the deadline: re-check it now.
                 _ = stop.changed() => {}
             }
