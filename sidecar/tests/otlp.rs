@@ -1338,3 +1338,62 @@ otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 60000
     assert_eq!(stopped(&logs, "export_failed_logs"), 1);
     assert!(stopped(&logs, "export_retries") >= 1);
 }
+
+/// 100 000 calls in a tight loop while no collector listens: gotel's
+/// memory stays flat (the queue holds 16 calls), and every call is
+/// accounted for as dropped at the queue or failed at shutdown.
+#[test]
+fn memory_stays_bounded_while_the_collector_is_down() {
+    const CALLS: u64 = 100_000;
+    let tc = toolchains().pop().unwrap();
+    let bin = build(&tc, "bench", "otlp-down", &[]);
+    let mut target = Target::start(&bin, &["-calls", &CALLS.to_string()], "ready");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = format!(
+        "probes:
+  - function: main.work
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp:
+  endpoint: http://{port}
+  protocol: grpc
+  queue_size: 16
+  max_batch: 8
+  max_in_flight: 2
+  shutdown_timeout_ms: 500
+",
+        target.pid()
+    );
+    let gotel = Gotel::run(&config, 1);
+    let gotel_pid = gotel.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = vm_rss_kib(gotel_pid);
+    let w = target.stdin.as_mut().unwrap();
+    w.write_all(b"\n").unwrap();
+    w.flush().unwrap();
+    let line = target
+        .stdout
+        .wait_for("calls=", Duration::from_secs(120), |l| {
+            l.starts_with("calls=")
+        });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = vm_rss_kib(gotel_pid);
+    let (_, logs) = gotel.stop();
+    let calls = stopped(&logs, "calls");
+    eprintln!("{line}; gotel RSS {before} KiB before, {after} KiB after");
+    // The ring buffer may drop under load; what gotel saw is what counts.
+    assert!(calls + stopped(&logs, "dropped") >= CALLS, "{line}");
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+    assert_eq!(stopped(&logs, "exported_spans"), 0);
+    assert_eq!(
+        stopped(&logs, "export_queue_dropped") + stopped(&logs, "export_failed_spans"),
+        calls
+    );
+    assert!(stopped(&logs, "export_queue_dropped") >= calls - (16 + 3 * 8));
+}
