@@ -16,13 +16,13 @@ fn load(name: &str) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Component types of otel/opentelemetry-collector-contrib used here, by
-/// kind. `loki` is deliberately absent from the exporters: it was removed
-/// from contrib; Loki 3 takes OTLP through `otlphttp`.
+/// Component types of otel/opentelemetry-collector-contrib (≥ 0.144) used
+/// here, by kind. `loki` is deliberately absent from the exporters: it was
+/// removed from contrib after v0.130; Loki 3 takes OTLP through `otlp_http`.
 const KNOWN: &[(&str, &[&str])] = &[
     ("receivers", &["otlp"]),
     ("processors", &["batch", "memory_limiter"]),
-    ("exporters", &["debug", "otlp", "otlphttp"]),
+    ("exporters", &["debug", "otlp_grpc", "otlp_http"]),
     ("extensions", &["health_check"]),
 ];
 
@@ -91,14 +91,14 @@ fn collector_pipelines_name_defined_contrib_components() {
     assert_eq!(otlp["http"]["endpoint"].as_str(), Some("0.0.0.0:4318"));
     // Logs go to Loki's OTLP endpoint, traces to Tempo and Jaeger, all with debug.
     assert_eq!(
-        c["exporters"]["otlphttp/loki"]["endpoint"].as_str(),
+        c["exporters"]["otlp_http/loki"]["endpoint"].as_str(),
         Some("http://loki:3100/otlp")
     );
     let traces = strings(&pipelines["traces"]["exporters"]);
-    for e in ["otlp/tempo", "otlp/jaeger", "debug"] {
+    for e in ["otlp_grpc/tempo", "otlp_grpc/jaeger", "debug"] {
         assert!(traces.contains(&e.to_string()), "traces → {e}");
     }
-    assert!(strings(&pipelines["logs"]["exporters"]).contains(&"otlphttp/loki".to_string()));
+    assert!(strings(&pipelines["logs"]["exporters"]).contains(&"otlp_http/loki".to_string()));
     // batch comes last among processors (after memory_limiter), as the docs ask.
     for name in keys(pipelines) {
         let procs = strings(&pipelines[name.as_str()]["processors"]);
