@@ -255,5 +255,15 @@ mod tests {
             get(&r, "service.name"),
             Some(Value::StringValue("env".into()))
         );
+        // Nothing configured: the executable's name.
+        let bare = Resources {
+            service_name: None,
+            ..resources(None)
+        };
+        let r = bare.for_process(&o);
+        assert_eq!(
+            get(&r, "service.name"),
+            Some(Value::StringValue("app".into()))
+        );
     }
 }
