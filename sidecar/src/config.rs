@@ -229,7 +229,8 @@ pub enum ConfigError {
 }
 
 /// Reads `path` (YAML unless it ends in `.toml`) and applies `GOTEL_*` env
-/// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`).
+/// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`,
+/// `GOTEL_OTLP__ENDPOINT=http://c:4317`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if let Err(error) = std::fs::metadata(path) {
         return Err(ConfigError::Read {
@@ -244,8 +245,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         base.merge(Yaml::file(path))
     };
     // Only config keys: other GOTEL_* variables (GOTEL_LOG, GOTEL_CACHE…)
-    // belong to the CLI and scripts.
-    let env = Env::prefixed("GOTEL_").split("__").only(CONFIG_KEYS);
+    // belong to the CLI and scripts. A nested key (GOTEL_OTLP__ENDPOINT)
+    // counts by its first part, which `only` would not match.
+    let env = Env::prefixed("GOTEL_")
+        .filter(|k| {
+            let top = k.as_str().split("__").next().unwrap_or("");
+            CONFIG_KEYS.iter().any(|c| top.eq_ignore_ascii_case(c))
+        })
+        .split("__");
     from_figment(fig.merge(env))
 }
 
@@ -479,6 +486,24 @@ mod tests {
         let e = from_yaml("probes:\n  - function: f\n    target: { exe: app }\noutputs: [kafka]\n")
             .unwrap_err();
         assert!(e.to_string().contains("kafka"), "{e}");
+    }
+
+    #[test]
+    fn otlp_keys_from_gotel_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.yaml",
+                "probes:\n  - function: f\n    target: { exe: app }\n",
+            )?;
+            jail.set_env("GOTEL_OUTPUTS", "[otlp, jsonl]");
+            jail.set_env("GOTEL_OTLP__ENDPOINT", "http://c:4317");
+            jail.set_env("GOTEL_OTLP__PROTOCOL", "grpc");
+            let c = load(Path::new("c.yaml")).map_err(|e| e.to_string())?;
+            assert_eq!(c.outputs, Some(vec![Output::Otlp, Output::Jsonl]));
+            assert_eq!(c.otlp.endpoint.as_deref(), Some("http://c:4317"));
+            assert_eq!(c.otlp.protocol.as_deref(), Some("grpc"));
+            Ok(())
+        });
     }
 
     #[test]
