@@ -343,6 +343,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     let mut report = tokio::time::interval(Duration::from_secs(60));
     report.tick().await;
     let mut last_dropped = 0;
+    let mut last_queue_dropped = 0;
     loop {
         tokio::select! {
             _ = sigint.recv() => break,
@@ -370,6 +371,13 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 if dropped != last_dropped {
                     warn!(dropped = dropped - last_dropped, "events dropped: ring buffer full or CPU busy (the traced app was not slowed); raise ring_buffer_kib");
                     last_dropped = dropped;
+                }
+                if let Some(o) = &otlp {
+                    let x = o.stats();
+                    if x.queue_dropped != last_queue_dropped {
+                        warn!(dropped = x.queue_dropped - last_queue_dropped, "calls dropped: the OTLP export queue was full (collector slow or unreachable); raise otlp.queue_size or otlp.max_in_flight");
+                        last_queue_dropped = x.queue_dropped;
+                    }
                 }
             }
         }
