@@ -489,6 +489,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
     fn otlp_keys_from_gotel_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
