@@ -94,6 +94,33 @@ func show(v any) int { return 1 }
 //go:noinline
 func check(e error) bool { return e != nil }
 
+// Node is a linked list: pointers followed to pointer_depth.
+type Node struct {
+	Val  int
+	Next *Node
+}
+
+//go:noinline
+func walk(n *Node) int {
+	t := 0
+	for ; n != nil; n = n.Next {
+		t += n.Val
+	}
+	return t
+}
+
+//go:noinline
+func bump(p *int) int { *p++; return *p }
+
+// Pair holds complex numbers in memory, where they are readable.
+type Pair struct {
+	C complex128
+	F complex64
+}
+
+//go:noinline
+func cplx(p *Pair, cs []complex64, r complex128) int { return len(cs) + int(real(r)) }
+
 var sink int
 
 //go:noinline
@@ -103,6 +130,11 @@ func round(base int) {
 	s := &Stack[string]{}
 	sink += s.Push("x") + s.Push("y")
 	sink += apply(func(x int) int { return x + base }, 5)
+	sink += walk(&Node{1, &Node{2, &Node{3, &Node{4, nil}}}})
+	sink += walk(&Node{5, nil})
+	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))
+	counter := 41
+	sink += bump(&counter)
 	sink += withDefer(4)
 	sink += sum("ab", 1, 2, 3)
 	d := &Derived{Base: Base{ID: 7}, Name: "d"}

@@ -7,7 +7,7 @@ use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::MAX_STRING;
+use crate::recipe::{MAX_HOPS, MAX_STRING};
 
 /// Top-level keys settable from `GOTEL_<KEY>` environment variables.
 const CONFIG_KEYS: &[&str] = &[
@@ -134,6 +134,9 @@ fn default_ring_kib() -> u32 {
 fn default_max_elems() -> u32 {
     16
 }
+fn default_pointer_depth() -> u32 {
+    3
+}
 fn default_true() -> bool {
     true
 }
@@ -164,6 +167,9 @@ pub struct ProbeSpec {
     /// Slice elements to copy (a `[]byte` copies `max_string_len` bytes).
     #[serde(default = "default_max_elems")]
     pub max_elems: u32,
+    /// Pointers followed to show what they point to (0: addresses only).
+    #[serde(default = "default_pointer_depth")]
+    pub pointer_depth: u32,
     /// OTLP `service.name` of the processes this probe traces (unless
     /// `OTEL_SERVICE_NAME` is set); defaults to `otlp.service_name`, then
     /// the executable's name.
@@ -346,6 +352,13 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         }
         if p.max_elems == 0 || p.max_elems > 1024 {
             return Err(invalid(at("max_elems"), "must be between 1 and 1024"));
+        }
+        // Each level is one more pointer load in BPF.
+        if p.pointer_depth > MAX_HOPS as u32 {
+            return Err(invalid(
+                at("pointer_depth"),
+                &format!("must be between 0 and {MAX_HOPS}"),
+            ));
         }
         if let Some(args) = &p.args {
             for (j, a) in args.iter().enumerate() {

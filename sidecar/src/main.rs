@@ -147,6 +147,12 @@ fn binary_for(binary: Option<PathBuf>, pid: Option<u32>) -> Result<PathBuf> {
 fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -> Result<()> {
     let path = binary_for(binary, pid)?;
     let bin = BinaryInfo::open(&path)?;
+    if bin.symbols_only {
+        eprintln!(
+            "gotel: {} has no DWARF debug info (built with -ldflags=-s -w or stripped): functions from Go's function table, without signatures; probes capture calls and latency only",
+            path.display()
+        );
+    }
     let pat = pattern.map(str::to_lowercase);
     let matches = |name: &str| {
         pat.as_ref()

@@ -414,6 +414,8 @@ struct Builder {
     pending: Vec<(String, TypeId, Loc)>,
     /// Set when an op did not fit.
     full_hit: bool,
+    /// Pointers followed to show their pointee.
+    pointer_depth: u32,
     /// Whether interfaces get the speculative reads that decode their
     /// dynamic values (off when they would crowd out other values).
     dynamic: bool,
@@ -437,6 +439,7 @@ impl Builder {
             max_elems: spec.max_elems,
             pending: Vec::new(),
             full_hit: false,
+            pointer_depth: spec.pointer_depth,
             dynamic: true,
         }
     }
@@ -454,25 +457,36 @@ impl Builder {
             };
             let (recipe, data_bytes, warnings) =
                 (self.recipe, self.data_bytes, self.warnings.len());
-            self.full_hit = false;
             let mem = Mem {
                 base: loc,
                 hops: Vec::new(),
                 off: 0,
             };
-            let pointee = self.shape_mem(types, elem, &mem, &name, 0);
-            if self.full_hit || matches!(pointee, Shape::Unavailable(_)) {
+            // As deep as configured, shallower when that does not fit.
+            let mut shown = None;
+            let mut overflowed = false;
+            for depth in (0..self.pointer_depth).rev() {
+                self.full_hit = false;
+                let pointee = self.shape_mem(types, elem, &mem, &name, depth);
+                if !self.full_hit && !matches!(pointee, Shape::Unavailable(_)) {
+                    shown = Some(pointee);
+                    break;
+                }
+                overflowed |= self.full_hit;
                 self.recipe = recipe;
                 self.data_bytes = data_bytes;
                 self.warnings.truncate(warnings);
-                if self.full_hit {
+            }
+            self.full_hit = false;
+            let Some(pointee) = shown else {
+                if overflowed {
                     self.warnings.push(format!(
                         "{name}: the {} it points to does not fit in what is left of this site's {MAX_OPS} captures and {MAX_DATA} bytes; showing the address (name fields in `args:`)",
                         types.get(elem).name
                     ));
                 }
                 continue;
-            }
+            };
             self.values[i].shape = Shape::Pointer {
                 addr_op,
                 pointee: Box::new(pointee),
@@ -504,6 +518,7 @@ impl Builder {
         {
             self.pending.push((path.to_string(), *elem, p.loc));
         }
+        let first = self.recipe.n_ops as usize;
         let (ty, shape) = if field_path.is_empty() {
             (
                 types.get(ty).name.clone(),
@@ -511,6 +526,13 @@ impl Builder {
             )
         } else {
             self.field(types, ty, &mut it, &mut field_path, path)
+        };
+        // A field path: where in memory, as the first op reads it.
+        let location = match self.recipe.ops.get(first) {
+            Some(op) if path.contains('.') && first < self.recipe.n_ops as usize => {
+                describe_op(op).unwrap_or(location)
+            }
+            _ => location,
         };
         Value {
             name: path.to_string(),
@@ -572,7 +594,8 @@ impl Builder {
     ) -> (String, Shape) {
         let t = types.get(ty);
         if path.is_empty() {
-            return (t.name.clone(), self.shape_mem(types, ty, &mem, full, 1));
+            let depth = self.pointer_depth;
+            return (t.name.clone(), self.shape_mem(types, ty, &mem, full, depth));
         }
         match &t.kind {
             Kind::Struct { fields } => {
@@ -649,12 +672,39 @@ impl Builder {
             Kind::Int { signed: false } => scalar(self, ScalarKind::Uint),
             // In memory, floats are readable.
             Kind::Float => scalar(self, ScalarKind::Float),
+            Kind::Complex => {
+                let half = t.size / 2;
+                let mut part = |off: u64| {
+                    let at = Mem {
+                        off: mem.off + off as i64,
+                        ..mem.clone()
+                    };
+                    match self.push(OP_SCALAR, half as u8, 0, Access::Mem(at), None, 8) {
+                        Some(op) => Shape::Scalar {
+                            op,
+                            kind: ScalarKind::Float,
+                            size: half as u8,
+                        },
+                        None => self.full(name),
+                    }
+                };
+                Shape::Struct(vec![("real".into(), part(0)), ("imag".into(), part(half))])
+            }
             Kind::Pointer { elem: Some(elem) }
-                if depth > 0 && matches!(types.get(*elem).kind, Kind::Struct { .. }) =>
+                if depth > 0 && !matches!(types.get(*elem).kind, Kind::Unsupported(_)) =>
             {
-                match mem.follow() {
-                    Some(next) => self.shape_mem(types, *elem, &next, name, depth - 1),
-                    None => scalar(self, ScalarKind::Pointer),
+                let Some(next) = mem.follow() else {
+                    return scalar(self, ScalarKind::Pointer);
+                };
+                // The pointer itself too: nil shows as null, not as a
+                // struct of nulls.
+                let Shape::Scalar { op: addr_op, .. } = scalar(self, ScalarKind::Pointer) else {
+                    return self.full(name);
+                };
+                let pointee = self.shape_mem(types, *elem, &next, name, depth - 1);
+                Shape::Pointer {
+                    addr_op,
+                    pointee: Box::new(pointee),
                 }
             }
             Kind::Pointer { .. } | Kind::UnsafePointer => scalar(self, ScalarKind::Pointer),
@@ -664,7 +714,14 @@ impl Builder {
                     off: mem.off + off,
                     ..mem.clone()
                 };
-                self.interface(*empty, Access::Mem(at(0)), at(8).follow(), &t.name, name)
+                self.interface(
+                    *empty,
+                    Access::Mem(at(0)),
+                    at(8).follow(),
+                    &t.name,
+                    name,
+                    false,
+                )
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -832,18 +889,8 @@ impl Builder {
     /// An interface whose first word is reached by `word0`; `data` is the
     /// memory its data pointer points at. The first word is the _type
     /// itself for `any`, an itab (with the _type at offset 8) otherwise.
+    /// `nested`: the error another error wraps (captured more briefly).
     fn interface(
-        &mut self,
-        empty: bool,
-        word0: Access,
-        data: Option<Mem>,
-        ty: &str,
-        name: &str,
-    ) -> Shape {
-        self.interface_at(empty, word0, data, ty, name, false)
-    }
-
-    fn interface_at(
         &mut self,
         empty: bool,
         word0: Access,
@@ -914,7 +961,7 @@ impl Builder {
         }
         if error && !nested {
             let inner_data = at(40).follow();
-            let s = self.interface_at(false, Access::Mem(at(32)), inner_data, ty, name, true);
+            let s = self.interface(false, Access::Mem(at(32)), inner_data, ty, name, true);
             if matches!(s, Shape::Interface { .. }) {
                 *inner = Some(Box::new(s));
             }
@@ -974,7 +1021,14 @@ impl Builder {
                     hops: Vec::new(),
                     off: 0,
                 };
-                self.interface(*empty, Access::Direct(a.loc), Some(data), &t.name, name)
+                self.interface(
+                    *empty,
+                    Access::Direct(a.loc),
+                    Some(data),
+                    &t.name,
+                    name,
+                    false,
+                )
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -1007,9 +1061,24 @@ impl Builder {
                 let header = (Access::Direct(a.loc), Some(l.loc), Access::Direct(c.loc));
                 self.slice(types, *elem, &t.name, header, name)
             }
+            // Two floats: XMM registers (unreadable) or the stack.
             Kind::Complex => {
-                skip(types, ty, parts);
-                Shape::Unavailable(format!("values of type {} are not captured yet", t.name))
+                let (Some(re), Some(im)) = (parts.next().copied(), parts.next().copied()) else {
+                    return Shape::Unavailable("no location".into());
+                };
+                if let Loc::FloatReg(r) = re.loc {
+                    let why = format!(
+                        "{} passed in registers X{r}, X{}; eBPF cannot read XMM registers",
+                        t.name,
+                        r + 1
+                    );
+                    self.warnings.push(format!("{name}: {why}"));
+                    return Shape::Unavailable(why);
+                }
+                Shape::Struct(vec![
+                    ("real".into(), self.scalar_at(re, ScalarKind::Float)),
+                    ("imag".into(), self.scalar_at(im, ScalarKind::Float)),
+                ])
             }
             Kind::Unsupported(why) => {
                 skip(types, ty, parts);
@@ -1145,6 +1214,14 @@ fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
         Kind::Int { signed: true } => Image::Scalar(ScalarKind::Int, size),
         Kind::Int { signed: false } => Image::Scalar(ScalarKind::Uint, size),
         Kind::Float => Image::Scalar(ScalarKind::Float, size),
+        Kind::Complex => {
+            let half = t.size / 2;
+            let f = Image::Scalar(ScalarKind::Float, half as u8);
+            Image::Struct(vec![
+                ("real".into(), 0, f.clone()),
+                ("imag".into(), half, f),
+            ])
+        }
         Kind::Pointer { .. } | Kind::UnsafePointer => Image::Scalar(ScalarKind::Pointer, 8),
         Kind::Struct { fields } => Image::Struct(
             fields
@@ -1201,6 +1278,24 @@ fn raw_loc(l: Loc) -> RawLoc {
         // Never emitted: float registers become Shape::Unavailable.
         Loc::FloatReg(_) => RawLoc::default(),
     }
+}
+
+/// What an indirect op reads, C-like: `*(*(RCX+16)+56)` is the value 56
+/// bytes past the pointer stored 16 bytes past the one in RCX.
+fn describe_op(op: &RawOp) -> Option<String> {
+    if op.indirect == 0 {
+        return None;
+    }
+    let base = match op.a.kind {
+        LOC_REG => Loc::IntReg(op.a.reg),
+        LOC_STACK => Loc::Stack(i64::from(op.a.offset)),
+        _ => return None,
+    };
+    let mut s = base.to_string();
+    for h in &op.hops[..usize::from(op.n_hops).min(MAX_HOPS)] {
+        s = format!("*({s}+{h})");
+    }
+    Some(format!("*({s}+{})", op.mem_off))
 }
 
 /// `RAX`, `RBX+RCX`, `8(SP)…24(SP)` for display.

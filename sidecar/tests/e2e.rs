@@ -285,14 +285,15 @@ fn sigs_exact_values() {
             "{v}"
         );
 
-        // A whole *Request: its fields, one level deep (pointer fields
-        // inside show their address, a nil one null).
+        // A whole *Request: its fields, pointers inside followed too (a
+        // nil one is null).
         let h = of(&calls, "main.handle");
         assert_eq!(h.len(), 2, "{v}");
         let r = &h[0]["args"]["r"];
         assert_eq!(r["Method"], "GET", "{v}: {r}");
-        assert!(
-            r["URL"].as_str().is_some_and(|a| a.starts_with("0x")),
+        assert_eq!(
+            r["URL"],
+            json!({"Scheme": "https", "Host": "example.com", "Path": "/api/v1/items", "Port": 8443}),
             "{v}: {r}"
         );
         assert_eq!(r["Body"], Value::Null);
@@ -765,6 +766,56 @@ fn stripped_binary_gives_calls_and_latency() {
                 2,
                 "{v} {tag}"
             );
+        }
+    }
+}
+
+/// A cgo binary (linked by the C toolchain) and a `-trimpath` build are
+/// read like any other: exact values on every toolchain.
+#[test]
+fn cgo_and_trimpath_binaries() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        for (tag, flags) in [("cgo", &[][..]), ("cgo-trimpath", &["-trimpath"][..])] {
+            let bin = build(&tc, "cgo", tag, flags);
+            let mut target = Target::start(&bin, &[], "ready");
+            let pid = target.pid();
+            let gotel = Gotel::run(
+                &format!(
+                    "probes:
+  - function: viaC
+    target: {{ pid: {pid} }}
+  - function: label
+    target: {{ pid: {pid} }}
+"
+                ),
+                2,
+            );
+            target.round(1);
+            target.round(2);
+            std::thread::sleep(Duration::from_millis(300));
+            let (calls, _) = gotel.stop();
+            let via = of(&calls, "viaC");
+            let got: Vec<_> = via
+                .iter()
+                .map(|c| (c["args"].clone(), c["returns"].clone()))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (json!({"a": 1, "b": 40}), json!({"r0": 41})),
+                    (json!({"a": 2, "b": 40}), json!({"r0": 42})),
+                ],
+                "{v} {tag}"
+            );
+            let label = of(&calls, "label");
+            assert_eq!(label.len(), 2, "{v} {tag}");
+            assert_eq!(
+                label[1]["args"],
+                json!({"name": "call", "n": 42}),
+                "{v} {tag}"
+            );
+            assert_eq!(label[1]["returns"], json!({"r0": "call#42"}), "{v} {tag}");
         }
     }
 }

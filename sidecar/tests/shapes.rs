@@ -23,11 +23,17 @@ fn config(pid: u32) -> String {
         "os.OpenFile",
         "show",
         "main.check",
+        "walk",
+        "bump",
+        "cplx",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
         ));
     }
+    c.push_str(&format!(
+        "  - function: walk\n    name: walk1\n    pointer_depth: 1\n    target: {{ pid: {pid} }}\n"
+    ));
     c
 }
 
@@ -43,8 +49,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 12 attachments for 10 probes.
-        let gotel = Gotel::run(&config(target.pid()), 12);
+        // Max has three instantiations: 16 attachments for 14 probes.
+        let gotel = Gotel::run(&config(target.pid()), 16);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, _) = gotel.stop();
@@ -143,6 +149,49 @@ fn shapes_and_dynamic_values() {
             json!({"r0": null, "r1": "open /nonexistent/gotel: no such file or directory"}),
             "{v}"
         );
+
+        // Pointers are followed pointer_depth (default 3) levels; the
+        // last one shows its address; nil is null.
+        let walk = calls_of(&calls, "walk", v);
+        assert_eq!(walk.len(), 2, "{v}");
+        let n = &walk[0]["args"]["n"];
+        assert_eq!(n["Val"], 1, "{v}: {n}");
+        assert_eq!(n["Next"]["Val"], 2, "{v}: {n}");
+        assert_eq!(n["Next"]["Next"]["Val"], 3, "{v}: {n}");
+        let last = n["Next"]["Next"]["Next"].as_str().unwrap_or_default();
+        assert!(last.starts_with("0x"), "{v}: {n}");
+        assert_eq!(walk[0]["returns"], json!({"r0": 10}), "{v}");
+        assert_eq!(
+            walk[1]["args"],
+            json!({"n": {"Val": 5, "Next": null}}),
+            "{v}"
+        );
+        let walk1 = calls_of(&calls, "walk1", v);
+        assert_eq!(walk1[0]["args"]["n"]["Val"], 1, "{v}");
+        assert!(walk1[0]["args"]["n"]["Next"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x"));
+        let bump = calls_of(&calls, "bump", v);
+        assert_eq!(bump[0]["args"], json!({"p": 41}), "{v}");
+        assert_eq!(bump[0]["returns"], json!({"r0": 42}), "{v}");
+
+        // Complex numbers in memory; in XMM registers unavailable.
+        let c = calls_of(&calls, "cplx", v);
+        assert_eq!(
+            c[0]["args"]["p"],
+            json!({"C": {"real": 1.5, "imag": -2.0}, "F": {"real": 0.25, "imag": 4.0}}),
+            "{v}"
+        );
+        assert_eq!(
+            c[0]["args"]["cs"],
+            json!([{"real": 1.0, "imag": 2.0}]),
+            "{v}"
+        );
+        let why = c[0]["args"]["r"]["unavailable"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(why.contains("XMM"), "{v}: {}", c[0]);
 
         // Interfaces: the dynamic type and its value.
         let shown: Vec<Value> = calls_of(&calls, "show", v)
