@@ -1397,3 +1397,50 @@ otlp:
     );
     assert!(stopped(&logs, "export_queue_dropped") >= calls - (16 + 3 * 8));
 }
+
+/// Per-signal settings: spans over gRPC to one receiver, logs over HTTP
+/// to another (a full URL, used as is), metrics switched off.
+#[test]
+fn per_signal_endpoints_and_protocols() {
+    let (app, _tc) = App::start("otlp-signals", &[]);
+    let traces = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let logs = Receiver::http(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let config = format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {} }}
+outputs: [otlp]
+otlp: {{ batch_timeout_ms: 20, metrics_interval_ms: 100 }}
+",
+        app.pid()
+    );
+    let traces_url = format!("http://{}", traces.addr);
+    let logs_url = format!("http://{}/v1/logs", logs.addr);
+    let gotel = Gotel::run_env(
+        &config,
+        1,
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &logs_url),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    );
+    http_get(&app.addr, "/e?iters=51");
+    traces.wait("the span", Duration::from_secs(20), |g| g.n_spans == 1);
+    logs.wait("the log", Duration::from_secs(20), |g| g.logs().len() == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    gotel.stop();
+    let (t, l) = (traces.got.lock().unwrap(), logs.got.lock().unwrap());
+    assert!(
+        t.logs.is_empty() && t.metrics.is_empty(),
+        "gRPC receiver: spans only"
+    );
+    assert!(
+        l.spans.is_empty() && l.metrics.is_empty(),
+        "HTTP receiver: logs only"
+    );
+    assert_eq!(t.spans()[0].1.span_id, l.logs()[0].1.span_id);
+    assert!(l.requests.iter().all(|(p, _)| p == "/v1/logs"));
+}
