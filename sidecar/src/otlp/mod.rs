@@ -445,7 +445,12 @@ impl Delivery {
         if calls.is_empty() {
             return;
         }
-        let mut pending = self.requests(calls);
+        let mut pending = requests(
+            calls,
+            &self.resources,
+            self.logs.is_some(),
+            self.traces.is_some(),
+        );
         if pending.is_empty() {
             // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
             return;
@@ -537,68 +542,141 @@ impl Delivery {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
 
-    /// The batch as an ExportLogsServiceRequest and an
-    /// ExportTraceServiceRequest (for the enabled signals), with one
-    /// ResourceLogs/ResourceSpans per traced process.
-    fn requests(&self, calls: &[Call]) -> Vec<Payload> {
-        let observed = unix_nano();
-        let mut groups: Vec<(&Arc<Origin>, Vec<_>, Vec<_>)> = Vec::new();
-        for c in calls {
-            let i = match groups
-                .iter()
-                .position(|(o, _, _)| Arc::ptr_eq(o, &c.origin) || ***o == *c.origin)
-            {
-                Some(i) => i,
-                None => {
-                    groups.push((&c.origin, Vec::new(), Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            let attrs = attributes::call_attributes(c);
-            if self.logs.is_some() {
-                groups[i]
-                    .1
-                    .push(attributes::log_record(c, attrs.clone(), observed));
+/// The batch as an ExportLogsServiceRequest (when `logs`) and an
+/// ExportTraceServiceRequest (when `traces`), with one
+/// ResourceLogs/ResourceSpans per traced process.
+fn requests(calls: &[Call], resources: &Resources, logs: bool, traces: bool) -> Vec<Payload> {
+    let observed = unix_nano();
+    let mut groups: Vec<(&Arc<Origin>, Vec<_>, Vec<_>)> = Vec::new();
+    for c in calls {
+        let i = match groups
+            .iter()
+            .position(|(o, _, _)| Arc::ptr_eq(o, &c.origin) || ***o == *c.origin)
+        {
+            Some(i) => i,
+            None => {
+                groups.push((&c.origin, Vec::new(), Vec::new()));
+                groups.len() - 1
             }
-            if self.traces.is_some() {
-                groups[i].2.push(attributes::span(c, attrs));
-            }
+        };
+        let attrs = attributes::call_attributes(c);
+        if logs {
+            groups[i]
+                .1
+                .push(attributes::log_record(c, attrs.clone(), observed));
         }
-        let mut logs = Vec::new();
-        let mut spans = Vec::new();
-        for (origin, l, s) in groups {
-            let resource = self.resources.for_process(origin);
-            logs.push(ResourceLogs {
-                resource: Some(resource.clone()),
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(scope()),
-                    log_records: l,
-                    schema_url: String::new(),
-                }],
+        if traces {
+            groups[i].2.push(attributes::span(c, attrs));
+        }
+    }
+    let mut resource_logs = Vec::new();
+    let mut resource_spans = Vec::new();
+    for (origin, l, s) in groups {
+        let resource = resources.for_process(origin);
+        resource_logs.push(ResourceLogs {
+            resource: Some(resource.clone()),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(scope()),
+                log_records: l,
                 schema_url: String::new(),
-            });
-            spans.push(ResourceSpans {
-                resource: Some(resource),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(scope()),
-                    spans: s,
-                    schema_url: String::new(),
-                }],
+            }],
+            schema_url: String::new(),
+        });
+        resource_spans.push(ResourceSpans {
+            resource: Some(resource),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(scope()),
+                spans: s,
                 schema_url: String::new(),
-            });
+            }],
+            schema_url: String::new(),
+        });
+    }
+    let mut out = Vec::with_capacity(2);
+    if logs {
+        out.push(Payload::Logs(ExportLogsServiceRequest { resource_logs }));
+    }
+    if traces {
+        out.push(Payload::Traces(ExportTraceServiceRequest {
+            resource_spans,
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::GoValue;
+    use crate::export::TraceIds;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    fn call(origin: &Arc<Origin>, n: i64) -> Call {
+        Call {
+            probe: "p".into(),
+            function: "main.f".into(),
+            pid: origin.pid,
+            tid: 1,
+            goroutine: 1,
+            start_time_unix_nano: 1,
+            duration_ns: Some(1),
+            panicked: false,
+            args: vec![("n".into(), GoValue::Int(n))],
+            returns: vec![],
+            error: None,
+            trace: TraceIds::root(),
+            origin: origin.clone(),
         }
-        let mut out = Vec::with_capacity(2);
-        if self.logs.is_some() {
-            out.push(Payload::Logs(ExportLogsServiceRequest {
-                resource_logs: logs,
-            }));
-        }
-        if self.traces.is_some() {
-            out.push(Payload::Traces(ExportTraceServiceRequest {
-                resource_spans: spans,
-            }));
-        }
-        out
+    }
+
+    #[test]
+    fn one_resource_per_traced_process() {
+        let a = Arc::new(Origin {
+            pid: 10,
+            exe: "/a".into(),
+            ..Default::default()
+        });
+        // Another attachment of the same process: equal, not the same Arc.
+        let a2 = Arc::new((*a).clone());
+        let b = Arc::new(Origin {
+            pid: 20,
+            exe: "/b".into(),
+            ..Default::default()
+        });
+        let calls = [call(&a, 1), call(&b, 2), call(&a2, 3)];
+        let settings = Settings::resolve(&OtlpConfig::default(), &|_| None).unwrap();
+        let out = requests(&calls, &Resources::new(&settings), true, true);
+        let [Payload::Logs(logs), Payload::Traces(traces)] = &out[..] else {
+            panic!("{out:?}");
+        };
+        let per_pid: Vec<(Option<Value>, usize)> = traces
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                let pid = rs
+                    .resource
+                    .as_ref()
+                    .unwrap()
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key == "process.pid")
+                    .and_then(|kv| kv.value.clone()?.value);
+                (pid, rs.scope_spans[0].spans.len())
+            })
+            .collect();
+        assert_eq!(
+            per_pid,
+            [
+                (Some(Value::IntValue(10)), 2),
+                (Some(Value::IntValue(20)), 1)
+            ]
+        );
+        assert_eq!(logs.resource_logs.len(), 2);
+        assert_eq!(logs.resource_logs[0].scope_logs[0].log_records.len(), 2);
+        // Spans only: no log request at all.
+        let out = requests(&calls, &Resources::new(&settings), false, true);
+        assert!(matches!(&out[..], [Payload::Traces(_)]));
     }
 }
