@@ -445,6 +445,17 @@ impl Delivery {
         if calls.is_empty() {
             return;
         }
+        let n = calls.len() as u64;
+        // Past the shutdown deadline: count, do not build what cannot be sent.
+        if stop.borrow().is_some_and(|d| d <= Instant::now()) {
+            if self.logs.is_some() {
+                self.counters.failed_logs.fetch_add(n, Relaxed);
+            }
+            if self.traces.is_some() {
+                self.counters.failed_spans.fetch_add(n, Relaxed);
+            }
+            return;
+        }
         let mut pending = requests(
             calls,
             &self.resources,
@@ -455,7 +466,6 @@ impl Delivery {
             // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
             return;
         }
-        let n = calls.len() as u64;
         let give_up_at = Instant::now() + self.max_retry;
         let limit = |stop: &watch::Receiver<Option<Instant>>| {
             stop.borrow().map_or(give_up_at, |d| d.min(give_up_at))
