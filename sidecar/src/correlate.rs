@@ -130,6 +130,23 @@ impl<T> Correlator<T> {
         (v, unwound)
     }
 
+    /// The open call at `key`, if any.
+    pub fn get(&self, key: &CallKey) -> Option<&T> {
+        self.open.get(key).map(|(_, _, v)| v)
+    }
+
+    /// The open call that a call entering at `key` runs inside: the
+    /// innermost open call on the same goroutine with a shallower frame.
+    /// Keys left behind by eviction, or deeper than `key` (their return
+    /// record was lost), are skipped.
+    pub fn enclosing(&self, key: &CallKey) -> Option<&T> {
+        let keys = self.by_goroutine.get(&(key.pid, key.goid))?;
+        keys.iter()
+            .rev()
+            .filter(|k| k.frame < key.frame)
+            .find_map(|k| self.open.get(k).map(|(_, _, v)| v))
+    }
+
     /// Forgets the open calls of a process that exited.
     pub fn forget_pid(&mut self, pid: u32) {
         self.open.retain(|k, _| k.pid != pid);
@@ -185,6 +202,25 @@ mod tests {
         assert_eq!(c.exit(&key(1, 100), 0), (Some("outer"), vec![]));
         assert_eq!(c.exit(&key(1, 100), 0), (None, vec![]));
         assert_eq!(c.stats.unmatched_returns, 1);
+    }
+
+    #[test]
+    fn the_enclosing_call_is_the_innermost_shallower_one() {
+        let mut c = Correlator::new(16);
+        assert_eq!(c.enclosing(&key(1, 100)), None);
+        c.enter(key(1, 100), "handler", 0);
+        c.enter(key(2, 100), "other goroutine", 0);
+        assert_eq!(c.enclosing(&key(1, 200)), Some(&"handler"));
+        c.enter(key(1, 200), "compute", 0);
+        assert_eq!(c.enclosing(&key(1, 300)), Some(&"compute"));
+        assert_eq!(c.enclosing(&key(1, 200)), Some(&"handler"));
+        assert_eq!(c.get(&key(1, 200)), Some(&"compute"));
+        // A stale deeper entry (its return lost) is not an ancestor.
+        c.enter(key(1, 900), "stale", 0);
+        assert_eq!(c.enclosing(&key(1, 250)), Some(&"compute"));
+        // goid 0 has no goroutine stack to nest on.
+        c.enter(key(0, 100), "g0", 0);
+        assert_eq!(c.enclosing(&key(0, 200)), None);
     }
 
     #[test]

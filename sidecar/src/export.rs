@@ -1,7 +1,10 @@
 //! Where completed calls go. JSONL on stdout is the default: one object per
-//! call, in the contract documented in the README.
+//! call, in the contract documented in the README; OTLP (crate::otlp) is the
+//! other sink.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -32,6 +35,119 @@ pub struct Call {
     pub args: Vec<(String, GoValue)>,
     /// Results by name (`r0`, `r1`… when unnamed).
     pub returns: Vec<(String, GoValue)>,
+    /// The message of a non-nil `error` result, when the call returned one.
+    pub error: Option<String>,
+    /// Trace context, assigned at entry so that calls nested on the same
+    /// goroutine can name this one as their parent before it ends.
+    pub trace: TraceIds,
+    /// The traced process this call ran in.
+    pub origin: Arc<Origin>,
+}
+
+/// W3C trace context ids of one call's span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TraceIds {
+    /// Shared by every call in one tree of nested calls.
+    pub trace_id: [u8; 16],
+    /// This call's span.
+    pub span_id: [u8; 8],
+    /// The innermost enclosing probed call on the same goroutine, if any.
+    pub parent_span_id: Option<[u8; 8]>,
+}
+
+impl TraceIds {
+    /// A new trace rooted at this call.
+    pub fn root() -> Self {
+        TraceIds {
+            trace_id: nonzero(),
+            span_id: nonzero(),
+            parent_span_id: None,
+        }
+    }
+
+    /// A span in `parent`'s trace, below it.
+    pub fn child_of(parent: &TraceIds) -> Self {
+        TraceIds {
+            trace_id: parent.trace_id,
+            span_id: nonzero(),
+            parent_span_id: Some(parent.span_id),
+        }
+    }
+}
+
+/// Random ids; all-zero ids are invalid in W3C trace context.
+fn nonzero<const N: usize>() -> [u8; N] {
+    loop {
+        let id: [u8; N] = rand::random();
+        if id.iter().any(|&b| b != 0) {
+            return id;
+        }
+    }
+}
+
+/// Lower-case hex, as W3C trace context prints ids. On the JSONL hot path:
+/// no formatting machinery.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// The traced process a call ran in, as the OTLP resource describes it.
+/// Built once per attachment, shared by its calls.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// Process id, in gotel's PID namespace.
+    pub pid: u32,
+    /// Start time in clock ticks since boot: pid + start names one process.
+    pub start_time: u64,
+    /// The executable, as the process's mount namespace names it.
+    pub exe: PathBuf,
+    /// Go version from the binary's build info (`go1.24.11`).
+    pub go_version: Option<String>,
+    /// The probe's `service_name`, if configured.
+    pub service_name: Option<String>,
+    /// Kubernetes downward-API variables found in the process's environment
+    /// (name, value), read at attach time: the process may be gone by the
+    /// time its last calls are exported.
+    pub env: Vec<(String, String)>,
+}
+
+impl Origin {
+    /// Describes process `pid`, reading from its environment only the
+    /// variables named in `wanted`.
+    pub fn of_process(
+        pid: u32,
+        start_time: u64,
+        exe: PathBuf,
+        go_version: Option<String>,
+        service_name: Option<String>,
+        wanted: &[&str],
+    ) -> Self {
+        let env = std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter_map(|kv| {
+                        let kv = String::from_utf8_lossy(kv);
+                        let (k, v) = kv.split_once('=')?;
+                        wanted.contains(&k).then(|| (k.to_string(), v.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Origin {
+            pid,
+            start_time,
+            exe,
+            go_version,
+            service_name,
+            env,
+        }
+    }
 }
 
 struct Fields<'a>(&'a [(String, GoValue)]);
@@ -48,7 +164,8 @@ impl Serialize for Fields<'_> {
 
 impl Serialize for Call {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9 + usize::from(self.panicked)))?;
+        let n = 11 + usize::from(self.panicked) + usize::from(self.trace.parent_span_id.is_some());
+        let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
         m.serialize_entry("pid", &self.pid)?;
@@ -61,6 +178,12 @@ impl Serialize for Call {
         }
         m.serialize_entry("args", &Fields(&self.args))?;
         m.serialize_entry("returns", &Fields(&self.returns))?;
+        // After the contract's fields: correlates a line with its OTLP span.
+        m.serialize_entry("trace_id", &hex(&self.trace.trace_id))?;
+        m.serialize_entry("span_id", &hex(&self.trace.span_id))?;
+        if let Some(p) = &self.trace.parent_span_id {
+            m.serialize_entry("parent_span_id", &hex(p))?;
+        }
         m.end()
     }
 }
@@ -116,6 +239,32 @@ impl<W: Write> Sink for JsonLines<W> {
     }
 }
 
+/// Every call to each of several sinks (`outputs: [jsonl, otlp]`).
+pub struct Fanout(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn write(&mut self, call: &Call) -> std::io::Result<()> {
+        // Every sink gets the call even when an earlier one failed.
+        let mut first = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.write(call) {
+                first = first.and(Err(e));
+            }
+        }
+        first
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for s in &mut self.0 {
+            if let Err(e) = s.flush() {
+                first = first.and(Err(e));
+            }
+        }
+        first
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,10 +282,17 @@ mod tests {
             panicked: false,
             args: vec![("iterations".into(), GoValue::Int(2))],
             returns: vec![("r0".into(), GoValue::Unavailable("xmm".into()))],
+            error: None,
+            trace: TraceIds {
+                trace_id: [0xab; 16],
+                span_id: [1, 2, 3, 4, 5, 6, 7, 8],
+                parent_span_id: Some([0xff; 8]),
+            },
+            origin: Arc::default(),
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap(),
-            r#"{"probe":"compute_e","function":"main.computeE","pid":1,"tid":2,"goroutine":3,"start_time_unix_nano":4,"duration_ns":1500,"args":{"iterations":2},"returns":{"r0":{"unavailable":"xmm"}}}"#
+            r#"{"probe":"compute_e","function":"main.computeE","pid":1,"tid":2,"goroutine":3,"start_time_unix_nano":4,"duration_ns":1500,"args":{"iterations":2},"returns":{"r0":{"unavailable":"xmm"}},"trace_id":"abababababababababababababababab","span_id":"0102030405060708","parent_span_id":"ffffffffffffffff"}"#
         );
         assert_eq!(c.summary(), "main.computeE(iterations=2) = ? (1.5µs)");
     }

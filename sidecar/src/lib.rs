@@ -1,7 +1,7 @@
 //! gotel: dynamic structured logging for Go programs via eBPF uprobes.
 //!
 //! Data flows one way: config → golang (resolve) → plan → bpf (attach) →
-//! events → decode → export, with `supervisor` reconciling probes and
+//! events → decode → export (JSONL, otlp), with `supervisor` reconciling probes and
 //! processes.
 #![deny(missing_docs)]
 
@@ -12,6 +12,7 @@ pub mod decode;
 pub mod discover;
 pub mod export;
 pub mod golang;
+pub mod otlp;
 pub mod plan;
 pub mod recipe;
 pub mod supervisor;

@@ -12,7 +12,8 @@ use tracing::{info, warn};
 
 use gotel::bpf::Bpf;
 use gotel::config;
-use gotel::export::JsonLines;
+use gotel::config::Output;
+use gotel::export::{Fanout, JsonLines, Sink};
 use gotel::golang::{self, BinaryInfo};
 use gotel::supervisor::Supervisor;
 
@@ -40,7 +41,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Attach the configured probes and print one JSON line per call until SIGINT/SIGTERM.
+    /// Attach the configured probes and print one JSON line per call (or export OTLP) until SIGINT/SIGTERM.
     Run {
         /// Probe config (YAML or TOML).
         #[arg(long, short)]
@@ -261,7 +262,10 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
 
 fn run(config_path: &Path) -> Result<()> {
     let cfg = config::load(config_path)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // The main loop runs on this thread (block_on); one worker runs the
+    // OTLP export task, so encoding and sending never delay draining.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     rt.block_on(run_loop(config_path, cfg))
@@ -295,8 +299,10 @@ fn reload(
             if new.ring_buffer_kib != current.ring_buffer_kib
                 || new.scan_interval_ms != current.scan_interval_ms
                 || new.drain_interval_ms != current.drain_interval_ms
+                || new.outputs != current.outputs
+                || new.otlp != current.otlp
             {
-                warn!("ring_buffer_kib, scan_interval_ms and drain_interval_ms take effect on restart");
+                warn!("ring_buffer_kib, scan_interval_ms, drain_interval_ms, outputs and otlp take effect on restart");
             }
             info!(probes = new.probes.len(), "config reloaded");
             *current = new.clone();
@@ -314,11 +320,25 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     // until the AsyncFd (and with it the RingBuf) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .context("polling the ring buffer")?;
-    let mut sup = Supervisor::new(
-        cfg.clone(),
-        bpf,
-        Box::new(JsonLines::new(std::io::stdout())),
-    );
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut otlp = None;
+    for out in gotel::otlp::outputs(&cfg) {
+        match out {
+            Output::Jsonl => sinks.push(Box::new(JsonLines::new(std::io::stdout()))),
+            Output::Otlp if otlp.is_none() => {
+                let (sink, handle) = gotel::otlp::start(&cfg.otlp)?;
+                info!(traces = %handle.traces_url, "exporting calls as OTLP logs and spans");
+                sinks.push(Box::new(sink));
+                otlp = Some(handle);
+            }
+            Output::Otlp => {}
+        }
+    }
+    let sink: Box<dyn Sink> = match sinks.len() {
+        1 => sinks.pop().expect("one"),
+        _ => Box::new(Fanout(sinks)),
+    };
+    let mut sup = Supervisor::new(cfg.clone(), bpf, sink);
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut scan = tokio::time::interval(Duration::from_millis(cfg.scan_interval_ms));
@@ -329,6 +349,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     let mut report = tokio::time::interval(Duration::from_secs(60));
     report.tick().await;
     let mut last_dropped = 0;
+    let mut last_queue_dropped = 0;
     loop {
         tokio::select! {
             _ = sigint.recv() => break,
@@ -338,7 +359,12 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 sup.drain(guard.get_inner_mut());
                 guard.clear_ready();
             }
-            _ = drain.tick() => sup.drain(ring.get_mut()),
+            _ = drain.tick() => {
+                sup.drain(ring.get_mut());
+                if let Some(o) = &otlp {
+                    o.set_counters(counters(&sup));
+                }
+            }
             _ = scan.tick() => {
                 // Drain first: records of an exiting process must meet its recipe.
                 sup.drain(ring.get_mut());
@@ -352,11 +378,22 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                     warn!(dropped = dropped - last_dropped, "events dropped: ring buffer full or CPU busy (the traced app was not slowed); raise ring_buffer_kib");
                     last_dropped = dropped;
                 }
+                if let Some(o) = &otlp {
+                    let x = o.stats();
+                    if x.queue_dropped != last_queue_dropped {
+                        warn!(dropped = x.queue_dropped - last_queue_dropped, "calls dropped: the OTLP export queue was full (collector slow or unreachable); raise otlp.queue_size or otlp.max_in_flight");
+                        last_queue_dropped = x.queue_dropped;
+                    }
+                }
             }
         }
     }
     sup.drain(ring.get_mut());
     sup.flush();
+    let x = match otlp {
+        Some(o) => o.shutdown(counters(&sup)).await,
+        None => Default::default(),
+    };
     let k = sup.kernel_stats();
     let c = sup.correlate_stats();
     info!(
@@ -372,7 +409,38 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         panicked = c.panicked,
         unobserved = c.unobserved,
         stray_records = sup.stats.stray_records,
+        export_queue_dropped = x.queue_dropped,
+        exported_logs = x.exported_logs,
+        exported_spans = x.exported_spans,
+        export_failed_logs = x.failed_logs,
+        export_failed_spans = x.failed_spans,
+        export_failed_metric_requests = x.failed_metrics,
+        export_rejected = x.rejected,
+        export_retries = x.retries,
         "stopped"
     );
     Ok(())
+}
+
+/// gotel's counters as exported in OTLP metrics (`gotel.<name>`), named as
+/// in the `stopped` log record.
+fn counters(sup: &Supervisor) -> gotel::otlp::NamedCounters {
+    let k = sup.kernel_stats();
+    let c = sup.correlate_stats();
+    vec![
+        ("calls", sup.stats.calls),
+        ("events", sup.stats.records),
+        ("dropped", k.ringbuf_full + k.busy),
+        ("dropped_busy", k.busy),
+        ("no_recipe", k.no_recipe),
+        ("read_faults", k.faults),
+        ("unmatched_returns", c.unmatched_returns),
+        ("evicted_entries", c.evicted_entries),
+        ("restarted_entries", c.restarted_entries),
+        ("panicked", c.panicked),
+        ("unobserved", c.unobserved),
+        ("stray_records", sup.stats.stray_records),
+        ("no_goroutine", sup.stats.no_goroutine),
+        ("sink_errors", sup.stats.sink_errors),
+    ]
 }

@@ -15,7 +15,7 @@ use crate::config::{Config, ProbeSpec};
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{decode, GoValue};
 use crate::discover::{self, Identity, Process};
-use crate::export::{Call, Sink};
+use crate::export::{Call, Origin, Sink, TraceIds};
 use crate::golang::BinaryInfo;
 use crate::plan::Plan;
 use crate::recipe::{RawEvent, EV_NO_G, SITE_ENTRY};
@@ -38,6 +38,8 @@ struct Attachment {
     plan: Arc<Plan>,
     /// `syscall.errors` of this process, read on first use.
     errnos: std::sync::OnceLock<Option<Vec<Option<String>>>>,
+    /// The process, for the OTLP resource.
+    origin: Arc<Origin>,
 }
 
 impl crate::decode::Names for Attachment {
@@ -130,6 +132,7 @@ struct Open {
     tid: u32,
     ktime: u64,
     args: Vec<(String, GoValue)>,
+    trace: TraceIds,
 }
 
 /// A probe's plans in one binary (one per generic instantiation), or why
@@ -352,6 +355,15 @@ impl Supervisor {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
+        // One description of the process, shared by all its instantiations.
+        let origin = Arc::new(Origin::of_process(
+            p.pid,
+            p.start_time,
+            p.exe.clone(),
+            bin.go_version.clone(),
+            spec.service_name.clone(),
+            crate::otlp::resource::DOWNWARD_API_ENV,
+        ));
         // A generic function attaches once per shape instantiation.
         for plan in plans {
             for w in &plan.warnings {
@@ -366,6 +378,7 @@ impl Supervisor {
                 pid: p.pid,
                 plan: plan.clone(),
                 errnos: std::sync::OnceLock::new(),
+                origin: origin.clone(),
             });
             self.next_id += 1;
             match self.attach_sites(&meta, p) {
@@ -498,6 +511,16 @@ impl Supervisor {
                 (ev.fault_mask, ev.nil_mask),
                 meta.as_ref(),
             );
+            // Ids exist from entry on: a nested call ends, and is exported,
+            // before its parent does.
+            // A restarted prologue keeps the ids it got the first time.
+            let trace = match self.correlator.get(&key) {
+                Some(restarted) => restarted.trace,
+                None => match self.correlator.enclosing(&key) {
+                    Some(parent) => TraceIds::child_of(&parent.trace),
+                    None => TraceIds::root(),
+                },
+            };
             self.correlator.enter(
                 key,
                 Open {
@@ -505,6 +528,7 @@ impl Supervisor {
                     tid: ev.tid,
                     ktime: ev.ktime_ns,
                     args,
+                    trace,
                 },
                 stamp,
             );
@@ -539,6 +563,22 @@ impl Supervisor {
         duration: Option<u64>,
         returns: Vec<(String, GoValue)>,
     ) -> Call {
+        // Results decode in the plan's order: a non-nil `error` is a failure.
+        let error =
+            open.meta
+                .plan
+                .ret
+                .values
+                .iter()
+                .zip(&returns)
+                .find_map(|(v, (_, r))| match r {
+                    _ if v.ty != "error" => None,
+                    GoValue::Str { text, .. } => Some(text.clone()),
+                    // Not nil, message not decoded: its type and value say what failed.
+                    GoValue::Interface(what) => Some(what.clone()),
+                    GoValue::Dynamic { .. } => Some(r.to_string()),
+                    _ => None,
+                });
         Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),
@@ -550,6 +590,9 @@ impl Supervisor {
             panicked: duration.is_none(),
             args: open.args,
             returns,
+            error,
+            trace: open.trace,
+            origin: open.meta.origin.clone(),
         }
     }
 

@@ -190,6 +190,11 @@ impl Gotel {
     /// Starts `gotel run` with `config` (YAML) and waits for `attached`
     /// attachments (0: do not wait).
     pub fn run(config: &str, attached: usize) -> Gotel {
+        Gotel::run_env(config, attached, &[])
+    }
+
+    /// [`Gotel::run`] with extra environment variables.
+    pub fn run_env(config: &str, attached: usize, env: &[(&str, &str)]) -> Gotel {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gotel.yaml");
         std::fs::write(&path, config).unwrap();
@@ -199,6 +204,7 @@ impl Gotel {
             .env("GOTEL_SCAN_INTERVAL_MS", "100")
             .env("GOTEL_LOG_FORMAT", "json")
             .env("GOTEL_LOG", "gotel=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,386 @@
+//! One call as an OTLP LogRecord and Span: the attribute mapping.
+//!
+//! Go values are flattened to dotted paths (`go.arg.r.URL.Path`) with
+//! OTel-typed values; a slice or array of one scalar type becomes an array
+//! value, anything else is flattened by index (`go.arg.xs.0.Name`).
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
+
+use crate::decode::GoValue;
+use crate::export::Call;
+
+/// W3C trace flags: sampled. Every call is recorded.
+const SAMPLED: u32 = 1;
+/// Span flags bit: whether the parent is remote is known (it is not).
+const HAS_IS_REMOTE: u32 = 0x100;
+
+/// A string attribute.
+pub fn string(key: impl Into<String>, v: impl Into<String>) -> KeyValue {
+    kv(key, any_value::Value::StringValue(v.into()))
+}
+
+/// An integer attribute.
+pub fn int(key: impl Into<String>, v: i64) -> KeyValue {
+    kv(key, any_value::Value::IntValue(v))
+}
+
+fn kv(key: impl Into<String>, v: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(v) }),
+    }
+}
+
+/// How an uncapturable value reads in an attribute.
+fn unavailable(why: &str) -> String {
+    format!("<unavailable: {why}>")
+}
+
+/// A scalar's OTel value; None for values that flatten into several keys.
+fn scalar(v: &GoValue) -> Option<any_value::Value> {
+    use any_value::Value as V;
+    Some(match v {
+        // Attributes cannot be null; Go prints nil as `<nil>`.
+        GoValue::Null => V::StringValue("<nil>".into()),
+        GoValue::Bool(b) => V::BoolValue(*b),
+        GoValue::Int(i) => V::IntValue(*i),
+        // OTel integers are signed 64-bit: larger values keep their digits.
+        GoValue::Uint(u) => match i64::try_from(*u) {
+            Ok(i) => V::IntValue(i),
+            Err(_) => V::StringValue(u.to_string()),
+        },
+        GoValue::Float(f) => V::DoubleValue(*f),
+        GoValue::Pointer(p) => V::StringValue(format!("{p:#x}")),
+        GoValue::Str { text, .. } => V::StringValue(text.clone()),
+        GoValue::Interface(why) | GoValue::Unavailable(why) => V::StringValue(unavailable(why)),
+        GoValue::Bytes { data, .. } => V::StringValue(bytes_text(data)),
+        GoValue::Struct(_) | GoValue::Array(_) | GoValue::Seq { .. } | GoValue::Dynamic { .. } => {
+            return None
+        }
+    })
+}
+
+/// `[]byte` as text when it is printable UTF-8, else as hex (like JSONL).
+fn bytes_text(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(t)
+            if t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')) =>
+        {
+            t.to_string()
+        }
+        _ => data.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// The elements as one homogeneous OTel array, when they allow it.
+fn homogeneous(items: &[GoValue]) -> Option<any_value::Value> {
+    use any_value::Value as V;
+    let values: Vec<any_value::Value> = items
+        .iter()
+        .map(|v| match v {
+            // nil/unavailable elements would break the single type.
+            GoValue::Null | GoValue::Interface(_) | GoValue::Unavailable(_) => None,
+            _ => scalar(v),
+        })
+        .collect::<Option<_>>()?;
+    let same = values
+        .windows(2)
+        .all(|w| std::mem::discriminant(&w[0]) == std::mem::discriminant(&w[1]));
+    same.then(|| {
+        V::ArrayValue(ArrayValue {
+            values: values
+                .into_iter()
+                .map(|v| AnyValue { value: Some(v) })
+                .collect(),
+        })
+    })
+}
+
+/// Appends `v` under `key`, flattened. A cut string, slice or `[]byte` also
+/// gets `<key>.length` (its length in the program) and `<key>.truncated`.
+pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
+    let cut = |out: &mut Vec<KeyValue>, len: u64| {
+        out.push(int(
+            format!("{key}.length"),
+            len.min(i64::MAX as u64) as i64,
+        ));
+        out.push(kv(
+            format!("{key}.truncated"),
+            any_value::Value::BoolValue(true),
+        ));
+    };
+    match v {
+        GoValue::Struct(fields) => {
+            for (name, f) in fields {
+                flatten(&format!("{key}.{name}"), f, out);
+            }
+        }
+        GoValue::Array(items) => elements(key, items, out),
+        // An interface: its value under the key, its dynamic type beside it
+        // (`type` cannot be a Go field name, so no struct field collides).
+        GoValue::Dynamic { ty, value } => {
+            flatten(key, value, out);
+            out.push(string(format!("{key}.type"), ty));
+        }
+        GoValue::Seq { items, len, .. } => {
+            elements(key, items, out);
+            if (items.len() as u64) < *len {
+                cut(out, *len);
+            }
+        }
+        GoValue::Str {
+            len,
+            truncated: true,
+            ..
+        } => {
+            out.push(kv(key, scalar(v).expect("a string is a scalar")));
+            cut(out, *len);
+        }
+        GoValue::Bytes { data, len } if (data.len() as u64) < *len => {
+            out.push(kv(key, scalar(v).expect("bytes are a scalar")));
+            cut(out, *len);
+        }
+        _ => out.push(kv(key, scalar(v).expect("composites handled above"))),
+    }
+}
+
+fn elements(key: &str, items: &[GoValue], out: &mut Vec<KeyValue>) {
+    match homogeneous(items) {
+        Some(a) => out.push(kv(key, a)),
+        None => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{key}.{i}"), item, out);
+            }
+        }
+    }
+}
+
+/// The attributes a call's log record and span share.
+pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
+    let mut out = Vec::with_capacity(6 + call.args.len() + call.returns.len());
+    out.push(string("code.function.name", &call.function));
+    out.push(string("gotel.probe", &call.probe));
+    out.push(int("go.goroutine.id", call.goroutine as i64));
+    out.push(int("thread.id", i64::from(call.tid)));
+    for (name, v) in &call.args {
+        flatten(&format!("go.arg.{name}"), v, &mut out);
+    }
+    for (name, v) in &call.returns {
+        flatten(&format!("go.ret.{name}"), v, &mut out);
+    }
+    if let Some(d) = call.duration_ns {
+        out.push(int("go.duration_ns", d.min(i64::MAX as u64) as i64));
+    }
+    if call.panicked {
+        out.push(kv("go.panicked", any_value::Value::BoolValue(true)));
+    }
+    out
+}
+
+/// Why the call failed, if it did.
+fn failure(call: &Call) -> Option<String> {
+    if call.panicked {
+        return Some("unwound by a panic (recovered by a caller)".into());
+    }
+    call.error.clone()
+}
+
+/// The call's log record: INFO, or WARN for an error result or a panic;
+/// stamped with the call's start, linked to its span.
+pub fn log_record(call: &Call, attributes: Vec<KeyValue>, observed_unix_nano: u64) -> LogRecord {
+    let (severity, text) = match failure(call) {
+        Some(_) => (SeverityNumber::Warn, "WARN"),
+        None => (SeverityNumber::Info, "INFO"),
+    };
+    LogRecord {
+        time_unix_nano: call.start_time_unix_nano,
+        observed_time_unix_nano: observed_unix_nano,
+        severity_number: severity as i32,
+        severity_text: text.into(),
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(call.summary())),
+        }),
+        attributes,
+        dropped_attributes_count: 0,
+        flags: SAMPLED,
+        trace_id: call.trace.trace_id.to_vec(),
+        span_id: call.trace.span_id.to_vec(),
+        event_name: String::new(),
+    }
+}
+
+/// The call's span, from its real start to its return. A call unwound by a
+/// panic has no observed end: its span ends where it started, status Error.
+pub fn span(call: &Call, attributes: Vec<KeyValue>) -> Span {
+    let end = call.start_time_unix_nano + call.duration_ns.unwrap_or(0);
+    let status = failure(call).map(|message| Status {
+        message,
+        code: status::StatusCode::Error as i32,
+    });
+    Span {
+        trace_id: call.trace.trace_id.to_vec(),
+        span_id: call.trace.span_id.to_vec(),
+        trace_state: String::new(),
+        parent_span_id: call
+            .trace
+            .parent_span_id
+            .map(|p| p.to_vec())
+            .unwrap_or_default(),
+        flags: SAMPLED | HAS_IS_REMOTE,
+        name: call.probe.clone(),
+        kind: span::SpanKind::Internal as i32,
+        start_time_unix_nano: call.start_time_unix_nano,
+        end_time_unix_nano: end,
+        attributes,
+        dropped_attributes_count: 0,
+        events: Vec::new(),
+        dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use any_value::Value as V;
+
+    fn flat(v: &GoValue) -> Vec<(String, V)> {
+        let mut out = Vec::new();
+        flatten("go.arg.x", v, &mut out);
+        out.into_iter()
+            .map(|kv| (kv.key, kv.value.unwrap().value.unwrap()))
+            .collect()
+    }
+
+    fn s(t: &str) -> GoValue {
+        GoValue::Str {
+            text: t.into(),
+            len: t.len() as u64,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn scalars_keep_their_types() {
+        assert_eq!(
+            flat(&GoValue::Int(-3)),
+            vec![("go.arg.x".into(), V::IntValue(-3))]
+        );
+        assert_eq!(
+            flat(&GoValue::Uint(u64::MAX)),
+            vec![(
+                "go.arg.x".into(),
+                V::StringValue("18446744073709551615".into())
+            )]
+        );
+        assert_eq!(
+            flat(&GoValue::Float(0.5)),
+            vec![("go.arg.x".into(), V::DoubleValue(0.5))]
+        );
+        assert_eq!(
+            flat(&GoValue::Bool(true)),
+            vec![("go.arg.x".into(), V::BoolValue(true))]
+        );
+        assert_eq!(
+            flat(&GoValue::Null),
+            vec![("go.arg.x".into(), V::StringValue("<nil>".into()))]
+        );
+        assert_eq!(
+            flat(&GoValue::Unavailable("float in XMM0".into())),
+            vec![(
+                "go.arg.x".into(),
+                V::StringValue("<unavailable: float in XMM0>".into())
+            )]
+        );
+    }
+
+    #[test]
+    fn structs_flatten_to_dotted_paths_and_cut_values_say_so() {
+        let v = GoValue::Struct(vec![
+            ("Name".into(), s("ann")),
+            (
+                "Bio".into(),
+                GoValue::Str {
+                    text: "abc".into(),
+                    len: 10,
+                    truncated: true,
+                },
+            ),
+            (
+                "Inner".into(),
+                GoValue::Struct(vec![("N".into(), GoValue::Int(1))]),
+            ),
+        ]);
+        assert_eq!(
+            flat(&v),
+            vec![
+                ("go.arg.x.Name".into(), V::StringValue("ann".into())),
+                ("go.arg.x.Bio".into(), V::StringValue("abc".into())),
+                ("go.arg.x.Bio.length".into(), V::IntValue(10)),
+                ("go.arg.x.Bio.truncated".into(), V::BoolValue(true)),
+                ("go.arg.x.Inner.N".into(), V::IntValue(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn interfaces_flatten_their_value_and_name_its_type() {
+        let v = GoValue::Dynamic {
+            ty: "*main.Point".into(),
+            value: Box::new(GoValue::Struct(vec![("X".into(), GoValue::Int(1))])),
+        };
+        assert_eq!(
+            flat(&v),
+            vec![
+                ("go.arg.x.X".into(), V::IntValue(1)),
+                ("go.arg.x.type".into(), V::StringValue("*main.Point".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn homogeneous_slices_are_arrays_others_flatten_by_index() {
+        let ints = GoValue::Seq {
+            items: vec![GoValue::Int(1), GoValue::Int(2)],
+            len: 5,
+            cap: Some(8),
+        };
+        let arr = |vals: Vec<V>| {
+            V::ArrayValue(ArrayValue {
+                values: vals
+                    .into_iter()
+                    .map(|v| AnyValue { value: Some(v) })
+                    .collect(),
+            })
+        };
+        assert_eq!(
+            flat(&ints),
+            vec![
+                ("go.arg.x".into(), arr(vec![V::IntValue(1), V::IntValue(2)])),
+                ("go.arg.x.length".into(), V::IntValue(5)),
+                ("go.arg.x.truncated".into(), V::BoolValue(true)),
+            ]
+        );
+        let mixed = GoValue::Array(vec![s("a"), GoValue::Null]);
+        assert_eq!(
+            flat(&mixed),
+            vec![
+                ("go.arg.x.0".into(), V::StringValue("a".into())),
+                ("go.arg.x.1".into(), V::StringValue("<nil>".into())),
+            ]
+        );
+        assert_eq!(
+            flat(&GoValue::Seq {
+                items: vec![],
+                len: 0,
+                cap: Some(0)
+            }),
+            vec![("go.arg.x".into(), arr(vec![]))]
+        );
+    }
+}
