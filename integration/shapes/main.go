@@ -119,6 +119,12 @@ func walk(n *Node) int {
 //go:noinline
 func bump(p *int) int { *p++; return *p }
 
+// ident compiles to a lone RET (argument and result share RAX): its entry
+// and return are one instruction.
+//
+//go:noinline
+func ident(x int) int { return x }
+
 // Pair holds complex numbers in memory, where they are readable.
 type Pair struct {
 	C complex128
@@ -157,6 +163,7 @@ func round(base int) {
 	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))
 	sink += items([]Item{{"a", 1, []string{"x"}}, {"b", 2, nil}}, []*Point{{1, 2}, nil},
 		[]error{errors.New("e1"), nil})
+	sink += ident(5) + ident(6)
 	counter := 41
 	sink += bump(&counter)
 	sink += withDefer(4)

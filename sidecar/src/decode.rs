@@ -985,7 +985,10 @@ mod tests {
 
     #[test]
     fn quoting_follows_go_for_ascii_and_refuses_the_rest() {
-        assert_eq!(go_quote("x\ty\"\\\u{7f}\u{1}").unwrap(), r#""x\ty\"\\\x7f\x01""#);
+        assert_eq!(
+            go_quote("x\ty\"\\\u{7f}\u{1}").unwrap(),
+            r#""x\ty\"\\\x7f\x01""#
+        );
         // Go escapes U+200B; gotel does not guess which runes Go escapes.
         assert_eq!(go_quote("\u{200b}1"), None);
     }

@@ -229,8 +229,16 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                         plan.entry_offset,
                         plan.ret_offsets.len()
                     );
-                    for (label, site) in [("arg", &plan.entry), ("ret", &plan.ret)] {
-                        for v in &site.values {
+                    let (args, rets) = if plan.instant {
+                        println!("  its body is a lone RET: arguments and results are read at entry, duration 0");
+                        plan.entry
+                            .values
+                            .split_at(plan.entry_args.min(plan.entry.values.len()))
+                    } else {
+                        (&plan.entry.values[..], &plan.ret.values[..])
+                    };
+                    for (label, values) in [("arg", args), ("ret", rets)] {
+                        for v in values {
                             let status = match &v.shape {
                                 gotel::plan::Shape::Unavailable(why) => {
                                     format!("unavailable: {why}")

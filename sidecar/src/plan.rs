@@ -202,6 +202,11 @@ pub struct Plan {
     pub entry_offset: u64,
     /// File offsets of every RET instruction.
     pub ret_offsets: Vec<u64>,
+    /// The body is a lone RET: the entry captures arguments and results
+    /// (`entry.values[entry_args..]`), with no return probe.
+    pub instant: bool,
+    /// How many of `entry.values` are arguments.
+    pub entry_args: usize,
     /// What to capture at entry.
     pub entry: SitePlan,
     /// What to capture at each RET.
@@ -225,12 +230,19 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     let entry_offset = bin
         .file_offset(f.low_pc)
         .ok_or_else(|| PlanError::NoCode(f.name.clone()))?;
-    let ret_offsets: Vec<u64> = bin
+    let mut ret_offsets: Vec<u64> = bin
         .ret_sites(f)
         .into_iter()
         .filter_map(|a| bin.file_offset(a))
         .collect();
-    if ret_offsets.is_empty() {
+    // A body that is a lone RET (`func id(x int) int { return x }`): the
+    // entry and return probes would share one address and fire in either
+    // order. Probe the entry only, reading arguments and results there.
+    let instant = ret_offsets.contains(&entry_offset);
+    if instant {
+        ret_offsets.clear();
+    }
+    if ret_offsets.is_empty() && !instant {
         return Err(PlanError::NoRet(f.name.clone()));
     }
     let mut warnings = Vec::new();
@@ -299,17 +311,21 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         results: &results,
         assignment: &assignment,
         args_suspect: args_suspect.as_deref(),
+        instant,
     };
     let entry = ctx.build(SITE_ENTRY)?;
     let ret = ctx.build(SITE_RETURN)?;
     for b in [&entry, &ret] {
         warnings.extend(b.warnings.iter().cloned());
     }
+    let entry_args = entry.entry_args;
     Ok(Plan {
         function: f.name.clone(),
         signature: crate::golang::signature(bin, f),
         entry_offset,
         ret_offsets,
+        instant,
+        entry_args,
         entry: entry.finish(),
         ret: ret.finish(),
         warnings,
@@ -327,6 +343,8 @@ struct SiteCtx<'a> {
     results: &'a [&'a crate::golang::Param],
     assignment: &'a Result<abi::Assignment, String>,
     args_suspect: Option<&'a str>,
+    /// The entry is the only site: it captures the results too.
+    instant: bool,
 }
 
 impl SiteCtx<'_> {
@@ -377,7 +395,9 @@ impl SiteCtx<'_> {
                     b.values.push(value);
                 }
             }
-        } else if spec.returns {
+            b.entry_args = b.values.len();
+        }
+        if (site == SITE_RETURN || self.instant) && spec.returns {
             for (i, p) in self.results.iter().enumerate() {
                 let name = result_name(&p.name, i);
                 let value = match (assignment, p.ty) {
@@ -440,6 +460,8 @@ struct Builder {
     dynamic: bool,
     /// Planning the ops of one slice element (no slices of ops inside).
     in_elems: bool,
+    /// Values that are arguments (the rest, at an instant entry, results).
+    entry_args: usize,
     /// A value had to give way for lack of room (pointees, planned last,
     /// only get shallower and do not count).
     crowded: bool,
@@ -466,6 +488,7 @@ impl Builder {
             pointer_depth: spec.pointer_depth,
             dynamic: true,
             in_elems: false,
+            entry_args: 0,
             crowded: false,
         }
     }

@@ -505,12 +505,30 @@ impl Supervisor {
             attachment: meta.id,
         };
         if site == SITE_ENTRY {
-            let args = decode(
+            let mut args = decode(
                 &meta.plan.entry,
                 data,
                 (ev.fault_mask, ev.nil_mask),
                 meta.as_ref(),
             );
+            if meta.plan.instant {
+                // A lone-RET body: entry and return are one instruction.
+                let returns = args.split_off(meta.plan.entry_args.min(args.len()));
+                let trace = match self.correlator.enclosing(&key) {
+                    Some(parent) => TraceIds::child_of(&parent.trace),
+                    None => TraceIds::root(),
+                };
+                let open = Open {
+                    meta,
+                    tid: ev.tid,
+                    ktime: ev.ktime_ns,
+                    args,
+                    trace,
+                };
+                let call = self.call(open, ev.goid, Some(0), returns);
+                self.emit(&call);
+                return;
+            }
             // Ids exist from entry on: a nested call ends, and is exported,
             // before its parent does.
             // A restarted prologue keeps the ids it got the first time.

@@ -28,6 +28,7 @@ fn config(pid: u32) -> String {
         "cplx",
         "main.items",
         "Wide.Sum",
+        "ident",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
@@ -51,8 +52,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 18 attachments for 16 probes.
-        let gotel = Gotel::run(&config(target.pid()), 18);
+        // Max has three instantiations: 19 attachments for 17 probes.
+        let gotel = Gotel::run(&config(target.pid()), 19);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, _) = gotel.stop();
@@ -111,6 +112,26 @@ fn shapes_and_dynamic_values() {
         assert_eq!(wide[0]["args"]["y"], 20, "{v}: {}", wide[0]);
         assert_eq!(wide[0]["args"]["w"]["I"], 9, "{v}: {}", wide[0]);
         assert_eq!(wide[0]["returns"], json!({"r0": 40}), "{v}");
+
+        // A lone-RET body: each call once, with its own argument and result.
+        let ident: Vec<_> = calls_of(&calls, "ident", v)
+            .iter()
+            .map(|c| {
+                (
+                    c["args"].clone(),
+                    c["returns"].clone(),
+                    c["duration_ns"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ident,
+            vec![
+                (json!({"x": 5}), json!({"r0": 5}), json!(0)),
+                (json!({"x": 6}), json!({"r0": 6}), json!(0)),
+            ],
+            "{v}"
+        );
 
         let closure = calls_of(&calls, "main.round.func1", v);
         assert_eq!(closure[0]["args"], json!({"x": 5}), "{v}");
