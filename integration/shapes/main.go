@@ -144,6 +144,30 @@ type Item struct {
 //go:noinline
 func items(xs []Item, ps []*Point, es []error) int { return len(xs) + len(ps) + len(es) }
 
+// outer panics for n == 1; safe, not probed in the tests, recovers.
+//
+//go:noinline
+func outer(n int) int {
+	leaf(n)
+	if n == 1 {
+		panic("outer")
+	}
+	return n
+}
+
+//go:noinline
+func leaf(n int) int { return n + 100 }
+
+//go:noinline
+func safe(n int) (r int) {
+	defer func() {
+		if recover() != nil {
+			r = -1
+		}
+	}()
+	return outer(n)
+}
+
 var sink int
 
 //go:noinline
@@ -164,6 +188,7 @@ func round(base int) {
 	sink += items([]Item{{"a", 1, []string{"x"}}, {"b", 2, nil}}, []*Point{{1, 2}, nil},
 		[]error{errors.New("e1"), nil})
 	sink += ident(5) + ident(6)
+	sink += safe(1) + safe(0)
 	counter := 41
 	sink += bump(&counter)
 	sink += withDefer(4)

@@ -45,13 +45,22 @@ pub struct CorrelateStats {
 /// An open call: insertion order, the loss stamp at entry, the value.
 type Entry<T> = (u64, u64, T);
 
+/// One goroutine's open calls.
+#[derive(Debug, Default)]
+struct Goroutine {
+    /// Open calls, shallowest first.
+    keys: Vec<CallKey>,
+    /// `seq` of this goroutine's latest entry or return.
+    last: u64,
+}
+
 /// Open calls awaiting their return, bounded in number.
 #[derive(Debug)]
 pub struct Correlator<T> {
     open: HashMap<CallKey, Entry<T>>,
     /// Open calls per goroutine (pid, goid), in entry order, hence by
     /// increasing depth; may hold keys already evicted, which are skipped.
-    by_goroutine: HashMap<(u32, u64), Vec<CallKey>>,
+    by_goroutine: HashMap<(u32, u64), Goroutine>,
     capacity: usize,
     seq: u64,
     /// Counters.
@@ -72,18 +81,63 @@ impl<T> Correlator<T> {
 
     /// Records an entry. `stamp` counts the records lost so far: a return
     /// may only prove deeper calls unwound if nothing was lost meanwhile.
-    pub fn enter(&mut self, key: CallKey, value: T, stamp: u64) {
+    ///
+    /// An entry at frame F also proves that open calls of this goroutine
+    /// at frames ≥ F are gone (the stack below F is being reused): their
+    /// return was lost, or a panic unwound them and an unprobed caller
+    /// recovered. They are returned as unwound when nothing was lost since
+    /// they entered, counted unobserved otherwise. The one exception is
+    /// the same call re-entering with nothing in between on its goroutine:
+    /// the prologue restarting after `runtime.morestack`, which replaces
+    /// the first entry.
+    pub fn enter(&mut self, key: CallKey, value: T, stamp: u64) -> Vec<T> {
+        let restart = self.is_restart(&key);
+        let mut unwound = Vec::new();
+        if key.goid != 0 {
+            let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
+            let mut dead = Vec::new();
+            while g.keys.last().is_some_and(|k| k.frame >= key.frame) {
+                let k = g.keys.pop().expect("checked");
+                if k == key && restart {
+                    continue;
+                }
+                if let Some((seq, at, value)) = self.open.remove(&k) {
+                    if at == stamp {
+                        dead.push((seq, value));
+                    } else {
+                        self.stats.unobserved += 1;
+                    }
+                }
+            }
+            dead.sort_by_key(|(seq, _)| *seq);
+            self.stats.panicked += dead.len() as u64;
+            unwound.extend(dead.into_iter().map(|(_, v)| v));
+        }
         if self.open.len() >= self.capacity && !self.open.contains_key(&key) {
             self.evict_oldest();
         }
         self.seq += 1;
         if self.open.insert(key, (self.seq, stamp, value)).is_some() {
             self.stats.restarted_entries += 1;
-        } else if key.goid != 0 {
-            self.by_goroutine
-                .entry((key.pid, key.goid))
-                .or_default()
-                .push(key);
+        }
+        if key.goid != 0 {
+            let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
+            g.keys.push(key);
+            g.last = self.seq;
+        }
+        unwound
+    }
+
+    /// Whether an entry at `key` now would be its open call's prologue
+    /// restarting (same call, nothing else seen on its goroutine since).
+    pub fn is_restart(&self, key: &CallKey) -> bool {
+        let Some((seq, _, _)) = self.open.get(key) else {
+            return false;
+        };
+        match self.by_goroutine.get(&(key.pid, key.goid)) {
+            Some(g) => g.last == *seq,
+            // goid 0: no goroutine to tell by; the frame key decides.
+            None => true,
         }
     }
 
@@ -98,11 +152,14 @@ impl<T> Correlator<T> {
         if v.is_none() {
             self.stats.unmatched_returns += 1;
         }
+        self.seq += 1;
         let g = (key.pid, key.goid);
         let mut unwound = Vec::new();
-        let Some(keys) = self.by_goroutine.get_mut(&g) else {
+        let Some(gr) = self.by_goroutine.get_mut(&g) else {
             return (v, unwound);
         };
+        gr.last = self.seq;
+        let keys = &mut gr.keys;
         // frame = stack.hi - SP: larger is deeper, and deeper calls entered
         // later, so they form the end of the list.
         let mut dead = Vec::new();
@@ -140,8 +197,9 @@ impl<T> Correlator<T> {
     /// Keys left behind by eviction, or deeper than `key` (their return
     /// record was lost), are skipped.
     pub fn enclosing(&self, key: &CallKey) -> Option<&T> {
-        let keys = self.by_goroutine.get(&(key.pid, key.goid))?;
-        keys.iter()
+        let g = self.by_goroutine.get(&(key.pid, key.goid))?;
+        g.keys
+            .iter()
             .rev()
             .filter(|k| k.frame < key.frame)
             .find_map(|k| self.open.get(k).map(|(_, _, v)| v))
@@ -173,9 +231,9 @@ impl<T> Correlator<T> {
         self.open.retain(|_, (s, _, _)| *s > cut);
         self.stats.evicted_entries += (before - self.open.len()) as u64;
         let open = &self.open;
-        self.by_goroutine.retain(|_, keys| {
-            keys.retain(|k| open.contains_key(k));
-            !keys.is_empty()
+        self.by_goroutine.retain(|_, g| {
+            g.keys.retain(|k| open.contains_key(k));
+            !g.keys.is_empty()
         });
     }
 }
@@ -221,6 +279,27 @@ mod tests {
         // goid 0 has no goroutine stack to nest on.
         c.enter(key(0, 100), "g0", 0);
         assert_eq!(c.enclosing(&key(0, 200)), None);
+    }
+
+    #[test]
+    fn a_new_entry_retires_dead_calls_at_its_frame_or_deeper() {
+        let mut c = Correlator::new(16);
+        // outer panics inside an unprobed recover: no return is seen.
+        c.enter(key(1, 100), "outer#1", 0);
+        c.enter(key(1, 200), "leaf#1", 0);
+        // The next call of the same function at the same frame is a new
+        // call, not a restart: other records came in between.
+        assert_eq!(
+            c.enter(key(1, 100), "outer#2", 0),
+            vec!["outer#1", "leaf#1"]
+        );
+        assert_eq!(c.stats.panicked, 2);
+        assert_eq!(c.stats.restarted_entries, 0);
+        assert_eq!(c.enclosing(&key(1, 200)), Some(&"outer#2"));
+        // A lost record in between: unobserved, not claimed as a panic.
+        c.enter(key(1, 200), "leaf#2", 0);
+        assert_eq!(c.enter(key(1, 150), "other", 1), Vec::<&str>::new());
+        assert_eq!(c.stats.unobserved, 1);
     }
 
     #[test]

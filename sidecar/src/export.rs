@@ -31,6 +31,9 @@ pub struct Call {
     pub duration_ns: Option<u64>,
     /// True when a recovered panic unwound the call (no results, no end).
     pub panicked: bool,
+    /// For a call unwound by a panic: when the record that proved it gone
+    /// was taken, a bound on its end (not in the JSONL).
+    pub ended_by_unix_nano: Option<u64>,
     /// Arguments by name.
     pub args: Vec<(String, GoValue)>,
     /// Results by name (`r0`, `r1`… when unnamed).
@@ -115,6 +118,9 @@ pub struct Origin {
     /// (name, value), read at attach time: the process may be gone by the
     /// time its last calls are exported.
     pub env: Vec<(String, String)>,
+    /// The process is in gotel's pod (a shared, pod-level PID namespace):
+    /// gotel's own pod variables describe it too.
+    pub same_pod: bool,
 }
 
 impl Origin {
@@ -146,7 +152,25 @@ impl Origin {
             go_version,
             service_name,
             env,
+            same_pod: shares_pod_pid_namespace(pid),
         }
+    }
+}
+
+/// The initial PID namespace (`PROC_PID_INIT_INO`).
+const INIT_PID_NS: &str = "pid:[4026531836]";
+
+/// Whether `pid` shares gotel's PID namespace and that namespace is not
+/// the host's: the pod's, with `shareProcessNamespace: true`. A node-wide
+/// gotel in the host's namespace sees every pod's processes.
+fn shares_pod_pid_namespace(pid: u32) -> bool {
+    let ns = |p: String| std::fs::read_link(p).ok();
+    match (
+        ns("/proc/self/ns/pid".into()),
+        ns(format!("/proc/{pid}/ns/pid")),
+    ) {
+        (Some(own), Some(theirs)) => own == theirs && own.as_os_str() != INIT_PID_NS,
+        _ => false,
     }
 }
 
@@ -280,6 +304,7 @@ mod tests {
             start_time_unix_nano: 4,
             duration_ns: Some(1500),
             panicked: false,
+            ended_by_unix_nano: None,
             args: vec![("iterations".into(), GoValue::Int(2))],
             returns: vec![("r0".into(), GoValue::Unavailable("xmm".into()))],
             error: None,

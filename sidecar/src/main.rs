@@ -276,7 +276,11 @@ fn run(config_path: &Path) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    rt.block_on(run_loop(config_path, cfg))
+    let r = rt.block_on(run_loop(config_path, cfg));
+    // Dropping the runtime would wait for blocking tasks (a collector host
+    // name still resolving): the export deadline already passed.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    r
 }
 
 /// What identifies one version of the config file. Follows symlinks, so a

@@ -525,7 +525,7 @@ impl Supervisor {
                     args,
                     trace,
                 };
-                let call = self.call(open, ev.goid, Some(0), returns);
+                let call = self.call(open, ev.goid, Some(0), returns, ev.ktime_ns);
                 self.emit(&call);
                 return;
             }
@@ -533,13 +533,13 @@ impl Supervisor {
             // before its parent does.
             // A restarted prologue keeps the ids it got the first time.
             let trace = match self.correlator.get(&key) {
-                Some(restarted) => restarted.trace,
-                None => match self.correlator.enclosing(&key) {
+                Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
+                _ => match self.correlator.enclosing(&key) {
                     Some(parent) => TraceIds::child_of(&parent.trace),
                     None => TraceIds::root(),
                 },
             };
-            self.correlator.enter(
+            let unwound = self.correlator.enter(
                 key,
                 Open {
                     meta,
@@ -550,13 +550,19 @@ impl Supervisor {
                 },
                 stamp,
             );
+            // Calls at this frame or deeper that never returned: a panic
+            // recovered by an unprobed caller unwound them.
+            for u in unwound {
+                let call = self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns);
+                self.emit(&call);
+            }
             return;
         }
         let (open, unwound) = self.correlator.exit(&key, stamp);
         // Deeper calls on this goroutine that a recovered panic unwound:
         // they did start, did not return, and their end was not observed.
         for u in unwound {
-            let call = self.call(u, ev.goid, None, Vec::new());
+            let call = self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns);
             self.emit(&call);
         }
         let Some(open) = open else {
@@ -569,7 +575,7 @@ impl Supervisor {
             open.meta.as_ref(),
         );
         let duration = ev.ktime_ns.saturating_sub(open.ktime);
-        let call = self.call(open, ev.goid, Some(duration), returns);
+        let call = self.call(open, ev.goid, Some(duration), returns, ev.ktime_ns);
         self.emit(&call);
     }
 
@@ -580,7 +586,9 @@ impl Supervisor {
         goroutine: u64,
         duration: Option<u64>,
         returns: Vec<(String, GoValue)>,
+        seen_ktime: u64,
     ) -> Call {
+        let wall = |k: u64| (i128::from(k) + self.clock_offset).max(0) as u64;
         // Results decode in the plan's order: a non-nil `error` is a failure.
         let error =
             open.meta
@@ -603,7 +611,9 @@ impl Supervisor {
             pid: open.meta.pid,
             tid: open.tid,
             goroutine,
-            start_time_unix_nano: (i128::from(open.ktime) + self.clock_offset).max(0) as u64,
+            start_time_unix_nano: wall(open.ktime),
+            // Unwound: the record that proved it is a bound on its end.
+            ended_by_unix_nano: duration.is_none().then(|| wall(seen_ktime)),
             duration_ns: duration,
             panicked: duration.is_none(),
             args: open.args,

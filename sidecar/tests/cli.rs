@@ -93,6 +93,26 @@ fn config_errors_name_the_field() {
     );
 }
 
+/// An OTLP/HTTP endpoint without a scheme fails at start-up, not as every
+/// batch being retried and dropped later.
+#[test]
+fn a_schemeless_otlp_http_endpoint_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "probes:\n  - function: main.f\n    target: { exe: nothing }\noutputs: [otlp]\notlp: { endpoint: \"localhost:14318\", protocol: http/protobuf }\n",
+    )
+    .unwrap();
+    let o = gotel(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("\"localhost:14318/v1/traces\" is not an http:// or https:// URL"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn stripped_binaries_are_listed_with_a_clear_note() {
     let tc = toolchains().remove(0);

@@ -29,6 +29,8 @@ fn config(pid: u32) -> String {
         "main.items",
         "Wide.Sum",
         "ident",
+        "outer",
+        "leaf",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
@@ -52,8 +54,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 19 attachments for 17 probes.
-        let gotel = Gotel::run(&config(target.pid()), 19);
+        // Max has three instantiations: 21 attachments for 19 probes.
+        let gotel = Gotel::run(&config(target.pid()), 21);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, _) = gotel.stop();
@@ -132,6 +134,27 @@ fn shapes_and_dynamic_values() {
             ],
             "{v}"
         );
+
+        // outer(1) panics and an unprobed caller recovers: no return is
+        // seen, yet the next outer at that frame proves it gone. It is
+        // reported as panicked, and outer(0) is a new call with its own
+        // span, parent of its own leaf.
+        let outer = calls_of(&calls, "outer", v);
+        assert_eq!(outer.len(), 2, "{v}: {outer:?}");
+        let (o1, o0) = (outer[0], outer[1]);
+        assert_eq!(
+            (&o1["args"], &o1["panicked"]),
+            (&json!({"n": 1}), &json!(true)),
+            "{v}"
+        );
+        assert_eq!(o0["args"], json!({"n": 0}), "{v}");
+        assert_eq!(o0["returns"], json!({"r0": 0}), "{v}");
+        assert_ne!(o0["span_id"], o1["span_id"], "{v}");
+        assert_ne!(o0["trace_id"], o1["trace_id"], "{v}");
+        let leaf = calls_of(&calls, "leaf", v);
+        assert_eq!(leaf.len(), 2, "{v}");
+        assert_eq!(leaf[0]["parent_span_id"], o1["span_id"], "{v}");
+        assert_eq!(leaf[1]["parent_span_id"], o0["span_id"], "{v}");
 
         let closure = calls_of(&calls, "main.round.func1", v);
         assert_eq!(closure[0]["args"], json!({"x": 5}), "{v}");

@@ -213,9 +213,14 @@ pub fn log_record(call: &Call, attributes: Vec<KeyValue>, observed_unix_nano: u6
 }
 
 /// The call's span, from its real start to its return. A call unwound by a
-/// panic has no observed end: its span ends where it started, status Error.
+/// panic has no observed end: its span ends when the record that proved it
+/// unwound was taken (an upper bound), status Error.
 pub fn span(call: &Call, attributes: Vec<KeyValue>) -> Span {
-    let end = call.start_time_unix_nano + call.duration_ns.unwrap_or(0);
+    let end = match (call.duration_ns, call.ended_by_unix_nano) {
+        (Some(d), _) => call.start_time_unix_nano + d,
+        (None, Some(t)) => t.max(call.start_time_unix_nano),
+        (None, None) => call.start_time_unix_nano,
+    };
     let status = failure(call).map(|message| Status {
         message,
         code: status::StatusCode::Error as i32,

@@ -33,6 +33,17 @@ pub enum Payload {
     Metrics(ExportMetricsServiceRequest),
 }
 
+impl Payload {
+    /// Encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Payload::Logs(m) => m.encoded_len(),
+            Payload::Traces(m) => m.encoded_len(),
+            Payload::Metrics(m) => m.encoded_len(),
+        }
+    }
+}
+
 /// Why a client could not be built from its settings.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -84,7 +95,7 @@ pub struct Client {
     gzip: bool,
     /// Where requests go, for messages.
     pub url: String,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
@@ -147,6 +158,16 @@ impl Client {
                 }
             }
             Protocol::HttpProtobuf => {
+                // Caught at start-up, not as every batch failing later.
+                match reqwest::Url::parse(&s.url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+                    _ => {
+                        return Err(bad(format!(
+                            "OTLP/HTTP endpoint {:?} is not an http:// or https:// URL",
+                            s.url
+                        )))
+                    }
+                }
                 let mut b = reqwest::Client::builder()
                     .timeout(s.timeout)
                     .connect_timeout(s.timeout)
@@ -253,17 +274,13 @@ impl Client {
             Ok(rejected) => Ok(rejected.unwrap_or(0)),
             Err(status) => {
                 use tonic::Code::*;
-                // The OTLP spec's retryable codes (ResourceExhausted only
-                // with retry info; treated as retryable: it is overload).
+                // The OTLP spec's retryable codes. ResourceExhausted only
+                // with RetryInfo, which gotel does not read: without it,
+                // it is what a too-large message gets, and resending the
+                // same bytes can never succeed.
                 let retryable = matches!(
                     status.code(),
-                    Cancelled
-                        | DeadlineExceeded
-                        | ResourceExhausted
-                        | Aborted
-                        | OutOfRange
-                        | Unavailable
-                        | DataLoss
+                    Cancelled | DeadlineExceeded | Aborted | Unavailable | DataLoss
                 );
                 Err(SendError {
                     retryable,
@@ -306,7 +323,8 @@ impl Client {
         };
         let resp = req.body(body).send().await.map_err(|e| SendError {
             // Not connected, reset, timed out: the collector may come back.
-            retryable: true,
+            // A request that cannot even be built never will.
+            retryable: !e.is_builder(),
             retry_after: None,
             message: format!("HTTP: {}", error_chain(&e)),
         })?;

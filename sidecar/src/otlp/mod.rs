@@ -42,6 +42,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::{Config, OtlpConfig, Output};
+
+/// Largest export request gotel sends, under the 4 MiB collectors accept.
+const MAX_REQUEST_BYTES: usize = 3 << 20;
 use crate::export::{Call, Origin, Sink};
 use client::{Client, ClientError, Payload, SendError};
 use resource::Resources;
@@ -466,7 +469,23 @@ impl Delivery {
             // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
             return;
         }
-        let give_up_at = Instant::now() + self.max_retry;
+        // Collectors refuse messages over 4 MiB (gRPC's default), and a
+        // call can carry 16 KiB of values twice: halve until it fits.
+        if calls.len() > 1 && pending.iter().any(|p| p.encoded_len() > MAX_REQUEST_BYTES) {
+            drop(pending);
+            let (a, b) = calls.split_at(calls.len() / 2);
+            Box::pin(self.deliver(a, stop.clone())).await;
+            Box::pin(self.deliver(b, stop)).await;
+            return;
+        }
+        // max_retry bounds the retries, not the first attempt, which gets
+        // the configured timeout (or what is left before shutdown).
+        let first = pending
+            .iter()
+            .map(|p| self.client(p).timeout)
+            .max()
+            .unwrap_or_default();
+        let give_up_at = Instant::now() + self.max_retry.max(first);
         let limit = |stop: &watch::Receiver<Option<Instant>>| {
             stop.borrow().map_or(give_up_at, |d| d.min(give_up_at))
         };
@@ -479,7 +498,7 @@ impl Delivery {
                     false => Some(c.send(p, left).await),
                 }
             }
-            // Logs and spans travel concurrently (one HTTP/2 connection).
+            // Logs and spans travel concurrently.
             let results = match pending.as_slice() {
                 [a] => vec![send(self.client(a), a, left).await],
                 [a, b] => {
@@ -633,6 +652,7 @@ mod tests {
             start_time_unix_nano: 1,
             duration_ns: Some(1),
             panicked: false,
+            ended_by_unix_nano: None,
             args: vec![("n".into(), GoValue::Int(n))],
             returns: vec![],
             error: None,

@@ -107,12 +107,17 @@ impl Resources {
         if let Some(v) = &o.go_version {
             attrs.push(string("process.runtime.version", v));
         }
+        // gotel's own pod variables describe the process only when it is
+        // in gotel's pod: a shared, pod-level PID namespace (not the
+        // host's, where a node-wide gotel sees every pod).
+        let same_pod = o.same_pod;
         for (attr, vars, own) in K8S {
             let found = |env: &[(String, String)]| {
                 vars.iter()
                     .find_map(|v| env.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone()))
             };
-            let value = found(&o.env).or_else(|| own.then(|| found(&self.own_env)).flatten());
+            let value = found(&o.env)
+                .or_else(|| (*own && same_pod).then(|| found(&self.own_env)).flatten());
             if let Some(v) = value {
                 attrs.push(string(*attr, v));
             }
@@ -204,6 +209,7 @@ mod tests {
             go_version: Some("go1.24.11".into()),
             service_name: None,
             env: vec![("K8S_NAMESPACE_NAME".into(), "shop".into())],
+            same_pod: true,
         };
         let r = resources(None).for_process(&o);
         assert_eq!(
@@ -241,6 +247,15 @@ mod tests {
             1
         );
 
+        // Outside gotel's pod, gotel's own variables say nothing of it.
+        let elsewhere = Origin {
+            same_pod: false,
+            ..o.clone()
+        };
+        assert_eq!(
+            get(&resources(None).for_process(&elsewhere), "k8s.pod.name"),
+            None
+        );
         let probe_named = Origin {
             service_name: Some("probe".into()),
             ..o.clone()
