@@ -96,9 +96,17 @@ impl<T> Correlator<T> {
         if key.goid != 0 {
             let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
             let mut dead = Vec::new();
+            // Deeper frames are gone, and so is this very call's earlier
+            // activation. Other probes' calls at the same frame are the
+            // same activation (two probes on one function) and stay.
+            let gone = |k: &CallKey| k.frame > key.frame || (*k == key && !restart);
+            let mut kept = Vec::new();
             while g.keys.last().is_some_and(|k| k.frame >= key.frame) {
                 let k = g.keys.pop().expect("checked");
-                if k == key && restart {
+                if !gone(&k) {
+                    if k != key {
+                        kept.push(k);
+                    }
                     continue;
                 }
                 if let Some((seq, at, value)) = self.open.remove(&k) {
@@ -109,6 +117,7 @@ impl<T> Correlator<T> {
                     }
                 }
             }
+            g.keys.extend(kept.into_iter().rev());
             dead.sort_by_key(|(seq, _)| *seq);
             self.stats.panicked += dead.len() as u64;
             unwound.extend(dead.into_iter().map(|(_, v)| v));
@@ -296,6 +305,14 @@ mod tests {
         assert_eq!(c.stats.panicked, 2);
         assert_eq!(c.stats.restarted_entries, 0);
         assert_eq!(c.enclosing(&key(1, 200)), Some(&"outer#2"));
+        // Another probe's call at the same frame is the same activation.
+        let other = CallKey {
+            attachment: 10,
+            ..key(1, 100)
+        };
+        assert_eq!(c.enter(other, "outer#2 by another probe", 0), Vec::<&str>::new());
+        assert_eq!(c.exit(&other, 0).0, Some("outer#2 by another probe"));
+        assert_eq!(c.get(&key(1, 100)), Some(&"outer#2"));
         // A lost record in between: unobserved, not claimed as a panic.
         c.enter(key(1, 200), "leaf#2", 0);
         assert_eq!(c.enter(key(1, 150), "other", 1), Vec::<&str>::new());
