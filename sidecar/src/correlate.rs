@@ -310,7 +310,10 @@ mod tests {
             attachment: 10,
             ..key(1, 100)
         };
-        assert_eq!(c.enter(other, "outer#2 by another probe", 0), Vec::<&str>::new());
+        assert_eq!(
+            c.enter(other, "outer#2 by another probe", 0),
+            Vec::<&str>::new()
+        );
         assert_eq!(c.exit(&other, 0).0, Some("outer#2 by another probe"));
         assert_eq!(c.get(&key(1, 100)), Some(&"outer#2"));
         // A lost record in between: unobserved, not claimed as a panic.

@@ -285,3 +285,70 @@ fn probe(function: &str) -> gotel::config::ProbeSpec {
     serde_json::from_value(serde_json::json!({"function": function, "target": {"exe": "x"}}))
         .unwrap()
 }
+
+/// Names every runtime type address as some DWARF type of the binary, so
+/// that garbage records exercise dynamic decoding over all kinds of types.
+struct AnyType<'a> {
+    bin: &'a BinaryInfo,
+}
+
+impl gotel::decode::Names for AnyType<'_> {
+    fn type_name(&self, addr: u64) -> Option<String> {
+        let id = self.type_id(addr)?;
+        Some(self.bin.dwarf.types.get(id).name.clone())
+    }
+    fn func_name(&self, pc: u64) -> Option<String> {
+        self.bin.function_at(pc).map(|f| f.name.clone())
+    }
+    fn type_table(&self) -> Option<&gotel::golang::types::TypeTable> {
+        Some(&self.bin.dwarf.types)
+    }
+    fn type_id(&self, addr: u64) -> Option<gotel::golang::types::TypeId> {
+        let n = self.bin.dwarf.types.len();
+        (n > 0).then(|| (addr as usize) % n)
+    }
+    fn runtime_kind(&self, addr: u64) -> Option<(u8, u64)> {
+        Some(((addr % 27) as u8, addr % 17))
+    }
+    fn errno_text(&self, n: u64) -> Option<String> {
+        Some(format!("errno {n}"))
+    }
+}
+
+/// The decoder reads ring-buffer bytes: for every function of a net/http
+/// binary, planned with default settings, garbage records of every length
+/// (and random fault/nil masks) must decode without a panic, and planning
+/// itself must not fail unexpectedly or take long.
+#[test]
+fn every_plan_decodes_garbage_without_panicking() {
+    use rand::{Rng, SeedableRng};
+    let tc = toolchains().remove(0);
+    let path = build(&tc, "demo", "garbage", &[]);
+    let bin = BinaryInfo::open(&path).unwrap();
+    let names = AnyType { bin: &bin };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let started = std::time::Instant::now();
+    let mut planned = 0;
+    for f in &bin.dwarf.functions {
+        let Ok(plan) = gotel::plan::plan_function(&bin, f, &probe(&f.name)) else {
+            continue;
+        };
+        planned += 1;
+        for site in [&plan.entry, &plan.ret] {
+            for len in [0usize, 7, 16, 100, 1000, 8192] {
+                let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                let masks = (rng.random(), rng.random());
+                let values = gotel::decode::decode(site, &data, masks, &names);
+                assert_eq!(values.len(), site.values.len(), "{}", f.name);
+                // And every value serialises.
+                serde_json::to_string(&values.iter().map(|(_, v)| v).collect::<Vec<_>>()).unwrap();
+            }
+        }
+    }
+    assert!(planned > 1000, "{planned}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{planned} plans took {:?}",
+        started.elapsed()
+    );
+}
