@@ -226,8 +226,10 @@ static __always_inline void resolve_into(const struct gotel_op *op,
 		return;
 	}
 	void *addr = (void *)(ch.w + (__s64)op->mem_off);
-	if (op->kind == GOTEL_OP_BYTES) {
-		/* Emitted like a string at addr: the copy is pass 2's. */
+	if (op->indirect == GOTEL_ADDR_ONLY) {
+		/* Copied from addr in pass 2 (bytes, or max_len elements).
+		 * One test of a field, not of each such kind: every branch
+		 * here multiplies the verifier's paths in the element loops. */
 		r->a = (__u64)addr;
 		r->b = op->max_len;
 		return;

@@ -91,7 +91,16 @@ enum gotel_op_kind {
 	 * the t-th sub-op.
 	 */
 	GOTEL_OP_ELEMS = 5,
+	/* (GOTEL_OP_ELEMS with indirect = GOTEL_ADDR_ONLY: `max_len` elements
+	 * from the op's address, no header: a map's group or bucket; len is
+	 * max_len. One kind, not two: each kind test doubles the verifier's
+	 * walk of the element loops.) */
 };
+
+/* gotel_op.indirect of GOTEL_OP_BYTES and of GOTEL_OP_ELEMS over a fixed
+ * group: the chase ends at an address, which is the op's value (nothing
+ * is read there yet). */
+#define GOTEL_ADDR_ONLY 2
 
 /*
  * One capture. Direct ops read their value from `a` (and a string's

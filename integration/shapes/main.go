@@ -168,6 +168,15 @@ func safe(n int) (r int) {
 	return outer(n)
 }
 
+// maps and bigMaps take maps whose entries fit one group or bucket
+// (captured), a nil one and one too large (count only).
+//
+//go:noinline
+func maps(m map[string]int, im map[int]string) int { return len(m) + len(im) }
+
+//go:noinline
+func bigMaps(nm map[string]int, big map[int]int) int { return len(nm) + len(big) }
+
 var sink int
 
 //go:noinline
@@ -189,6 +198,11 @@ func round(base int) {
 		[]error{errors.New("e1"), nil})
 	sink += ident(5) + ident(6)
 	sink += safe(1) + safe(0)
+	big := map[int]int{}
+	for i := 0; i < 20; i++ {
+		big[i] = i * i
+	}
+	sink += maps(map[string]int{"a": 1, "b": 2, "c": 3}, map[int]string{7: "seven"}) + bigMaps(nil, big)
 	counter := 41
 	sink += bump(&counter)
 	sink += withDefer(4)

@@ -5,8 +5,10 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::golang::types::{Kind, TypeId, TypeTable};
-use crate::plan::{Image, ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS};
+use crate::plan::{Image, MapEntries, ScalarKind, Shape, SitePlan};
+use crate::recipe::{
+    RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS,
+};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -663,7 +665,9 @@ fn runtime_scalar(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
 /// word (pointer-shaped types) instead of pointing at a copy.
 fn direct_iface(table: &TypeTable, id: TypeId) -> bool {
     match &table.get(id).kind {
-        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map | Kind::Chan | Kind::Func => true,
+        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
+            true
+        }
         Kind::Struct { fields } => fields.len() == 1 && direct_iface(table, fields[0].ty),
         Kind::Array { elem, len } => *len == 1 && direct_iface(table, *elem),
         _ => false,
@@ -863,26 +867,14 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             elem,
             ..
         } => {
-            let cap = match slots.get(*cap_op) {
+            let cap = match cap_op.and_then(|c| slots.get(c)) {
                 Some(Slot::Scalar(v)) => Some(*v),
                 _ => None,
             };
-            match slots.get(*op) {
-                Some(Slot::Nil) => GoValue::Null,
-                Some(Slot::Elems { len, items }) => GoValue::Seq {
-                    items: items
-                        .iter()
-                        .map(|item| {
-                            // The element shape names its ops by index.
-                            let mut v = vec![Slot::Fault; *first];
-                            v.extend(item.iter().cloned());
-                            shape(elem, &v, types)
-                        })
-                        .collect(),
-                    len: *len,
-                    cap,
-                },
-                _ => fault(),
+            match elements(*op, *first, elem, slots, types) {
+                Some(Ok((len, items))) => GoValue::Seq { items, len, cap },
+                Some(Err(())) => GoValue::Null,
+                None => fault(),
             }
         }
         Shape::Pointer { addr_op, pointee } => match slots.get(*addr_op) {
@@ -890,9 +882,18 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             Some(Slot::Scalar(_)) => shape(pointee, slots, types),
             _ => fault(),
         },
-        Shape::Map { len_op } => match slots.get(*len_op) {
+        Shape::Map { len_op, entries } => match slots.get(*len_op) {
             Some(Slot::Nil) => GoValue::Null,
-            Some(Slot::Scalar(n)) => GoValue::Struct(vec![("len".into(), GoValue::Uint(*n))]),
+            Some(Slot::Scalar(n)) => {
+                let mut m = vec![("len".into(), GoValue::Uint(*n))];
+                if let Some(e) = entries
+                    .as_deref()
+                    .and_then(|e| map_entries(e, slots, types))
+                {
+                    m.push(("entries".into(), e));
+                }
+                GoValue::Struct(m)
+            }
             _ => fault(),
         },
         Shape::Chan { len_op, cap_op } => match (slots.get(*len_op), slots.get(*cap_op)) {
@@ -926,6 +927,131 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
         }
         Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
     }
+}
+
+/// The elements an `OP_ELEMS` op copied, each decoded by
+/// `elem` (whose ops are numbered from `first`): (length, values);
+/// Err for nil, None when unreadable.
+fn elements(
+    op: usize,
+    first: usize,
+    elem: &Shape,
+    slots: &[Slot<'_>],
+    types: TypeNames<'_>,
+) -> Option<Result<(u64, Vec<GoValue>), ()>> {
+    match slots.get(op)? {
+        Slot::Nil => Some(Err(())),
+        Slot::Elems { len, items } => Some(Ok((
+            *len,
+            items
+                .iter()
+                .map(|item| {
+                    // The element shape names its ops by index.
+                    let mut v = vec![Slot::Fault; first];
+                    v.extend(item.iter().cloned());
+                    shape(elem, &v, types)
+                })
+                .collect(),
+        ))),
+        _ => None,
+    }
+}
+
+/// A small map's entries: an object when every key is a string, else an
+/// array of [key, value] pairs. None when the map is not small (its
+/// entries are not all in the one group or bucket read) or unreadable.
+fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Option<GoValue> {
+    let word = |op: usize| match slots.get(op) {
+        Some(Slot::Scalar(v)) => Some(Some(*v)),
+        // Nil on the way: no group or bucket allocated yet.
+        Some(Slot::Nil) => Some(None),
+        _ => None,
+    };
+    let elems = |s: &Shape| match s {
+        Shape::Elems {
+            op, first, elem, ..
+        } => elements(*op, *first, elem, slots, types),
+        _ => None,
+    };
+    let mut pairs = Vec::new();
+    match e {
+        MapEntries::Group {
+            dir_len_op,
+            ctrl_op,
+            slots: group,
+        } => {
+            if word(*dir_len_op)?? != 0 {
+                return None;
+            }
+            let Some(ctrl) = word(*ctrl_op)? else {
+                return Some(GoValue::Struct(Vec::new()));
+            };
+            let Ok((_, items)) = elems(group)? else {
+                return Some(GoValue::Struct(Vec::new()));
+            };
+            for (j, item) in items.into_iter().enumerate() {
+                // ctrlEmpty 0x80, ctrlDeleted 0xfe: full slots have the
+                // high bit clear.
+                if (ctrl >> (8 * j)) & 0x80 != 0 {
+                    continue;
+                }
+                let GoValue::Struct(mut kv) = item else {
+                    return None;
+                };
+                let v = kv.pop()?.1;
+                let k = kv.pop()?.1;
+                pairs.push((k, v));
+            }
+        }
+        MapEntries::Bucket {
+            b_op,
+            old_op,
+            tophash_op,
+            keys,
+            values,
+        } => {
+            if word(*b_op)?.unwrap_or(0) & 0xff != 0 || word(*old_op)?.unwrap_or(0) != 0 {
+                return None;
+            }
+            let Some(tophash) = word(*tophash_op)? else {
+                return Some(GoValue::Struct(Vec::new()));
+            };
+            let (Ok((_, ks)), Ok((_, vs))) = (elems(keys)?, elems(values)?) else {
+                return Some(GoValue::Struct(Vec::new()));
+            };
+            for (j, (k, v)) in ks.into_iter().zip(vs).enumerate() {
+                // emptyRest 0, emptyOne 1, evacuated 2–4: full from 5.
+                if (tophash >> (8 * j)) & 0xff >= 5 {
+                    pairs.push((k, v));
+                }
+            }
+        }
+    }
+    if pairs.iter().all(|(k, _)| {
+        matches!(
+            k,
+            GoValue::Str {
+                truncated: false,
+                ..
+            }
+        )
+    }) {
+        return Some(GoValue::Struct(
+            pairs
+                .into_iter()
+                .map(|(k, v)| match k {
+                    GoValue::Str { text, .. } => (text, v),
+                    _ => unreachable!("checked"),
+                })
+                .collect(),
+        ));
+    }
+    Some(GoValue::Array(
+        pairs
+            .into_iter()
+            .map(|(k, v)| GoValue::Array(vec![k, v]))
+            .collect(),
+    ))
 }
 
 /// Decodes a value from its memory bytes.

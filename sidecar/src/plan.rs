@@ -8,8 +8,9 @@ use crate::golang::abi::{self, Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, LOC_ELEM, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS,
-    MAX_STRING, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY, SITE_RETURN,
+    RawLoc, RawOp, RawRecipe, ADDR_ONLY, LOC_ELEM, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS,
+    MAX_STRING, OP_BYTES, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY,
+    SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -96,8 +97,8 @@ pub enum Shape {
     Elems {
         /// Op copying the elements.
         op: usize,
-        /// Op reading the capacity.
-        cap_op: usize,
+        /// Op reading the capacity (slices).
+        cap_op: Option<usize>,
         /// The first element op.
         first: usize,
         /// Element ops.
@@ -115,10 +116,13 @@ pub enum Shape {
         /// The value it points to.
         pointee: Box<Shape>,
     },
-    /// A map: its element count (null for a nil map).
+    /// A map: its element count (null for a nil map), and for a small
+    /// map its entries.
     Map {
         /// Op reading the count.
         len_op: usize,
+        /// The entries, when they could be planned.
+        entries: Option<Box<MapEntries>>,
     },
     /// A channel: buffered elements and capacity (null for a nil chan).
     Chan {
@@ -138,6 +142,35 @@ pub enum Shape {
     Array(Vec<Shape>),
     /// Not captured; the reason is shown to the user.
     Unavailable(String),
+}
+
+/// How a small map's entries were captured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapEntries {
+    /// Swiss tables (Go ≥ 1.24): with `dirLen` 0 the map is one group of
+    /// 8 slots; a slot is full when its control byte's high bit is clear.
+    Group {
+        /// Op reading `Map.dirLen`.
+        dir_len_op: usize,
+        /// Op reading the group's control word.
+        ctrl_op: usize,
+        /// The 8 slots: `Elems` of {key, value} structs.
+        slots: Shape,
+    },
+    /// Buckets (Go < 1.24): with B 0 and no old buckets, one bucket; a
+    /// slot is full when its tophash is at least 5 (minTopHash).
+    Bucket {
+        /// Op reading `hmap.B`.
+        b_op: usize,
+        /// Op reading `hmap.oldbuckets`.
+        old_op: usize,
+        /// Op reading the bucket's 8 tophash bytes.
+        tophash_op: usize,
+        /// The 8 keys (`Elems`).
+        keys: Shape,
+        /// The 8 values (`Elems`).
+        values: Shape,
+    },
 }
 
 /// A value decodable from its memory bytes alone (no pointer to follow):
@@ -808,8 +841,8 @@ impl Builder {
                 }
                 Shape::Array(items)
             }
-            Kind::Map | Kind::Chan | Kind::Func => {
-                self.runtime_ref(&t.kind, &t.name, Access::Mem(mem.clone()), name)
+            Kind::Map { .. } | Kind::Chan | Kind::Func => {
+                self.runtime_ref(types, &t.kind, &t.name, Access::Mem(mem.clone()), name)
             }
             Kind::Slice { elem } => {
                 // The header {array, len, cap} is in memory: the string op
@@ -893,16 +926,43 @@ impl Builder {
         (array, len, cap): (Access, Option<Loc>, Access),
         name: &str,
     ) -> Shape {
+        let depth = self.pointer_depth.saturating_sub(1);
+        let plan_elem =
+            |b: &mut Self, mem: &Mem| b.shape_mem(types, elem, mem, &format!("{name}[]"), depth);
+        let stride = types.get(elem).size as u32;
+        let source = Elements::Slice { array, len, cap };
+        self.elements(source, stride, plan_elem, ty)
+            .unwrap_or_else(|| self.full(name))
+    }
+
+    /// Plans an `OP_ELEMS`/`OP_GROUP` op and the element ops that follow it
+    /// (`plan_elem`, against the element's address), as many elements as
+    /// the data budget allows up to `max_elems` (a group: all or none).
+    /// None, with the recipe unchanged, when it does not fit.
+    fn elements(
+        &mut self,
+        source: Elements,
+        stride: u32,
+        plan_elem: impl FnOnce(&mut Self, &Mem) -> Shape,
+        ty: &str,
+    ) -> Option<Shape> {
         let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
         let revert = |b: &mut Self| {
             b.recipe = recipe;
             b.data_bytes = data_bytes;
             b.full_hit = full_hit;
         };
-        let Some(op) = self.push(OP_ELEMS, 0, 0, array, len, 16) else {
-            return self.full(name);
+        let (op, cap, fixed) = match source {
+            Elements::Slice { array, len, cap } => {
+                (self.push(OP_ELEMS, 0, 0, array, len, 16)?, Some(cap), None)
+            }
+            Elements::Group { at, count } => (
+                self.push(OP_GROUP, 0, 0, Access::Mem(at), None, 16)?,
+                None,
+                Some(count),
+            ),
         };
-        // The element ops follow their OP_ELEMS directly.
+        // The element ops follow their op directly.
         let first = self.recipe.n_ops as usize;
         let before = self.data_bytes;
         let mem = Mem {
@@ -910,36 +970,171 @@ impl Builder {
             hops: Vec::new(),
             off: 0,
         };
-        self.in_elems = true;
-        let depth = self.pointer_depth.saturating_sub(1);
-        let shape = self.shape_mem(types, elem, &mem, &format!("{name}[]"), depth);
-        self.in_elems = false;
+        let was = std::mem::replace(&mut self.in_elems, true);
+        let shape = plan_elem(self, &mem);
+        self.in_elems = was;
         let k = self.recipe.n_ops as usize - first;
         let per = self.data_bytes - before;
-        let Some(cap_op) = self.push(OP_SCALAR, 8, 0, cap, None, 8) else {
-            revert(self);
-            return self.full(name);
+        let cap_op = match cap {
+            Some(cap) => match self.push(OP_SCALAR, 8, 0, cap, None, 8) {
+                Some(op) => Some(op),
+                None => {
+                    revert(self);
+                    return None;
+                }
+            },
+            None => None,
         };
         // Each element: an 8-byte status header and its ops' slots.
         let room = MAX_DATA.saturating_sub(before + 8) / (8 + per);
-        let n = self.max_elems.min(room).min(255);
+        let n = match fixed {
+            Some(count) if room >= count => count,
+            Some(_) => 0,
+            None => self.max_elems.min(room).min(255),
+        };
         if self.full_hit || k == 0 || k > 32 || n == 0 {
             revert(self);
-            return self.full(name);
+            return None;
         }
         let o = &mut self.recipe.ops[op];
         o.size = k as u8;
         o.max_len = n as u16;
-        o.stride = types.get(elem).size as u32;
+        o.stride = stride;
         self.data_bytes = before + n * (8 + per) + 8;
-        Shape::Elems {
+        Some(Shape::Elems {
             op,
             cap_op,
             first,
             k,
             elem: Box::new(shape),
             ty: ty.to_string(),
+        })
+    }
+
+    /// The entries of a map small enough to keep them in one place (at
+    /// most 8: one swiss-table group, or one bucket before Go 1.24), read
+    /// through the map pointer at `word`; None when they cannot be planned
+    /// (no layout, large keys or values, no room, inside a slice element).
+    fn map_entries(
+        &mut self,
+        types: &TypeTable,
+        key: TypeId,
+        value: TypeId,
+        word: Access,
+        name: &str,
+    ) -> Option<MapEntries> {
+        let (kt, vt) = (types.get(key), types.get(value));
+        // Larger keys and values are stored behind pointers.
+        if self.in_elems || kt.size > 128 || vt.size > 128 {
+            return None;
         }
+        let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
+        let revert = |b: &mut Self| {
+            b.recipe = recipe;
+            b.data_bytes = data_bytes;
+            b.full_hit = full_hit;
+        };
+        let depth = self.pointer_depth.saturating_sub(1);
+        let scalar = |b: &mut Self, a: Access, size: u8| b.push(OP_SCALAR, size, 0, a, None, 8);
+        let planned = if let Some((dir_ptr, dir_len)) = self.layout.swiss {
+            // group { ctrl uint64; slots [8]struct{ key K; elem V } }
+            let align = |n: u64, a: u64| n.div_ceil(a.max(1)) * a.max(1);
+            let elem_off = align(kt.size, abi::alignment(types, value));
+            let slot = align(
+                elem_off + vt.size,
+                abi::alignment(types, key).max(abi::alignment(types, value)),
+            );
+            let group = word.clone().follow_to(dir_ptr as i64)?;
+            let Access::Mem(group_mem) = group.clone() else {
+                return None;
+            };
+            let ctrl_at = Access::Mem(group_mem.follow()?);
+            let slots_at = Mem {
+                off: 8,
+                ..group_mem.follow()?
+            };
+            (|| {
+                let dir_len_op = scalar(self, word.clone().follow_to(dir_len as i64)?, 8)?;
+                let ctrl_op = scalar(self, ctrl_at, 8)?;
+                let plan_slot = |b: &mut Self, m: &Mem| {
+                    let k = b.shape_mem(types, key, m, &format!("{name}[key]"), depth);
+                    let v_at = Mem {
+                        off: m.off + elem_off as i64,
+                        ..m.clone()
+                    };
+                    let v = b.shape_mem(types, value, &v_at, &format!("{name}[value]"), depth);
+                    Shape::Struct(vec![("key".into(), k), ("value".into(), v)])
+                };
+                let slots = self.elements(
+                    Elements::Group {
+                        at: slots_at,
+                        count: 8,
+                    },
+                    slot as u32,
+                    plan_slot,
+                    "",
+                )?;
+                Some(MapEntries::Group {
+                    dir_len_op,
+                    ctrl_op,
+                    slots,
+                })
+            })()
+        } else if let Some((b_off, buckets, old)) = self.layout.hmap {
+            // bucket { tophash [8]uint8; keys [8]K; elems [8]V; overflow }
+            let bucket = word.clone().follow_to(buckets as i64)?;
+            let Access::Mem(bucket_word) = bucket else {
+                return None;
+            };
+            let at = |off: u64| -> Option<Mem> {
+                Some(Mem {
+                    off: off as i64,
+                    ..bucket_word.follow()?
+                })
+            };
+            (|| {
+                let b_op = scalar(self, word.clone().follow_to(b_off as i64)?, 1)?;
+                let old_op = scalar(self, word.clone().follow_to(old as i64)?, 8)?;
+                let tophash_op = scalar(self, Access::Mem(at(0)?), 8)?;
+                let one = |t: TypeId, what: &'static str| {
+                    move |b: &mut Self, m: &Mem| {
+                        b.shape_mem(types, t, m, &format!("{name}[{what}]"), depth)
+                    }
+                };
+                let keys = self.elements(
+                    Elements::Group {
+                        at: at(8)?,
+                        count: 8,
+                    },
+                    kt.size as u32,
+                    one(key, "key"),
+                    "",
+                )?;
+                let values = self.elements(
+                    Elements::Group {
+                        at: at(8 + 8 * kt.size)?,
+                        count: 8,
+                    },
+                    vt.size as u32,
+                    one(value, "value"),
+                    "",
+                )?;
+                Some(MapEntries::Bucket {
+                    b_op,
+                    old_op,
+                    tophash_op,
+                    keys,
+                    values,
+                })
+            })()
+        } else {
+            None
+        };
+        if planned.is_none() || self.full_hit {
+            revert(self);
+            return None;
+        }
+        planned
     }
 
     /// A []string: up to `max_elems` elements (at most 255), each up to
@@ -974,10 +1169,17 @@ impl Builder {
     /// A map, chan or func value, whose pointer word is reached by `word`:
     /// reads the count (map), qcount and dataqsiz (chan) or code pointer
     /// (func) behind it, at offsets taken from the binary's DWARF.
-    fn runtime_ref(&mut self, kind: &Kind, ty: &str, word: Access, name: &str) -> Shape {
+    fn runtime_ref(
+        &mut self,
+        types: &TypeTable,
+        kind: &Kind,
+        ty: &str,
+        word: Access,
+        name: &str,
+    ) -> Shape {
         let l = self.layout;
         let fields: &[Option<u64>] = match kind {
-            Kind::Map => &[l.map_len],
+            Kind::Map { .. } => &[l.map_len],
             Kind::Chan => &[l.chan_len, l.chan_cap],
             _ => &[l.func_pc],
         };
@@ -999,7 +1201,16 @@ impl Builder {
             }
         }
         match (kind, ops.as_slice()) {
-            (Kind::Map, [len_op]) => Shape::Map { len_op: *len_op },
+            (Kind::Map { key, elem }, [len_op]) => {
+                let entries = match (key, elem) {
+                    (Some(k), Some(v)) => self.map_entries(types, *k, *v, word, name),
+                    _ => None,
+                };
+                Shape::Map {
+                    len_op: *len_op,
+                    entries: entries.map(Box::new),
+                }
+            }
             (Kind::Chan, [len_op, cap_op]) => Shape::Chan {
                 len_op: *len_op,
                 cap_op: *cap_op,
@@ -1222,8 +1433,8 @@ impl Builder {
                 }
                 Shape::Array(items)
             }
-            Kind::Map | Kind::Chan | Kind::Func => match parts.next() {
-                Some(p) => self.runtime_ref(&t.kind, &t.name, Access::Direct(p.loc), name),
+            Kind::Map { .. } | Kind::Chan | Kind::Func => match parts.next() {
+                Some(p) => self.runtime_ref(types, &t.kind, &t.name, Access::Direct(p.loc), name),
                 None => Shape::Unavailable("no location".into()),
             },
             Kind::Slice { elem } => {
@@ -1305,7 +1516,7 @@ impl Builder {
             return None;
         }
         let mut op = RawOp {
-            kind,
+            kind: if kind == OP_GROUP { OP_ELEMS } else { kind },
             size,
             max_len,
             b: len.map(raw_loc).unwrap_or_default(),
@@ -1314,7 +1525,11 @@ impl Builder {
         match a {
             Access::Direct(loc) => op.a = raw_loc(loc),
             Access::Mem(m) => {
-                op.indirect = 1;
+                op.indirect = if matches!(kind, OP_BYTES | OP_GROUP) {
+                    ADDR_ONLY
+                } else {
+                    1
+                };
                 op.a = match m.base {
                     Base::At(l) => raw_loc(l),
                     Base::Elem => RawLoc {
@@ -1334,6 +1549,18 @@ impl Builder {
         self.data_bytes += bytes;
         Some(n)
     }
+}
+
+/// Where the elements of an `OP_ELEMS`/`OP_GROUP` op are.
+enum Elements {
+    /// A slice: its {array, len} and its cap.
+    Slice {
+        array: Access,
+        len: Option<Loc>,
+        cap: Access,
+    },
+    /// `count` elements from `at`.
+    Group { at: Mem, count: u32 },
 }
 
 /// Where a value in memory is: the pointer word `base` (a register or

@@ -31,6 +31,12 @@ pub const OP_STRINGS: u8 = 3;
 pub const OP_BYTES: u8 = 4;
 /// `GOTEL_OP_ELEMS`: a slice whose elements run the ops that follow.
 pub const OP_ELEMS: u8 = 5;
+/// Planner-only: an `OP_ELEMS` over `max_len` elements from the op's
+/// address (a map's group or bucket), sent as `OP_ELEMS` + `ADDR_ONLY`.
+pub const OP_GROUP: u8 = 6;
+/// `GOTEL_ADDR_ONLY`: `RawOp::indirect` of ops whose value is the address
+/// the chase ends at (`OP_BYTES`, fixed-count `OP_ELEMS`).
+pub const ADDR_ONLY: u8 = 2;
 /// Pointer hops one indirect op may follow (`GOTEL_MAX_HOPS`).
 pub const MAX_HOPS: usize = 4;
 /// `GOTEL_SITE_ENTRY`.

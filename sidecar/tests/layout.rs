@@ -34,6 +34,7 @@ fn rust_mirror_matches_the_c_header() {
         "GOTEL_OP_STRINGS",
         "GOTEL_OP_BYTES",
         "GOTEL_OP_ELEMS",
+        "GOTEL_ADDR_ONLY",
         "GOTEL_LOC_ELEM",
     ] {
         c.push_str(&format!("  printf(\"{k} %d\\n\", (int){k});\n"));
@@ -84,5 +85,6 @@ fn rust_mirror_matches_the_c_header() {
     assert_eq!(got["GOTEL_OP_STRINGS"], OP_STRINGS as usize);
     assert_eq!(got["GOTEL_OP_BYTES"], OP_BYTES as usize);
     assert_eq!(got["GOTEL_OP_ELEMS"], OP_ELEMS as usize);
+    assert_eq!(got["GOTEL_ADDR_ONLY"], ADDR_ONLY as usize);
     assert_eq!(got["GOTEL_LOC_ELEM"], LOC_ELEM as usize);
 }

@@ -31,6 +31,8 @@ fn config(pid: u32) -> String {
         "ident",
         "outer",
         "leaf",
+        "main.maps",
+        "bigMaps",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
@@ -54,8 +56,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 21 attachments for 19 probes.
-        let gotel = Gotel::run(&config(target.pid()), 21);
+        // Max has three instantiations: 23 attachments for 21 probes.
+        let gotel = Gotel::run(&config(target.pid()), 23);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, _) = gotel.stop();
@@ -247,6 +249,20 @@ fn shapes_and_dynamic_values() {
             }),
             "{v}"
         );
+
+        // Small maps with their entries (swiss groups since Go 1.24,
+        // buckets before); a nil map; a large one by count.
+        let m = calls_of(&calls, "main.maps", v);
+        assert_eq!(
+            m[0]["args"],
+            json!({
+                "m": {"len": 3, "entries": {"a": 1, "b": 2, "c": 3}},
+                "im": {"len": 1, "entries": [[7, "seven"]]},
+            }),
+            "{v}"
+        );
+        let m = calls_of(&calls, "bigMaps", v);
+        assert_eq!(m[0]["args"], json!({"nm": null, "big": {"len": 20}}), "{v}");
 
         // Complex numbers in memory; in XMM registers unavailable.
         let c = calls_of(&calls, "cplx", v);

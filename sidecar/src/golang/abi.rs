@@ -169,7 +169,7 @@ fn decompose(
     };
     match &t.kind {
         Kind::Bool | Kind::Int { .. } => word(out, offset, t.size, false),
-        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map | Kind::Chan | Kind::Func => {
+        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
             word(out, offset, 8, false)
         }
         Kind::Float => word(out, offset, t.size, true),
@@ -219,7 +219,7 @@ fn decompose(
 /// Go's alignment of a type on amd64 (what `unsafe.Alignof` says): an
 /// array aligns like its element even when empty, a struct like its most
 /// aligned field.
-fn alignment(types: &TypeTable, ty: TypeId) -> u64 {
+pub fn alignment(types: &TypeTable, ty: TypeId) -> u64 {
     let t = types.get(ty);
     match &t.kind {
         Kind::Bool | Kind::Int { .. } | Kind::Float => t.size.clamp(1, 8),

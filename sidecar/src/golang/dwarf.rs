@@ -18,6 +18,8 @@ type R<'a> = EndianSlice<'a, RunTimeEndian>;
 const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
 /// `DW_AT_go_elem`: element type of slices, chans, maps.
 const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+/// `DW_AT_go_key`: a map's key type.
+const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
 /// `DW_AT_go_runtime_type`: the type's runtime `_type`, as an offset from
 /// the module's type data (`runtime.types`).
 const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
@@ -102,6 +104,13 @@ pub struct RuntimeLayout {
     pub chan_cap: Option<u64>,
     /// `runtime.funcval.fn`: the code pointer of a func value.
     pub func_pc: Option<u64>,
+    /// Swiss-table maps (Go ≥ 1.24): `Map.dirPtr` and `Map.dirLen`; a
+    /// map with `dirLen` 0 keeps its (at most 8) entries in the one group
+    /// `dirPtr` points at.
+    pub swiss: Option<(u64, u64)>,
+    /// Bucket maps (Go < 1.24): `hmap.B`, `hmap.buckets`, `hmap.oldbuckets`;
+    /// with B 0 and no old buckets, every entry is in the one bucket.
+    pub hmap: Option<(u64, u64, u64)>,
 }
 
 /// Where the goroutine id and the stack top live in `runtime.g`.
@@ -122,6 +131,7 @@ struct RawType {
     encoding: Option<gimli::DwAte>,
     ty: Option<DebugInfoOffset>,
     elem: Option<DebugInfoOffset>,
+    key: Option<DebugInfoOffset>,
     members: Vec<(String, u64, Option<DebugInfoOffset>)>,
     count: Option<u64>,
 }
@@ -288,6 +298,19 @@ fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
         chan_len: member_of(types, "runtime.hchan", "qcount"),
         chan_cap: member_of(types, "runtime.hchan", "dataqsiz"),
         func_pc: member_of(types, "runtime.funcval", "fn"),
+        swiss: member_of(types, "internal/runtime/maps.Map", "dirPtr").zip(member_of(
+            types,
+            "internal/runtime/maps.Map",
+            "dirLen",
+        )),
+        hmap: match (
+            member_of(types, "runtime.hmap", "B"),
+            member_of(types, "runtime.hmap", "buckets"),
+            member_of(types, "runtime.hmap", "oldbuckets"),
+        ) {
+            (Some(b), Some(k), Some(o)) => Some((b, k, o)),
+            _ => None,
+        },
     }
 }
 
@@ -370,6 +393,7 @@ fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                             encoding,
                             ty: tyref,
                             elem: entry.attr_value(DW_AT_GO_ELEM)?.and_then(reference),
+                            key: entry.attr_value(DW_AT_GO_KEY)?.and_then(reference),
                             members: Vec::new(),
                             count: None,
                         },
@@ -599,7 +623,10 @@ impl Resolver<'_> {
             Some(20) => Kind::Interface {
                 empty: self.is_eface(raw),
             },
-            Some(21) => Kind::Map,
+            Some(21) => Kind::Map {
+                key: raw.key.map(|t| self.resolve(t)),
+                elem: raw.elem.map(|t| self.resolve(t)),
+            },
             Some(22) => Kind::Pointer {
                 elem: raw.ty.map(|t| self.resolve(t)),
             },
@@ -625,7 +652,11 @@ impl Resolver<'_> {
             _ => return self.build_untagged(raw, name, size),
         };
         let size = match kind {
-            Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map | Kind::Chan | Kind::Func => 8,
+            Kind::Pointer { .. }
+            | Kind::UnsafePointer
+            | Kind::Map { .. }
+            | Kind::Chan
+            | Kind::Func => 8,
             Kind::Interface { .. } | Kind::String => 16,
             Kind::Slice { .. } => 24,
             _ => size,

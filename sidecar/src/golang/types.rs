@@ -61,8 +61,14 @@ pub enum Kind {
         /// True for `interface{}` / `any` (runtime.eface).
         empty: bool,
     },
-    /// `map[K]V` (a pointer to runtime.hmap).
-    Map,
+    /// `map[K]V` (a pointer to runtime.hmap, or to a swiss-table
+    /// internal/runtime/maps.Map since Go 1.24).
+    Map {
+        /// The key type.
+        key: Option<TypeId>,
+        /// The value type.
+        elem: Option<TypeId>,
+    },
     /// `chan T` (a pointer to runtime.hchan).
     Chan,
     /// A func value (a pointer to a closure).
