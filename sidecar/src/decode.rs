@@ -6,9 +6,7 @@ use serde::{Serialize, Serializer};
 
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::plan::{Image, MapEntries, ScalarKind, Shape, SitePlan};
-use crate::recipe::{
-    RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS,
-};
+use crate::recipe::{RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]

@@ -385,17 +385,34 @@ impl SiteCtx<'_> {
     /// interfaces' dynamic values are dropped again when they crowd out
     /// any other value.
     fn build(&self, site: u8) -> Result<Builder, PlanError> {
-        let b = self.build_with(site, true)?;
-        if !b.crowded {
-            return Ok(b);
+        // What every value needs without extras, then the extras (an
+        // interface's speculative reads, a small map's entries) in order,
+        // each only if the values after it still fit.
+        let base = self.build_with(site, false, &[])?;
+        let mut later: Vec<(u32, u32)> = vec![(0, 0); base.costs.len() + 1];
+        for i in (0..base.costs.len()).rev() {
+            let (o, d) = base.costs[i];
+            later[i] = (later[i + 1].0 + o, later[i + 1].1 + d);
         }
-        self.build_with(site, false)
+        let full = self.build_with(site, true, &later)?;
+        if full.crowded && !base.crowded {
+            return Ok(base);
+        }
+        Ok(full)
     }
 
-    fn build_with(&self, site: u8, dynamic: bool) -> Result<Builder, PlanError> {
+    /// `later[i]`: ops and bytes the values after value i need without
+    /// extras (empty: no reservation).
+    fn build_with(
+        &self,
+        site: u8,
+        dynamic: bool,
+        later: &[(u32, u32)],
+    ) -> Result<Builder, PlanError> {
         let (types, spec) = (self.types, self.spec);
         let mut b = Builder::new(self.layout, site, self.g.0, self.g.1, spec);
         b.dynamic = dynamic;
+        b.reserve = later.get(1).copied().unwrap_or((0, 0));
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
         if site == SITE_ENTRY {
@@ -425,7 +442,7 @@ impl SiteCtx<'_> {
                         (Err(why), _) => unavailable(path, "?", why),
                         (_, None) => unavailable(path, "?", "no type in DWARF"),
                     };
-                    b.values.push(value);
+                    b.push_value(value, later);
                 }
             }
             b.entry_args = b.values.len();
@@ -446,7 +463,7 @@ impl SiteCtx<'_> {
                     (Err(why), _) => unavailable(&name, "?", why),
                     (_, None) => unavailable(&name, "?", "no type in DWARF"),
                 };
-                b.values.push(value);
+                b.push_value(value, later);
             }
         }
         b.crowded = b.full_hit;
@@ -489,12 +506,23 @@ struct Builder {
     /// Pointers followed to show their pointee.
     pointer_depth: u32,
     /// Whether interfaces get the speculative reads that decode their
-    /// dynamic values (off when they would crowd out other values).
+    /// dynamic values, and small maps their entries (off when these would
+    /// crowd out other values).
     dynamic: bool,
     /// Planning the ops of one slice element (no slices of ops inside).
     in_elems: bool,
     /// Values that are arguments (the rest, at an instant entry, results).
     entry_args: usize,
+    /// Ops and bytes each value took, in order.
+    costs: Vec<(u32, u32)>,
+    /// (ops, bytes) used when the previous value was recorded.
+    mark: (u32, u32),
+    /// Ops and bytes the values still to plan need: extras leave them.
+    reserve: (u32, u32),
+    /// Planning an extra (see `reserve`).
+    extra: bool,
+    /// Pushes (or plans) that did not fit, extras included.
+    fails: u32,
     /// A value had to give way for lack of room (pointees, planned last,
     /// only get shallower and do not count).
     crowded: bool,
@@ -522,6 +550,11 @@ impl Builder {
             dynamic: true,
             in_elems: false,
             entry_args: 0,
+            costs: Vec::new(),
+            mark: (0, 0),
+            reserve: (0, 0),
+            extra: false,
+            fails: 0,
             crowded: false,
         }
     }
@@ -574,6 +607,16 @@ impl Builder {
                 pointee: Box::new(pointee),
             };
         }
+    }
+
+    /// Records a planned value and what it cost since the previous one,
+    /// then reserves room for the values after it.
+    fn push_value(&mut self, value: Value, later: &[(u32, u32)]) {
+        let (o, d) = (u32::from(self.recipe.n_ops), self.data_bytes);
+        self.costs.push((o - self.mark.0, d - self.mark.1));
+        self.mark = (o, d);
+        self.values.push(value);
+        self.reserve = later.get(self.values.len() + 1).copied().unwrap_or((0, 0));
     }
 
     fn finish(self) -> SitePlan {
@@ -823,10 +866,11 @@ impl Builder {
             Kind::Array { elem, len } => {
                 let esize = types.get(*elem).size as i64;
                 let mut items = Vec::new();
+                let fails = self.fails;
                 for i in 0..*len {
                     // Out of room: one marker for the rest, however long
                     // the array (planning must not grow with it).
-                    if self.full_hit {
+                    if self.full_hit || self.fails != fails {
                         items.push(Shape::Unavailable(format!(
                             "{} more element(s): no room left at this site",
                             len - i
@@ -952,6 +996,7 @@ impl Builder {
             b.data_bytes = data_bytes;
             b.full_hit = full_hit;
         };
+        let fails = self.fails;
         let (op, cap, fixed) = match source {
             Elements::Slice { array, len, cap } => {
                 (self.push(OP_ELEMS, 0, 0, array, len, 16)?, Some(cap), None)
@@ -992,7 +1037,7 @@ impl Builder {
             Some(_) => 0,
             None => self.max_elems.min(room).min(255),
         };
-        if self.full_hit || k == 0 || k > 32 || n == 0 {
+        if self.fails != fails || k == 0 || k > 32 || n == 0 {
             revert(self);
             return None;
         }
@@ -1024,16 +1069,33 @@ impl Builder {
         name: &str,
     ) -> Option<MapEntries> {
         let (kt, vt) = (types.get(key), types.get(value));
-        // Larger keys and values are stored behind pointers.
-        if self.in_elems || kt.size > 128 || vt.size > 128 {
+        // Larger keys and values are stored behind pointers. Entries are
+        // extras like interfaces' speculative reads: planned only while the
+        // values after them still fit.
+        if !self.dynamic || self.in_elems || kt.size > 128 || vt.size > 128 {
             return None;
         }
+        let was = std::mem::replace(&mut self.extra, true);
+        let entries = self.map_entries_ops(types, (key, value), word, name);
+        self.extra = was;
+        entries
+    }
+
+    fn map_entries_ops(
+        &mut self,
+        types: &TypeTable,
+        (key, value): (TypeId, TypeId),
+        word: Access,
+        name: &str,
+    ) -> Option<MapEntries> {
+        let (kt, vt) = (types.get(key), types.get(value));
         let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
         let revert = |b: &mut Self| {
             b.recipe = recipe;
             b.data_bytes = data_bytes;
             b.full_hit = full_hit;
         };
+        let fails = self.fails;
         let depth = self.pointer_depth.saturating_sub(1);
         let scalar = |b: &mut Self, a: Access, size: u8| b.push(OP_SCALAR, size, 0, a, None, 8);
         let planned = if let Some((dir_ptr, dir_len)) = self.layout.swiss {
@@ -1130,7 +1192,7 @@ impl Builder {
         } else {
             None
         };
-        if planned.is_none() || self.full_hit {
+        if planned.is_none() || self.fails != fails {
             revert(self);
             return None;
         }
@@ -1287,14 +1349,58 @@ impl Builder {
         let Some(data) = data else {
             return shape;
         };
+        // Always, when there is room: the string its data pointer points
+        // at, which is the value of a `string` and the message of the
+        // common errors.
+        let max = self.max_string_len;
+        let s0 = Mem {
+            off: data.off,
+            ..data.clone()
+        };
+        if let Some(op) = self.push(
+            OP_STRING,
+            1,
+            max as u16,
+            Access::Mem(s0),
+            None,
+            16 + max.div_ceil(8) * 8,
+        ) {
+            if let Shape::Interface { strings, .. } = &mut shape {
+                strings.push((0, op));
+            }
+        }
+        // Speculative reads for any other dynamic type, planned only while
+        // the values after them still fit, and skipped per slice element:
+        // the first bytes of the value, strings where user errors (8),
+        // NumError.Num and PathError.Path (16) keep them, and the error
+        // those two wrap (at 32).
+        if !self.dynamic || self.in_elems {
+            return shape;
+        }
+        let was = std::mem::replace(&mut self.extra, true);
+        self.interface_extras(&mut shape, &data, ty, name, nested);
+        self.extra = was;
+        shape
+    }
+
+    /// The speculative reads of an interface's dynamic value (see
+    /// `interface_ops`), into `shape`'s image, strings and inner error.
+    fn interface_extras(
+        &mut self,
+        shape: &mut Shape,
+        data: &Mem,
+        ty: &str,
+        name: &str,
+        nested: bool,
+    ) {
         let Shape::Interface {
             image_op,
             strings,
             inner,
             ..
-        } = &mut shape
+        } = shape
         else {
-            unreachable!()
+            return;
         };
         let at = |off: u64| Mem {
             off: data.off + off as i64,
@@ -1305,20 +1411,6 @@ impl Builder {
             let bytes = 16 + max.div_ceil(8) * 8;
             b.push(OP_STRING, 1, max as u16, Access::Mem(at(off)), None, bytes)
         };
-        // Always, when there is room: the string its data pointer points
-        // at, which is the value of a `string` and the message of the
-        // common errors.
-        if let Some(op) = string_op(self, 0, max) {
-            strings.push((0, op));
-        }
-        // Speculative reads for any other dynamic type, dropped for the
-        // whole site when they crowd out a value, and skipped per slice
-        // element: the first bytes of the value, strings where user
-        // errors (8), NumError.Num and PathError.Path (16) keep them, and
-        // the error those two wrap (at 32).
-        if !self.dynamic || self.in_elems {
-            return shape;
-        }
         let image = if nested { 16 } else { DYN_IMAGE };
         *image_op = self.push(
             OP_BYTES,
@@ -1329,7 +1421,7 @@ impl Builder {
             16 + image,
         );
         if ty != "error" || nested {
-            return shape;
+            return;
         }
         for off in [8, 16] {
             if let Some(op) = string_op(self, off, max.min(SPECULATIVE_STRING)) {
@@ -1341,7 +1433,6 @@ impl Builder {
         if matches!(s, Shape::Interface { .. }) {
             *inner = Some(Box::new(s));
         }
-        shape
     }
 
     fn shape(
@@ -1418,8 +1509,9 @@ impl Builder {
             ),
             Kind::Array { elem, len } => {
                 let mut items = Vec::new();
+                let fails = self.fails;
                 for i in 0..*len {
-                    if self.full_hit {
+                    if self.full_hit || self.fails != fails {
                         for _ in i..*len {
                             skip(types, *elem, parts);
                         }
@@ -1493,10 +1585,14 @@ impl Builder {
     }
 
     fn full(&mut self, name: &str) -> Shape {
-        self.full_hit = true;
+        self.fails += 1;
         let why =
             format!("more than {MAX_OPS} captures or {MAX_DATA} bytes at one site; narrow `args:`");
-        self.warnings.push(format!("{name}: {why}"));
+        // An extra that does not fit is simply left out.
+        if !self.extra {
+            self.full_hit = true;
+            self.warnings.push(format!("{name}: {why}"));
+        }
         Shape::Unavailable(why)
     }
 
@@ -1511,8 +1607,12 @@ impl Builder {
         bytes: u32,
     ) -> Option<usize> {
         let n = self.recipe.n_ops as usize;
-        if n >= MAX_OPS || self.data_bytes + bytes > MAX_DATA {
-            self.full_hit = true;
+        let (ro, rb) = if self.extra { self.reserve } else { (0, 0) };
+        if n + ro as usize >= MAX_OPS || self.data_bytes + bytes + rb > MAX_DATA {
+            self.fails += 1;
+            if !self.extra {
+                self.full_hit = true;
+            }
             return None;
         }
         let mut op = RawOp {
