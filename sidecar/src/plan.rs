@@ -570,8 +570,7 @@ impl Builder {
             let Shape::Scalar { op: addr_op, .. } = self.values[i].shape else {
                 continue;
             };
-            let (recipe, data_bytes, warnings) =
-                (self.recipe, self.data_bytes, self.warnings.len());
+            let saved = self.checkpoint();
             let mem = Mem {
                 base: Base::At(loc),
                 hops: Vec::new(),
@@ -588,9 +587,8 @@ impl Builder {
                     break;
                 }
                 overflowed |= self.full_hit;
-                self.recipe = recipe;
-                self.data_bytes = data_bytes;
-                self.warnings.truncate(warnings);
+                self.restore(&saved);
+                self.warnings.truncate(saved.warnings);
             }
             self.full_hit = false;
             let Some(pointee) = shown else {
@@ -607,6 +605,23 @@ impl Builder {
                 pointee: Box::new(pointee),
             };
         }
+    }
+
+    /// What `restore` returns to: the recipe and its budget so far.
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            recipe: self.recipe,
+            data_bytes: self.data_bytes,
+            full_hit: self.full_hit,
+            warnings: self.warnings.len(),
+        }
+    }
+
+    /// Undoes the ops planned since `c` (warnings are the caller's).
+    fn restore(&mut self, c: &Checkpoint) {
+        self.recipe = c.recipe;
+        self.data_bytes = c.data_bytes;
+        self.full_hit = c.full_hit;
     }
 
     /// Records a planned value and what it cost since the previous one,
@@ -990,12 +1005,8 @@ impl Builder {
         plan_elem: impl FnOnce(&mut Self, &Mem) -> Shape,
         ty: &str,
     ) -> Option<Shape> {
-        let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
-        let revert = |b: &mut Self| {
-            b.recipe = recipe;
-            b.data_bytes = data_bytes;
-            b.full_hit = full_hit;
-        };
+        let saved = self.checkpoint();
+        let revert = |b: &mut Self| b.restore(&saved);
         let fails = self.fails;
         let (op, cap, fixed) = match source {
             Elements::Slice { array, len, cap } => {
@@ -1089,12 +1100,8 @@ impl Builder {
         name: &str,
     ) -> Option<MapEntries> {
         let (kt, vt) = (types.get(key), types.get(value));
-        let (recipe, data_bytes, full_hit) = (self.recipe, self.data_bytes, self.full_hit);
-        let revert = |b: &mut Self| {
-            b.recipe = recipe;
-            b.data_bytes = data_bytes;
-            b.full_hit = full_hit;
-        };
+        let saved = self.checkpoint();
+        let revert = |b: &mut Self| b.restore(&saved);
         let fails = self.fails;
         let depth = self.pointer_depth.saturating_sub(1);
         let scalar = |b: &mut Self, a: Access, size: u8| b.push(OP_SCALAR, size, 0, a, None, 8);
@@ -1649,6 +1656,14 @@ impl Builder {
         self.data_bytes += bytes;
         Some(n)
     }
+}
+
+/// A point in planning to return to when a tentative plan does not fit.
+struct Checkpoint {
+    recipe: RawRecipe,
+    data_bytes: u32,
+    full_hit: bool,
+    warnings: usize,
 }
 
 /// Where the elements of an `OP_ELEMS`/`OP_GROUP` op are.

@@ -514,10 +514,7 @@ impl Supervisor {
             if meta.plan.instant {
                 // A lone-RET body: entry and return are one instruction.
                 let returns = args.split_off(meta.plan.entry_args.min(args.len()));
-                let trace = match self.correlator.enclosing(&key) {
-                    Some(parent) => TraceIds::child_of(&parent.trace),
-                    None => TraceIds::root(),
-                };
+                let trace = self.new_trace(&key);
                 let open = Open {
                     meta,
                     tid: ev.tid,
@@ -534,10 +531,7 @@ impl Supervisor {
             // A restarted prologue keeps the ids it got the first time.
             let trace = match self.correlator.get(&key) {
                 Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
-                _ => match self.correlator.enclosing(&key) {
-                    Some(parent) => TraceIds::child_of(&parent.trace),
-                    None => TraceIds::root(),
-                },
+                _ => self.new_trace(&key),
             };
             let unwound = self.correlator.enter(
                 key,
@@ -577,6 +571,15 @@ impl Supervisor {
         let duration = ev.ktime_ns.saturating_sub(open.ktime);
         let call = self.call(open, ev.goid, Some(duration), returns, ev.ktime_ns);
         self.emit(&call);
+    }
+
+    /// Ids for a call entering at `key`: a child of the innermost open
+    /// call on its goroutine, else the root of a new trace.
+    fn new_trace(&self, key: &CallKey) -> TraceIds {
+        match self.correlator.enclosing(key) {
+            Some(parent) => TraceIds::child_of(&parent.trace),
+            None => TraceIds::root(),
+        }
     }
 
     /// A call record from its entry; `duration` None: it never returned.
