@@ -40,6 +40,15 @@ struct {
 	__type(value, struct gotel_recipe);
 } recipes SEC(".maps");
 
+/* Recipes of interfaces' dynamic types, installed by userspace when a
+ * type is first seen (or known to be likely, like error types). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GOTEL_MAX_TYPE_RECIPES);
+	__type(key, struct gotel_type_key);
+	__type(value, struct gotel_type_recipe);
+} type_recipes SEC(".maps");
+
 /* One global count of dropped records, stamped on every record. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -83,15 +92,31 @@ struct elems_copy {
 	__u32 _pad;
 };
 
+/* A dynamic value waiting for its type's recipe (see gotel_dyn_block). */
+struct dyn_item {
+	__u64 rtype; /* runtime address of its _type */
+	__u64 data;  /* the interface's data pointer */
+	__u8 parent;
+	__u8 op;
+	__u8 _pad[6];
+};
+
 struct scratch {
 	__u32 busy; /* non-zero while a program builds a record here */
-	__u32 _pad;
+	__u32 n_dyn; /* dynamic values queued */
 	struct gotel_event ev;
 	__u8 data[SCRATCH_SIZE];
 	/* The head of runtime.g, read once per hit (+8: slack for the mask). */
 	__u8 g[GOTEL_G_SPAN + 8];
 	struct resolved res[GOTEL_MAX_OPS];
 	struct elems_copy ec;
+	struct dyn_item dyn[GOTEL_MAX_DYN];
+	__u32 block;      /* the block being written: its index + 1 */
+	__u32 nil_bits;   /* its ops' status bits */
+	__u32 fault_bits;
+	/* Write cursor of the dynamic values' blocks: in map memory, which
+	 * the verifier does not track per value (see elems_copy). */
+	__u32 doff;
 };
 
 struct {
@@ -157,6 +182,9 @@ struct capture {
 	struct scratch *s;
 	__u32 off; /* bytes of data written so far */
 	__u32 _pad;
+	/* The dynamic value being captured: its type's recipe, data pointer. */
+	struct gotel_type_recipe *tr;
+	__u64 base;
 };
 
 /*
@@ -409,6 +437,28 @@ static long copy_elem(__u32 j, struct capture *c)
 	return 0;
 }
 
+/*
+ * Queues the dynamic value whose data pointer op `op` (GOTEL_OPF_DYN)
+ * resolved to, with the type its `type_op` read: a nil interface, or a
+ * typed nil, has nothing to follow.
+ */
+static __always_inline void queue_dyn(struct scratch *s,
+				      const struct gotel_op *op,
+				      const struct resolved *r,
+				      __u32 parent, __u32 at)
+{
+	const struct resolved *t = &s->res[op->type_op & (GOTEL_MAX_OPS - 1)];
+	__u32 n = s->n_dyn;
+	if (t->status != RES_OK || !t->a || !r->a || n >= GOTEL_MAX_DYN)
+		return;
+	struct dyn_item *it = &s->dyn[n & (GOTEL_MAX_DYN - 1)];
+	it->rtype = t->a;
+	it->data = r->a;
+	it->parent = parent;
+	it->op = at;
+	s->n_dyn = n + 1;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -470,7 +520,83 @@ static long emit_op(__u32 i, struct capture *c)
 		ev->nil_mask |= 1U << i;
 	else if (status != RES_OK)
 		ev->fault_mask |= 1U << i;
+	else if (op->flags & GOTEL_OPF_DYN)
+		queue_dyn(s, op, r, 0, i);
 	return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
+}
+
+/* Type-recipe op t of the dynamic value being captured: pass 1. */
+static long dyn_resolve(__u32 t, struct capture *c)
+{
+	const struct gotel_type_recipe *tr = c->tr;
+	if (!tr || t >= GOTEL_MAX_TYPE_OPS)
+		return 1;
+	resolve_into(&tr->ops[t], &c->s->res[t], c, c->base);
+	return 0;
+}
+
+/* Pass 2: its slot, and its own dynamic value queued if it has one. */
+static long dyn_emit(__u32 t, struct capture *c)
+{
+	const struct gotel_type_recipe *tr = c->tr;
+	struct scratch *s = c->s;
+	if (!tr || t >= GOTEL_MAX_TYPE_OPS)
+		return 1;
+	const struct gotel_op *op = &tr->ops[t];
+	const struct resolved *r = &s->res[t];
+	__u32 status = emit_value(op, r, s, &s->doff);
+	if (status == RES_NIL)
+		s->nil_bits |= 1U << t;
+	else if (status != RES_OK)
+		s->fault_bits |= 1U << t;
+	else if (op->flags & GOTEL_OPF_DYN)
+		queue_dyn(s, op, r, s->block, t);
+	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
+}
+
+/*
+ * Dynamic value b of the queue: if its type has a recipe, a block header
+ * and the recipe's slots (which may queue more values). A type without a
+ * recipe writes nothing; userspace saw its type word and may install one.
+ */
+static long dyn_block(__u32 b, struct capture *c)
+{
+	struct scratch *s = c->s;
+	if (b >= GOTEL_MAX_DYN || b >= s->n_dyn)
+		return 1;
+	const struct dyn_item *it = &s->dyn[b];
+	struct gotel_type_key key = {
+		.bin = c->rc->bin,
+		.rtype = it->rtype - c->rc->bias,
+	};
+	struct gotel_type_recipe *tr = bpf_map_lookup_elem(&type_recipes, &key);
+	if (!tr || tr->n_ops > GOTEL_MAX_TYPE_OPS)
+		return 0;
+	__u32 head = s->doff;
+	if (head > GOTEL_MAX_DATA - sizeof(struct gotel_dyn_block)) {
+		s->ev.flags |= GOTEL_EV_DATA_FULL;
+		return 1;
+	}
+	s->doff = head + sizeof(struct gotel_dyn_block);
+	c->tr = tr;
+	c->base = it->data;
+	s->block = b + 1;
+	s->nil_bits = 0;
+	s->fault_bits = 0;
+	__u8 parent = it->parent, op = it->op;
+	bpf_loop(tr->n_ops, dyn_resolve, c, 0);
+	bpf_loop(tr->n_ops, dyn_emit, c, 0);
+	head &= GOTEL_MAX_DATA - 1;
+	struct gotel_dyn_block *blk = (void *)&s->data[head];
+	blk->rtype = it->rtype;
+	blk->parent = parent;
+	blk->op = op;
+	blk->n_ops = tr->n_ops;
+	blk->_pad = 0;
+	blk->nil_bits = s->nil_bits;
+	blk->fault_bits = s->fault_bits;
+	blk->_pad2 = 0;
+	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
 /* Builds and submits one record in the CPU's scratch buffer `s`. */
@@ -485,6 +611,8 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		.rc = rc,
 		.s = s,
 		.off = 0,
+		.tr = NULL,
+		.base = 0,
 	};
 	__u64 g = ctx->r14;
 	struct gotel_event *ev = &s->ev;
@@ -526,9 +654,16 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		ev->frame = stack_hi - c.sp;
 	}
 
+	s->n_dyn = 0;
 	if (rc->n_ops) {
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
 		bpf_loop(rc->n_ops, emit_op, &c, 0);
+	}
+	/* Dynamic values, breadth first: a block may queue more. */
+	if (s->n_dyn && !(ev->flags & GOTEL_EV_DATA_FULL)) {
+		s->doff = c.off;
+		bpf_loop(GOTEL_MAX_DYN, dyn_block, &c, 0);
+		c.off = s->doff;
 	}
 	if (ev->fault_mask & ~rc->quiet_mask)
 		count(GOTEL_STAT_FAULTS);

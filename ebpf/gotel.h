@@ -103,6 +103,15 @@ enum gotel_op_kind {
 #define GOTEL_ADDR_ONLY 2
 
 /*
+ * gotel_op.flags: the op (GOTEL_OP_BYTES, GOTEL_ADDR_ONLY) ends at an
+ * interface's data pointer, and op `type_op` read its dynamic type. If
+ * `type_recipes` holds a recipe for that type, it runs on the data
+ * pointer after the site's ops, and its record follows theirs as a
+ * `gotel_dyn_block`. Not inside GOTEL_OP_ELEMS elements.
+ */
+#define GOTEL_OPF_DYN 1
+
+/*
  * One capture. Direct ops read their value from `a` (and a string's
  * length from `b`). Indirect ops (`indirect` = 1) find it in memory:
  * w = word at `a`; then n_hops times w = *(u64 *)(w + hops[i]); the value
@@ -115,7 +124,8 @@ struct gotel_op {
 	__u16 max_len;
 	__u8 indirect;
 	__u8 n_hops;
-	__u16 _pad;
+	__u8 flags;   /* GOTEL_OPF_* */
+	__u8 type_op; /* GOTEL_OPF_DYN: the op that read the dynamic type */
 	struct gotel_loc a;
 	struct gotel_loc b;
 	__s32 hops[GOTEL_MAX_HOPS];
@@ -139,7 +149,57 @@ struct gotel_recipe {
 	/* Bit i: op i reads on speculation (an interface's dynamic value may
 	 * not be what it guesses); its faults are expected, not counted. */
 	__u32 quiet_mask;
+	/* The executable's id and load bias in the traced process: dynamic
+	 * types are looked up by link-time address, shared by every process
+	 * of one binary (PIE or not). */
+	__u32 bin;
+	__u32 _pad2;
+	__u64 bias;
 	struct gotel_op ops[GOTEL_MAX_OPS];
+};
+
+/* Ops of one dynamic type's recipe. */
+#define GOTEL_MAX_TYPE_OPS 12
+/* Dynamic types recipes can be installed for (all binaries). */
+#define GOTEL_MAX_TYPE_RECIPES 8192
+/* Dynamic values one record follows (nested ones included). */
+#define GOTEL_MAX_DYN 8
+
+/* Key of `type_recipes`: a binary and a runtime `_type`'s link-time
+ * address in it. */
+struct gotel_type_key {
+	__u32 bin;
+	__u32 _pad;
+	__u64 rtype;
+};
+
+/*
+ * What to capture of a value of one dynamic type, planned by userspace
+ * from DWARF. Every op is indirect from GOTEL_LOC_ELEM, which is the
+ * interface's data pointer; kinds SCALAR, STRING and BYTES only. An op
+ * with GOTEL_OPF_DYN (an interface inside the value) queues its value in
+ * turn, up to GOTEL_MAX_DYN per record.
+ */
+struct gotel_type_recipe {
+	__u8 n_ops;
+	__u8 _pad[7];
+	struct gotel_op ops[GOTEL_MAX_TYPE_OPS];
+};
+
+/*
+ * After the site's ops, one block per dynamic value followed, in queue
+ * order: this header, then the slots of its type recipe's ops laid out
+ * like the site's own. `rtype` says which recipe (userspace keeps a copy).
+ */
+struct gotel_dyn_block {
+	__u64 rtype;   /* the dynamic type's _type, as the process sees it */
+	__u8 parent;   /* 0: the site's recipe; b + 1: block b */
+	__u8 op;       /* the parent's GOTEL_OPF_DYN op */
+	__u8 n_ops;
+	__u8 _pad;
+	__u32 nil_bits;   /* bit t: op t met a nil pointer */
+	__u32 fault_bits; /* bit t: op t could not be read */
+	__u32 _pad2;
 };
 
 /* Bits of gotel_event.flags. */

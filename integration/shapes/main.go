@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -85,6 +86,35 @@ type MyErr struct {
 }
 
 func (e *MyErr) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Msg) }
+
+// OpErr is a user error with strings, an int and the error it wraps past
+// the first 32 bytes: read by its own recipe, not by guesses.
+type OpErr struct {
+	Op     string
+	Path   string
+	Code   int
+	Detail string
+	Err    error
+}
+
+func (e *OpErr) Error() string { return e.Op + " " + e.Path + ": " + e.Err.Error() }
+
+// Record is a plain struct shown through `any`: strings far into it, a
+// byte slice and an error inside.
+type Record struct {
+	ID    int
+	Name  string
+	Tags  [2]string
+	Raw   []byte
+	Cause error
+	Note  string
+}
+
+// inspect takes an empty interface (a second probe: types learned on
+// first sight show completely from the next value on).
+//
+//go:noinline
+func inspect(v any) int { return 1 }
 
 // apply calls f out of line: its closure argument keeps a body of its own.
 //
@@ -225,12 +255,18 @@ func round(base int) {
 		sink += show(v)
 	}
 	_, numErr := strconv.Atoi("12a")
+	_, dialErr := net.Dial("tcp", "127.0.0.1:1")
+	_, _, addrErr := net.SplitHostPort("1.2.3.4")
+	_, urlErr := url.Parse(":foo")
 	for _, e := range []error{nil, errors.New("plain"), fmt.Errorf("ctx: %w", errors.New("inner")),
-		numErr, &MyErr{Code: 404, Msg: "not found"}} {
+		numErr, &MyErr{Code: 404, Msg: "not found"}, dialErr, addrErr, urlErr,
+		&OpErr{"sync", "/var/x", 7, "retry later", errors.New("disk full")}} {
 		if check(e) {
 			sink++
 		}
 	}
+	sink += inspect(Record{ID: 9, Name: "rec", Tags: [2]string{"a", "b"}, Raw: []byte("raw"),
+		Cause: errors.New("why"), Note: "last"})
 }
 
 func main() {

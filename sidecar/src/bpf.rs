@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink, UProbeScope};
 use aya::programs::UProbe;
 use aya::{Ebpf, EbpfLoader};
 
-use crate::recipe::{RawRecipe, MAX_RECIPES, STAT_COUNT};
+use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe, MAX_RECIPES, STAT_COUNT};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gotel.bpf.o"));
 
@@ -76,6 +76,7 @@ pub struct KernelStats {
 pub struct Bpf {
     ebpf: Ebpf,
     recipes: Array<MapData, RawRecipe>,
+    type_recipes: HashMap<MapData, RawTypeKey, RawTypeRecipe>,
     stats: PerCpuArray<MapData, u64>,
     /// Free slots, oldest-freed first, so a slot is reused as late as
     /// possible and stale events in the ring cannot meet a new recipe.
@@ -115,12 +116,15 @@ impl Bpf {
             })
         };
         let recipes = Array::try_from(take(&mut ebpf, "recipes")?).map_err(|e| load(&e))?;
+        let type_recipes =
+            HashMap::try_from(take(&mut ebpf, "type_recipes")?).map_err(|e| load(&e))?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(|e| load(&e))?;
         let ring = RingBuf::try_from(take(&mut ebpf, "events")?).map_err(|e| load(&e))?;
         Ok((
             Bpf {
                 ebpf,
                 recipes,
+                type_recipes,
                 stats,
                 free: (0..MAX_RECIPES).collect(),
             },
@@ -147,6 +151,21 @@ impl Bpf {
         // program counts it as no_recipe and emits nothing.
         let _ = self.recipes.set(slot, RawRecipe::default(), 0);
         self.free.push_back(slot);
+    }
+
+    /// Installs the recipe of one dynamic type of one binary.
+    pub fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError> {
+        self.type_recipes
+            .insert(key, r, 0)
+            .map_err(|e| BpfError::Map {
+                map: "type_recipes",
+                why: e.to_string(),
+            })
+    }
+
+    /// Removes a dynamic type's recipe (its binary is no longer traced).
+    pub fn remove_type_recipe(&mut self, key: RawTypeKey) {
+        let _ = self.type_recipes.remove(&key);
     }
 
     /// Attaches the program at `offset` in the executable `path`, for `pid`

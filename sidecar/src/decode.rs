@@ -4,9 +4,15 @@
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::golang::types::{Kind, TypeId, TypeTable};
+use std::sync::Arc;
+
+use crate::dynamic::{IfaceAt, TypePlan};
+use crate::golang::types::{Field, Kind, TypeId, TypeTable};
 use crate::plan::{Image, MapEntries, ScalarKind, Shape, SitePlan};
-use crate::recipe::{RawOp, LOC_ELEM, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS};
+use crate::recipe::{
+    RawOp, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS, OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING,
+    OP_STRINGS,
+};
 
 /// A decoded Go value.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,7 +261,12 @@ enum Slot<'a> {
 /// Splits the event data into one slot per op, following the layout the
 /// BPF program writes (see `gotel.h`). Element ops get their slots inside
 /// their `OP_ELEMS` slot; their own entries here are placeholders.
-fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> Vec<Slot<'a>> {
+fn slots<'a>(
+    ops: &[RawOp],
+    data: &'a [u8],
+    fault_mask: u32,
+    nil_mask: u32,
+) -> (Vec<Slot<'a>>, usize) {
     let mut out = Vec::with_capacity(ops.len());
     let mut off = 0usize;
     for (i, op) in ops.iter().enumerate() {
@@ -275,8 +286,80 @@ fn slots<'a>(ops: &[RawOp], data: &'a [u8], fault_mask: u32, nil_mask: u32) -> V
         out.push(slot.unwrap_or(Slot::Fault));
         // The layout is sequential: past a short record nothing lines up.
         if stop {
+            return (out, data.len());
+        }
+    }
+    (out, off)
+}
+
+/// One dynamic value's block: its type's recipe and the slots of its ops.
+struct Block<'a> {
+    rtype: u64,
+    parent: usize,
+    op: usize,
+    plan: Arc<TypePlan>,
+    slots: Vec<Slot<'a>>,
+}
+
+/// A record split into the site's slots and the dynamic values' blocks.
+struct Rec<'a> {
+    slots: Vec<Slot<'a>>,
+    blocks: Vec<Block<'a>>,
+    /// Bit i: op i is an `OPF_DYN` op, whose value may have a block.
+    dyn_mask: u32,
+}
+
+impl Rec<'_> {
+    /// The block of the value that op `op` of `parent` (0: the site,
+    /// b + 1: block b) queued. Blocks only follow their parents, so a
+    /// walk from parent to child always moves forward.
+    fn child(&self, parent: usize, op: usize) -> Option<usize> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .skip(parent)
+            .find(|(_, b)| b.parent == parent && b.op == op)
+            .map(|(i, _)| i)
+    }
+}
+
+/// The blocks after the site's data at `off` (see `gotel_dyn_block`);
+/// stops at the first one whose type's recipe is unknown or that is cut.
+fn blocks<'a>(data: &'a [u8], mut off: usize, types: TypeNames<'_>) -> Vec<Block<'a>> {
+    let mut out = Vec::new();
+    while out.len() < MAX_DYN {
+        let (Some(rtype), Some(head)) = (u64_at(data, off), data.get(off + 8..off + 24)) else {
+            break;
+        };
+        let (parent, op, n_ops) = (usize::from(head[0]), usize::from(head[1]), head[2]);
+        let nil_bits = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
+        let fault_bits = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        // A parent is the site or an earlier block.
+        if parent > out.len() {
             break;
         }
+        let Some(plan) = types.dyn_plan(rtype) else {
+            break;
+        };
+        if plan.recipe.n_ops != n_ops || usize::from(n_ops) > MAX_TYPE_OPS {
+            break;
+        }
+        off += 24;
+        let mut slots = Vec::with_capacity(usize::from(n_ops));
+        for (t, o) in plan.recipe.ops[..usize::from(n_ops)].iter().enumerate() {
+            let bits = (fault_bits & (1 << t) != 0, nil_bits & (1 << t) != 0);
+            match slot(o, data, &mut off, bits) {
+                Some(s) => slots.push(s),
+                None => return out,
+            }
+        }
+        out.push(Block {
+            rtype,
+            parent,
+            op,
+            plan,
+            slots,
+        });
     }
     out
 }
@@ -399,6 +482,14 @@ pub trait Names {
     fn errno_text(&self, _n: u64) -> Option<String> {
         None
     }
+    /// The recipe installed for the dynamic type whose `_type` is at
+    /// `addr` (its blocks are laid out by it).
+    fn dyn_plan(&self, _addr: u64) -> Option<Arc<TypePlan>> {
+        None
+    }
+    /// A record showed a dynamic value of the type at `addr` without its
+    /// type's recipe: plan one if it has none.
+    fn want_type(&self, _addr: u64) {}
 }
 
 type TypeNames<'a> = &'a dyn Names;
@@ -406,6 +497,23 @@ type TypeNames<'a> = &'a dyn Names;
 /// Error types whose `Error()` returns exactly the string their data
 /// pointer points at (their first field), so that string is the message.
 const MESSAGE_FIRST_FIELD: &[&str] = &["*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors"];
+
+/// Error types whose `Error()` is a constant (DWARF and runtime names).
+const CONSTANT_MESSAGE: &[(&str, &str)] = &[
+    ("*internal/poll.DeadlineExceededError", "i/o timeout"),
+    ("*poll.DeadlineExceededError", "i/o timeout"),
+    ("context.deadlineExceededError", "context deadline exceeded"),
+];
+
+/// An interface inside a dynamic value.
+enum Inner<'a> {
+    /// A nil interface.
+    Nil,
+    /// What was captured of its dynamic value.
+    Held(Held<'a>),
+    /// Shown as is: unreadable, or a type gotel cannot name.
+    Shown(GoValue),
+}
 
 /// What was captured of one interface's dynamic value.
 struct Held<'a> {
@@ -417,11 +525,17 @@ struct Held<'a> {
     image: &'a [u8],
     /// Strings read at offsets of the dynamic value.
     strings: Vec<(u64, GoValue)>,
-    /// The error wrapped at offset 32, when captured, non-nil, and the
-    /// dynamic type is one that keeps an error there.
-    inner: Option<Box<Held<'a>>>,
+    /// Slices read at offsets of the dynamic value.
+    slices: Vec<(u64, GoValue)>,
+    /// Interfaces inside the dynamic value.
+    ifaces: Vec<(u64, Inner<'a>)>,
     /// The data word is nil: a typed nil pointer (`(*T)(nil)`).
     data_nil: bool,
+    /// Captured by the type's own recipe: every string, slice and
+    /// interface of the value that fitted is in the lists.
+    complete: bool,
+    /// Not, but the type's recipe is being planned (first sight).
+    learning: bool,
 }
 
 impl Held<'_> {
@@ -429,9 +543,35 @@ impl Held<'_> {
         self.strings.iter().find(|(o, _)| *o == off).map(|(_, v)| v)
     }
 
+    fn slice(&self, off: u64) -> Option<&GoValue> {
+        self.slices.iter().find(|(o, _)| *o == off).map(|(_, v)| v)
+    }
+
+    fn iface(&self, off: u64) -> Option<&Inner<'_>> {
+        self.ifaces.iter().find(|(o, _)| *o == off).map(|(_, v)| v)
+    }
+
     fn word(&self, off: usize) -> Option<u64> {
         let b = self.image.get(off..off + 8)?;
         Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// Why a field (a `ty` at `off`) the lists do not hold is missing.
+    fn missing(&self, ty: &str, off: u64) -> GoValue {
+        GoValue::Unavailable(if self.complete {
+            format!(
+                "more than {MAX_TYPE_OPS} captures in one dynamic value; this {ty} is not captured"
+            )
+        } else if self.learning {
+            format!(
+                "not captured in this record: gotel plans a capture for {} when it first sees one, and later values show this field",
+                self.ty
+            )
+        } else if self.image.is_empty() {
+            "not captured at this site (no room left, or inside a slice)".to_string()
+        } else {
+            format!("a {ty} at offset {off} of a dynamic value is not captured here")
+        })
     }
 }
 
@@ -439,24 +579,33 @@ impl Held<'_> {
 /// with the value to show when the dynamic type cannot be named.
 fn held<'a>(
     s: &Shape,
-    slots: &'a [Slot<'a>],
+    rec: &'a Rec<'a>,
     types: TypeNames<'_>,
 ) -> Result<Option<Held<'a>>, GoValue> {
     let Shape::Interface {
         type_op,
         image_op,
         strings,
-        inner,
         ty,
     } = s
     else {
         return Err(GoValue::Unavailable("not an interface".into()));
     };
+    let slots = &rec.slots;
     let rtype = match slots.get(*type_op) {
         Some(Slot::Scalar(0) | Slot::Nil) => return Ok(None),
         Some(Slot::Scalar(t)) => *t,
         _ => return Err(GoValue::Unavailable(READ_FAULT.into())),
     };
+    // The dynamic type's own recipe ran: all of it is in its block.
+    let mut learning = false;
+    if let Some(o) = image_op.filter(|o| rec.dyn_mask & (1 << o) != 0) {
+        if let Some(b) = rec.child(0, o) {
+            return Ok(Some(held_block(rec, b, types)));
+        }
+        types.want_type(rtype);
+        learning = true;
+    }
     let Some(name) = types.type_name(rtype) else {
         return Err(GoValue::Interface(format!(
             "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
@@ -471,57 +620,161 @@ fn held<'a>(
     let data_nil = matches!(image_slot, Some(Slot::Nil)) || matches!(first_string, Some(Slot::Nil));
     let strings = strings
         .iter()
-        .map(|(off, op)| {
-            let v = match slots.get(*op) {
-                Some(Slot::String { len, bytes }) => GoValue::captured(bytes, *len),
-                _ => GoValue::Unavailable(READ_FAULT.into()),
-            };
-            (*off, v)
-        })
+        .map(|(off, op)| (*off, text(slots.get(*op))))
         .collect();
-    // The word at offset 32 is an error only for some dynamic types;
-    // for the others it is arbitrary data, not a type to look up.
-    let inner = match inner.as_deref() {
-        Some(i) if wraps_error_at_32(&name, rtype, types) => match held(i, slots, types) {
-            Ok(Some(h)) => Some(Box::new(h)),
-            _ => None,
-        },
-        _ => None,
-    };
     Ok(Some(Held {
         ty: name,
         rtype,
         image,
         strings,
-        inner,
+        slices: Vec::new(),
+        ifaces: Vec::new(),
         data_nil,
+        complete: false,
+        learning,
     }))
 }
 
-/// Whether values of this dynamic type keep an error (a non-empty
-/// interface) at offset 32 of what the data pointer points at.
-fn wraps_error_at_32(name: &str, rtype: u64, types: TypeNames<'_>) -> bool {
-    if WRAPS_AT_32.contains(&name) {
-        return true;
-    }
-    let (Some(table), Some(id)) = (types.type_table(), types.type_id(rtype)) else {
-        return false;
-    };
-    let target = match &table.get(id).kind {
-        Kind::Pointer { elem: Some(e) } => *e,
-        _ => id,
-    };
-    match &table.get(target).kind {
-        Kind::Struct { fields } => fields.iter().any(|f| {
-            f.offset == 32 && matches!(table.get(f.ty).kind, Kind::Interface { empty: false })
-        }),
-        _ => false,
+/// A captured string, null when nil on the way.
+fn text(slot: Option<&Slot<'_>>) -> GoValue {
+    match slot {
+        Some(Slot::String { len, bytes }) => GoValue::captured(bytes, *len),
+        Some(Slot::Nil) => GoValue::Null,
+        _ => GoValue::Unavailable(READ_FAULT.into()),
     }
 }
 
-/// Error types whose message gotel rebuilds from their fields and the
-/// error they wrap at offset 32.
-const WRAPS_AT_32: &[&str] = &["*strconv.NumError", "*io/fs.PathError", "*fs.PathError"];
+/// The dynamic value block `bi` captured, with the values its own
+/// interfaces hold.
+fn held_block<'a>(rec: &'a Rec<'a>, bi: usize, types: TypeNames<'_>) -> Held<'a> {
+    let b = &rec.blocks[bi];
+    let p = &b.plan;
+    let image = match p.image_op.and_then(|o| b.slots.get(o)) {
+        Some(Slot::String { bytes, .. }) => *bytes,
+        _ => &[],
+    };
+    Held {
+        ty: types
+            .type_name(b.rtype)
+            .unwrap_or_else(|| format!("type {:#x}", b.rtype)),
+        rtype: b.rtype,
+        image,
+        strings: p
+            .strings
+            .iter()
+            .map(|(off, op)| (*off, text(b.slots.get(*op))))
+            .collect(),
+        slices: p
+            .slices
+            .iter()
+            .map(|s| {
+                let v = match b.slots.get(s.op) {
+                    Some(Slot::Nil) => GoValue::Null,
+                    slot => slice_elems(slot, Some(&s.elem), s.elem_size, None, "slice"),
+                };
+                (s.off, v)
+            })
+            .collect(),
+        ifaces: p
+            .ifaces
+            .iter()
+            .map(|f| (f.off, inner_at(rec, bi + 1, f, &b.slots, types)))
+            .collect(),
+        data_nil: false,
+        complete: true,
+        learning: false,
+    }
+}
+
+/// Interface `f` of a dynamic value (block `parent` - 1): its own block
+/// when its type has a recipe, else its type and short image.
+fn inner_at<'a>(
+    rec: &'a Rec<'a>,
+    parent: usize,
+    f: &IfaceAt,
+    slots: &'a [Slot<'a>],
+    types: TypeNames<'_>,
+) -> Inner<'a> {
+    let t = match slots.get(f.type_op) {
+        Some(Slot::Scalar(0) | Slot::Nil) => return Inner::Nil,
+        Some(Slot::Scalar(t)) => *t,
+        _ => return Inner::Shown(GoValue::Unavailable(READ_FAULT.into())),
+    };
+    if let Some(c) = rec.child(parent, f.data_op) {
+        return Inner::Held(held_block(rec, c, types));
+    }
+    types.want_type(t);
+    let Some(ty) = types.type_name(t) else {
+        return Inner::Shown(GoValue::Interface(format!(
+            "non-nil interface of a dynamic type gotel cannot name (runtime type {t:#x})"
+        )));
+    };
+    let (image, data_nil) = match slots.get(f.data_op) {
+        Some(Slot::String { bytes, .. }) => (*bytes, false),
+        Some(Slot::Nil) => (&[][..], true),
+        _ => (&[][..], false),
+    };
+    Inner::Held(Held {
+        ty,
+        rtype: t,
+        image,
+        strings: Vec::new(),
+        slices: Vec::new(),
+        ifaces: Vec::new(),
+        data_nil,
+        complete: false,
+        learning: true,
+    })
+}
+
+/// How a non-nil interface is shown: an error's message when gotel can
+/// rebuild it, else `{type, value}`.
+fn held_value(h: &Held<'_>, is_error: bool, types: TypeNames<'_>) -> GoValue {
+    if h.data_nil {
+        return GoValue::Dynamic {
+            ty: h.ty.clone(),
+            value: Box::new(GoValue::Null),
+        };
+    }
+    if is_error {
+        if let Some(msg) = error_message(h, types) {
+            return msg;
+        }
+    }
+    GoValue::Dynamic {
+        ty: h.ty.clone(),
+        value: Box::new(dynamic_value(h, types)),
+    }
+}
+
+fn inner_value(i: &Inner<'_>, is_error: bool, types: TypeNames<'_>) -> GoValue {
+    match i {
+        Inner::Nil => GoValue::Null,
+        Inner::Held(h) => held_value(h, is_error, types),
+        Inner::Shown(v) => v.clone(),
+    }
+}
+
+/// The struct fields of a dynamic value (of `*T`: of the T), by DWARF.
+fn value_fields<'t>(
+    name: &str,
+    rtype: u64,
+    types: TypeNames<'t>,
+) -> Option<(&'t TypeTable, &'t [Field])> {
+    let table = types.type_table()?;
+    let target = match types.type_id(rtype) {
+        Some(id) => match &table.get(id).kind {
+            Kind::Pointer { elem: Some(e) } => *e,
+            _ => id,
+        },
+        // `*T` where DWARF only has T.
+        None => types.type_named(name.strip_prefix('*')?)?,
+    };
+    match &table.get(target).kind {
+        Kind::Struct { fields } => Some((table, fields)),
+        _ => None,
+    }
+}
 
 /// The complete text of a captured string, None when cut or missing.
 fn whole(v: Option<&GoValue>) -> Option<&str> {
@@ -541,28 +794,150 @@ fn error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<GoValue> {
     if MESSAGE_FIRST_FIELD.contains(&h.ty.as_str()) {
         return h.string(0).cloned();
     }
-    let inner = || error_message(h.inner.as_deref()?, types);
     let text = match h.ty.as_str() {
         "*strconv.NumError" => format!(
             "strconv.{}: parsing {}: {}",
             whole(h.string(0))?,
             go_quote(whole(h.string(16))?)?,
-            whole(inner().as_ref())?
+            inner_error(h.iface(32)?, types)?
         ),
         "*io/fs.PathError" | "*fs.PathError" => format!(
             "{} {}: {}",
             whole(h.string(0))?,
             whole(h.string(16))?,
-            whole(inner().as_ref())?
+            inner_error(h.iface(32)?, types)?
         ),
         "syscall.Errno" => types.errno_text(h.word(0)?)?,
-        _ => return None,
+        ty => match CONSTANT_MESSAGE.iter().find(|(t, _)| *t == ty) {
+            Some((_, m)) => m.to_string(),
+            None => net_error_message(h, types)?,
+        },
     };
     Some(GoValue::Str {
         len: text.len() as u64,
         text,
         truncated: false,
     })
+}
+
+/// The message of a wrapped error, complete or None.
+fn inner_error(i: &Inner<'_>, types: TypeNames<'_>) -> Option<String> {
+    match i {
+        Inner::Held(h) if !h.data_nil => whole(error_message(h, types).as_ref()).map(String::from),
+        _ => None,
+    }
+}
+
+/// `Error()` of the os, net and net/url errors, from their fields by name.
+fn net_error_message(h: &Held<'_>, types: TypeNames<'_>) -> Option<String> {
+    let (_, fields) = value_fields(&h.ty, h.rtype, types)?;
+    let at = |name: &str| fields.iter().find(|f| f.name == name).map(|f| f.offset);
+    let s = |name: &str| whole(h.string(at(name)?));
+    let err = |name: &str| inner_error(h.iface(at(name)?)?, types);
+    Some(match h.ty.as_str() {
+        "*os.SyscallError" => format!("{}: {}", s("Syscall")?, err("Err")?),
+        "*net.OpError" => {
+            let mut m = s("Op")?.to_string();
+            let net = s("Net")?;
+            if !net.is_empty() {
+                m = format!("{m} {net}");
+            }
+            let source = addr_string(h.iface(at("Source")?)?, types)?;
+            let addr = addr_string(h.iface(at("Addr")?)?, types)?;
+            if let Some(src) = &source {
+                m = format!("{m} {src}");
+            }
+            if let Some(a) = addr {
+                let sep = if source.is_some() { "->" } else { " " };
+                m = format!("{m}{sep}{a}");
+            }
+            format!("{m}: {}", err("Err")?)
+        }
+        "*net.AddrError" => match s("Addr")? {
+            "" => s("Err")?.to_string(),
+            a => format!("address {a}: {}", s("Err")?),
+        },
+        "*net.DNSError" => {
+            let mut m = format!("lookup {}", s("Name")?);
+            match s("Server")? {
+                "" => {}
+                srv => m = format!("{m} on {srv}"),
+            }
+            format!("{m}: {}", s("Err")?)
+        }
+        "*net/url.Error" | "*url.Error" => {
+            format!("{} {}: {}", s("Op")?, go_quote(s("URL")?)?, err("Err")?)
+        }
+        _ => return None,
+    })
+}
+
+/// `addr.String()` of a `net.Addr` (None inside for a nil one); None
+/// when its type or a part is not known exactly.
+fn addr_string(i: &Inner<'_>, types: TypeNames<'_>) -> Option<Option<String>> {
+    let h = match i {
+        Inner::Nil => return Some(None),
+        Inner::Held(h) => h,
+        Inner::Shown(_) => return None,
+    };
+    if h.data_nil {
+        return Some(Some("<nil>".into()));
+    }
+    let (table, fields) = value_fields(&h.ty, h.rtype, types)?;
+    let at = |name: &str| fields.iter().find(|f| f.name == name);
+    let ip = || -> Option<String> {
+        match h.slice(at("IP")?.offset)? {
+            GoValue::Bytes { data, len } if data.len() as u64 == *len => Some(ip_string(data)),
+            GoValue::Null => Some(String::new()),
+            _ => None,
+        }
+    };
+    let zone = || whole(h.string(at("Zone")?.offset));
+    Some(Some(match h.ty.as_str() {
+        "*net.TCPAddr" | "*net.UDPAddr" => {
+            let port = at("Port")?;
+            let port = match image_field(table, port.ty, h, port.offset, types) {
+                GoValue::Int(p) => p,
+                _ => return None,
+            };
+            let mut host = ip()?;
+            let zone = zone()?;
+            if !zone.is_empty() {
+                host = format!("{host}%{zone}");
+            }
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        }
+        "*net.IPAddr" => match zone()? {
+            "" => ip()?,
+            z => format!("{}%{z}", ip()?),
+        },
+        "*net.UnixAddr" => whole(h.string(at("Name")?.offset))?.to_string(),
+        _ => return None,
+    }))
+}
+
+/// `net.IP.String()` of a non-empty IP, as Go prints it: dotted for IPv4
+/// (and IPv4-mapped IPv6), RFC 5952 for IPv6, `?` and hex otherwise.
+pub fn ip_string(ip: &[u8]) -> String {
+    match ip.len() {
+        0 => String::new(),
+        4 => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string(),
+        16 if ip[..10].iter().all(|b| *b == 0) && ip[10] == 0xff && ip[11] == 0xff => {
+            std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]).to_string()
+        }
+        16 => {
+            let b: [u8; 16] = ip.try_into().expect("16 bytes");
+            std::net::Ipv6Addr::from(b).to_string()
+        }
+        _ => format!(
+            "?{}",
+            ip.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
 }
 
 /// `strconv.Quote` of an ASCII string: Go's double-quoted form with Go's
@@ -706,10 +1081,13 @@ fn image_field(
         Kind::String => {
             return match h.string(off) {
                 Some(v) => v.clone(),
-                None if off >= h.image.len() as u64 => beyond(),
-                None => GoValue::Unavailable(format!(
-                    "a string at offset {off} of a dynamic value is not captured"
-                )),
+                None => h.missing("string", off),
+            }
+        }
+        Kind::Slice { .. } => {
+            return match h.slice(off) {
+                Some(v) => v.clone(),
+                None => h.missing(&t.name, off),
             }
         }
         Kind::Struct { fields } => {
@@ -725,16 +1103,11 @@ fn image_field(
                     .collect(),
             )
         }
-        // NumError.Err and PathError.Err, when not shown as a message.
-        Kind::Interface { empty: false } if off == 32 && h.inner.is_some() => {
-            let inner = h.inner.as_deref().expect("checked");
-            if let Some(msg) = error_message(inner, types) {
-                return msg;
+        Kind::Interface { .. } => {
+            return match h.iface(off) {
+                Some(i) => inner_value(i, t.name == "error", types),
+                None => h.missing(&t.name, off),
             }
-            return GoValue::Dynamic {
-                ty: inner.ty.clone(),
-                value: Box::new(dynamic_value(inner, types)),
-            };
         }
         Kind::Array { elem, len } => {
             let size = table.get(*elem).size.max(1);
@@ -770,15 +1143,31 @@ pub fn decode(
     types: TypeNames<'_>,
 ) -> Vec<(String, GoValue)> {
     let ops = &site.recipe.ops[..site.recipe.n_ops as usize];
-    let slots = slots(ops, data, masks.0, masks.1);
+    let (slots, end) = slots(ops, data, masks.0, masks.1);
+    let dyn_mask = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.flags & OPF_DYN != 0)
+        .fold(0u32, |m, (i, _)| m | (1 << i));
+    let blocks = if dyn_mask != 0 {
+        blocks(data, end, types)
+    } else {
+        Vec::new()
+    };
+    let rec = Rec {
+        slots,
+        blocks,
+        dyn_mask,
+    };
     site.values
         .iter()
-        .map(|v| (v.name.clone(), shape(&v.shape, &slots, types)))
+        .map(|v| (v.name.clone(), shape(&v.shape, &rec, types)))
         .collect()
 }
 
-fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
+fn shape(s: &Shape, rec: &Rec<'_>, types: TypeNames<'_>) -> GoValue {
     let fault = || GoValue::Unavailable(READ_FAULT.into());
+    let slots = &rec.slots;
     match s {
         Shape::Scalar { op, kind, size } => match slots.get(*op) {
             Some(Slot::Scalar(v)) => scalar(*v, *kind, *size),
@@ -790,24 +1179,10 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
             Some(Slot::Nil) => GoValue::Null,
             _ => fault(),
         },
-        Shape::Interface { ty, .. } => match held(s, slots, types) {
+        Shape::Interface { ty, .. } => match held(s, rec, types) {
             Ok(None) => GoValue::Null,
             Err(v) => v,
-            Ok(Some(h)) if h.data_nil => GoValue::Dynamic {
-                ty: h.ty,
-                value: Box::new(GoValue::Null),
-            },
-            Ok(Some(h)) => {
-                if ty == "error" {
-                    if let Some(msg) = error_message(&h, types) {
-                        return msg;
-                    }
-                }
-                GoValue::Dynamic {
-                    value: Box::new(dynamic_value(&h, types)),
-                    ty: h.ty,
-                }
-            }
+            Ok(Some(h)) => held_value(&h, ty == "error", types),
         },
         Shape::Slice {
             op,
@@ -833,29 +1208,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
                     len: *len,
                     cap,
                 },
-                Some(Slot::String { len, bytes }) => match elem {
-                    Some(Image::Byte) => GoValue::Bytes {
-                        data: bytes.to_vec(),
-                        len: *len,
-                    },
-                    Some(img) => GoValue::Seq {
-                        items: bytes
-                            .chunks_exact(*elem_size as usize)
-                            .map(|b| image_value(img, b))
-                            .collect(),
-                        len: *len,
-                        cap,
-                    },
-                    None if *len == 0 => GoValue::Seq {
-                        items: Vec::new(),
-                        len: 0,
-                        cap,
-                    },
-                    None => GoValue::Unavailable(format!(
-                        "{ty} of length {len}: its elements are not captured here (a slice inside a slice element, or of maps or channels)"
-                    )),
-                },
-                _ => fault(),
+                slot => slice_elems(slot, elem.as_ref(), *elem_size, cap, ty),
             }
         }
         Shape::Elems {
@@ -877,7 +1230,7 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
         }
         Shape::Pointer { addr_op, pointee } => match slots.get(*addr_op) {
             Some(Slot::Scalar(0) | Slot::Nil) => GoValue::Null,
-            Some(Slot::Scalar(_)) => shape(pointee, slots, types),
+            Some(Slot::Scalar(_)) => shape(pointee, rec, types),
             _ => fault(),
         },
         Shape::Map { len_op, entries } => match slots.get(*len_op) {
@@ -917,13 +1270,47 @@ fn shape(s: &Shape, slots: &[Slot<'_>], types: TypeNames<'_>) -> GoValue {
         Shape::Struct(fields) => GoValue::Struct(
             fields
                 .iter()
-                .map(|(k, f)| (k.clone(), shape(f, slots, types)))
+                .map(|(k, f)| (k.clone(), shape(f, rec, types)))
                 .collect(),
         ),
-        Shape::Array(items) => {
-            GoValue::Array(items.iter().map(|f| shape(f, slots, types)).collect())
-        }
+        Shape::Array(items) => GoValue::Array(items.iter().map(|f| shape(f, rec, types)).collect()),
         Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
+    }
+}
+
+/// A slice whose elements were copied as one run of bytes (`OP_STRING`
+/// with the element size), decoded by `elem`.
+fn slice_elems(
+    slot: Option<&Slot<'_>>,
+    elem: Option<&Image>,
+    elem_size: u64,
+    cap: Option<u64>,
+    ty: &str,
+) -> GoValue {
+    let Some(Slot::String { len, bytes }) = slot else {
+        return GoValue::Unavailable(READ_FAULT.into());
+    };
+    match elem {
+        Some(Image::Byte) => GoValue::Bytes {
+            data: bytes.to_vec(),
+            len: *len,
+        },
+        Some(img) => GoValue::Seq {
+            items: bytes
+                .chunks_exact(elem_size.max(1) as usize)
+                .map(|b| image_value(img, b))
+                .collect(),
+            len: *len,
+            cap,
+        },
+        None if *len == 0 => GoValue::Seq {
+            items: Vec::new(),
+            len: 0,
+            cap,
+        },
+        None => GoValue::Unavailable(format!(
+            "{ty} of length {len}: its elements are not captured here (a slice inside a slice element, or of maps or channels)"
+        )),
     }
 }
 
@@ -945,9 +1332,14 @@ fn elements(
                 .iter()
                 .map(|item| {
                     // The element shape names its ops by index.
-                    let mut v = vec![Slot::Fault; first];
-                    v.extend(item.iter().cloned());
-                    shape(elem, &v, types)
+                    let mut slots = vec![Slot::Fault; first];
+                    slots.extend(item.iter().cloned());
+                    let rec = Rec {
+                        slots,
+                        blocks: Vec::new(),
+                        dyn_mask: 0,
+                    };
+                    shape(elem, &rec, types)
                 })
                 .collect(),
         ))),
@@ -1170,7 +1562,7 @@ mod tests {
         data.extend_from_slice(&0u32.to_le_bytes());
         data.extend_from_slice(b"abc\0\0\0\0\0");
         data.extend_from_slice(&42u64.to_le_bytes());
-        let s = slots(&ops, &data, 0, 0);
+        let (s, _) = slots(&ops, &data, 0, 0);
         assert!(matches!(
             s[0],
             Slot::String {
@@ -1179,7 +1571,206 @@ mod tests {
             }
         ));
         assert!(matches!(s[1], Slot::Scalar(42)));
-        let s = slots(&ops, &data, 0b10, 0);
+        let (s, _) = slots(&ops, &data, 0b10, 0);
         assert!(matches!(s[1], Slot::Fault));
+    }
+
+    #[test]
+    fn ips_print_as_go_prints_them() {
+        assert_eq!(ip_string(&[127, 0, 0, 1]), "127.0.0.1");
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(ip_string(&mapped), "10.1.2.3");
+        let v6 = |s: &str| ip_string(&s.parse::<std::net::Ipv6Addr>().unwrap().octets());
+        assert_eq!(v6("::1"), "::1");
+        assert_eq!(v6("::"), "::");
+        assert_eq!(v6("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");
+        assert_eq!(v6("2001:db8:0:1:1:1:1:1"), "2001:db8:0:1:1:1:1:1");
+        assert_eq!(v6("fe80:0:0:0:0:0:0:1"), "fe80::1");
+        // IPv4-compatible: Go has no special form for it.
+        assert_eq!(v6("::102:304"), "::102:304");
+        assert_eq!(v6("1:0:0:2:0:0:3:4"), "1::2:0:0:3:4");
+        assert_eq!(ip_string(&[1, 2, 3]), "?010203");
+    }
+
+    /// A dynamic value with an error inside, each by its type's recipe.
+    struct TwoTypes {
+        table: TypeTable,
+        e: TypeId,
+        es: TypeId,
+    }
+
+    const E_ADDR: u64 = 0x1000;
+    const ES_ADDR: u64 = 0x2000;
+
+    impl TwoTypes {
+        fn new() -> Self {
+            use crate::golang::types::GoType;
+            let mut t = TypeTable::default();
+            let mut add = |name: &str, size, kind| {
+                t.push(GoType {
+                    name: name.into(),
+                    size,
+                    kind,
+                })
+            };
+            let string = add("string", 16, Kind::String);
+            let int = add("int", 8, Kind::Int { signed: true });
+            let error = add("error", 16, Kind::Interface { empty: false });
+            let f = |name: &str, offset, ty| Field {
+                name: name.into(),
+                offset,
+                ty,
+            };
+            let e_struct = Kind::Struct {
+                fields: vec![f("Code", 0, int), f("Msg", 8, string), f("Err", 24, error)],
+            };
+            let e = add("main.E", 40, e_struct);
+            let es = add(
+                "errors.errorString",
+                16,
+                Kind::Struct {
+                    fields: vec![f("s", 0, string)],
+                },
+            );
+            let e = add("*main.E", 8, Kind::Pointer { elem: Some(e) });
+            let es = add("*errors.errorString", 8, Kind::Pointer { elem: Some(es) });
+            TwoTypes { table: t, e, es }
+        }
+
+        fn id(&self, addr: u64) -> Option<TypeId> {
+            match addr {
+                E_ADDR => Some(self.e),
+                ES_ADDR => Some(self.es),
+                _ => None,
+            }
+        }
+    }
+
+    impl Names for TwoTypes {
+        fn type_name(&self, addr: u64) -> Option<String> {
+            Some(self.table.get(self.id(addr)?).name.clone())
+        }
+        fn func_name(&self, _: u64) -> Option<String> {
+            None
+        }
+        fn type_table(&self) -> Option<&TypeTable> {
+            Some(&self.table)
+        }
+        fn type_id(&self, addr: u64) -> Option<TypeId> {
+            self.id(addr)
+        }
+        fn dyn_plan(&self, addr: u64) -> Option<Arc<TypePlan>> {
+            crate::dynamic::plan_type(&self.table, self.id(addr)?, 64).map(Arc::new)
+        }
+    }
+
+    fn put_scalar(d: &mut Vec<u8>, v: u64) {
+        d.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn put_bytes(d: &mut Vec<u8>, b: &[u8]) {
+        d.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        d.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        d.extend_from_slice(&0u32.to_le_bytes());
+        d.extend_from_slice(b);
+        d.resize(d.len() + (8 - b.len() % 8) % 8, 0);
+    }
+
+    fn put_block(d: &mut Vec<u8>, rtype: u64, parent: u8, op: u8, n_ops: u8) {
+        put_scalar(d, rtype);
+        d.extend_from_slice(&[parent, op, n_ops, 0]);
+        d.extend_from_slice(&[0; 12]);
+    }
+
+    /// The site: an `error` argument (type word, string at offset 0, the
+    /// image that queues its dynamic value), then `*main.E`'s block and the
+    /// `*errors.errorString` block of its Err, parent `e_parent`.
+    fn record(e_parent: u8, cut: usize) -> (SitePlan, Vec<u8>) {
+        let op = |kind, flags| RawOp {
+            kind,
+            size: 1,
+            max_len: 64,
+            flags,
+            ..Default::default()
+        };
+        let mut recipe = crate::recipe::RawRecipe {
+            n_ops: 3,
+            ..Default::default()
+        };
+        recipe.ops[0] = op(OP_SCALAR, 0);
+        recipe.ops[1] = op(OP_STRING, 0);
+        recipe.ops[2] = op(OP_BYTES, OPF_DYN);
+        let site = SitePlan {
+            recipe,
+            values: vec![crate::plan::Value {
+                name: "err".into(),
+                ty: "error".into(),
+                location: "-".into(),
+                shape: Shape::Interface {
+                    type_op: 0,
+                    image_op: Some(2),
+                    strings: vec![(0, 1)],
+                    ty: "error".into(),
+                },
+            }],
+        };
+        let mut d = Vec::new();
+        put_scalar(&mut d, E_ADDR);
+        put_bytes(&mut d, b"");
+        let mut image = 5u64.to_le_bytes().to_vec();
+        image.resize(40, 0xee);
+        put_bytes(&mut d, &image);
+        // *main.E: image, Msg, Err's type word and data image.
+        put_block(&mut d, E_ADDR, 0, 2, 4);
+        put_bytes(&mut d, &image);
+        put_bytes(&mut d, b"boom");
+        put_scalar(&mut d, ES_ADDR);
+        put_bytes(&mut d, &[0xee; 16]);
+        // *errors.errorString: image, s.
+        put_block(&mut d, ES_ADDR, e_parent, 3, 2);
+        put_bytes(&mut d, &[0xee; 16]);
+        put_bytes(&mut d, b"inner");
+        d.truncate(d.len() - cut);
+        (site, d)
+    }
+
+    #[test]
+    fn dynamic_values_nest_through_their_blocks() {
+        let names = TwoTypes::new();
+        let (site, data) = record(1, 0);
+        let v = decode(&site, &data, (0, 0), &names);
+        assert_eq!(
+            serde_json::to_value(&v[0].1).unwrap(),
+            serde_json::json!({"type": "*main.E", "value": {
+                "Code": 5, "Msg": "boom", "Err": "inner"}})
+        );
+    }
+
+    #[test]
+    fn blocks_that_do_not_follow_their_parent_or_are_cut_are_not_used() {
+        let names = TwoTypes::new();
+        // A parent that is not an earlier block: the Err shows its type only.
+        for (parent, cut) in [(2, 0), (9, 0), (1, 30)] {
+            let (site, data) = record(parent, cut);
+            let v = serde_json::to_value(&decode(&site, &data, (0, 0), &names)[0].1).unwrap();
+            assert_eq!(v["value"]["Msg"], "boom", "{parent} {cut}: {v}");
+            assert_eq!(
+                v["value"]["Err"]["type"], "*errors.errorString",
+                "{parent} {cut}: {v}"
+            );
+            assert!(
+                v["value"]["Err"]["value"]["s"]["unavailable"].is_string(),
+                "{v}"
+            );
+        }
+        // The first block cut: nothing of it is used.
+        let (site, mut data) = record(1, 0);
+        data.truncate(data.len() - 204);
+        let v = serde_json::to_value(&decode(&site, &data, (0, 0), &names)[0].1).unwrap();
+        assert_eq!(v["value"]["Code"], 5, "{v}");
+        assert!(v["value"]["Msg"]["unavailable"].is_string(), "{v}");
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod discover;
+pub mod dynamic;
 pub mod export;
 pub mod golang;
 pub mod otlp;

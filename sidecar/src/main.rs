@@ -421,6 +421,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         panicked = c.panicked,
         unobserved = c.unobserved,
         stray_records = sup.stats.stray_records,
+        type_recipes_failed = sup.stats.type_recipes_failed,
         export_queue_dropped = x.queue_dropped,
         exported_logs = x.exported_logs,
         exported_spans = x.exported_spans,
@@ -454,5 +455,6 @@ fn counters(sup: &Supervisor) -> gotel::otlp::NamedCounters {
         ("stray_records", sup.stats.stray_records),
         ("no_goroutine", sup.stats.no_goroutine),
         ("sink_errors", sup.stats.sink_errors),
+        ("type_recipes_failed", sup.stats.type_recipes_failed),
     ]
 }

@@ -9,8 +9,8 @@ use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, RuntimeLayout};
 use crate::recipe::{
     RawLoc, RawOp, RawRecipe, ADDR_ONLY, LOC_ELEM, LOC_REG, LOC_STACK, MAX_DATA, MAX_HOPS, MAX_OPS,
-    MAX_STRING, OP_BYTES, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS, SITE_ENTRY,
-    SITE_RETURN,
+    MAX_STRING, OPF_DYN, OP_BYTES, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS,
+    SITE_ENTRY, SITE_RETURN,
 };
 
 /// Why a probe cannot be planned at all.
@@ -41,9 +41,6 @@ pub enum PlanError {
 /// values of most scalar, string and small struct types.
 pub const DYN_IMAGE: u32 = 64;
 
-/// Longest copy of a string read on speculation (it may not be a string).
-const SPECULATIVE_STRING: u32 = 256;
-
 /// How to decode one captured value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
@@ -63,19 +60,16 @@ pub enum Shape {
     },
     /// An interface: op `type_op` read its dynamic type (the runtime
     /// `_type` address, 0 for nil). The dynamic type is known only in the
-    /// record, so, when there was room, ops also copied the first
-    /// [`DYN_IMAGE`] bytes its data pointer points at and read strings at
-    /// fixed offsets there; the decoder picks what the type needs.
+    /// record: ops read the string its data pointer points at and, when
+    /// there was room, copied the first [`DYN_IMAGE`] bytes there, where
+    /// the type's own recipe (see `dynamic`) captures the rest.
     Interface {
         /// Op reading the `_type` address.
         type_op: usize,
-        /// Op copying the bytes at the data pointer.
+        /// Op copying the bytes at the data pointer (`OPF_DYN`).
         image_op: Option<usize>,
         /// (offset, op): strings read at these offsets of the dynamic value.
         strings: Vec<(u64, usize)>,
-        /// For `error`: the error at offset 32 of the dynamic value, where
-        /// `*strconv.NumError` and `*fs.PathError` keep the one they wrap.
-        inner: Option<Box<Shape>>,
         /// The interface type's name (`error`, `interface {}`).
         ty: String,
     },
@@ -854,14 +848,7 @@ impl Builder {
                     off: mem.off + off,
                     ..mem.clone()
                 };
-                self.interface(
-                    *empty,
-                    Access::Mem(at(0)),
-                    at(8).follow(),
-                    &t.name,
-                    name,
-                    false,
-                )
+                self.interface(*empty, Access::Mem(at(0)), at(8).follow(), &t.name, name)
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -1302,7 +1289,6 @@ impl Builder {
     /// An interface whose first word is reached by `word0`; `data` is the
     /// memory its data pointer points at. The first word is the _type
     /// itself for `any`, an itab (with the _type at offset 8) otherwise.
-    /// `nested`: the error another error wraps (captured more briefly).
     fn interface(
         &mut self,
         empty: bool,
@@ -1310,13 +1296,12 @@ impl Builder {
         data: Option<Mem>,
         ty: &str,
         name: &str,
-        nested: bool,
     ) -> Shape {
         let start = self.recipe.n_ops;
-        let shape = self.interface_ops(empty, word0, data, ty, name, nested);
-        // Reads past the type word guess at the dynamic value (a nested
-        // error's type word too): their faults are expected.
-        for op in start + u8::from(!nested)..self.recipe.n_ops {
+        let shape = self.interface_ops(empty, word0, data, ty, name);
+        // Reads past the type word guess at the dynamic value: their
+        // faults are expected.
+        for op in start + 1..self.recipe.n_ops {
             self.recipe.quiet_mask |= 1 << op;
         }
         shape
@@ -1329,7 +1314,6 @@ impl Builder {
         data: Option<Mem>,
         ty: &str,
         name: &str,
-        nested: bool,
     ) -> Shape {
         let type_access = if empty {
             word0
@@ -1346,99 +1330,37 @@ impl Builder {
         let Some(type_op) = self.push(OP_SCALAR, 8, 0, type_access, None, 8) else {
             return self.full(name);
         };
-        let mut shape = Shape::Interface {
-            type_op,
-            image_op: None,
-            strings: Vec::new(),
-            inner: None,
-            ty: ty.to_string(),
-        };
-        let Some(data) = data else {
-            return shape;
-        };
-        // Always, when there is room: the string its data pointer points
-        // at, which is the value of a `string` and the message of the
-        // common errors.
-        let max = self.max_string_len;
-        let s0 = Mem {
-            off: data.off,
-            ..data.clone()
-        };
-        if let Some(op) = self.push(
-            OP_STRING,
-            1,
-            max as u16,
-            Access::Mem(s0),
-            None,
-            16 + max.div_ceil(8) * 8,
-        ) {
-            if let Shape::Interface { strings, .. } = &mut shape {
+        let mut strings = Vec::new();
+        let mut image_op = None;
+        if let Some(data) = data {
+            // Always, when there is room: the string its data pointer
+            // points at, which is the value of a `string` and the message
+            // of the common errors.
+            let max = self.max_string_len;
+            let bytes = 16 + max.div_ceil(8) * 8;
+            let s0 = Access::Mem(data.clone());
+            if let Some(op) = self.push(OP_STRING, 1, max as u16, s0, None, bytes) {
                 strings.push((0, op));
             }
-        }
-        // Speculative reads for any other dynamic type, planned only while
-        // the values after them still fit, and skipped per slice element:
-        // the first bytes of the value, strings where user errors (8),
-        // NumError.Num and PathError.Path (16) keep them, and the error
-        // those two wrap (at 32).
-        if !self.dynamic || self.in_elems {
-            return shape;
-        }
-        let was = std::mem::replace(&mut self.extra, true);
-        self.interface_extras(&mut shape, &data, ty, name, nested);
-        self.extra = was;
-        shape
-    }
-
-    /// The speculative reads of an interface's dynamic value (see
-    /// `interface_ops`), into `shape`'s image, strings and inner error.
-    fn interface_extras(
-        &mut self,
-        shape: &mut Shape,
-        data: &Mem,
-        ty: &str,
-        name: &str,
-        nested: bool,
-    ) {
-        let Shape::Interface {
-            image_op,
-            strings,
-            inner,
-            ..
-        } = shape
-        else {
-            return;
-        };
-        let at = |off: u64| Mem {
-            off: data.off + off as i64,
-            ..data.clone()
-        };
-        let max = self.max_string_len;
-        let string_op = |b: &mut Self, off: u64, max: u32| {
-            let bytes = 16 + max.div_ceil(8) * 8;
-            b.push(OP_STRING, 1, max as u16, Access::Mem(at(off)), None, bytes)
-        };
-        let image = if nested { 16 } else { DYN_IMAGE };
-        *image_op = self.push(
-            OP_BYTES,
-            1,
-            image as u16,
-            Access::Mem(at(0)),
-            None,
-            16 + image,
-        );
-        if ty != "error" || nested {
-            return;
-        }
-        for off in [8, 16] {
-            if let Some(op) = string_op(self, off, max.min(SPECULATIVE_STRING)) {
-                strings.push((off, op));
+            // The value's first bytes, where its dynamic type's own recipe
+            // (if installed) then runs: planned only while the values
+            // after it still fit, and not per slice element.
+            if self.dynamic && !self.in_elems {
+                let was = std::mem::replace(&mut self.extra, true);
+                let image = Access::Mem(data);
+                image_op = self.push(OP_BYTES, 1, DYN_IMAGE as u16, image, None, 16 + DYN_IMAGE);
+                self.extra = was;
+                if let Some(op) = image_op {
+                    self.recipe.ops[op].flags = OPF_DYN;
+                    self.recipe.ops[op].type_op = type_op as u8;
+                }
             }
         }
-        let inner_data = at(40).follow();
-        let s = self.interface(false, Access::Mem(at(32)), inner_data, ty, name, true);
-        if matches!(s, Shape::Interface { .. }) {
-            *inner = Some(Box::new(s));
+        Shape::Interface {
+            type_op,
+            image_op,
+            strings,
+            ty: ty.to_string(),
         }
     }
 
@@ -1494,14 +1416,7 @@ impl Builder {
                     hops: Vec::new(),
                     off: 0,
                 };
-                self.interface(
-                    *empty,
-                    Access::Direct(a.loc),
-                    Some(data),
-                    &t.name,
-                    name,
-                    false,
-                )
+                self.interface(*empty, Access::Direct(a.loc), Some(data), &t.name, name)
             }
             Kind::Struct { fields } => Shape::Struct(
                 fields
@@ -1738,7 +1653,7 @@ impl Access {
 }
 
 /// The memory image decoder of `ty`, when it has no pointer to follow.
-fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
+pub fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
     let t = types.get(ty);
     let size = t.size as u8;
     Some(match &t.kind {

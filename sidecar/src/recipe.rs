@@ -34,6 +34,15 @@ pub const OP_ELEMS: u8 = 5;
 /// Planner-only: an `OP_ELEMS` over `max_len` elements from the op's
 /// address (a map's group or bucket), sent as `OP_ELEMS` + `ADDR_ONLY`.
 pub const OP_GROUP: u8 = 6;
+/// `GOTEL_OPF_DYN`: the op ends at an interface's data pointer; its
+/// dynamic type's recipe (if installed) runs there.
+pub const OPF_DYN: u8 = 1;
+/// Ops per dynamic type's recipe (`GOTEL_MAX_TYPE_OPS`).
+pub const MAX_TYPE_OPS: usize = 12;
+/// Dynamic type recipes the kernel map holds (`GOTEL_MAX_TYPE_RECIPES`).
+pub const MAX_TYPE_RECIPES: u32 = 8192;
+/// Dynamic values followed per record (`GOTEL_MAX_DYN`).
+pub const MAX_DYN: usize = 8;
 /// `GOTEL_ADDR_ONLY`: `RawOp::indirect` of ops whose value is the address
 /// the chase ends at (`OP_BYTES`, fixed-count `OP_ELEMS`).
 pub const ADDR_ONLY: u8 = 2;
@@ -89,8 +98,10 @@ pub struct RawOp {
     pub indirect: u8,
     /// Pointer loads before the final read.
     pub n_hops: u8,
-    /// Padding.
-    pub _pad: u16,
+    /// `OPF_*` bits.
+    pub flags: u8,
+    /// `OPF_DYN`: the op that read the interface's dynamic type.
+    pub type_op: u8,
     /// Scalar value, string data pointer, or (indirect) the base pointer.
     pub a: RawLoc,
     /// Direct string: its length.
@@ -99,7 +110,6 @@ pub struct RawOp {
     pub hops: [i32; MAX_HOPS],
     /// Offset of the value from the last pointer.
     pub mem_off: i32,
-    /// Padding.
     /// `OP_ELEMS`: bytes between elements.
     pub stride: u32,
 }
@@ -118,12 +128,71 @@ pub struct RawRecipe {
     pub goid_offset: u32,
     /// `offsetof(runtime.g, stack.hi)`.
     pub stack_hi_offset: u32,
-    /// Padding.
     /// Ops whose faults are expected (speculative reads), not counted.
     pub quiet_mask: u32,
+    /// The executable's id, keying its dynamic types' recipes.
+    pub bin: u32,
+    /// Padding.
+    pub _pad2: u32,
+    /// The executable's load bias in the traced process.
+    pub bias: u64,
     /// The ops.
     pub ops: [RawOp; MAX_OPS],
 }
+
+/// `struct gotel_type_key`: a binary and a dynamic type's link-time
+/// `_type` address.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RawTypeKey {
+    /// The binary's id (`RawRecipe::bin`).
+    pub bin: u32,
+    /// Padding.
+    pub _pad: u32,
+    /// Link-time address of the runtime `_type`.
+    pub rtype: u64,
+}
+
+/// `struct gotel_type_recipe`: what to capture of one dynamic type's
+/// value, from its data pointer (`LOC_ELEM`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawTypeRecipe {
+    /// Ops in use.
+    pub n_ops: u8,
+    /// Padding.
+    pub _pad: [u8; 7],
+    /// The ops.
+    pub ops: [RawOp; MAX_TYPE_OPS],
+}
+
+/// `struct gotel_dyn_block`: the header of one dynamic value's captures,
+/// after the site's own.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawDynBlock {
+    /// The dynamic type's runtime `_type` address (in the process).
+    pub rtype: u64,
+    /// 0: the site's recipe; b + 1: block b.
+    pub parent: u8,
+    /// The parent's `OPF_DYN` op.
+    pub op: u8,
+    /// Ops of the type recipe.
+    pub n_ops: u8,
+    /// Padding.
+    pub _pad: u8,
+    /// Bit t: op t met a nil pointer.
+    pub nil_bits: u32,
+    /// Bit t: op t could not be read.
+    pub fault_bits: u32,
+    /// Padding.
+    pub _pad2: u32,
+}
+
+// SAFETY: as RawRecipe.
+unsafe impl aya::Pod for RawTypeKey {}
+// SAFETY: as RawRecipe.
+unsafe impl aya::Pod for RawTypeRecipe {}
 
 // SAFETY: repr(C), only integer fields, every bit pattern valid, and explicit
 // padding fields so no byte is uninitialised.
@@ -181,6 +250,9 @@ impl Default for RawRecipe {
             goid_offset: 0,
             stack_hi_offset: 0,
             quiet_mask: 0,
+            bin: 0,
+            _pad2: 0,
+            bias: 0,
             ops: [RawOp::default(); MAX_OPS],
         }
     }
@@ -211,6 +283,8 @@ pub fn layout() -> Vec<StructLayout> {
                 ("max_len", offset_of!(RawOp, max_len)),
                 ("indirect", offset_of!(RawOp, indirect)),
                 ("n_hops", offset_of!(RawOp, n_hops)),
+                ("flags", offset_of!(RawOp, flags)),
+                ("type_op", offset_of!(RawOp, type_op)),
                 ("a", offset_of!(RawOp, a)),
                 ("b", offset_of!(RawOp, b)),
                 ("hops", offset_of!(RawOp, hops)),
@@ -227,7 +301,37 @@ pub fn layout() -> Vec<StructLayout> {
                 ("goid_offset", offset_of!(RawRecipe, goid_offset)),
                 ("stack_hi_offset", offset_of!(RawRecipe, stack_hi_offset)),
                 ("quiet_mask", offset_of!(RawRecipe, quiet_mask)),
+                ("bin", offset_of!(RawRecipe, bin)),
+                ("bias", offset_of!(RawRecipe, bias)),
                 ("ops", offset_of!(RawRecipe, ops)),
+            ],
+        ),
+        (
+            "gotel_type_key",
+            size_of::<RawTypeKey>(),
+            vec![
+                ("bin", offset_of!(RawTypeKey, bin)),
+                ("rtype", offset_of!(RawTypeKey, rtype)),
+            ],
+        ),
+        (
+            "gotel_type_recipe",
+            size_of::<RawTypeRecipe>(),
+            vec![
+                ("n_ops", offset_of!(RawTypeRecipe, n_ops)),
+                ("ops", offset_of!(RawTypeRecipe, ops)),
+            ],
+        ),
+        (
+            "gotel_dyn_block",
+            size_of::<RawDynBlock>(),
+            vec![
+                ("rtype", offset_of!(RawDynBlock, rtype)),
+                ("parent", offset_of!(RawDynBlock, parent)),
+                ("op", offset_of!(RawDynBlock, op)),
+                ("n_ops", offset_of!(RawDynBlock, n_ops)),
+                ("nil_bits", offset_of!(RawDynBlock, nil_bits)),
+                ("fault_bits", offset_of!(RawDynBlock, fault_bits)),
             ],
         ),
         (
@@ -253,5 +357,7 @@ pub fn layout() -> Vec<StructLayout> {
 
 const _: () = assert!(size_of::<RawLoc>() == 8);
 const _: () = assert!(size_of::<RawOp>() == 48);
-const _: () = assert!(size_of::<RawRecipe>() == 16 + 48 * MAX_OPS);
+const _: () = assert!(size_of::<RawRecipe>() == 32 + 48 * MAX_OPS);
+const _: () = assert!(size_of::<RawTypeRecipe>() == 8 + 48 * MAX_TYPE_OPS);
+const _: () = assert!(size_of::<RawDynBlock>() == 24);
 const _: () = assert!(size_of::<RawEvent>() == 56);

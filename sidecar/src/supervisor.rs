@@ -15,10 +15,12 @@ use crate::config::{Config, ProbeSpec};
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{decode, GoValue};
 use crate::discover::{self, Identity, Process};
+use crate::dynamic::{DynTypes, TypePlan};
 use crate::export::{Call, Origin, Sink, TraceIds};
+use crate::golang::types::TypeId;
 use crate::golang::BinaryInfo;
 use crate::plan::Plan;
-use crate::recipe::{RawEvent, EV_NO_G, SITE_ENTRY};
+use crate::recipe::{RawEvent, RawTypeKey, EV_NO_G, SITE_ENTRY};
 
 /// Most open (entered, not yet returned) calls remembered at once.
 pub const MAX_OPEN_CALLS: usize = 65_536;
@@ -40,6 +42,8 @@ struct Attachment {
     errnos: std::sync::OnceLock<Option<Vec<Option<String>>>>,
     /// The process, for the OTLP resource.
     origin: Arc<Origin>,
+    /// The binary's dynamic-type recipes.
+    dyn_types: Arc<DynTypes>,
 }
 
 impl crate::decode::Names for Attachment {
@@ -68,6 +72,14 @@ impl crate::decode::Names for Attachment {
     fn runtime_kind(&self, addr: u64) -> Option<(u8, u64)> {
         let r = self.bin.rtype(addr.wrapping_sub(self.bias))?;
         Some((r.kind, r.size))
+    }
+
+    fn dyn_plan(&self, addr: u64) -> Option<Arc<TypePlan>> {
+        self.dyn_types.plan(addr.wrapping_sub(self.bias))
+    }
+
+    fn want_type(&self, addr: u64) {
+        self.dyn_types.want(addr.wrapping_sub(self.bias));
     }
 
     fn errno_text(&self, n: u64) -> Option<String> {
@@ -163,6 +175,8 @@ pub struct Stats {
     pub no_goroutine: u64,
     /// Sink write failures.
     pub sink_errors: u64,
+    /// Dynamic types whose recipe could not be installed (map full).
+    pub type_recipes_failed: u64,
 }
 
 /// The running sidecar state.
@@ -171,6 +185,9 @@ pub struct Supervisor {
     bpf: Bpf,
     sink: Box<dyn Sink>,
     bins: HashMap<BinKey, Result<Arc<BinaryInfo>, String>>,
+    /// Dynamic-type recipes per analysed binary, with the binary's id.
+    dyn_types: HashMap<BinKey, Arc<DynTypes>>,
+    next_bin: u32,
     plans: HashMap<(BinKey, ProbeKey), PlansOrWhy>,
     procs: HashMap<u32, Tracked>,
     sites: HashMap<u32, (Arc<Attachment>, u8)>,
@@ -191,6 +208,8 @@ impl Supervisor {
             bpf,
             sink,
             bins: HashMap::new(),
+            dyn_types: HashMap::new(),
+            next_bin: 1,
             plans: HashMap::new(),
             procs: HashMap::new(),
             sites: HashMap::new(),
@@ -307,6 +326,20 @@ impl Supervisor {
         let in_use: HashSet<BinKey> = self.procs.values().map(|t| t.bin).collect();
         self.bins.retain(|k, _| in_use.contains(k));
         self.plans.retain(|(k, _), _| in_use.contains(k));
+        let bpf = &mut self.bpf;
+        self.dyn_types.retain(|k, d| {
+            let keep = in_use.contains(k);
+            if !keep {
+                for rtype in d.installed() {
+                    bpf.remove_type_recipe(RawTypeKey {
+                        bin: d.bin,
+                        _pad: 0,
+                        rtype,
+                    });
+                }
+            }
+            keep
+        });
     }
 
     fn binary(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), String> {
@@ -355,6 +388,7 @@ impl Supervisor {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
+        let dyn_types = self.dyn_types_of(bin_key, &bin);
         // One description of the process, shared by all its instantiations.
         let origin = Arc::new(Origin::of_process(
             p.pid,
@@ -379,6 +413,7 @@ impl Supervisor {
                 plan: plan.clone(),
                 errnos: std::sync::OnceLock::new(),
                 origin: origin.clone(),
+                dyn_types: dyn_types.clone(),
             });
             self.next_id += 1;
             match self.attach_sites(&meta, p) {
@@ -411,13 +446,94 @@ impl Supervisor {
         }
     }
 
+    /// The dynamic-type registry of a binary; the first time, with the
+    /// recipes of its error and address types installed.
+    fn dyn_types_of(&mut self, key: BinKey, bin: &BinaryInfo) -> Arc<DynTypes> {
+        if let Some(d) = self.dyn_types.get(&key) {
+            return d.clone();
+        }
+        let d = Arc::new(DynTypes::new(self.next_bin));
+        self.next_bin = self.next_bin.wrapping_add(1).max(1);
+        self.dyn_types.insert(key, d.clone());
+        if !bin.symbols_only {
+            let t = Instant::now();
+            let likely = crate::dynamic::likely_types(bin);
+            for (rtype, id) in &likely {
+                self.install_type(&d, bin, *rtype, Some(*id));
+            }
+            debug!(
+                types = likely.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "installed the recipes of error and address types"
+            );
+        }
+        d
+    }
+
+    /// Plans and installs the recipe of the dynamic type at link-time
+    /// address `rtype`; remembers when there is none to install.
+    fn install_type(&mut self, d: &DynTypes, bin: &BinaryInfo, rtype: u64, id: Option<TypeId>) {
+        let Some(id) = id.or_else(|| bin.runtime_type(rtype).and_then(|(_, id)| id)) else {
+            d.set(rtype, None);
+            return;
+        };
+        // Strings inside dynamic values: as long as any probe shows them.
+        let max = self
+            .cfg
+            .probes
+            .iter()
+            .map(|p| p.max_string_len)
+            .max()
+            .unwrap_or(256)
+            .min(1024);
+        let plan = crate::dynamic::plan_type(&bin.dwarf.types, id, max).map(Arc::new);
+        if let Some(p) = &plan {
+            let key = RawTypeKey {
+                bin: d.bin,
+                _pad: 0,
+                rtype,
+            };
+            if let Err(e) = self.bpf.add_type_recipe(key, &p.recipe) {
+                self.stats.type_recipes_failed += 1;
+                debug!("installing a dynamic type's recipe: {e}");
+                d.set(rtype, None);
+                return;
+            }
+        }
+        d.set(rtype, plan);
+    }
+
+    /// Installs recipes for the dynamic types records showed without one.
+    fn install_wanted(&mut self) {
+        let wanted: Vec<(BinKey, Arc<DynTypes>, Vec<u64>)> = self
+            .dyn_types
+            .iter()
+            .map(|(k, d)| (*k, d.clone(), d.take_wanted()))
+            .filter(|(_, _, w)| !w.is_empty())
+            .collect();
+        for (key, d, types) in wanted {
+            let Some(Ok(bin)) = self.bins.get(&key).cloned() else {
+                continue;
+            };
+            for rtype in types {
+                self.install_type(&d, &bin, rtype, None);
+            }
+        }
+    }
+
     fn attach_sites(&mut self, meta: &Arc<Attachment>, p: &Process) -> Result<Attached, String> {
         let plan = &meta.plan;
+        // Dynamic types are keyed by binary and link-time address.
+        let with_bin = |r: &crate::recipe::RawRecipe| crate::recipe::RawRecipe {
+            bin: meta.dyn_types.bin,
+            bias: meta.bias,
+            ..*r
+        };
         let entry = self
             .bpf
-            .add_recipe(&plan.entry.recipe)
+            .add_recipe(&with_bin(&plan.entry.recipe))
             .map_err(|e| e.to_string())?;
-        let ret = match self.bpf.add_recipe(&plan.ret.recipe) {
+        let ret = match self.bpf.add_recipe(&with_bin(&plan.ret.recipe)) {
             Ok(s) => s,
             Err(e) => {
                 self.bpf.remove_recipe(entry);
@@ -468,6 +584,7 @@ impl Supervisor {
             n += 1;
         }
         if n > 0 {
+            self.install_wanted();
             if let Err(e) = self.sink.flush() {
                 self.stats.sink_errors += 1;
                 warn!("flushing output: {e}");

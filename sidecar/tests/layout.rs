@@ -36,6 +36,10 @@ fn rust_mirror_matches_the_c_header() {
         "GOTEL_OP_ELEMS",
         "GOTEL_ADDR_ONLY",
         "GOTEL_LOC_ELEM",
+        "GOTEL_OPF_DYN",
+        "GOTEL_MAX_TYPE_OPS",
+        "GOTEL_MAX_TYPE_RECIPES",
+        "GOTEL_MAX_DYN",
     ] {
         c.push_str(&format!("  printf(\"{k} %d\\n\", (int){k});\n"));
     }
@@ -87,4 +91,8 @@ fn rust_mirror_matches_the_c_header() {
     assert_eq!(got["GOTEL_OP_ELEMS"], OP_ELEMS as usize);
     assert_eq!(got["GOTEL_ADDR_ONLY"], ADDR_ONLY as usize);
     assert_eq!(got["GOTEL_LOC_ELEM"], LOC_ELEM as usize);
+    assert_eq!(got["GOTEL_OPF_DYN"], OPF_DYN as usize);
+    assert_eq!(got["GOTEL_MAX_TYPE_OPS"], MAX_TYPE_OPS);
+    assert_eq!(got["GOTEL_MAX_TYPE_RECIPES"], MAX_TYPE_RECIPES as usize);
+    assert_eq!(got["GOTEL_MAX_DYN"], MAX_DYN);
 }

@@ -315,7 +315,53 @@ fn shapes_and_dynamic_values() {
                 json!("ctx: inner"),
                 json!("strconv.Atoi: parsing \"12a\": invalid syntax"),
                 json!({"type": "*main.MyErr", "value": {"Code": 404, "Msg": "not found"}}),
+                // Three levels: *net.OpError → *net.TCPAddr and
+                // *os.SyscallError → syscall.Errno, each by its own recipe.
+                json!("dial tcp 127.0.0.1:1: connect: connection refused"),
+                json!("address 1.2.3.4: missing port in address"),
+                json!("parse \":foo\": missing protocol scheme"),
+                // Fields past the first 32 bytes, and the error inside.
+                json!({"type": "*main.OpErr", "value": {
+                    "Op": "sync", "Path": "/var/x", "Code": 7,
+                    "Detail": "retry later", "Err": "disk full"}}),
             ],
+            "{v}"
+        );
+    }
+}
+
+/// A dynamic type gotel has not planned for (a plain struct in `any`) is
+/// learned from its first value: from the next one on, every field shows,
+/// strings and slices and the error inside included, at any offset.
+#[test]
+fn dynamic_types_are_learned_on_first_sight() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "shapes", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        let gotel = Gotel::run(
+            &format!("probes:\n  - function: inspect\n    target: {{ pid: {pid} }}\n"),
+            1,
+        );
+        target.round(1);
+        // One drain: the type is planned and installed.
+        std::thread::sleep(Duration::from_millis(500));
+        target.round(2);
+        std::thread::sleep(Duration::from_millis(300));
+        let (calls, _) = gotel.stop();
+        let seen = calls_of(&calls, "inspect", v);
+        assert_eq!(seen.len(), 2, "{v}");
+        assert_eq!(
+            seen[0]["args"]["v"]["type"], "main.Record",
+            "{v}: {}",
+            seen[0]
+        );
+        assert_eq!(
+            seen[1]["args"]["v"],
+            json!({"type": "main.Record", "value": {
+                "ID": 9, "Name": "rec", "Tags": ["a", "b"], "Raw": "raw",
+                "Cause": "why", "Note": "last"}}),
             "{v}"
         );
     }

@@ -1,0 +1,443 @@
+//! Recipes for the dynamic types of interfaces (`any`, `error`, …): what to
+//! capture of a value whose type is only known at run time.
+//!
+//! A site's recipe marks the op that ends at an interface's data pointer
+//! (`OPF_DYN`). The BPF program looks up that value's runtime `_type` in
+//! `type_recipes` and, when userspace installed a recipe for it, captures
+//! the value's strings, slices and nested interfaces at any offset, after
+//! the site's own data (one `gotel_dyn_block` per value). Recipes are
+//! planned here from DWARF: ahead of time for every error type of the
+//! binary, and for any other type the first time a record shows it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use crate::golang::types::{Kind, TypeId, TypeTable};
+use crate::golang::BinaryInfo;
+use crate::plan::{image, Image};
+use crate::recipe::{
+    RawLoc, RawOp, RawTypeRecipe, ADDR_ONLY, LOC_ELEM, MAX_STRING, MAX_TYPE_OPS, OPF_DYN, OP_BYTES,
+    OP_SCALAR, OP_STRING,
+};
+
+/// Bytes of a dynamic value copied whole: its scalars and pointers.
+const IMAGE_MAX: u64 = 256;
+/// Bytes copied at a nested interface's data pointer, for when its own
+/// type has no recipe yet (an `Errno`, a small scalar).
+const NESTED_IMAGE: u16 = 16;
+/// Most elements of an array inside a dynamic value looked into.
+const ARRAY_MAX: u64 = 4;
+/// Type recipes one binary may install (the kernel map is shared).
+const PER_BINARY: usize = 2048;
+
+/// A string or slice captured at an offset of the dynamic value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceAt {
+    /// Offset of the slice header in the value.
+    pub off: u64,
+    /// Op copying the elements.
+    pub op: usize,
+    /// How to decode one element.
+    pub elem: Image,
+    /// Bytes per element.
+    pub elem_size: u64,
+}
+
+/// An interface inside the dynamic value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IfaceAt {
+    /// Offset of the interface in the value.
+    pub off: u64,
+    /// Op reading its dynamic type.
+    pub type_op: usize,
+    /// Op ending at its data pointer (`OPF_DYN`), with a short image.
+    pub data_op: usize,
+}
+
+/// The recipe of one dynamic type and how to read its block back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypePlan {
+    /// What the BPF program runs on the data pointer.
+    pub recipe: RawTypeRecipe,
+    /// The type of the value at the data pointer: T, or for a pointer
+    /// type `*T` (stored in the data word itself) the T it points to.
+    pub value_ty: TypeId,
+    /// Op copying the value's first bytes (its scalars).
+    pub image_op: Option<usize>,
+    /// (offset, op): strings.
+    pub strings: Vec<(u64, usize)>,
+    /// Slices whose elements need no pointer chasing.
+    pub slices: Vec<SliceAt>,
+    /// Interfaces, followed in turn.
+    pub ifaces: Vec<IfaceAt>,
+}
+
+/// Plans the recipe of dynamic type `ty` (the interface's dynamic type
+/// itself). None when there is nothing a recipe adds to the image the
+/// site already copies, or no DWARF to plan from.
+pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<TypePlan> {
+    let value_ty = match &types.get(ty).kind {
+        Kind::Pointer { elem: Some(e) } => *e,
+        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
+            return None
+        }
+        Kind::Struct { .. } | Kind::Array { .. } if pointer_shaped(types, ty) => return None,
+        _ => ty,
+    };
+    let mut p = TypePlan {
+        recipe: RawTypeRecipe::default(),
+        value_ty,
+        image_op: None,
+        strings: Vec::new(),
+        slices: Vec::new(),
+        ifaces: Vec::new(),
+    };
+    let size = types.get(value_ty).size.min(IMAGE_MAX);
+    if size > 0 {
+        p.image_op = push(&mut p.recipe, bytes_at(0, size as u16));
+    }
+    let max = max_string_len.clamp(1, MAX_STRING) as u16;
+    walk(types, value_ty, 0, &mut p, max, 0);
+    (p.image_op.is_some() || p.recipe.n_ops > 0).then_some(p)
+}
+
+/// Whether Go stores the type in the interface's data word itself.
+fn pointer_shaped(types: &TypeTable, id: TypeId) -> bool {
+    match &types.get(id).kind {
+        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
+            true
+        }
+        Kind::Struct { fields } => fields.len() == 1 && pointer_shaped(types, fields[0].ty),
+        Kind::Array { elem, len } => *len == 1 && pointer_shaped(types, *elem),
+        _ => false,
+    }
+}
+
+/// Adds ops for what the image cannot show at offset `off`: strings,
+/// slices and interfaces, in field order, while ops remain.
+fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, depth: u32) {
+    if depth > 8 {
+        return;
+    }
+    let t = types.get(ty);
+    match &t.kind {
+        Kind::String => {
+            if let Some(op) = push(&mut p.recipe, string_at(off, 1, max)) {
+                p.strings.push((off, op));
+            }
+        }
+        Kind::Slice { elem: Some(e) } => {
+            let es = types.get(*e).size;
+            let Some(img) = image(types, *e) else { return };
+            if es == 0 || es > 255 {
+                return;
+            }
+            let want = (u64::from(max)).max(es).min(u64::from(MAX_STRING)) as u16;
+            if let Some(op) = push(&mut p.recipe, string_at(off, es as u8, want)) {
+                p.slices.push(SliceAt {
+                    off,
+                    op,
+                    elem: img,
+                    elem_size: es,
+                });
+            }
+        }
+        Kind::Interface { empty } => {
+            if usize::from(p.recipe.n_ops) + 2 > MAX_TYPE_OPS {
+                return;
+            }
+            // The type word: the _type itself (any), or an itab holding
+            // it at offset 8.
+            let mut tw = elem_op(OP_SCALAR, 8, 0);
+            if *empty {
+                tw.mem_off = off as i32;
+            } else {
+                tw.n_hops = 1;
+                tw.hops[0] = off as i32;
+                tw.mem_off = 8;
+            }
+            let type_op = push(&mut p.recipe, tw).expect("room checked");
+            let mut d = bytes_at(0, NESTED_IMAGE);
+            d.n_hops = 1;
+            d.hops[0] = (off + 8) as i32;
+            d.flags = OPF_DYN;
+            d.type_op = type_op as u8;
+            let data_op = push(&mut p.recipe, d).expect("room checked");
+            p.ifaces.push(IfaceAt {
+                off,
+                type_op,
+                data_op,
+            });
+        }
+        Kind::Struct { fields } => {
+            for f in fields {
+                walk(types, f.ty, off + f.offset, p, max, depth + 1);
+            }
+        }
+        Kind::Array { elem, len } => {
+            let es = types.get(*elem).size;
+            for i in 0..(*len).min(ARRAY_MAX) {
+                walk(types, *elem, off + i * es, p, max, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An indirect op from the data pointer (`LOC_ELEM`).
+fn elem_op(kind: u8, size: u8, max_len: u16) -> RawOp {
+    RawOp {
+        kind,
+        size,
+        max_len,
+        indirect: 1,
+        a: RawLoc {
+            kind: LOC_ELEM,
+            ..RawLoc::default()
+        },
+        ..RawOp::default()
+    }
+}
+
+fn string_at(off: u64, size: u8, max_len: u16) -> RawOp {
+    RawOp {
+        mem_off: off as i32,
+        ..elem_op(OP_STRING, size, max_len)
+    }
+}
+
+fn bytes_at(off: u64, len: u16) -> RawOp {
+    RawOp {
+        indirect: ADDR_ONLY,
+        mem_off: off as i32,
+        ..elem_op(OP_BYTES, 1, len)
+    }
+}
+
+fn push(r: &mut RawTypeRecipe, op: RawOp) -> Option<usize> {
+    let n = usize::from(r.n_ops);
+    if n >= MAX_TYPE_OPS {
+        return None;
+    }
+    r.ops[n] = op;
+    r.n_ops += 1;
+    Some(n)
+}
+
+/// The type recipes of one binary: planned ones, and types records showed
+/// that have none yet (installed by the supervisor between drains).
+#[derive(Debug)]
+pub struct DynTypes {
+    /// The binary's id in `type_recipes` keys.
+    pub bin: u32,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Link-time `_type` address → its plan (None: nothing to add).
+    plans: HashMap<u64, Option<Arc<TypePlan>>>,
+    /// Link-time addresses seen without a plan.
+    wanted: HashSet<u64>,
+}
+
+impl DynTypes {
+    /// An empty registry for binary `bin`.
+    pub fn new(bin: u32) -> Self {
+        DynTypes {
+            bin,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The installed plan of the type at link-time address `rtype`.
+    pub fn plan(&self, rtype: u64) -> Option<Arc<TypePlan>> {
+        self.state.lock().ok()?.plans.get(&rtype).cloned().flatten()
+    }
+
+    /// Notes that a record showed the type at `rtype`, so that a recipe is
+    /// planned for it if it has none.
+    pub fn want(&self, rtype: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            if !s.plans.contains_key(&rtype) && s.plans.len() + s.wanted.len() < PER_BINARY {
+                s.wanted.insert(rtype);
+            }
+        }
+    }
+
+    /// Types to plan: those wanted since the last call.
+    pub fn take_wanted(&self) -> Vec<u64> {
+        match self.state.lock() {
+            Ok(mut s) => s.wanted.drain().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Records the outcome of planning `rtype` (after installing it).
+    pub fn set(&self, rtype: u64, plan: Option<Arc<TypePlan>>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.plans.insert(rtype, plan);
+        }
+    }
+
+    /// Link-time addresses of the installed recipes.
+    pub fn installed(&self) -> Vec<u64> {
+        match self.state.lock() {
+            Ok(s) => s
+                .plans
+                .iter()
+                .filter(|(_, p)| p.is_some())
+                .map(|(a, _)| *a)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Link-time `_type` addresses of the binary's error types (every type
+/// with an `Error` method) and network addresses (`Network`, as inside
+/// `*net.OpError`), planned before the first record: an error's message
+/// is then complete from its first occurrence.
+pub fn likely_types(bin: &BinaryInfo) -> Vec<(u64, TypeId)> {
+    let Some(base) = bin.types_base else {
+        return Vec::new();
+    };
+    let methods: HashSet<&str> = bin
+        .dwarf
+        .functions
+        .iter()
+        .filter_map(|f| {
+            f.name
+                .strip_suffix(".Error")
+                .or_else(|| f.name.strip_suffix(".Network"))
+        })
+        .collect();
+    let mut out: Vec<(u64, TypeId)> = bin
+        .dwarf
+        .runtime_types
+        .iter()
+        .filter(|(_, (name, _))| {
+            let (ptr, base_name) = match name.strip_prefix('*') {
+                Some(b) => (true, b),
+                None => (false, name.as_str()),
+            };
+            // `pkg/path.T` → receivers `pkg/path.(*T)` and `pkg/path.T`.
+            let slash = base_name.rfind('/').map_or(0, |i| i + 1);
+            let Some(dot) = base_name[slash..].find('.').map(|i| i + slash) else {
+                return false;
+            };
+            let (pkg, t) = (&base_name[..dot], &base_name[dot + 1..]);
+            methods.contains(base_name)
+                || (ptr && methods.contains(format!("{pkg}.(*{t})").as_str()))
+        })
+        .map(|(off, (_, id))| (base + off, *id))
+        .collect();
+    out.sort_unstable();
+    out.truncate(PER_BINARY / 2);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::golang::types::{Field, GoType};
+
+    fn table() -> (TypeTable, TypeId) {
+        let mut t = TypeTable::default();
+        let string = t.push(GoType {
+            name: "string".into(),
+            size: 16,
+            kind: Kind::String,
+        });
+        let int = t.push(GoType {
+            name: "int".into(),
+            size: 8,
+            kind: Kind::Int { signed: true },
+        });
+        let err = t.push(GoType {
+            name: "error".into(),
+            size: 16,
+            kind: Kind::Interface { empty: false },
+        });
+        let s = t.push(GoType {
+            name: "main.E".into(),
+            size: 48,
+            kind: Kind::Struct {
+                fields: vec![
+                    Field {
+                        name: "Code".into(),
+                        offset: 0,
+                        ty: int,
+                    },
+                    Field {
+                        name: "Msg".into(),
+                        offset: 8,
+                        ty: string,
+                    },
+                    Field {
+                        name: "Err".into(),
+                        offset: 24,
+                        ty: err,
+                    },
+                ],
+            },
+        });
+        let p = t.push(GoType {
+            name: "*main.E".into(),
+            size: 8,
+            kind: Kind::Pointer { elem: Some(s) },
+        });
+        (t, p)
+    }
+
+    #[test]
+    fn a_pointer_type_is_planned_on_its_pointee_with_every_string_and_interface() {
+        let (t, p) = table();
+        let plan = plan_type(&t, p, 100).unwrap();
+        assert_eq!(plan.image_op, Some(0));
+        assert_eq!(plan.strings, vec![(8, 1)]);
+        assert_eq!(
+            plan.ifaces,
+            vec![IfaceAt {
+                off: 24,
+                type_op: 2,
+                data_op: 3
+            }]
+        );
+        let r = &plan.recipe;
+        assert_eq!(r.n_ops, 4);
+        assert_eq!((r.ops[0].kind, r.ops[0].max_len), (OP_BYTES, 48));
+        assert_eq!(
+            (r.ops[1].kind, r.ops[1].mem_off, r.ops[1].max_len),
+            (OP_STRING, 8, 100)
+        );
+        // error: itab at 24, its _type at +8.
+        assert_eq!(
+            (r.ops[2].n_hops, r.ops[2].hops[0], r.ops[2].mem_off),
+            (1, 24, 8)
+        );
+        assert_eq!(
+            (
+                r.ops[3].n_hops,
+                r.ops[3].hops[0],
+                r.ops[3].flags,
+                r.ops[3].type_op
+            ),
+            (1, 32, OPF_DYN, 2)
+        );
+        assert!(r.ops[..4]
+            .iter()
+            .all(|o| o.a.kind == LOC_ELEM && o.indirect != 0));
+    }
+
+    #[test]
+    fn pointer_shaped_non_pointers_get_no_recipe() {
+        let mut t = TypeTable::default();
+        let f = t.push(GoType {
+            name: "func()".into(),
+            size: 8,
+            kind: Kind::Func,
+        });
+        assert_eq!(plan_type(&t, f, 64), None);
+    }
+}
