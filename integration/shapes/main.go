@@ -198,14 +198,15 @@ func safe(n int) (r int) {
 	return outer(n)
 }
 
-// maps and bigMaps take maps whose entries fit one group or bucket
-// (captured), a nil one and one too large (count only).
+// maps takes maps whose entries fit one group or bucket (all captured);
+// bigMaps a larger one (a sample: the first group or bucket) and a nil one.
+// A site's last captures go to larger maps' samples in argument order.
 //
 //go:noinline
 func maps(m map[string]int, im map[int]string) int { return len(m) + len(im) }
 
 //go:noinline
-func bigMaps(nm map[string]int, big map[int]int) int { return len(nm) + len(big) }
+func bigMaps(big map[int]int, nm map[string]int) int { return len(nm) + len(big) }
 
 var sink int
 
@@ -232,7 +233,7 @@ func round(base int) {
 	for i := 0; i < 20; i++ {
 		big[i] = i * i
 	}
-	sink += maps(map[string]int{"a": 1, "b": 2, "c": 3}, map[int]string{7: "seven"}) + bigMaps(nil, big)
+	sink += maps(map[string]int{"a": 1, "b": 2, "c": 3}, map[int]string{7: "seven"}) + bigMaps(big, nil)
 	counter := 41
 	sink += bump(&counter)
 	sink += withDefer(4)

@@ -1241,7 +1241,16 @@ fn shape(s: &Shape, rec: &Rec<'_>, types: TypeNames<'_>) -> GoValue {
                     .as_deref()
                     .and_then(|e| map_entries(e, slots, types))
                 {
+                    // A larger map: the entries of its first group or bucket.
+                    let shown = match &e {
+                        GoValue::Struct(v) => v.len(),
+                        GoValue::Array(v) => v.len(),
+                        _ => 0,
+                    };
                     m.push(("entries".into(), e));
+                    if (shown as u64) < *n {
+                        m.push(("truncated".into(), GoValue::Bool(true)));
+                    }
                 }
                 GoValue::Struct(m)
             }
@@ -1347,9 +1356,9 @@ fn elements(
     }
 }
 
-/// A small map's entries: an object when every key is a string, else an
-/// array of [key, value] pairs. None when the map is not small (its
-/// entries are not all in the one group or bucket read) or unreadable.
+/// A map's entries (a larger map's first group or bucket): an object when
+/// every key is a string, else an array of [key, value] pairs. None when
+/// they were not captured, the map is growing (Go < 1.24), or unreadable.
 fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Option<GoValue> {
     let word = |op: usize| match slots.get(op) {
         Some(Slot::Scalar(v)) => Some(Some(*v)),
@@ -1369,10 +1378,14 @@ fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Opti
             dir_len_op,
             ctrl_op,
             slots: group,
+            first,
         } => {
-            if word(*dir_len_op)?? != 0 {
-                return None;
-            }
+            // A larger map: the first group of its first table.
+            let (ctrl_op, group) = match (word(*dir_len_op)??, first.as_deref()) {
+                (0, _) => (ctrl_op, group),
+                (_, Some((c, g))) => (c, g),
+                _ => return None,
+            };
             let Some(ctrl) = word(*ctrl_op)? else {
                 return Some(GoValue::Struct(Vec::new()));
             };
@@ -1394,13 +1407,13 @@ fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Opti
             }
         }
         MapEntries::Bucket {
-            b_op,
             old_op,
             tophash_op,
             keys,
             values,
         } => {
-            if word(*b_op)?.unwrap_or(0) & 0xff != 0 || word(*old_op)?.unwrap_or(0) != 0 {
+            // Growing: entries may still sit in the old buckets.
+            if word(*old_op)?.unwrap_or(0) != 0 {
                 return None;
             }
             let Some(tophash) = word(*tophash_op)? else {

@@ -150,12 +150,14 @@ pub enum MapEntries {
         ctrl_op: usize,
         /// The 8 slots: `Elems` of {key, value} structs.
         slots: Shape,
+        /// A larger map (`dirLen` > 0): the first group of its first
+        /// table, (control word op, slots), when there was room.
+        first: Option<Box<(usize, Shape)>>,
     },
-    /// Buckets (Go < 1.24): with B 0 and no old buckets, one bucket; a
-    /// slot is full when its tophash is at least 5 (minTopHash).
+    /// Buckets (Go < 1.24): with no old buckets, bucket 0 (the only one
+    /// when B is 0); a slot is full when its tophash is at least 5
+    /// (minTopHash).
     Bucket {
-        /// Op reading `hmap.B`.
-        b_op: usize,
         /// Op reading `hmap.oldbuckets`.
         old_op: usize,
         /// Op reading the bucket's 8 tophash bytes.
@@ -462,6 +464,7 @@ impl SiteCtx<'_> {
         }
         b.crowded = b.full_hit;
         b.expand_pointers(types);
+        b.expand_map_groups(types);
         Ok(b)
     }
 }
@@ -495,6 +498,8 @@ struct Builder {
     /// Whole pointer values to show as their pointee if ops remain:
     /// (value name, pointee type, where the pointer is).
     pending: Vec<(String, TypeId, Loc)>,
+    /// Larger maps' first groups to capture if ops remain at the end.
+    pending_groups: Vec<PendingGroup>,
     /// Set when an op did not fit.
     full_hit: bool,
     /// Pointers followed to show their pointee.
@@ -539,6 +544,7 @@ impl Builder {
             max_string_len: spec.max_string_len,
             max_elems: spec.max_elems,
             pending: Vec::new(),
+            pending_groups: Vec::new(),
             full_hit: false,
             pointer_depth: spec.pointer_depth,
             dynamic: true,
@@ -601,6 +607,65 @@ impl Builder {
         }
     }
 
+    /// Larger swiss maps' first groups, planned after every value and
+    /// pointee: a sample of a big map's entries is worth less than any
+    /// small map's entries or any value.
+    fn expand_map_groups(&mut self, types: &TypeTable) {
+        for p in std::mem::take(&mut self.pending_groups) {
+            let saved = self.checkpoint();
+            let (fails, was) = (self.fails, std::mem::replace(&mut self.extra, true));
+            self.reserve = (0, 0);
+            let first = self.group_ops(types, &p.at, &p.slot, &p.name);
+            self.extra = was;
+            let Some(first) = first.filter(|_| self.fails == fails) else {
+                self.restore(&saved);
+                continue;
+            };
+            let mut first = Some(first);
+            for v in &mut self.values {
+                set_first_group(&mut v.shape, p.dir_len_op, &mut first);
+            }
+        }
+    }
+
+    /// The control word and 8 slots of the swiss-table group at `g`.
+    fn group_ops(
+        &mut self,
+        types: &TypeTable,
+        g: &Mem,
+        slot: &MapSlot,
+        name: &str,
+    ) -> Option<(usize, Shape)> {
+        let ctrl_op = self.push(OP_SCALAR, 8, 0, Access::Mem(g.clone()), None, 8)?;
+        let at = Mem {
+            off: g.off + 8,
+            ..g.clone()
+        };
+        let plan_slot = |b: &mut Self, m: &Mem| {
+            let k = b.shape_mem(types, slot.key, m, &format!("{name}[key]"), slot.depth);
+            let v_at = Mem {
+                off: m.off + slot.elem_off as i64,
+                ..m.clone()
+            };
+            let v = b.shape_mem(
+                types,
+                slot.value,
+                &v_at,
+                &format!("{name}[value]"),
+                slot.depth,
+            );
+            Shape::Struct(vec![("key".into(), k), ("value".into(), v)])
+        };
+        let count = 8;
+        let slots = self.elements(
+            Elements::Group { at, count },
+            slot.size as u32,
+            plan_slot,
+            "",
+        )?;
+        Some((ctrl_op, slots))
+    }
+
     /// What `restore` returns to: the recipe and its budget so far.
     fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
@@ -608,6 +673,7 @@ impl Builder {
             data_bytes: self.data_bytes,
             full_hit: self.full_hit,
             warnings: self.warnings.len(),
+            pending_groups: self.pending_groups.len(),
         }
     }
 
@@ -616,6 +682,8 @@ impl Builder {
         self.recipe = c.recipe;
         self.data_bytes = c.data_bytes;
         self.full_hit = c.full_hit;
+        // Groups of maps planned after the checkpoint went with them.
+        self.pending_groups.truncate(c.pending_groups);
     }
 
     /// Records a planned value and what it cost since the previous one,
@@ -1104,39 +1172,43 @@ impl Builder {
             let Access::Mem(group_mem) = group.clone() else {
                 return None;
             };
-            let ctrl_at = Access::Mem(group_mem.follow()?);
-            let slots_at = Mem {
-                off: 8,
-                ..group_mem.follow()?
+            let slot = MapSlot {
+                key,
+                value,
+                elem_off,
+                size: slot,
+                depth,
             };
-            (|| {
+            let small = group_mem.follow()?;
+            let planned = (|| {
                 let dir_len_op = scalar(self, word.clone().follow_to(dir_len as i64)?, 8)?;
-                let ctrl_op = scalar(self, ctrl_at, 8)?;
-                let plan_slot = |b: &mut Self, m: &Mem| {
-                    let k = b.shape_mem(types, key, m, &format!("{name}[key]"), depth);
-                    let v_at = Mem {
-                        off: m.off + elem_off as i64,
-                        ..m.clone()
-                    };
-                    let v = b.shape_mem(types, value, &v_at, &format!("{name}[value]"), depth);
-                    Shape::Struct(vec![("key".into(), k), ("value".into(), v)])
-                };
-                let slots = self.elements(
-                    Elements::Group {
-                        at: slots_at,
-                        count: 8,
-                    },
-                    slot as u32,
-                    plan_slot,
-                    "",
-                )?;
+                let (ctrl_op, slots) = self.group_ops(types, &small, &slot, name)?;
                 Some(MapEntries::Group {
                     dir_len_op,
                     ctrl_op,
                     slots,
+                    first: None,
                 })
-            })()
-        } else if let Some((b_off, buckets, old)) = self.layout.hmap {
+            })();
+            // A larger map: its directory's first table's first group
+            // (three pointers: table, its groups, the group), at the end.
+            let big = small.follow().and_then(|t| {
+                Mem {
+                    off: self.layout.swiss_groups? as i64,
+                    ..t
+                }
+                .follow()
+            });
+            if let (Some(MapEntries::Group { dir_len_op, .. }), Some(at)) = (&planned, big) {
+                self.pending_groups.push(PendingGroup {
+                    dir_len_op: *dir_len_op,
+                    at,
+                    slot,
+                    name: name.to_string(),
+                });
+            }
+            planned
+        } else if let Some((_, buckets, old)) = self.layout.hmap {
             // bucket { tophash [8]uint8; keys [8]K; elems [8]V; overflow }
             let bucket = word.clone().follow_to(buckets as i64)?;
             let Access::Mem(bucket_word) = bucket else {
@@ -1149,7 +1221,6 @@ impl Builder {
                 })
             };
             (|| {
-                let b_op = scalar(self, word.clone().follow_to(b_off as i64)?, 1)?;
                 let old_op = scalar(self, word.clone().follow_to(old as i64)?, 8)?;
                 let tophash_op = scalar(self, Access::Mem(at(0)?), 8)?;
                 let one = |t: TypeId, what: &'static str| {
@@ -1176,7 +1247,6 @@ impl Builder {
                     "",
                 )?;
                 Some(MapEntries::Bucket {
-                    b_op,
                     old_op,
                     tophash_op,
                     keys,
@@ -1573,12 +1643,65 @@ impl Builder {
     }
 }
 
+/// One swiss-table slot's layout: {key, value} and how deep to show them.
+struct MapSlot {
+    key: TypeId,
+    value: TypeId,
+    /// Offset of the value in the slot.
+    elem_off: u64,
+    /// Bytes per slot.
+    size: u64,
+    depth: u32,
+}
+
+/// A larger map's first group, planned once everything else is.
+struct PendingGroup {
+    /// The map's `dirLen` op: names its `MapEntries::Group`.
+    dir_len_op: usize,
+    at: Mem,
+    slot: MapSlot,
+    name: String,
+}
+
+/// Gives the map whose `dirLen` op is `dir_len_op` its first group.
+fn set_first_group(s: &mut Shape, dir_len_op: usize, first: &mut Option<(usize, Shape)>) {
+    match s {
+        Shape::Map {
+            entries: Some(e), ..
+        } => {
+            if let MapEntries::Group {
+                dir_len_op: d,
+                first: f,
+                ..
+            } = e.as_mut()
+            {
+                if *d == dir_len_op {
+                    *f = first.take().map(Box::new);
+                }
+            }
+        }
+        Shape::Struct(fields) => {
+            for (_, f) in fields {
+                set_first_group(f, dir_len_op, first);
+            }
+        }
+        Shape::Array(items) => {
+            for i in items {
+                set_first_group(i, dir_len_op, first);
+            }
+        }
+        Shape::Pointer { pointee, .. } => set_first_group(pointee, dir_len_op, first),
+        _ => {}
+    }
+}
+
 /// A point in planning to return to when a tentative plan does not fit.
 struct Checkpoint {
     recipe: RawRecipe,
     data_bytes: u32,
     full_hit: bool,
     warnings: usize,
+    pending_groups: usize,
 }
 
 /// Where the elements of an `OP_ELEMS`/`OP_GROUP` op are.

@@ -108,6 +108,9 @@ pub struct RuntimeLayout {
     /// map with `dirLen` 0 keeps its (at most 8) entries in the one group
     /// `dirPtr` points at.
     pub swiss: Option<(u64, u64)>,
+    /// Swiss-table maps with a directory (`dirLen` > 0): where a table
+    /// keeps the pointer to its groups (`table.groups.data`).
+    pub swiss_groups: Option<u64>,
     /// Bucket maps (Go < 1.24): `hmap.B`, `hmap.buckets`, `hmap.oldbuckets`;
     /// with B 0 and no old buckets, every entry is in the one bucket.
     pub hmap: Option<(u64, u64, u64)>,
@@ -303,6 +306,13 @@ fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
             "internal/runtime/maps.Map",
             "dirLen",
         )),
+        swiss_groups: member_of(types, "internal/runtime/maps.table", "groups")
+            .zip(member_of(
+                types,
+                "internal/runtime/maps.groupsReference",
+                "data",
+            ))
+            .map(|(g, d)| g + d),
         hmap: match (
             member_of(types, "runtime.hmap", "B"),
             member_of(types, "runtime.hmap", "buckets"),
