@@ -98,7 +98,8 @@ struct dyn_item {
 	__u64 data;  /* the interface's data pointer */
 	__u8 parent;
 	__u8 op;
-	__u8 _pad[6];
+	__u8 elem;
+	__u8 _pad[5];
 };
 
 struct scratch {
@@ -383,6 +384,29 @@ static __always_inline __u32 emit_value(const struct gotel_op *op,
 }
 
 /*
+ * Queues the dynamic value whose data pointer op `op` (GOTEL_OPF_DYN)
+ * resolved to, with the type its `type_op` read: a nil interface, or a
+ * typed nil, has nothing to follow.
+ */
+static __always_inline void queue_dyn(struct scratch *s,
+				      const struct gotel_op *op,
+				      const struct resolved *r,
+				      __u32 parent, __u32 at, __u32 elem)
+{
+	const struct resolved *t = &s->res[op->type_op & (GOTEL_MAX_OPS - 1)];
+	__u32 n = s->n_dyn;
+	if (t->status != RES_OK || !t->a || !r->a || n >= GOTEL_MAX_DYN)
+		return;
+	struct dyn_item *it = &s->dyn[n & (GOTEL_MAX_DYN - 1)];
+	it->rtype = t->a;
+	it->data = r->a;
+	it->parent = parent;
+	it->op = at;
+	it->elem = elem;
+	s->n_dyn = n + 1;
+}
+
+/*
  * Element op t for the current element, in two passes handed over through
  * map memory like the top-level ones: one callback doing both explodes the
  * verifier's path count.
@@ -404,11 +428,14 @@ static long elem_emit(__u32 t, struct capture *c)
 	__u32 i = ec->first + t;
 	if (t >= 32 || i >= GOTEL_MAX_OPS)
 		return 1;
-	__u32 status = emit_value(&c->rc->ops[i], &s->res[i], s, &ec->off);
+	const struct gotel_op *op = &c->rc->ops[i];
+	__u32 status = emit_value(op, &s->res[i], s, &ec->off);
 	if (status == RES_NIL)
 		ec->nil_bits |= 1U << t;
 	else if (status != RES_OK)
 		ec->fault_bits |= 1U << t;
+	else if (op->flags & GOTEL_OPF_DYN)
+		queue_dyn(s, op, &s->res[i], 0, i, ec->n);
 	/* Out of room: what follows could not be parsed; stop here. */
 	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
@@ -435,28 +462,6 @@ static long copy_elem(__u32 j, struct capture *c)
 	*(__u32 *)&s->data[head + 4] = ec->fault_bits;
 	ec->n = j + 1;
 	return 0;
-}
-
-/*
- * Queues the dynamic value whose data pointer op `op` (GOTEL_OPF_DYN)
- * resolved to, with the type its `type_op` read: a nil interface, or a
- * typed nil, has nothing to follow.
- */
-static __always_inline void queue_dyn(struct scratch *s,
-				      const struct gotel_op *op,
-				      const struct resolved *r,
-				      __u32 parent, __u32 at)
-{
-	const struct resolved *t = &s->res[op->type_op & (GOTEL_MAX_OPS - 1)];
-	__u32 n = s->n_dyn;
-	if (t->status != RES_OK || !t->a || !r->a || n >= GOTEL_MAX_DYN)
-		return;
-	struct dyn_item *it = &s->dyn[n & (GOTEL_MAX_DYN - 1)];
-	it->rtype = t->a;
-	it->data = r->a;
-	it->parent = parent;
-	it->op = at;
-	s->n_dyn = n + 1;
 }
 
 /* Pass 2, per op: write the value into the record. */
@@ -521,7 +526,7 @@ static long emit_op(__u32 i, struct capture *c)
 	else if (status != RES_OK)
 		ev->fault_mask |= 1U << i;
 	else if (op->flags & GOTEL_OPF_DYN)
-		queue_dyn(s, op, r, 0, i);
+		queue_dyn(s, op, r, 0, i, 0);
 	return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
@@ -550,7 +555,7 @@ static long dyn_emit(__u32 t, struct capture *c)
 	else if (status != RES_OK)
 		s->fault_bits |= 1U << t;
 	else if (op->flags & GOTEL_OPF_DYN)
-		queue_dyn(s, op, r, s->block, t);
+		queue_dyn(s, op, r, s->block, t, 0);
 	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
@@ -583,7 +588,7 @@ static long dyn_block(__u32 b, struct capture *c)
 	s->block = b + 1;
 	s->nil_bits = 0;
 	s->fault_bits = 0;
-	__u8 parent = it->parent, op = it->op;
+	__u8 parent = it->parent, op = it->op, elem = it->elem;
 	bpf_loop(tr->n_ops, dyn_resolve, c, 0);
 	bpf_loop(tr->n_ops, dyn_emit, c, 0);
 	head &= GOTEL_MAX_DATA - 1;
@@ -592,7 +597,7 @@ static long dyn_block(__u32 b, struct capture *c)
 	blk->parent = parent;
 	blk->op = op;
 	blk->n_ops = tr->n_ops;
-	blk->_pad = 0;
+	blk->elem = elem;
 	blk->nil_bits = s->nil_bits;
 	blk->fault_bits = s->fault_bits;
 	blk->_pad2 = 0;

@@ -107,7 +107,7 @@ enum gotel_op_kind {
  * interface's data pointer, and op `type_op` read its dynamic type. If
  * `type_recipes` holds a recipe for that type, it runs on the data
  * pointer after the site's ops, and its record follows theirs as a
- * `gotel_dyn_block`. Not inside GOTEL_OP_ELEMS elements.
+ * `gotel_dyn_block`, element ops' too (one per element).
  */
 #define GOTEL_OPF_DYN 1
 
@@ -163,7 +163,7 @@ struct gotel_recipe {
 /* Dynamic types recipes can be installed for (all binaries). */
 #define GOTEL_MAX_TYPE_RECIPES 8192
 /* Dynamic values one record follows (nested ones included). */
-#define GOTEL_MAX_DYN 8
+#define GOTEL_MAX_DYN 16
 
 /* Key of `type_recipes`: a binary and a runtime `_type`'s link-time
  * address in it. */
@@ -196,7 +196,7 @@ struct gotel_dyn_block {
 	__u8 parent;   /* 0: the site's recipe; b + 1: block b */
 	__u8 op;       /* the parent's GOTEL_OPF_DYN op */
 	__u8 n_ops;
-	__u8 _pad;
+	__u8 elem;     /* the parent op's element (GOTEL_OP_ELEMS), else 0 */
 	__u32 nil_bits;   /* bit t: op t met a nil pointer */
 	__u32 fault_bits; /* bit t: op t could not be read */
 	__u32 _pad2;

@@ -226,7 +226,7 @@ func round(base int) {
 	sink += walk(&Node{5, nil})
 	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))
 	sink += items([]Item{{"a", 1, []string{"x"}}, {"b", 2, nil}}, []*Point{{1, 2}, nil},
-		[]error{errors.New("e1"), nil})
+		[]error{errors.New("e1"), nil, &OpErr{"sync", "/var/x", 7, "retry later", errors.New("disk full")}})
 	sink += ident(5) + ident(6)
 	sink += safe(1) + safe(0)
 	big := map[int]int{}

@@ -4,6 +4,7 @@
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::dynamic::{IfaceAt, TypePlan};
@@ -297,6 +298,8 @@ struct Block<'a> {
     rtype: u64,
     parent: usize,
     op: usize,
+    /// The element of the parent op (`OP_ELEMS`), else 0.
+    elem: usize,
     plan: Arc<TypePlan>,
     slots: Vec<Slot<'a>>,
 }
@@ -304,9 +307,12 @@ struct Block<'a> {
 /// A record split into the site's slots and the dynamic values' blocks.
 struct Rec<'a> {
     slots: Vec<Slot<'a>>,
-    blocks: Vec<Block<'a>>,
+    /// Shared by the record's elements.
+    blocks: Rc<Vec<Block<'a>>>,
     /// Bit i: op i is an `OPF_DYN` op, whose value may have a block.
     dyn_mask: u32,
+    /// Decoding element `elem` of an `OP_ELEMS` op (else 0).
+    elem: usize,
 }
 
 impl Rec<'_> {
@@ -314,11 +320,12 @@ impl Rec<'_> {
     /// b + 1: block b) queued. Blocks only follow their parents, so a
     /// walk from parent to child always moves forward.
     fn child(&self, parent: usize, op: usize) -> Option<usize> {
+        let elem = if parent == 0 { self.elem } else { 0 };
         self.blocks
             .iter()
             .enumerate()
             .skip(parent)
-            .find(|(_, b)| b.parent == parent && b.op == op)
+            .find(|(_, b)| b.parent == parent && b.op == op && b.elem == elem)
             .map(|(i, _)| i)
     }
 }
@@ -332,6 +339,7 @@ fn blocks<'a>(data: &'a [u8], mut off: usize, types: TypeNames<'_>) -> Vec<Block
             break;
         };
         let (parent, op, n_ops) = (usize::from(head[0]), usize::from(head[1]), head[2]);
+        let elem = usize::from(head[3]);
         let nil_bits = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
         let fault_bits = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
         // A parent is the site or an earlier block.
@@ -357,6 +365,7 @@ fn blocks<'a>(data: &'a [u8], mut off: usize, types: TypeNames<'_>) -> Vec<Block
             rtype,
             parent,
             op,
+            elem,
             plan,
             slots,
         });
@@ -1156,8 +1165,9 @@ pub fn decode(
     };
     let rec = Rec {
         slots,
-        blocks,
+        blocks: Rc::new(blocks),
         dyn_mask,
+        elem: 0,
     };
     site.values
         .iter()
@@ -1222,7 +1232,7 @@ fn shape(s: &Shape, rec: &Rec<'_>, types: TypeNames<'_>) -> GoValue {
                 Some(Slot::Scalar(v)) => Some(*v),
                 _ => None,
             };
-            match elements(*op, *first, elem, slots, types) {
+            match elements(*op, *first, elem, rec, types) {
                 Some(Ok((len, items))) => GoValue::Seq { items, len, cap },
                 Some(Err(())) => GoValue::Null,
                 None => fault(),
@@ -1237,10 +1247,7 @@ fn shape(s: &Shape, rec: &Rec<'_>, types: TypeNames<'_>) -> GoValue {
             Some(Slot::Nil) => GoValue::Null,
             Some(Slot::Scalar(n)) => {
                 let mut m = vec![("len".into(), GoValue::Uint(*n))];
-                if let Some(e) = entries
-                    .as_deref()
-                    .and_then(|e| map_entries(e, slots, types))
-                {
+                if let Some(e) = entries.as_deref().and_then(|e| map_entries(e, rec, types)) {
                     // A larger map: the entries of its first group or bucket.
                     let shown = match &e {
                         GoValue::Struct(v) => v.len(),
@@ -1330,23 +1337,25 @@ fn elements(
     op: usize,
     first: usize,
     elem: &Shape,
-    slots: &[Slot<'_>],
+    rec: &Rec<'_>,
     types: TypeNames<'_>,
 ) -> Option<Result<(u64, Vec<GoValue>), ()>> {
-    match slots.get(op)? {
+    match rec.slots.get(op)? {
         Slot::Nil => Some(Err(())),
         Slot::Elems { len, items } => Some(Ok((
             *len,
             items
                 .iter()
-                .map(|item| {
+                .enumerate()
+                .map(|(j, item)| {
                     // The element shape names its ops by index.
                     let mut slots = vec![Slot::Fault; first];
                     slots.extend(item.iter().cloned());
                     let rec = Rec {
                         slots,
-                        blocks: Vec::new(),
-                        dyn_mask: 0,
+                        blocks: rec.blocks.clone(),
+                        dyn_mask: rec.dyn_mask,
+                        elem: j,
                     };
                     shape(elem, &rec, types)
                 })
@@ -1359,8 +1368,8 @@ fn elements(
 /// A map's entries (a larger map's first group or bucket): an object when
 /// every key is a string, else an array of [key, value] pairs. None when
 /// they were not captured, the map is growing (Go < 1.24), or unreadable.
-fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Option<GoValue> {
-    let word = |op: usize| match slots.get(op) {
+fn map_entries(e: &MapEntries, rec: &Rec<'_>, types: TypeNames<'_>) -> Option<GoValue> {
+    let word = |op: usize| match rec.slots.get(op) {
         Some(Slot::Scalar(v)) => Some(Some(*v)),
         // Nil on the way: no group or bucket allocated yet.
         Some(Slot::Nil) => Some(None),
@@ -1369,7 +1378,7 @@ fn map_entries(e: &MapEntries, slots: &[Slot<'_>], types: TypeNames<'_>) -> Opti
     let elems = |s: &Shape| match s {
         Shape::Elems {
             op, first, elem, ..
-        } => elements(*op, *first, elem, slots, types),
+        } => elements(*op, *first, elem, rec, types),
         _ => None,
     };
     let mut pairs = Vec::new();

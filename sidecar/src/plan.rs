@@ -41,6 +41,9 @@ pub enum PlanError {
 /// values of most scalar, string and small struct types.
 pub const DYN_IMAGE: u32 = 64;
 
+/// The same for an interface in a slice element or map slot.
+const ELEM_IMAGE: u32 = 32;
+
 /// How to decode one captured value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
@@ -1414,11 +1417,12 @@ impl Builder {
             }
             // The value's first bytes, where its dynamic type's own recipe
             // (if installed) then runs: planned only while the values
-            // after it still fit, and not per slice element.
-            if self.dynamic && !self.in_elems {
+            // after it still fit; shorter per slice element.
+            if self.dynamic {
                 let was = std::mem::replace(&mut self.extra, true);
                 let image = Access::Mem(data);
-                image_op = self.push(OP_BYTES, 1, DYN_IMAGE as u16, image, None, 16 + DYN_IMAGE);
+                let len = if self.in_elems { ELEM_IMAGE } else { DYN_IMAGE };
+                image_op = self.push(OP_BYTES, 1, len as u16, image, None, 16 + len);
                 self.extra = was;
                 if let Some(op) = image_op {
                     self.recipe.ops[op].flags = OPF_DYN;

@@ -42,7 +42,7 @@ pub const MAX_TYPE_OPS: usize = 12;
 /// Dynamic type recipes the kernel map holds (`GOTEL_MAX_TYPE_RECIPES`).
 pub const MAX_TYPE_RECIPES: u32 = 8192;
 /// Dynamic values followed per record (`GOTEL_MAX_DYN`).
-pub const MAX_DYN: usize = 8;
+pub const MAX_DYN: usize = 16;
 /// `GOTEL_ADDR_ONLY`: `RawOp::indirect` of ops whose value is the address
 /// the chase ends at (`OP_BYTES`, fixed-count `OP_ELEMS`).
 pub const ADDR_ONLY: u8 = 2;
@@ -179,8 +179,8 @@ pub struct RawDynBlock {
     pub op: u8,
     /// Ops of the type recipe.
     pub n_ops: u8,
-    /// Padding.
-    pub _pad: u8,
+    /// The parent op's element (`OP_ELEMS`), else 0.
+    pub elem: u8,
     /// Bit t: op t met a nil pointer.
     pub nil_bits: u32,
     /// Bit t: op t could not be read.
@@ -330,6 +330,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("parent", offset_of!(RawDynBlock, parent)),
                 ("op", offset_of!(RawDynBlock, op)),
                 ("n_ops", offset_of!(RawDynBlock, n_ops)),
+                ("elem", offset_of!(RawDynBlock, elem)),
                 ("nil_bits", offset_of!(RawDynBlock, nil_bits)),
                 ("fault_bits", offset_of!(RawDynBlock, fault_bits)),
             ],

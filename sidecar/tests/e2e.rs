@@ -419,6 +419,12 @@ fn pie_binary() {
     // Runtime type addresses move with a PIE's load bias.
     let fail = of(&calls, "main.fail");
     assert_eq!(fail[2]["returns"]["r1"], "wrapped: inner");
+    // A type recipe is keyed by link-time address: the BPF side and the
+    // decoder each take the bias off (the wrapped error is a second one).
+    assert_eq!(
+        fail[3]["returns"]["r1"],
+        "strconv.Atoi: parsing \"x\": invalid syntax"
+    );
 }
 
 /// One bad probe is reported and the others still attach.

@@ -246,7 +246,10 @@ fn shapes_and_dynamic_values() {
                     {"Name": "b", "Qty": 2, "Tags": []},
                 ],
                 "ps": [{"X": 1, "Y": 2}, null],
-                "es": ["e1", null],
+                // An element's dynamic value by its type's recipe too.
+                "es": ["e1", null, {"type": "*main.OpErr", "value": {
+                    "Op": "sync", "Path": "/var/x", "Code": 7,
+                    "Detail": "retry later", "Err": "disk full"}}],
             }),
             "{v}"
         );
