@@ -112,7 +112,11 @@ struct scratch {
 	struct resolved res[GOTEL_MAX_OPS];
 	struct elems_copy ec;
 	struct dyn_item dyn[GOTEL_MAX_DYN];
-	__u32 block;      /* the block being written: its index + 1 */
+	/* The block being written: its index among the blocks written + 1
+	 * (queued values without a recipe write none, so this is not the
+	 * queue position). */
+	__u32 block;
+	__u32 n_blocks;   /* blocks written */
 	__u32 nil_bits;   /* its ops' status bits */
 	__u32 fault_bits;
 	/* Write cursor of the dynamic values' blocks: in map memory, which
@@ -585,7 +589,8 @@ static long dyn_block(__u32 b, struct capture *c)
 	s->doff = head + sizeof(struct gotel_dyn_block);
 	c->tr = tr;
 	c->base = it->data;
-	s->block = b + 1;
+	s->n_blocks += 1;
+	s->block = s->n_blocks;
 	s->nil_bits = 0;
 	s->fault_bits = 0;
 	__u8 parent = it->parent, op = it->op, elem = it->elem;
@@ -660,6 +665,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	}
 
 	s->n_dyn = 0;
+	s->n_blocks = 0;
 	if (rc->n_ops) {
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
 		bpf_loop(rc->n_ops, emit_op, &c, 0);

@@ -99,6 +99,16 @@ type OpErr struct {
 
 func (e *OpErr) Error() string { return e.Op + " " + e.Path + ": " + e.Err.Error() }
 
+// Multi holds a value whose type has no recipe (a map, stored in the
+// interface word) before one whose type has: nested values must still
+// land under the right parent.
+type Multi struct {
+	First  any
+	Second error
+}
+
+func (m *Multi) Error() string { return "multi" }
+
 // Record is a plain struct shown through `any`: strings far into it, a
 // byte slice and an error inside.
 type Record struct {
@@ -261,7 +271,8 @@ func round(base int) {
 	_, urlErr := url.Parse(":foo")
 	for _, e := range []error{nil, errors.New("plain"), fmt.Errorf("ctx: %w", errors.New("inner")),
 		numErr, &MyErr{Code: 404, Msg: "not found"}, dialErr, addrErr, urlErr,
-		&OpErr{"sync", "/var/x", 7, "retry later", errors.New("disk full")}} {
+		&OpErr{"sync", "/var/x", 7, "retry later", errors.New("disk full")},
+		&Multi{map[string]int{}, &OpErr{"stat", "/y", 2, "", errors.New("gone")}}} {
 		if check(e) {
 			sink++
 		}

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::dynamic::{IfaceAt, TypePlan};
+use crate::dynamic::{pointer_shaped, IfaceAt, TypePlan};
 use crate::golang::types::{Field, Kind, TypeId, TypeTable};
 use crate::plan::{Image, MapEntries, ScalarKind, Shape, SitePlan};
 use crate::recipe::{
@@ -497,8 +497,11 @@ pub trait Names {
         None
     }
     /// A record showed a dynamic value of the type at `addr` without its
-    /// type's recipe: plan one if it has none.
-    fn want_type(&self, _addr: u64) {}
+    /// block: plan its recipe if it has none. True when later values of
+    /// the type will have it.
+    fn want_type(&self, _addr: u64) -> bool {
+        false
+    }
 }
 
 type TypeNames<'a> = &'a dyn Names;
@@ -569,7 +572,8 @@ impl Held<'_> {
     fn missing(&self, ty: &str, off: u64) -> GoValue {
         GoValue::Unavailable(if self.complete {
             format!(
-                "more than {MAX_TYPE_OPS} captures in one dynamic value; this {ty} is not captured"
+                "not captured: {}'s recipe has no room for this {ty} ({MAX_TYPE_OPS} captures: its first bytes, then strings, slices of fixed-size elements and interfaces in field order)",
+                self.ty
             )
         } else if self.learning {
             format!(
@@ -612,8 +616,7 @@ fn held<'a>(
         if let Some(b) = rec.child(0, o) {
             return Ok(Some(held_block(rec, b, types)));
         }
-        types.want_type(rtype);
-        learning = true;
+        learning = types.want_type(rtype);
     }
     let Some(name) = types.type_name(rtype) else {
         return Err(GoValue::Interface(format!(
@@ -712,7 +715,7 @@ fn inner_at<'a>(
     if let Some(c) = rec.child(parent, f.data_op) {
         return Inner::Held(held_block(rec, c, types));
     }
-    types.want_type(t);
+    let learning = types.want_type(t);
     let Some(ty) = types.type_name(t) else {
         return Inner::Shown(GoValue::Interface(format!(
             "non-nil interface of a dynamic type gotel cannot name (runtime type {t:#x})"
@@ -732,7 +735,7 @@ fn inner_at<'a>(
         ifaces: Vec::new(),
         data_nil,
         complete: false,
-        learning: true,
+        learning,
     })
 }
 
@@ -1006,7 +1009,7 @@ fn dynamic_value(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
             },
             None => GoValue::Unavailable("func value of an unknown function".into()),
         },
-        _ if direct_iface(table, id) => GoValue::Unavailable(format!(
+        _ if pointer_shaped(table, id) => GoValue::Unavailable(format!(
             "{} is stored in the interface word itself; not decoded",
             t.name
         )),
@@ -1040,19 +1043,6 @@ fn runtime_scalar(h: &Held<'_>, types: TypeNames<'_>) -> GoValue {
     match h.word(0) {
         Some(v) => scalar(v, kind, size as u8),
         None => GoValue::Unavailable(READ_FAULT.into()),
-    }
-}
-
-/// Whether Go stores values of this type directly in an interface's data
-/// word (pointer-shaped types) instead of pointing at a copy.
-fn direct_iface(table: &TypeTable, id: TypeId) -> bool {
-    match &table.get(id).kind {
-        Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
-            true
-        }
-        Kind::Struct { fields } => fields.len() == 1 && direct_iface(table, fields[0].ty),
-        Kind::Array { elem, len } => *len == 1 && direct_iface(table, *elem),
-        _ => false,
     }
 }
 
@@ -1401,7 +1391,7 @@ fn map_entries(e: &MapEntries, rec: &Rec<'_>, types: TypeNames<'_>) -> Option<Go
             let Ok((_, items)) = elems(group)? else {
                 return Some(GoValue::Struct(Vec::new()));
             };
-            for (j, item) in items.into_iter().enumerate() {
+            for (j, item) in items.into_iter().take(8).enumerate() {
                 // ctrlEmpty 0x80, ctrlDeleted 0xfe: full slots have the
                 // high bit clear.
                 if (ctrl >> (8 * j)) & 0x80 != 0 {
@@ -1431,7 +1421,7 @@ fn map_entries(e: &MapEntries, rec: &Rec<'_>, types: TypeNames<'_>) -> Option<Go
             let (Ok((_, ks)), Ok((_, vs))) = (elems(keys)?, elems(values)?) else {
                 return Some(GoValue::Struct(Vec::new()));
             };
-            for (j, (k, v)) in ks.into_iter().zip(vs).enumerate() {
+            for (j, (k, v)) in ks.into_iter().zip(vs).take(8).enumerate() {
                 // emptyRest 0, emptyOne 1, evacuated 2–4: full from 5.
                 if (tophash >> (8 * j)) & 0xff >= 5 {
                     pairs.push((k, v));

@@ -101,8 +101,9 @@ pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<T
     (p.image_op.is_some() || p.recipe.n_ops > 0).then_some(p)
 }
 
-/// Whether Go stores the type in the interface's data word itself.
-fn pointer_shaped(types: &TypeTable, id: TypeId) -> bool {
+/// Whether Go stores values of this type in an interface's data word
+/// itself (pointer-shaped types) instead of pointing at a copy.
+pub fn pointer_shaped(types: &TypeTable, id: TypeId) -> bool {
     match &types.get(id).kind {
         Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
             true
@@ -239,6 +240,8 @@ struct State {
     plans: HashMap<u64, Option<Arc<TypePlan>>>,
     /// Link-time addresses seen without a plan.
     wanted: HashSet<u64>,
+    /// The error and address types were installed.
+    prewarmed: bool,
 }
 
 impl DynTypes {
@@ -255,13 +258,26 @@ impl DynTypes {
         self.state.lock().ok()?.plans.get(&rtype).cloned().flatten()
     }
 
-    /// Notes that a record showed the type at `rtype`, so that a recipe is
-    /// planned for it if it has none.
-    pub fn want(&self, rtype: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            if !s.plans.contains_key(&rtype) && s.plans.len() + s.wanted.len() < PER_BINARY {
-                s.wanted.insert(rtype);
-            }
+    /// Notes that a record showed the type at `rtype` without its block.
+    /// True when its recipe is yet to be planned (later values will have
+    /// it); false when it was planned already (no recipe, or the block
+    /// did not fit) or the binary has all the recipes it may.
+    pub fn want(&self, rtype: u64) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        if s.plans.contains_key(&rtype) || s.plans.len() + s.wanted.len() >= PER_BINARY {
+            return false;
+        }
+        s.wanted.insert(rtype);
+        true
+    }
+
+    /// True the first time only: install the likely types now.
+    pub fn first_prewarm(&self) -> bool {
+        match self.state.lock() {
+            Ok(mut s) => !std::mem::replace(&mut s.prewarmed, true),
+            Err(_) => false,
         }
     }
 
@@ -297,7 +313,8 @@ impl DynTypes {
 /// Link-time `_type` addresses of the binary's error types (every type
 /// with an `Error` method) and network addresses (`Network`, as inside
 /// `*net.OpError`), planned before the first record: an error's message
-/// is then complete from its first occurrence.
+/// is then complete from its first occurrence. The standard library's
+/// (whose messages gotel rebuilds) come first when there are too many.
 pub fn likely_types(bin: &BinaryInfo) -> Vec<(u64, TypeId)> {
     let Some(base) = bin.types_base else {
         return Vec::new();
@@ -312,7 +329,7 @@ pub fn likely_types(bin: &BinaryInfo) -> Vec<(u64, TypeId)> {
                 .or_else(|| f.name.strip_suffix(".Network"))
         })
         .collect();
-    let mut out: Vec<(u64, TypeId)> = bin
+    let mut out: Vec<((bool, String), u64, TypeId)> = bin
         .dwarf
         .runtime_types
         .iter()
@@ -330,11 +347,32 @@ pub fn likely_types(bin: &BinaryInfo) -> Vec<(u64, TypeId)> {
             methods.contains(base_name)
                 || (ptr && methods.contains(format!("{pkg}.(*{t})").as_str()))
         })
-        .map(|(off, (_, id))| (base + off, *id))
+        .map(|(off, (name, id))| (std_first(name), base + off, *id))
         .collect();
     out.sort_unstable();
     out.truncate(PER_BINARY / 2);
-    out
+    out.into_iter().map(|(_, a, id)| (a, id)).collect()
+}
+
+/// Sort key: the packages whose errors gotel rebuilds, then the rest.
+fn std_first(name: &str) -> (bool, String) {
+    const STD: &[&str] = &[
+        "errors.",
+        "fmt.",
+        "net.",
+        "os.",
+        "syscall.",
+        "io/fs.",
+        "fs.",
+        "strconv.",
+        "net/url.",
+        "url.",
+        "context.",
+        "internal/poll.",
+        "poll.",
+    ];
+    let bare = name.trim_start_matches('*');
+    (!STD.iter().any(|p| bare.starts_with(p)), name.to_string())
 }
 
 #[cfg(test)]

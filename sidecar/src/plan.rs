@@ -624,6 +624,11 @@ impl Builder {
                 self.restore(&saved);
                 continue;
             };
+            // A small map's control word is no table pointer: these reads
+            // then fault, as expected.
+            for op in saved.recipe.n_ops..self.recipe.n_ops {
+                self.recipe.quiet_mask |= 1 << op;
+            }
             let mut first = Some(first);
             for v in &mut self.values {
                 set_first_group(&mut v.shape, p.dir_len_op, &mut first);

@@ -20,7 +20,7 @@ use crate::export::{Call, Origin, Sink, TraceIds};
 use crate::golang::types::TypeId;
 use crate::golang::BinaryInfo;
 use crate::plan::Plan;
-use crate::recipe::{RawEvent, RawTypeKey, EV_NO_G, SITE_ENTRY};
+use crate::recipe::{RawEvent, RawTypeKey, EV_NO_G, OPF_DYN, SITE_ENTRY};
 
 /// Most open (entered, not yet returned) calls remembered at once.
 pub const MAX_OPEN_CALLS: usize = 65_536;
@@ -78,8 +78,8 @@ impl crate::decode::Names for Attachment {
         self.dyn_types.plan(addr.wrapping_sub(self.bias))
     }
 
-    fn want_type(&self, addr: u64) {
-        self.dyn_types.want(addr.wrapping_sub(self.bias));
+    fn want_type(&self, addr: u64) -> bool {
+        self.dyn_types.want(addr.wrapping_sub(self.bias))
     }
 
     fn errno_text(&self, n: u64) -> Option<String> {
@@ -388,7 +388,19 @@ impl Supervisor {
             Ok(p) => p,
             Err(e) => return fail(self, e),
         };
-        let dyn_types = self.dyn_types_of(bin_key, &bin);
+        let dyn_types = self.dyn_types_of(bin_key);
+        // Error and address types' recipes, once a probe of the binary
+        // captures an interface at all.
+        let captures_interfaces = plans.iter().any(|p| {
+            [&p.entry.recipe, &p.ret.recipe].iter().any(|r| {
+                r.ops[..usize::from(r.n_ops)]
+                    .iter()
+                    .any(|o| o.flags & OPF_DYN != 0)
+            })
+        });
+        if captures_interfaces && dyn_types.first_prewarm() {
+            self.prewarm(&dyn_types, &bin);
+        }
         // One description of the process, shared by all its instantiations.
         let origin = Arc::new(Origin::of_process(
             p.pid,
@@ -446,28 +458,29 @@ impl Supervisor {
         }
     }
 
-    /// The dynamic-type registry of a binary; the first time, with the
-    /// recipes of its error and address types installed.
-    fn dyn_types_of(&mut self, key: BinKey, bin: &BinaryInfo) -> Arc<DynTypes> {
+    /// The dynamic-type registry of a binary.
+    fn dyn_types_of(&mut self, key: BinKey) -> Arc<DynTypes> {
         if let Some(d) = self.dyn_types.get(&key) {
             return d.clone();
         }
         let d = Arc::new(DynTypes::new(self.next_bin));
         self.next_bin = self.next_bin.wrapping_add(1).max(1);
         self.dyn_types.insert(key, d.clone());
-        if !bin.symbols_only {
-            let t = Instant::now();
-            let likely = crate::dynamic::likely_types(bin);
-            for (rtype, id) in &likely {
-                self.install_type(&d, bin, *rtype, Some(*id));
-            }
-            debug!(
-                types = likely.len(),
-                ms = t.elapsed().as_millis() as u64,
-                "installed the recipes of error and address types"
-            );
-        }
         d
+    }
+
+    /// Installs the recipes of the binary's error and address types.
+    fn prewarm(&mut self, d: &DynTypes, bin: &BinaryInfo) {
+        let t = Instant::now();
+        let likely = crate::dynamic::likely_types(bin);
+        for (rtype, id) in &likely {
+            self.install_type(d, bin, *rtype, Some(*id));
+        }
+        debug!(
+            types = likely.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "installed the recipes of error and address types"
+        );
     }
 
     /// Plans and installs the recipe of the dynamic type at link-time
@@ -494,9 +507,10 @@ impl Supervisor {
                 rtype,
             };
             if let Err(e) = self.bpf.add_type_recipe(key, &p.recipe) {
+                // Not remembered: retried when a record shows it again
+                // (another binary's recipes may have been removed since).
                 self.stats.type_recipes_failed += 1;
                 debug!("installing a dynamic type's recipe: {e}");
-                d.set(rtype, None);
                 return;
             }
         }

@@ -61,7 +61,16 @@ fn shapes_and_dynamic_values() {
         let gotel = Gotel::run(&config(target.pid()), 23);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
-        let (calls, _) = gotel.stop();
+        let (calls, logs) = gotel.stop();
+        // Reads that may fault by design (guesses at dynamic values, a
+        // small map read as a large one) are not counted as faults.
+        let stopped = logs
+            .iter()
+            .find(|l| l.contains("\"message\":\"stopped\""))
+            .expect("stopped line");
+        let stopped: Value = serde_json::from_str(stopped).unwrap();
+        assert_eq!(stopped["read_faults"], 0, "{v}: {stopped}");
+        assert_eq!(stopped["type_recipes_failed"], 0, "{v}: {stopped}");
 
         // A generic function written without type arguments attaches to
         // each shape instantiation, and says which one ran.
@@ -350,6 +359,12 @@ fn shapes_and_dynamic_values() {
                 json!({"type": "*main.OpErr", "value": {
                     "Op": "sync", "Path": "/var/x", "Code": 7,
                     "Detail": "retry later", "Err": "disk full"}}),
+                // A dynamic value without a recipe (a map) before one with.
+                json!({"type": "*main.Multi", "value": {
+                    "First": {"type": "map[string]int", "unavailable":
+                        "map[string]int is stored in the interface word itself; not decoded"},
+                    "Second": {"type": "*main.OpErr", "value": {
+                        "Op": "stat", "Path": "/y", "Code": 2, "Detail": "", "Err": "gone"}}}}),
             ],
             "{v}"
         );
