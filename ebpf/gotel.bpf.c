@@ -112,11 +112,10 @@ struct scratch {
 	struct resolved res[GOTEL_MAX_OPS];
 	struct elems_copy ec;
 	struct dyn_item dyn[GOTEL_MAX_DYN];
-	/* The block being written: its index among the blocks written + 1
-	 * (queued values without a recipe write none, so this is not the
-	 * queue position). */
-	__u32 block;
-	__u32 n_blocks;   /* blocks written */
+	/* Blocks written; while one is written, its index + 1, which names
+	 * it as the parent of the values it queues (queued values without a
+	 * recipe write none, so this is not the queue position). */
+	__u32 n_blocks;
 	__u32 nil_bits;   /* its ops' status bits */
 	__u32 fault_bits;
 	/* Write cursor of the dynamic values' blocks: in map memory, which
@@ -559,7 +558,7 @@ static long dyn_emit(__u32 t, struct capture *c)
 	else if (status != RES_OK)
 		s->fault_bits |= 1U << t;
 	else if (op->flags & GOTEL_OPF_DYN)
-		queue_dyn(s, op, r, s->block, t, 0);
+		queue_dyn(s, op, r, s->n_blocks, t, 0);
 	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
@@ -590,7 +589,6 @@ static long dyn_block(__u32 b, struct capture *c)
 	c->tr = tr;
 	c->base = it->data;
 	s->n_blocks += 1;
-	s->block = s->n_blocks;
 	s->nil_bits = 0;
 	s->fault_bits = 0;
 	__u8 parent = it->parent, op = it->op, elem = it->elem;

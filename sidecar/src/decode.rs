@@ -568,6 +568,18 @@ impl Held<'_> {
         Some(u64::from_le_bytes(b.try_into().ok()?))
     }
 
+    /// Why bytes past the image are missing.
+    fn uncopied(&self) -> String {
+        if self.image.is_empty() {
+            "not captured at this site (no room left)".to_string()
+        } else {
+            format!(
+                "beyond the first {} bytes of the dynamic value, which is all gotel copies",
+                self.image.len()
+            )
+        }
+    }
+
     /// Why a field (a `ty` at `off`) the lists do not hold is missing.
     fn missing(&self, ty: &str, off: u64) -> GoValue {
         GoValue::Unavailable(if self.complete {
@@ -581,7 +593,7 @@ impl Held<'_> {
                 self.ty
             )
         } else if self.image.is_empty() {
-            "not captured at this site (no room left, or inside a slice)".to_string()
+            self.uncopied()
         } else {
             format!("a {ty} at offset {off} of a dynamic value is not captured here")
         })
@@ -1061,16 +1073,7 @@ fn image_field(
         w[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
         Some(u64::from_le_bytes(w))
     };
-    let beyond = || {
-        GoValue::Unavailable(if h.image.is_empty() {
-            "not captured at this site (no room left, or inside a slice)".to_string()
-        } else {
-            format!(
-                "beyond the first {} bytes of the dynamic value, which is all gotel copies",
-                h.image.len()
-            )
-        })
-    };
+    let beyond = || GoValue::Unavailable(h.uncopied());
     let kind = match &t.kind {
         Kind::Bool => ScalarKind::Bool,
         Kind::Int { signed: true } => ScalarKind::Int,
