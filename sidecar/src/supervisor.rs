@@ -47,8 +47,8 @@ struct Attachment {
 }
 
 impl crate::decode::Names for Attachment {
-    fn type_name(&self, addr: u64) -> Option<String> {
-        self.bin.runtime_type_name(addr.wrapping_sub(self.bias))
+    fn runtime_type(&self, addr: u64) -> Option<(String, Option<TypeId>)> {
+        self.bin.runtime_type(addr.wrapping_sub(self.bias))
     }
 
     fn func_name(&self, pc: u64) -> Option<String> {
@@ -59,10 +59,6 @@ impl crate::decode::Names for Attachment {
 
     fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
         Some(&self.bin.dwarf.types)
-    }
-
-    fn type_id(&self, addr: u64) -> Option<crate::golang::types::TypeId> {
-        self.bin.runtime_type(addr.wrapping_sub(self.bias))?.1
     }
 
     fn type_named(&self, name: &str) -> Option<crate::golang::types::TypeId> {
@@ -76,10 +72,6 @@ impl crate::decode::Names for Attachment {
 
     fn dyn_plan(&self, addr: u64) -> Option<Arc<TypePlan>> {
         self.dyn_types.plan(addr.wrapping_sub(self.bias))
-    }
-
-    fn want_type(&self, addr: u64) -> bool {
-        self.dyn_types.want(addr.wrapping_sub(self.bias))
     }
 
     fn errno_text(&self, n: u64) -> Option<String> {
@@ -641,6 +633,7 @@ impl Supervisor {
                 data,
                 (ev.fault_mask, ev.nil_mask),
                 meta.as_ref(),
+                &mut |rtype: u64| meta.dyn_types.want(rtype.wrapping_sub(meta.bias)),
             );
             if meta.plan.instant {
                 // A lone-RET body: entry and return are one instruction.
@@ -698,6 +691,7 @@ impl Supervisor {
             data,
             (ev.fault_mask, ev.nil_mask),
             open.meta.as_ref(),
+            &mut |rtype: u64| open.meta.dyn_types.want(rtype.wrapping_sub(open.meta.bias)),
         );
         let duration = ev.ktime_ns.saturating_sub(open.ktime);
         let call = self.call(open, ev.goid, Some(duration), returns, ev.ktime_ns);

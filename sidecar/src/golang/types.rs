@@ -127,3 +127,28 @@ impl fmt::Display for GoType {
         f.write_str(&self.name)
     }
 }
+
+/// `reflect.Kind` numbers, as a runtime `_type` records them (its kind
+/// byte masked with `0x1f`); see `RuntimeType::kind`.
+pub mod reflect_kind {
+    /// `reflect.Bool`.
+    pub const BOOL: u8 = 1;
+    /// `reflect.Int`; `INT8` … `INT64` follow it.
+    pub const INT: u8 = 2;
+    /// `reflect.Int64`, the last signed integer kind.
+    pub const INT64: u8 = 6;
+    /// `reflect.Uint`; `UINT8` … `UINTPTR` follow it.
+    pub const UINT: u8 = 7;
+    /// `reflect.Uintptr`, the last unsigned integer kind.
+    pub const UINTPTR: u8 = 12;
+    /// `reflect.Float32`.
+    pub const FLOAT32: u8 = 13;
+    /// `reflect.Float64`.
+    pub const FLOAT64: u8 = 14;
+    /// `reflect.Pointer`.
+    pub const POINTER: u8 = 22;
+    /// `reflect.String`.
+    pub const STRING: u8 = 24;
+    /// `reflect.Struct`.
+    pub const STRUCT: u8 = 25;
+}
