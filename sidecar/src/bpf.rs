@@ -229,15 +229,12 @@ impl Bpf {
 
 use std::os::fd::AsFd;
 
-/// The nsfs (dev, inode) of our PID namespace, or (0, 0) in the initial
-/// namespace, where host ids are already ours and the BPF side can skip
-/// the namespace translation.
+/// The nsfs (dev, inode) of our PID namespace, or (0, 0) in the host's,
+/// where host ids are already ours and the BPF side can skip the
+/// namespace translation.
 fn own_pid_namespace() -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    /// PROC_PID_INIT_INO: the initial PID namespace's inode.
-    const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
-    match std::fs::metadata("/proc/self/ns/pid") {
-        Ok(m) if m.ino() != INIT_PID_NS_INO => (m.dev(), m.ino()),
+    match crate::proc::PidNamespace::own() {
+        Some(ns) if !ns.is_host() => (ns.dev, ns.ino),
         _ => (0, 0),
     }
 }

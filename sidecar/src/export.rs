@@ -134,17 +134,7 @@ impl Origin {
         service_name: Option<String>,
         wanted: &[&str],
     ) -> Self {
-        let env = std::fs::read(format!("/proc/{pid}/environ"))
-            .map(|raw| {
-                raw.split(|&b| b == 0)
-                    .filter_map(|kv| {
-                        let kv = String::from_utf8_lossy(kv);
-                        let (k, v) = kv.split_once('=')?;
-                        wanted.contains(&k).then(|| (k.to_string(), v.to_string()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let env = crate::proc::environ(pid, wanted);
         Origin {
             pid,
             start_time,
@@ -152,25 +142,8 @@ impl Origin {
             go_version,
             service_name,
             env,
-            same_pod: shares_pod_pid_namespace(pid),
+            same_pod: crate::proc::shares_pod_pid_namespace(pid),
         }
-    }
-}
-
-/// The initial PID namespace (`PROC_PID_INIT_INO`).
-const INIT_PID_NS: &str = "pid:[4026531836]";
-
-/// Whether `pid` shares gotel's PID namespace and that namespace is not
-/// the host's: the pod's, with `shareProcessNamespace: true`. A node-wide
-/// gotel in the host's namespace sees every pod's processes.
-fn shares_pod_pid_namespace(pid: u32) -> bool {
-    let ns = |p: String| std::fs::read_link(p).ok();
-    match (
-        ns("/proc/self/ns/pid".into()),
-        ns(format!("/proc/{pid}/ns/pid")),
-    ) {
-        (Some(own), Some(theirs)) => own == theirs && own.as_os_str() != INIT_PID_NS,
-        _ => false,
     }
 }
 

@@ -8,12 +8,14 @@
 pub mod bpf;
 pub mod config;
 pub mod correlate;
+pub mod counters;
 pub mod decode;
 pub mod discover;
 pub mod dynamic;
 pub mod export;
 pub mod golang;
+pub mod live;
 pub mod otlp;
 pub mod plan;
+pub mod proc;
 pub mod recipe;
-pub mod supervisor;

@@ -15,7 +15,7 @@ use gotel::config;
 use gotel::config::Output;
 use gotel::export::{Fanout, JsonLines, Sink};
 use gotel::golang::{self, BinaryInfo};
-use gotel::supervisor::Supervisor;
+use gotel::live::Supervisor;
 
 #[derive(Parser)]
 #[command(
@@ -134,7 +134,7 @@ fn binary_for(binary: Option<PathBuf>, pid: Option<u32>) -> Result<PathBuf> {
     match (binary, pid) {
         (Some(b), _) => Ok(b),
         (None, Some(pid)) => {
-            let p = PathBuf::from(format!("/proc/{pid}/exe"));
+            let p = gotel::proc::exe_path(pid);
             if !p.exists() {
                 bail!("no process with pid {pid} (or no permission to read /proc/{pid}/exe)");
             }
@@ -194,7 +194,7 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
     let mut failures = 0;
     for (i, spec) in cfg.probes.iter().enumerate() {
         let path = match (&binary, pid) {
-            (None, None) => match gotel::discover::scan()
+            (None, None) => match gotel::proc::scan()
                 .into_iter()
                 .find(|p| gotel::discover::matches(&spec.target, p))
             {
@@ -374,7 +374,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
             _ = drain.tick() => {
                 sup.drain(ring.get_mut());
                 if let Some(o) = &otlp {
-                    o.set_counters(counters(&sup));
+                    o.set_counters(sup.counters().named());
                 }
             }
             _ = scan.tick() => {
@@ -384,8 +384,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 sup.reconcile(ring.get_mut());
             }
             _ = report.tick() => {
-                let k = sup.kernel_stats();
-                let dropped = k.ringbuf_full + k.busy;
+                let dropped = sup.counters().dropped;
                 if dropped != last_dropped {
                     warn!(dropped = dropped - last_dropped, "events dropped: ring buffer full or CPU busy (the traced app was not slowed); raise ring_buffer_kib");
                     last_dropped = dropped;
@@ -403,58 +402,9 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     sup.drain(ring.get_mut());
     sup.flush();
     let x = match otlp {
-        Some(o) => o.shutdown(counters(&sup)).await,
+        Some(o) => o.shutdown(sup.counters().named()).await,
         None => Default::default(),
     };
-    let k = sup.kernel_stats();
-    let c = sup.correlate_stats();
-    info!(
-        calls = sup.stats.calls,
-        events = sup.stats.records,
-        dropped = k.ringbuf_full + k.busy,
-        dropped_busy = k.busy,
-        no_recipe = k.no_recipe,
-        read_faults = k.faults,
-        unmatched_returns = c.unmatched_returns,
-        evicted_entries = c.evicted_entries,
-        restarted_entries = c.restarted_entries,
-        panicked = c.panicked,
-        unobserved = c.unobserved,
-        stray_records = sup.stats.stray_records,
-        type_recipes_failed = sup.stats.type_recipes_failed,
-        export_queue_dropped = x.queue_dropped,
-        exported_logs = x.exported_logs,
-        exported_spans = x.exported_spans,
-        export_failed_logs = x.failed_logs,
-        export_failed_spans = x.failed_spans,
-        export_failed_metric_requests = x.failed_metrics,
-        export_rejected = x.rejected,
-        export_retries = x.retries,
-        "stopped"
-    );
+    sup.counters().log_stopped(&x);
     Ok(())
-}
-
-/// gotel's counters as exported in OTLP metrics (`gotel.<name>`), named as
-/// in the `stopped` log record.
-fn counters(sup: &Supervisor) -> gotel::otlp::NamedCounters {
-    let k = sup.kernel_stats();
-    let c = sup.correlate_stats();
-    vec![
-        ("calls", sup.stats.calls),
-        ("events", sup.stats.records),
-        ("dropped", k.ringbuf_full + k.busy),
-        ("dropped_busy", k.busy),
-        ("no_recipe", k.no_recipe),
-        ("read_faults", k.faults),
-        ("unmatched_returns", c.unmatched_returns),
-        ("evicted_entries", c.evicted_entries),
-        ("restarted_entries", c.restarted_entries),
-        ("panicked", c.panicked),
-        ("unobserved", c.unobserved),
-        ("stray_records", sup.stats.stray_records),
-        ("no_goroutine", sup.stats.no_goroutine),
-        ("sink_errors", sup.stats.sink_errors),
-        ("type_recipes_failed", sup.stats.type_recipes_failed),
-    ]
 }

@@ -486,27 +486,16 @@ impl BinaryInfo {
         Some(RuntimeType { name, kind, size })
     }
 
-    /// How far the process `pid` loaded this executable from its link-time
-    /// addresses: 0 unless PIE. Read from `/proc/PID/maps`: the mapping of
-    /// `exe` at file offset 0 starts at the lowest PT_LOAD, page-aligned.
-    pub fn load_bias(&self, pid: u32, exe: &Path) -> Option<u64> {
+    /// How far a process loaded this executable from its link-time
+    /// addresses: 0 unless PIE. `mapping_start` gives where the process
+    /// mapped the file's offset 0 (read from /proc by the caller, and only
+    /// for PIE), which is the lowest PT_LOAD, page-aligned.
+    pub fn load_bias(&self, mapping_start: impl FnOnce() -> Option<u64>) -> Option<u64> {
         if !self.pie {
             return Some(0);
         }
         let lowest = self.segments.iter().map(|s| s.vaddr).min()? & !0xfff;
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-        let exe = exe.to_str()?;
-        maps.lines().find_map(|l| {
-            let mut f = l.split_whitespace();
-            let range = f.next()?;
-            let offset = f.nth(1)?;
-            let path = f.nth(2)?;
-            if path != exe || u64::from_str_radix(offset, 16).ok()? != 0 {
-                return None;
-            }
-            let start = u64::from_str_radix(range.split('-').next()?, 16).ok()?;
-            start.checked_sub(lowest)
-        })
+        mapping_start()?.checked_sub(lowest)
     }
 
     /// The machine code of `f`.

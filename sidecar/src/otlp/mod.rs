@@ -78,7 +78,7 @@ pub enum OtlpError {
 
 /// Export counters, shared by the sink, the task and the handle.
 #[derive(Debug, Default)]
-struct Counters {
+struct AtomicExportStats {
     queue_dropped: AtomicU64,
     exported_logs: AtomicU64,
     exported_spans: AtomicU64,
@@ -111,7 +111,7 @@ pub struct ExportStats {
     pub retries: u64,
 }
 
-impl Counters {
+impl AtomicExportStats {
     fn snapshot(&self) -> ExportStats {
         ExportStats {
             queue_dropped: self.queue_dropped.load(Relaxed),
@@ -145,7 +145,7 @@ impl ExportStats {
 /// The supervisor's side: enqueues calls, never waits.
 pub struct OtlpSink {
     tx: mpsc::Sender<Call>,
-    counters: Arc<Counters>,
+    counters: Arc<AtomicExportStats>,
 }
 
 impl Sink for OtlpSink {
@@ -171,7 +171,7 @@ pub type NamedCounters = Vec<(&'static str, u64)>;
 
 /// The main loop's side: feeds counters in, stops the exporter.
 pub struct OtlpHandle {
-    counters: Arc<Counters>,
+    counters: Arc<AtomicExportStats>,
     gotel_counters: Arc<Mutex<NamedCounters>>,
     shutdown: watch::Sender<Option<Instant>>,
     task: tokio::task::JoinHandle<()>,
@@ -216,7 +216,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
     let [traces, logs, metrics] = clients;
     let (traces, logs, metrics) = (traces?, logs?, metrics?);
     let (tx, rx) = mpsc::channel(settings.queue_size);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(AtomicExportStats::default());
     let gotel_counters = Arc::new(Mutex::new(Vec::new()));
     let (shutdown, shutdown_rx) = watch::channel(None);
     let traces_url = traces
@@ -283,7 +283,7 @@ struct Delivery {
     traces: Option<Client>,
     logs: Option<Client>,
     resources: Resources,
-    counters: Arc<Counters>,
+    counters: Arc<AtomicExportStats>,
     max_retry: Duration,
     /// The last send failed: log recovery once, not every failure.
     down: AtomicBool,

@@ -167,9 +167,7 @@ impl Resources {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    crate::proc::hostname().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,0 +1,96 @@
+//! Caches of the pure stages: each executable is analysed once, and each
+//! probe planned once per executable, while a traced process runs it.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::debug;
+
+use super::pipeline::ProbeKey;
+use super::AttachError;
+use crate::config::ProbeSpec;
+use crate::golang::BinaryInfo;
+use crate::plan::Plan;
+use crate::proc::Process;
+
+/// Names one version of one executable file: (device, inode, size, mtime).
+/// A crash-looping container gets a new overlay device, hence a new key,
+/// at every restart.
+pub type BinKey = (u64, u64, u64, i64);
+
+/// A probe's plans in one binary (one per generic instantiation), or why
+/// it cannot be planned.
+type PlansOrWhy = Result<Vec<Arc<Plan>>, AttachError>;
+
+/// Analyses and plans, by binary.
+#[derive(Default)]
+pub struct Binaries {
+    analyses: HashMap<BinKey, Result<Arc<BinaryInfo>, AttachError>>,
+    plans: HashMap<(BinKey, ProbeKey), PlansOrWhy>,
+}
+
+impl Binaries {
+    /// The analysis of `p`'s executable (opened through /proc, so from any
+    /// mount namespace), made on first use.
+    pub fn analyse(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), AttachError> {
+        let path = p.exe_path();
+        let md = std::fs::metadata(&path).map_err(|e| AttachError::Stat {
+            path: path.clone(),
+            source: Arc::new(e),
+        })?;
+        let key = (md.dev(), md.ino(), md.size(), md.mtime());
+        let entry = self.analyses.entry(key).or_insert_with(|| {
+            let t = Instant::now();
+            let r = BinaryInfo::open(&path)
+                .map(Arc::new)
+                .map_err(|e| AttachError::Analysis(Arc::new(e)));
+            if let Ok(b) = &r {
+                debug!(
+                    exe = %p.exe.display(),
+                    go = b.go_version.as_deref().unwrap_or("?"),
+                    functions = b.dwarf.functions.len(),
+                    ms = t.elapsed().as_millis() as u64,
+                    "analysed binary"
+                );
+            }
+            r
+        });
+        entry.clone().map(|b| (key, b))
+    }
+
+    /// The analysis of binary `key`, if made and successful.
+    pub fn get(&self, key: &BinKey) -> Option<Arc<BinaryInfo>> {
+        self.analyses.get(key)?.as_ref().ok().cloned()
+    }
+
+    /// The plans of probe `spec` (identified by `probe`) in binary `key`.
+    pub fn plans(
+        &mut self,
+        key: BinKey,
+        bin: &BinaryInfo,
+        probe: &ProbeKey,
+        spec: &ProbeSpec,
+    ) -> PlansOrWhy {
+        self.plans
+            .entry((key, probe.clone()))
+            .or_insert_with(|| match crate::plan::plan(bin, spec) {
+                Ok(v) => Ok(v.into_iter().map(Arc::new).collect()),
+                Err(e) => Err(AttachError::Plan(Arc::new(e))),
+            })
+            .clone()
+    }
+
+    /// Keeps only the binaries in `in_use`: an analysis holds the whole file
+    /// and its DWARF.
+    pub fn retain_binaries(&mut self, in_use: &HashSet<BinKey>) {
+        self.analyses.retain(|k, _| in_use.contains(k));
+        self.plans.retain(|(k, _), _| in_use.contains(k));
+    }
+
+    /// Keeps only the plans of the probes in `keep`.
+    pub fn retain_probes(&mut self, keep: &HashSet<ProbeKey>) {
+        self.plans.retain(|(_, k), _| keep.contains(k));
+    }
+}

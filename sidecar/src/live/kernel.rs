@@ -1,0 +1,151 @@
+//! The few kernel operations the live side needs, as a trait: `bpf::Bpf`
+//! performs them for real, and unit tests substitute a fake that records
+//! them, so attach/detach bookkeeping is tested without root.
+
+use std::path::Path;
+
+use aya::programs::uprobe::UProbeLink;
+
+use crate::bpf::{Bpf, BpfError, KernelStats};
+use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe};
+
+/// Recipes, type recipes and uprobes in the kernel.
+pub trait Kernel {
+    /// An attached uprobe; dropping it detaches.
+    type Link;
+
+    /// Stores a site recipe; returns its cookie (the recipe's index).
+    fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError>;
+    /// Releases a cookie once no uprobe uses it.
+    fn remove_recipe(&mut self, cookie: u32);
+    /// Installs the recipe of one dynamic type of one binary.
+    fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError>;
+    /// Removes a dynamic type's recipe.
+    fn remove_type_recipe(&mut self, key: RawTypeKey);
+    /// Attaches the program at file `offset` of `path` for `pid`, running
+    /// the recipe `cookie`.
+    fn attach(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        pid: u32,
+        cookie: u32,
+    ) -> Result<Self::Link, BpfError>;
+    /// The program's own counters.
+    fn stats(&self) -> KernelStats;
+}
+
+impl Kernel for Bpf {
+    type Link = UProbeLink;
+
+    fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
+        Bpf::add_recipe(self, r)
+    }
+
+    fn remove_recipe(&mut self, cookie: u32) {
+        Bpf::remove_recipe(self, cookie)
+    }
+
+    fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError> {
+        Bpf::add_type_recipe(self, key, r)
+    }
+
+    fn remove_type_recipe(&mut self, key: RawTypeKey) {
+        Bpf::remove_type_recipe(self, key)
+    }
+
+    fn attach(
+        &mut self,
+        path: &Path,
+        offset: u64,
+        pid: u32,
+        cookie: u32,
+    ) -> Result<UProbeLink, BpfError> {
+        Bpf::attach(self, path, offset, pid, cookie)
+    }
+
+    fn stats(&self) -> KernelStats {
+        Bpf::stats(self)
+    }
+}
+
+/// A kernel double for unit tests: hands out cookies like `Bpf` does and
+/// records what is attached, failing on request.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+
+    use super::Kernel;
+    use crate::bpf::{BpfError, KernelStats};
+    use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe};
+
+    /// What the fake holds.
+    #[derive(Debug, Default)]
+    pub(crate) struct FakeKernel {
+        pub next: u32,
+        pub recipes: BTreeSet<u32>,
+        pub types: BTreeMap<(u32, u64), u8>,
+        /// (path, offset, pid, cookie) of every attach that succeeded.
+        pub attached: Vec<(PathBuf, u64, u32, u32)>,
+        /// Fail the attach at this file offset.
+        pub fail_offset: Option<u64>,
+        /// Refuse type recipes (the map is full).
+        pub types_full: bool,
+    }
+
+    impl Kernel for FakeKernel {
+        type Link = ();
+
+        fn add_recipe(&mut self, _r: &RawRecipe) -> Result<u32, BpfError> {
+            self.next += 1;
+            self.recipes.insert(self.next);
+            Ok(self.next)
+        }
+
+        fn remove_recipe(&mut self, cookie: u32) {
+            assert!(
+                self.recipes.remove(&cookie),
+                "cookie {cookie} removed twice"
+            );
+        }
+
+        fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError> {
+            if self.types_full {
+                return Err(BpfError::Map {
+                    map: "type_recipes",
+                    why: "no space left".into(),
+                });
+            }
+            self.types.insert((key.bin, key.rtype), r.n_ops);
+            Ok(())
+        }
+
+        fn remove_type_recipe(&mut self, key: RawTypeKey) {
+            self.types.remove(&(key.bin, key.rtype));
+        }
+
+        fn attach(
+            &mut self,
+            path: &Path,
+            offset: u64,
+            pid: u32,
+            cookie: u32,
+        ) -> Result<(), BpfError> {
+            if self.fail_offset == Some(offset) {
+                return Err(BpfError::Attach {
+                    path: path.display().to_string(),
+                    offset,
+                    pid,
+                    why: "No such process".into(),
+                });
+            }
+            self.attached.push((path.to_owned(), offset, pid, cookie));
+            Ok(())
+        }
+
+        fn stats(&self) -> KernelStats {
+            KernelStats::default()
+        }
+    }
+}

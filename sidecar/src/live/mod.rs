@@ -1,0 +1,367 @@
+//! The live side: reconciles the configured probes with the running
+//! processes (analyse each new binary once, plan, attach, detach when a
+//! process exits) and turns ring-buffer records into calls for the sink.
+//!
+//! The supervisor only coordinates; each concern has its own room:
+//! `binaries` (analysis and plan caches), `registry` (what is attached,
+//! through the `kernel` trait), `types` (dynamic-type recipes), `names`
+//! (what decoding needs of one process) and `pipeline` (records → calls,
+//! kernel-free).
+
+mod binaries;
+pub mod kernel;
+mod names;
+pub mod pipeline;
+mod registry;
+mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use tracing::{debug, info, warn};
+
+use crate::bpf::{Bpf, BpfError};
+use crate::config::{Config, ProbeSpec};
+use crate::counters::Counters;
+use crate::export::{Call, Origin, Sink};
+use crate::golang::AnalysisError;
+use crate::plan::PlanError;
+use crate::proc::{Identity, Process};
+use crate::recipe::OPF_DYN;
+
+use binaries::Binaries;
+use kernel::Kernel;
+use names::ProcessNames;
+use pipeline::{clock_offset, Attachment, Pipeline, ProbeKey};
+use registry::{Loaded, Registry};
+use types::TypeRecipes;
+
+/// Most open (entered, not yet returned) calls remembered at once.
+pub const MAX_OPEN_CALLS: usize = 65_536;
+
+/// Why a probe cannot be attached to a process; logged once per probe and
+/// process image. Cached with the analysis or plan it came from, hence
+/// cloneable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AttachError {
+    /// The executable could not be examined.
+    #[error("cannot stat {}: {source}", path.display())]
+    Stat {
+        /// `/proc/PID/exe`.
+        path: PathBuf,
+        /// The error.
+        source: Arc<std::io::Error>,
+    },
+    /// The binary could not be analysed.
+    #[error(transparent)]
+    Analysis(Arc<AnalysisError>),
+    /// The probe could not be planned against the binary.
+    #[error(transparent)]
+    Plan(Arc<PlanError>),
+    /// The kernel refused a recipe or a uprobe.
+    #[error(transparent)]
+    Kernel(Arc<BpfError>),
+}
+
+impl From<BpfError> for AttachError {
+    fn from(e: BpfError) -> Self {
+        AttachError::Kernel(Arc::new(e))
+    }
+}
+
+fn probe_key(spec: &ProbeSpec) -> ProbeKey {
+    serde_json::to_string(spec).unwrap_or_default()
+}
+
+/// The running sidecar state.
+pub struct Supervisor<K: Kernel = Bpf> {
+    cfg: Config,
+    kernel: K,
+    sink: Box<dyn Sink>,
+    binaries: Binaries,
+    types: TypeRecipes,
+    registry: Registry<K>,
+    pipeline: Pipeline,
+    /// Probe × process images that failed: not retried while the image lives.
+    failed: HashSet<(Identity, ProbeKey)>,
+    /// Probes with no matching process, since when (logged every 30 s).
+    waiting_since: HashMap<ProbeKey, Instant>,
+    next_id: u64,
+    calls: u64,
+    sink_errors: u64,
+}
+
+impl<K: Kernel> Supervisor<K> {
+    /// A supervisor for `cfg`, writing calls to `sink`.
+    pub fn new(cfg: Config, kernel: K, sink: Box<dyn Sink>) -> Self {
+        Supervisor {
+            cfg,
+            kernel,
+            sink,
+            binaries: Binaries::default(),
+            types: TypeRecipes::default(),
+            registry: Registry::default(),
+            pipeline: Pipeline::new(MAX_OPEN_CALLS, clock_offset()),
+            failed: HashSet::new(),
+            waiting_since: HashMap::new(),
+            next_id: 1,
+            calls: 0,
+            sink_errors: 0,
+        }
+    }
+
+    /// Every counter, the kernel's included.
+    pub fn counters(&self) -> Counters {
+        let k = self.kernel.stats();
+        let c = self.pipeline.correlate_stats();
+        let p = self.pipeline.stats;
+        Counters {
+            calls: self.calls,
+            events: p.records,
+            dropped: k.ringbuf_full + k.busy,
+            dropped_busy: k.busy,
+            no_recipe: k.no_recipe,
+            read_faults: k.faults,
+            unmatched_returns: c.unmatched_returns,
+            evicted_entries: c.evicted_entries,
+            restarted_entries: c.restarted_entries,
+            panicked: c.panicked,
+            unobserved: c.unobserved,
+            stray_records: p.stray_records,
+            no_goroutine: p.no_goroutine,
+            data_full: p.data_full,
+            sink_errors: self.sink_errors,
+            type_recipes_failed: self.types.failed,
+        }
+    }
+
+    /// Number of live attachments.
+    pub fn attachments(&self) -> usize {
+        self.registry.attachments()
+    }
+
+    /// Replaces the configuration: probes no longer configured are
+    /// detached now; new ones attach on the next [`Supervisor::reconcile`].
+    pub fn set_config(&mut self, cfg: Config) {
+        let keep: HashSet<ProbeKey> = cfg.probes.iter().map(probe_key).collect();
+        self.registry
+            .retain_probes(&mut self.kernel, &mut self.pipeline, &keep);
+        self.binaries.retain_probes(&keep);
+        self.failed.retain(|(_, k)| keep.contains(k));
+        self.waiting_since.retain(|k, _| keep.contains(k));
+        self.cfg = cfg;
+    }
+
+    /// Brings attachments in line with `live`, the processes running now.
+    /// `drain` runs before anything is detached: once a process is seen
+    /// gone or exec'd, all records of its old image are already in the
+    /// ring, and they must meet their recipes before the cookies are freed.
+    pub fn reconcile_with(&mut self, live: &HashMap<u32, Process>, drain: impl FnOnce(&mut Self)) {
+        // Suspend/resume or a clock step moves wall time against BPF's
+        // monotonic clock.
+        self.pipeline.set_clock_offset(clock_offset());
+        let gone = self.registry.changed(live);
+        if !gone.is_empty() {
+            debug!(pids = ?gone, "processes gone or changed");
+            drain(self);
+        }
+        for pid in gone {
+            self.registry
+                .detach_process(&mut self.kernel, &mut self.pipeline, pid);
+        }
+        self.failed
+            .retain(|(id, _)| live.get(&id.0).is_some_and(|p| p.identity() == *id));
+
+        let probes = self.cfg.probes.clone();
+        for spec in &probes {
+            let key = probe_key(spec);
+            let mut matched = false;
+            for p in live
+                .values()
+                .filter(|p| crate::discover::matches(&spec.target, p))
+            {
+                matched = true;
+                let done = self.registry.has(p.pid, &key)
+                    || self.failed.contains(&(p.identity(), key.clone()));
+                if !done {
+                    if let Err(why) = self.attach(&key, spec, p) {
+                        self.fail(&key, spec, p, &why);
+                    }
+                }
+            }
+            self.note_waiting(key, spec, matched);
+        }
+        let in_use = self.registry.binaries_in_use();
+        self.binaries.retain_binaries(&in_use);
+        self.types.retain(&mut self.kernel, &in_use);
+    }
+
+    /// Logs why `spec` cannot attach to `p`, and does not retry while this
+    /// process image lives.
+    fn fail(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process, why: &AttachError) {
+        warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
+        self.failed.insert((p.identity(), key.clone()));
+    }
+
+    /// Logs, at most every 30 s, that a probe has no process to attach to.
+    fn note_waiting(&mut self, key: ProbeKey, spec: &ProbeSpec, matched: bool) {
+        if matched {
+            self.waiting_since.remove(&key);
+            return;
+        }
+        let now = Instant::now();
+        let since = self.waiting_since.entry(key).or_insert(now);
+        if *since == now || now.duration_since(*since) >= Duration::from_secs(30) {
+            info!(probe = spec.display_name(), selector = %spec.target, "waiting for a matching process");
+            *since = now;
+        }
+    }
+
+    /// Attaches probe `spec` to process `p`: every instantiation it plans
+    /// to; one that fails is reported and the others still attach.
+    fn attach(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Result<(), AttachError> {
+        let (bin_key, bin) = self.binaries.analyse(p)?;
+        let plans = self.binaries.plans(bin_key, &bin, key, spec)?;
+        let dyn_types = self.types.of(bin_key);
+        // Error and address types' recipes, once a probe of the binary
+        // captures an interface at all.
+        let captures_interfaces = plans.iter().any(|p| {
+            [&p.entry.recipe, &p.ret.recipe].iter().any(|r| {
+                r.ops[..usize::from(r.n_ops)]
+                    .iter()
+                    .any(|o| o.flags & OPF_DYN != 0)
+            })
+        });
+        if captures_interfaces {
+            let max = self.dyn_string_len();
+            self.types.prewarm(&mut self.kernel, &dyn_types, &bin, max);
+        }
+        // One description of the process, shared by all its instantiations.
+        let origin = Arc::new(Origin::of_process(
+            p.pid,
+            p.start_time,
+            p.exe.clone(),
+            bin.go_version.clone(),
+            spec.service_name.clone(),
+            crate::otlp::resource::DOWNWARD_API_ENV,
+        ));
+        let bias = if bin.pie {
+            bin.load_bias(|| crate::proc::mapping_start(p.pid, &p.exe))
+        } else {
+            Some(0)
+        };
+        let bias = bias.unwrap_or(0);
+        let names = Arc::new(ProcessNames::new(
+            bin.clone(),
+            bias,
+            p.pid,
+            dyn_types.clone(),
+        ));
+        let loaded = Loaded {
+            bin: bin_key,
+            bin_id: dyn_types.bin,
+            bias,
+        };
+        // A generic function attaches once per shape instantiation.
+        for plan in plans {
+            for w in &plan.warnings {
+                warn!(probe = spec.display_name(), pid = p.pid, "{w}");
+            }
+            let meta = Arc::new(Attachment {
+                id: self.next_id,
+                key: key.clone(),
+                probe: spec.display_name().to_string(),
+                pid: p.pid,
+                plan: plan.clone(),
+                origin: origin.clone(),
+                names: names.clone(),
+            });
+            self.next_id += 1;
+            if let Err(why) =
+                self.registry
+                    .attach(&mut self.kernel, &mut self.pipeline, meta, p, loaded)
+            {
+                self.fail(key, spec, p, &why);
+                continue;
+            }
+            info!(
+                probe = spec.display_name(),
+                function = %plan.function,
+                pid = p.pid,
+                ret_sites = plan.ret_offsets.len(),
+                "attached"
+            );
+        }
+        Ok(())
+    }
+
+    /// Strings inside dynamic values: as long as any probe shows them.
+    fn dyn_string_len(&self) -> u32 {
+        self.cfg
+            .probes
+            .iter()
+            .map(|p| p.max_string_len)
+            .max()
+            .unwrap_or(256)
+            .min(1024)
+    }
+
+    /// Turns one record into calls and writes them.
+    pub fn handle_record(&mut self, record: &[u8]) {
+        let (sink, calls, sink_errors) = (&mut self.sink, &mut self.calls, &mut self.sink_errors);
+        self.pipeline.handle(record, &mut |call: Call| {
+            *calls += 1;
+            if let Err(e) = sink.write(&call) {
+                *sink_errors += 1;
+                if *sink_errors == 1 {
+                    warn!("writing output: {e}");
+                }
+            }
+        });
+    }
+
+    /// After a batch of records: installs the recipes of dynamic types the
+    /// records showed without one, and flushes the sink.
+    pub fn end_batch(&mut self) {
+        let max = self.dyn_string_len();
+        let binaries = &self.binaries;
+        self.types
+            .install_wanted(&mut self.kernel, |k| binaries.get(k), max);
+        if let Err(e) = self.sink.flush() {
+            self.sink_errors += 1;
+            warn!("flushing output: {e}");
+        }
+    }
+
+    /// Flushes the sink (on shutdown).
+    pub fn flush(&mut self) {
+        let _ = self.sink.flush();
+    }
+}
+
+impl Supervisor<Bpf> {
+    /// Reads every record currently in the ring buffer.
+    pub fn drain(&mut self, ring: &mut RingBuf<MapData>) {
+        let mut n = 0u64;
+        while let Some(item) = ring.next() {
+            self.handle_record(&item);
+            n += 1;
+        }
+        if n > 0 {
+            self.end_batch();
+        }
+    }
+
+    /// Brings attachments in line with the processes running now (a /proc
+    /// scan), draining `ring` first when a traced process is gone.
+    pub fn reconcile(&mut self, ring: &mut RingBuf<MapData>) {
+        let live: HashMap<u32, Process> = crate::proc::scan()
+            .into_iter()
+            .map(|p| (p.pid, p))
+            .collect();
+        self.reconcile_with(&live, |s| s.drain(ring));
+    }
+}

@@ -1,0 +1,296 @@
+//! From ring-buffer records to completed calls, without the kernel:
+//! route a record by its cookie, pair entries with returns (`correlate`),
+//! decode the captured bytes (`decode`), assign trace ids, and build the
+//! `Call` the sink writes. Fed with synthetic records in the unit tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::correlate::{CallKey, CorrelateStats, Correlator};
+use crate::decode::{decode, GoValue, Names};
+use crate::export::{Call, Origin, TraceIds};
+use crate::plan::Plan;
+use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY};
+
+/// A probe's identity: its whole spec, serialised, so that an edited probe
+/// (even a renamed one) is a new probe, and the old one is detached.
+pub type ProbeKey = String;
+
+/// What one attachment (probe × process × instantiation) needs to turn
+/// its records into calls.
+pub struct Attachment {
+    /// Unique for the supervisor's lifetime: part of every call's key.
+    pub id: u64,
+    /// The probe it came from.
+    pub key: ProbeKey,
+    /// The probe's display name.
+    pub probe: String,
+    /// The traced process.
+    pub pid: u32,
+    /// What its sites capture and how to decode it.
+    pub plan: Arc<Plan>,
+    /// The process, for the OTLP resource.
+    pub origin: Arc<Origin>,
+    /// Names of the process's types and functions, for decoding.
+    pub names: Arc<dyn Lookups>,
+}
+
+/// What decoding one process image's records needs: the lookups, and
+/// where the dynamic types met without a recipe are noted for planning.
+pub trait Lookups: Names + Send + Sync {
+    /// Notes the dynamic type at run-time `rtype`, met without its recipe;
+    /// true when later records will have its block.
+    fn met(&self, rtype: u64) -> bool;
+}
+
+/// Counters of records the pipeline could not turn into calls.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Ring-buffer records read.
+    pub records: u64,
+    /// Records that could not be parsed or had no live attachment.
+    pub stray_records: u64,
+    /// Records without a readable goroutine.
+    pub no_goroutine: u64,
+    /// Records whose data area filled up: their later values read as
+    /// faults (the planner's budget makes this rare).
+    pub data_full: u64,
+}
+
+/// An entry waiting for its return.
+struct Open {
+    meta: Arc<Attachment>,
+    tid: u32,
+    ktime: u64,
+    args: Vec<(String, GoValue)>,
+    trace: TraceIds,
+}
+
+/// Records in, calls out.
+pub struct Pipeline {
+    /// Cookie → the attachment and site kind its recipe was made for.
+    routes: HashMap<u32, (Arc<Attachment>, u8)>,
+    correlator: Correlator<Open>,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: BPF timestamps are monotonic.
+    clock_offset: i128,
+    /// Counters.
+    pub stats: PipelineStats,
+}
+
+impl Pipeline {
+    /// A pipeline remembering at most `max_open` calls awaiting their return.
+    pub fn new(max_open: usize, clock_offset: i128) -> Self {
+        Pipeline {
+            routes: HashMap::new(),
+            correlator: Correlator::new(max_open),
+            clock_offset,
+            stats: PipelineStats::default(),
+        }
+    }
+
+    /// Sets the wall-clock offset of BPF timestamps (it moves on suspend or
+    /// a clock step).
+    pub fn set_clock_offset(&mut self, offset: i128) {
+        self.clock_offset = offset;
+    }
+
+    /// Records carrying `cookie` belong to `site` of `meta`.
+    pub fn route(&mut self, cookie: u32, meta: Arc<Attachment>, site: u8) {
+        self.routes.insert(cookie, (meta, site));
+    }
+
+    /// `cookie` is released: its records are stray from now on.
+    pub fn unroute(&mut self, cookie: u32) {
+        self.routes.remove(&cookie);
+    }
+
+    /// Forgets the open calls of a process that is gone.
+    pub fn forget_pid(&mut self, pid: u32) {
+        self.correlator.forget_pid(pid);
+    }
+
+    /// Counters from pairing entries with returns.
+    pub fn correlate_stats(&self) -> CorrelateStats {
+        self.correlator.stats
+    }
+
+    /// Turns one record into the calls it completes, handed to `emit` in
+    /// order: calls it proves unwound first, then the call it ends.
+    pub fn handle(&mut self, record: &[u8], emit: &mut dyn FnMut(Call)) {
+        self.stats.records += 1;
+        let Some((ev, data)) = RawEvent::parse(record) else {
+            self.stats.stray_records += 1;
+            return;
+        };
+        // The cookie names the process; ev.pid may be a host id when the
+        // target sits in a PID namespace nested below ours.
+        let Some((meta, site)) = self.routes.get(&ev.cookie).map(|(m, s)| (m.clone(), *s)) else {
+            self.stats.stray_records += 1;
+            return;
+        };
+        if site != ev.site {
+            self.stats.stray_records += 1;
+            return;
+        }
+        if ev.flags & EV_NO_G != 0 {
+            // A lost record too: it moves the loss stamp.
+            self.stats.no_goroutine += 1;
+            return;
+        }
+        if ev.flags & EV_DATA_FULL != 0 {
+            self.stats.data_full += 1;
+        }
+        // Records lost so far, in the kernel and here.
+        let stamp = ev.drop_seq + self.stats.no_goroutine;
+        let key = CallKey {
+            pid: meta.pid,
+            goid: ev.goid,
+            frame: ev.frame,
+            attachment: meta.id,
+        };
+        let masks = (ev.fault_mask, ev.nil_mask);
+        if site == SITE_ENTRY {
+            let names = meta.names.as_ref();
+            let args = decode(&meta.plan.entry, data, masks, names, &mut |t| names.met(t));
+            self.enter(key, meta, &ev, args, stamp, emit);
+            return;
+        }
+        let (open, unwound) = self.correlator.exit(&key, stamp);
+        // Deeper calls on this goroutine that a recovered panic unwound:
+        // they did start, did not return, and their end was not observed.
+        for u in unwound {
+            emit(self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns));
+        }
+        let Some(open) = open else {
+            return;
+        };
+        let names = open.meta.names.as_ref();
+        let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
+            names.met(t)
+        });
+        let duration = ev.ktime_ns.saturating_sub(open.ktime);
+        emit(self.call(open, ev.goid, Some(duration), returns, ev.ktime_ns));
+    }
+
+    fn enter(
+        &mut self,
+        key: CallKey,
+        meta: Arc<Attachment>,
+        ev: &RawEvent,
+        mut args: Vec<(String, GoValue)>,
+        stamp: u64,
+        emit: &mut dyn FnMut(Call),
+    ) {
+        if meta.plan.instant {
+            // A lone-RET body: entry and return are one instruction.
+            let returns = args.split_off(meta.plan.entry_args.min(args.len()));
+            let trace = self.new_trace(&key);
+            let open = Open {
+                meta,
+                tid: ev.tid,
+                ktime: ev.ktime_ns,
+                args,
+                trace,
+            };
+            emit(self.call(open, ev.goid, Some(0), returns, ev.ktime_ns));
+            return;
+        }
+        // Ids exist from entry on: a nested call ends, and is exported,
+        // before its parent does. A restarted prologue keeps the ids it
+        // got the first time.
+        let trace = match self.correlator.get(&key) {
+            Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
+            _ => self.new_trace(&key),
+        };
+        let open = Open {
+            meta,
+            tid: ev.tid,
+            ktime: ev.ktime_ns,
+            args,
+            trace,
+        };
+        // Calls at this frame or deeper that never returned: a panic
+        // recovered by an unprobed caller unwound them.
+        for u in self.correlator.enter(key, open, stamp) {
+            emit(self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns));
+        }
+    }
+
+    /// Ids for a call entering at `key`: a child of the innermost open
+    /// call on its goroutine, else the root of a new trace.
+    fn new_trace(&self, key: &CallKey) -> TraceIds {
+        match self.correlator.enclosing(key) {
+            Some(parent) => TraceIds::child_of(&parent.trace),
+            None => TraceIds::root(),
+        }
+    }
+
+    /// A call record from its entry; `duration` None: it never returned.
+    fn call(
+        &self,
+        open: Open,
+        goroutine: u64,
+        duration: Option<u64>,
+        returns: Vec<(String, GoValue)>,
+        seen_ktime: u64,
+    ) -> Call {
+        let wall = |k: u64| (i128::from(k) + self.clock_offset).max(0) as u64;
+        let error = error_message(&open.meta.plan, &returns);
+        Call {
+            probe: open.meta.probe.clone(),
+            function: open.meta.plan.function.clone(),
+            pid: open.meta.pid,
+            tid: open.tid,
+            goroutine,
+            start_time_unix_nano: wall(open.ktime),
+            // Unwound: the record that proved it is a bound on its end.
+            ended_by_unix_nano: duration.is_none().then(|| wall(seen_ktime)),
+            duration_ns: duration,
+            panicked: duration.is_none(),
+            args: open.args,
+            returns,
+            error,
+            trace: open.trace,
+            origin: open.meta.origin.clone(),
+        }
+    }
+}
+
+/// The message of the first non-nil `error` result: results decode in the
+/// plan's order, so they zip with its values.
+fn error_message(plan: &Plan, returns: &[(String, GoValue)]) -> Option<String> {
+    plan.ret
+        .values
+        .iter()
+        .zip(returns)
+        .find_map(|(v, (_, r))| match r {
+            _ if v.ty != "error" => None,
+            GoValue::Str { text, .. } => Some(text.clone()),
+            // Not nil, message not decoded: its type and value say what failed.
+            GoValue::Interface(what) => Some(what.clone()),
+            GoValue::Dynamic { .. } => Some(r.to_string()),
+            _ => None,
+        })
+}
+
+/// CLOCK_REALTIME − CLOCK_MONOTONIC in ns, now.
+pub fn clock_offset() -> i128 {
+    let now = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec we own.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    };
+    // Bracket the realtime read to halve the error.
+    let m1 = now(libc::CLOCK_MONOTONIC);
+    let r = now(libc::CLOCK_REALTIME);
+    let m2 = now(libc::CLOCK_MONOTONIC);
+    r - (m1 + m2) / 2
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -1,0 +1,408 @@
+//! The pipeline on synthetic records: one probe `main.f(x int64) (n int64,
+//! err error)` whose entry captures `x` and whose return captures `n`.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::plan::{ScalarKind, Shape, SitePlan, Value};
+use crate::recipe::{RawOp, RawRecipe, OP_SCALAR, SITE_RETURN};
+
+struct NoNames;
+
+impl Names for NoNames {
+    fn runtime_type(&self, _rtype: u64) -> Option<(String, Option<crate::golang::types::TypeId>)> {
+        None
+    }
+    fn runtime_kind(&self, _rtype: u64) -> Option<(u8, u64)> {
+        None
+    }
+    fn type_named(&self, _name: &str) -> Option<crate::golang::types::TypeId> {
+        None
+    }
+    fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
+        None
+    }
+    fn func_name(&self, _pc: u64) -> Option<String> {
+        None
+    }
+    fn errno_text(&self, _n: u64) -> Option<String> {
+        None
+    }
+    fn dyn_plan(&self, _rtype: u64) -> Option<Arc<crate::dynamic::TypePlan>> {
+        None
+    }
+}
+
+impl Lookups for NoNames {
+    fn met(&self, _rtype: u64) -> bool {
+        false
+    }
+}
+
+fn scalar_site(site: u8, name: &str) -> SitePlan {
+    let mut recipe = RawRecipe {
+        site,
+        n_ops: 1,
+        ..RawRecipe::default()
+    };
+    recipe.ops[0] = RawOp {
+        kind: OP_SCALAR,
+        size: 8,
+        ..RawOp::default()
+    };
+    SitePlan {
+        recipe,
+        values: vec![Value {
+            name: name.into(),
+            ty: "int64".into(),
+            location: "RAX".into(),
+            shape: Shape::Scalar {
+                op: 0,
+                kind: ScalarKind::Int,
+                size: 8,
+            },
+        }],
+    }
+}
+
+fn plan(function: &str, instant: bool) -> Plan {
+    Plan {
+        function: function.into(),
+        signature: format!("{function}(x int64) (n int64)"),
+        entry_offset: 0x1000,
+        ret_offsets: vec![0x1040],
+        instant,
+        entry_args: 1,
+        entry: scalar_site(SITE_ENTRY, "x"),
+        ret: scalar_site(SITE_RETURN, "n"),
+        warnings: Vec::new(),
+    }
+}
+
+fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
+    Arc::new(Attachment {
+        id,
+        key: format!("{{\"function\":\"{}\"}}", plan.function),
+        probe: plan.function.clone(),
+        pid: 42,
+        plan: Arc::new(plan),
+        origin: Arc::new(Origin::default()),
+        names: Arc::new(NoNames),
+    })
+}
+
+fn attachment(id: u64, function: &str, instant: bool) -> Arc<Attachment> {
+    attachment_of(id, plan(function, instant))
+}
+
+/// A ring-buffer record as the BPF program writes it: header, then one
+/// 8-byte slot per scalar op.
+fn record(cookie: u32, site: u8, goid: u64, frame: u64, ktime: u64, value: i64) -> Vec<u8> {
+    record_with(cookie, site, goid, frame, ktime, &[value], |_| {})
+}
+
+fn record_with(
+    cookie: u32,
+    site: u8,
+    goid: u64,
+    frame: u64,
+    ktime: u64,
+    values: &[i64],
+    edit: impl FnOnce(&mut RawEvent),
+) -> Vec<u8> {
+    let mut ev = RawEvent {
+        ktime_ns: ktime,
+        goid,
+        frame,
+        cookie,
+        pid: 42,
+        tid: 7,
+        data_len: 8 * values.len() as u16,
+        site,
+        ..RawEvent::default()
+    };
+    edit(&mut ev);
+    // SAFETY: RawEvent is repr(C) integers without padding (56 bytes,
+    // checked in recipe.rs), so all of its bytes are initialised.
+    let header = unsafe {
+        std::slice::from_raw_parts(std::ptr::addr_of!(ev).cast::<u8>(), size_of::<RawEvent>())
+    };
+    let mut r = header.to_vec();
+    for v in values {
+        r.extend_from_slice(&v.to_le_bytes());
+    }
+    r
+}
+
+/// Routes cookies 1 (entry) and 2 (return) to `main.f`, and 3/4 to `main.g`.
+fn pipeline() -> Pipeline {
+    let mut p = Pipeline::new(16, 1_000);
+    let f = attachment(1, "main.f", false);
+    let g = attachment(2, "main.g", false);
+    p.route(1, f.clone(), SITE_ENTRY);
+    p.route(2, f, SITE_RETURN);
+    p.route(3, g.clone(), SITE_ENTRY);
+    p.route(4, g, SITE_RETURN);
+    p
+}
+
+fn run(p: &mut Pipeline, records: &[Vec<u8>]) -> Vec<Call> {
+    let mut out = Vec::new();
+    for r in records {
+        p.handle(r, &mut |c| out.push(c));
+    }
+    out
+}
+
+fn int(v: &GoValue) -> i64 {
+    match v {
+        GoValue::Int(i) => *i,
+        other => panic!("not an int: {other:?}"),
+    }
+}
+
+#[test]
+fn an_entry_and_its_return_make_one_call() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x200, 5_000, 3),
+            record(2, SITE_RETURN, 9, 0x200, 7_500, 4),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    let c = &calls[0];
+    assert_eq!(
+        (c.function.as_str(), c.pid, c.tid, c.goroutine),
+        ("main.f", 42, 7, 9)
+    );
+    assert_eq!(c.start_time_unix_nano, 6_000, "ktime + clock offset");
+    assert_eq!(c.duration_ns, Some(2_500));
+    assert!(!c.panicked);
+    assert_eq!(c.ended_by_unix_nano, None);
+    assert_eq!(c.args[0].0, "x");
+    assert_eq!(int(&c.args[0].1), 3);
+    assert_eq!(c.returns[0].0, "n");
+    assert_eq!(int(&c.returns[0].1), 4);
+    assert_eq!(c.error, None);
+    assert_eq!(c.trace.parent_span_id, None);
+    assert_eq!(p.stats.records, 2);
+    assert_eq!(p.correlate_stats(), CorrelateStats::default());
+}
+
+#[test]
+fn a_call_nested_on_the_same_goroutine_is_a_child_span() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            // g runs deeper (a larger stack.hi − SP) on the same goroutine.
+            record(3, SITE_ENTRY, 9, 0x480, 200, 2),
+            record(4, SITE_RETURN, 9, 0x480, 300, 20),
+            // Another goroutine's g is a root of its own trace.
+            record(3, SITE_ENTRY, 10, 0x480, 310, 5),
+            record(4, SITE_RETURN, 10, 0x480, 320, 50),
+            record(2, SITE_RETURN, 9, 0x400, 400, 10),
+        ],
+    );
+    let names: Vec<_> = calls
+        .iter()
+        .map(|c| (c.function.as_str(), c.goroutine))
+        .collect();
+    assert_eq!(names, [("main.g", 9), ("main.g", 10), ("main.f", 9)]);
+    let (inner, other, outer) = (&calls[0], &calls[1], &calls[2]);
+    assert_eq!(inner.trace.trace_id, outer.trace.trace_id);
+    assert_eq!(inner.trace.parent_span_id, Some(outer.trace.span_id));
+    assert_ne!(other.trace.trace_id, outer.trace.trace_id);
+    assert_eq!(other.trace.parent_span_id, None);
+}
+
+#[test]
+fn a_return_proves_deeper_calls_were_unwound_by_a_panic() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            record(3, SITE_ENTRY, 9, 0x480, 200, 2),
+            // g panicked; f recovered and returned.
+            record(2, SITE_RETURN, 9, 0x400, 900, 10),
+        ],
+    );
+    assert_eq!(calls.len(), 2);
+    let (g, f) = (&calls[0], &calls[1]);
+    assert_eq!(g.function, "main.g");
+    assert!(g.panicked);
+    assert_eq!(g.duration_ns, None);
+    assert!(g.returns.is_empty());
+    assert_eq!(
+        g.ended_by_unix_nano,
+        Some(1_900),
+        "bounded by the record that proved it"
+    );
+    assert_eq!(int(&g.args[0].1), 2);
+    assert_eq!(f.duration_ns, Some(800));
+    assert_eq!(p.correlate_stats().panicked, 1);
+}
+
+#[test]
+fn a_restarted_prologue_is_one_call_with_its_first_ids() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            // runtime.morestack grew the stack and re-ran the entry.
+            record(1, SITE_ENTRY, 9, 0x400, 150, 1),
+            record(2, SITE_RETURN, 9, 0x400, 400, 10),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].duration_ns, Some(250), "timed from the restart");
+    assert_eq!(p.correlate_stats().restarted_entries, 1);
+}
+
+#[test]
+fn a_lone_ret_body_is_a_call_at_entry() {
+    // Entry values are the argument, then the result.
+    let mut nop = plan("main.nop", true);
+    nop.entry.recipe.n_ops = 2;
+    nop.entry.recipe.ops[1] = nop.entry.recipe.ops[0];
+    let mut r0 = nop.entry.values[0].clone();
+    r0.name = "r0".into();
+    r0.shape = Shape::Scalar {
+        op: 1,
+        kind: ScalarKind::Int,
+        size: 8,
+    };
+    nop.entry.values.push(r0);
+    let mut p = Pipeline::new(16, 0);
+    p.route(1, attachment_of(1, nop), SITE_ENTRY);
+    let calls = run(
+        &mut p,
+        &[record_with(1, SITE_ENTRY, 9, 0x400, 100, &[6, 7], |_| {})],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].duration_ns, Some(0));
+    assert_eq!(calls[0].args.len(), 1);
+    assert_eq!(int(&calls[0].args[0].1), 6);
+    assert_eq!(calls[0].returns.len(), 1);
+    assert_eq!(calls[0].returns[0].0, "r0");
+    assert_eq!(int(&calls[0].returns[0].1), 7);
+    assert_eq!(
+        p.correlate_stats(),
+        CorrelateStats::default(),
+        "nothing left open"
+    );
+}
+
+#[test]
+fn records_that_cannot_be_routed_are_stray_and_counted() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            // Too short for a header.
+            vec![0u8; 10],
+            // A cookie nobody owns.
+            record(99, SITE_ENTRY, 9, 0x400, 100, 1),
+            // A return record under an entry cookie.
+            record(1, SITE_RETURN, 9, 0x400, 100, 1),
+            // data_len larger than the record.
+            record_with(1, SITE_ENTRY, 9, 0x400, 100, &[1], |e| e.data_len = 64),
+        ],
+    );
+    assert!(calls.is_empty());
+    assert_eq!(p.stats.records, 4);
+    assert_eq!(p.stats.stray_records, 4);
+    // An unrouted cookie's records are stray too.
+    p.unroute(1);
+    run(&mut p, &[record(1, SITE_ENTRY, 9, 0x400, 100, 1)]);
+    assert_eq!(p.stats.stray_records, 5);
+}
+
+#[test]
+fn a_record_without_goroutine_counts_as_lost() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            record(3, SITE_ENTRY, 9, 0x480, 200, 2),
+            // g's return record could not read its goroutine: a loss.
+            record_with(4, SITE_RETURN, 0, 0, 300, &[0], |e| e.flags = EV_NO_G),
+            record(2, SITE_RETURN, 9, 0x400, 900, 10),
+        ],
+    );
+    // g is not claimed as panicked: a record was lost since it entered.
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function, "main.f");
+    assert_eq!(p.stats.no_goroutine, 1);
+    assert_eq!(p.correlate_stats().unobserved, 1);
+    assert_eq!(p.correlate_stats().panicked, 0);
+}
+
+#[test]
+fn a_full_record_is_counted_and_still_decoded() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record_with(1, SITE_ENTRY, 9, 0x400, 100, &[1], |e| {
+                e.flags = EV_DATA_FULL
+            }),
+            record(2, SITE_RETURN, 9, 0x400, 200, 2),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_eq!(int(&calls[0].args[0].1), 1);
+    assert_eq!(p.stats.data_full, 1);
+}
+
+#[test]
+fn a_faulted_value_is_unavailable_not_zero() {
+    let mut p = pipeline();
+    let calls = run(
+        &mut p,
+        &[
+            record_with(1, SITE_ENTRY, 9, 0x400, 100, &[0], |e| e.fault_mask = 1),
+            record(2, SITE_RETURN, 9, 0x400, 200, 2),
+        ],
+    );
+    assert!(
+        matches!(calls[0].args[0].1, GoValue::Unavailable(_)),
+        "{:?}",
+        calls[0].args[0].1
+    );
+}
+
+#[test]
+fn forgetting_a_process_drops_its_open_calls() {
+    let mut p = pipeline();
+    run(&mut p, &[record(1, SITE_ENTRY, 9, 0x400, 100, 1)]);
+    p.forget_pid(42);
+    let calls = run(&mut p, &[record(2, SITE_RETURN, 9, 0x400, 200, 2)]);
+    assert!(calls.is_empty());
+    assert_eq!(p.correlate_stats().unmatched_returns, 1);
+}
+
+#[test]
+fn an_error_result_becomes_the_calls_error() {
+    let plan = attachment(1, "main.f", false).plan.as_ref().clone();
+    let mut with_err = plan.clone();
+    with_err.ret.values[0].ty = "error".into();
+    let returns = vec![(
+        "err".to_string(),
+        GoValue::Str {
+            text: "boom".into(),
+            len: 4,
+            truncated: false,
+        },
+    )];
+    assert_eq!(error_message(&with_err, &returns).as_deref(), Some("boom"));
+    assert_eq!(error_message(&plan, &returns), None, "only `error` results");
+    let nil = vec![("err".to_string(), GoValue::Null)];
+    assert_eq!(error_message(&with_err, &nil), None);
+}

@@ -1,0 +1,206 @@
+//! The attach registry: which attachments (probe × process × instantiation)
+//! hold which recipes and uprobes in the kernel, and their release when a
+//! process goes or a probe is removed. Every cookie it takes is routed in
+//! the pipeline while it is held, and given back exactly once.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::binaries::BinKey;
+use super::kernel::Kernel;
+use super::pipeline::{Attachment, Pipeline, ProbeKey};
+use super::AttachError;
+use crate::proc::{Identity, Process};
+use crate::recipe::{RawRecipe, SITE_ENTRY, SITE_RETURN};
+
+/// The kernel objects of one attachment; dropping the links detaches.
+struct Attached<L> {
+    meta: Arc<Attachment>,
+    /// The entry recipe's cookie, then the return sites' shared one.
+    cookies: [u32; 2],
+    _links: Vec<L>,
+}
+
+/// One traced process image.
+struct Tracked<L> {
+    identity: Identity,
+    /// The analysed binary, kept cached while this process lives.
+    bin: BinKey,
+    attached: Vec<Attached<L>>,
+}
+
+/// The binary an attachment's process runs, as the recipes name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded {
+    /// The analysed file.
+    pub bin: BinKey,
+    /// Its id in the kernel's type-recipe keys.
+    pub bin_id: u32,
+    /// Where the process loaded it (PIE bias).
+    pub bias: u64,
+}
+
+/// Attachments by process.
+pub struct Registry<K: Kernel> {
+    procs: HashMap<u32, Tracked<K::Link>>,
+}
+
+impl<K: Kernel> Default for Registry<K> {
+    fn default() -> Self {
+        Registry {
+            procs: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Kernel> Registry<K> {
+    /// Stores `meta`'s two recipes, attaches its entry and every RET site
+    /// in `p`, and routes its cookies; on failure nothing stays behind.
+    pub fn attach(
+        &mut self,
+        kernel: &mut K,
+        pipeline: &mut Pipeline,
+        meta: Arc<Attachment>,
+        p: &Process,
+        loaded: Loaded,
+    ) -> Result<(), AttachError> {
+        // Dynamic types are keyed by binary and link-time address.
+        let with_bin = |r: &RawRecipe| RawRecipe {
+            bin: loaded.bin_id,
+            bias: loaded.bias,
+            ..*r
+        };
+        let plan = meta.plan.clone();
+        let entry = kernel.add_recipe(&with_bin(&plan.entry.recipe))?;
+        let ret = match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
+            Ok(c) => c,
+            Err(e) => {
+                kernel.remove_recipe(entry);
+                return Err(e.into());
+            }
+        };
+        let links = match attach_sites(kernel, &p.exe_path(), p.pid, &plan, entry, ret) {
+            Ok(l) => l,
+            Err(e) => {
+                kernel.remove_recipe(entry);
+                kernel.remove_recipe(ret);
+                return Err(e);
+            }
+        };
+        pipeline.route(entry, meta.clone(), SITE_ENTRY);
+        pipeline.route(ret, meta.clone(), SITE_RETURN);
+        self.procs
+            .entry(p.pid)
+            .or_insert_with(|| Tracked {
+                identity: p.identity(),
+                bin: loaded.bin,
+                attached: Vec::new(),
+            })
+            .attached
+            .push(Attached {
+                meta,
+                cookies: [entry, ret],
+                _links: links,
+            });
+        Ok(())
+    }
+
+    /// Whether probe `key` is attached to process `pid`.
+    pub fn has(&self, pid: u32, key: &ProbeKey) -> bool {
+        self.procs
+            .get(&pid)
+            .is_some_and(|t| t.attached.iter().any(|a| &a.meta.key == key))
+    }
+
+    /// Traced processes whose image is no longer the one in `live`: gone,
+    /// or replaced by exec.
+    pub fn changed(&self, live: &HashMap<u32, Process>) -> Vec<u32> {
+        self.procs
+            .iter()
+            .filter(|(pid, t)| live.get(pid).map(|p| p.identity()) != Some(t.identity))
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
+    /// Detaches everything of process `pid` and forgets its open calls.
+    pub fn detach_process(&mut self, kernel: &mut K, pipeline: &mut Pipeline, pid: u32) {
+        let Some(t) = self.procs.remove(&pid) else {
+            return;
+        };
+        for a in t.attached {
+            info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
+            release(kernel, pipeline, a);
+        }
+        pipeline.forget_pid(pid);
+    }
+
+    /// Detaches every probe not in `keep`.
+    pub fn retain_probes(
+        &mut self,
+        kernel: &mut K,
+        pipeline: &mut Pipeline,
+        keep: &HashSet<ProbeKey>,
+    ) {
+        for (pid, t) in self.procs.iter_mut() {
+            let (kept, removed): (Vec<_>, Vec<_>) = t
+                .attached
+                .drain(..)
+                .partition(|a| keep.contains(&a.meta.key));
+            t.attached = kept;
+            for a in removed {
+                info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
+                release(kernel, pipeline, a);
+            }
+        }
+        self.procs.retain(|_, t| !t.attached.is_empty());
+    }
+
+    /// The binaries traced processes run.
+    pub fn binaries_in_use(&self) -> HashSet<BinKey> {
+        self.procs.values().map(|t| t.bin).collect()
+    }
+
+    /// Number of live attachments.
+    pub fn attachments(&self) -> usize {
+        self.procs.values().map(|t| t.attached.len()).sum()
+    }
+}
+
+/// Attaches the entry site with cookie `entry` and every RET site with
+/// `ret`; on failure the links made so far are dropped (detached).
+fn attach_sites<K: Kernel>(
+    kernel: &mut K,
+    path: &Path,
+    pid: u32,
+    plan: &crate::plan::Plan,
+    entry: u32,
+    ret: u32,
+) -> Result<Vec<K::Link>, AttachError> {
+    let sites = std::iter::once((plan.entry_offset, entry))
+        .chain(plan.ret_offsets.iter().map(|&o| (o, ret)));
+    let mut links = Vec::with_capacity(1 + plan.ret_offsets.len());
+    for (offset, cookie) in sites {
+        links.push(kernel.attach(path, offset, pid, cookie)?);
+    }
+    Ok(links)
+}
+
+/// Detaches `a` and gives its cookies back: unrouted first, so a record
+/// still in flight for them is stray, never decoded with a later recipe.
+fn release<K: Kernel>(kernel: &mut K, pipeline: &mut Pipeline, a: Attached<K::Link>) {
+    let Attached {
+        cookies, _links, ..
+    } = a;
+    drop(_links);
+    for cookie in cookies {
+        pipeline.unroute(cookie);
+        kernel.remove_recipe(cookie);
+    }
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

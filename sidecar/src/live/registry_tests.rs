@@ -1,0 +1,199 @@
+//! The registry against a fake kernel: cookies taken are routed, and
+//! given back exactly once whatever ends the attachment.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::*;
+use crate::decode::Names;
+use crate::export::Origin;
+use crate::live::kernel::fake::FakeKernel;
+use crate::live::pipeline::Lookups;
+use crate::plan::{Plan, SitePlan};
+use crate::recipe::RawEvent;
+
+struct NoNames;
+
+impl Names for NoNames {
+    fn runtime_type(&self, _rtype: u64) -> Option<(String, Option<crate::golang::types::TypeId>)> {
+        None
+    }
+    fn runtime_kind(&self, _rtype: u64) -> Option<(u8, u64)> {
+        None
+    }
+    fn type_named(&self, _name: &str) -> Option<crate::golang::types::TypeId> {
+        None
+    }
+    fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
+        None
+    }
+    fn func_name(&self, _pc: u64) -> Option<String> {
+        None
+    }
+    fn errno_text(&self, _n: u64) -> Option<String> {
+        None
+    }
+    fn dyn_plan(&self, _rtype: u64) -> Option<Arc<crate::dynamic::TypePlan>> {
+        None
+    }
+}
+
+impl Lookups for NoNames {
+    fn met(&self, _rtype: u64) -> bool {
+        false
+    }
+}
+
+fn process(pid: u32) -> Process {
+    Process {
+        pid,
+        exe: "/srv/app".into(),
+        cmdline: "/srv/app".into(),
+        start_time: 100,
+        exe_id: (1, 2),
+    }
+}
+
+fn meta(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
+    let site = |site| SitePlan {
+        recipe: RawRecipe {
+            site,
+            ..RawRecipe::default()
+        },
+        values: Vec::new(),
+    };
+    Arc::new(Attachment {
+        id,
+        key: key.into(),
+        probe: key.into(),
+        pid,
+        plan: Arc::new(Plan {
+            function: "main.f".into(),
+            signature: "main.f()".into(),
+            entry_offset: 0x1000,
+            ret_offsets: vec![0x1040, 0x1080],
+            instant: false,
+            entry_args: 0,
+            entry: site(SITE_ENTRY),
+            ret: site(SITE_RETURN),
+            warnings: Vec::new(),
+        }),
+        origin: Arc::new(Origin::default()),
+        names: Arc::new(NoNames),
+    })
+}
+
+const LOADED: Loaded = Loaded {
+    bin: (1, 2, 3, 4),
+    bin_id: 7,
+    bias: 0x1000,
+};
+
+/// An entry record for `cookie` with no data: routed or stray.
+fn is_routed(pipeline: &mut Pipeline, cookie: u32) -> bool {
+    let ev = RawEvent {
+        cookie,
+        goid: 1,
+        site: SITE_ENTRY,
+        ..RawEvent::default()
+    };
+    // SAFETY: RawEvent is repr(C) integers without padding.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(std::ptr::addr_of!(ev).cast::<u8>(), size_of::<RawEvent>())
+    };
+    let before = pipeline.stats.stray_records;
+    pipeline.handle(bytes, &mut |_| {});
+    pipeline.stats.stray_records == before
+}
+
+#[test]
+fn attaching_takes_two_cookies_and_attaches_entry_and_every_ret() {
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(4, 0),
+        Registry::default(),
+    );
+    r.attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
+        .unwrap();
+    assert_eq!(k.recipes, [1, 2].into());
+    let exe = PathBuf::from("/proc/42/exe");
+    assert_eq!(
+        k.attached,
+        [
+            (exe.clone(), 0x1000, 42, 1),
+            (exe.clone(), 0x1040, 42, 2),
+            (exe, 0x1080, 42, 2)
+        ]
+    );
+    assert!(r.has(42, &"a".to_string()));
+    assert!(!r.has(42, &"b".to_string()));
+    assert!(!r.has(43, &"a".to_string()));
+    assert_eq!(r.attachments(), 1);
+    assert_eq!(r.binaries_in_use(), HashSet::from([LOADED.bin]));
+    assert!(is_routed(&mut pl, 1));
+}
+
+#[test]
+fn a_failed_attach_leaves_nothing_behind() {
+    let mut k = FakeKernel {
+        fail_offset: Some(0x1080),
+        ..FakeKernel::default()
+    };
+    let (mut pl, mut r) = (Pipeline::new(4, 0), Registry::default());
+    let e = r
+        .attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
+        .unwrap_err();
+    assert!(e.to_string().contains("/proc/42/exe+0x1080"), "{e}");
+    assert!(k.recipes.is_empty(), "both recipes removed");
+    assert_eq!(r.attachments(), 0);
+    assert!(!r.has(42, &"a".to_string()));
+    assert!(!is_routed(&mut pl, 1) && !is_routed(&mut pl, 2));
+}
+
+#[test]
+fn a_gone_process_is_detached_and_its_cookies_freed() {
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(4, 0),
+        Registry::default(),
+    );
+    r.attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(2, "b", 42), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(3, "a", 43), &process(43), LOADED)
+        .unwrap();
+    // 42 exec'd a new image (same pid, new start time); 43 runs on.
+    let mut execd = process(42);
+    execd.start_time = 200;
+    let live = HashMap::from([(42, execd), (43, process(43))]);
+    assert_eq!(r.changed(&live), [42]);
+    r.detach_process(&mut k, &mut pl, 42);
+    assert_eq!(k.recipes, [5, 6].into());
+    assert_eq!(r.attachments(), 1);
+    assert!(!is_routed(&mut pl, 1) && !is_routed(&mut pl, 4));
+    assert!(is_routed(&mut pl, 5));
+    // Detaching again is a no-op (the fake panics on a double free).
+    r.detach_process(&mut k, &mut pl, 42);
+}
+
+#[test]
+fn removed_probes_are_detached_everywhere() {
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(4, 0),
+        Registry::default(),
+    );
+    r.attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(2, "b", 42), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(3, "a", 43), &process(43), LOADED)
+        .unwrap();
+    r.retain_probes(&mut k, &mut pl, &HashSet::from(["b".to_string()]));
+    assert_eq!(k.recipes, [3, 4].into());
+    assert_eq!(r.attachments(), 1);
+    assert!(r.has(42, &"b".to_string()));
+    assert_eq!(r.changed(&HashMap::new()), [42], "43 has nothing left");
+}

@@ -1,0 +1,241 @@
+//! Every read of `/proc`: the processes gotel can see, their executables,
+//! environments, PID namespaces, mappings and memory. Nothing else in the
+//! crate names a `/proc` path, so the live side's view of other processes
+//! (and of its own pod) is defined once, here.
+
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// `PROC_PID_INIT_INO`: the inode of the initial (host) PID namespace,
+/// fixed by the kernel.
+const HOST_PID_NS_INO: u64 = 0xEFFF_FFFC;
+
+/// A process as seen in /proc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Resolved `/proc/PID/exe` (as the process's mount namespace names it).
+    pub exe: PathBuf,
+    /// Command line, arguments joined by spaces.
+    pub cmdline: String,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22):
+    /// with the pid it names one process even across pid reuse.
+    pub start_time: u64,
+    /// (device, inode) of the executable: changes on `execve`, which keeps
+    /// both the pid and the start time.
+    pub exe_id: (u64, u64),
+}
+
+/// What names one process image: pid, start time and executable.
+pub type Identity = (u32, u64, (u64, u64));
+
+impl Process {
+    /// This process image's identity.
+    pub fn identity(&self) -> Identity {
+        (self.pid, self.start_time, self.exe_id)
+    }
+
+    /// A path through which this process's executable can be opened from
+    /// our mount namespace, even when it lives in another container.
+    pub fn exe_path(&self) -> PathBuf {
+        exe_path(self.pid)
+    }
+}
+
+/// `/proc/PID/exe`: opens process `pid`'s executable from any mount namespace.
+pub fn exe_path(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/exe"))
+}
+
+/// Reads one process; None when it vanished or is a kernel thread.
+pub fn read(pid: u32) -> Option<Process> {
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    let exe = std::fs::read_link(base.join("exe")).ok()?;
+    let raw = std::fs::read(base.join("cmdline")).ok()?;
+    let cmdline = raw
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let start_time = start_time(&base)?;
+    let md = std::fs::metadata(base.join("exe")).ok()?;
+    Some(Process {
+        pid,
+        exe,
+        cmdline,
+        start_time,
+        exe_id: (md.dev(), md.ino()),
+    })
+}
+
+fn start_time(base: &Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(base.join("stat")).ok()?;
+    // comm may contain spaces and parens: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // rest starts at field 3 (state); starttime is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// All user processes currently visible, except gotel itself.
+pub fn scan() -> Vec<Process> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter_map(read)
+        .collect()
+}
+
+/// The variables named in `wanted` from process `pid`'s environment, as
+/// (name, value) in the order the process has them; empty when unreadable.
+pub fn environ(pid: u32, wanted: &[&str]) -> Vec<(String, String)> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            raw.split(|&b| b == 0)
+                .filter_map(|kv| {
+                    let kv = String::from_utf8_lossy(kv);
+                    let (k, v) = kv.split_once('=')?;
+                    wanted.contains(&k).then(|| (k.to_string(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A PID namespace, as the nsfs (device, inode) of `/proc/PID/ns/pid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidNamespace {
+    /// nsfs device.
+    pub dev: u64,
+    /// nsfs inode: the number `ls -l /proc/PID/ns/pid` shows.
+    pub ino: u64,
+}
+
+impl PidNamespace {
+    /// The namespace of process `pid`; None when it cannot be read.
+    pub fn of(pid: u32) -> Option<Self> {
+        Self::at(&format!("/proc/{pid}/ns/pid"))
+    }
+
+    /// gotel's own PID namespace.
+    pub fn own() -> Option<Self> {
+        Self::at("/proc/self/ns/pid")
+    }
+
+    fn at(path: &str) -> Option<Self> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(PidNamespace {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// The initial namespace, whose pids are the host's: the one
+    /// definition of "the host PID namespace" in gotel.
+    pub fn is_host(&self) -> bool {
+        self.ino == HOST_PID_NS_INO
+    }
+}
+
+/// Whether `pid` shares gotel's PID namespace and that namespace is not
+/// the host's: the pod's, with `shareProcessNamespace: true`. A node-wide
+/// gotel in the host's namespace sees every pod's processes.
+pub fn shares_pod_pid_namespace(pid: u32) -> bool {
+    match (PidNamespace::own(), PidNamespace::of(pid)) {
+        (Some(own), Some(theirs)) => own == theirs && !own.is_host(),
+        _ => false,
+    }
+}
+
+/// Where process `pid` mapped the start (file offset 0) of `exe`, the path
+/// as its own maps file names it; None when not mapped or unreadable.
+pub fn mapping_start(pid: u32, exe: &Path) -> Option<u64> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let exe = exe.to_str()?;
+    maps.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let range = f.next()?;
+        let offset = f.nth(1)?;
+        let path = f.nth(2)?;
+        if path != exe || u64::from_str_radix(offset, 16).ok()? != 0 {
+            return None;
+        }
+        u64::from_str_radix(range.split('-').next()?, 16).ok()
+    })
+}
+
+/// Another process's memory, read through `/proc/PID/mem` (needs ptrace
+/// access: root or CAP_SYS_PTRACE).
+pub struct Memory(std::fs::File);
+
+impl Memory {
+    /// Opens process `pid`'s memory; None when it is gone or not ours to read.
+    pub fn open(pid: u32) -> Option<Self> {
+        std::fs::File::open(format!("/proc/{pid}/mem"))
+            .ok()
+            .map(Memory)
+    }
+
+    /// Fills `buf` from address `addr`; None when any byte is unmapped.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Option<()> {
+        self.0.read_exact_at(buf, addr).ok()
+    }
+}
+
+/// The kernel's host name (`/proc/sys/kernel/hostname`), without the newline.
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = read(std::process::id()).unwrap();
+        assert_eq!(me.exe, std::env::current_exe().unwrap());
+        assert!(me.start_time > 0);
+        assert_eq!(me.identity().0, std::process::id());
+    }
+
+    #[test]
+    fn own_namespace_is_the_one_of_our_pid() {
+        let own = PidNamespace::own().unwrap();
+        assert_eq!(PidNamespace::of(std::process::id()), Some(own));
+        // Shares gotel's namespace; a pod's only when that is not the host's.
+        assert_eq!(shares_pod_pid_namespace(std::process::id()), !own.is_host());
+    }
+
+    #[test]
+    fn finds_our_own_mapping_and_memory() {
+        let exe = read(std::process::id()).unwrap().exe;
+        let start = mapping_start(std::process::id(), &exe).expect("our exe is mapped");
+        assert_eq!(start & 0xfff, 0, "mappings are page-aligned");
+        let mem = Memory::open(std::process::id()).unwrap();
+        let word = 0x1122_3344_5566_7788u64;
+        let mut buf = [0u8; 8];
+        mem.read(std::ptr::addr_of!(word) as u64, &mut buf).unwrap();
+        assert_eq!(u64::from_le_bytes(buf), word);
+        assert!(mem.read(0, &mut buf).is_none(), "page 0 is never mapped");
+    }
+
+    #[test]
+    fn environ_keeps_only_wanted_variables() {
+        // PATH is set in every test environment; the made-up name is not.
+        let got = environ(std::process::id(), &["PATH", "GOTEL_NO_SUCH_VAR"]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "PATH");
+        assert_eq!(
+            Some(got[0].1.as_str()),
+            std::env::var("PATH").ok().as_deref()
+        );
+    }
+}
