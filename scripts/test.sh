@@ -3,12 +3,24 @@
 #
 #   sudo ./scripts/test.sh [cargo test args…]    e.g. ./scripts/test.sh -p gotel decode
 #   GOTEL_FULL_MATRIX=1 ./scripts/test.sh        every Go toolchain from 1.21 to the newest
+#   ./scripts/test.sh --quick [cargo test args…] the developer loop: unit tests (--lib),
+#                                                the C header layout test and the binary
+#                                                analysis tests only; no root, no uprobes,
+#                                                well under a minute once built
 #
-# Root is required: the end-to-end tests load BPF programs and attach uprobes.
+# Root is required for the full suite: the end-to-end tests load BPF programs and attach
+# uprobes.
 set -euo pipefail
 
-if [[ $(id -u) != 0 ]]; then
+quick=0
+if [[ "${1:-}" == --quick ]]; then
+  quick=1
+  shift
+fi
+
+if [[ $quick == 0 && $(id -u) != 0 ]]; then
   echo "test.sh: must run as root (the tests attach eBPF uprobes): sudo $0${*:+ $*}" >&2
+  echo "test.sh: or run the root-free subset: $0 --quick" >&2
   exit 1
 fi
 
@@ -18,8 +30,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
 echo "test.sh: Go toolchains: ${GOTEL_GO_TOOLCHAINS//:/ }"
-cargo build --workspace --all-targets
 # Two threads: each end-to-end test runs a Go target and gotel's BPF programs at once.
 # RUST_TEST_THREADS is `--test-threads` as an env var, so "$@" can carry its own `--`.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+if [[ $quick == 1 ]]; then
+  exec cargo test -p gotel --lib --test layout --test analysis "$@"
+fi
+cargo build --workspace --all-targets
 cargo test --workspace "$@"

@@ -69,6 +69,58 @@ pub const STAT_NO_RECIPE: u32 = 2;
 /// `GOTEL_STAT_FAULTS`.
 pub const STAT_FAULTS: u32 = 3;
 
+/// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
+pub const NUM_INT_REGS: u8 = 9;
+const _: () = assert!(NUM_INT_REGS == crate::golang::abi::NUM_INT_REGS);
+
+/// Constants of this module that `ebpf/gotel.h` has no twin of: the
+/// planner's own op kinds, translated before a recipe is written.
+pub const NOT_IN_HEADER: &[&str] = &["OP_GROUP"];
+
+/// Every `#define` and enum value of `ebpf/gotel.h` mirrored here: the
+/// Rust name (the C name without `GOTEL_`) and its value. `tests/layout.rs`
+/// checks it against the compiled header both ways, and that every `pub
+/// const` of this file is listed here or in [`NOT_IN_HEADER`].
+pub fn constants() -> &'static [(&'static str, u64)] {
+    macro_rules! table {
+        ($($name:ident),* $(,)?) => {
+            &[$((stringify!($name), $name as u64)),*]
+        };
+    }
+    table![
+        MAX_OPS,
+        MAX_RECIPES,
+        MAX_STRING,
+        MAX_DATA,
+        G_SPAN,
+        NUM_INT_REGS,
+        LOC_NONE,
+        LOC_REG,
+        LOC_STACK,
+        LOC_ELEM,
+        MAX_HOPS,
+        OP_SCALAR,
+        OP_STRING,
+        OP_STRINGS,
+        OP_BYTES,
+        OP_ELEMS,
+        ADDR_ONLY,
+        OPF_DYN,
+        SITE_ENTRY,
+        SITE_RETURN,
+        MAX_TYPE_OPS,
+        MAX_TYPE_RECIPES,
+        MAX_DYN,
+        EV_NO_G,
+        EV_DATA_FULL,
+        STAT_BUSY,
+        STAT_RINGBUF_FULL,
+        STAT_NO_RECIPE,
+        STAT_FAULTS,
+        STAT_COUNT,
+    ]
+}
+
 /// `struct gotel_loc`: where one machine word lives at the probe.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,21 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
-
-fn gotel(args: &[&str]) -> Output {
-    Command::new(gotel_bin()).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn functions_lists_signatures() {
@@ -34,20 +22,6 @@ fn functions_lists_signatures() {
         out.contains("main.(*Counter).Add(c *main.Counter, d int) int\n"),
         "{out}"
     );
-}
-
-/// Runs `gotel check` on a config made of `yaml` against `bin`.
-fn check(bin: &std::path::Path, yaml: &str) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.yaml");
-    std::fs::write(&cfg, yaml).unwrap();
-    gotel(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--binary",
-        bin.to_str().unwrap(),
-    ])
 }
 
 #[test]

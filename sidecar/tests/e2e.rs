@@ -4,31 +4,19 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
 
 /// The walkthrough: computeE's iterations and latency for each request,
 /// with wall-clock start times inside the request window.
 #[test]
 fn demo_compute_e() {
     for tc in toolchains() {
-        let app = build(&tc, "demo", "e2e", &[]);
-        let target = Target::start(&app, &["-addr", "127.0.0.1:0"], "listening on");
-        let addr = target.stdout.seen[0]
-            .trim_start_matches("listening on ")
-            .to_string();
+        let target = Target::demo(&tc, "e2e", &[]);
+        let addr = target.addr();
         let pid = target.pid();
         let gotel = Gotel::run(
             &format!(
@@ -357,11 +345,7 @@ fn sigs_exact_values() {
                 + outer["duration_ns"].as_u64().unwrap();
             assert!(ie <= oe, "{v}");
         }
-        let stopped = logs
-            .iter()
-            .find(|l| l.contains("\"message\":\"stopped\""))
-            .unwrap();
-        let stopped: Value = serde_json::from_str(stopped).unwrap();
+        let stopped = stopped_record(&logs);
         assert_eq!(stopped["dropped"], 0);
         assert_eq!(stopped["unmatched_returns"], 0, "{v}");
         // The entry probe did fire twice for calls whose prologue ran
@@ -476,24 +460,12 @@ fn overload_drops_are_counted_and_never_block_the_app() {
     let gpid = gotel.child.id() as i32;
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(gpid, libc::SIGSTOP) };
-    let w = target.stdin.as_mut().unwrap();
-    w.write_all(b"\n").unwrap();
-    w.flush().unwrap();
-    let done = target
-        .stdout
-        .wait_for("calls=", Duration::from_secs(60), |l| {
-            l.starts_with("calls=")
-        });
+    let done = target.bench(Duration::from_secs(60));
     assert!(done.starts_with(&format!("calls={calls} ")), "{done}");
     unsafe { libc::kill(gpid, libc::SIGCONT) };
     std::thread::sleep(Duration::from_millis(300));
     let (lines, logs) = gotel.stop();
-    let stopped: Value = serde_json::from_str(
-        logs.iter()
-            .find(|l| l.contains("\"message\":\"stopped\""))
-            .unwrap(),
-    )
-    .unwrap();
+    let stopped = stopped_record(&logs);
     let records = stopped["events"].as_u64().unwrap();
     let dropped = stopped["dropped"].as_u64().unwrap();
     assert!(dropped > 0, "{stopped}");

@@ -1,485 +1,22 @@
 //! End-to-end OTLP: the real `gotel` binary traces the demo HTTP app with
 //! real uprobes and exports to OTLP receivers running in this test process
-//! (tonic gRPC services from `opentelemetry-proto`, and a minimal HTTP/1.1
-//! server), which decode the protobuf it sends over a real socket.
+//! (`common/otlp.rs`), which decode the protobuf it sends over a real socket.
 //!
 //! These tests use the newest toolchain in `GOTEL_GO_TOOLCHAINS` only: the
 //! export path does not depend on the Go version (e2e.rs covers capture
 //! across the matrix).
 
 mod common;
+#[path = "common/otlp.rs"]
+mod otlp;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs};
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, ResourceMetrics};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
-use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::codec::CompressionEncoding;
-
-/// Everything a receiver decoded.
-#[derive(Default)]
-struct Received {
-    logs: Vec<ResourceLogs>,
-    spans: Vec<ResourceSpans>,
-    metrics: Vec<ResourceMetrics>,
-    /// Spans received so far (cheap to poll).
-    n_spans: usize,
-    /// HTTP: answers (status, Retry-After seconds) for the next log and
-    /// trace requests, instead of accepting them.
-    refuse: std::collections::VecDeque<(u16, Option<u64>)>,
-    /// Per request: (path, headers, lower-case names).
-    requests: Vec<(String, HashMap<String, String>)>,
-}
-
-impl Received {
-    fn spans(&self) -> Vec<(&Resource, &Span)> {
-        self.spans
-            .iter()
-            .flat_map(|rs| {
-                let r = rs.resource.as_ref().unwrap();
-                rs.scope_spans
-                    .iter()
-                    .flat_map(move |ss| ss.spans.iter().map(move |s| (r, s)))
-            })
-            .collect()
-    }
-
-    fn logs(&self) -> Vec<(&Resource, &LogRecord)> {
-        self.logs
-            .iter()
-            .flat_map(|rl| {
-                let r = rl.resource.as_ref().unwrap();
-                rl.scope_logs
-                    .iter()
-                    .flat_map(move |sl| sl.log_records.iter().map(move |l| (r, l)))
-            })
-            .collect()
-    }
-
-    /// The value of gotel counter `name` in the last metrics request.
-    fn last_counter(&self, name: &str) -> Option<i64> {
-        let rm = self.metrics.last()?;
-        rm.scope_metrics
-            .iter()
-            .flat_map(|sm| &sm.metrics)
-            .find(|m| m.name == name)
-            .and_then(|m| match &m.data {
-                Some(metric::Data::Sum(s)) => {
-                    assert!(s.is_monotonic, "{name} is a monotonic sum");
-                    match s.data_points[0].value {
-                        Some(number_data_point::Value::AsInt(v)) => Some(v),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            })
-    }
-}
-
-type Shared = Arc<Mutex<Received>>;
-
-/// An OTLP receiver on its own tokio runtime, stopped on drop.
-struct Receiver {
-    addr: SocketAddr,
-    got: Shared,
-    rt: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-#[derive(Clone)]
-struct Grpc(Shared);
-
-impl Grpc {
-    fn request<T>(&self, path: &str, r: &tonic::Request<T>) {
-        let headers = r
-            .metadata()
-            .clone()
-            .into_headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        self.0
-            .lock()
-            .unwrap()
-            .requests
-            .push((path.to_string(), headers));
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Grpc {
-    async fn export(
-        &self,
-        r: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.request("logs", &r);
-        self.0
-            .lock()
-            .unwrap()
-            .logs
-            .extend(r.into_inner().resource_logs);
-        Ok(tonic::Response::new(Default::default()))
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Grpc {
-    async fn export(
-        &self,
-        r: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.request("traces", &r);
-        let rs = r.into_inner().resource_spans;
-        let mut g = self.0.lock().unwrap();
-        g.n_spans += count_spans(&rs);
-        g.spans.extend(rs);
-        Ok(tonic::Response::new(Default::default()))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Grpc {
-    async fn export(
-        &self,
-        r: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.request("metrics", &r);
-        self.0
-            .lock()
-            .unwrap()
-            .metrics
-            .extend(r.into_inner().resource_metrics);
-        Ok(tonic::Response::new(Default::default()))
-    }
-}
-
-impl Receiver {
-    /// OTLP/gRPC on `listener` (bound by the caller, so a test can choose
-    /// a port before the receiver exists).
-    fn grpc(listener: std::net::TcpListener) -> Receiver {
-        Receiver::grpc_tls(listener, None)
-    }
-
-    /// OTLP/gRPC, over TLS when `tls` is given.
-    fn grpc_tls(
-        listener: std::net::TcpListener,
-        tls: Option<tonic::transport::ServerTlsConfig>,
-    ) -> Receiver {
-        let addr = listener.local_addr().unwrap();
-        let got = Shared::default();
-        let rt = runtime();
-        let svc = Grpc(got.clone());
-        rt.spawn(async move {
-            listener.set_nonblocking(true).unwrap();
-            let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            let mut server = tonic::transport::Server::builder();
-            if let Some(tls) = tls {
-                server = server.tls_config(tls).unwrap();
-            }
-            server
-                .add_service(
-                    LogsServiceServer::new(svc.clone())
-                        .accept_compressed(CompressionEncoding::Gzip),
-                )
-                .add_service(
-                    TraceServiceServer::new(svc.clone())
-                        .accept_compressed(CompressionEncoding::Gzip),
-                )
-                .add_service(
-                    MetricsServiceServer::new(svc).accept_compressed(CompressionEncoding::Gzip),
-                )
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l))
-                .await
-                .unwrap();
-        });
-        Receiver {
-            addr,
-            got,
-            rt: Some(rt),
-        }
-    }
-
-    /// OTLP/HTTP with protobuf bodies: a minimal HTTP/1.1 server (keep-alive,
-    /// Content-Length bodies, optional gzip), enough for what gotel sends.
-    fn http(listener: std::net::TcpListener) -> Receiver {
-        Receiver::http_tls(listener, None)
-    }
-
-    /// OTLP/HTTP, over TLS when `tls` is given.
-    fn http_tls(
-        listener: std::net::TcpListener,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> Receiver {
-        let addr = listener.local_addr().unwrap();
-        let got = Shared::default();
-        let rt = runtime();
-        let shared = got.clone();
-        rt.spawn(async move {
-            listener.set_nonblocking(true).unwrap();
-            let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (s, _) = l.accept().await.unwrap();
-                let shared = shared.clone();
-                match &tls {
-                    None => {
-                        tokio::spawn(http_connection(s, shared));
-                    }
-                    Some(tls) => {
-                        let tls = tls.clone();
-                        tokio::spawn(async move {
-                            // A failed handshake is the client's problem.
-                            if let Ok(s) = tls.accept(s).await {
-                                http_connection(s, shared).await;
-                            }
-                        });
-                    }
-                }
-            }
-        });
-        Receiver {
-            addr,
-            got,
-            rt: Some(rt),
-        }
-    }
-
-    /// Waits until `f` holds for what was received.
-    fn wait(&self, what: &str, timeout: Duration, f: impl Fn(&Received) -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !f(&self.got.lock().unwrap()) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-async fn http_connection(
-    mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    got: Shared,
-) {
-    let mut buf = Vec::new();
-    loop {
-        let head = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match s.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        };
-        let text = String::from_utf8_lossy(&buf[..head]).into_owned();
-        let mut lines = text.split("\r\n");
-        let request_line = lines.next().unwrap().to_string();
-        let headers: HashMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let len: usize = headers
-            .get("content-length")
-            .expect("gotel sends Content-Length")
-            .parse()
-            .unwrap();
-        while buf.len() < head + len {
-            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                return;
-            }
-        }
-        let mut body: Vec<u8> = buf[head..head + len].to_vec();
-        buf.drain(..head + len);
-        if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .unwrap();
-            body = out;
-        }
-        let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-        assert_eq!(
-            headers.get("content-type").map(String::as_str),
-            Some("application/x-protobuf")
-        );
-        let refusal = match path.as_str() {
-            "/v1/logs" | "/v1/traces" => got.lock().unwrap().refuse.pop_front(),
-            _ => None,
-        };
-        if let Some((status, retry_after)) = refusal {
-            let extra = retry_after
-                .map(|s| format!("retry-after: {s}\r\n"))
-                .unwrap_or_default();
-            let resp = format!("HTTP/1.1 {status} Refused\r\n{extra}content-length: 0\r\n\r\n");
-            if s.write_all(resp.as_bytes()).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        {
-            let mut g = got.lock().unwrap();
-            match path.as_str() {
-                "/v1/logs" => g.logs.extend(
-                    ExportLogsServiceRequest::decode(&body[..])
-                        .unwrap()
-                        .resource_logs,
-                ),
-                "/v1/traces" => {
-                    let rs = ExportTraceServiceRequest::decode(&body[..])
-                        .unwrap()
-                        .resource_spans;
-                    g.n_spans += count_spans(&rs);
-                    g.spans.extend(rs);
-                }
-                "/v1/metrics" => g.metrics.extend(
-                    ExportMetricsServiceRequest::decode(&body[..])
-                        .unwrap()
-                        .resource_metrics,
-                ),
-                other => panic!("unexpected path {other}"),
-            }
-            g.requests.push((path, headers));
-        }
-        let ok =
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        if s.write_all(ok).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn count_spans(rs: &[ResourceSpans]) -> usize {
-    rs.iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum()
-}
-
-fn attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a V> {
-    kvs.iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-}
-
-fn str_attr(kvs: &[KeyValue], key: &str) -> String {
-    match attr(kvs, key) {
-        Some(V::StringValue(s)) => s.clone(),
-        other => panic!("{key}: expected a string, got {other:?} in {kvs:?}"),
-    }
-}
-
-fn int_attr(kvs: &[KeyValue], key: &str) -> i64 {
-    match attr(kvs, key) {
-        Some(V::IntValue(i)) => *i,
-        other => panic!("{key}: expected an int, got {other:?} in {kvs:?}"),
-    }
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
-
-/// The demo app, started with extra environment (downward-API variables).
-struct App {
-    child: Child,
-    addr: String,
-}
-
-impl App {
-    fn start(tag: &str, env: &[(&str, &str)]) -> (App, Toolchain) {
-        let tc = toolchains().pop().unwrap();
-        let bin = build(&tc, "demo", tag, &[]);
-        let mut child = Command::new(&bin)
-            .args(["-addr", "127.0.0.1:0"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("demo printed {line:?}"))
-            .to_string();
-        (App { child, addr }, tc)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The stopped record's counter `name`.
-fn stopped(logs: &[String], name: &str) -> u64 {
-    let line = logs
-        .iter()
-        .find(|l| l.contains("\"message\":\"stopped\""))
-        .expect("a stopped record");
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    v[name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {name} in {line}"))
-}
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use otlp::*;
 
 /// Checks what the demo's two probes produced for requests with
 /// `iters` (in order): per call one span and one log sharing ids and
@@ -602,8 +139,8 @@ const DEMO_PROBES: &str = "probes:
 /// probes form a tree; gotel's counters arrive as metrics at shutdown.
 #[test]
 fn grpc_logs_spans_tree_and_metrics() {
-    let (app, _tc) = App::start("otlp-grpc", &[]);
-    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let app = Target::demo(&newest_toolchain(), "otlp-grpc", &[]);
+    let rx = Receiver::grpc(listener());
     let config = DEMO_PROBES
         .replace("PID", &app.pid().to_string())
         .replace("SERVICE", "\n    service_name: demo-shop")
@@ -621,7 +158,7 @@ otlp:
         );
     let gotel = Gotel::run(&config, 2);
     for q in ["/e?iters=200", "/e?iters=2"] {
-        assert!(http_get(&app.addr, q).contains("e = 2."));
+        assert!(http_get(&app.addr(), q).contains("e = 2."));
     }
     rx.wait("4 spans and 4 logs", Duration::from_secs(20), |g| {
         g.spans().len() >= 4 && g.logs().len() >= 4
@@ -663,11 +200,12 @@ otlp:
 /// alongside, downward-API variables read from the traced process.
 #[test]
 fn http_protobuf_from_otel_env_with_jsonl() {
-    let (app, _tc) = App::start(
+    let app = Target::demo(
+        &newest_toolchain(),
         "otlp-http",
         &[("K8S_POD_NAME", "demo-7f9c"), ("K8S_CONTAINER_NAME", "app")],
     );
-    let rx = Receiver::http(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let rx = Receiver::http(listener());
     let config = DEMO_PROBES
         .replace("PID", &app.pid().to_string())
         .replace("SERVICE", "")
@@ -690,7 +228,7 @@ fn http_protobuf_from_otel_env_with_jsonl() {
         ],
     );
     for q in ["/e?iters=7", "/e?iters=3"] {
-        assert!(http_get(&app.addr, q).contains("e = 2."));
+        assert!(http_get(&app.addr(), q).contains("e = 2."));
     }
     rx.wait("4 spans and 4 logs", Duration::from_secs(20), |g| {
         g.spans().len() >= 4 && g.logs().len() >= 4
@@ -739,25 +277,14 @@ fn http_protobuf_from_otel_env_with_jsonl() {
     }
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// The collector is down when gotel starts: gotel keeps tracing, holds at
 /// most `queue_size` calls (plus the batch being retried), counts the rest
 /// as dropped, and delivers again once a collector listens.
 #[test]
 fn collector_down_then_up_drops_are_counted_and_export_recovers() {
-    let (app, _tc) = App::start("otlp-down", &[]);
+    let app = Target::demo(&newest_toolchain(), "otlp-down", &[]);
     // A port with nothing listening, for now.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let port = unused_addr();
     let config = format!(
         "probes:
   - function: main.computeE
@@ -780,7 +307,7 @@ otlp:
     let rss_before = vm_rss_kib(gotel_pid);
     const DOWN: i64 = 400;
     for i in 0..DOWN {
-        http_get(&app.addr, &format!("/e?iters={}", 10 + i));
+        http_get(&app.addr(), &format!("/e?iters={}", 10 + i));
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -802,7 +329,7 @@ otlp:
     std::thread::sleep(Duration::from_millis(1000));
     const UP: [i64; 3] = [7001, 7002, 7003];
     for n in UP {
-        http_get(&app.addr, &format!("/e?iters={n}"));
+        http_get(&app.addr(), &format!("/e?iters={n}"));
     }
     let recovered = |g: &Received| {
         let seen: Vec<i64> = g
@@ -859,10 +386,10 @@ otlp:
 /// the error message; a panicking call is a child of its guard.
 #[test]
 fn errors_and_panics_are_warnings_and_error_spans() {
-    let tc = toolchains().pop().unwrap();
+    let tc = newest_toolchain();
     let bin = build(&tc, "sigs", "otlp", &[]);
     let mut target = Target::start(&bin, &[], "ready");
-    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let rx = Receiver::grpc(listener());
     let pid = target.pid();
     let config = format!(
         "probes:
@@ -946,10 +473,10 @@ otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 50 }}
 #[ignore]
 fn export_throughput() {
     const CALLS: u64 = 200_000;
-    let tc = toolchains().pop().unwrap();
+    let tc = newest_toolchain();
     let bin = build(&tc, "bench", "otlp", &[]);
     let mut target = Target::start(&bin, &["-calls", &CALLS.to_string()], "ready");
-    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let rx = Receiver::grpc(listener());
     let config = format!(
         "probes:\n  - function: main.work\n    target: {{ pid: {} }}\noutputs: [otlp]\notlp: {{ endpoint: 'http://{}', protocol: grpc }}\n",
         target.pid(),
@@ -957,14 +484,7 @@ fn export_throughput() {
     );
     let gotel = Gotel::run(&config, 1);
     let t0 = Instant::now();
-    let w = target.stdin.as_mut().unwrap();
-    w.write_all(b"\n").unwrap();
-    w.flush().unwrap();
-    let line = target
-        .stdout
-        .wait_for("calls=", Duration::from_secs(120), |l| {
-            l.starts_with("calls=")
-        });
+    let line = target.bench(Duration::from_secs(120));
     let app_done = t0.elapsed();
     let spans = |g: &Received| g.n_spans as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -997,126 +517,17 @@ fn export_throughput() {
     );
 }
 
-/// Makes a throwaway CA and, signed by it, a server certificate for
-/// localhost and a client certificate, with the openssl command.
-fn certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl (scripts/bootstrap.sh installs it)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=gotel test CA",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for who in ["server", "client"] {
-        let (key, csr, pem, ext) = (
-            format!("{who}.key"),
-            format!("{who}.csr"),
-            format!("{who}.pem"),
-            format!("{who}.ext"),
-        );
-        run(&[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={who}"),
-            ],
-        ]
-        .concat());
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-}
-
 /// gRPC over TLS with a private CA (`ca_file`) and a client certificate
 /// the collector requires (mutual TLS).
 #[test]
 fn grpc_over_mutual_tls() {
-    let (app, _tc) = App::start("otlp-tls", &[]);
+    let app = Target::demo(&newest_toolchain(), "otlp-tls", &[]);
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
-    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
-    let tls = tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(
-            read("server.pem"),
-            read("server.key"),
-        ))
-        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.pem")));
-    let rx = Receiver::grpc_tls(
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-        Some(tls),
-    );
-    let d = dir.path().display();
-    let config = format!(
-        "probes:
-  - function: main.computeE
-    target: {{ pid: {} }}
-outputs: [otlp]
-otlp:
-  endpoint: https://localhost:{}
-  protocol: grpc
-  ca_file: {d}/ca.pem
-  client_cert_file: {d}/client.pem
-  client_key_file: {d}/client.key
-  batch_timeout_ms: 50
-",
-        app.pid(),
-        rx.addr.port()
-    );
+    let rx = Receiver::grpc_mtls(dir.path());
+    let config = mtls_config(app.pid(), rx.addr.port(), "grpc", dir.path());
     let gotel = Gotel::run(&config, 1);
-    assert!(http_get(&app.addr, "/e?iters=42").contains("e = 2."));
+    assert!(http_get(&app.addr(), "/e?iters=42").contains("e = 2."));
     rx.wait("the span over TLS", Duration::from_secs(20), |g| {
         g.spans().len() == 1 && g.logs().len() == 1
     });
@@ -1129,32 +540,32 @@ otlp:
     assert_eq!(stopped(&logs, "exported_spans"), 1);
 }
 
-/// CPU seconds (user + system) of each thread of `pid`, by thread name.
-fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
-    let tick = 100.0; // USER_HZ
-    let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        // Fields after the parenthesised name: utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split(' ').collect();
-        let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-        out.push((name.trim().to_string(), cpu / tick));
-    }
-    out
+/// One computeE probe exporting over `protocol` to `https://localhost:port`
+/// with the CA and client certificate of [`certificates`] in `dir`.
+fn mtls_config(pid: u32, port: u16, protocol: &str, dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        "probes:
+  - function: main.computeE
+    target: {{ pid: {pid} }}
+outputs: [otlp]
+otlp:
+  endpoint: https://localhost:{port}
+  protocol: {protocol}
+  ca_file: {d}/ca.pem
+  client_cert_file: {d}/client.pem
+  client_key_file: {d}/client.key
+  batch_timeout_ms: 50
+"
+    )
 }
 
 /// SIGTERM flushes: calls still waiting to fill a batch (a long
 /// batch_timeout) are sent before gotel exits.
 #[test]
 fn shutdown_flushes_the_pending_batch() {
-    let (app, _tc) = App::start("otlp-flush", &[]);
-    let rx = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let app = Target::demo(&newest_toolchain(), "otlp-flush", &[]);
+    let rx = Receiver::grpc(listener());
     let config = format!(
         "probes:
   - function: main.computeE
@@ -1167,7 +578,7 @@ otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 600000, metric
     );
     let gotel = Gotel::run(&config, 1);
     for n in [11, 12, 13] {
-        http_get(&app.addr, &format!("/e?iters={n}"));
+        http_get(&app.addr(), &format!("/e?iters={n}"));
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(rx.got.lock().unwrap().n_spans, 0, "still batching");
@@ -1189,11 +600,8 @@ otlp: {{ endpoint: 'http://{}', protocol: grpc, batch_timeout_ms: 600000, metric
 /// shutdown_timeout_ms and counts what it could not send as failed.
 #[test]
 fn shutdown_with_the_collector_down_keeps_its_deadline() {
-    let (app, _tc) = App::start("otlp-deadline", &[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let app = Target::demo(&newest_toolchain(), "otlp-deadline", &[]);
+    let port = unused_addr();
     let config = format!(
         "probes:
   - function: main.computeE
@@ -1205,7 +613,7 @@ otlp: {{ endpoint: 'http://{port}', protocol: grpc, batch_timeout_ms: 20, shutdo
     );
     let mut gotel = Gotel::run(&config, 1);
     for n in [21, 22] {
-        http_get(&app.addr, &format!("/e?iters={n}"));
+        http_get(&app.addr(), &format!("/e?iters={n}"));
     }
     gotel.wait_log("OTLP export failed, retrying", Duration::from_secs(5));
     let t = Instant::now();
@@ -1223,51 +631,13 @@ otlp: {{ endpoint: 'http://{port}', protocol: grpc, batch_timeout_ms: 20, shutdo
 /// receiver requires (the reqwest/rustls path of the exporter).
 #[test]
 fn http_over_mutual_tls() {
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let (app, _tc) = App::start("otlp-https", &[]);
+    let app = Target::demo(&newest_toolchain(), "otlp-https", &[]);
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
-    let path = |f: &str| dir.path().join(f);
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(path("ca.pem")).unwrap())
-        .unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
-        .build()
-        .unwrap();
-    let server = rustls::ServerConfig::builder()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![CertificateDer::from_pem_file(path("server.pem")).unwrap()],
-            PrivateKeyDer::from_pem_file(path("server.key")).unwrap(),
-        )
-        .unwrap();
-    let rx = Receiver::http_tls(
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))),
-    );
-    let d = dir.path().display();
-    let config = format!(
-        "probes:
-  - function: main.computeE
-    target: {{ pid: {} }}
-outputs: [otlp]
-otlp:
-  endpoint: https://localhost:{}
-  protocol: http/protobuf
-  ca_file: {d}/ca.pem
-  client_cert_file: {d}/client.pem
-  client_key_file: {d}/client.key
-  batch_timeout_ms: 50
-",
-        app.pid(),
-        rx.addr.port()
-    );
+    let rx = Receiver::http_mtls(dir.path());
+    let config = mtls_config(app.pid(), rx.addr.port(), "http/protobuf", dir.path());
     let gotel = Gotel::run(&config, 1);
-    assert!(http_get(&app.addr, "/e?iters=43").contains("e = 2."));
+    assert!(http_get(&app.addr(), "/e?iters=43").contains("e = 2."));
     rx.wait("the span over HTTPS", Duration::from_secs(20), |g| {
         g.n_spans == 1 && g.logs().len() == 1
     });
@@ -1285,8 +655,8 @@ otlp:
 /// as failed; later calls still go through.
 #[test]
 fn http_503_is_retried_after_its_delay_and_400_is_dropped() {
-    let (app, _tc) = App::start("otlp-status", &[]);
-    let rx = Receiver::http(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let app = Target::demo(&newest_toolchain(), "otlp-status", &[]);
+    let rx = Receiver::http(listener());
     let config = format!(
         "probes:
   - function: main.computeE
@@ -1307,7 +677,7 @@ otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 60000
     // Logs and traces of the first batch are both refused once.
     rx.got.lock().unwrap().refuse = [(503, Some(1)), (503, Some(1))].into();
     let t = Instant::now();
-    http_get(&app.addr, "/e?iters=31");
+    http_get(&app.addr(), "/e?iters=31");
     rx.wait("the call after 503", Duration::from_secs(10), |g| {
         iterations(g) == [31] && g.logs().len() == 1
     });
@@ -1320,7 +690,7 @@ otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 60000
     gotel.wait_log("OTLP collector reachable again", Duration::from_secs(5));
 
     rx.got.lock().unwrap().refuse = [(400, None), (400, None)].into();
-    http_get(&app.addr, "/e?iters=32");
+    http_get(&app.addr(), "/e?iters=32");
     gotel.wait_log(
         "OTLP export rejected, dropping the batch",
         Duration::from_secs(10),
@@ -1329,7 +699,7 @@ otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 60000
         g.refuse.is_empty()
     });
     std::thread::sleep(Duration::from_millis(300));
-    http_get(&app.addr, "/e?iters=33");
+    http_get(&app.addr(), "/e?iters=33");
     rx.wait("the call after 400", Duration::from_secs(10), |g| {
         iterations(g).contains(&33)
     });
@@ -1347,13 +717,10 @@ otlp: {{ endpoint: 'http://{}', batch_timeout_ms: 20, metrics_interval_ms: 60000
 #[test]
 fn memory_stays_bounded_while_the_collector_is_down() {
     const CALLS: u64 = 100_000;
-    let tc = toolchains().pop().unwrap();
+    let tc = newest_toolchain();
     let bin = build(&tc, "bench", "otlp-down", &[]);
     let mut target = Target::start(&bin, &["-calls", &CALLS.to_string()], "ready");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let port = unused_addr();
     let config = format!(
         "probes:
   - function: main.work
@@ -1373,14 +740,7 @@ otlp:
     let gotel_pid = gotel.child.id();
     std::thread::sleep(Duration::from_millis(300));
     let before = vm_rss_kib(gotel_pid);
-    let w = target.stdin.as_mut().unwrap();
-    w.write_all(b"\n").unwrap();
-    w.flush().unwrap();
-    let line = target
-        .stdout
-        .wait_for("calls=", Duration::from_secs(120), |l| {
-            l.starts_with("calls=")
-        });
+    let line = target.bench(Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(500));
     let after = vm_rss_kib(gotel_pid);
     let (_, logs) = gotel.stop();
@@ -1404,9 +764,9 @@ otlp:
 /// to another (a full URL, used as is), metrics switched off.
 #[test]
 fn per_signal_endpoints_and_protocols() {
-    let (app, _tc) = App::start("otlp-signals", &[]);
-    let traces = Receiver::grpc(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
-    let logs = Receiver::http(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let app = Target::demo(&newest_toolchain(), "otlp-signals", &[]);
+    let traces = Receiver::grpc(listener());
+    let logs = Receiver::http(listener());
     let config = format!(
         "probes:
   - function: main.computeE
@@ -1429,7 +789,7 @@ otlp: {{ batch_timeout_ms: 20, metrics_interval_ms: 100 }}
             ("OTEL_METRICS_EXPORTER", "none"),
         ],
     );
-    http_get(&app.addr, "/e?iters=51");
+    http_get(&app.addr(), "/e?iters=51");
     traces.wait("the span", Duration::from_secs(20), |g| g.n_spans == 1);
     logs.wait("the log", Duration::from_secs(20), |g| g.logs().len() == 1);
     std::thread::sleep(Duration::from_millis(300));

@@ -64,11 +64,7 @@ fn shapes_and_dynamic_values() {
         let (calls, logs) = gotel.stop();
         // Reads that may fault by design (guesses at dynamic values, a
         // small map read as a large one) are not counted as faults.
-        let stopped = logs
-            .iter()
-            .find(|l| l.contains("\"message\":\"stopped\""))
-            .expect("stopped line");
-        let stopped: Value = serde_json::from_str(stopped).unwrap();
+        let stopped = stopped_record(&logs);
         assert_eq!(stopped["read_faults"], 0, "{v}: {stopped}");
         assert_eq!(stopped["type_recipes_failed"], 0, "{v}: {stopped}");
 
@@ -416,21 +412,10 @@ fn dynamic_types_are_learned_on_first_sight() {
 fn inlined_stdlib_function_is_named_as_such() {
     let tc = toolchains().remove(0);
     let bin = build(&tc, "shapes", "e2e", &[]);
-    let out = std::process::Command::new(gotel_bin())
-        .args(["check", "--binary"])
-        .arg(&bin)
-        .arg("--config")
-        .arg({
-            let p = std::env::temp_dir().join(format!("gotel-inl-{}.yaml", std::process::id()));
-            std::fs::write(
-                &p,
-                "probes:\n  - function: net/url.ParseQuery\n    target: { exe: shapes }\n  - function: withDefer\n    target: { exe: shapes }\n",
-            )
-            .unwrap();
-            p
-        })
-        .output()
-        .unwrap();
+    let out = check(
+        &bin,
+        "probes:\n  - function: net/url.ParseQuery\n    target: { exe: shapes }\n  - function: withDefer\n    target: { exe: shapes }\n",
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("net/url.ParseQuery is inlined at"), "{text}");
     assert!(text.contains("main.withDefer(n int) (r int)"), "{text}");

@@ -4,8 +4,11 @@
 //! computed once per binary, cached, and tested on a file.
 
 pub mod abi;
+mod crosscheck;
 pub mod dwarf;
+mod lookup;
 pub mod pclntab;
+mod rtype;
 pub mod types;
 
 use std::collections::HashMap;
@@ -15,6 +18,8 @@ use std::sync::Arc;
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 pub use dwarf::{Function, GOffsets, Param, RuntimeLayout};
+pub use lookup::{local_name, signature, without_type_args, LookupError};
+pub use rtype::RuntimeType;
 
 /// Why a binary or function cannot be analysed.
 #[derive(Debug, thiserror::Error)]
@@ -73,45 +78,6 @@ pub enum AnalysisError {
         /// Bytes read.
         span: u32,
     },
-}
-
-/// Why a function name does not resolve to exactly one function.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// No such function.
-    #[error("no function {name} in {binary}{}", did_you_mean(.suggestions))]
-    NotFound {
-        /// What the user asked for.
-        name: String,
-        /// The binary searched.
-        binary: String,
-        /// Near matches.
-        suggestions: Vec<String>,
-    },
-    /// The short name matches several functions.
-    #[error("function name {name} is ambiguous; use one of: {}", .candidates.join(", "))]
-    Ambiguous {
-        /// What the user asked for.
-        name: String,
-        /// The full names that match.
-        candidates: Vec<String>,
-    },
-    /// The compiler inlined every call; there is no code to probe.
-    #[error("function {name} is inlined at {sites} call site(s) and has no out-of-line copy to probe; mark it //go:noinline or probe its callers")]
-    Inlined {
-        /// The full name.
-        name: String,
-        /// Inlined call sites.
-        sites: usize,
-    },
-}
-
-fn did_you_mean(s: &[String]) -> String {
-    if s.is_empty() {
-        String::new()
-    } else {
-        format!("; did you mean {}?", s.join(", "))
-    }
 }
 
 /// A PT_LOAD segment: how virtual addresses map to file offsets.
@@ -259,60 +225,6 @@ impl BinaryInfo {
             .map(|s| vaddr - s.vaddr + s.offset)
     }
 
-    /// DWARF's own view of each parameter's location at each function's
-    /// entry, keyed by low_pc: the cross-check for [`abi::assign`].
-    /// Computed on first use and kept.
-    pub fn entry_locations(
-        &self,
-    ) -> Result<&HashMap<u64, Vec<dwarf::EntryLocation>>, AnalysisError> {
-        let r = self.entry_locs.get_or_init(|| {
-            let file = object::File::parse(&self.data[..]).map_err(|e| e.to_string())?;
-            dwarf::entry_locations(&file).map_err(|e| e.to_string())
-        });
-        r.as_ref().map_err(|e| AnalysisError::Dwarf(e.clone()))
-    }
-
-    /// The register ABI assignment of `f`'s parameters (types `args`,
-    /// `results`), with DWARF's disagreement if any (see
-    /// [`BinaryInfo::abi_disagreement`]).
-    ///
-    /// A shape-instantiated generic (`pkg.Max[go.shape.int]`) also takes a
-    /// dictionary pointer that DWARF does not list: first for functions;
-    /// for methods of generic types after the receiver since Go 1.20
-    /// (unified IR) and before it earlier. The placement DWARF's own entry locations
-    /// confirm is used; the version only orders the candidates.
-    pub fn assign(
-        &self,
-        f: &Function,
-        args: &[types::TypeId],
-        results: &[types::TypeId],
-    ) -> Result<(abi::Assignment, Option<String>), abi::AbiError> {
-        // Go 1.27 lists the dictionary itself.
-        let listed = f.args().any(Param::is_dictionary);
-        let candidates: &[Option<usize>] = if listed || !f.name.contains("go.shape.") {
-            &[None]
-        } else if local_name(&without_type_args(&f.name)).contains(".func") {
-            // Closures reach the dictionary through their context.
-            &[None, Some(0)]
-        } else if !local_name(&without_type_args(&f.name)).contains('.') {
-            &[Some(0)]
-        } else if self.go_minor().is_some_and(|m| m < 20) {
-            &[Some(0), Some(1)]
-        } else {
-            &[Some(1), Some(0)]
-        };
-        let mut first = None;
-        for &at in candidates {
-            let a = abi::assign_after(&self.dwarf.types, at, args, results)?;
-            match self.abi_disagreement(f, &a) {
-                None => return Ok((a, None)),
-                Some(why) if first.is_none() => first = Some((a, Some(why))),
-                Some(_) => {}
-            }
-        }
-        Ok(first.expect("at least one candidate"))
-    }
-
     /// Address and size of the ELF symbol `name` (link-time).
     pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
         use object::ObjectSymbol;
@@ -326,164 +238,6 @@ impl BinaryInfo {
     pub fn go_minor(&self) -> Option<u32> {
         let v = self.go_version.as_deref()?.strip_prefix("go1.")?;
         v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-    }
-
-    /// Compares the derived ABI locations of `f`'s arguments with DWARF's
-    /// locations at its entry; returns the first disagreement. Go before
-    /// 1.22 omits blank (`_`) and unnamed parameters from DWARF, which
-    /// shows up here as every later argument sitting one slot further on.
-    pub fn abi_disagreement(&self, f: &Function, assigned: &abi::Assignment) -> Option<String> {
-        let locs = self.entry_locations().ok()?.get(&f.low_pc)?;
-        for (p, parts) in f.args().zip(&assigned.args) {
-            // Unnamed parameters (`~p0`) are untracked by the compiler: Go
-            // 1.27 gives them a placeholder location (the bare CFA) even
-            // when they arrive in registers.
-            // Go 1.27 places the listed dictionary of a generic body at
-            // its spill slot from the first instruction on.
-            if p.name.starts_with('~') || p.is_dictionary() {
-                continue;
-            }
-            let Some(pieces) = locs
-                .iter()
-                .find(|l| l.name == p.name)
-                .and_then(|l| l.pieces.as_ref())
-            else {
-                continue;
-            };
-            if pieces.is_empty() || parts.is_empty() {
-                continue;
-            }
-            let ours: Vec<abi::Loc> = parts.iter().map(|p| p.loc).collect();
-            let is_slice = p
-                .ty
-                .is_some_and(|t| matches!(self.dwarf.types.get(t).kind, types::Kind::Slice { .. }));
-            let same = match pieces[0] {
-                // DWARF names a stack-assigned value once, by its start;
-                // for stack-assigned slices every Go release names the
-                // second word (len) instead, while the code reads the
-                // array pointer one word lower, as the ABI says.
-                abi::Loc::Stack(_) => {
-                    pieces[0] == ours[0] || (is_slice && ours.get(1) == Some(&pieces[0]))
-                }
-                _ => {
-                    // Go 1.19–1.21 repeat register pieces of slices and
-                    // interfaces (RAX, RAX, RBX, RCX for a 3-word slice).
-                    let mut d = pieces.clone();
-                    d.dedup();
-                    d == ours
-                }
-            };
-            if !same {
-                return Some(format!(
-                    "argument {} is in {} by DWARF but {} by the register ABI",
-                    p.name,
-                    pieces
-                        .iter()
-                        .map(|l| l.to_string())
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                    ours.iter()
-                        .map(|l| l.to_string())
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                ));
-            }
-        }
-        None
-    }
-
-    /// The function whose code contains `pc` (a link-time address).
-    pub fn function_at(&self, pc: u64) -> Option<&Function> {
-        let by_addr = self.by_addr.get_or_init(|| {
-            let mut v: Vec<(u64, u64, usize)> = self
-                .dwarf
-                .functions
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.low_pc, f.high_pc, i))
-                .collect();
-            v.sort_unstable();
-            v
-        });
-        let i = by_addr
-            .partition_point(|&(low, _, _)| low <= pc)
-            .checked_sub(1)?;
-        let (low, high, idx) = by_addr[i];
-        (pc >= low && pc < high).then(|| &self.dwarf.functions[idx])
-    }
-
-    /// The Go type whose runtime `_type` is at `addr` (a link-time
-    /// address): its name and, when DWARF describes it, its DWARF type.
-    pub fn runtime_type(&self, addr: u64) -> Option<(String, Option<types::TypeId>)> {
-        let off = addr.checked_sub(self.types_base?)?;
-        if let Some((n, id)) = self.dwarf.runtime_types.get(&off) {
-            return Some((n.clone(), Some(*id)));
-        }
-        self.rtype(addr).map(|r| (r.name, None))
-    }
-
-    /// The DWARF type of the runtime type named `name`.
-    pub fn runtime_type_named(&self, name: &str) -> Option<types::TypeId> {
-        let m = self.rt_by_name.get_or_init(|| {
-            self.dwarf
-                .runtime_types
-                .values()
-                .map(|(n, id)| (n.clone(), *id))
-                .collect()
-        });
-        m.get(name).copied()
-    }
-
-    /// The Go type whose runtime `_type` is at `addr` (a link-time address).
-    pub fn runtime_type_name(&self, addr: u64) -> Option<String> {
-        self.runtime_type(addr).map(|(n, _)| n)
-    }
-
-    /// Reads the runtime `_type` at `addr` from the file, for types DWARF
-    /// leaves out (named types only converted to interfaces). Its layout
-    /// (`internal/abi.Type`) is the same in every supported release: size
-    /// at 0, kind at 23, the name's offset from `runtime.types` at 40.
-    pub fn rtype(&self, addr: u64) -> Option<RuntimeType> {
-        // The address comes from the traced program's memory: only an
-        // aligned one inside the type data is a _type at all.
-        let (start, end) = (self.types_base?, self.types_end?);
-        if addr < start || addr.checked_add(48)? > end || !addr.is_multiple_of(8) {
-            return None;
-        }
-        let mut cache = self.rtypes.lock().ok()?;
-        if let Some(r) = cache.get(&addr) {
-            return r.clone();
-        }
-        let r = self.read_rtype(addr);
-        // Bounded: a program has a few thousand types.
-        if cache.len() >= 16384 {
-            cache.clear();
-        }
-        cache.insert(addr, r.clone());
-        r
-    }
-
-    fn read_rtype(&self, addr: u64) -> Option<RuntimeType> {
-        let file = object::File::parse(&self.data[..]).ok()?;
-        let t = read_vaddr(&file, addr, 48)?;
-        let size = u64::from_le_bytes(t[0..8].try_into().ok()?);
-        let tflag = t[20];
-        let kind = t[23] & 0x1f;
-        let name_off = i32::from_le_bytes(t[40..44].try_into().ok()?);
-        let name_at = self.types_base?.checked_add_signed(i64::from(name_off))?;
-        // A name: one flag byte, a uvarint length, the bytes.
-        let head = read_vaddr(&file, name_at, 11)?;
-        let (len, n) = uvarint(&head[1..])?;
-        if len == 0 || len > 4096 {
-            return None;
-        }
-        let bytes = read_vaddr(&file, name_at + 1 + n as u64, len)?;
-        let mut name = String::from_utf8_lossy(bytes).into_owned();
-        // tflagExtraStar: the name is stored with a '*' for sharing.
-        if tflag & 2 != 0 {
-            name = name.strip_prefix('*')?.to_string();
-        }
-        Some(RuntimeType { name, kind, size })
     }
 
     /// How far a process loaded this executable from its link-time
@@ -520,87 +274,6 @@ impl BinaryInfo {
             }
         }
         out
-    }
-
-    /// Every function a probe on `name` attaches to: the one [`lookup`]
-    /// finds, or else, when `name` is a generic function or a method of a
-    /// generic type written without type arguments (`pkg.Max`,
-    /// `(*Stack).Push`), all of its shape instantiations.
-    ///
-    /// [`lookup`]: BinaryInfo::lookup
-    pub fn lookup_all(&self, name: &str) -> Result<Vec<&Function>, LookupError> {
-        let err = match self.lookup(name) {
-            Ok(f) => return Ok(vec![f]),
-            Err(e @ LookupError::NotFound { .. }) => e,
-            Err(e) => return Err(e),
-        };
-        let mut bases: Vec<String> = Vec::new();
-        let mut found = Vec::new();
-        for f in &self.dwarf.functions {
-            if !f.name.contains('[') {
-                continue;
-            }
-            let base = without_type_args(&f.name);
-            if base == name || short_match(&base, name) {
-                if !bases.contains(&base) {
-                    bases.push(base);
-                }
-                found.push(f);
-            }
-        }
-        // Fully instantiated names (`main.(*Stack[int]).Push`) are
-        // wrappers that call the shape body: probing both would report
-        // each call twice.
-        if found.iter().any(|f| f.name.contains("go.shape.")) {
-            found.retain(|f| f.name.contains("go.shape."));
-        }
-        match bases.len() {
-            0 => Err(err),
-            1 => Ok(found),
-            _ => Err(LookupError::Ambiguous {
-                name: name.into(),
-                candidates: bases,
-            }),
-        }
-    }
-
-    /// Finds a function by full name or unambiguous short form
-    /// (`computeE`, `main.computeE`, `(*T).M`, `pkg.(*T).M`).
-    pub fn lookup(&self, name: &str) -> Result<&Function, LookupError> {
-        let funcs = &self.dwarf.functions;
-        if let Ok(i) = funcs.binary_search_by(|f| f.name.as_str().cmp(name)) {
-            return Ok(&funcs[i]);
-        }
-        let matches: Vec<&Function> = funcs
-            .iter()
-            .filter(|f| short_match(&f.name, name))
-            .collect();
-        match matches.len() {
-            1 => return Ok(matches[0]),
-            n if n > 1 => {
-                return Err(LookupError::Ambiguous {
-                    name: name.into(),
-                    candidates: matches.iter().map(|f| f.name.clone()).collect(),
-                })
-            }
-            _ => {}
-        }
-        if let Some((full, &sites)) = self
-            .dwarf
-            .inlined_only
-            .iter()
-            .find(|(full, _)| full.as_str() == name || short_match(full, name))
-        {
-            return Err(LookupError::Inlined {
-                name: full.clone(),
-                sites,
-            });
-        }
-        Err(LookupError::NotFound {
-            name: name.into(),
-            binary: self.path.display().to_string(),
-            suggestions: suggest(funcs.iter().map(|f| f.name.as_str()), name),
-        })
     }
 }
 
@@ -652,17 +325,6 @@ fn symbols_only(
     })
 }
 
-/// What a runtime `_type` says of itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeType {
-    /// As `reflect.Type.String()` prints it.
-    pub name: String,
-    /// `reflect.Kind` (1 bool … 24 string, 25 struct).
-    pub kind: u8,
-    /// Size in bytes.
-    pub size: u64,
-}
-
 /// Functions called from assembly have a second DWARF entry with the same
 /// name: the ABI0 wrapper (ELF symbol `name.abi0`), which takes its
 /// arguments on the stack. Keep the entry at the address of the ELF symbol
@@ -686,55 +348,6 @@ fn drop_abi0_wrappers(file: &object::File<'_>, funcs: &mut Vec<Function>) {
     funcs.retain(|f| {
         !dups.contains(&f.name) || addrs.get(f.name.as_str()).is_none_or(|&a| a == f.low_pc)
     });
-}
-
-/// The part of a symbol after its package path: `github.com/x/y.(*T).M` → `(*T).M`.
-pub fn local_name(full: &str) -> &str {
-    let after_slash = full.rfind('/').map_or(full, |i| &full[i + 1..]);
-    // Package names contain no dots; the first dot ends the package.
-    after_slash
-        .find('.')
-        .map_or(after_slash, |i| &after_slash[i + 1..])
-}
-
-/// `main.Max[go.shape.int]` → `main.Max`; `main.(*Stack[int]).Push` →
-/// `main.(*Stack).Push`: the name as the user writes it in source.
-pub fn without_type_args(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut depth = 0u32;
-    for c in name.chars() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn short_match(full: &str, q: &str) -> bool {
-    let local = local_name(full);
-    if local == q {
-        return true;
-    }
-    // pkg.local, with pkg the last path element.
-    let after_slash = full.rfind('/').map_or(full, |i| &full[i + 1..]);
-    after_slash == q
-}
-
-fn suggest<'a>(names: impl Iterator<Item = &'a str>, q: &str) -> Vec<String> {
-    let ql = local_name(q).to_lowercase();
-    let mut scored: Vec<(f64, &str)> = names
-        .map(|n| (strsim::jaro_winkler(&local_name(n).to_lowercase(), &ql), n))
-        .filter(|(s, _)| *s > 0.85)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, n)| n.to_string())
-        .collect()
 }
 
 /// Reads the Go version string from `.go.buildinfo`.
@@ -789,66 +402,9 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// Formats a function's Go signature: `main.greet(name string, times int) (string, int)`.
-pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
-    let ty = |p: &Param| {
-        p.ty.map(|t| bin.dwarf.types.get(t).name.clone())
-            .unwrap_or_else(|| "?".into())
-    };
-    let args: Vec<String> = f
-        .args()
-        .filter(|p| !p.is_dictionary())
-        .map(|p| format!("{} {}", p.name, ty(p)))
-        .collect();
-    let results: Vec<&Param> = f.results().collect();
-    let res = match results.as_slice() {
-        [] => String::new(),
-        [r] if r.name.starts_with('~') => format!(" {}", ty(r)),
-        rs => {
-            let parts: Vec<String> = rs
-                .iter()
-                .map(|r| {
-                    if r.name.starts_with('~') {
-                        ty(r)
-                    } else {
-                        format!("{} {}", r.name, ty(r))
-                    }
-                })
-                .collect();
-            format!(" ({})", parts.join(", "))
-        }
-    };
-    if bin.symbols_only {
-        return format!("{}(…) (no DWARF: signature unknown)", f.name);
-    }
-    format!("{}({}){}", f.name, args.join(", "), res)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn local_names_strip_the_package_path() {
-        assert_eq!(local_name("main.computeE"), "computeE");
-        assert_eq!(local_name("github.com/x/y.(*T).M"), "(*T).M");
-        assert_eq!(
-            local_name("net/http.(*ServeMux).ServeHTTP"),
-            "(*ServeMux).ServeHTTP"
-        );
-        assert!(short_match("github.com/x/y.(*T).M", "y.(*T).M"));
-        assert!(!short_match("main.computeEx", "computeE"));
-    }
-
-    #[test]
-    fn type_arguments_are_dropped_at_every_depth() {
-        assert_eq!(without_type_args("main.Max[go.shape.int]"), "main.Max");
-        assert_eq!(
-            without_type_args("main.(*Stack[go.shape.map[string]int]).Push"),
-            "main.(*Stack).Push"
-        );
-        assert_eq!(without_type_args("main.plain"), "main.plain");
-    }
 
     #[test]
     fn uvarint_decodes_multibyte() {

@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,12 @@ pub fn toolchains() -> Vec<Toolchain> {
         .collect();
     assert!(!out.is_empty(), "no Go toolchain configured");
     out
+}
+
+/// The newest toolchain under test, for tests whose subject does not depend
+/// on the Go version.
+pub fn newest_toolchain() -> Toolchain {
+    toolchains().pop().unwrap()
 }
 
 pub fn repo() -> PathBuf {
@@ -136,9 +143,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// Starts `bin` and waits until it prints a line containing `ready`.
     pub fn start(bin: &Path, args: &[&str], ready: &str) -> Target {
+        Target::start_env(bin, args, &[], ready)
+    }
+
+    /// [`Target::start`] with extra environment variables.
+    pub fn start_env(bin: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> Target {
         let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -154,8 +168,35 @@ impl Target {
         }
     }
 
+    /// `integration/demo` built by `tc` (`tag` as in [`build`]), serving
+    /// HTTP on a free local port; `env` is its extra environment (e.g.
+    /// downward-API variables).
+    pub fn demo(tc: &Toolchain, tag: &str, env: &[(&str, &str)]) -> Target {
+        let bin = build(tc, "demo", tag, &[]);
+        Target::start_env(&bin, &["-addr", "127.0.0.1:0"], env, "listening on")
+    }
+
+    /// The `host:port` the demo printed it is listening on.
+    pub fn addr(&self) -> String {
+        let line = &self.stdout.seen[0];
+        line.trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("demo printed {line:?}"))
+            .to_string()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Starts the bench program's loop (it waits for a line on stdin) and
+    /// waits for its `calls=…` summary line.
+    pub fn bench(&mut self, timeout: Duration) -> String {
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(b"\n").unwrap();
+        w.flush().unwrap();
+        self.stdout
+            .wait_for("calls=", timeout, |l| l.starts_with("calls="))
     }
 
     /// Runs one round of calls (sigs) and waits for its "done N".
@@ -298,4 +339,93 @@ pub fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
+}
+
+/// The body of `GET path` from an HTTP server at `addr` (HTTP/1.0, so the
+/// server closes the connection after the response).
+pub fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+/// Lower-case hex of `b`, as gotel prints trace and span ids.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `stopped` log record gotel writes on exit, with its counters.
+pub fn stopped_record(logs: &[String]) -> Value {
+    let line = logs
+        .iter()
+        .find(|l| l.contains("\"message\":\"stopped\""))
+        .expect("a stopped record");
+    serde_json::from_str(line).unwrap()
+}
+
+/// The stopped record's counter `name`.
+pub fn stopped(logs: &[String], name: &str) -> u64 {
+    let v = stopped_record(logs);
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// Runs the `gotel` binary with `args` and waits for it.
+pub fn gotel(args: &[&str]) -> Output {
+    Command::new(gotel_bin()).args(args).output().unwrap()
+}
+
+/// Everything a finished command printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `gotel check` on a config made of `yaml` against `bin`.
+pub fn check(bin: &Path, yaml: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    gotel(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--binary",
+        bin.to_str().unwrap(),
+    ])
+}
+
+/// Resident memory of process `pid`, in KiB (`VmRSS`).
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// CPU seconds (user + system) of each thread of `pid`, by thread name.
+pub fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let tick = 100.0; // USER_HZ
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        // Fields after the parenthesised name: utime is the 12th, stime the 13th.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split(' ').collect();
+        let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        out.push((name.trim().to_string(), cpu / tick));
+    }
+    out
 }

@@ -1,0 +1,236 @@
+//! One pass over `.debug_info`: the raw DIEs gotel needs (types with
+//! their members, functions with their parameters, inlined call sites),
+//! keyed by offset, before any type is resolved.
+
+use std::collections::HashMap;
+
+use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
+
+use super::R;
+
+/// `DW_AT_go_kind`: the type's `reflect.Kind`.
+const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
+/// `DW_AT_go_elem`: element type of slices, chans, maps.
+const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+/// `DW_AT_go_key`: a map's key type.
+const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
+/// `DW_AT_go_runtime_type`: the type's runtime `_type`, as an offset from
+/// the module's type data (`runtime.types`).
+const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
+
+#[derive(Debug)]
+pub(super) struct RawType {
+    pub(super) tag: gimli::DwTag,
+    pub(super) name: Option<String>,
+    pub(super) size: Option<u64>,
+    pub(super) go_kind: Option<u64>,
+    pub(super) encoding: Option<gimli::DwAte>,
+    pub(super) ty: Option<DebugInfoOffset>,
+    pub(super) elem: Option<DebugInfoOffset>,
+    pub(super) key: Option<DebugInfoOffset>,
+    pub(super) members: Vec<(String, u64, Option<DebugInfoOffset>)>,
+    pub(super) count: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(super) struct RawParam {
+    pub(super) name: Option<String>,
+    pub(super) ty: Option<DebugInfoOffset>,
+    pub(super) is_result: bool,
+    pub(super) origin: Option<DebugInfoOffset>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawFunc {
+    pub(super) name: Option<String>,
+    pub(super) low_pc: Option<u64>,
+    pub(super) high_pc: Option<u64>,
+    pub(super) origin: Option<DebugInfoOffset>,
+    pub(super) params: Vec<RawParam>,
+}
+
+#[derive(Default)]
+pub(super) struct Collected {
+    pub(super) types: HashMap<DebugInfoOffset, RawType>,
+    pub(super) params: HashMap<DebugInfoOffset, RawParam>,
+    pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc>,
+    pub(super) funcs: Vec<RawFunc>,
+    pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
+    pub(super) producer: Option<String>,
+    pub(super) runtime_types: HashMap<u64, (String, DebugInfoOffset)>,
+}
+
+pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
+    let mut c = Collected::default();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let global = |o: UnitOffset| o.to_debug_info_offset(&unit.header);
+        let reference = |v: AttributeValue<R<'_>>| match v {
+            AttributeValue::UnitRef(o) => global(o),
+            AttributeValue::DebugInfoRef(o) => Some(o),
+            _ => None,
+        };
+        // Stack of (depth, kind of parent) so children attach to their owner.
+        enum Owner {
+            Type(DebugInfoOffset),
+            Func(usize),
+            Abstract(DebugInfoOffset),
+            Other,
+        }
+        let mut owners: Vec<(isize, Owner)> = Vec::new();
+        let mut depth = 0isize;
+        let mut entries = unit.entries();
+        while let Some((delta, entry)) = entries.next_dfs()? {
+            depth += delta;
+            while owners.last().is_some_and(|(d, _)| *d >= depth) {
+                owners.pop();
+            }
+            let Some(off) = global(entry.offset()) else {
+                continue;
+            };
+            let name = match entry.attr_value(gimli::DW_AT_name)? {
+                Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned()),
+                None => None,
+            };
+            let tyref = entry.attr_value(gimli::DW_AT_type)?.and_then(reference);
+            let udata = |at| -> gimli::Result<Option<u64>> {
+                Ok(entry.attr_value(at)?.and_then(|v| v.udata_value()))
+            };
+            let mut owner = Owner::Other;
+            match entry.tag() {
+                gimli::DW_TAG_compile_unit if c.producer.is_none() => {
+                    if let Some(v) = entry.attr_value(gimli::DW_AT_producer)? {
+                        let p = dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned();
+                        if p.starts_with("Go ") {
+                            c.producer = Some(p);
+                        }
+                    }
+                }
+                gimli::DW_TAG_base_type
+                | gimli::DW_TAG_pointer_type
+                | gimli::DW_TAG_structure_type
+                | gimli::DW_TAG_typedef
+                | gimli::DW_TAG_array_type
+                | gimli::DW_TAG_subroutine_type
+                | gimli::DW_TAG_interface_type => {
+                    let encoding = match entry.attr_value(gimli::DW_AT_encoding)? {
+                        Some(AttributeValue::Encoding(e)) => Some(e),
+                        _ => None,
+                    };
+                    // Encoded as DW_FORM_addr although it is an offset.
+                    let rt = match entry.attr_value(DW_AT_GO_RUNTIME_TYPE)? {
+                        Some(AttributeValue::Addr(a)) => Some(a),
+                        Some(v) => v.udata_value(),
+                        None => None,
+                    };
+                    if let (Some(rt), Some(n)) = (rt, &name) {
+                        c.runtime_types
+                            .entry(rt)
+                            .or_insert_with(|| (n.clone(), off));
+                    }
+                    c.types.insert(
+                        off,
+                        RawType {
+                            tag: entry.tag(),
+                            name,
+                            size: udata(gimli::DW_AT_byte_size)?,
+                            go_kind: udata(DW_AT_GO_KIND)?,
+                            encoding,
+                            ty: tyref,
+                            elem: entry.attr_value(DW_AT_GO_ELEM)?.and_then(reference),
+                            key: entry.attr_value(DW_AT_GO_KEY)?.and_then(reference),
+                            members: Vec::new(),
+                            count: None,
+                        },
+                    );
+                    owner = Owner::Type(off);
+                }
+                gimli::DW_TAG_member | gimli::DW_TAG_subrange_type => {
+                    if let Some((_, Owner::Type(t))) = owners.last() {
+                        if let Some(raw) = c.types.get_mut(t) {
+                            if entry.tag() == gimli::DW_TAG_member {
+                                let loc = udata(gimli::DW_AT_data_member_location)?.unwrap_or(0);
+                                raw.members.push((name.unwrap_or_default(), loc, tyref));
+                            } else {
+                                raw.count = udata(gimli::DW_AT_count)?;
+                            }
+                        }
+                    }
+                }
+                gimli::DW_TAG_subprogram => {
+                    // DWARF 5 (Go ≥ 1.25) gives addresses as indices into .debug_addr.
+                    let low_pc = match entry.attr_value(gimli::DW_AT_low_pc)? {
+                        Some(v) => dwarf.attr_address(&unit, v)?,
+                        None => None,
+                    };
+                    let high_pc = match entry.attr_value(gimli::DW_AT_high_pc)? {
+                        Some(v @ (AttributeValue::Addr(_) | AttributeValue::DebugAddrIndex(_))) => {
+                            dwarf.attr_address(&unit, v)?
+                        }
+                        Some(v) => v.udata_value().and_then(|n| low_pc.map(|l| l + n)),
+                        None => None,
+                    };
+                    let origin = entry
+                        .attr_value(gimli::DW_AT_abstract_origin)?
+                        .and_then(reference);
+                    let f = RawFunc {
+                        name,
+                        low_pc,
+                        high_pc,
+                        origin,
+                        params: Vec::new(),
+                    };
+                    if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
+                        c.abstract_funcs.insert(off, f);
+                        owner = Owner::Abstract(off);
+                    } else {
+                        c.funcs.push(f);
+                        owner = Owner::Func(c.funcs.len() - 1);
+                    }
+                }
+                gimli::DW_TAG_inlined_subroutine => {
+                    if let Some(o) = entry
+                        .attr_value(gimli::DW_AT_abstract_origin)?
+                        .and_then(reference)
+                    {
+                        *c.inline_counts.entry(o).or_default() += 1;
+                    }
+                }
+                gimli::DW_TAG_formal_parameter => {
+                    let is_result = matches!(
+                        entry.attr_value(gimli::DW_AT_variable_parameter)?,
+                        Some(AttributeValue::Flag(true))
+                    );
+                    let p = RawParam {
+                        name,
+                        ty: tyref,
+                        is_result,
+                        origin: entry
+                            .attr_value(gimli::DW_AT_abstract_origin)?
+                            .and_then(reference),
+                    };
+                    // Only direct children of a subprogram are its signature;
+                    // parameters of inlined calls nest deeper.
+                    match owners.last() {
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
+                            c.funcs[*i].params.push(p.clone())
+                        }
+                        Some((d, Owner::Abstract(a))) if *d == depth - 1 => {
+                            if let Some(f) = c.abstract_funcs.get_mut(a) {
+                                f.params.push(p.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                    c.params.insert(off, p);
+                }
+                _ => {}
+            }
+            if entry.has_children() {
+                owners.push((depth, owner));
+            }
+        }
+    }
+    Ok(c)
+}

@@ -1,0 +1,178 @@
+//! Where DWARF says each parameter is at its function's entry: the
+//! compiler's own location lists, the cross-check for the register ABI.
+
+use std::collections::HashMap;
+
+use gimli::{AttributeValue, DebugInfoOffset};
+
+use super::{with_dwarf, R};
+use crate::golang::abi::Loc;
+use crate::golang::AnalysisError;
+
+/// Where DWARF says one parameter lives at its function's first instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLocation {
+    /// The parameter's name.
+    pub name: String,
+    /// Pieces in order; None when DWARF gives no location at the entry PC.
+    pub pieces: Option<Vec<Loc>>,
+}
+
+/// For every function (by low_pc), the DWARF location of each parameter at
+/// the entry PC. Used to cross-check the ABI assignment and by `gotel check`.
+pub fn entry_locations(
+    file: &object::File<'_>,
+) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
+    with_dwarf(file, |dwarf| {
+        entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+    })
+}
+
+fn entry_locations_in(
+    dwarf: &gimli::Dwarf<R<'_>>,
+) -> gimli::Result<HashMap<u64, Vec<EntryLocation>>> {
+    // Names of abstract parameters, for concrete ones that only point there.
+    let mut names: HashMap<DebugInfoOffset, String> = HashMap::new();
+    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let mut entries = unit.entries();
+        let mut depth = 0isize;
+        let mut current: Option<(isize, u64)> = None;
+        // (function low_pc, abstract origin, name, pieces at entry)
+        type Pending = (
+            u64,
+            Option<DebugInfoOffset>,
+            Option<String>,
+            Option<Vec<Loc>>,
+        );
+        let mut pending: Vec<Pending> = Vec::new();
+        while let Some((delta, entry)) = entries.next_dfs()? {
+            depth += delta;
+            if current.is_some_and(|(d, _)| depth <= d) {
+                current = None;
+            }
+            match entry.tag() {
+                gimli::DW_TAG_subprogram => {
+                    current = match entry.attr_value(gimli::DW_AT_low_pc)? {
+                        Some(v) => dwarf.attr_address(&unit, v)?.map(|a| (depth, a)),
+                        None => None,
+                    };
+                }
+                gimli::DW_TAG_formal_parameter => {
+                    let name = match entry.attr_value(gimli::DW_AT_name)? {
+                        Some(v) => {
+                            Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned())
+                        }
+                        None => None,
+                    };
+                    if let (Some(n), Some(off)) =
+                        (&name, entry.offset().to_debug_info_offset(&unit.header))
+                    {
+                        names.insert(off, n.clone());
+                    }
+                    let Some((d, low)) = current else { continue };
+                    if depth != d + 1 {
+                        continue;
+                    }
+                    let origin = match entry.attr_value(gimli::DW_AT_abstract_origin)? {
+                        Some(AttributeValue::UnitRef(o)) => o.to_debug_info_offset(&unit.header),
+                        Some(AttributeValue::DebugInfoRef(o)) => Some(o),
+                        _ => None,
+                    };
+                    let pieces = match entry.attr_value(gimli::DW_AT_location)? {
+                        Some(AttributeValue::Exprloc(e)) => eval(e, unit.encoding()),
+                        Some(v) => match dwarf.attr_locations(&unit, v)? {
+                            Some(mut iter) => {
+                                let mut found = None;
+                                while let Some(le) = iter.next()? {
+                                    if le.range.begin <= low && low < le.range.end {
+                                        found = eval(le.data, unit.encoding());
+                                        break;
+                                    }
+                                }
+                                found
+                            }
+                            None => None,
+                        },
+                        None => None,
+                    };
+                    pending.push((low, origin, name, pieces));
+                }
+                _ => {}
+            }
+        }
+        for (low, origin, name, pieces) in pending {
+            let name = name
+                .or_else(|| origin.and_then(|o| names.get(&o).cloned()))
+                .unwrap_or_default();
+            out.entry(low)
+                .or_default()
+                .push(EntryLocation { name, pieces });
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates the simple location expressions Go emits: registers and
+/// CFA-relative stack slots, split in pieces.
+fn eval(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Vec<Loc>> {
+    let mut ops = e.operations(enc);
+    let mut out = Vec::new();
+    let mut cur: Option<Loc> = None;
+    let mut cfa = false;
+    while let Ok(Some(op)) = ops.next() {
+        match op {
+            gimli::Operation::Register { register } => cur = Some(dwarf_reg(register.0)?),
+            gimli::Operation::CallFrameCFA => {
+                cfa = true;
+                // At the entry PC, CFA = SP + 8 (the return address).
+                cur = Some(Loc::Stack(8));
+            }
+            gimli::Operation::FrameOffset { offset } => cur = Some(Loc::Stack(8 + offset)),
+            gimli::Operation::PlusConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value as i64));
+                }
+            }
+            gimli::Operation::SignedConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value));
+                }
+            }
+            gimli::Operation::UnsignedConstant { value } if cfa => {
+                if let Some(Loc::Stack(o)) = cur {
+                    cur = Some(Loc::Stack(o + value as i64));
+                }
+            }
+            gimli::Operation::Piece { .. } => {
+                out.push(cur.take()?);
+                cfa = false;
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = cur {
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// DWARF x86-64 register number → Go ABI location.
+fn dwarf_reg(n: u16) -> Option<Loc> {
+    let abi = match n {
+        0 => 0,  // RAX
+        3 => 1,  // RBX
+        2 => 2,  // RCX
+        5 => 3,  // RDI
+        4 => 4,  // RSI
+        8 => 5,  // R8
+        9 => 6,  // R9
+        10 => 7, // R10
+        11 => 8, // R11
+        17..=32 => return Some(Loc::FloatReg((n - 17) as u8)),
+        _ => return None,
+    };
+    Some(Loc::IntReg(abi))
+}
