@@ -295,10 +295,10 @@ static long resolve_op(__u32 i, struct capture *c)
 }
 
 /*
- * Writes one string-layout slot at `dst` (= s->data + off):
+ * Writes one string-layout capture at `dst` (= s->data + off):
  * { u64 len; u32 copied; u32 fault; bytes padded to 8 }, copying up to
  * `want` bytes from user address `src`. A failed read sets *fault and
- * copies nothing. Returns the data offset after the slot.
+ * copies nothing. Returns the data offset after the capture.
  */
 static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
 				       __u64 want, __u64 src, __u32 *fault)
@@ -443,7 +443,7 @@ static long elem_emit(__u32 t, struct capture *c)
 	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
-/* Element j: its status header, then its element ops' slots. */
+/* Element j: its status header, then its element ops' captures. */
 static long copy_elem(__u32 j, struct capture *c)
 {
 	struct scratch *s = c->s;
@@ -543,7 +543,7 @@ static long dyn_resolve(__u32 t, struct capture *c)
 	return 0;
 }
 
-/* Pass 2: its slot, and its own dynamic value queued if it has one. */
+/* Pass 2: its capture, and its own dynamic value queued if it has one. */
 static long dyn_emit(__u32 t, struct capture *c)
 {
 	const struct gotel_type_recipe *tr = c->tr;
@@ -564,7 +564,7 @@ static long dyn_emit(__u32 t, struct capture *c)
 
 /*
  * Dynamic value b of the queue: if its type has a recipe, a block header
- * and the recipe's slots (which may queue more values). A type without a
+ * and the recipe's captures (which may queue more values). A type without a
  * recipe writes nothing; userspace saw its type word and may install one.
  */
 static long dyn_block(__u32 b, struct capture *c)
@@ -699,7 +699,7 @@ int gotel_probe(struct pt_regs *ctx)
 {
 	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
 	struct gotel_recipe *rc = bpf_map_lookup_elem(&recipes, &cookie);
-	/* A cleared slot (probe detached, late hit) has goid_offset 0. */
+	/* A cleared recipe (probe detached, late hit) has goid_offset 0. */
 	if (!rc || rc->n_ops > GOTEL_MAX_OPS || rc->goid_offset == 0) {
 		count(GOTEL_STAT_NO_RECIPE);
 		return 0;

@@ -26,7 +26,7 @@ typedef uint64_t __u64;
 
 /* Ops per recipe: enough for 16 scalar/string captures per site. */
 #define GOTEL_MAX_OPS 16
-/* Number of recipe slots (= attach cookies) the map holds. */
+/* Number of recipes (indexed by attach cookie) the map holds. */
 #define GOTEL_MAX_RECIPES 4096
 /* Largest copy of one string; config max_string_len is capped to this. */
 #define GOTEL_MAX_STRING 4096
@@ -87,7 +87,7 @@ enum gotel_op_kind {
 	 * that follow (indirect, `a` = GOTEL_LOC_ELEM) run for each of the
 	 * first `max_len` elements, `stride` bytes apart. Emits
 	 * { u64 len; u32 n; u32 _pad } then per element
-	 * { u32 nil_bits; u32 fault_bits; the sub-ops' slots }, bit t for
+	 * { u32 nil_bits; u32 fault_bits; the sub-ops' captures }, bit t for
 	 * the t-th sub-op.
 	 */
 	GOTEL_OP_ELEMS = 5,
@@ -188,7 +188,7 @@ struct gotel_type_recipe {
 
 /*
  * After the site's ops, one block per dynamic value followed, in queue
- * order: this header, then the slots of its type recipe's ops laid out
+ * order: this header, then the captures of its type recipe's ops laid out
  * like the site's own. `rtype` says which recipe (userspace keeps a copy).
  */
 struct gotel_dyn_block {

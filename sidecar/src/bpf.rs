@@ -1,4 +1,4 @@
-//! The kernel side: loads the one BPF program, manages recipe slots, attaches
+//! The kernel side: loads the one BPF program, hands out recipe cookies, attaches
 //! uprobes with cookies and exposes the ring buffer and counters.
 
 use std::collections::VecDeque;
@@ -23,9 +23,9 @@ pub enum BpfError {
         /// The loader or verifier message.
         why: String,
     },
-    /// No recipe slot is free.
-    #[error("all {MAX_RECIPES} probe slots are in use; trace fewer functions or processes")]
-    SlotsExhausted,
+    /// Every cookie (recipe index) is in use.
+    #[error("all {MAX_RECIPES} recipes are in use (two per attached function and process); trace fewer functions or processes")]
+    RecipesExhausted,
     /// Writing a map failed.
     #[error("updating BPF map {map}: {why}")]
     Map {
@@ -78,7 +78,7 @@ pub struct Bpf {
     recipes: Array<MapData, RawRecipe>,
     type_recipes: HashMap<MapData, RawTypeKey, RawTypeRecipe>,
     stats: PerCpuArray<MapData, u64>,
-    /// Free slots, oldest-freed first, so a slot is reused as late as
+    /// Free cookies, oldest-freed first, so a cookie is reused as late as
     /// possible and stale events in the ring cannot meet a new recipe.
     free: VecDeque<u32>,
 }
@@ -132,25 +132,26 @@ impl Bpf {
         ))
     }
 
-    /// Stores a recipe and returns its slot, which is the attach cookie.
+    /// Stores a recipe and returns its index in the map, which is the
+    /// attach cookie.
     pub fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
-        let slot = self.free.pop_front().ok_or(BpfError::SlotsExhausted)?;
-        if let Err(e) = self.recipes.set(slot, r, 0) {
-            self.free.push_front(slot);
+        let cookie = self.free.pop_front().ok_or(BpfError::RecipesExhausted)?;
+        if let Err(e) = self.recipes.set(cookie, r, 0) {
+            self.free.push_front(cookie);
             return Err(BpfError::Map {
                 map: "recipes",
                 why: e.to_string(),
             });
         }
-        Ok(slot)
+        Ok(cookie)
     }
 
-    /// Releases a slot once no uprobe uses it.
-    pub fn remove_recipe(&mut self, slot: u32) {
+    /// Releases a cookie once no uprobe uses it.
+    pub fn remove_recipe(&mut self, cookie: u32) {
         // An empty recipe (goid_offset 0) makes a late hit harmless: the
         // program counts it as no_recipe and emits nothing.
-        let _ = self.recipes.set(slot, RawRecipe::default(), 0);
-        self.free.push_back(slot);
+        let _ = self.recipes.set(cookie, RawRecipe::default(), 0);
+        self.free.push_back(cookie);
     }
 
     /// Installs the recipe of one dynamic type of one binary.

@@ -6,7 +6,7 @@ use std::mem::{offset_of, size_of};
 
 /// Ops per recipe (`GOTEL_MAX_OPS`).
 pub const MAX_OPS: usize = 16;
-/// Recipe slots = possible attach cookies (`GOTEL_MAX_RECIPES`).
+/// Recipes the map holds = possible attach cookies (`GOTEL_MAX_RECIPES`).
 pub const MAX_RECIPES: u32 = 4096;
 /// Longest string copy (`GOTEL_MAX_STRING`).
 pub const MAX_STRING: u32 = 4096;
@@ -260,7 +260,7 @@ pub struct RawEvent {
     pub goid: u64,
     /// `g.stack.hi - SP`: names the frame across stack copies.
     pub frame: u64,
-    /// Attach cookie = recipe slot.
+    /// Attach cookie = the recipe's index.
     pub cookie: u32,
     /// Process id (tgid).
     pub pid: u32,

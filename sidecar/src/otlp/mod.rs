@@ -311,7 +311,7 @@ impl Exporter {
         // Batches in flight at once: a collector's round trip does not
         // idle the exporter. While all are busy (or retrying) nothing is
         // taken from the queue, which then fills and drops.
-        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight));
+        let permits = Arc::new(Semaphore::new(self.settings.max_in_flight));
         let mut inflight = JoinSet::new();
         let mut batch: Vec<Call> = Vec::with_capacity(max);
         loop {
@@ -335,12 +335,12 @@ impl Exporter {
                     _ = self.shutdown.changed() => break,
                 }
             }
-            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            let permit = permits.clone().acquire_owned().await.expect("never closed");
             let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
             let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
             inflight.spawn(async move {
                 d.deliver(&calls, stop).await;
-                drop(slot);
+                drop(permit);
             });
             while inflight.try_join_next().is_some() {}
             if self.shutdown.borrow().is_some() {
@@ -350,12 +350,12 @@ impl Exporter {
         // Shutdown: everything still queued, then the final counters.
         while !self.rx.is_empty() {
             self.rx.recv_many(&mut batch, max).await;
-            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            let permit = permits.clone().acquire_owned().await.expect("never closed");
             let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
             let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
             inflight.spawn(async move {
                 d.deliver(&calls, stop).await;
-                drop(slot);
+                drop(permit);
             });
         }
         while inflight.join_next().await.is_some() {}
