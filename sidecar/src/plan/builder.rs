@@ -24,6 +24,7 @@ pub(super) struct Limits {
     pub(super) pointer_depth: u32,
 }
 
+/// One site's plan under construction.
 pub(super) struct Builder<'t> {
     pub(super) types: &'t TypeTable,
     pub(super) layout: RuntimeLayout,
