@@ -1,0 +1,245 @@
+//! The contract between the recipes and `decode`: how to turn the bytes
+//! one site's ops captured back into Go values. Op indices here are the
+//! indices of the ops in the site's `RawRecipe`.
+
+use crate::golang::types::{Kind, TypeId, TypeTable};
+use crate::recipe::RawRecipe;
+
+/// Bytes copied at an interface's data pointer: enough for the dynamic
+/// values of most scalar, string and small struct types.
+pub const DYN_IMAGE: u32 = 64;
+
+/// How to decode one captured value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// An integer, bool or pointer read by op `op`.
+    Scalar {
+        /// Op index.
+        op: usize,
+        /// How to interpret the bytes.
+        kind: ScalarKind,
+        /// Size in bytes.
+        size: u8,
+    },
+    /// A string read by op `op`.
+    String {
+        /// Op index.
+        op: usize,
+    },
+    /// An interface: op `type_op` read its dynamic type (the runtime
+    /// `_type` address, 0 for nil). The dynamic type is known only in the
+    /// record: ops read the string its data pointer points at and, when
+    /// there was room, copied the first [`DYN_IMAGE`] bytes there, where
+    /// the type's own recipe (see `dynamic`) captures the rest.
+    Interface {
+        /// Op reading the `_type` address.
+        type_op: usize,
+        /// Op copying the bytes at the data pointer (`OPF_DYN`).
+        image_op: Option<usize>,
+        /// (offset, op): strings read at these offsets of the dynamic value.
+        strings: Vec<(u64, usize)>,
+        /// The interface type's name (`error`, `interface {}`).
+        ty: String,
+    },
+    /// A slice: op `op` copied its first elements (with the length),
+    /// `cap_op` read its capacity.
+    Slice {
+        /// Op copying the elements.
+        op: usize,
+        /// Op reading the capacity.
+        cap_op: Option<usize>,
+        /// How to decode one element; None: elements not captured.
+        elem: Option<Image>,
+        /// Bytes per element.
+        elem_size: u64,
+        /// The Go slice type, for messages.
+        ty: String,
+    },
+    /// A slice whose elements ran ops `first..first + k` each (`OP_ELEMS`).
+    Elems {
+        /// Op copying the elements.
+        op: usize,
+        /// Op reading the capacity (slices).
+        cap_op: Option<usize>,
+        /// The first element op.
+        first: usize,
+        /// Element ops.
+        k: usize,
+        /// One element, in terms of the element ops.
+        elem: Box<Shape>,
+        /// The Go slice type.
+        ty: String,
+    },
+    /// A pointer shown as what it points to (null when nil): `addr_op`
+    /// read the pointer, `pointee` the value behind it.
+    Pointer {
+        /// Op reading the pointer itself.
+        addr_op: usize,
+        /// The value it points to.
+        pointee: Box<Shape>,
+    },
+    /// A map: its element count (null for a nil map), and for a small
+    /// map its entries.
+    Map {
+        /// Op reading the count.
+        len_op: usize,
+        /// The entries, when they could be planned.
+        entries: Option<Box<MapEntries>>,
+    },
+    /// A channel: buffered elements and capacity (null for a nil chan).
+    Chan {
+        /// Op reading qcount.
+        len_op: usize,
+        /// Op reading dataqsiz.
+        cap_op: usize,
+    },
+    /// A func value: the name of the function it runs (null for nil).
+    Func {
+        /// Op reading the code pointer.
+        pc_op: usize,
+    },
+    /// Struct fields in order.
+    Struct(Vec<(String, Shape)>),
+    /// Array elements.
+    Array(Vec<Shape>),
+    /// Not captured; the reason is shown to the user.
+    Unavailable(String),
+}
+
+/// How a small map's entries were captured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapEntries {
+    /// Swiss tables (Go ≥ 1.24): with `dirLen` 0 the map is one group of
+    /// 8 slots; a slot is full when its control byte's high bit is clear.
+    Group {
+        /// Op reading `Map.dirLen`.
+        dir_len_op: usize,
+        /// Op reading the group's control word.
+        ctrl_op: usize,
+        /// The 8 slots: `Elems` of {key, value} structs.
+        slots: Shape,
+        /// A larger map (`dirLen` > 0): the first group of its first
+        /// table, (control word op, slots), when there was room.
+        first: Option<Box<(usize, Shape)>>,
+    },
+    /// Buckets (Go < 1.24): with no old buckets, bucket 0 (the only one
+    /// when B is 0); a slot is full when its tophash is at least 5
+    /// (minTopHash).
+    Bucket {
+        /// Op reading `hmap.oldbuckets`.
+        old_op: usize,
+        /// Op reading the bucket's 8 tophash bytes.
+        tophash_op: usize,
+        /// The 8 keys (`Elems`).
+        keys: Shape,
+        /// The 8 values (`Elems`).
+        values: Shape,
+    },
+}
+
+/// A value decodable from its memory bytes alone (no pointer to follow):
+/// slice elements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Image {
+    /// A scalar of this kind and size.
+    Scalar(ScalarKind, u8),
+    /// Struct fields at their offsets.
+    Struct(Vec<(String, u64, Image)>),
+    /// Array elements: element, count, element size.
+    Array(Box<Image>, u64, u64),
+    /// A byte (`[]byte` is shown as text or hex).
+    Byte,
+}
+
+/// The interpretation of a scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    /// `bool`.
+    Bool,
+    /// Signed integer.
+    Int,
+    /// Unsigned integer.
+    Uint,
+    /// IEEE float read from memory.
+    Float,
+    /// An address; 0 is nil.
+    Pointer,
+}
+
+/// One named value captured at a site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    /// Output name (`iterations`, `r0`).
+    pub name: String,
+    /// Go type name.
+    pub ty: String,
+    /// Where it lives, for `gotel check`.
+    pub location: String,
+    /// How to decode it.
+    pub shape: Shape,
+}
+
+/// The capture program for one site kind (entry, or all RETs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SitePlan {
+    /// The recipe for the BPF program.
+    pub recipe: RawRecipe,
+    /// The values, in output order.
+    pub values: Vec<Value>,
+}
+
+/// A compiled probe for one function of one binary.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Full function name.
+    pub function: String,
+    /// Go signature for display.
+    pub signature: String,
+    /// File offset of the function entry.
+    pub entry_offset: u64,
+    /// File offsets of every RET instruction.
+    pub ret_offsets: Vec<u64>,
+    /// The body is a lone RET: the entry captures arguments and results
+    /// (`entry.values[entry_args..]`), with no return probe.
+    pub instant: bool,
+    /// How many of `entry.values` are arguments.
+    pub entry_args: usize,
+    /// What to capture at entry.
+    pub entry: SitePlan,
+    /// What to capture at each RET.
+    pub ret: SitePlan,
+    /// Things the user should know (unreadable floats, truncation…).
+    pub warnings: Vec<String>,
+}
+
+/// The memory image decoder of `ty`, when it has no pointer to follow.
+pub fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
+    let t = types.get(ty);
+    let size = t.size as u8;
+    Some(match &t.kind {
+        Kind::Int { signed: false } if t.size == 1 => Image::Byte,
+        Kind::Bool => Image::Scalar(ScalarKind::Bool, size),
+        Kind::Int { signed: true } => Image::Scalar(ScalarKind::Int, size),
+        Kind::Int { signed: false } => Image::Scalar(ScalarKind::Uint, size),
+        Kind::Float => Image::Scalar(ScalarKind::Float, size),
+        Kind::Complex => {
+            let half = t.size / 2;
+            let f = Image::Scalar(ScalarKind::Float, half as u8);
+            Image::Struct(vec![
+                ("real".into(), 0, f.clone()),
+                ("imag".into(), half, f),
+            ])
+        }
+        Kind::Pointer { .. } | Kind::UnsafePointer => Image::Scalar(ScalarKind::Pointer, 8),
+        Kind::Struct { fields } => Image::Struct(
+            fields
+                .iter()
+                .map(|f| Some((f.name.clone(), f.offset, image(types, f.ty)?)))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        Kind::Array { elem, len } => {
+            Image::Array(Box::new(image(types, *elem)?), *len, types.get(*elem).size)
+        }
+        _ => return None,
+    })
+}

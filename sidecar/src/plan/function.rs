@@ -1,0 +1,272 @@
+//! Function lookup and the ABI cross-check: which function, which of its
+//! values, where each one is; then one site plan for the entry and one
+//! for the returns.
+
+use crate::config::ProbeSpec;
+use crate::golang::abi::{self, Loc};
+use crate::golang::types::{TypeId, TypeTable};
+use crate::golang::{BinaryInfo, Function, LookupError, Param, RuntimeLayout};
+use crate::recipe::{SITE_ENTRY, SITE_RETURN};
+
+use super::builder::Builder;
+use super::contract::{Plan, Shape, Value};
+
+/// Why a probe cannot be planned at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The function name did not resolve.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// `args:` names something the function does not have.
+    #[error("function {function} has no argument {arg}; its arguments are: {}", .available.join(", "))]
+    NoSuchArg {
+        /// The function.
+        function: String,
+        /// The unknown name.
+        arg: String,
+        /// What it does have.
+        available: Vec<String>,
+    },
+    /// The function's machine code is not where DWARF says.
+    #[error("function {0} has no machine code in an executable segment")]
+    NoCode(String),
+    /// No RET instruction was found: returns cannot be observed.
+    #[error("function {0} has no RET instruction (it never returns normally); results and latency cannot be captured")]
+    NoRet(String),
+}
+
+/// Plans `spec` against `bin`: one plan per function it names (several
+/// for the instantiations of a generic function).
+pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Vec<Plan>, PlanError> {
+    bin.lookup_all(&spec.function)?
+        .into_iter()
+        .map(|f| plan_function(bin, f, spec))
+        .collect()
+}
+
+/// Plans a resolved function.
+pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result<Plan, PlanError> {
+    let types = &bin.dwarf.types;
+    let entry_offset = bin
+        .file_offset(f.low_pc)
+        .ok_or_else(|| PlanError::NoCode(f.name.clone()))?;
+    let mut ret_offsets: Vec<u64> = bin
+        .ret_sites(f)
+        .into_iter()
+        .filter_map(|a| bin.file_offset(a))
+        .collect();
+    // A body that is a lone RET (`func id(x int) int { return x }`): the
+    // entry and return probes would share one address and fire in either
+    // order. Probe the entry only, reading arguments and results there.
+    let instant = ret_offsets.contains(&entry_offset);
+    if instant {
+        ret_offsets.clear();
+    }
+    if ret_offsets.is_empty() && !instant {
+        return Err(PlanError::NoRet(f.name.clone()));
+    }
+    let mut warnings = Vec::new();
+    if f.inlined_sites > 0 {
+        warnings.push(format!(
+            "{} is also inlined at {} call site(s); calls there are not seen",
+            f.name, f.inlined_sites
+        ));
+    }
+
+    let args: Vec<_> = f.args().collect();
+    let results: Vec<_> = f.results().collect();
+    let ids = |ps: &[&Param]| -> Option<Vec<TypeId>> { ps.iter().map(|p| p.ty).collect() };
+    let checked = match (ids(&args), ids(&results)) {
+        (Some(a), Some(r)) => bin.assign(f, &a, &r).map_err(|e| e.to_string()),
+        _ => Err("a parameter has no type in DWARF".to_string()),
+    };
+    let assignment = checked
+        .as_ref()
+        .map(|(a, _)| a.clone())
+        .map_err(Clone::clone);
+    // Never print a value from the wrong register: if the compiler's own
+    // DWARF disagrees with the derived ABI, some parameter is missing from
+    // the signature and every argument is suspect. Register results are
+    // assigned from RAX afresh and stay trustworthy; stack results do not.
+    let mut args_suspect = None;
+    if let Ok((_, Some(why))) = &checked {
+        let why = format!(
+            "DWARF and the register ABI disagree ({why}), so arguments are not captured rather than risk reading the wrong register; Go before 1.22 omits blank and unnamed parameters from DWARF"
+        );
+        warnings.push(why.clone());
+        args_suspect = Some(why);
+    }
+
+    if bin.symbols_only {
+        warnings.push(format!(
+            "{} has no DWARF (built with -ldflags=-s -w or stripped): only calls and latency are captured, from Go's function table; rebuild without -s -w to see arguments and results",
+            bin.path.display()
+        ));
+    }
+    if let (Some(w), false) = (&spec.args, bin.symbols_only) {
+        for name in w {
+            let root = name.split('.').next().unwrap_or(name);
+            if !args.iter().any(|p| p.name == root && !p.is_dictionary()) {
+                return Err(PlanError::NoSuchArg {
+                    function: f.name.clone(),
+                    arg: name.clone(),
+                    available: args
+                        .iter()
+                        .filter(|p| !p.is_dictionary())
+                        .map(|p| p.name.clone())
+                        .collect(),
+                });
+            }
+        }
+    }
+
+    let g = bin.g_offsets();
+    let ctx = SiteCtx {
+        types,
+        layout: bin.dwarf.layout,
+        g: (g.goid as u32, g.stack_hi as u32),
+        spec,
+        args: &args,
+        results: &results,
+        assignment: &assignment,
+        args_suspect: args_suspect.as_deref(),
+        instant,
+    };
+    let entry = ctx.build(SITE_ENTRY);
+    let ret = ctx.build(SITE_RETURN);
+    for b in [&entry, &ret] {
+        warnings.extend(b.warnings.iter().cloned());
+    }
+    let entry_args = entry.entry_args;
+    Ok(Plan {
+        function: f.name.clone(),
+        signature: crate::golang::signature(bin, f),
+        entry_offset,
+        ret_offsets,
+        instant,
+        entry_args,
+        entry: entry.finish(),
+        ret: ret.finish(),
+        warnings,
+    })
+}
+
+/// What planning one site of one function needs.
+pub(super) struct SiteCtx<'a> {
+    pub(super) types: &'a TypeTable,
+    pub(super) layout: RuntimeLayout,
+    /// goid and stack.hi offsets in runtime.g.
+    pub(super) g: (u32, u32),
+    pub(super) spec: &'a ProbeSpec,
+    pub(super) args: &'a [&'a Param],
+    pub(super) results: &'a [&'a Param],
+    pub(super) assignment: &'a Result<abi::Assignment, String>,
+    pub(super) args_suspect: Option<&'a str>,
+    /// The entry is the only site: it captures the results too.
+    pub(super) instant: bool,
+}
+
+impl<'a> SiteCtx<'a> {
+    /// Plans the entry or return site. The speculative reads that decode
+    /// interfaces' dynamic values are dropped again when they crowd out
+    /// any other value.
+    pub(super) fn build(&self, site: u8) -> Builder<'a> {
+        // What every value needs without extras, then the extras (an
+        // interface's speculative reads, a small map's entries) in order,
+        // each only if the values after it still fit.
+        let base = self.build_with(site, false, &[]);
+        let mut later: Vec<(u32, u32)> = vec![(0, 0); base.costs.len() + 1];
+        for i in (0..base.costs.len()).rev() {
+            let (o, d) = base.costs[i];
+            later[i] = (later[i + 1].0 + o, later[i + 1].1 + d);
+        }
+        let full = self.build_with(site, true, &later);
+        if full.crowded && !base.crowded {
+            return base;
+        }
+        full
+    }
+
+    /// `later[i]`: ops and bytes the values after value i need without
+    /// extras (empty: no reservation).
+    fn build_with(&self, site: u8, extras: bool, later: &[(u32, u32)]) -> Builder<'a> {
+        let spec = self.spec;
+        let mut b = Builder::new(self.types, self.layout, site, self.g, spec, extras);
+        b.reserve_after(0, later);
+        let assignment = self.assignment;
+        let args_suspect = self.args_suspect;
+        if site == SITE_ENTRY {
+            // Which arguments to capture: all, or the ones named in `args:`.
+            let wanted: Option<Vec<&str>> = spec
+                .args
+                .as_ref()
+                .map(|a| a.iter().map(|s| s.as_str()).collect());
+            for (i, p) in self.args.iter().enumerate() {
+                if p.is_dictionary() {
+                    continue;
+                }
+                let selected: Vec<&str> = match &wanted {
+                    None => vec![p.name.as_str()],
+                    Some(w) => w
+                        .iter()
+                        .copied()
+                        .filter(|n| n.split('.').next() == Some(p.name.as_str()))
+                        .collect(),
+                };
+                for path in selected {
+                    let value = match (assignment, p.ty) {
+                        _ if args_suspect.is_some() => {
+                            unavailable(path, "?", args_suspect.unwrap_or_default())
+                        }
+                        (Ok(a), Some(ty)) => b.value(path, &p.name, ty, &a.args[i]),
+                        (Err(why), _) => unavailable(path, "?", why),
+                        (_, None) => unavailable(path, "?", "no type in DWARF"),
+                    };
+                    b.push_value(value, later);
+                }
+            }
+            b.entry_args = b.values.len();
+        }
+        if (site == SITE_RETURN || self.instant) && spec.returns {
+            for (i, p) in self.results.iter().enumerate() {
+                let name = result_name(&p.name, i);
+                let value = match (assignment, p.ty) {
+                    // Stack-assigned results sit after the stack-assigned
+                    // arguments: a missing argument moves them too.
+                    (Ok(a), Some(_))
+                        if args_suspect.is_some()
+                            && a.results[i].iter().any(|p| matches!(p.loc, Loc::Stack(_))) =>
+                    {
+                        unavailable(&name, "?", args_suspect.unwrap_or_default())
+                    }
+                    (Ok(a), Some(ty)) => b.value(&name, &name, ty, &a.results[i]),
+                    (Err(why), _) => unavailable(&name, "?", why),
+                    (_, None) => unavailable(&name, "?", "no type in DWARF"),
+                };
+                b.push_value(value, later);
+            }
+        }
+        b.crowded = b.budget.short();
+        b.expand_pointers();
+        b.expand_map_groups();
+        b
+    }
+}
+
+/// `~r0` → `r0`; named results keep their names.
+fn result_name(name: &str, index: usize) -> String {
+    match name.strip_prefix('~') {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ if name.is_empty() => format!("r{index}"),
+        _ => name.to_string(),
+    }
+}
+
+fn unavailable(name: &str, ty: &str, why: &str) -> Value {
+    Value {
+        name: name.to_string(),
+        ty: ty.to_string(),
+        location: "-".into(),
+        shape: Shape::Unavailable(why.to_string()),
+    }
+}

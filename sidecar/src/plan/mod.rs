@@ -1,0 +1,31 @@
+//! Compiles "this function, these values" into the fixed-size recipes the
+//! BPF program interprets, plus the shapes the decoder needs to turn the
+//! captured bytes back into Go values. A pure function of the binary and
+//! the probe spec.
+//!
+//! - `contract`: the shapes, the one contract between recipes and `decode`.
+//! - `function`: function lookup, the ABI cross-check, one plan per site.
+//! - `builder`: one site's plan under construction; `budget`: its room and
+//!   who may spend it; `emit`: the one op emitter.
+//! - `walk`: the walker over one value, wherever it is; `slice` and `map`
+//!   the kinds that need more than one op.
+//! - `type_recipe`: the recipes of interfaces' dynamic types.
+
+mod budget;
+mod builder;
+mod contract;
+mod emit;
+mod function;
+mod map;
+mod slice;
+mod type_recipe;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use contract::{image, Image, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_IMAGE};
+pub use function::{plan, plan_function, PlanError};
+pub use type_recipe::{
+    likely_types, plan_type, pointer_shaped, IfaceAt, SliceAt, TypePlan, TYPES_PER_BINARY,
+};

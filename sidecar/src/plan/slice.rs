@@ -1,0 +1,204 @@
+//! Slices: copied whole when their elements decode from their bytes,
+//! element by element (`OP_STRINGS`, `OP_ELEMS`) when they need ops of
+//! their own; and the `OP_ELEMS`/`OP_GROUP` element ops maps use too.
+
+use crate::golang::abi::Loc;
+use crate::golang::types::{Kind, TypeId};
+use crate::recipe::{MAX_DATA, MAX_STRING, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS};
+
+use super::builder::Builder;
+use super::contract::{image, Image, Shape};
+use super::emit::{self, Access, Base, Mem};
+use super::walk::{At, Scope};
+
+/// A slice header: its array, its length when direct, its capacity.
+pub(super) type Header = (Access, Option<Loc>, Access);
+
+/// Where the elements of an `OP_ELEMS`/`OP_GROUP` op are.
+pub(super) enum Elements {
+    /// A slice: its {array, len} and its cap.
+    Slice {
+        array: Access,
+        len: Option<Loc>,
+        cap: Access,
+    },
+    /// `count` elements from `at`.
+    Group { at: Mem, count: u32 },
+}
+
+impl Builder<'_> {
+    /// A slice: its length, capacity and first elements (`max_elems`, or
+    /// `max_string_len` bytes of a `[]byte`) when the element type can be
+    /// decoded from its bytes alone.
+    pub(super) fn slice(
+        &mut self,
+        elem: Option<TypeId>,
+        ty: &str,
+        (array, len, cap): Header,
+        name: &str,
+        s: Scope,
+    ) -> Shape {
+        let types = self.types;
+        if !s.in_elem {
+            if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
+                return self.string_slice(ty, (array, len, cap), name, s);
+            }
+            if let Some(e) = elem.filter(|e| self.needs_elem_ops(*e)) {
+                return self.elems(e, ty, (array, len, cap), name, s);
+            }
+        }
+        let image = elem.and_then(|e| image(types, e));
+        let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
+        let max = match (&image, elem_size) {
+            (Some(Image::Byte), _) => self.limits.max_string_len,
+            (Some(_), n) if n > 0 => {
+                (u64::from(self.limits.max_elems) * n).min(u64::from(MAX_STRING) / n * n) as u32
+            }
+            // Length only.
+            _ => 0,
+        };
+        let size = elem_size.clamp(1, 255) as u8;
+        let bytes = 16 + max.div_ceil(8) * 8;
+        let op = emit::op(OP_STRING, size, max as u16, array, len);
+        let Some(op) = self.push(op, bytes, s.who) else {
+            return self.full(name, s.who);
+        };
+        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who);
+        Shape::Slice {
+            op,
+            cap_op,
+            elem: if max > 0 { image } else { None },
+            elem_size: elem_size.max(1),
+            ty: ty.to_string(),
+        }
+    }
+
+    /// Whether elements of this type need ops of their own (strings,
+    /// pointers to follow, interfaces…) rather than a copy of their bytes.
+    fn needs_elem_ops(&self, e: TypeId) -> bool {
+        let types = self.types;
+        match &types.get(e).kind {
+            Kind::Pointer { elem: Some(p) } => {
+                self.limits.pointer_depth > 0 && !matches!(types.get(*p).kind, Kind::Unsupported(_))
+            }
+            Kind::Unsupported(_) => false,
+            _ => image(types, e).is_none(),
+        }
+    }
+
+    /// A []string: up to `max_elems` elements (at most 255), each up to
+    /// `max_string_len` bytes, shrunk to what the site's data budget has left.
+    fn string_slice(&mut self, ty: &str, (array, len, cap): Header, name: &str, s: Scope) -> Shape {
+        let n = self.limits.max_elems.min(255);
+        let left = MAX_DATA.saturating_sub(self.budget.bytes() + 16 + 8);
+        let per = (left / n).saturating_sub(16) / 8 * 8;
+        let max = self.limits.max_string_len.min(per);
+        if max == 0 {
+            return self.full(name, s.who);
+        }
+        let bytes = 16 + n * (16 + max.div_ceil(8) * 8);
+        let op = emit::op(OP_STRINGS, n as u8, max as u16, array, len);
+        let Some(op) = self.push(op, bytes, s.who) else {
+            return self.full(name, s.who);
+        };
+        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who);
+        Shape::Slice {
+            op,
+            cap_op,
+            elem: None,
+            elem_size: 16,
+            ty: ty.to_string(),
+        }
+    }
+
+    /// A slice whose elements each run a few ops (`OP_ELEMS`): the element
+    /// planned once against the element's address, as many elements as the
+    /// site's data budget allows, up to `max_elems`.
+    fn elems(
+        &mut self,
+        elem: TypeId,
+        ty: &str,
+        (array, len, cap): Header,
+        name: &str,
+        s: Scope,
+    ) -> Shape {
+        let depth = self.limits.pointer_depth.saturating_sub(1);
+        let plan_elem = |b: &mut Self, mem: &Mem, es: Scope| {
+            let es = Scope { depth, ..es };
+            b.walk(elem, &mut At::Mem(mem.clone()), &format!("{name}[]"), es)
+        };
+        let stride = self.types.get(elem).size as u32;
+        let source = Elements::Slice { array, len, cap };
+        self.elements(source, stride, plan_elem, ty, s)
+            .unwrap_or_else(|| self.full(name, s.who))
+    }
+
+    /// Plans an `OP_ELEMS`/`OP_GROUP` op and the element ops that follow it
+    /// (`plan_elem`, against the element's address, in the element's
+    /// scope), as many elements as the data budget allows up to
+    /// `max_elems` (a group: all or none). None, with the recipe
+    /// unchanged, when it does not fit.
+    pub(super) fn elements(
+        &mut self,
+        source: Elements,
+        stride: u32,
+        plan_elem: impl FnOnce(&mut Self, &Mem, Scope) -> Shape,
+        ty: &str,
+        s: Scope,
+    ) -> Option<Shape> {
+        let saved = self.checkpoint();
+        let revert = |b: &mut Self| b.restore(&saved);
+        let refused = self.budget.refused();
+        let (op, cap, fixed) = match source {
+            Elements::Slice { array, len, cap } => {
+                let op = emit::op(OP_ELEMS, 0, 0, array, len);
+                (self.push(op, 16, s.who)?, Some(cap), None)
+            }
+            Elements::Group { at, count } => {
+                let op = emit::op(OP_GROUP, 0, 0, Access::Mem(at), None);
+                (self.push(op, 16, s.who)?, None, Some(count))
+            }
+        };
+        // The element ops follow their op directly.
+        let first = self.recipe.n_ops as usize;
+        let before = self.budget.bytes();
+        let in_elem = Scope { in_elem: true, ..s };
+        let shape = plan_elem(self, &Mem::at(Base::Elem), in_elem);
+        let k = self.recipe.n_ops as usize - first;
+        let per = self.budget.bytes() - before;
+        let cap_op = match cap {
+            Some(cap) => match self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who) {
+                Some(op) => Some(op),
+                None => {
+                    revert(self);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        // Each element: an 8-byte status header and its ops' slots.
+        let room = MAX_DATA.saturating_sub(before + 8) / (8 + per);
+        let n = match fixed {
+            Some(count) if room >= count => count,
+            Some(_) => 0,
+            None => self.limits.max_elems.min(room).min(255),
+        };
+        if self.budget.refused() != refused || k == 0 || k > 32 || n == 0 {
+            revert(self);
+            return None;
+        }
+        let o = &mut self.recipe.ops[op];
+        o.size = k as u8;
+        o.max_len = n as u16;
+        o.stride = stride;
+        self.budget.set_bytes(before + n * (8 + per) + 8);
+        Some(Shape::Elems {
+            op,
+            cap_op,
+            first,
+            k,
+            elem: Box::new(shape),
+            ty: ty.to_string(),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! The planner on real binaries: exact recipes for functions of
+//! `integration/sigs`, the same with every toolchain (Go's register ABI
+//! and these types' layouts do not change between releases).
+
+mod common;
+
+use std::fmt::Write as _;
+
+use common::*;
+use gotel::golang::BinaryInfo;
+use gotel::plan::{Plan, Shape, SitePlan};
+use gotel::recipe::RawOp;
+
+fn probe(function: &str, extra: serde_json::Value) -> gotel::config::ProbeSpec {
+    let mut v = serde_json::json!({"function": function, "target": {"exe": "x"}});
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+/// One op, its fields that are set.
+fn op(o: &RawOp) -> String {
+    let mut s = format!("k{} s{} m{}", o.kind, o.size, o.max_len);
+    let _ = write!(s, " a{}:{}:{}", o.a.kind, o.a.reg, o.a.offset);
+    if o.b.kind != 0 {
+        let _ = write!(s, " b{}:{}:{}", o.b.kind, o.b.reg, o.b.offset);
+    }
+    if o.indirect != 0 {
+        let hops = &o.hops[..usize::from(o.n_hops)];
+        let _ = write!(s, " *{} {hops:?}+{}", o.indirect, o.mem_off);
+    }
+    if o.stride != 0 {
+        let _ = write!(s, " stride{}", o.stride);
+    }
+    if o.flags != 0 {
+        let _ = write!(s, " f{} t{}", o.flags, o.type_op);
+    }
+    s
+}
+
+/// The shape, with op numbers.
+fn shape(s: &Shape) -> String {
+    match s {
+        Shape::Scalar { op, kind, size } => format!("{kind:?}{size}@{op}"),
+        Shape::String { op } => format!("string@{op}"),
+        Shape::Pointer { addr_op, pointee } => format!("&{}@{addr_op}", shape(pointee)),
+        Shape::Struct(fields) => {
+            let f: Vec<String> = fields
+                .iter()
+                .map(|(n, s)| format!("{n}: {}", shape(s)))
+                .collect();
+            format!("{{{}}}", f.join(", "))
+        }
+        Shape::Slice { op, cap_op, .. } => format!("slice@{op}/{cap_op:?}"),
+        Shape::Unavailable(why) => format!("({why})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn site(name: &str, p: &SitePlan) -> String {
+    let mut out = format!("{name} quiet={:#x}\n", p.recipe.quiet_mask);
+    for v in &p.values {
+        let _ = writeln!(
+            out,
+            "  {} {} {} = {}",
+            v.name,
+            v.ty,
+            v.location,
+            shape(&v.shape)
+        );
+    }
+    for (i, o) in p.recipe.ops[..usize::from(p.recipe.n_ops)]
+        .iter()
+        .enumerate()
+    {
+        let _ = writeln!(out, "  {i}: {}", op(o));
+    }
+    out
+}
+
+/// What `gotel check` would show of a plan, with every op.
+fn render(p: &Plan) -> String {
+    let mut out = format!("{}\n", p.signature);
+    for w in &p.warnings {
+        let _ = writeln!(out, "! {w}");
+    }
+    out + &site("entry", &p.entry) + &site("return", &p.ret)
+}
+
+fn plans(extra: serde_json::Value, function: &str) -> Vec<String> {
+    toolchains()
+        .iter()
+        .map(|tc| {
+            let path = build(tc, "sigs", "plan", &[]);
+            let bin = BinaryInfo::open(&path).unwrap();
+            let plans = gotel::plan::plan(&bin, &probe(function, extra.clone())).unwrap();
+            assert_eq!(plans.len(), 1);
+            render(&plans[0])
+        })
+        .collect()
+}
+
+/// A pinned text: a raw string literal that starts on its own line.
+fn text(s: &str) -> String {
+    s.strip_prefix('\n').unwrap().to_string()
+}
+
+fn assert_all(got: Vec<String>, want: &str) {
+    for g in got {
+        assert_eq!(g, want, "\n{g}");
+    }
+}
+
+#[test]
+fn handle() {
+    assert_all(
+        plans(serde_json::json!({}), "main.handle"),
+        &text(
+            r#"
+main.handle(r *main.Request, tag string) int
+entry quiet=0x0
+  r *main.Request RAX = &{Method: string@2, URL: &{Scheme: string@4, Host: string@5, Path: string@6, Port: Int8@7}@3, Body: &{N: Int8@9}@8, Depth: Int4@10, Ports: slice@11/Some(12)}@0
+  tag string RBX+RCX = string@1
+  0: k1 s8 m0 a1:0:0
+  1: k2 s1 m256 a1:1:0 b1:2:0
+  2: k2 s1 m256 a1:0:0 *1 []+0
+  3: k1 s8 m0 a1:0:0 *1 []+16
+  4: k2 s1 m256 a1:0:0 *1 [16]+0
+  5: k2 s1 m256 a1:0:0 *1 [16]+16
+  6: k2 s1 m256 a1:0:0 *1 [16]+32
+  7: k1 s8 m0 a1:0:0 *1 [16]+48
+  8: k1 s8 m0 a1:0:0 *1 []+24
+  9: k1 s8 m0 a1:0:0 *1 [24]+0
+  10: k1 s4 m0 a1:0:0 *1 []+32
+  11: k2 s8 m128 a1:0:0 *1 []+40
+  12: k1 s8 m0 a1:0:0 *1 []+56
+return quiet=0x0
+  r0 int RAX = Int8@0
+  0: k1 s8 m0 a1:0:0
+"#,
+        ),
+    );
+}
+
+#[test]
+fn many() {
+    assert_all(
+        plans(serde_json::json!({}), "main.many"),
+        &text(
+            r#"
+main.many(a1 int, a2 int, a3 int, a4 int, a5 int, a6 int, a7 int, a8 int, a9 int, a10 int, a11 int) int
+entry quiet=0x0
+  a1 int RAX = Int8@0
+  a2 int RBX = Int8@1
+  a3 int RCX = Int8@2
+  a4 int RDI = Int8@3
+  a5 int RSI = Int8@4
+  a6 int R8 = Int8@5
+  a7 int R9 = Int8@6
+  a8 int R10 = Int8@7
+  a9 int R11 = Int8@8
+  a10 int 8(SP) = Int8@9
+  a11 int 16(SP) = Int8@10
+  0: k1 s8 m0 a1:0:0
+  1: k1 s8 m0 a1:1:0
+  2: k1 s8 m0 a1:2:0
+  3: k1 s8 m0 a1:3:0
+  4: k1 s8 m0 a1:4:0
+  5: k1 s8 m0 a1:5:0
+  6: k1 s8 m0 a1:6:0
+  7: k1 s8 m0 a1:7:0
+  8: k1 s8 m0 a1:8:0
+  9: k1 s8 m0 a2:0:8
+  10: k1 s8 m0 a2:0:16
+return quiet=0x0
+  r0 int RAX = Int8@0
+  0: k1 s8 m0 a1:0:0
+"#,
+        ),
+    );
+}
+
+#[test]
+fn mixed() {
+    assert_all(
+        plans(serde_json::json!({}), "main.mixed"),
+        &text(
+            r#"
+main.mixed(x int64, f float64, s string) (float64, error)
+! f: float64 passed in register X0; eBPF cannot read XMM registers
+! r0: float64 passed in register X0; eBPF cannot read XMM registers
+entry quiet=0x0
+  x int64 RAX = Int8@0
+  f float64 X0 = (float64 passed in register X0; eBPF cannot read XMM registers)
+  s string RBX+RCX = string@1
+  0: k1 s8 m0 a1:0:0
+  1: k2 s1 m256 a1:1:0 b1:2:0
+return quiet=0x6
+  r0 float64 X0 = (float64 passed in register X0; eBPF cannot read XMM registers)
+  r1 error RAX+RBX = Interface { type_op: 0, image_op: Some(2), strings: [(0, 1)], ty: "error" }
+  0: k1 s8 m0 a1:0:0 *1 []+8
+  1: k2 s1 m256 a1:1:0 *1 []+0
+  2: k4 s1 m64 a1:1:0 *2 []+0 f1 t0
+"#,
+        ),
+    );
+}
+
+#[test]
+fn crowded() {
+    let extra = serde_json::json!({"max_string_len": 4000, "args": ["r.URL", "tag", "r.Method"]});
+    assert_all(
+        plans(extra, "main.handle"),
+        &text(
+            r#"
+main.handle(r *main.Request, tag string) int
+! r.URL.Path: more than 16 captures or 8192 bytes at one site; narrow `args:`
+! r.Method: more than 16 captures or 8192 bytes at one site; narrow `args:`
+! tag: more than 16 captures or 8192 bytes at one site; narrow `args:`
+entry quiet=0x0
+  r.URL *main.URL *(RAX+16) = &{Scheme: string@1, Host: string@2, Path: (more than 16 captures or 8192 bytes at one site; narrow `args:`), Port: Int8@3}@0
+  r.Method string RAX = (more than 16 captures or 8192 bytes at one site; narrow `args:`)
+  tag string RBX+RCX = (more than 16 captures or 8192 bytes at one site; narrow `args:`)
+  0: k1 s8 m0 a1:0:0 *1 []+16
+  1: k2 s1 m4000 a1:0:0 *1 [16]+0
+  2: k2 s1 m4000 a1:0:0 *1 [16]+16
+  3: k1 s8 m0 a1:0:0 *1 [16]+48
+return quiet=0x0
+  r0 int RAX = Int8@0
+  0: k1 s8 m0 a1:0:0
+"#,
+        ),
+    );
+}
