@@ -76,7 +76,7 @@ enum gotel_op_kind {
 	GOTEL_OP_STRINGS = 3,
 	/*
 	 * `max_len` raw bytes of memory at the op's address (indirect ops
-	 * only): the image of an interface's dynamic value, whose type is
+	 * only): the head of an interface's dynamic value, whose type is
 	 * known only once the record is decoded. Emits like a string, with
 	 * len = max_len.
 	 */

@@ -220,6 +220,15 @@ impl<T> Correlator<T> {
         self.by_goroutine.retain(|(p, _), _| *p != pid);
     }
 
+    /// Forgets the open calls of a detached attachment: their returns can
+    /// no longer be seen, so they are counted unobserved rather than left to
+    /// be claimed as panics (or taken as parents) later.
+    pub fn forget_attachment(&mut self, attachment: u64) {
+        let before = self.open.len();
+        self.open.retain(|k, _| k.attachment != attachment);
+        self.stats.unobserved += (before - self.open.len()) as u64;
+    }
+
     /// Number of open calls.
     pub fn len(&self) -> usize {
         self.open.len()

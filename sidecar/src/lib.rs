@@ -11,7 +11,6 @@ pub mod correlate;
 pub mod counters;
 pub mod decode;
 pub mod discover;
-pub mod dynamic;
 pub mod export;
 pub mod golang;
 pub mod live;

@@ -151,17 +151,22 @@ pub fn shares_pod_pid_namespace(pid: u32) -> bool {
     }
 }
 
-/// Where process `pid` mapped the start (file offset 0) of `exe`, the path
-/// as its own maps file names it; None when not mapped or unreadable.
-pub fn mapping_start(pid: u32, exe: &Path) -> Option<u64> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    let exe = exe.to_str()?;
+/// Where process `p` mapped the start (file offset 0) of its executable;
+/// None when not mapped or unreadable. A mapping is the executable's when
+/// its path is the one `/proc/PID/exe` names (the path may hold spaces and
+/// end in " (deleted)" once the file is replaced) or its inode is.
+pub fn mapping_start(p: &Process) -> Option<u64> {
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).ok()?;
+    let exe = p.exe.to_str()?;
     maps.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
+        // address perms offset dev inode, then the path (the rest).
+        let mut f = l.splitn(6, ' ');
         let range = f.next()?;
         let offset = f.nth(1)?;
-        let path = f.nth(2)?;
-        if path != exe || u64::from_str_radix(offset, 16).ok()? != 0 {
+        let inode = f.nth(1)?;
+        let path = f.next().unwrap_or("").trim_start();
+        let ours = path == exe || inode.parse::<u64>().ok() == Some(p.exe_id.1);
+        if !ours || u64::from_str_radix(offset, 16).ok()? != 0 {
             return None;
         }
         u64::from_str_radix(range.split('-').next()?, 16).ok()
@@ -216,8 +221,8 @@ mod tests {
 
     #[test]
     fn finds_our_own_mapping_and_memory() {
-        let exe = read(std::process::id()).unwrap().exe;
-        let start = mapping_start(std::process::id(), &exe).expect("our exe is mapped");
+        let me = read(std::process::id()).unwrap();
+        let start = mapping_start(&me).expect("our exe is mapped");
         assert_eq!(start & 0xfff, 0, "mappings are page-aligned");
         let mem = Memory::open(std::process::id()).unwrap();
         let word = 0x1122_3344_5566_7788u64;
@@ -225,6 +230,30 @@ mod tests {
         mem.read(std::ptr::addr_of!(word) as u64, &mut buf).unwrap();
         assert_eq!(u64::from_le_bytes(buf), word);
         assert!(mem.read(0, &mut buf).is_none(), "page 0 is never mapped");
+    }
+
+    #[test]
+    fn finds_the_mapping_of_a_deleted_executable_with_a_space_in_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("my app");
+        std::fs::copy("/bin/sleep", &exe).unwrap();
+        let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
+        // Wait for the exec: until then /proc/PID/exe is this test binary.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read(child.id()).is_none_or(|p| p.exe != exe) {
+            assert!(std::time::Instant::now() < deadline, "child never exec'd");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::fs::remove_file(&exe).unwrap();
+        let p = read(child.id()).unwrap();
+        let start = mapping_start(&p);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            p.exe.to_string_lossy().ends_with("my app (deleted)"),
+            "{p:?}"
+        );
+        assert!(start.is_some_and(|s| s > 0 && s & 0xfff == 0), "{start:?}");
     }
 
     #[test]

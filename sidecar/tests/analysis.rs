@@ -319,9 +319,9 @@ impl gotel::decode::Names for AnyType<'_> {
     fn errno_text(&self, n: u64) -> Option<String> {
         Some(format!("errno {n}"))
     }
-    fn dyn_plan(&self, addr: u64) -> Option<std::sync::Arc<gotel::dynamic::TypePlan>> {
+    fn dyn_plan(&self, addr: u64) -> Option<std::sync::Arc<gotel::plan::TypePlan>> {
         let id = self.type_id(addr)?;
-        gotel::dynamic::plan_type(&self.bin.dwarf.types, id, 64).map(std::sync::Arc::new)
+        gotel::plan::plan_type(&self.bin.dwarf.types, id, 64).map(std::sync::Arc::new)
     }
 }
 

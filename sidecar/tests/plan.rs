@@ -198,7 +198,7 @@ entry quiet=0x0
   1: k2 s1 m256 a1:1:0 b1:2:0
 return quiet=0x6
   r0 float64 X0 = (float64 passed in register X0; eBPF cannot read XMM registers)
-  r1 error RAX+RBX = Interface { type_op: 0, image_op: Some(2), strings: [(0, 1)], ty: "error" }
+  r1 error RAX+RBX = Interface { type_op: 0, head_op: Some(2), strings: [(0, 1)], ty: "error" }
   0: k1 s8 m0 a1:0:0 *1 []+8
   1: k2 s1 m256 a1:1:0 *1 []+0
   2: k4 s1 m64 a1:1:0 *2 []+0 f1 t0

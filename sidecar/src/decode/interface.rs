@@ -6,8 +6,8 @@ use super::errors::error_message;
 use super::shape::{scalar, slice_elems};
 use super::wire::{Capture, Rec};
 use super::{type_id, type_name, Cx, GoValue, Names};
-use crate::dynamic::{pointer_shaped, IfaceAt};
 use crate::golang::types::{reflect_kind, Field, Kind, TypeId, TypeTable};
+use crate::plan::{pointer_shaped, IfaceAt};
 use crate::plan::{ScalarKind, Shape};
 use crate::recipe::MAX_TYPE_OPS;
 
@@ -104,7 +104,7 @@ pub(super) fn held<'a>(
 ) -> Result<Option<Held<'a>>, GoValue> {
     let Shape::Interface {
         type_op,
-        image_op,
+        head_op,
         strings,
         ty,
     } = s
@@ -119,7 +119,7 @@ pub(super) fn held<'a>(
     };
     // The dynamic type's own recipe ran: all of it is in its block.
     let mut learning = false;
-    if let Some(o) = image_op.filter(|o| rec.dyn_mask & (1 << o) != 0) {
+    if let Some(o) = head_op.filter(|o| rec.dyn_mask & (1 << o) != 0) {
         if let Some(b) = rec.child(0, o) {
             return Ok(Some(held_block(rec, b, cx)));
         }
@@ -130,7 +130,7 @@ pub(super) fn held<'a>(
             "non-nil {ty} of a dynamic type gotel cannot name (runtime type {rtype:#x})"
         )));
     };
-    let head_capture = image_op.and_then(|o| captures.get(o));
+    let head_capture = head_op.and_then(|o| captures.get(o));
     let head = match head_capture {
         Some(Capture::String { bytes, .. }) => *bytes,
         _ => &[],
@@ -169,7 +169,7 @@ fn text(c: Option<&Capture<'_>>) -> GoValue {
 fn held_block<'a>(rec: &'a Rec<'a>, bi: usize, cx: &mut Cx<'_, '_>) -> Held<'a> {
     let b = &rec.blocks[bi];
     let p = &b.plan;
-    let head = match p.image_op.and_then(|o| b.captures.get(o)) {
+    let head = match p.head_op.and_then(|o| b.captures.get(o)) {
         Some(Capture::String { bytes, .. }) => *bytes,
         _ => &[],
     };

@@ -26,9 +26,9 @@ mod tests;
 
 use std::sync::Arc;
 
-use crate::dynamic::TypePlan;
 use crate::golang::types::{TypeId, TypeTable};
 use crate::plan::SitePlan;
+use crate::plan::TypePlan;
 
 pub use errors::{go_quote, ip_string};
 pub use value::GoValue;

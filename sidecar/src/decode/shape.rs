@@ -5,7 +5,7 @@ use super::interface::{held, held_value};
 use super::map::map_entries;
 use super::wire::{Capture, Rec};
 use super::{Cx, GoValue};
-use crate::plan::{Image, ScalarKind, Shape};
+use crate::plan::{ByteLayout, ScalarKind, Shape};
 
 /// The value `s` describes in `rec`.
 pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
@@ -130,7 +130,7 @@ pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
 /// with the element size), each decoded by `elem`.
 pub(super) fn slice_elems(
     c: Option<&Capture<'_>>,
-    elem: Option<&Image>,
+    elem: Option<&ByteLayout>,
     elem_size: u64,
     cap: Option<u64>,
     ty: &str,
@@ -139,7 +139,7 @@ pub(super) fn slice_elems(
         return GoValue::fault();
     };
     match elem {
-        Some(Image::Byte) => GoValue::Bytes {
+        Some(ByteLayout::Byte) => GoValue::Bytes {
             data: bytes.to_vec(),
             len: *len,
         },
@@ -187,16 +187,16 @@ pub(super) fn elements(
 }
 
 /// A slice element decoded from its memory bytes, laid out as `layout`.
-fn from_bytes(layout: &Image, b: &[u8]) -> GoValue {
+fn from_bytes(layout: &ByteLayout, b: &[u8]) -> GoValue {
     match layout {
-        Image::Byte => GoValue::Uint(u64::from(b.first().copied().unwrap_or(0))),
-        Image::Scalar(kind, size) => {
+        ByteLayout::Byte => GoValue::Uint(u64::from(b.first().copied().unwrap_or(0))),
+        ByteLayout::Scalar(kind, size) => {
             let mut w = [0u8; 8];
             let n = (*size as usize).min(8).min(b.len());
             w[..n].copy_from_slice(&b[..n]);
             scalar(u64::from_le_bytes(w), *kind, *size)
         }
-        Image::Struct(fields) => GoValue::Struct(
+        ByteLayout::Struct(fields) => GoValue::Struct(
             fields
                 .iter()
                 .map(|(name, off, f)| {
@@ -207,7 +207,7 @@ fn from_bytes(layout: &Image, b: &[u8]) -> GoValue {
                 })
                 .collect(),
         ),
-        Image::Array(elem, len, esize) => GoValue::Array(
+        ByteLayout::Array(elem, len, esize) => GoValue::Array(
             (0..*len)
                 .map(|i| from_bytes(elem, b.get((i * esize) as usize..).unwrap_or(&[])))
                 .collect(),

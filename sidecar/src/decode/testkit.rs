@@ -7,8 +7,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use super::{GoValue, Names};
-use crate::dynamic::TypePlan;
 use crate::golang::types::{Field, GoType, Kind, TypeId, TypeTable};
+use crate::plan::TypePlan;
 use crate::plan::{Shape, SitePlan, Value};
 use crate::recipe::{RawDynBlock, RawOp, RawRecipe, LOC_ELEM, OP_SCALAR};
 
@@ -74,7 +74,7 @@ impl Fake {
     /// Installs the recipe of the type at `rtype`.
     pub fn install(&mut self, rtype: u64) -> Arc<TypePlan> {
         let id = self.rtypes[&rtype].1.expect("a DWARF type");
-        let plan = Arc::new(crate::dynamic::plan_type(&self.table, id, 64).expect("a recipe"));
+        let plan = Arc::new(crate::plan::plan_type(&self.table, id, 64).expect("a recipe"));
         self.plans.insert(rtype, plan.clone());
         plan
     }

@@ -8,7 +8,7 @@ use super::value::READ_FAULT;
 use super::wire::{captures, Capture};
 use super::GoValue;
 use crate::golang::types::{reflect_kind, Kind};
-use crate::plan::{Image, MapEntries, ScalarKind, Shape};
+use crate::plan::{ByteLayout, MapEntries, ScalarKind, Shape};
 use crate::recipe::{RawDynBlock, OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 fn sc(op: usize, kind: ScalarKind, size: u8) -> Shape {
@@ -136,7 +136,7 @@ fn string_captures_follow_the_padded_layout() {
     assert!(matches!(c[1], Capture::Fault));
 }
 
-fn slice(op: usize, cap_op: Option<usize>, elem: Option<Image>, elem_size: u64) -> Shape {
+fn slice(op: usize, cap_op: Option<usize>, elem: Option<ByteLayout>, elem_size: u64) -> Shape {
     Shape::Slice {
         op,
         cap_op,
@@ -148,9 +148,9 @@ fn slice(op: usize, cap_op: Option<usize>, elem: Option<Image>, elem_size: u64) 
 
 #[test]
 fn slices_of_plain_elements_decode_each_element_from_its_bytes() {
-    let point = Image::Struct(vec![
-        ("X".into(), 0, Image::Scalar(ScalarKind::Int, 4)),
-        ("Y".into(), 4, Image::Scalar(ScalarKind::Int, 4)),
+    let point = ByteLayout::Struct(vec![
+        ("X".into(), 0, ByteLayout::Scalar(ScalarKind::Int, 4)),
+        ("Y".into(), 4, ByteLayout::Scalar(ScalarKind::Int, 4)),
     ]);
     let s = site(
         &[
@@ -164,9 +164,9 @@ fn slices_of_plain_elements_decode_each_element_from_its_bytes() {
         ],
         vec![
             ("points", slice(0, Some(1), Some(point), 8)),
-            ("text", slice(2, None, Some(Image::Byte), 1)),
-            ("binary", slice(3, None, Some(Image::Byte), 1)),
-            ("cut", slice(4, None, Some(Image::Byte), 1)),
+            ("text", slice(2, None, Some(ByteLayout::Byte), 1)),
+            ("binary", slice(3, None, Some(ByteLayout::Byte), 1)),
+            ("cut", slice(4, None, Some(ByteLayout::Byte), 1)),
             ("empty", slice(5, None, None, 8)),
             ("maps", slice(6, None, None, 8)),
         ],
@@ -473,15 +473,15 @@ fn two_types() -> Fake {
 /// An `error` argument: type word, the string at offset 0, and the bytes
 /// at its data pointer (`OPF_DYN`).
 fn error_site() -> crate::plan::SitePlan {
-    let mut image = op(OP_BYTES, 1);
-    image.flags = OPF_DYN;
+    let mut head = op(OP_BYTES, 1);
+    head.flags = OPF_DYN;
     site(
-        &[op(OP_SCALAR, 8), op(OP_STRING, 1), image],
+        &[op(OP_SCALAR, 8), op(OP_STRING, 1), head],
         vec![(
             "err",
             Shape::Interface {
                 type_op: 0,
-                image_op: Some(2),
+                head_op: Some(2),
                 strings: vec![(0, 1)],
                 ty: "error".into(),
             },

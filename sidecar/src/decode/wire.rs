@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::Names;
-use crate::dynamic::TypePlan;
+use crate::plan::TypePlan;
 use crate::recipe::{
     RawDynBlock, RawOp, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS, OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR,
     OP_STRING, OP_STRINGS,

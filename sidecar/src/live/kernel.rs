@@ -73,8 +73,10 @@ impl Kernel for Bpf {
 /// records what is attached, failing on request.
 #[cfg(test)]
 pub(crate) mod fake {
+    use std::cell::RefCell;
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
+    use std::rc::Rc;
 
     use super::Kernel;
     use crate::bpf::{BpfError, KernelStats};
@@ -92,10 +94,28 @@ pub(crate) mod fake {
         pub fail_offset: Option<u64>,
         /// Refuse type recipes (the map is full).
         pub types_full: bool,
+        /// Every detach (a link dropped) and recipe removal, in order:
+        /// `"detach C"`, `"remove C"` for cookie C.
+        pub log: Rc<RefCell<Vec<String>>>,
+    }
+
+    /// An attached uprobe of the fake: logs its detach when dropped.
+    #[derive(Debug)]
+    pub(crate) struct FakeLink {
+        cookie: u32,
+        log: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Drop for FakeLink {
+        fn drop(&mut self) {
+            self.log
+                .borrow_mut()
+                .push(format!("detach {}", self.cookie));
+        }
     }
 
     impl Kernel for FakeKernel {
-        type Link = ();
+        type Link = FakeLink;
 
         fn add_recipe(&mut self, _r: &RawRecipe) -> Result<u32, BpfError> {
             self.next += 1;
@@ -108,6 +128,7 @@ pub(crate) mod fake {
                 self.recipes.remove(&cookie),
                 "cookie {cookie} removed twice"
             );
+            self.log.borrow_mut().push(format!("remove {cookie}"));
         }
 
         fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError> {
@@ -131,7 +152,7 @@ pub(crate) mod fake {
             offset: u64,
             pid: u32,
             cookie: u32,
-        ) -> Result<(), BpfError> {
+        ) -> Result<FakeLink, BpfError> {
             if self.fail_offset == Some(offset) {
                 return Err(BpfError::Attach {
                     path: path.display().to_string(),
@@ -141,7 +162,10 @@ pub(crate) mod fake {
                 });
             }
             self.attached.push((path.to_owned(), offset, pid, cookie));
-            Ok(())
+            Ok(FakeLink {
+                cookie,
+                log: self.log.clone(),
+            })
         }
 
         fn stats(&self) -> KernelStats {

@@ -13,6 +13,10 @@ pub mod kernel;
 mod names;
 pub mod pipeline;
 mod registry;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::bpf::{Bpf, BpfError};
 use crate::config::{Config, ProbeSpec};
@@ -35,7 +39,7 @@ use crate::recipe::OPF_DYN;
 use binaries::Binaries;
 use kernel::Kernel;
 use names::ProcessNames;
-use pipeline::{clock_offset, Attachment, Pipeline, ProbeKey};
+use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
 use types::TypeRecipes;
 
@@ -165,7 +169,6 @@ impl<K: Kernel> Supervisor<K> {
         self.pipeline.set_clock_offset(clock_offset());
         let gone = self.registry.changed(live);
         if !gone.is_empty() {
-            debug!(pids = ?gone, "processes gone or changed");
             drain(self);
         }
         for pid in gone {
@@ -248,12 +251,12 @@ impl<K: Kernel> Supervisor<K> {
             spec.service_name.clone(),
             crate::otlp::resource::DOWNWARD_API_ENV,
         ));
-        let bias = if bin.pie {
-            bin.load_bias(|| crate::proc::mapping_start(p.pid, &p.exe))
-        } else {
-            Some(0)
-        };
-        let bias = bias.unwrap_or(0);
+        let bias = bin.load_bias(|| crate::proc::mapping_start(p)).unwrap_or_else(|| {
+            // Interfaces' dynamic types then show as unnamed, never misnamed:
+            // link-time addresses are far below any PIE mapping.
+            warn!(pid = p.pid, exe = %p.exe.display(), "cannot find where the executable is mapped; interfaces' dynamic types will be unnamed");
+            0
+        });
         let names = Arc::new(ProcessNames::new(
             bin.clone(),
             bias,
@@ -364,4 +367,23 @@ impl Supervisor<Bpf> {
             .collect();
         self.reconcile_with(&live, |s| s.drain(ring));
     }
+}
+
+/// CLOCK_REALTIME − CLOCK_MONOTONIC in ns, now: BPF timestamps are
+/// monotonic, calls carry wall-clock times.
+pub fn clock_offset() -> i128 {
+    let now = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec we own.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    };
+    // Bracket the realtime read to halve the error.
+    let m1 = now(libc::CLOCK_MONOTONIC);
+    let r = now(libc::CLOCK_REALTIME);
+    let m2 = now(libc::CLOCK_MONOTONIC);
+    r - (m1 + m2) / 2
 }

@@ -5,10 +5,11 @@
 use std::sync::{Arc, OnceLock};
 
 use super::pipeline::Lookups;
+use super::types::BinaryTypes;
 use crate::decode::Names;
-use crate::dynamic::{DynTypes, TypePlan};
 use crate::golang::types::{TypeId, TypeTable};
 use crate::golang::BinaryInfo;
+use crate::plan::TypePlan;
 use crate::proc::Memory;
 
 /// Decoding lookups for one process running one analysed binary.
@@ -20,19 +21,19 @@ pub struct ProcessNames {
     /// The process, whose memory holds `syscall.errors`.
     pub pid: u32,
     /// The binary's dynamic-type recipes.
-    pub dyn_types: Arc<DynTypes>,
+    pub types: Arc<BinaryTypes>,
     /// `syscall.errors` of this process, read on first use.
     errnos: OnceLock<Option<Vec<Option<String>>>>,
 }
 
 impl ProcessNames {
     /// Lookups for process `pid`, which loaded `bin` at `bias`.
-    pub fn new(bin: Arc<BinaryInfo>, bias: u64, pid: u32, dyn_types: Arc<DynTypes>) -> Self {
+    pub fn new(bin: Arc<BinaryInfo>, bias: u64, pid: u32, types: Arc<BinaryTypes>) -> Self {
         ProcessNames {
             bin,
             bias,
             pid,
-            dyn_types,
+            types,
             errnos: OnceLock::new(),
         }
     }
@@ -67,7 +68,7 @@ impl Names for ProcessNames {
     }
 
     fn dyn_plan(&self, addr: u64) -> Option<Arc<TypePlan>> {
-        self.dyn_types.plan(self.link_time(addr))
+        self.types.plan(self.link_time(addr))
     }
 
     fn errno_text(&self, n: u64) -> Option<String> {
@@ -86,7 +87,7 @@ impl Names for ProcessNames {
 
 impl Lookups for ProcessNames {
     fn met(&self, addr: u64) -> bool {
-        self.dyn_types.want(self.link_time(addr))
+        self.types.want(self.link_time(addr))
     }
 }
 

@@ -104,6 +104,11 @@ impl Pipeline {
         self.routes.remove(&cookie);
     }
 
+    /// Forgets the open calls of a detached attachment (counted unobserved).
+    pub fn forget_attachment(&mut self, id: u64) {
+        self.correlator.forget_attachment(id);
+    }
+
     /// Forgets the open calls of a process that is gone.
     pub fn forget_pid(&mut self, pid: u32) {
         self.correlator.forget_pid(pid);
@@ -141,7 +146,7 @@ impl Pipeline {
             self.stats.data_full += 1;
         }
         // Records lost so far, in the kernel and here.
-        let stamp = ev.drop_seq + self.stats.no_goroutine;
+        let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
         let key = CallKey {
             pid: meta.pid,
             goid: ev.goid,
@@ -271,24 +276,6 @@ fn error_message(plan: &Plan, returns: &[(String, GoValue)]) -> Option<String> {
             GoValue::Dynamic { .. } => Some(r.to_string()),
             _ => None,
         })
-}
-
-/// CLOCK_REALTIME − CLOCK_MONOTONIC in ns, now.
-pub fn clock_offset() -> i128 {
-    let now = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec we own.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-    };
-    // Bracket the realtime read to halve the error.
-    let m1 = now(libc::CLOCK_MONOTONIC);
-    let r = now(libc::CLOCK_REALTIME);
-    let m2 = now(libc::CLOCK_MONOTONIC);
-    r - (m1 + m2) / 2
 }
 
 #[cfg(test)]

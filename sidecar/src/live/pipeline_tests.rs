@@ -4,40 +4,9 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::live::testkit::{self, NoNames};
 use crate::plan::{ScalarKind, Shape, SitePlan, Value};
 use crate::recipe::{RawOp, RawRecipe, OP_SCALAR, SITE_RETURN};
-
-struct NoNames;
-
-impl Names for NoNames {
-    fn runtime_type(&self, _rtype: u64) -> Option<(String, Option<crate::golang::types::TypeId>)> {
-        None
-    }
-    fn runtime_kind(&self, _rtype: u64) -> Option<(u8, u64)> {
-        None
-    }
-    fn type_named(&self, _name: &str) -> Option<crate::golang::types::TypeId> {
-        None
-    }
-    fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
-        None
-    }
-    fn func_name(&self, _pc: u64) -> Option<String> {
-        None
-    }
-    fn errno_text(&self, _n: u64) -> Option<String> {
-        None
-    }
-    fn dyn_plan(&self, _rtype: u64) -> Option<Arc<crate::dynamic::TypePlan>> {
-        None
-    }
-}
-
-impl Lookups for NoNames {
-    fn met(&self, _rtype: u64) -> bool {
-        false
-    }
-}
 
 fn scalar_site(site: u8, name: &str) -> SitePlan {
     let mut recipe = RawRecipe {
@@ -122,16 +91,8 @@ fn record_with(
         ..RawEvent::default()
     };
     edit(&mut ev);
-    // SAFETY: RawEvent is repr(C) integers without padding (56 bytes,
-    // checked in recipe.rs), so all of its bytes are initialised.
-    let header = unsafe {
-        std::slice::from_raw_parts(std::ptr::addr_of!(ev).cast::<u8>(), size_of::<RawEvent>())
-    };
-    let mut r = header.to_vec();
-    for v in values {
-        r.extend_from_slice(&v.to_le_bytes());
-    }
-    r
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    testkit::record(&ev, &data)
 }
 
 /// Routes cookies 1 (entry) and 2 (return) to `main.f`, and 3/4 to `main.g`.

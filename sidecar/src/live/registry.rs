@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::binaries::BinKey;
 use super::kernel::Kernel;
@@ -120,7 +120,13 @@ impl<K: Kernel> Registry<K> {
     pub fn changed(&self, live: &HashMap<u32, Process>) -> Vec<u32> {
         self.procs
             .iter()
-            .filter(|(pid, t)| live.get(pid).map(|p| p.identity()) != Some(t.identity))
+            .filter(|(pid, t)| {
+                let now = live.get(pid).map(|p| p.identity());
+                if now != Some(t.identity) {
+                    debug!(pid = **pid, was = ?t.identity, now = ?now, "process gone or changed");
+                }
+                now != Some(t.identity)
+            })
             .map(|(pid, _)| *pid)
             .collect()
     }
@@ -152,6 +158,7 @@ impl<K: Kernel> Registry<K> {
             t.attached = kept;
             for a in removed {
                 info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
+                pipeline.forget_attachment(a.meta.id);
                 release(kernel, pipeline, a);
             }
         }

@@ -6,44 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
-use crate::decode::Names;
 use crate::export::Origin;
 use crate::live::kernel::fake::FakeKernel;
-use crate::live::pipeline::Lookups;
+use crate::live::testkit::{self, NoNames};
 use crate::plan::{Plan, SitePlan};
 use crate::recipe::RawEvent;
-
-struct NoNames;
-
-impl Names for NoNames {
-    fn runtime_type(&self, _rtype: u64) -> Option<(String, Option<crate::golang::types::TypeId>)> {
-        None
-    }
-    fn runtime_kind(&self, _rtype: u64) -> Option<(u8, u64)> {
-        None
-    }
-    fn type_named(&self, _name: &str) -> Option<crate::golang::types::TypeId> {
-        None
-    }
-    fn type_table(&self) -> Option<&crate::golang::types::TypeTable> {
-        None
-    }
-    fn func_name(&self, _pc: u64) -> Option<String> {
-        None
-    }
-    fn errno_text(&self, _n: u64) -> Option<String> {
-        None
-    }
-    fn dyn_plan(&self, _rtype: u64) -> Option<Arc<crate::dynamic::TypePlan>> {
-        None
-    }
-}
-
-impl Lookups for NoNames {
-    fn met(&self, _rtype: u64) -> bool {
-        false
-    }
-}
 
 fn process(pid: u32) -> Process {
     Process {
@@ -98,12 +65,8 @@ fn is_routed(pipeline: &mut Pipeline, cookie: u32) -> bool {
         site: SITE_ENTRY,
         ..RawEvent::default()
     };
-    // SAFETY: RawEvent is repr(C) integers without padding.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(std::ptr::addr_of!(ev).cast::<u8>(), size_of::<RawEvent>())
-    };
     let before = pipeline.stats.stray_records;
-    pipeline.handle(bytes, &mut |_| {});
+    pipeline.handle(&testkit::record(&ev, &[]), &mut |_| {});
     pipeline.stats.stray_records == before
 }
 
@@ -172,6 +135,15 @@ fn a_gone_process_is_detached_and_its_cookies_freed() {
     r.detach_process(&mut k, &mut pl, 42);
     assert_eq!(k.recipes, [5, 6].into());
     assert_eq!(r.attachments(), 1);
+    // Every uprobe is gone before its recipe is cleared: a late hit never
+    // finds an empty recipe.
+    assert_eq!(
+        *k.log.borrow(),
+        [
+            "detach 1", "detach 2", "detach 2", "remove 1", "remove 2", "detach 3", "detach 4",
+            "detach 4", "remove 3", "remove 4"
+        ]
+    );
     assert!(!is_routed(&mut pl, 1) && !is_routed(&mut pl, 4));
     assert!(is_routed(&mut pl, 5));
     // Detaching again is a no-op (the fake panics on a double free).
@@ -196,4 +168,41 @@ fn removed_probes_are_detached_everywhere() {
     assert_eq!(r.attachments(), 1);
     assert!(r.has(42, &"b".to_string()));
     assert_eq!(r.changed(&HashMap::new()), [42], "43 has nothing left");
+}
+
+#[test]
+fn a_removed_probes_open_calls_are_unobserved_not_panicked_later() {
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(16, 0),
+        Registry::default(),
+    );
+    r.attach(&mut k, &mut pl, meta(1, "outer", 42), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(2, "inner", 42), &process(42), LOADED)
+        .unwrap();
+    let entry = |cookie: u32, frame: u64| {
+        let ev = RawEvent {
+            cookie,
+            goid: 9,
+            frame,
+            site: SITE_ENTRY,
+            ..RawEvent::default()
+        };
+        testkit::record(&ev, &[])
+    };
+    let mut calls = Vec::new();
+    // outer (cookies 1/2) enters, then inner (3/4) deeper on the same goroutine.
+    pl.handle(&entry(1, 0x100), &mut |c| calls.push(c));
+    pl.handle(&entry(3, 0x180), &mut |c| calls.push(c));
+    r.retain_probes(&mut k, &mut pl, &HashSet::from(["outer".to_string()]));
+    assert_eq!(pl.correlate_stats().unobserved, 1);
+    // outer returns: inner is not claimed as unwound by a panic.
+    let mut ret = entry(2, 0x100);
+    ret[std::mem::offset_of!(RawEvent, site)] = SITE_RETURN;
+    pl.handle(&ret, &mut |c| calls.push(c));
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function, "main.f");
+    assert!(!calls[0].panicked);
+    assert_eq!(pl.correlate_stats().panicked, 0);
 }

@@ -3,22 +3,22 @@
 //! captures an interface), any other type once a record shows it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tracing::debug;
 
 use super::binaries::BinKey;
 use super::kernel::Kernel;
-use crate::dynamic::DynTypes;
 use crate::golang::types::TypeId;
 use crate::golang::BinaryInfo;
+use crate::plan::{TypePlan, TYPES_PER_BINARY};
 use crate::recipe::RawTypeKey;
 
 /// The dynamic-type recipes of every analysed binary.
 #[derive(Default)]
 pub struct TypeRecipes {
-    by_binary: HashMap<BinKey, Arc<DynTypes>>,
+    by_binary: HashMap<BinKey, Arc<BinaryTypes>>,
     /// The id the next binary gets (0 is never used: an unset recipe).
     next_bin: u32,
     /// Types whose recipe could not be installed (map full).
@@ -26,13 +26,13 @@ pub struct TypeRecipes {
 }
 
 impl TypeRecipes {
-    /// The registry of binary `key`, created with a fresh binary id.
-    pub fn of(&mut self, key: BinKey) -> Arc<DynTypes> {
+    /// The types of binary `key`, created with a fresh binary id.
+    pub fn of(&mut self, key: BinKey) -> Arc<BinaryTypes> {
         if let Some(d) = self.by_binary.get(&key) {
             return d.clone();
         }
         self.next_bin = self.next_bin.wrapping_add(1).max(1);
-        let d = Arc::new(DynTypes::new(self.next_bin));
+        let d = Arc::new(BinaryTypes::new(self.next_bin));
         self.by_binary.insert(key, d.clone());
         d
     }
@@ -41,7 +41,7 @@ impl TypeRecipes {
     pub fn prewarm<K: Kernel>(
         &mut self,
         kernel: &mut K,
-        d: &DynTypes,
+        d: &BinaryTypes,
         bin: &BinaryInfo,
         max_string_len: u32,
     ) {
@@ -49,7 +49,7 @@ impl TypeRecipes {
             return;
         }
         let t = Instant::now();
-        let likely = crate::dynamic::likely_types(bin);
+        let likely = crate::plan::likely_types(bin);
         for (rtype, id) in &likely {
             self.install(kernel, d, bin, *rtype, Some(*id), max_string_len);
         }
@@ -65,7 +65,7 @@ impl TypeRecipes {
     fn install<K: Kernel>(
         &mut self,
         kernel: &mut K,
-        d: &DynTypes,
+        d: &BinaryTypes,
         bin: &BinaryInfo,
         rtype: u64,
         id: Option<TypeId>,
@@ -75,7 +75,7 @@ impl TypeRecipes {
             d.set(rtype, None);
             return;
         };
-        let plan = crate::dynamic::plan_type(&bin.dwarf.types, id, max_string_len).map(Arc::new);
+        let plan = crate::plan::plan_type(&bin.dwarf.types, id, max_string_len).map(Arc::new);
         if let Some(p) = &plan {
             let key = RawTypeKey {
                 bin: d.bin,
@@ -94,14 +94,14 @@ impl TypeRecipes {
     }
 
     /// Installs recipes for the dynamic types records showed without one;
-    /// `binary` finds each registry's analysed binary.
+    /// `binary` finds the analysed binary of each.
     pub fn install_wanted<K: Kernel>(
         &mut self,
         kernel: &mut K,
         binary: impl Fn(&BinKey) -> Option<Arc<BinaryInfo>>,
         max_string_len: u32,
     ) {
-        let wanted: Vec<(BinKey, Arc<DynTypes>, Vec<u64>)> = self
+        let wanted: Vec<(BinKey, Arc<BinaryTypes>, Vec<u64>)> = self
             .by_binary
             .iter()
             .map(|(k, d)| (*k, d.clone(), d.take_wanted()))
@@ -134,3 +134,92 @@ impl TypeRecipes {
         });
     }
 }
+
+/// The type recipes of one binary: planned ones, and types records showed
+/// that have none yet (installed by the supervisor between drains).
+#[derive(Debug)]
+pub struct BinaryTypes {
+    /// The binary's id in `type_recipes` keys.
+    pub bin: u32,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Link-time `_type` address → its plan (None: nothing to add).
+    plans: HashMap<u64, Option<Arc<TypePlan>>>,
+    /// Link-time addresses seen without a plan.
+    wanted: HashSet<u64>,
+    /// The error and address types were installed.
+    prewarmed: bool,
+}
+
+impl BinaryTypes {
+    /// Nothing installed yet for binary `bin`.
+    pub fn new(bin: u32) -> Self {
+        BinaryTypes {
+            bin,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The installed plan of the type at link-time address `rtype`.
+    pub fn plan(&self, rtype: u64) -> Option<Arc<TypePlan>> {
+        self.state.lock().ok()?.plans.get(&rtype).cloned().flatten()
+    }
+
+    /// Notes that a record showed the type at `rtype` without its block.
+    /// True when its recipe is yet to be planned (later values will have
+    /// it); false when it was planned already (no recipe, or the block
+    /// did not fit) or the binary has all the recipes it may.
+    pub fn want(&self, rtype: u64) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        if s.plans.contains_key(&rtype) || s.plans.len() + s.wanted.len() >= TYPES_PER_BINARY {
+            return false;
+        }
+        s.wanted.insert(rtype);
+        true
+    }
+
+    /// True the first time only: install the likely types now.
+    pub fn first_prewarm(&self) -> bool {
+        match self.state.lock() {
+            Ok(mut s) => !std::mem::replace(&mut s.prewarmed, true),
+            Err(_) => false,
+        }
+    }
+
+    /// Types to plan: those wanted since the last call.
+    pub fn take_wanted(&self) -> Vec<u64> {
+        match self.state.lock() {
+            Ok(mut s) => s.wanted.drain().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Records the outcome of planning `rtype` (after installing it).
+    pub fn set(&self, rtype: u64, plan: Option<Arc<TypePlan>>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.plans.insert(rtype, plan);
+        }
+    }
+
+    /// Link-time addresses of the installed recipes.
+    pub fn installed(&self) -> Vec<u64> {
+        match self.state.lock() {
+            Ok(s) => s
+                .plans
+                .iter()
+                .filter(|(_, p)| p.is_some())
+                .map(|(a, _)| *a)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "types_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@ use crate::recipe::RawRecipe;
 
 /// Bytes copied at an interface's data pointer: enough for the dynamic
 /// values of most scalar, string and small struct types.
-pub const DYN_IMAGE: u32 = 64;
+pub const DYN_HEAD: u32 = 64;
 
 /// How to decode one captured value.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,13 +29,13 @@ pub enum Shape {
     /// An interface: op `type_op` read its dynamic type (the runtime
     /// `_type` address, 0 for nil). The dynamic type is known only in the
     /// record: ops read the string its data pointer points at and, when
-    /// there was room, copied the first [`DYN_IMAGE`] bytes there, where
+    /// there was room, copied the first [`DYN_HEAD`] bytes there, where
     /// the type's own recipe (see `dynamic`) captures the rest.
     Interface {
         /// Op reading the `_type` address.
         type_op: usize,
         /// Op copying the bytes at the data pointer (`OPF_DYN`).
-        image_op: Option<usize>,
+        head_op: Option<usize>,
         /// (offset, op): strings read at these offsets of the dynamic value.
         strings: Vec<(u64, usize)>,
         /// The interface type's name (`error`, `interface {}`).
@@ -49,7 +49,7 @@ pub enum Shape {
         /// Op reading the capacity.
         cap_op: Option<usize>,
         /// How to decode one element; None: elements not captured.
-        elem: Option<Image>,
+        elem: Option<ByteLayout>,
         /// Bytes per element.
         elem_size: u64,
         /// The Go slice type, for messages.
@@ -140,13 +140,13 @@ pub enum MapEntries {
 /// A value decodable from its memory bytes alone (no pointer to follow):
 /// slice elements.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Image {
+pub enum ByteLayout {
     /// A scalar of this kind and size.
     Scalar(ScalarKind, u8),
     /// Struct fields at their offsets.
-    Struct(Vec<(String, u64, Image)>),
+    Struct(Vec<(String, u64, ByteLayout)>),
     /// Array elements: element, count, element size.
-    Array(Box<Image>, u64, u64),
+    Array(Box<ByteLayout>, u64, u64),
     /// A byte (`[]byte` is shown as text or hex).
     Byte,
 }
@@ -212,34 +212,36 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// The memory image decoder of `ty`, when it has no pointer to follow.
-pub fn image(types: &TypeTable, ty: TypeId) -> Option<Image> {
+/// How to decode a `ty` from its bytes alone, when it has no pointer to follow.
+pub fn byte_layout(types: &TypeTable, ty: TypeId) -> Option<ByteLayout> {
     let t = types.get(ty);
     let size = t.size as u8;
     Some(match &t.kind {
-        Kind::Int { signed: false } if t.size == 1 => Image::Byte,
-        Kind::Bool => Image::Scalar(ScalarKind::Bool, size),
-        Kind::Int { signed: true } => Image::Scalar(ScalarKind::Int, size),
-        Kind::Int { signed: false } => Image::Scalar(ScalarKind::Uint, size),
-        Kind::Float => Image::Scalar(ScalarKind::Float, size),
+        Kind::Int { signed: false } if t.size == 1 => ByteLayout::Byte,
+        Kind::Bool => ByteLayout::Scalar(ScalarKind::Bool, size),
+        Kind::Int { signed: true } => ByteLayout::Scalar(ScalarKind::Int, size),
+        Kind::Int { signed: false } => ByteLayout::Scalar(ScalarKind::Uint, size),
+        Kind::Float => ByteLayout::Scalar(ScalarKind::Float, size),
         Kind::Complex => {
             let half = t.size / 2;
-            let f = Image::Scalar(ScalarKind::Float, half as u8);
-            Image::Struct(vec![
+            let f = ByteLayout::Scalar(ScalarKind::Float, half as u8);
+            ByteLayout::Struct(vec![
                 ("real".into(), 0, f.clone()),
                 ("imag".into(), half, f),
             ])
         }
-        Kind::Pointer { .. } | Kind::UnsafePointer => Image::Scalar(ScalarKind::Pointer, 8),
-        Kind::Struct { fields } => Image::Struct(
+        Kind::Pointer { .. } | Kind::UnsafePointer => ByteLayout::Scalar(ScalarKind::Pointer, 8),
+        Kind::Struct { fields } => ByteLayout::Struct(
             fields
                 .iter()
-                .map(|f| Some((f.name.clone(), f.offset, image(types, f.ty)?)))
+                .map(|f| Some((f.name.clone(), f.offset, byte_layout(types, f.ty)?)))
                 .collect::<Option<Vec<_>>>()?,
         ),
-        Kind::Array { elem, len } => {
-            Image::Array(Box::new(image(types, *elem)?), *len, types.get(*elem).size)
-        }
+        Kind::Array { elem, len } => ByteLayout::Array(
+            Box::new(byte_layout(types, *elem)?),
+            *len,
+            types.get(*elem).size,
+        ),
         _ => return None,
     })
 }

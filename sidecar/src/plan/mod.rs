@@ -24,7 +24,9 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use contract::{image, Image, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_IMAGE};
+pub use contract::{
+    byte_layout, ByteLayout, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
+};
 pub use function::{plan, plan_function, PlanError};
 pub use type_recipe::{
     likely_types, plan_type, pointer_shaped, IfaceAt, SliceAt, TypePlan, TYPES_PER_BINARY,

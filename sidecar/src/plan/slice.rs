@@ -7,7 +7,7 @@ use crate::golang::types::{Kind, TypeId};
 use crate::recipe::{MAX_DATA, MAX_STRING, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS};
 
 use super::builder::Builder;
-use super::contract::{image, Image, Shape};
+use super::contract::{byte_layout, ByteLayout, Shape};
 use super::emit::{self, Access, Base, Mem};
 use super::walk::{At, Scope};
 
@@ -47,10 +47,10 @@ impl Builder<'_> {
                 return self.elems(e, ty, (array, len, cap), name, s);
             }
         }
-        let image = elem.and_then(|e| image(types, e));
+        let layout = elem.and_then(|e| byte_layout(types, e));
         let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
-        let max = match (&image, elem_size) {
-            (Some(Image::Byte), _) => self.limits.max_string_len,
+        let max = match (&layout, elem_size) {
+            (Some(ByteLayout::Byte), _) => self.limits.max_string_len,
             (Some(_), n) if n > 0 => {
                 (u64::from(self.limits.max_elems) * n).min(u64::from(MAX_STRING) / n * n) as u32
             }
@@ -67,7 +67,7 @@ impl Builder<'_> {
         Shape::Slice {
             op,
             cap_op,
-            elem: if max > 0 { image } else { None },
+            elem: if max > 0 { layout } else { None },
             elem_size: elem_size.max(1),
             ty: ty.to_string(),
         }
@@ -82,7 +82,7 @@ impl Builder<'_> {
                 self.limits.pointer_depth > 0 && !matches!(types.get(*p).kind, Kind::Unsupported(_))
             }
             Kind::Unsupported(_) => false,
-            _ => image(types, e).is_none(),
+            _ => byte_layout(types, e).is_none(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::recipe::{
 };
 
 use super::budget::{Budget, Priority};
-use super::contract::{Image, MapEntries, ScalarKind, Shape, SitePlan};
+use super::contract::{ByteLayout, MapEntries, ScalarKind, Shape, SitePlan};
 use super::emit::{self, Access, Base, Mem};
 use super::function::SiteCtx;
 
@@ -392,7 +392,7 @@ fn strings_past_8_kib_are_refused_and_named() {
 /// An error's speculative reads: the type word, the string at its data
 /// pointer, and (an extra) the first 64 bytes there.
 #[test]
-fn an_interface_gets_its_image_only_while_later_values_still_fit() {
+fn an_interface_gets_its_head_only_while_later_values_still_fit() {
     let t = Types::new();
     let ints = |n: usize| -> Vec<String> { (0..n).map(|i| format!("i{i}")).collect() };
     let plan = |n: usize| {
@@ -405,7 +405,7 @@ fn an_interface_gets_its_image_only_while_later_values_still_fit() {
     let s = plan(13);
     let Shape::Interface {
         type_op,
-        image_op,
+        head_op,
         strings,
         ty,
     } = s.shape("err")
@@ -413,7 +413,7 @@ fn an_interface_gets_its_image_only_while_later_values_still_fit() {
         panic!()
     };
     assert_eq!(
-        (*type_op, *image_op, strings.as_slice(), ty.as_str()),
+        (*type_op, *head_op, strings.as_slice(), ty.as_str()),
         (0, Some(2), &[(0, 1)][..], "error")
     );
     // error: the itab in RAX, its _type at +8; the data pointer in RBX.
@@ -437,12 +437,12 @@ fn an_interface_gets_its_image_only_while_later_values_still_fit() {
     // Reads past the type word may fault.
     assert_eq!(s.plan.recipe.quiet_mask, 0b110);
     assert!(s.warnings.is_empty());
-    // 14 ints need the image's op: it gives way, silently.
+    // 14 ints need the head's op: it gives way, silently.
     let s = plan(14);
-    let Shape::Interface { image_op, .. } = s.shape("err") else {
+    let Shape::Interface { head_op, .. } = s.shape("err") else {
         panic!()
     };
-    assert_eq!(*image_op, None);
+    assert_eq!(*head_op, None);
     assert_eq!(s.plan.recipe.n_ops, 16);
     assert_eq!(
         *s.shape("i13"),
@@ -538,7 +538,7 @@ fn slices_copy_their_elements_or_run_ops_per_element() {
         Shape::Slice {
             op: 0,
             cap_op: Some(1),
-            elem: Some(Image::Scalar(ScalarKind::Int, 8)),
+            elem: Some(ByteLayout::Scalar(ScalarKind::Int, 8)),
             elem_size: 8,
             ty: "[]int".into()
         }

@@ -8,7 +8,7 @@
 //! the site's own data (one `gotel_dyn_block` per value). Recipes are
 //! planned here from DWARF: ahead of time for the binary's error types
 //! ([`likely_types`]), and for any other type the first time a record
-//! shows it. Which recipes a binary has installed is `dynamic::DynTypes`.
+//! shows it. Which recipes a binary has installed is `live::types::BinaryTypes`.
 
 use std::collections::HashSet;
 
@@ -16,14 +16,14 @@ use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::BinaryInfo;
 use crate::recipe::{RawTypeRecipe, MAX_STRING, MAX_TYPE_OPS, OP_BYTES, OP_SCALAR, OP_STRING};
 
-use super::contract::{image, Image};
+use super::contract::{byte_layout, ByteLayout};
 use super::emit::{self, Access, Base, Mem};
 
 /// Bytes of a dynamic value copied whole: its scalars and pointers.
-const IMAGE_MAX: u64 = 256;
+const HEAD_MAX: u64 = 256;
 /// Bytes copied at a nested interface's data pointer, for when its own
 /// type has no recipe yet (an `Errno`, a small scalar).
-const NESTED_IMAGE: u16 = 16;
+const NESTED_HEAD: u16 = 16;
 /// Most elements of an array inside a dynamic value looked into.
 const ARRAY_MAX: u64 = 4;
 /// Type recipes one binary may install (the kernel map is shared); half
@@ -38,7 +38,7 @@ pub struct SliceAt {
     /// Op copying the elements.
     pub op: usize,
     /// How to decode one element.
-    pub elem: Image,
+    pub elem: ByteLayout,
     /// Bytes per element.
     pub elem_size: u64,
 }
@@ -50,7 +50,7 @@ pub struct IfaceAt {
     pub off: u64,
     /// Op reading its dynamic type.
     pub type_op: usize,
-    /// Op ending at its data pointer (`OPF_DYN`), with a short image.
+    /// Op ending at its data pointer (`OPF_DYN`), with a short head.
     pub data_op: usize,
 }
 
@@ -63,7 +63,7 @@ pub struct TypePlan {
     /// type `*T` (stored in the data word itself) the T it points to.
     pub value_ty: TypeId,
     /// Op copying the value's first bytes (its scalars).
-    pub image_op: Option<usize>,
+    pub head_op: Option<usize>,
     /// (offset, op): strings.
     pub strings: Vec<(u64, usize)>,
     /// Slices whose elements need no pointer chasing.
@@ -73,7 +73,7 @@ pub struct TypePlan {
 }
 
 /// Plans the recipe of dynamic type `ty` (the interface's dynamic type
-/// itself). None when there is nothing a recipe adds to the image the
+/// itself). None when there is nothing a recipe adds to the head the
 /// site already copies, or no DWARF to plan from.
 pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<TypePlan> {
     let value_ty = match &types.get(ty).kind {
@@ -87,19 +87,19 @@ pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<T
     let mut p = TypePlan {
         recipe: RawTypeRecipe::default(),
         value_ty,
-        image_op: None,
+        head_op: None,
         strings: Vec::new(),
         slices: Vec::new(),
         ifaces: Vec::new(),
     };
-    let size = types.get(value_ty).size.min(IMAGE_MAX);
+    let size = types.get(value_ty).size.min(HEAD_MAX);
     if size > 0 {
         let op = emit::op(OP_BYTES, 1, size as u16, value_at(0), None);
-        p.image_op = emit::append(&mut p.recipe, op);
+        p.head_op = emit::append(&mut p.recipe, op);
     }
     let max = max_string_len.clamp(1, MAX_STRING) as u16;
     walk(types, value_ty, 0, &mut p, max, 0);
-    (p.image_op.is_some() || p.recipe.n_ops > 0).then_some(p)
+    (p.head_op.is_some() || p.recipe.n_ops > 0).then_some(p)
 }
 
 /// Whether Go stores values of this type in an interface's data word
@@ -115,7 +115,7 @@ pub fn pointer_shaped(types: &TypeTable, id: TypeId) -> bool {
     }
 }
 
-/// Adds ops for what the image cannot show at offset `off`: strings,
+/// Adds ops for what the head cannot show at offset `off`: strings,
 /// slices and interfaces, in field order, while ops remain.
 fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, depth: u32) {
     if depth > 8 {
@@ -131,7 +131,9 @@ fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, dep
         }
         Kind::Slice { elem: Some(e) } => {
             let es = types.get(*e).size;
-            let Some(img) = image(types, *e) else { return };
+            let Some(layout) = byte_layout(types, *e) else {
+                return;
+            };
             if es == 0 || es > 255 {
                 return;
             }
@@ -141,7 +143,7 @@ fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, dep
                 p.slices.push(SliceAt {
                     off,
                     op,
-                    elem: img,
+                    elem: layout,
                     elem_size: es,
                 });
             }
@@ -156,7 +158,7 @@ fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, dep
             let type_op = emit::append(&mut p.recipe, emit::op(OP_SCALAR, 8, 0, tw, None))
                 .expect("room checked");
             let data = value_at(off + 8).follow_to(0).expect("one hop");
-            let mut d = emit::op(OP_BYTES, 1, NESTED_IMAGE, data, None);
+            let mut d = emit::op(OP_BYTES, 1, NESTED_HEAD, data, None);
             emit::dynamic(&mut d, type_op);
             let data_op = emit::append(&mut p.recipe, d).expect("room checked");
             p.ifaces.push(IfaceAt {
@@ -312,7 +314,7 @@ mod tests {
     fn a_pointer_type_is_planned_on_its_pointee_with_every_string_and_interface() {
         let (t, p) = table();
         let plan = plan_type(&t, p, 100).unwrap();
-        assert_eq!(plan.image_op, Some(0));
+        assert_eq!(plan.head_op, Some(0));
         assert_eq!(plan.strings, vec![(8, 1)]);
         assert_eq!(
             plan.ifaces,

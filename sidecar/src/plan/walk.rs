@@ -15,12 +15,12 @@ use crate::recipe::{MAX_HOPS, OP_BYTES, OP_SCALAR, OP_STRING};
 
 use super::budget::Priority;
 use super::builder::Builder;
-use super::contract::{ScalarKind, Shape, DYN_IMAGE};
+use super::contract::{ScalarKind, Shape, DYN_HEAD};
 use super::emit::{self, Access, Base, Mem};
 
 /// The bytes copied at the data pointer of an interface in a slice
-/// element or map slot (see [`DYN_IMAGE`]).
-const ELEM_IMAGE: u32 = 32;
+/// element or map slot (see [`DYN_HEAD`]).
+const ELEM_HEAD: u32 = 32;
 
 /// Where the value being walked is.
 pub(super) enum At<'p> {
@@ -95,7 +95,7 @@ pub(super) struct Scope {
     /// Whose room it takes.
     pub(super) who: Priority,
     /// Planning the ops of one slice element or map slot: no element ops
-    /// or map entries inside, shorter interface images.
+    /// or map entries inside, shorter interface heads.
     pub(super) in_elem: bool,
     /// Pointers still to follow at the leaf (in memory).
     pub(super) depth: u32,
@@ -335,7 +335,7 @@ impl Builder<'_> {
             return self.full(name, s.who);
         };
         let mut strings = Vec::new();
-        let mut image_op = None;
+        let mut head_op = None;
         if let Some(data) = data {
             // Always, when there is room: the string its data pointer
             // points at, which is the value of a `string` and the message
@@ -348,17 +348,17 @@ impl Builder<'_> {
             // The value's first bytes, where its dynamic type's own recipe
             // (if installed) then runs: an extra; shorter per slice element.
             if self.budget.extras() {
-                let len = if s.in_elem { ELEM_IMAGE } else { DYN_IMAGE };
+                let len = if s.in_elem { ELEM_HEAD } else { DYN_HEAD };
                 let op = emit::op(OP_BYTES, 1, len as u16, data, None);
-                image_op = self.push(op, 16 + len, Priority::Extra);
-                if let Some(op) = image_op {
+                head_op = self.push(op, 16 + len, Priority::Extra);
+                if let Some(op) = head_op {
                     emit::dynamic(&mut self.recipe.ops[op], type_op);
                 }
             }
         }
         Shape::Interface {
             type_op,
-            image_op,
+            head_op,
             strings,
             ty: ty.to_string(),
         }

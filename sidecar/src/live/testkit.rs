@@ -1,0 +1,52 @@
+//! Doubles shared by the live side's unit tests.
+
+use std::sync::Arc;
+
+use super::pipeline::Lookups;
+use crate::decode::Names;
+use crate::golang::types::{TypeId, TypeTable};
+use crate::plan::TypePlan;
+use crate::recipe::RawEvent;
+
+/// A process whose binary names nothing: plans without interfaces need no more.
+pub(crate) struct NoNames;
+
+impl Names for NoNames {
+    fn runtime_type(&self, _rtype: u64) -> Option<(String, Option<TypeId>)> {
+        None
+    }
+    fn runtime_kind(&self, _rtype: u64) -> Option<(u8, u64)> {
+        None
+    }
+    fn type_named(&self, _name: &str) -> Option<TypeId> {
+        None
+    }
+    fn type_table(&self) -> Option<&TypeTable> {
+        None
+    }
+    fn func_name(&self, _pc: u64) -> Option<String> {
+        None
+    }
+    fn errno_text(&self, _n: u64) -> Option<String> {
+        None
+    }
+    fn dyn_plan(&self, _rtype: u64) -> Option<Arc<TypePlan>> {
+        None
+    }
+}
+
+impl Lookups for NoNames {
+    fn met(&self, _rtype: u64) -> bool {
+        false
+    }
+}
+
+/// A ring-buffer record as the BPF program writes it: `ev`, then `data`.
+pub(crate) fn record(ev: &RawEvent, data: &[u8]) -> Vec<u8> {
+    // SAFETY: RawEvent is repr(C) integers without padding (56 bytes,
+    // asserted in recipe.rs), so all of its bytes are initialised.
+    let header = unsafe {
+        std::slice::from_raw_parts(std::ptr::from_ref(ev).cast::<u8>(), size_of::<RawEvent>())
+    };
+    [header, data].concat()
+}

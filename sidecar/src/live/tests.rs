@@ -1,0 +1,128 @@
+//! The supervisor against the fake kernel: what it does with processes it
+//! cannot trace, with config edits, and with records and the sink.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::kernel::fake::FakeKernel;
+use super::*;
+use crate::recipe::{RawEvent, SITE_ENTRY};
+
+/// A sink that keeps what it is given.
+#[derive(Default, Clone)]
+struct Kept(Rc<RefCell<Vec<Call>>>);
+
+impl Sink for Kept {
+    fn write(&mut self, call: &Call) -> std::io::Result<()> {
+        self.0.borrow_mut().push(call.clone());
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn config(probes: serde_json::Value) -> Config {
+    Config {
+        probes: serde_json::from_value(probes).unwrap(),
+        ..Config::default()
+    }
+}
+
+fn supervisor(cfg: Config) -> (Supervisor<FakeKernel>, Kept) {
+    let kept = Kept::default();
+    (
+        Supervisor::new(cfg, FakeKernel::default(), Box::new(kept.clone())),
+        kept,
+    )
+}
+
+/// A small process that is not a Go binary (analysing this test binary,
+/// with its DWARF, would take long): killed when dropped.
+struct Sleeper(std::process::Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sleeper() -> (Sleeper, u32, Process) {
+    let child = std::process::Command::new("/bin/sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // Until the exec, /proc/PID/exe is this test binary.
+        if let Some(p) = crate::proc::read(pid).filter(|p| p.exe.ends_with("sleep")) {
+            return (Sleeper(child), pid, p);
+        }
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_process_that_cannot_be_traced_is_tried_once_per_image() {
+    let (_sleeper, pid, me) = sleeper();
+    let (mut sup, _) = supervisor(config(
+        serde_json::json!([{ "function": "main.f", "target": { "pid": pid } }]),
+    ));
+    let live = HashMap::from([(pid, me.clone())]);
+    let drained = RefCell::new(0);
+    sup.reconcile_with(&live, |_| *drained.borrow_mut() += 1);
+    assert_eq!(sup.attachments(), 0);
+    assert_eq!(sup.failed.len(), 1, "not a Go binary: failed");
+    let key = sup.failed.iter().next().unwrap().1.clone();
+    // The analysis failed once; the failure is cached with it, not retried.
+    assert!(matches!(
+        sup.binaries.analyse(&me),
+        Err(AttachError::Analysis(_))
+    ));
+    sup.reconcile_with(&live, |_| *drained.borrow_mut() += 1);
+    assert_eq!(sup.failed.len(), 1);
+    // Nothing was attached, so nothing is gone and nothing was drained.
+    assert_eq!(*drained.borrow(), 0);
+    // A new image of the pid (exec) is tried again.
+    let mut execd = me.clone();
+    execd.start_time += 1;
+    sup.reconcile_with(&HashMap::from([(pid, execd.clone())]), |_| {});
+    assert_eq!(sup.failed.len(), 1);
+    assert!(sup.failed.contains(&(execd.identity(), key.clone())));
+    // Removing the probe forgets its failures and its waiting state.
+    sup.set_config(config(serde_json::json!([])));
+    assert!(sup.failed.is_empty());
+    assert!(sup.waiting_since.is_empty());
+}
+
+#[test]
+fn a_probe_without_a_process_waits() {
+    let (mut sup, _) = supervisor(config(
+        serde_json::json!([{ "function": "main.f", "target": { "exe": "no-such-app" } }]),
+    ));
+    let (_sleeper, pid, me) = sleeper();
+    sup.reconcile_with(&HashMap::from([(pid, me)]), |_| {});
+    assert_eq!(sup.waiting_since.len(), 1);
+    assert!(sup.failed.is_empty());
+}
+
+#[test]
+fn records_become_calls_in_the_sink_and_are_counted() {
+    let (mut sup, kept) = supervisor(Config::default());
+    // A record for a cookie nothing owns is stray; nothing reaches the sink.
+    let ev = RawEvent {
+        cookie: 5,
+        goid: 1,
+        site: SITE_ENTRY,
+        ..RawEvent::default()
+    };
+    sup.handle_record(&super::testkit::record(&ev, &[]));
+    sup.end_batch();
+    let c = sup.counters();
+    assert_eq!((c.events, c.stray_records, c.calls), (1, 1, 0));
+    assert!(kept.0.borrow().is_empty());
+}
