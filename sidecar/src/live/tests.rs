@@ -50,16 +50,18 @@ impl Drop for Sleeper {
 }
 
 fn sleeper() -> (Sleeper, u32, Process) {
-    let child = std::process::Command::new("/bin/sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let sleeper = Sleeper(
+        std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = sleeper.0.id();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         // Until the exec, /proc/PID/exe is this test binary.
         if let Some(p) = crate::proc::read(pid).filter(|p| p.exe.ends_with("sleep")) {
-            return (Sleeper(child), pid, p);
+            return (sleeper, pid, p);
         }
         assert!(std::time::Instant::now() < deadline, "sleep never started");
         std::thread::sleep(std::time::Duration::from_millis(5));
