@@ -317,9 +317,10 @@ static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
 		*fault = 1;
 		copied = 0;
 	}
-	*(__u64 *)dst = len;
-	*(__u32 *)(dst + 8) = copied;
-	*(__u32 *)(dst + 12) = *fault;
+	struct gotel_str_head *h = (void *)dst;
+	h->len = len;
+	h->copied = copied;
+	h->fault = *fault;
 	return off + 16 + ((copied + 7) & ~7U);
 }
 
@@ -461,8 +462,9 @@ static long copy_elem(__u32 j, struct capture *c)
 	if (s->ev.flags & GOTEL_EV_DATA_FULL)
 		return 1;
 	head &= GOTEL_MAX_DATA - 1;
-	*(__u32 *)&s->data[head] = ec->nil_bits;
-	*(__u32 *)&s->data[head + 4] = ec->fault_bits;
+	struct gotel_elem_head *eh = (void *)&s->data[head];
+	eh->nil_bits = ec->nil_bits;
+	eh->fault_bits = ec->fault_bits;
 	ec->n = j + 1;
 	return 0;
 }
@@ -518,9 +520,10 @@ static long emit_op(__u32 i, struct capture *c)
 			n = ec->n;
 			c->off = ec->off;
 		}
-		*(__u64 *)head = count;
-		*(__u32 *)(head + 8) = n;
-		*(__u32 *)(head + 12) = 0;
+		struct gotel_seq_head *sh = (void *)head;
+		sh->len = count;
+		sh->n = n;
+		sh->_pad = 0;
 		return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 	}
 	__u32 status = emit_value(op, r, s, &c->off);

@@ -187,6 +187,35 @@ struct gotel_type_recipe {
 };
 
 /*
+ * The fixed parts a record's captures are made of (after gotel_event).
+ * A string or byte run (GOTEL_OP_STRING, GOTEL_OP_BYTES, each element of
+ * GOTEL_OP_STRINGS): this head, then `copied` bytes padded to 8.
+ */
+struct gotel_str_head {
+	__u64 len;     /* the value's length in the program */
+	__u32 copied;  /* bytes that follow */
+	__u32 fault;   /* nonzero: the bytes could not be read */
+};
+
+/* Before the elements of GOTEL_OP_STRINGS and GOTEL_OP_ELEMS. */
+struct gotel_seq_head {
+	__u64 len;     /* the slice's length in the program */
+	__u32 n;       /* elements that follow */
+	__u32 _pad;
+};
+
+/* Before each GOTEL_OP_ELEMS element's captures; bit t: its t-th sub-op. */
+struct gotel_elem_head {
+	__u32 nil_bits;
+	__u32 fault_bits;
+};
+
+/* The BPF program writes these at fixed offsets (16 and 8 bytes on). */
+_Static_assert(sizeof(struct gotel_str_head) == 16, "gotel_str_head");
+_Static_assert(sizeof(struct gotel_seq_head) == 16, "gotel_seq_head");
+_Static_assert(sizeof(struct gotel_elem_head) == 8, "gotel_elem_head");
+
+/*
  * After the site's ops, one block per dynamic value followed, in queue
  * order: this header, then the captures of its type recipe's ops laid out
  * like the site's own. `rtype` says which recipe (userspace keeps a copy).

@@ -250,6 +250,43 @@ unsafe impl aya::Pod for RawTypeRecipe {}
 // padding fields so no byte is uninitialised.
 unsafe impl aya::Pod for RawRecipe {}
 
+/// `struct gotel_str_head`: before a string's or byte run's bytes in a
+/// record (and each `[]string` element's).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawStrHead {
+    /// The value's length in the program.
+    pub len: u64,
+    /// Bytes that follow (then padding to 8).
+    pub copied: u32,
+    /// Nonzero: the bytes could not be read.
+    pub fault: u32,
+}
+
+/// `struct gotel_seq_head`: before the elements of an `OP_STRINGS` or
+/// `OP_ELEMS` capture.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawSeqHead {
+    /// The slice's length in the program.
+    pub len: u64,
+    /// Elements that follow.
+    pub n: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// `struct gotel_elem_head`: before each `OP_ELEMS` element's captures;
+/// bit t stands for its t-th element op.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawElemHead {
+    /// The op met a nil pointer.
+    pub nil_bits: u32,
+    /// The op could not be read.
+    pub fault_bits: u32,
+}
+
 /// `struct gotel_event`: the header of each ring-buffer record.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -317,6 +354,32 @@ pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 /// against the compiled header in `tests/layout.rs`.
 pub fn layout() -> Vec<StructLayout> {
     vec![
+        (
+            "gotel_str_head",
+            size_of::<RawStrHead>(),
+            vec![
+                ("len", offset_of!(RawStrHead, len)),
+                ("copied", offset_of!(RawStrHead, copied)),
+                ("fault", offset_of!(RawStrHead, fault)),
+            ],
+        ),
+        (
+            "gotel_seq_head",
+            size_of::<RawSeqHead>(),
+            vec![
+                ("len", offset_of!(RawSeqHead, len)),
+                ("n", offset_of!(RawSeqHead, n)),
+                ("_pad", offset_of!(RawSeqHead, _pad)),
+            ],
+        ),
+        (
+            "gotel_elem_head",
+            size_of::<RawElemHead>(),
+            vec![
+                ("nil_bits", offset_of!(RawElemHead, nil_bits)),
+                ("fault_bits", offset_of!(RawElemHead, fault_bits)),
+            ],
+        ),
         (
             "gotel_loc",
             size_of::<RawLoc>(),
@@ -414,3 +477,6 @@ const _: () = assert!(size_of::<RawRecipe>() == 32 + 48 * MAX_OPS);
 const _: () = assert!(size_of::<RawTypeRecipe>() == 8 + 48 * MAX_TYPE_OPS);
 const _: () = assert!(size_of::<RawDynBlock>() == 24);
 const _: () = assert!(size_of::<RawEvent>() == 56);
+const _: () = assert!(size_of::<RawStrHead>() == 16);
+const _: () = assert!(size_of::<RawSeqHead>() == 16);
+const _: () = assert!(size_of::<RawElemHead>() == 8);

@@ -15,23 +15,12 @@ use std::sync::Arc;
 use super::Names;
 use crate::plan::TypePlan;
 use crate::recipe::{
-    RawDynBlock, RawOp, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS, OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR,
-    OP_STRING, OP_STRINGS,
+    RawDynBlock, RawElemHead, RawOp, RawSeqHead, RawStrHead, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS,
+    OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_STRING, OP_STRINGS,
 };
 
 /// `OP_SCALAR`: one little-endian word.
 const WORD: usize = 8;
-/// `OP_STRING`/`OP_BYTES` and each `OP_STRINGS` element:
-/// `{ u64 len; u32 copied; u32 fault; bytes padded to 8 }`; `OP_STRINGS`
-/// and `OP_ELEMS`: `{ u64 len; u32 n; u32 _pad }` before their elements.
-const HEAD: usize = 16;
-/// Offset of `copied` (or `n`) in a [`HEAD`].
-const HEAD_COUNT: usize = 8;
-/// Offset of an element's `fault` in a [`HEAD`].
-const HEAD_FAULT: usize = 12;
-/// Each `OP_ELEMS` element: `{ u32 nil_bits; u32 fault_bits }`, then the
-/// captures of its ops.
-const ELEM_HEAD: usize = 8;
 
 /// What one op captured.
 #[derive(Debug, Clone)]
@@ -225,8 +214,11 @@ fn blocks<'a>(data: &'a [u8], mut off: usize, names: &dyn Names) -> Vec<Block<'a
 /// Only integer fields and explicit padding: every bit pattern is a value.
 unsafe trait Mirror: Copy {}
 
-// SAFETY: repr(C), integer fields and explicit padding only.
+// SAFETY (all four): repr(C), integer fields and explicit padding only.
 unsafe impl Mirror for RawDynBlock {}
+unsafe impl Mirror for RawStrHead {}
+unsafe impl Mirror for RawSeqHead {}
+unsafe impl Mirror for RawElemHead {}
 
 /// The `T` at `off`, None when `data` ends first.
 fn mirror<T: Mirror>(data: &[u8], off: usize) -> Option<T> {
@@ -241,20 +233,16 @@ fn u64_at(data: &[u8], o: usize) -> Option<u64> {
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
-fn u32_at(data: &[u8], o: usize) -> Option<u32> {
-    data.get(o..o.checked_add(4)?)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-}
-
-/// A [`HEAD`]ed byte run at `*off`: (len, the bytes when all present),
-/// advancing past its padding. None when its len or count is cut.
-fn bytes_at<'a>(data: &'a [u8], off: &mut usize) -> Option<(u64, Option<&'a [u8]>)> {
-    let len = u64_at(data, *off)?;
-    let copied = u32_at(data, *off + HEAD_COUNT)? as usize;
-    let start = *off + HEAD;
-    let bytes = data.get(start..start + copied);
+/// A byte run at `*off` ([`RawStrHead`], then the bytes): its head and the
+/// bytes when all present, advancing past their padding. None when the
+/// head is cut.
+fn bytes_at<'a>(data: &'a [u8], off: &mut usize) -> Option<(RawStrHead, Option<&'a [u8]>)> {
+    let head: RawStrHead = mirror(data, *off)?;
+    let start = *off + size_of::<RawStrHead>();
+    let copied = head.copied as usize;
+    let bytes = data.get(start..start.checked_add(copied)?);
     *off = start + copied.div_ceil(8) * 8;
-    Some((len, bytes))
+    Some((head, bytes))
 }
 
 /// The capture of one scalar, string, bytes or []string op at `*off`,
@@ -276,14 +264,12 @@ fn capture<'a>(
             }
         }
         OP_STRINGS => {
-            let len = u64_at(data, *off)?;
-            let n = u32_at(data, *off + HEAD_COUNT)? as usize;
-            *off += HEAD;
-            let mut items = Vec::with_capacity(n.min(256));
+            let RawSeqHead { len, n, .. } = mirror(data, *off)?;
+            *off += size_of::<RawSeqHead>();
+            let mut items = Vec::with_capacity((n as usize).min(256));
             for _ in 0..n {
-                let faulted = u32_at(data, *off + HEAD_FAULT)? != 0;
-                let (l, bytes) = bytes_at(data, off)?;
-                items.push(bytes.filter(|_| !faulted).map(|b| (l, b)));
+                let (head, bytes) = bytes_at(data, off)?;
+                items.push(bytes.filter(|_| head.fault == 0).map(|b| (head.len, b)));
             }
             match () {
                 _ if nil && !fault => Capture::Nil,
@@ -292,10 +278,13 @@ fn capture<'a>(
             }
         }
         OP_STRING | OP_BYTES => {
-            let (len, bytes) = bytes_at(data, off)?;
+            let (head, bytes) = bytes_at(data, off)?;
             match bytes {
                 _ if nil && !fault => Capture::Nil,
-                Some(bytes) if !fault => Capture::String { len, bytes },
+                Some(bytes) if !fault => Capture::String {
+                    len: head.len,
+                    bytes,
+                },
                 _ => Capture::Fault,
             }
         }
@@ -311,14 +300,15 @@ fn elems<'a>(
     off: &mut usize,
     (fault, nil): (bool, bool),
 ) -> Option<Capture<'a>> {
-    let len = u64_at(data, *off)?;
-    let n = u32_at(data, *off + HEAD_COUNT)? as usize;
-    *off += HEAD;
-    let mut items = Vec::with_capacity(n.min(256));
+    let RawSeqHead { len, n, .. } = mirror(data, *off)?;
+    *off += size_of::<RawSeqHead>();
+    let mut items = Vec::with_capacity((n as usize).min(256));
     for _ in 0..n {
-        let nil_bits = u32_at(data, *off)?;
-        let fault_bits = u32_at(data, *off + 4)?;
-        *off += ELEM_HEAD;
+        let RawElemHead {
+            nil_bits,
+            fault_bits,
+        } = mirror(data, *off)?;
+        *off += size_of::<RawElemHead>();
         let mut item = Vec::with_capacity(sub.len());
         for (t, op) in sub.iter().enumerate() {
             let bits = (fault_bits & (1 << t) != 0, nil_bits & (1 << t) != 0);
