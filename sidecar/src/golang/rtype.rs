@@ -72,7 +72,7 @@ impl BinaryInfo {
         let t = read_vaddr(&file, addr, 48)?;
         let size = u64::from_le_bytes(t[0..8].try_into().ok()?);
         let tflag = t[20];
-        let kind = t[23] & 0x1f;
+        let kind = t[23] & super::types::reflect_kind::MASK;
         let name_off = i32::from_le_bytes(t[40..44].try_into().ok()?);
         let name_at = self.types_base?.checked_add_signed(i64::from(name_off))?;
         // A name: one flag byte, a uvarint length, the bytes.

@@ -129,8 +129,11 @@ impl fmt::Display for GoType {
 }
 
 /// `reflect.Kind` numbers, as a runtime `_type` records them (its kind
-/// byte masked with `0x1f`); see `RuntimeType::kind`.
+/// byte masked with [`reflect_kind::MASK`]); see `RuntimeType::kind`.
 pub mod reflect_kind {
+    /// The runtime's `kindMask`: the kind byte's low bits; the high ones
+    /// are flags (`kindDirectIface`, `kindGCProg` before Go 1.21).
+    pub const MASK: u8 = 0x1f;
     /// `reflect.Bool`.
     pub const BOOL: u8 = 1;
     /// `reflect.Int`; `INT8` … `INT64` follow it.
