@@ -186,26 +186,19 @@ impl Pipeline {
         stamp: u64,
         emit: &mut dyn FnMut(Call),
     ) {
-        if meta.plan.instant {
-            // A lone-RET body: entry and return are one instruction.
-            let returns = args.split_off(meta.plan.entry_args.min(args.len()));
-            let trace = self.new_trace(&key);
-            let open = Open {
-                meta,
-                tid: ev.tid,
-                ktime: ev.ktime_ns,
-                args,
-                trace,
-            };
-            emit(self.call(open, ev.goid, Some(0), returns, ev.ktime_ns));
-            return;
-        }
         // Ids exist from entry on: a nested call ends, and is exported,
         // before its parent does. A restarted prologue keeps the ids it
-        // got the first time.
+        // got the first time (a lone-RET body is never open, so never one).
         let trace = match self.correlator.get(&key) {
             Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
             _ => self.new_trace(&key),
+        };
+        // A lone-RET body: entry and return are one instruction, and the
+        // entry's values are the arguments, then the results.
+        let instant = meta.plan.instant;
+        let returns = match instant {
+            true => args.split_off(meta.plan.entry_args.min(args.len())),
+            false => Vec::new(),
         };
         let open = Open {
             meta,
@@ -214,6 +207,10 @@ impl Pipeline {
             args,
             trace,
         };
+        if instant {
+            emit(self.call(open, ev.goid, Some(0), returns, ev.ktime_ns));
+            return;
+        }
         // Calls at this frame or deeper that never returned: a panic
         // recovered by an unprobed caller unwound them.
         for u in self.correlator.enter(key, open, stamp) {

@@ -4,9 +4,24 @@
 
 use crate::golang::abi::Loc;
 use crate::recipe::{
-    RawLoc, RawOp, RawRecipe, RawTypeRecipe, ADDR_ONLY, LOC_ELEM, LOC_REG, LOC_STACK, MAX_HOPS,
-    OPF_DYN, OP_BYTES, OP_ELEMS, OP_GROUP,
+    RawElemHead, RawLoc, RawOp, RawRecipe, RawSeqHead, RawStrHead, RawTypeRecipe, ADDR_ONLY,
+    LOC_ELEM, LOC_REG, LOC_STACK, MAX_HOPS, OPF_DYN, OP_BYTES, OP_ELEMS, OP_GROUP,
 };
+
+/// Bytes an `OP_SCALAR` takes of a record's data.
+pub(super) const WORD: u32 = 8;
+/// Bytes of the head before a string's or byte run's bytes.
+pub(super) const STR_HEAD: u32 = size_of::<RawStrHead>() as u32;
+/// Bytes of the head before a sequence's elements (`OP_STRINGS`, `OP_ELEMS`).
+pub(super) const SEQ_HEAD: u32 = size_of::<RawSeqHead>() as u32;
+/// Bytes of the status before each `OP_ELEMS` element's captures.
+pub(super) const ELEM_STATUS: u32 = size_of::<RawElemHead>() as u32;
+
+/// Bytes a byte run of at most `max` bytes takes: its head, then the
+/// bytes padded to 8.
+pub(super) fn run_bytes(max: u32) -> u32 {
+    STR_HEAD + max.div_ceil(8) * 8
+}
 
 /// Where a value in memory is: the pointer word `base` (a register or
 /// stack slot at the probe), pointer loads at the offsets `hops`, then

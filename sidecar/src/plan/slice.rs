@@ -58,12 +58,12 @@ impl Builder<'_> {
             _ => 0,
         };
         let size = elem_size.clamp(1, 255) as u8;
-        let bytes = 16 + max.div_ceil(8) * 8;
+        let bytes = emit::run_bytes(max);
         let op = emit::op(OP_STRING, size, max as u16, array, len);
         let Some(op) = self.push(op, bytes, s.who) else {
             return self.full(name, s.who);
         };
-        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who);
+        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who);
         Shape::Slice {
             op,
             cap_op,
@@ -90,18 +90,18 @@ impl Builder<'_> {
     /// `max_string_len` bytes, shrunk to what the site's data budget has left.
     fn string_slice(&mut self, ty: &str, (array, len, cap): Header, name: &str, s: Scope) -> Shape {
         let n = self.limits.max_elems.min(255);
-        let left = MAX_DATA.saturating_sub(self.budget.bytes() + 16 + 8);
-        let per = (left / n).saturating_sub(16) / 8 * 8;
+        let left = MAX_DATA.saturating_sub(self.budget.bytes() + emit::SEQ_HEAD + emit::WORD);
+        let per = (left / n).saturating_sub(emit::STR_HEAD) / 8 * 8;
         let max = self.limits.max_string_len.min(per);
         if max == 0 {
             return self.full(name, s.who);
         }
-        let bytes = 16 + n * (16 + max.div_ceil(8) * 8);
+        let bytes = emit::SEQ_HEAD + n * emit::run_bytes(max);
         let op = emit::op(OP_STRINGS, n as u8, max as u16, array, len);
         let Some(op) = self.push(op, bytes, s.who) else {
             return self.full(name, s.who);
         };
-        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who);
+        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who);
         Shape::Slice {
             op,
             cap_op,
@@ -152,11 +152,11 @@ impl Builder<'_> {
         let (op, cap, fixed) = match source {
             Elements::Slice { array, len, cap } => {
                 let op = emit::op(OP_ELEMS, 0, 0, array, len);
-                (self.push(op, 16, s.who)?, Some(cap), None)
+                (self.push(op, emit::SEQ_HEAD, s.who)?, Some(cap), None)
             }
             Elements::Group { at, count } => {
                 let op = emit::op(OP_GROUP, 0, 0, Access::Mem(at), None);
-                (self.push(op, 16, s.who)?, None, Some(count))
+                (self.push(op, emit::SEQ_HEAD, s.who)?, None, Some(count))
             }
         };
         // The element ops follow their op directly.
@@ -167,7 +167,7 @@ impl Builder<'_> {
         let k = self.recipe.n_ops as usize - first;
         let per = self.budget.bytes() - before;
         let cap_op = match cap {
-            Some(cap) => match self.push(emit::op(OP_SCALAR, 8, 0, cap, None), 8, s.who) {
+            Some(cap) => match self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who) {
                 Some(op) => Some(op),
                 None => {
                     revert(self);
@@ -176,8 +176,8 @@ impl Builder<'_> {
             },
             None => None,
         };
-        // Each element: an 8-byte status header and its ops' slots.
-        let room = MAX_DATA.saturating_sub(before + 8) / (8 + per);
+        // Each element: its status, then its ops' captures; then the cap.
+        let room = MAX_DATA.saturating_sub(before + emit::WORD) / (emit::ELEM_STATUS + per);
         let n = match fixed {
             Some(count) if room >= count => count,
             Some(_) => 0,
@@ -191,7 +191,8 @@ impl Builder<'_> {
         o.size = k as u8;
         o.max_len = n as u16;
         o.stride = stride;
-        self.budget.set_bytes(before + n * (8 + per) + 8);
+        self.budget
+            .set_bytes(before + n * (emit::ELEM_STATUS + per) + emit::WORD);
         Some(Shape::Elems {
             op,
             cap_op,

@@ -280,7 +280,7 @@ impl Builder<'_> {
         name: &str,
         s: Scope,
     ) -> Shape {
-        match self.push(emit::op(OP_SCALAR, size, 0, a, None), 8, s.who) {
+        match self.push(emit::op(OP_SCALAR, size, 0, a, None), emit::WORD, s.who) {
             Some(op) => Shape::Scalar { op, kind, size },
             None => self.full(name, s.who),
         }
@@ -291,7 +291,7 @@ impl Builder<'_> {
     pub(super) fn string(&mut self, a: Access, len: Option<Loc>, name: &str, s: Scope) -> Shape {
         let max = self.limits.max_string_len;
         let op = emit::op(OP_STRING, 1, max as u16, a, len);
-        match self.push(op, 16 + max.div_ceil(8) * 8, s.who) {
+        match self.push(op, emit::run_bytes(max), s.who) {
             Some(op) => Shape::String { op },
             None => self.full(name, s.who),
         }
@@ -331,7 +331,7 @@ impl Builder<'_> {
             return Shape::Unavailable(format!("{name}: more than {MAX_HOPS} pointers to follow"));
         };
         let op = emit::op(OP_SCALAR, 8, 0, type_access, None);
-        let Some(type_op) = self.push(op, 8, s.who) else {
+        let Some(type_op) = self.push(op, emit::WORD, s.who) else {
             return self.full(name, s.who);
         };
         let mut strings = Vec::new();
@@ -342,7 +342,7 @@ impl Builder<'_> {
             // of the common errors.
             let max = self.limits.max_string_len;
             let op = emit::op(OP_STRING, 1, max as u16, data.clone(), None);
-            if let Some(op) = self.push(op, 16 + max.div_ceil(8) * 8, s.who) {
+            if let Some(op) = self.push(op, emit::run_bytes(max), s.who) {
                 strings.push((0, op));
             }
             // The value's first bytes, where its dynamic type's own recipe
@@ -350,7 +350,7 @@ impl Builder<'_> {
             if self.budget.extras() {
                 let len = if s.in_elem { ELEM_HEAD } else { DYN_HEAD };
                 let op = emit::op(OP_BYTES, 1, len as u16, data, None);
-                head_op = self.push(op, 16 + len, Priority::Extra);
+                head_op = self.push(op, emit::run_bytes(len), Priority::Extra);
                 if let Some(op) = head_op {
                     emit::dynamic(&mut self.recipe.ops[op], type_op);
                 }
