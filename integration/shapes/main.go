@@ -131,6 +131,11 @@ func inspect(v any) int { return 1 }
 //go:noinline
 func apply(f func(int) int, x int) int { return f(x) }
 
+// twice is inlined where round calls it directly and kept out of line for
+// apply's func value: that copy's DWARF entry points at the inlined
+// abstract one, and only the copy lists the unnamed result.
+func twice(x int) int { return 2 * x }
+
 // show takes an empty interface.
 //
 //go:noinline
@@ -232,6 +237,7 @@ func round(base int) {
 	sink += pusher.Push("z")
 	sink += Wide[string]{1, 2, 3, 4, 5, 6, 7, 8, 9}.Sum(10, 20)
 	sink += apply(func(x int) int { return x + base }, 5)
+	sink += twice(base) + apply(twice, 21)
 	sink += walk(&Node{1, &Node{2, &Node{3, &Node{4, nil}}}})
 	sink += walk(&Node{5, nil})
 	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))

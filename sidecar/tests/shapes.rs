@@ -406,6 +406,37 @@ fn dynamic_types_are_learned_on_first_sight() {
     }
 }
 
+/// A function inlined at one call site and called out of line at another
+/// (through a func value) returns its unnamed result: the out-of-line
+/// copy's own DWARF lists `~r0`, its abstract origin does not.
+#[test]
+fn a_function_also_inlined_elsewhere_shows_its_result() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "shapes", "e2e", &[]);
+        let sig = check(
+            &bin,
+            "probes:\n  - function: twice\n    target: { exe: shapes }\n",
+        );
+        let text = String::from_utf8_lossy(&sig.stdout);
+        assert!(text.contains("main.twice(x int) int"), "{v}: {text}");
+        assert!(text.contains("ret r0"), "{v}: {text}");
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        let gotel = Gotel::run(
+            &format!("probes:\n  - function: twice\n    target: {{ pid: {pid} }}\n"),
+            1,
+        );
+        target.round(1);
+        let (calls, _) = gotel.stop();
+        let seen = calls_of(&calls, "twice", v);
+        // The direct call is inlined (not seen); apply's is the copy's.
+        assert_eq!(seen.len(), 1, "{v}: {seen:?}");
+        assert_eq!(seen[0]["args"], json!({"x": 21}), "{v}");
+        assert_eq!(seen[0]["returns"], json!({"r0": 42}), "{v}");
+    }
+}
+
 /// An inlined standard-library function is refused with the reason, and
 /// the other probes still attach.
 #[test]

@@ -143,11 +143,8 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         if let Some(o) = f.origin {
             by_abstract.insert(o, ());
         }
-        // An out-of-line copy of an inlinable function lists concrete params
-        // that point at the abstract ones, and may omit unused ones: take the
-        // abstract list as the signature when there is one.
         let raw_params: Vec<RawParam> = match origin {
-            Some(o) if !o.params.is_empty() => o.params.clone(),
+            Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params),
             _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
         };
         let mut params: Vec<Param> = raw_params
@@ -207,6 +204,36 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         producer: c.producer,
         runtime_types,
     })
+}
+
+/// The signature of an out-of-line copy of an inlinable function. Its
+/// concrete parameters point at the abstract ones and may omit unused ones,
+/// so the abstract list is the signature; but its unnamed results (`~r0`)
+/// are listed only by the copy itself, without an origin. Those go after
+/// the abstract arguments (own arguments) or after every result (own
+/// results), keeping the ABI's order: arguments, then results.
+fn out_of_line_params(abstract_params: &[RawParam], own: &[RawParam]) -> Vec<RawParam> {
+    let mut params = abstract_params.to_vec();
+    let known = |ps: &[RawParam], p: &RawParam| {
+        p.name.is_some()
+            && ps
+                .iter()
+                .any(|q| q.name == p.name && q.is_result == p.is_result)
+    };
+    for p in own.iter().filter(|p| p.origin.is_none()) {
+        if known(&params, p) {
+            continue;
+        }
+        let at = match p.is_result {
+            true => params.len(),
+            false => params
+                .iter()
+                .position(|q| q.is_result)
+                .unwrap_or(params.len()),
+        };
+        params.insert(at, p.clone());
+    }
+    params
 }
 
 fn merge_param(p: &RawParam, all: &HashMap<DebugInfoOffset, RawParam>) -> RawParam {
@@ -326,4 +353,44 @@ fn with_dwarf<T>(
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     f(&dwarf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(name: &str, is_result: bool, origin: Option<usize>) -> RawParam {
+        RawParam {
+            name: Some(name.into()),
+            ty: None,
+            is_result,
+            origin: origin.map(DebugInfoOffset),
+        }
+    }
+
+    #[test]
+    fn an_out_of_line_copy_adds_its_own_unnamed_params_in_abi_order() {
+        // Abstract: (gp, ok bool); the copy points at gp, and lists its own
+        // blank argument ~p1 and result ~r0 without an origin.
+        let abstract_params = [param("gp", false, None), param("ok", true, None)];
+        let own = [
+            param("gp", false, Some(8)),
+            param("~p1", false, None),
+            param("~r1", true, None),
+            param("ok", true, None),
+        ];
+        let names: Vec<_> = out_of_line_params(&abstract_params, &own)
+            .into_iter()
+            .map(|p| (p.name.unwrap(), p.is_result))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("gp".to_string(), false),
+                ("~p1".to_string(), false),
+                ("ok".to_string(), true),
+                ("~r1".to_string(), true),
+            ]
+        );
+    }
 }
