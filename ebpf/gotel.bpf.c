@@ -305,15 +305,16 @@ static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
 {
 	/* The planner keeps every recipe within GOTEL_MAX_DATA; clamp anyway
 	 * against a torn or hostile recipe. */
-	if (want > GOTEL_MAX_DATA - 16 - off)
-		want = GOTEL_MAX_DATA - 16 - off;
+	const __u32 head = sizeof(struct gotel_str_head);
+	if (want > GOTEL_MAX_DATA - head - off)
+		want = GOTEL_MAX_DATA - head - off;
 	/* clang drops clamps it can prove redundant, and the verifier cannot
 	 * prove them: hide the value from clang, then mask so the bound is
 	 * explicit. */
 	__u32 copied = (__u32)want;
 	barrier_var(copied);
 	copied &= 2 * GOTEL_MAX_STRING - 1;
-	if (copied && bpf_probe_read_user(dst + 16, copied, (void *)src)) {
+	if (copied && bpf_probe_read_user(dst + head, copied, (void *)src)) {
 		*fault = 1;
 		copied = 0;
 	}
@@ -321,7 +322,7 @@ static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
 	h->len = len;
 	h->copied = copied;
 	h->fault = *fault;
-	return off + 16 + ((copied + 7) & ~7U);
+	return off + head + ((copied + 7) & ~7U);
 }
 
 /* State of one []string copy (emit_op, GOTEL_OP_STRINGS). */

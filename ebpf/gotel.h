@@ -24,7 +24,7 @@ typedef int32_t __s32;
 typedef uint64_t __u64;
 #endif
 
-/* Ops per recipe: enough for 16 scalar/string captures per site. */
+/* Ops per recipe: up to 16 scalar or string values per site. */
 #define GOTEL_MAX_OPS 16
 /* Number of recipes (indexed by attach cookie) the map holds. */
 #define GOTEL_MAX_RECIPES 4096
@@ -62,16 +62,15 @@ enum gotel_op_kind {
 	GOTEL_OP_SCALAR = 1,
 	/*
 	 * A Go string {data, len}, or a slice's elements {array, len} with
-	 * `size` bytes per element (strings: size 1). Emits
-	 * { u64 len; u32 copied; u32 fault; u8 bytes[copied] } padded to 8,
-	 * with copied = min(len * size, max_len).
+	 * `size` bytes per element (strings: size 1). Emits a
+	 * gotel_str_head, then `copied` bytes padded to 8, with
+	 * copied = min(len * size, max_len).
 	 */
 	GOTEL_OP_STRING = 2,
 	/*
 	 * A []string {array, len}: up to `size` elements, each copied like a
-	 * string of at most `max_len` bytes. Emits
-	 * { u64 len; u32 n; u32 _pad; n x { u64 len; u32 copied; u32 fault;
-	 *   u8 bytes[copied] padded to 8 } }.
+	 * string of at most `max_len` bytes. Emits a gotel_seq_head, then n
+	 * times a gotel_str_head and its bytes padded to 8.
 	 */
 	GOTEL_OP_STRINGS = 3,
 	/*
@@ -85,10 +84,9 @@ enum gotel_op_kind {
 	 * A slice whose elements need ops of their own (strings or pointers
 	 * inside): {array, len} found like GOTEL_OP_STRING's; the `size` ops
 	 * that follow (indirect, `a` = GOTEL_LOC_ELEM) run for each of the
-	 * first `max_len` elements, `stride` bytes apart. Emits
-	 * { u64 len; u32 n; u32 _pad } then per element
-	 * { u32 nil_bits; u32 fault_bits; the sub-ops' captures }, bit t for
-	 * the t-th sub-op.
+	 * first `max_len` elements, `stride` bytes apart. Emits a
+	 * gotel_seq_head, then per element a gotel_elem_head and the sub-ops'
+	 * captures.
 	 */
 	GOTEL_OP_ELEMS = 5,
 	/* (GOTEL_OP_ELEMS with indirect = GOTEL_ADDR_ONLY: `max_len` elements

@@ -5,7 +5,7 @@
 #   GOTEL_FULL_MATRIX=1 ./scripts/test.sh        every Go toolchain from 1.21 to the newest
 #   ./scripts/test.sh --quick [cargo test args…] the developer loop: unit tests (--lib),
 #                                                the C header layout test and the binary
-#                                                analysis tests (newest Go only); no root,
+#                                                analysis and plan tests (newest Go only); no root,
 #                                                no uprobes, well under a minute once built
 #
 # Root is required for the full suite: the end-to-end tests load BPF programs and attach
@@ -36,7 +36,7 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 if [[ $quick == 1 ]]; then
   # One toolchain (the newest) keeps the loop short; the full run covers the others.
   export GOTEL_GO_TOOLCHAINS="${GOTEL_GO_TOOLCHAINS##*:}"
-  exec cargo test -p gotel --lib --test layout --test analysis "$@"
+  exec cargo test -p gotel --lib --test layout --test analysis --test plan "$@"
 fi
 cargo build --workspace --all-targets
 cargo test --workspace "$@"

@@ -1,10 +1,10 @@
-//! Pairs entry and return events into calls.
+//! Pairs entry and return records into calls.
 //!
 //! A call is keyed by (pid, goroutine id, frame, attachment). `frame` is
 //! `g.stack.hi - SP`: constant for one activation even when Go copies the
 //! stack to grow it, and different for each level of recursion. A second
 //! entry with the same key (the prologue restarting after
-//! `runtime.morestack`) replaces the first, so each call yields one event.
+//! `runtime.morestack`) replaces the first, so each call yields one call.
 //! A return also proves that every deeper open call on the same goroutine
 //! is gone: it was unwound by a panic that a shallower frame recovered.
 //! Those are handed back as unwound. Calls that never return otherwise

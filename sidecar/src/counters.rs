@@ -9,7 +9,7 @@ use crate::otlp::ExportStats;
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])+ $name:ident, )+) => {
         /// Every counter of the live side, cumulative since start.
-        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         pub struct Counters {
             $( $(#[doc = $doc])+ pub $name: u64, )+
         }
@@ -81,32 +81,66 @@ counters! {
 mod tests {
     use super::*;
 
+    /// A writer into a shared buffer, for a subscriber to log into.
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn names_follow_the_fields_in_order() {
-        let c = Counters {
-            calls: 1,
-            events: 2,
-            type_recipes_failed: 9,
-            ..Counters::default()
-        };
-        let named = c.named();
-        assert_eq!(named.len(), Counters::NAMES.len());
-        assert_eq!(named[0], ("calls", 1));
-        assert_eq!(named[1], ("events", 2));
-        assert_eq!(named.last(), Some(&("type_recipes_failed", 9)));
-        // The serde names are the same names: one vocabulary.
+    fn the_stopped_record_carries_every_counter_and_the_exports() {
+        // Distinct values, so a field logged under another's name shows.
+        let mut c = Counters::default();
+        let fields = Counters::NAMES.len() as u64;
         let json = serde_json::to_value(c).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| k.as_str())
-            .collect();
-        let mut names = Counters::NAMES.to_vec();
-        names.sort_unstable();
-        let mut keys = keys;
-        keys.sort_unstable();
-        assert_eq!(keys, names);
+        assert_eq!(json.as_object().unwrap().len() as u64, fields);
+        let mut values = serde_json::Map::new();
+        for (i, name) in Counters::NAMES.iter().enumerate() {
+            values.insert(name.to_string(), (100 + i as u64).into());
+        }
+        c = serde_json::from_value(values.into()).unwrap();
+        let x = ExportStats {
+            queue_dropped: 1,
+            exported_logs: 2,
+            exported_spans: 3,
+            failed_logs: 4,
+            failed_spans: 5,
+            failed_metrics: 6,
+            rejected: 7,
+            retries: 8,
+        };
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || c.log_stopped(&x));
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let logged: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(logged["message"], "stopped");
+        for (name, value) in c.named() {
+            assert_eq!(logged[name], value, "{name} in {logged}");
+        }
+        // The export's counters: `gotel.export.<name>` as metrics, and in
+        // the record `export_<name>`, or `<name>` when it says "export" itself.
+        for (metric, value) in x.named() {
+            let name = metric.strip_prefix("export.").unwrap();
+            let field = match name.starts_with("export") {
+                true => name.to_string(),
+                false => format!("export_{name}"),
+            };
+            assert_eq!(logged[&field], value, "{field} in {logged}");
+        }
     }
 
     #[test]

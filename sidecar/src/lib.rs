@@ -1,8 +1,9 @@
 //! gotel: dynamic structured logging for Go programs via eBPF uprobes.
 //!
-//! Data flows one way: config → golang (resolve) → plan → bpf (attach) →
-//! events → decode → export (JSONL, otlp), with `supervisor` reconciling probes and
-//! processes.
+//! Data flows one way: config → golang (analysis) → plan → live (attach
+//! through bpf; records → correlate → decode) → export (JSONL, otlp), with
+//! `live::Supervisor` reconciling probes and processes and `proc` the only
+//! reader of /proc. docs/ARCHITECTURE.md has the map.
 #![deny(missing_docs)]
 
 pub mod bpf;

@@ -154,19 +154,22 @@ pub fn shares_pod_pid_namespace(pid: u32) -> bool {
 /// Where process `p` mapped the start (file offset 0) of its executable;
 /// None when not mapped or unreadable. A mapping is the executable's when
 /// its path is the one `/proc/PID/exe` names (the path may hold spaces and
-/// end in " (deleted)" once the file is replaced) or its inode is.
+/// end in " (deleted)" once the file is replaced), or its device and inode
+/// are the executable's.
 pub fn mapping_start(p: &Process) -> Option<u64> {
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).ok()?;
     let exe = p.exe.to_str()?;
+    let (dev, ino) = p.exe_id;
+    let device = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
     maps.lines().find_map(|l| {
         // address perms offset dev inode, then the path (the rest).
         let mut f = l.splitn(6, ' ');
         let range = f.next()?;
         let offset = f.nth(1)?;
-        let inode = f.nth(1)?;
+        let (map_dev, inode) = (f.next()?, f.next()?);
         let path = f.next().unwrap_or("").trim_start();
-        let ours = path == exe || inode.parse::<u64>().ok() == Some(p.exe_id.1);
-        if !ours || u64::from_str_radix(offset, 16).ok()? != 0 {
+        let same_file = map_dev == device && inode.parse::<u64>().ok() == Some(ino);
+        if !(path == exe || same_file) || u64::from_str_radix(offset, 16).ok()? != 0 {
             return None;
         }
         u64::from_str_radix(range.split('-').next()?, 16).ok()
@@ -224,6 +227,17 @@ mod tests {
         let me = read(std::process::id()).unwrap();
         let start = mapping_start(&me).expect("our exe is mapped");
         assert_eq!(start & 0xfff, 0, "mappings are page-aligned");
+        // Found by device and inode alone as well, and by neither not.
+        let renamed = Process {
+            exe: "/elsewhere/renamed".into(),
+            ..me.clone()
+        };
+        assert_eq!(mapping_start(&renamed), Some(start));
+        let other = Process {
+            exe_id: (me.exe_id.0, me.exe_id.1 + 1),
+            ..renamed
+        };
+        assert_eq!(mapping_start(&other), None);
         let mem = Memory::open(std::process::id()).unwrap();
         let word = 0x1122_3344_5566_7788u64;
         let mut buf = [0u8; 8];

@@ -1,5 +1,5 @@
-//! Rust mirror of `ebpf/gotel.h`: the recipe userspace writes and the event
-//! header the BPF program emits. Sizes and offsets are asserted at compile
+//! Rust mirror of `ebpf/gotel.h`: the recipes userspace writes and the
+//! record layout the BPF program emits (`gotel_event` header, capture heads). Sizes and offsets are asserted at compile
 //! time here and checked against the C header by `tests/layout.rs`.
 
 use std::mem::{offset_of, size_of};
@@ -10,7 +10,7 @@ pub const MAX_OPS: usize = 16;
 pub const MAX_RECIPES: u32 = 4096;
 /// Longest string copy (`GOTEL_MAX_STRING`).
 pub const MAX_STRING: u32 = 4096;
-/// Captured bytes per event (`GOTEL_MAX_DATA`).
+/// Captured bytes per record (`GOTEL_MAX_DATA`).
 pub const MAX_DATA: u32 = 8192;
 
 /// `GOTEL_LOC_NONE`.
@@ -54,7 +54,7 @@ pub const SITE_ENTRY: u8 = 0;
 pub const SITE_RETURN: u8 = 1;
 /// `GOTEL_EV_NO_G`: the goroutine fields could not be read.
 pub const EV_NO_G: u8 = 1;
-/// `GOTEL_EV_DATA_FULL`: ops were skipped because the event was full.
+/// `GOTEL_EV_DATA_FULL`: ops were skipped because the record was full.
 pub const EV_DATA_FULL: u8 = 2;
 /// Bytes of `runtime.g` the program reads per hit (`GOTEL_G_SPAN`).
 pub const G_SPAN: u32 = 256;

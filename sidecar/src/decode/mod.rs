@@ -31,7 +31,7 @@ use crate::plan::SitePlan;
 use crate::plan::TypePlan;
 
 pub use errors::{go_quote, ip_string};
-pub use value::GoValue;
+pub use value::{printable, GoValue};
 
 /// What decoding looks up about the traced binary, by address in the
 /// traced process (the implementor removes the load bias). Lookups only:
@@ -80,7 +80,7 @@ struct Cx<'n, 'u> {
 }
 
 /// Decodes every value of `site` from a record's data; `masks` are the
-/// event's (fault, nil) masks.
+/// record header's (fault, nil) masks.
 pub fn decode(
     site: &SitePlan,
     data: &[u8],

@@ -106,11 +106,7 @@ pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
         Shape::Func { pc_op } => match captures.get(*pc_op) {
             Some(Capture::Nil) => GoValue::Null,
             Some(Capture::Scalar(pc)) => match cx.names.func_name(*pc) {
-                Some(f) => GoValue::Str {
-                    text: f,
-                    len: 0,
-                    truncated: false,
-                },
+                Some(f) => GoValue::text(f),
                 None => GoValue::Pointer(*pc),
             },
             _ => GoValue::fault(),

@@ -89,6 +89,15 @@ impl GoValue {
     }
 }
 
+/// A `[]byte` as text, when it is printable UTF-8 (tabs and newlines
+/// allowed): JSONL and OTLP show it so, and as hex otherwise.
+pub fn printable(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(data).ok().filter(|t| {
+        t.chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+    })
+}
+
 impl Serialize for GoValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -155,14 +164,9 @@ impl Serialize for GoValue {
                 m.end()
             }
             GoValue::Bytes { data, len } => {
-                let (key, text) = match std::str::from_utf8(data) {
-                    Ok(t)
-                        if t.chars()
-                            .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')) =>
-                    {
-                        ("string", t.to_string())
-                    }
-                    _ => ("hex", data.iter().map(|b| format!("{b:02x}")).collect()),
+                let (key, text) = match printable(data) {
+                    Some(t) => ("string", t.to_string()),
+                    None => ("hex", crate::export::hex(data)),
                 };
                 if key == "string" && data.len() as u64 == *len {
                     return s.serialize_str(&text);

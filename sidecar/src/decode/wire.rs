@@ -2,11 +2,10 @@
 //! the BPF program writes (`ebpf/gotel.h`): one capture per op of the
 //! site's recipe, then one block per dynamic value it followed.
 //!
-//! Block headers are read through their layout-checked mirror
-//! ([`RawDynBlock`], compared with the C struct by `tests/layout.rs`). The
-//! headers of the captures themselves have no C struct: the BPF program
-//! writes them at the offsets the comments of `enum gotel_op_kind` give,
-//! which the constants below name.
+//! Every fixed part is read through its layout-checked mirror (compared
+//! with the C struct by `tests/layout.rs`): [`RawStrHead`] before a string
+//! or byte run, [`RawSeqHead`] before a sequence's elements, [`RawElemHead`]
+//! before an element's captures, [`RawDynBlock`] before a block.
 
 use std::mem::size_of;
 use std::rc::Rc;
@@ -81,7 +80,7 @@ pub(super) struct Rec<'a> {
 }
 
 impl<'a> Rec<'a> {
-    /// Splits `data` captured by `ops` (`masks`: the event's fault and
+    /// Splits `data` captured by `ops` (`masks`: the record header's fault and
     /// nil masks).
     pub fn parse(ops: &[RawOp], data: &'a [u8], masks: (u32, u32), names: &dyn Names) -> Self {
         let (captures, end) = captures(ops, data, masks.0, masks.1);

@@ -29,6 +29,8 @@ type PlansOrWhy = Result<Vec<Arc<Plan>>, AttachError>;
 pub struct Binaries {
     analyses: HashMap<BinKey, Result<Arc<BinaryInfo>, AttachError>>,
     plans: HashMap<(BinKey, ProbeKey), PlansOrWhy>,
+    /// Analyses made: each file once while a traced process runs it.
+    pub opened: u64,
 }
 
 impl Binaries {
@@ -41,7 +43,9 @@ impl Binaries {
             source: Arc::new(e),
         })?;
         let key = (md.dev(), md.ino(), md.size(), md.mtime());
+        let opened = &mut self.opened;
         let entry = self.analyses.entry(key).or_insert_with(|| {
+            *opened += 1;
             let t = Instant::now();
             let r = BinaryInfo::open(&path)
                 .map(Arc::new)

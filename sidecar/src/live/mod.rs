@@ -4,7 +4,7 @@
 //!
 //! The supervisor only coordinates; each concern has its own room:
 //! `binaries` (analysis and plan caches), `registry` (what is attached,
-//! through the `kernel` trait), `types` (dynamic-type recipes), `names`
+//! through the `kernel` trait), `type_recipes` (dynamic-type recipes), `names`
 //! (what decoding needs of one process) and `pipeline` (records → calls,
 //! kernel-free).
 
@@ -17,7 +17,7 @@ mod registry;
 mod testkit;
 #[cfg(test)]
 mod tests;
-mod types;
+mod type_recipes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ use kernel::Kernel;
 use names::ProcessNames;
 use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
-use types::TypeRecipes;
+use type_recipes::TypeRecipes;
 
 /// Most open (entered, not yet returned) calls remembered at once.
 pub const MAX_OPEN_CALLS: usize = 65_536;

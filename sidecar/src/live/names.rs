@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::pipeline::Lookups;
-use super::types::BinaryTypes;
+use super::type_recipes::BinaryTypes;
 use crate::decode::Names;
 use crate::golang::types::{TypeId, TypeTable};
 use crate::golang::BinaryInfo;

@@ -1,5 +1,6 @@
-//! The pipeline on synthetic records: one probe `main.f(x int64) (n int64,
-//! err error)` whose entry captures `x` and whose return captures `n`.
+//! The pipeline on synthetic records: probes on `main.f(x int64) int64`
+//! and `main.g` (the same shape), whose entry captures `x` and whose
+//! return captures the result `n`.
 
 use std::sync::Arc;
 
@@ -65,7 +66,7 @@ fn attachment(id: u64, function: &str, instant: bool) -> Arc<Attachment> {
 }
 
 /// A ring-buffer record as the BPF program writes it: header, then one
-/// 8-byte slot per scalar op.
+/// 8-byte capture per scalar op.
 fn record(cookie: u32, site: u8, goid: u64, frame: u64, ktime: u64, value: i64) -> Vec<u8> {
     record_with(cookie, site, goid, frame, ktime, &[value], |_| {})
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::kernel::fake::FakeKernel;
 use super::*;
-use crate::recipe::{RawEvent, SITE_ENTRY};
+use crate::recipe::{RawEvent, SITE_ENTRY, SITE_RETURN};
 
 /// A sink that keeps what it is given.
 #[derive(Default, Clone)]
@@ -79,14 +79,11 @@ fn a_process_that_cannot_be_traced_is_tried_once_per_image() {
     sup.reconcile_with(&live, |_| *drained.borrow_mut() += 1);
     assert_eq!(sup.attachments(), 0);
     assert_eq!(sup.failed.len(), 1, "not a Go binary: failed");
+    assert_eq!(sup.binaries.opened, 1);
     let key = sup.failed.iter().next().unwrap().1.clone();
-    // The analysis failed once; the failure is cached with it, not retried.
-    assert!(matches!(
-        sup.binaries.analyse(&me),
-        Err(AttachError::Analysis(_))
-    ));
     sup.reconcile_with(&live, |_| *drained.borrow_mut() += 1);
     assert_eq!(sup.failed.len(), 1);
+    assert_eq!(sup.binaries.opened, 1, "not retried while the image lives");
     // Nothing was attached, so nothing is gone and nothing was drained.
     assert_eq!(*drained.borrow(), 0);
     // A new image of the pid (exec) is tried again.
@@ -115,16 +112,51 @@ fn a_probe_without_a_process_waits() {
 #[test]
 fn records_become_calls_in_the_sink_and_are_counted() {
     let (mut sup, kept) = supervisor(Config::default());
-    // A record for a cookie nothing owns is stray; nothing reaches the sink.
-    let ev = RawEvent {
-        cookie: 5,
-        goid: 1,
-        site: SITE_ENTRY,
-        ..RawEvent::default()
+    let site = |site| crate::plan::SitePlan {
+        recipe: crate::recipe::RawRecipe {
+            site,
+            ..Default::default()
+        },
+        values: Vec::new(),
     };
-    sup.handle_record(&super::testkit::record(&ev, &[]));
+    let meta = Arc::new(Attachment {
+        id: 1,
+        key: "k".into(),
+        probe: "main.f".into(),
+        pid: 42,
+        plan: Arc::new(crate::plan::Plan {
+            function: "main.f".into(),
+            signature: "main.f()".into(),
+            entry_offset: 0x10,
+            ret_offsets: vec![0x20],
+            instant: false,
+            entry_args: 0,
+            entry: site(SITE_ENTRY),
+            ret: site(SITE_RETURN),
+            warnings: Vec::new(),
+        }),
+        origin: Arc::new(Origin::default()),
+        names: Arc::new(super::testkit::NoNames),
+    });
+    sup.pipeline.route(1, meta.clone(), SITE_ENTRY);
+    sup.pipeline.route(2, meta, SITE_RETURN);
+    let record = |cookie, site| {
+        let ev = RawEvent {
+            cookie,
+            goid: 1,
+            frame: 0x100,
+            site,
+            ..RawEvent::default()
+        };
+        super::testkit::record(&ev, &[])
+    };
+    // An entry, its return, and a record for a cookie nothing owns.
+    sup.handle_record(&record(1, SITE_ENTRY));
+    sup.handle_record(&record(2, SITE_RETURN));
+    sup.handle_record(&record(5, SITE_ENTRY));
     sup.end_batch();
     let c = sup.counters();
-    assert_eq!((c.events, c.stray_records, c.calls), (1, 1, 0));
-    assert!(kept.0.borrow().is_empty());
+    assert_eq!((c.events, c.stray_records, c.calls), (3, 1, 1));
+    assert_eq!(kept.0.borrow().len(), 1);
+    assert_eq!(kept.0.borrow()[0].function, "main.f");
 }

@@ -64,14 +64,9 @@ fn scalar(v: &GoValue) -> Option<any_value::Value> {
 
 /// `[]byte` as text when it is printable UTF-8, else as hex (like JSONL).
 fn bytes_text(data: &[u8]) -> String {
-    match std::str::from_utf8(data) {
-        Ok(t)
-            if t.chars()
-                .all(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r')) =>
-        {
-            t.to_string()
-        }
-        _ => data.iter().map(|b| format!("{b:02x}")).collect(),
+    match crate::decode::printable(data) {
+        Some(t) => t.to_string(),
+        None => crate::export::hex(data),
     }
 }
 

@@ -30,7 +30,7 @@ pub enum Shape {
     /// `_type` address, 0 for nil). The dynamic type is known only in the
     /// record: ops read the string its data pointer points at and, when
     /// there was room, copied the first [`DYN_HEAD`] bytes there, where
-    /// the type's own recipe (see `dynamic`) captures the rest.
+    /// the type's own recipe (see `type_recipe`) captures the rest.
     Interface {
         /// Op reading the `_type` address.
         type_op: usize,

@@ -155,25 +155,25 @@ pub(super) fn dynamic(op: &mut RawOp, type_op: usize) {
 
 /// A recipe ops are appended to.
 pub(super) trait Ops {
-    /// The op slots and the count in use.
-    fn slots(&mut self) -> (&mut [RawOp], &mut u8);
+    /// The ops array and the count in use.
+    fn ops_mut(&mut self) -> (&mut [RawOp], &mut u8);
 }
 
 impl Ops for RawRecipe {
-    fn slots(&mut self) -> (&mut [RawOp], &mut u8) {
+    fn ops_mut(&mut self) -> (&mut [RawOp], &mut u8) {
         (&mut self.ops, &mut self.n_ops)
     }
 }
 
 impl Ops for RawTypeRecipe {
-    fn slots(&mut self) -> (&mut [RawOp], &mut u8) {
+    fn ops_mut(&mut self) -> (&mut [RawOp], &mut u8) {
         (&mut self.ops, &mut self.n_ops)
     }
 }
 
 /// Appends `op`; its index, or None when every slot is taken.
 pub(super) fn append(r: &mut impl Ops, op: RawOp) -> Option<usize> {
-    let (ops, n_ops) = r.slots();
+    let (ops, n_ops) = r.ops_mut();
     let n = usize::from(*n_ops);
     *ops.get_mut(n)? = op;
     *n_ops += 1;

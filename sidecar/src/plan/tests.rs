@@ -1,6 +1,6 @@
 //! Unit tests of the planner on synthetic type tables: exact ops,
 //! locations, shapes, and what gives way first when a site runs short of
-//! its 16 captures and 8 KiB.
+//! its 16 ops and 8 KiB.
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc};
@@ -631,9 +631,9 @@ fn a_small_map_gets_its_group_and_a_large_one_its_first_group_last() {
 }
 
 #[test]
-fn type_recipes_and_site_ops_come_from_the_same_emitter() {
-    // The same read (an error's type word at offset 24 of the element)
-    // in a site recipe and in a type recipe.
+fn the_emitter_chases_pointers_and_fills_each_recipe_to_its_capacity() {
+    // An error's type word at offset 24 of the element: one load, then
+    // the word 8 bytes on.
     let at = Access::Mem(Mem {
         off: 24,
         ..Mem::at(Base::Elem)
@@ -646,14 +646,18 @@ fn type_recipes_and_site_ops_come_from_the_same_emitter() {
     );
     let mut site = RawRecipe::default();
     let mut ty = RawTypeRecipe::default();
-    assert_eq!(emit::append(&mut site, op), Some(0));
-    assert_eq!(emit::append(&mut ty, op), Some(0));
-    assert_eq!(site.ops[0], ty.ops[0]);
-    // A type recipe holds MAX_TYPE_OPS ops.
-    for i in 1..MAX_TYPE_OPS {
+    // A site recipe holds MAX_OPS ops, a type recipe MAX_TYPE_OPS.
+    for i in 0..crate::recipe::MAX_OPS {
+        assert_eq!(emit::append(&mut site, op), Some(i));
+    }
+    assert_eq!(emit::append(&mut site, op), None);
+    let max = crate::recipe::MAX_OPS;
+    assert_eq!((site.n_ops as usize, site.ops[max - 1]), (max, op));
+    for i in 0..MAX_TYPE_OPS {
         assert_eq!(emit::append(&mut ty, op), Some(i));
     }
     assert_eq!(emit::append(&mut ty, op), None);
+    assert_eq!(ty.n_ops as usize, MAX_TYPE_OPS);
     // An OP_GROUP is sent as an OP_ELEMS over the address its chase ends at.
     let g = emit::op(OP_GROUP, 0, 0, at.clone(), None);
     assert_eq!((g.kind, g.indirect, g.mem_off), (OP_ELEMS, ADDR_ONLY, 24));

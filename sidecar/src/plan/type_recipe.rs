@@ -8,7 +8,7 @@
 //! the site's own data (one `gotel_dyn_block` per value). Recipes are
 //! planned here from DWARF: ahead of time for the binary's error types
 //! ([`likely_types`]), and for any other type the first time a record
-//! shows it. Which recipes a binary has installed is `live::types::BinaryTypes`.
+//! shows it. Which recipes a binary has installed is `live::type_recipes::BinaryTypes`.
 
 use std::collections::HashSet;
 

@@ -20,7 +20,7 @@ use super::emit::{self, Access, Base, Mem};
 
 /// The bytes copied at the data pointer of an interface in a slice
 /// element or map slot (see [`DYN_HEAD`]).
-const ELEM_HEAD: u32 = 32;
+const ELEM_DYN_HEAD: u32 = 32;
 
 /// Where the value being walked is.
 pub(super) enum At<'p> {
@@ -348,7 +348,7 @@ impl Builder<'_> {
             // The value's first bytes, where its dynamic type's own recipe
             // (if installed) then runs: an extra; shorter per slice element.
             if self.budget.extras() {
-                let len = if s.in_elem { ELEM_HEAD } else { DYN_HEAD };
+                let len = if s.in_elem { ELEM_DYN_HEAD } else { DYN_HEAD };
                 let op = emit::op(OP_BYTES, 1, len as u16, data, None);
                 head_op = self.push(op, emit::run_bytes(len), Priority::Extra);
                 if let Some(op) = head_op {

@@ -7,7 +7,7 @@ use crate::live::kernel::Kernel;
 use crate::recipe::RawTypeRecipe;
 
 #[test]
-fn a_type_is_wanted_once_until_planned() {
+fn a_type_is_wanted_until_planned_then_never() {
     let t = BinaryTypes::new(3);
     assert!(t.want(0x100), "first sight: to be planned");
     assert!(t.want(0x100), "still wanted until planned");

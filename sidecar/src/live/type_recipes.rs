@@ -221,5 +221,5 @@ impl BinaryTypes {
 }
 
 #[cfg(test)]
-#[path = "types_tests.rs"]
+#[path = "type_recipes_tests.rs"]
 mod tests;
