@@ -52,6 +52,44 @@ fn check_prints_the_plan_and_warnings() {
     assert!(!o.status.success());
     assert!(out.contains("error: no function main.gret in"), "{out}");
     assert!(out.contains("did you mean main.greet?"), "{out}");
+
+    // An argument path on a function without arguments says so.
+    let o = check(
+        &bin,
+        "probes:\n  - function: main.main\n    args: [nosuch]\n    target: { exe: sigs }\n",
+    );
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        out.contains("function main.main has no argument nosuch; it has no arguments\n"),
+        "{out}"
+    );
+    let o = check(
+        &bin,
+        "probes:\n  - function: greet\n    args: [nme]\n    target: { exe: sigs }\n",
+    );
+    let out = text(&o);
+    assert!(
+        out.contains("has no argument nme; its arguments are: name, times\n"),
+        "{out}"
+    );
+}
+
+/// A binary that is not Go at all is named as such, not as a stripped Go
+/// binary to rebuild.
+#[test]
+fn a_program_that_is_not_go_is_named_as_such() {
+    for args in [
+        &["functions", "/bin/sleep"][..],
+        &["functions", "/bin/sleep", "main."],
+    ] {
+        let o = gotel(args);
+        assert!(!o.status.success());
+        assert_eq!(
+            text(&o).trim(),
+            "gotel: /bin/sleep is not a Go program (it has no Go build info and no Go function table); gotel traces Go binaries only"
+        );
+    }
 }
 
 #[test]

@@ -48,6 +48,12 @@ pub enum AnalysisError {
         /// The architecture found.
         arch: String,
     },
+    /// Neither Go's build info nor its function table: not a Go program.
+    #[error("{path} is not a Go program (it has no Go build info and no Go function table); gotel traces Go binaries only")]
+    NotGo {
+        /// The file.
+        path: PathBuf,
+    },
     /// The binary was stripped or built with `-ldflags=-w`.
     #[error("the binary has no DWARF debug info (built with -ldflags=-w or stripped); rebuild without -w/-s to see arguments")]
     NoDwarf,
@@ -157,6 +163,16 @@ impl BinaryInfo {
             })
             .collect();
         let go_version = buildinfo_version(&file);
+        // Every Go binary keeps its function table (the runtime needs it),
+        // stripped or not; PIE builds of Go < 1.21 keep it in relocated data.
+        let has_pclntab = [".gopclntab", ".data.rel.ro.gopclntab"]
+            .iter()
+            .any(|s| file.section_by_name(s).is_some());
+        if go_version.is_none() && !has_pclntab {
+            return Err(AnalysisError::NotGo {
+                path: path.to_owned(),
+            });
+        }
         let symbol = |name: &str| {
             use object::ObjectSymbol;
             file.symbols()

@@ -11,6 +11,14 @@ use crate::recipe::{SITE_ENTRY, SITE_RETURN};
 use super::builder::Builder;
 use super::contract::{Plan, Shape, Value};
 
+/// The end of a "no argument X" message: what the function does take.
+fn arguments(available: &[String]) -> String {
+    match available {
+        [] => "it has no arguments".into(),
+        names => format!("its arguments are: {}", names.join(", ")),
+    }
+}
+
 /// Why a probe cannot be planned at all.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -18,7 +26,7 @@ pub enum PlanError {
     #[error(transparent)]
     Lookup(#[from] LookupError),
     /// `args:` names something the function does not have.
-    #[error("function {function} has no argument {arg}; its arguments are: {}", .available.join(", "))]
+    #[error("function {function} has no argument {arg}; {}", arguments(.available))]
     NoSuchArg {
         /// The function.
         function: String,
