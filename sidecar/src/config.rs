@@ -221,6 +221,14 @@ pub enum ConfigError {
         /// The OS error (in the message, not chained: shown once).
         error: std::io::Error,
     },
+    /// The file is larger than any sensible config: refused before parsing.
+    #[error("config file {path} is {bytes} bytes; at most {MAX_CONFIG_BYTES} are read")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+    },
     /// Syntax or type error (figment names the key and the source).
     #[error("config: {0}")]
     Parse(String),
@@ -234,15 +242,32 @@ pub enum ConfigError {
     },
 }
 
+/// The largest config file read (a generated one with a thousand probes
+/// is well under it).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The most probes one config may hold: each attached probe takes two of
+/// the kernel's `recipe::MAX_RECIPES` recipes.
+pub const MAX_PROBES: usize = crate::recipe::MAX_RECIPES as usize / 2;
+
 /// Reads `path` (YAML unless it ends in `.toml`) and applies `GOTEL_*` env
 /// overrides (`GOTEL_SCAN_INTERVAL_MS=100`, `GOTEL_PROBES='[{...}]'`,
 /// `GOTEL_OTLP__ENDPOINT=http://c:4317`).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    if let Err(error) = std::fs::metadata(path) {
-        return Err(ConfigError::Read {
-            path: path.to_owned(),
-            error,
-        });
+    match std::fs::metadata(path) {
+        Err(error) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                error,
+            })
+        }
+        Ok(m) if m.len() > MAX_CONFIG_BYTES => {
+            return Err(ConfigError::TooLarge {
+                path: path.to_owned(),
+                bytes: m.len(),
+            })
+        }
+        Ok(_) => {}
     }
     let base = Figment::from(Serialized::defaults(Config::default()));
     let fig = if path.extension().is_some_and(|e| e == "toml") {
@@ -287,6 +312,16 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             "probes".into(),
             "no probes configured; add at least one `- function: main.myFunc` with a `target`",
+        ));
+    }
+    if cfg.probes.len() > MAX_PROBES {
+        return Err(invalid(
+            "probes".into(),
+            &format!(
+                "{} probes; at most {MAX_PROBES} (each attached probe takes two of the kernel's {} recipes)",
+                cfg.probes.len(),
+                crate::recipe::MAX_RECIPES
+            ),
         ));
     }
     if cfg.drain_interval_ms == 0 || cfg.scan_interval_ms == 0 {
@@ -440,6 +475,32 @@ mod tests {
         assert_eq!(p.args, None);
         assert_eq!(p.display_name(), "main.computeE");
         assert_eq!(p.target.exe.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn oversized_configs_are_refused_before_they_cost_much() {
+        let probe = "  - function: f\n    target: { exe: app }\n";
+        let many = format!("probes:\n{}", probe.repeat(MAX_PROBES + 1));
+        assert_eq!(
+            from_yaml(&many).unwrap_err().to_string(),
+            "config probes: 2049 probes; at most 2048 (each attached probe takes two of the kernel's 4096 recipes)"
+        );
+        let ok = format!("probes:\n{}", probe.repeat(MAX_PROBES));
+        assert_eq!(from_yaml(&ok).unwrap().probes.len(), MAX_PROBES);
+        // A file too large is not even parsed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.yaml");
+        let huge = format!("probes:\n{}", probe.repeat(30_000));
+        std::fs::write(&path, &huge).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config file {} is {} bytes; at most 1048576 are read",
+                path.display(),
+                huge.len()
+            )
+        );
     }
 
     #[test]
