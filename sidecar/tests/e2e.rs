@@ -117,6 +117,20 @@ fn sigs_exact_values() {
         let (calls, logs) = gotel.stop();
         let v = &tc.version;
 
+        // mixed's two unreadable floats: one warning line, not one each.
+        let warned: Vec<&String> = logs
+            .iter()
+            .filter(|l| l.contains("\"probe\":\"main.mixed\"") && l.contains("XMM"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{v}: {warned:?}");
+        let w: Value = serde_json::from_str(warned[0]).unwrap();
+        assert_eq!(w["warnings"], 2, "{v}: {w}");
+        assert_eq!(
+            w["message"],
+            "f: float64 passed in register X0; eBPF cannot read XMM registers (and 1 more; `gotel check` lists them)",
+            "{v}"
+        );
+
         let ints = of(&calls, "main.ints");
         assert_eq!(ints.len(), 2, "{v}");
         assert_eq!(

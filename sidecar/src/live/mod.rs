@@ -270,8 +270,20 @@ impl<K: Kernel> Supervisor<K> {
         };
         // A generic function attaches once per shape instantiation.
         for plan in plans {
-            for w in &plan.warnings {
-                warn!(probe = spec.display_name(), pid = p.pid, "{w}");
+            // One line per attachment: a probe over budget can have dozens.
+            if let Some(first) = plan.warnings.first() {
+                let n = plan.warnings.len();
+                warn!(
+                    probe = spec.display_name(),
+                    pid = p.pid,
+                    function = %plan.function,
+                    warnings = n,
+                    "{first}{}",
+                    match n {
+                        1 => String::new(),
+                        _ => format!(" (and {} more; `gotel check` lists them)", n - 1),
+                    }
+                );
             }
             let meta = Arc::new(Attachment {
                 id: self.next_id,
