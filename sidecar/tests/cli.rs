@@ -53,6 +53,15 @@ fn check_prints_the_plan_and_warnings() {
     assert!(out.contains("error: no function main.gret in"), "{out}");
     assert!(out.contains("did you mean main.greet?"), "{out}");
 
+    // A bare method name names the methods of that name, not near spellings.
+    let o = check(
+        &bin,
+        "probes:\n  - function: Add\n    target: { exe: sigs }\n",
+    );
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(out.contains("main.(*Counter).Add"), "{out}");
+
     // An argument path on a function without arguments says so.
     let o = check(
         &bin,

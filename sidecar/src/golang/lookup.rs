@@ -18,7 +18,7 @@ pub enum LookupError {
         suggestions: Vec<String>,
     },
     /// The short name matches several functions.
-    #[error("function name {name} is ambiguous; use one of: {}", .candidates.join(", "))]
+    #[error("function name {name} is ambiguous; use one of: {}", first_few(.candidates))]
     Ambiguous {
         /// What the user asked for.
         name: String,
@@ -33,6 +33,20 @@ pub enum LookupError {
         /// Inlined call sites.
         sites: usize,
     },
+}
+
+/// Most candidates an ambiguous name lists; `gotel functions` lists all.
+const LISTED: usize = 10;
+
+fn first_few(c: &[String]) -> String {
+    match c.len() {
+        n if n > LISTED => format!(
+            "{} (and {} more; `gotel functions` lists them)",
+            c[..LISTED].join(", "),
+            n - LISTED
+        ),
+        _ => c.join(", "),
+    }
 }
 
 fn did_you_mean(s: &[String]) -> String {
@@ -118,10 +132,22 @@ impl BinaryInfo {
                 sites,
             });
         }
+        // A bare method name (`Get`, `ServeHTTP`): every method of that name.
+        let same_method = by_method(funcs.iter().map(|f| f.name.as_str()), name);
+        if same_method.len() > 1 {
+            return Err(LookupError::Ambiguous {
+                name: name.into(),
+                candidates: same_method,
+            });
+        }
+        let suggestions = match same_method.is_empty() {
+            true => suggest(funcs.iter().map(|f| f.name.as_str()), name),
+            false => same_method,
+        };
         Err(LookupError::NotFound {
             name: name.into(),
             binary: self.path.display().to_string(),
-            suggestions: suggest(funcs.iter().map(|f| f.name.as_str()), name),
+            suggestions,
         })
     }
 
@@ -181,10 +207,59 @@ fn short_match(full: &str, q: &str) -> bool {
     after_slash == q
 }
 
-fn suggest<'a>(names: impl Iterator<Item = &'a str>, q: &str) -> Vec<String> {
+/// The last element of a name: a method's or function's own name
+/// (`net/http.Header.Get` → `Get`, `main.(*T).M` → `M`).
+fn last_name(full: &str) -> &str {
+    full.rsplit('.').next().unwrap_or(full)
+}
+
+/// The package a name is in, as its last path element (`net/http.Header.Get`
+/// → `http`); None for a bare name.
+fn package_of(full: &str) -> Option<&str> {
+    let after_slash = full.rfind('/').map_or(full, |i| &full[i + 1..]);
+    after_slash
+        .find('.')
+        .map(|i| &after_slash[..i])
+        .filter(|p| !p.starts_with('('))
+}
+
+/// Every function a bare method or function name (no package, no receiver)
+/// names, sorted: `Get` → `net/http.Header.Get`, `net/url.Values.Get`…
+fn by_method<'a>(names: impl Iterator<Item = &'a str>, q: &str) -> Vec<String> {
+    if q.contains(['.', '(', '*']) {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = names
+        .filter(|n| last_name(n) == q && !n.contains('['))
+        .map(str::to_string)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Near spellings of `q`: of the whole local name, and, when `q` names a
+/// package, of the method or function name within that package (so
+/// `bttest.CreateTabl` finds `…/bttest.(*server).CreateTable`).
+fn suggest<'a>(names: impl Iterator<Item = &'a str> + Clone, q: &str) -> Vec<String> {
     let ql = local_name(q).to_lowercase();
+    let (mut qpkg, qlast) = (package_of(q), last_name(q).to_lowercase());
+    // A package that exists narrows the search to it; a misspelt one does not.
+    if !names.clone().any(|n| package_of(n) == qpkg) {
+        qpkg = None;
+    }
     let mut scored: Vec<(f64, &str)> = names
-        .map(|n| (strsim::jaro_winkler(&local_name(n).to_lowercase(), &ql), n))
+        .filter(|n| qpkg.is_none() || package_of(n) == qpkg)
+        .map(|n| {
+            let whole = strsim::jaro_winkler(&local_name(n).to_lowercase(), &ql);
+            let in_package = match qpkg {
+                Some(p) if package_of(n) == Some(p) => {
+                    strsim::jaro_winkler(&last_name(n).to_lowercase(), &qlast)
+                }
+                _ => 0.0,
+            };
+            (whole.max(in_package), n)
+        })
         .filter(|(s, _)| *s > 0.85)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
@@ -244,6 +319,56 @@ mod tests {
         );
         assert!(short_match("github.com/x/y.(*T).M", "y.(*T).M"));
         assert!(!short_match("main.computeEx", "computeE"));
+    }
+
+    const NAMES: [&str; 7] = [
+        "net/http.Header.Get",
+        "net/url.Values.Get",
+        "net/http.(*Client).Get",
+        "text/template.ge",
+        "cloud.google.com/go/bigtable/bttest.(*server).CreateTable",
+        "cloud.google.com/go/bigtable/bttest.(*server).DeleteTable",
+        "main.Max[go.shape.int]",
+    ];
+
+    #[test]
+    fn a_bare_method_name_lists_every_method_of_that_name() {
+        assert_eq!(
+            by_method(NAMES.into_iter(), "Get"),
+            [
+                "net/http.(*Client).Get",
+                "net/http.Header.Get",
+                "net/url.Values.Get"
+            ]
+        );
+        assert!(by_method(NAMES.into_iter(), "http.Get").is_empty());
+        assert!(by_method(NAMES.into_iter(), "Gett").is_empty());
+        let many: Vec<String> = (0..12).map(|i| format!("p{i}.T.Get")).collect();
+        assert_eq!(
+            first_few(&many),
+            "p0.T.Get, p1.T.Get, p2.T.Get, p3.T.Get, p4.T.Get, p5.T.Get, p6.T.Get, p7.T.Get, p8.T.Get, p9.T.Get (and 2 more; `gotel functions` lists them)"
+        );
+    }
+
+    #[test]
+    fn a_typo_in_a_method_name_suggests_the_method_in_that_package() {
+        assert_eq!(
+            suggest(NAMES.into_iter(), "bttest.CreateTabl"),
+            ["cloud.google.com/go/bigtable/bttest.(*server).CreateTable"]
+        );
+        // Not an unrelated near spelling in another package.
+        assert_eq!(
+            suggest(NAMES.into_iter(), "http.Gett"),
+            ["net/http.(*Client).Get", "net/http.Header.Get"]
+        );
+        // A misspelt package does not narrow the search.
+        assert_eq!(
+            suggest(NAMES.into_iter(), "htp.Header.Get"),
+            ["net/http.Header.Get"]
+        );
+        assert_eq!(package_of("net/http.Header.Get"), Some("http"));
+        assert_eq!(package_of("Get"), None);
+        assert_eq!(last_name("main.(*T).M"), "M");
     }
 
     #[test]
