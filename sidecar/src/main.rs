@@ -1,5 +1,6 @@
 //! The `gotel` command line.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -192,10 +193,17 @@ fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -
 fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Result<()> {
     let cfg = config::load(config_path)?;
     let mut failures = 0;
+    // Probes share the process list and each binary's analysis: a config
+    // of many probes on one program is analysed once.
+    let procs = match (&binary, pid) {
+        (None, None) => gotel::proc::scan(),
+        _ => Vec::new(),
+    };
+    let mut analyses: HashMap<(u64, u64), std::rc::Rc<Result<BinaryInfo, String>>> = HashMap::new();
     for (i, spec) in cfg.probes.iter().enumerate() {
         let path = match (&binary, pid) {
-            (None, None) => match gotel::proc::scan()
-                .into_iter()
+            (None, None) => match procs
+                .iter()
                 .find(|p| gotel::discover::matches(&spec.target, p))
             {
                 Some(p) => p.exe_path(),
@@ -208,7 +216,19 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
             _ => binary_for(binary.clone(), pid)?,
         };
         println!("probes[{i}] {} in {}", spec.display_name(), path.display());
-        let bin = match BinaryInfo::open(&path) {
+        let analysis = match std::fs::metadata(&path) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                analyses
+                    .entry((m.dev(), m.ino()))
+                    .or_insert_with(|| {
+                        std::rc::Rc::new(BinaryInfo::open(&path).map_err(|e| e.to_string()))
+                    })
+                    .clone()
+            }
+            Err(e) => std::rc::Rc::new(Err(format!("cannot read {}: {e}", path.display()))),
+        };
+        let bin = match analysis.as_ref() {
             Ok(b) => b,
             Err(e) => {
                 println!("  error: {e}");
@@ -216,7 +236,7 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                 continue;
             }
         };
-        match gotel::plan::plan(&bin, spec) {
+        match gotel::plan::plan(bin, spec) {
             Ok(plans) => {
                 if plans.len() > 1 {
                     println!("  generic: {} instantiations, each attached", plans.len());
