@@ -229,6 +229,14 @@ pub enum ConfigError {
         /// Its size.
         bytes: u64,
     },
+    /// A `GOTEL_*` variable that names no config key and nothing of gotel's.
+    #[error("unknown environment variable {name}: not a config key ({}) nor GOTEL_LOG/GOTEL_LOG_FORMAT{}", CONFIG_KEYS.join(", "), .suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    UnknownVariable {
+        /// The variable.
+        name: String,
+        /// The nearest known variable, if close.
+        suggestion: Option<String>,
+    },
     /// Syntax or type error (figment names the key and the source).
     #[error("config: {0}")]
     Parse(String),
@@ -269,6 +277,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         }
         Ok(_) => {}
     }
+    unknown_variables(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))?;
     let base = Figment::from(Serialized::defaults(Config::default()));
     let fig = if path.extension().is_some_and(|e| e == "toml") {
         base.merge(Toml::file(path))
@@ -285,6 +294,43 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         })
         .split("__");
     from_figment(fig.merge(env))
+}
+
+/// `GOTEL_*` variables that are not config keys: gotel's own logging, and
+/// the repository's scripts' (which reach gotel when its tests run it).
+const OTHER_VARIABLES: &[&str] = &[
+    "LOG",
+    "LOG_FORMAT",
+    "GO_TOOLCHAINS",
+    "GO_VERSIONS",
+    "FULL_MATRIX",
+    "CACHE",
+];
+
+/// Refuses a `GOTEL_*` variable that names nothing, as an unknown key in
+/// the file is: a misspelt override must not be silently ignored.
+fn unknown_variables(names: impl Iterator<Item = String>) -> Result<(), ConfigError> {
+    for name in names {
+        let Some(rest) = name.strip_prefix("GOTEL_") else {
+            continue;
+        };
+        let top = rest.split("__").next().unwrap_or("");
+        let known = CONFIG_KEYS.iter().any(|c| top.eq_ignore_ascii_case(c))
+            || OTHER_VARIABLES.contains(&rest);
+        if known {
+            continue;
+        }
+        let suggestion = CONFIG_KEYS
+            .iter()
+            .map(|k| format!("GOTEL_{}", k.to_uppercase()))
+            .chain(OTHER_VARIABLES[..2].iter().map(|v| format!("GOTEL_{v}")))
+            .map(|k| (strsim::jaro_winkler(&k, &name), k))
+            .filter(|(s, _)| *s > 0.9)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| k);
+        return Err(ConfigError::UnknownVariable { name, suggestion });
+    }
+    Ok(())
 }
 
 /// Parses a config from YAML text (used by tests and `--config -`).
@@ -500,6 +546,26 @@ mod tests {
                 path.display(),
                 huge.len()
             )
+        );
+    }
+
+    #[test]
+    fn an_unknown_gotel_variable_is_refused_like_an_unknown_key() {
+        let vars = |v: &[&str]| unknown_variables(v.iter().map(|s| s.to_string()));
+        assert!(vars(&["PATH", "GOTEL_LOG", "GOTEL_PROBES", "GOTEL_OTLP__ENDPOINT"]).is_ok());
+        assert!(vars(&[
+            "GOTEL_GO_TOOLCHAINS",
+            "GOTEL_FULL_MATRIX",
+            "GOTEL_scan_interval_ms"
+        ])
+        .is_ok());
+        assert_eq!(
+            vars(&["GOTEL_LOG", "GOTEL_RING_BUFER_KIB"]).unwrap_err().to_string(),
+            "unknown environment variable GOTEL_RING_BUFER_KIB: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp) nor GOTEL_LOG/GOTEL_LOG_FORMAT; did you mean GOTEL_RING_BUFFER_KIB?"
+        );
+        assert_eq!(
+            vars(&["GOTEL_NO_SUCH_VAR"]).unwrap_err().to_string(),
+            "unknown environment variable GOTEL_NO_SUCH_VAR: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp) nor GOTEL_LOG/GOTEL_LOG_FORMAT"
         );
     }
 
