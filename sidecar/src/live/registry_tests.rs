@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
-use crate::export::Origin;
 use crate::live::kernel::fake::FakeKernel;
-use crate::live::testkit::{self, NoNames};
-use crate::plan::{Plan, SitePlan};
+use crate::live::testkit;
 use crate::recipe::RawEvent;
 
 fn process(pid: u32) -> Process {
@@ -23,32 +21,7 @@ fn process(pid: u32) -> Process {
 }
 
 fn meta(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
-    let site = |site| SitePlan {
-        recipe: RawRecipe {
-            site,
-            ..RawRecipe::default()
-        },
-        values: Vec::new(),
-    };
-    Arc::new(Attachment {
-        id,
-        key: key.into(),
-        probe: key.into(),
-        pid,
-        plan: Arc::new(Plan {
-            function: "main.f".into(),
-            signature: "main.f()".into(),
-            entry_offset: 0x1000,
-            ret_offsets: vec![0x1040, 0x1080],
-            instant: false,
-            entry_args: 0,
-            entry: site(SITE_ENTRY),
-            ret: site(SITE_RETURN),
-            warnings: Vec::new(),
-        }),
-        origin: Arc::new(Origin::default()),
-        names: Arc::new(NoNames),
-    })
+    testkit::attachment(id, key, pid)
 }
 
 const LOADED: Loaded = Loaded {

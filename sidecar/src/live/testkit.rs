@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use super::pipeline::Lookups;
+use super::pipeline::{Attachment, Lookups};
 use crate::decode::Names;
+use crate::export::Origin;
 use crate::golang::types::{TypeId, TypeTable};
-use crate::plan::TypePlan;
-use crate::recipe::RawEvent;
+use crate::plan::{Plan, SitePlan, TypePlan};
+use crate::recipe::{RawEvent, RawRecipe, SITE_ENTRY, SITE_RETURN};
 
 /// A process whose binary names nothing: plans without interfaces need no more.
 pub(crate) struct NoNames;
@@ -49,4 +50,35 @@ pub(crate) fn record(ev: &RawEvent, data: &[u8]) -> Vec<u8> {
         std::slice::from_raw_parts(std::ptr::from_ref(ev).cast::<u8>(), size_of::<RawEvent>())
     };
     [header, data].concat()
+}
+
+/// An attachment of probe `key` to process `pid` on `main.f()`, which
+/// captures nothing, with its entry at 0x1000 and RETs at 0x1040 and 0x1080.
+pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
+    let site = |site| SitePlan {
+        recipe: RawRecipe {
+            site,
+            ..RawRecipe::default()
+        },
+        values: Vec::new(),
+    };
+    Arc::new(Attachment {
+        id,
+        key: key.into(),
+        probe: key.into(),
+        pid,
+        plan: Arc::new(Plan {
+            function: "main.f".into(),
+            signature: "main.f()".into(),
+            entry_offset: 0x1000,
+            ret_offsets: vec![0x1040, 0x1080],
+            instant: false,
+            entry_args: 0,
+            entry: site(SITE_ENTRY),
+            ret: site(SITE_RETURN),
+            warnings: Vec::new(),
+        }),
+        origin: Arc::new(Origin::default()),
+        names: Arc::new(NoNames),
+    })
 }

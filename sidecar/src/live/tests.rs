@@ -112,32 +112,7 @@ fn a_probe_without_a_process_waits() {
 #[test]
 fn records_become_calls_in_the_sink_and_are_counted() {
     let (mut sup, kept) = supervisor(Config::default());
-    let site = |site| crate::plan::SitePlan {
-        recipe: crate::recipe::RawRecipe {
-            site,
-            ..Default::default()
-        },
-        values: Vec::new(),
-    };
-    let meta = Arc::new(Attachment {
-        id: 1,
-        key: "k".into(),
-        probe: "main.f".into(),
-        pid: 42,
-        plan: Arc::new(crate::plan::Plan {
-            function: "main.f".into(),
-            signature: "main.f()".into(),
-            entry_offset: 0x10,
-            ret_offsets: vec![0x20],
-            instant: false,
-            entry_args: 0,
-            entry: site(SITE_ENTRY),
-            ret: site(SITE_RETURN),
-            warnings: Vec::new(),
-        }),
-        origin: Arc::new(Origin::default()),
-        names: Arc::new(super::testkit::NoNames),
-    });
+    let meta = super::testkit::attachment(1, "main.f", 42);
     sup.pipeline.route(1, meta.clone(), SITE_ENTRY);
     sup.pipeline.route(2, meta, SITE_RETURN);
     let record = |cookie, site| {
