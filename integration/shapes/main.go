@@ -136,6 +136,20 @@ func apply(f func(int) int, x int) int { return f(x) }
 // abstract one, and only the copy lists the unnamed result.
 func twice(x int) int { return 2 * x }
 
+// Wide20 has more fields than one site can capture.
+type Wide20 struct {
+	F0, F1, F2, F3, F4, F5, F6, F7, F8, F9           int
+	F10, F11, F12, F13, F14, F15, F16, F17, F18, F19 int
+}
+
+// crowded returns a struct too large for its return site, then an error:
+// the struct is trimmed, the error still shows.
+//
+//go:noinline
+func crowded(n int) (Wide20, error) {
+	return Wide20{F0: n, F13: n + 13, F19: n + 19}, fmt.Errorf("crowded %d", n)
+}
+
 // show takes an empty interface.
 //
 //go:noinline
@@ -238,6 +252,9 @@ func round(base int) {
 	sink += Wide[string]{1, 2, 3, 4, 5, 6, 7, 8, 9}.Sum(10, 20)
 	sink += apply(func(x int) int { return x + base }, 5)
 	sink += twice(base) + apply(twice, 21)
+	if w, err := crowded(3); err != nil {
+		sink += w.F0
+	}
 	sink += walk(&Node{1, &Node{2, &Node{3, &Node{4, nil}}}})
 	sink += walk(&Node{5, nil})
 	sink += cplx(&Pair{C: complex(1.5, -2), F: complex(0.25, 4)}, []complex64{complex(1, 2)}, complex(3, 4))

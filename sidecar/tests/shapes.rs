@@ -437,6 +437,35 @@ fn a_function_also_inlined_elsewhere_shows_its_result() {
     }
 }
 
+/// A result struct too large for the return site is trimmed, and the error
+/// after it still shows: results are never crowded out by a big struct.
+#[test]
+fn a_large_result_struct_gives_way_to_the_error_after_it() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "shapes", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        let gotel = Gotel::run(
+            &format!("probes:\n  - function: crowded\n    target: {{ pid: {pid} }}\n"),
+            1,
+        );
+        target.round(1);
+        let (calls, _) = gotel.stop();
+        let seen = calls_of(&calls, "crowded", v);
+        assert_eq!(seen.len(), 1, "{v}");
+        let r = &seen[0]["returns"];
+        assert_eq!(r["r1"], "crowded 3", "{v}: {r}");
+        assert_eq!(
+            (&r["r0"]["F0"], &r["r0"]["F12"], &r["r0"]["F13"]),
+            (&json!(3), &json!(0), &json!(16)),
+            "{v}: {r}"
+        );
+        assert!(r["r0"]["F14"]["unavailable"].is_string(), "{v}: {r}");
+        assert!(r["r0"]["F19"]["unavailable"].is_string(), "{v}: {r}");
+    }
+}
+
 /// An inlined standard-library function is refused with the reason, and
 /// the other probes still attach.
 #[test]

@@ -22,6 +22,10 @@ pub(super) struct Budget {
     bytes: u32,
     /// (ops, bytes) the values still to plan need: extras leave them.
     reserve: (u32, u32),
+    /// (ops, bytes) the values still to plan need at the least, left by the
+    /// fields of a struct or array being planned: a crowded site trims its
+    /// composite values before a later scalar, string or error goes.
+    least: (u32, u32),
     /// Whether extras are planned at all (off: they would crowd out a
     /// value).
     extras: bool,
@@ -45,6 +49,7 @@ impl Budget {
         Budget {
             bytes: 0,
             reserve: (0, 0),
+            least: (0, 0),
             extras,
             refused: 0,
             short: false,
@@ -54,8 +59,11 @@ impl Budget {
     /// Grants `bytes` more for one more op after `ops` ops, or refuses.
     pub(super) fn grant(&mut self, ops: usize, bytes: u32, who: Priority) -> bool {
         let (ro, rb) = match who {
-            Priority::Extra => self.reserve,
-            Priority::Value => (0, 0),
+            Priority::Extra => (
+                self.reserve.0.max(self.least.0),
+                self.reserve.1.max(self.least.1),
+            ),
+            Priority::Value => self.least,
         };
         if ops + ro as usize >= MAX_OPS || self.bytes + bytes + rb > MAX_DATA {
             self.refuse(who);
@@ -87,6 +95,12 @@ impl Budget {
     /// Reserves (ops, bytes) for the values still to plan.
     pub(super) fn reserve(&mut self, reserve: (u32, u32)) {
         self.reserve = reserve;
+    }
+
+    /// Reserves, from the value being planned, the least (ops, bytes) the
+    /// values after it need; (0, 0) lets it take any room left.
+    pub(super) fn reserve_least(&mut self, least: (u32, u32)) {
+        self.least = least;
     }
 
     /// Whether extras are planned at all.

@@ -4,12 +4,13 @@
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc};
-use crate::golang::types::{TypeId, TypeTable};
+use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, Param, RuntimeLayout};
 use crate::recipe::{SITE_ENTRY, SITE_RETURN};
 
 use super::builder::Builder;
 use super::contract::{Plan, Shape, Value};
+use super::emit;
 
 /// The end of a "no argument X" message: what the function does take.
 fn arguments(available: &[String]) -> String {
@@ -182,46 +183,70 @@ impl<'a> SiteCtx<'a> {
         // What every value needs without extras, then the extras (an
         // interface's speculative reads, a small map's entries) in order,
         // each only if the values after it still fit.
-        let base = self.build_with(site, false, &[]);
-        let mut later: Vec<(u32, u32)> = vec![(0, 0); base.costs.len() + 1];
-        for i in (0..base.costs.len()).rev() {
-            let (o, d) = base.costs[i];
-            later[i] = (later[i + 1].0 + o, later[i + 1].1 + d);
-        }
-        let full = self.build_with(site, true, &later);
+        let base = self.build_with(site, false, &[], &[]);
+        let later = suffix_sums(&base.costs);
+        // Short of room: structs and arrays give way to the values after
+        // them, which keep at least what shows them at all.
+        let least = match base.crowded {
+            true => {
+                let max = self.spec.max_string_len;
+                let each: Vec<(u32, u32)> = self
+                    .value_types(site)
+                    .into_iter()
+                    .map(|ty| least_cost(self.types, ty, max))
+                    .collect();
+                suffix_sums(&each)
+            }
+            false => Vec::new(),
+        };
+        let full = self.build_with(site, true, &later, &least);
         if full.crowded && !base.crowded {
             return base;
         }
         full
     }
 
+    /// The types of the values a site plans, in order (None: a field path,
+    /// or no type in DWARF).
+    fn value_types(&self, site: u8) -> Vec<Option<TypeId>> {
+        let mut out = Vec::new();
+        if site == SITE_ENTRY {
+            for p in self.args.iter().filter(|p| !p.is_dictionary()) {
+                for path in selected(self.spec, p) {
+                    out.push(p.ty.filter(|_| path == p.name));
+                }
+            }
+        }
+        if (site == SITE_RETURN || self.instant) && self.spec.returns {
+            out.extend(self.results.iter().map(|p| p.ty));
+        }
+        out
+    }
+
     /// `later[i]`: ops and bytes the values after value i need without
-    /// extras (empty: no reservation).
-    fn build_with(&self, site: u8, extras: bool, later: &[(u32, u32)]) -> Builder<'a> {
+    /// extras (empty: no reservation); `least[i]`: what they need at the
+    /// least, which a struct or array being planned leaves them (empty:
+    /// nothing left).
+    fn build_with(
+        &self,
+        site: u8,
+        extras: bool,
+        later: &[(u32, u32)],
+        least: &[(u32, u32)],
+    ) -> Builder<'a> {
         let spec = self.spec;
         let mut b = Builder::new(self.types, self.layout, site, self.g, spec, extras);
         b.reserve_after(0, later);
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
         if site == SITE_ENTRY {
-            // Which arguments to capture: all, or the ones named in `args:`.
-            let wanted: Option<Vec<&str>> = spec
-                .args
-                .as_ref()
-                .map(|a| a.iter().map(|s| s.as_str()).collect());
             for (i, p) in self.args.iter().enumerate() {
                 if p.is_dictionary() {
                     continue;
                 }
-                let selected: Vec<&str> = match &wanted {
-                    None => vec![p.name.as_str()],
-                    Some(w) => w
-                        .iter()
-                        .copied()
-                        .filter(|n| n.split('.').next() == Some(p.name.as_str()))
-                        .collect(),
-                };
-                for path in selected {
+                for path in selected(spec, p) {
+                    let whole = p.ty.filter(|_| path == p.name);
+                    self.leave_least(&mut b, whole, least);
                     let value = match (assignment, p.ty) {
                         _ if args_suspect.is_some() => {
                             unavailable(path, "?", args_suspect.unwrap_or_default())
@@ -238,6 +263,7 @@ impl<'a> SiteCtx<'a> {
         if (site == SITE_RETURN || self.instant) && spec.returns {
             for (i, p) in self.results.iter().enumerate() {
                 let name = result_name(&p.name, i);
+                self.leave_least(&mut b, p.ty, least);
                 let value = match (assignment, p.ty) {
                     // Stack-assigned results sit after the stack-assigned
                     // arguments: a missing argument moves them too.
@@ -254,10 +280,64 @@ impl<'a> SiteCtx<'a> {
                 b.push_value(value, later);
             }
         }
+        b.budget.reserve_least((0, 0));
         b.crowded = b.budget.short();
         b.expand_pointers();
         b.expand_map_groups();
         b
+    }
+}
+
+impl SiteCtx<'_> {
+    /// Before planning the next value of `b`: a struct or array leaves the
+    /// values after it `least` of theirs; any other value takes what it needs.
+    fn leave_least(&self, b: &mut Builder, ty: Option<TypeId>, least: &[(u32, u32)]) {
+        let composite = ty.is_some_and(|t| {
+            matches!(
+                self.types.get(t).kind,
+                Kind::Struct { .. } | Kind::Array { .. }
+            )
+        });
+        let next = least.get(b.values.len() + 1).copied().unwrap_or((0, 0));
+        b.budget
+            .reserve_least(if composite { next } else { (0, 0) });
+    }
+}
+
+/// The arguments' paths a probe asks for of argument `p`: all of it, or
+/// the paths in `args:` that start at it.
+fn selected<'s>(spec: &'s ProbeSpec, p: &'s Param) -> Vec<&'s str> {
+    match &spec.args {
+        None => vec![p.name.as_str()],
+        Some(w) => w
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|n| n.split('.').next() == Some(p.name.as_str()))
+            .collect(),
+    }
+}
+
+/// `v[i..]` summed, for every i (one more entry: the empty suffix).
+fn suffix_sums(v: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = vec![(0, 0); v.len() + 1];
+    for i in (0..v.len()).rev() {
+        out[i] = (out[i + 1].0 + v[i].0, out[i + 1].1 + v[i].1);
+    }
+    out
+}
+
+/// The least a value of type `ty` needs to be shown at all at a crowded
+/// site: its word, its string, an interface's type and message. Structs
+/// and arrays need nothing reserved: they are what gets trimmed.
+fn least_cost(types: &TypeTable, ty: Option<TypeId>, max_string_len: u32) -> (u32, u32) {
+    let Some(ty) = ty else {
+        return (0, 0);
+    };
+    match &types.get(ty).kind {
+        Kind::Struct { .. } | Kind::Array { .. } => (0, 0),
+        Kind::String => (1, emit::run_bytes(max_string_len)),
+        Kind::Interface { .. } => (2, emit::WORD + emit::run_bytes(max_string_len)),
+        _ => (1, emit::WORD),
     }
 }
 

@@ -6,8 +6,7 @@
 //! except for what only one place has: float registers (unreadable),
 //! pointers (followed in memory; a whole pointer value at the probe is
 //! shown as its pointee last, see `Builder::expand_pointers`), and the
-//! texts kept from when there were two walkers (see `At::fail_name` and
-//! the `Unsupported` arm).
+//! text kept from when there were two walkers (the `Unsupported` arm).
 
 use crate::golang::abi::{Loc, Part};
 use crate::golang::types::{Field, Kind, TypeId, TypeTable};
@@ -78,15 +77,6 @@ impl At<'_> {
             }
         }
     }
-
-    /// The name a scalar that does not fit is reported under: the walker
-    /// over registers said "value", the one over memory the value's name.
-    fn fail_name<'n>(&self, name: &'n str) -> &'n str {
-        match self {
-            At::Parts(_) => "value",
-            At::Mem(_) => name,
-        }
-    }
 }
 
 /// How the value being walked may spend the budget.
@@ -130,7 +120,7 @@ impl Builder<'_> {
                     self.warnings.push(format!("{name}: {why}"));
                     Shape::Unavailable(why)
                 }
-                Some(w) => self.read_scalar(w, ScalarKind::Float, at.fail_name(name), s),
+                Some(w) => self.read_scalar(w, ScalarKind::Float, name, s),
                 None => Shape::Unavailable("no location".into()),
             },
             // Two floats: XMM registers (unreadable), the stack or memory.
@@ -148,7 +138,7 @@ impl Builder<'_> {
                     self.warnings.push(format!("{name}: {why}"));
                     return Shape::Unavailable(why);
                 }
-                let fail = at.fail_name(name);
+                let fail = name;
                 Shape::Struct(vec![
                     (
                         "real".into(),
@@ -268,7 +258,7 @@ impl Builder<'_> {
         s: Scope,
     ) -> Shape {
         match at.word(0, size) {
-            Some(w) => self.read_scalar(w, kind, at.fail_name(name), s),
+            Some(w) => self.read_scalar(w, kind, name, s),
             None => Shape::Unavailable("no location".into()),
         }
     }
