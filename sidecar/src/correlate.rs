@@ -214,6 +214,18 @@ impl<T> Correlator<T> {
             .find_map(|k| self.open.get(k).map(|(_, _, v)| v))
     }
 
+    /// Notes that something other than a probed call ran on goroutine
+    /// (`pid`, `goid`): it began to panic. The next entry of one of its
+    /// open calls is then a new call at that frame (the panic unwound the
+    /// open one and an unprobed caller recovered), never the prologue
+    /// restart that an entry seen twice in a row otherwise is.
+    pub fn touch(&mut self, pid: u32, goid: u64) {
+        self.seq += 1;
+        if let Some(g) = self.by_goroutine.get_mut(&(pid, goid)) {
+            g.last = self.seq;
+        }
+    }
+
     /// Forgets the open calls of a process that exited.
     pub fn forget_pid(&mut self, pid: u32) {
         self.open.retain(|k, _| k.pid != pid);

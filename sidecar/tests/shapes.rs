@@ -466,6 +466,46 @@ fn a_large_result_struct_gives_way_to_the_error_after_it() {
     }
 }
 
+/// A call unwound by a panic that an unprobed caller recovers, followed by
+/// the next call of the same function at the same frame with no other
+/// probed call in between, is two calls (the first panicked), not one
+/// prologue restarted by `runtime.morestack`: gotel's own probe on
+/// `runtime.gopanic` saw the panic in between.
+#[test]
+fn a_recovered_panic_is_not_taken_for_a_stack_growth_restart() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "shapes", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        let gotel = Gotel::run(
+            &format!("probes:\n  - function: outer\n    target: {{ pid: {pid} }}\n"),
+            1,
+        );
+        target.round(1);
+        target.round(2);
+        let (calls, logs) = gotel.stop();
+        let outer = calls_of(&calls, "outer", v);
+        let shown: Vec<(&Value, &Value)> = outer
+            .iter()
+            .map(|c| (&c["args"]["n"], &c["panicked"]))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (&json!(1), &json!(true)),
+                (&json!(0), &Value::Null),
+                (&json!(1), &json!(true)),
+                (&json!(0), &Value::Null)
+            ],
+            "{v}: {outer:?}"
+        );
+        let stopped = stopped_record(&logs);
+        assert_eq!(stopped["panicked"], 2, "{v}: {stopped}");
+        assert_eq!(stopped["restarted_entries"], 0, "{v}: {stopped}");
+    }
+}
+
 /// An inlined standard-library function is refused with the reason, and
 /// the other probes still attach.
 #[test]

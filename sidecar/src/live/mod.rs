@@ -11,6 +11,7 @@
 mod binaries;
 pub mod kernel;
 mod names;
+mod panics;
 pub mod pipeline;
 mod registry;
 #[cfg(test)]
@@ -25,13 +26,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::bpf::{Bpf, BpfError};
 use crate::config::{Config, ProbeSpec};
 use crate::counters::Counters;
 use crate::export::{Call, Origin, Sink};
-use crate::golang::AnalysisError;
+use crate::golang::{AnalysisError, BinaryInfo};
 use crate::plan::PlanError;
 use crate::proc::{Identity, Process};
 use crate::recipe::OPF_DYN;
@@ -268,6 +269,11 @@ impl<K: Kernel> Supervisor<K> {
             bin_id: dyn_types.bin,
             bias,
         };
+        // Panics are watched before the first call can be: a call unwound
+        // by the first panic is told from a restart too.
+        if !self.registry.has(p.pid, &panics::key()) {
+            self.watch_panics(p, &bin, origin.clone(), names.clone(), loaded);
+        }
         // A generic function attaches once per shape instantiation.
         for plan in plans {
             // One line per attachment: a probe over budget can have dozens.
@@ -293,6 +299,7 @@ impl<K: Kernel> Supervisor<K> {
                 plan: plan.clone(),
                 origin: origin.clone(),
                 names: names.clone(),
+                panic_marker: false,
             });
             self.next_id += 1;
             if let Err(why) =
@@ -310,7 +317,45 @@ impl<K: Kernel> Supervisor<K> {
                 "attached"
             );
         }
+        // No probe attached after all: the marker has nothing to serve.
+        self.registry
+            .prune(&mut self.kernel, &mut self.pipeline, p.pid);
         Ok(())
+    }
+
+    /// Attaches gotel's own probe on `runtime.gopanic` to `p` (see
+    /// `panics`); without it, calls unwound by a recovered panic may be
+    /// taken for restarted prologues, as before it existed.
+    fn watch_panics(
+        &mut self,
+        p: &Process,
+        bin: &BinaryInfo,
+        origin: Arc<Origin>,
+        names: Arc<ProcessNames>,
+        loaded: Loaded,
+    ) {
+        let meta = panics::plan(bin, p.pid).map(|plan| {
+            Arc::new(Attachment {
+                id: self.next_id,
+                key: panics::key(),
+                probe: "runtime.gopanic".into(),
+                pid: p.pid,
+                plan,
+                origin,
+                names,
+                panic_marker: true,
+            })
+        });
+        self.next_id += 1;
+        let r = meta.and_then(|m| {
+            self.registry
+                .attach(&mut self.kernel, &mut self.pipeline, m, p, loaded)
+                .map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(()) => debug!(pid = p.pid, "watching runtime.gopanic"),
+            Err(why) => debug!(pid = p.pid, "cannot watch runtime.gopanic: {why}"),
+        }
     }
 
     /// Strings inside dynamic values: as long as any probe shows them.

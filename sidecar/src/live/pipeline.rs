@@ -33,6 +33,9 @@ pub struct Attachment {
     pub origin: Arc<Origin>,
     /// Names of the process's types and functions, for decoding.
     pub names: Arc<dyn Lookups>,
+    /// gotel's own probe on `runtime.gopanic`, not the user's: its records
+    /// only say that a goroutine began to panic.
+    pub panic_marker: bool,
 }
 
 /// What decoding one process image's records needs: the lookups, and
@@ -144,6 +147,12 @@ impl Pipeline {
         }
         if ev.flags & EV_DATA_FULL != 0 {
             self.stats.data_full += 1;
+        }
+        if meta.panic_marker {
+            // A panic, not a call: whatever of this goroutine enters next
+            // is a new call, even at the frame of an open one.
+            self.correlator.touch(meta.pid, ev.goid);
+            return;
         }
         // Records lost so far, in the kernel and here.
         let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);

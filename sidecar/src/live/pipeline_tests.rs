@@ -58,6 +58,7 @@ fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
         plan: Arc::new(plan),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
+        panic_marker: false,
     })
 }
 
@@ -367,4 +368,37 @@ fn an_error_result_becomes_the_calls_error() {
     assert_eq!(error_message(&plan, &returns), None, "only `error` results");
     let nil = vec![("err".to_string(), GoValue::Null)];
     assert_eq!(error_message(&with_err, &nil), None);
+}
+
+#[test]
+fn a_panic_between_two_entries_at_one_frame_makes_them_two_calls() {
+    let mut p = pipeline();
+    let mut marker = plan("runtime.gopanic", false);
+    marker.entry.recipe.n_ops = 0;
+    marker.entry.values.clear();
+    let marker = Arc::new(Attachment {
+        panic_marker: true,
+        ..Arc::try_unwrap(attachment_of(3, marker)).ok().unwrap()
+    });
+    p.route(7, marker, SITE_ENTRY);
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            // f(1) panics (gopanic runs deeper), an unprobed caller
+            // recovers and calls f(2) from the same frame.
+            record_with(7, SITE_ENTRY, 9, 0x600, 120, &[], |_| {}),
+            record(1, SITE_ENTRY, 9, 0x400, 150, 2),
+            record(2, SITE_RETURN, 9, 0x400, 400, 20),
+        ],
+    );
+    assert_eq!(calls.len(), 2);
+    assert!(calls[0].panicked);
+    assert_eq!(int(&calls[0].args[0].1), 1);
+    assert!(!calls[1].panicked);
+    assert_eq!(int(&calls[1].args[0].1), 2);
+    assert_eq!(calls[1].duration_ns, Some(250));
+    let c = p.correlate_stats();
+    assert_eq!((c.panicked, c.restarted_entries), (1, 0));
+    assert_eq!(p.stats.records, 4);
 }

@@ -137,7 +137,9 @@ impl<K: Kernel> Registry<K> {
             return;
         };
         for a in t.attached {
-            info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
+            if !a.meta.panic_marker {
+                info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
+            }
             release(kernel, pipeline, a);
         }
         pipeline.forget_pid(pid);
@@ -151,13 +153,19 @@ impl<K: Kernel> Registry<K> {
         keep: &HashSet<ProbeKey>,
     ) {
         for (pid, t) in self.procs.iter_mut() {
-            let (kept, removed): (Vec<_>, Vec<_>) = t
+            let (mut kept, mut removed): (Vec<_>, Vec<_>) = t
                 .attached
                 .drain(..)
-                .partition(|a| keep.contains(&a.meta.key));
+                .partition(|a| keep.contains(&a.meta.key) || a.meta.panic_marker);
+            // The panic marker serves the probes: it goes with the last one.
+            if kept.iter().all(|a| a.meta.panic_marker) {
+                removed.append(&mut kept);
+            }
             t.attached = kept;
             for a in removed {
-                info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
+                if !a.meta.panic_marker {
+                    info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
+                }
                 pipeline.forget_attachment(a.meta.id);
                 release(kernel, pipeline, a);
             }
@@ -165,14 +173,33 @@ impl<K: Kernel> Registry<K> {
         self.procs.retain(|_, t| !t.attached.is_empty());
     }
 
+    /// Detaches process `pid`'s panic marker when no probe is attached to it.
+    pub fn prune(&mut self, kernel: &mut K, pipeline: &mut Pipeline, pid: u32) {
+        let lone = self
+            .procs
+            .get(&pid)
+            .is_some_and(|t| t.attached.iter().all(|a| a.meta.panic_marker));
+        if lone {
+            if let Some(t) = self.procs.remove(&pid) {
+                for a in t.attached {
+                    release(kernel, pipeline, a);
+                }
+            }
+        }
+    }
+
     /// The binaries traced processes run.
     pub fn binaries_in_use(&self) -> HashSet<BinKey> {
         self.procs.values().map(|t| t.bin).collect()
     }
 
-    /// Number of live attachments.
+    /// Number of live attachments of configured probes.
     pub fn attachments(&self) -> usize {
-        self.procs.values().map(|t| t.attached.len()).sum()
+        self.procs
+            .values()
+            .flat_map(|t| &t.attached)
+            .filter(|a| !a.meta.panic_marker)
+            .count()
     }
 }
 

@@ -179,3 +179,40 @@ fn a_removed_probes_open_calls_are_unobserved_not_panicked_later() {
     assert!(!calls[0].panicked);
     assert_eq!(pl.correlate_stats().panicked, 0);
 }
+
+#[test]
+fn the_panic_marker_stays_while_a_probe_does_and_goes_with_the_last() {
+    let marker = || {
+        let m = testkit::attachment(9, "gotel:runtime.gopanic", 42);
+        Arc::new(Attachment {
+            panic_marker: true,
+            ..Arc::try_unwrap(m).ok().unwrap()
+        })
+    };
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(4, 0),
+        Registry::default(),
+    );
+    r.attach(&mut k, &mut pl, marker(), &process(42), LOADED)
+        .unwrap();
+    r.attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
+        .unwrap();
+    assert_eq!(r.attachments(), 1, "the marker is not a probe's");
+    r.prune(&mut k, &mut pl, 42);
+    assert_eq!(k.recipes.len(), 4, "a probe is attached: nothing pruned");
+    // Another probe's edit keeps it; removing the last probe removes it.
+    r.retain_probes(&mut k, &mut pl, &HashSet::from(["a".to_string()]));
+    assert_eq!(k.recipes.len(), 4);
+    r.retain_probes(&mut k, &mut pl, &HashSet::new());
+    assert!(k.recipes.is_empty());
+    assert!(
+        r.changed(&HashMap::new()).is_empty(),
+        "the process is forgotten"
+    );
+    // A marker whose probes all failed to attach is pruned.
+    r.attach(&mut k, &mut pl, marker(), &process(42), LOADED)
+        .unwrap();
+    r.prune(&mut k, &mut pl, 42);
+    assert!(k.recipes.is_empty());
+}
