@@ -315,8 +315,13 @@ fn unknown_variables(names: impl Iterator<Item = String>) -> Result<(), ConfigEr
             continue;
         };
         let top = rest.split("__").next().unwrap_or("");
+        // Kubernetes adds GOTEL_SERVICE_HOST, GOTEL_PORT_4317_TCP… to every
+        // pod of a namespace with a Service named gotel (service links).
+        let service_link =
+            rest.starts_with("SERVICE_") || rest == "PORT" || rest.starts_with("PORT_");
         let known = CONFIG_KEYS.iter().any(|c| top.eq_ignore_ascii_case(c))
-            || OTHER_VARIABLES.contains(&rest);
+            || OTHER_VARIABLES.contains(&rest)
+            || service_link;
         if known {
             continue;
         }
@@ -557,6 +562,15 @@ mod tests {
             "GOTEL_GO_TOOLCHAINS",
             "GOTEL_FULL_MATRIX",
             "GOTEL_scan_interval_ms"
+        ])
+        .is_ok());
+        // A Service named gotel: Kubernetes' service-link variables.
+        assert!(vars(&[
+            "GOTEL_SERVICE_HOST",
+            "GOTEL_SERVICE_PORT",
+            "GOTEL_SERVICE_PORT_OTLP",
+            "GOTEL_PORT",
+            "GOTEL_PORT_4317_TCP_ADDR"
         ])
         .is_ok());
         assert_eq!(

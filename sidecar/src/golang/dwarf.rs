@@ -144,7 +144,7 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
             by_abstract.insert(o, ());
         }
         let raw_params: Vec<RawParam> = match origin {
-            Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params),
+            Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params, &c.params),
             _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
         };
         let mut params: Vec<Param> = raw_params
@@ -206,32 +206,37 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
     })
 }
 
-/// The signature of an out-of-line copy of an inlinable function. Its
-/// concrete parameters point at the abstract ones and may omit unused ones,
-/// so the abstract list is the signature; but its unnamed results (`~r0`)
-/// are listed only by the copy itself, without an origin. Those go after
-/// the abstract arguments (own arguments) or after every result (own
-/// results), keeping the ABI's order: arguments, then results.
-fn out_of_line_params(abstract_params: &[RawParam], own: &[RawParam]) -> Vec<RawParam> {
-    let mut params = abstract_params.to_vec();
-    let known = |ps: &[RawParam], p: &RawParam| {
-        p.name.is_some()
-            && ps
-                .iter()
-                .any(|q| q.name == p.name && q.is_result == p.is_result)
+/// The signature of an out-of-line copy of an inlinable function. The
+/// copy lists its parameters in signature order: those the abstract origin
+/// has point at it, and those it leaves out (unnamed results `~r0`, blank
+/// `_` ones, a generic's `.dict`) stand alone. The copy may omit unused
+/// parameters the abstract list has: each goes right after the abstract
+/// parameter before it, keeping the ABI's order.
+fn out_of_line_params(
+    abstract_params: &[RawParam],
+    own: &[RawParam],
+    all: &HashMap<DebugInfoOffset, RawParam>,
+) -> Vec<RawParam> {
+    let same = |q: &RawParam, a: &RawParam| {
+        q.name.is_some() && q.name == a.name && q.is_result == a.is_result
     };
-    for p in own.iter().filter(|p| p.origin.is_none()) {
-        if known(&params, p) {
+    let mut params: Vec<RawParam> = own.iter().map(|p| merge_param(p, all)).collect();
+    for (i, a) in abstract_params.iter().enumerate() {
+        if params.iter().any(|q| same(q, a)) {
             continue;
         }
-        let at = match p.is_result {
-            true => params.len(),
-            false => params
+        let after_previous = abstract_params[..i]
+            .iter()
+            .rev()
+            .find_map(|prev| params.iter().position(|q| same(q, prev)).map(|p| p + 1));
+        let at = after_previous.unwrap_or_else(|| match a.is_result {
+            true => params
                 .iter()
                 .position(|q| q.is_result)
                 .unwrap_or(params.len()),
-        };
-        params.insert(at, p.clone());
+            false => 0,
+        });
+        params.insert(at, a.clone());
     }
     params
 }
@@ -368,29 +373,96 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_out_of_line_copy_adds_its_own_unnamed_params_in_abi_order() {
-        // Abstract: (gp, ok bool); the copy points at gp, and lists its own
-        // blank argument ~p1 and result ~r0 without an origin.
-        let abstract_params = [param("gp", false, None), param("ok", true, None)];
-        let own = [
-            param("gp", false, Some(8)),
-            param("~p1", false, None),
-            param("~r1", true, None),
-            param("ok", true, None),
-        ];
-        let names: Vec<_> = out_of_line_params(&abstract_params, &own)
+    fn names(params: Vec<RawParam>) -> Vec<(String, bool)> {
+        params
             .into_iter()
             .map(|p| (p.name.unwrap(), p.is_result))
-            .collect();
+            .collect()
+    }
+
+    fn own(name: &str, is_result: bool) -> RawParam {
+        param(name, is_result, None)
+    }
+
+    /// A concrete parameter pointing at abstract parameter `name` (its
+    /// DIE at offset `at` in `all`).
+    fn linked(
+        name: &str,
+        is_result: bool,
+        at: usize,
+        all: &mut HashMap<DebugInfoOffset, RawParam>,
+    ) -> RawParam {
+        all.insert(DebugInfoOffset(at), param(name, is_result, None));
+        RawParam {
+            name: None,
+            ty: None,
+            is_result,
+            origin: Some(DebugInfoOffset(at)),
+        }
+    }
+
+    fn pairs(v: &[(&str, bool)]) -> Vec<(String, bool)> {
+        v.iter().map(|(n, r)| (n.to_string(), *r)).collect()
+    }
+
+    #[test]
+    fn an_out_of_line_copy_keeps_its_own_params_where_it_lists_them() {
+        let mut all = HashMap::new();
+        // resetForSleep(gp *g, _ unsafe.Pointer) bool: the abstract DIE
+        // lists gp only; the copy lists gp, ~p1 and ~r0 in that order.
+        let abs = [param("gp", false, None)];
+        let copy = [
+            linked("gp", false, 8, &mut all),
+            own("~p1", false),
+            own("~r0", true),
+        ];
         assert_eq!(
-            names,
-            [
-                ("gp".to_string(), false),
-                ("~p1".to_string(), false),
-                ("ok".to_string(), true),
-                ("~r1".to_string(), true),
-            ]
+            names(out_of_line_params(&abs, &copy, &all)),
+            pairs(&[("gp", false), ("~p1", false), ("~r0", true)])
+        );
+        // ServeHTTP(_ ResponseWriter, r *Request): the blank comes first.
+        let abs = [param("r", false, None)];
+        let copy = [own("~p0", false), linked("r", false, 16, &mut all)];
+        assert_eq!(
+            names(out_of_line_params(&abs, &copy, &all)),
+            pairs(&[("~p0", false), ("r", false)])
+        );
+        // f(x int) (_ int, err error): the unnamed result before the named one.
+        let abs = [param("x", false, None), param("err", true, None)];
+        let copy = [
+            linked("x", false, 24, &mut all),
+            own("~r0", true),
+            linked("err", true, 32, &mut all),
+        ];
+        assert_eq!(
+            names(out_of_line_params(&abs, &copy, &all)),
+            pairs(&[("x", false), ("~r0", true), ("err", true)])
+        );
+        // A generic's dictionary stays where the copy has it.
+        let abs = [param("a", false, None), param("b", false, None)];
+        let copy = [
+            own(".dict", false),
+            linked("a", false, 40, &mut all),
+            linked("b", false, 48, &mut all),
+        ];
+        assert_eq!(
+            names(out_of_line_params(&abs, &copy, &all)),
+            pairs(&[(".dict", false), ("a", false), ("b", false)])
+        );
+        // An unused parameter the copy omits goes back after its predecessor.
+        let abs = [
+            param("a", false, None),
+            param("unused", false, None),
+            param("c", false, None),
+        ];
+        let copy = [
+            linked("a", false, 56, &mut all),
+            linked("c", false, 64, &mut all),
+            own("~r0", true),
+        ];
+        assert_eq!(
+            names(out_of_line_params(&abs, &copy, &all)),
+            pairs(&[("a", false), ("unused", false), ("c", false), ("~r0", true)])
         );
     }
 }

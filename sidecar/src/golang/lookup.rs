@@ -65,7 +65,7 @@ impl BinaryInfo {
     ///
     /// [`lookup`]: BinaryInfo::lookup
     pub fn lookup_all(&self, name: &str) -> Result<Vec<&Function>, LookupError> {
-        let err = match self.lookup(name) {
+        let err = match self.lookup_exact(name) {
             Ok(f) => return Ok(vec![f]),
             Err(e @ LookupError::NotFound { .. }) => e,
             Err(e) => return Err(e),
@@ -91,7 +91,7 @@ impl BinaryInfo {
             found.retain(|f| f.name.contains("go.shape."));
         }
         match bases.len() {
-            0 => Err(err),
+            0 => Err(self.not_found(err, name)),
             1 => Ok(found),
             _ => Err(LookupError::Ambiguous {
                 name: name.into(),
@@ -101,8 +101,15 @@ impl BinaryInfo {
     }
 
     /// Finds a function by full name or unambiguous short form
-    /// (`computeE`, `main.computeE`, `(*T).M`, `pkg.(*T).M`).
+    /// (`computeE`, `main.computeE`, `(*T).M`, `pkg.(*T).M`); when there is
+    /// none, says which functions a bare method name names, or what is
+    /// spelt nearly so.
     pub fn lookup(&self, name: &str) -> Result<&Function, LookupError> {
+        self.lookup_exact(name).map_err(|e| self.not_found(e, name))
+    }
+
+    /// As [`BinaryInfo::lookup`], without the candidates and suggestions.
+    fn lookup_exact(&self, name: &str) -> Result<&Function, LookupError> {
         let funcs = &self.dwarf.functions;
         if let Ok(i) = funcs.binary_search_by(|f| f.name.as_str().cmp(name)) {
             return Ok(&funcs[i]);
@@ -132,23 +139,36 @@ impl BinaryInfo {
                 sites,
             });
         }
-        // A bare method name (`Get`, `ServeHTTP`): every method of that name.
+        Err(LookupError::NotFound {
+            name: name.into(),
+            binary: self.path.display().to_string(),
+            suggestions: Vec::new(),
+        })
+    }
+
+    /// A `NotFound` for `name` made helpful: a bare method name (`Get`,
+    /// `ServeHTTP`) names every method of that name; else near spellings.
+    fn not_found(&self, e: LookupError, name: &str) -> LookupError {
+        let LookupError::NotFound { binary, .. } = e else {
+            return e;
+        };
+        let funcs = &self.dwarf.functions;
         let same_method = by_method(funcs.iter().map(|f| f.name.as_str()), name);
         if same_method.len() > 1 {
-            return Err(LookupError::Ambiguous {
+            return LookupError::Ambiguous {
                 name: name.into(),
                 candidates: same_method,
-            });
+            };
         }
         let suggestions = match same_method.is_empty() {
             true => suggest(funcs.iter().map(|f| f.name.as_str()), name),
             false => same_method,
         };
-        Err(LookupError::NotFound {
+        LookupError::NotFound {
             name: name.into(),
-            binary: self.path.display().to_string(),
+            binary,
             suggestions,
-        })
+        }
     }
 
     /// The function whose code contains `pc` (a link-time address).
@@ -248,7 +268,7 @@ fn suggest<'a>(names: impl Iterator<Item = &'a str> + Clone, q: &str) -> Vec<Str
     if !names.clone().any(|n| package_of(n) == qpkg) {
         qpkg = None;
     }
-    let mut scored: Vec<(f64, &str)> = names
+    let mut scored: Vec<(f64, f64, &str)> = names
         .filter(|n| qpkg.is_none() || package_of(n) == qpkg)
         .map(|n| {
             let whole = strsim::jaro_winkler(&local_name(n).to_lowercase(), &ql);
@@ -258,15 +278,20 @@ fn suggest<'a>(names: impl Iterator<Item = &'a str> + Clone, q: &str) -> Vec<Str
                 }
                 _ => 0.0,
             };
-            (whole.max(in_package), n)
+            (whole.max(in_package), whole, n)
         })
-        .filter(|(s, _)| *s > 0.85)
+        .filter(|(s, _, _)| *s > 0.85)
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    // Ties on the method name go to the nearer whole name (the receiver).
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(a.2.cmp(b.2))
+    });
     scored
         .into_iter()
         .take(3)
-        .map(|(_, n)| n.to_string())
+        .map(|(_, _, n)| n.to_string())
         .collect()
 }
 
@@ -360,6 +385,11 @@ mod tests {
         assert_eq!(
             suggest(NAMES.into_iter(), "http.Gett"),
             ["net/http.(*Client).Get", "net/http.Header.Get"]
+        );
+        // A typo in the receiver: the nearer whole name first.
+        assert_eq!(
+            suggest(NAMES.into_iter(), "http.Heder.Get")[0],
+            "net/http.Header.Get"
         );
         // A misspelt package does not narrow the search.
         assert_eq!(

@@ -19,8 +19,9 @@ use crate::recipe::{RawRecipe, SITE_ENTRY, SITE_RETURN};
 /// The kernel objects of one attachment; dropping the links detaches.
 struct Attached<L> {
     meta: Arc<Attachment>,
-    /// The entry recipe's cookie, then the return sites' shared one.
-    cookies: [u32; 2],
+    /// The entry recipe's cookie, then the return sites' shared one (none
+    /// when only the entry is attached).
+    cookies: Vec<u32>,
     _links: Vec<L>,
 }
 
@@ -57,7 +58,7 @@ impl<K: Kernel> Default for Registry<K> {
 }
 
 impl<K: Kernel> Registry<K> {
-    /// Stores `meta`'s two recipes, attaches its entry and every RET site
+    /// Stores `meta`'s recipes, attaches its entry and every RET site
     /// in `p`, and routes its cookies; on failure nothing stays behind.
     pub fn attach(
         &mut self,
@@ -75,23 +76,32 @@ impl<K: Kernel> Registry<K> {
         };
         let plan = meta.plan.clone();
         let entry = kernel.add_recipe(&with_bin(&plan.entry.recipe))?;
-        let ret = match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
-            Ok(c) => c,
-            Err(e) => {
-                kernel.remove_recipe(entry);
-                return Err(e.into());
-            }
+        // A lone-RET body, or the panic marker, fires at its entry only.
+        let ret = match plan.ret_offsets.is_empty() {
+            true => None,
+            false => match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    kernel.remove_recipe(entry);
+                    return Err(e.into());
+                }
+            },
         };
-        let links = match attach_sites(kernel, &p.exe_path(), p.pid, &plan, entry, ret) {
+        let cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
+        let path = p.exe_path();
+        let links = match attach_sites(kernel, &path, p.pid, &plan, entry, ret.unwrap_or(entry)) {
             Ok(l) => l,
             Err(e) => {
-                kernel.remove_recipe(entry);
-                kernel.remove_recipe(ret);
+                for &c in &cookies {
+                    kernel.remove_recipe(c);
+                }
                 return Err(e);
             }
         };
         pipeline.route(entry, meta.clone(), SITE_ENTRY);
-        pipeline.route(ret, meta.clone(), SITE_RETURN);
+        if let Some(ret) = ret {
+            pipeline.route(ret, meta.clone(), SITE_RETURN);
+        }
         self.procs
             .entry(p.pid)
             .or_insert_with(|| Tracked {
@@ -102,7 +112,7 @@ impl<K: Kernel> Registry<K> {
             .attached
             .push(Attached {
                 meta,
-                cookies: [entry, ret],
+                cookies,
                 _links: links,
             });
         Ok(())

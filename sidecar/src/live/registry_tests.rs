@@ -183,11 +183,14 @@ fn a_removed_probes_open_calls_are_unobserved_not_panicked_later() {
 #[test]
 fn the_panic_marker_stays_while_a_probe_does_and_goes_with_the_last() {
     let marker = || {
-        let m = testkit::attachment(9, "gotel:runtime.gopanic", 42);
-        Arc::new(Attachment {
-            panic_marker: true,
-            ..Arc::try_unwrap(m).ok().unwrap()
-        })
+        let mut m = Arc::try_unwrap(testkit::attachment(9, "gotel:runtime.gopanic", 42))
+            .ok()
+            .unwrap();
+        let mut plan = (*m.plan).clone();
+        plan.ret_offsets.clear();
+        m.plan = Arc::new(plan);
+        m.panic_marker = true;
+        Arc::new(m)
     };
     let (mut k, mut pl, mut r) = (
         FakeKernel::default(),
@@ -199,11 +202,13 @@ fn the_panic_marker_stays_while_a_probe_does_and_goes_with_the_last() {
     r.attach(&mut k, &mut pl, meta(1, "a", 42), &process(42), LOADED)
         .unwrap();
     assert_eq!(r.attachments(), 1, "the marker is not a probe's");
+    // The marker has no return site: one recipe, not two.
+    assert_eq!(k.recipes.len(), 3);
     r.prune(&mut k, &mut pl, 42);
-    assert_eq!(k.recipes.len(), 4, "a probe is attached: nothing pruned");
+    assert_eq!(k.recipes.len(), 3, "a probe is attached: nothing pruned");
     // Another probe's edit keeps it; removing the last probe removes it.
     r.retain_probes(&mut k, &mut pl, &HashSet::from(["a".to_string()]));
-    assert_eq!(k.recipes.len(), 4);
+    assert_eq!(k.recipes.len(), 3);
     r.retain_probes(&mut k, &mut pl, &HashSet::new());
     assert!(k.recipes.is_empty());
     assert!(

@@ -75,12 +75,6 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         return Err(PlanError::NoRet(f.name.clone()));
     }
     let mut warnings = Vec::new();
-    if f.inlined_sites > 0 {
-        warnings.push(format!(
-            "{} is also inlined at {} call site(s); calls there are not seen",
-            f.name, f.inlined_sites
-        ));
-    }
 
     let args: Vec<_> = f.args().collect();
     let results: Vec<_> = f.results().collect();
@@ -145,6 +139,14 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     let ret = ctx.build(SITE_RETURN);
     for b in [&entry, &ret] {
         warnings.extend(b.warnings.iter().cloned());
+    }
+    // A note, not a value lost: after the warnings that are (the attach log
+    // shows the first one and counts the rest).
+    if f.inlined_sites > 0 {
+        warnings.push(format!(
+            "{} is also inlined at {} call site(s); calls there are not seen",
+            f.name, f.inlined_sites
+        ));
     }
     let entry_args = entry.entry_args;
     Ok(Plan {
