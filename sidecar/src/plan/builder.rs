@@ -5,11 +5,11 @@ use crate::config::ProbeSpec;
 use crate::golang::abi::{Loc, Part};
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::RuntimeLayout;
-use crate::recipe::{RawOp, RawRecipe, MAX_DATA, MAX_OPS};
+use crate::recipe::{RawOp, RawRecipe, MAX_DATA, MAX_OPS, OP_SCALAR};
 
 use super::budget::{Budget, Priority, Spent};
 use super::contract::{Shape, SitePlan, Value};
-use super::emit::{self, Base, Mem};
+use super::emit::{self, Access, Base, Mem};
 use super::map::PendingGroup;
 use super::walk::{At, Scope};
 
@@ -92,6 +92,12 @@ impl<'t> Builder<'t> {
             mark: (0, 0),
             crowded: false,
         }
+    }
+
+    /// Appends an op reading the word `at` reaches (a length, a capacity, a
+    /// type word, a control word), if the budget grants it to `who`.
+    pub(super) fn push_word(&mut self, at: Access, who: Priority) -> Option<usize> {
+        self.push(emit::op(OP_SCALAR, 8, 0, at, None), emit::WORD, who)
     }
 
     /// Appends `op`, which captures `bytes`, if the budget grants them to

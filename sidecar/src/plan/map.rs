@@ -5,12 +5,12 @@
 
 use crate::golang::abi;
 use crate::golang::types::{Kind, TypeId};
-use crate::recipe::{MAX_HOPS, OP_SCALAR};
+use crate::recipe::MAX_HOPS;
 
 use super::budget::Priority;
 use super::builder::Builder;
 use super::contract::{MapEntries, Shape};
-use super::emit::{self, Access, Mem};
+use super::emit::{Access, Mem};
 use super::slice::Elements;
 use super::walk::{At, Scope};
 
@@ -64,7 +64,7 @@ impl Builder<'_> {
                     "{name}: more than {MAX_HOPS} pointers to follow"
                 ));
             };
-            match self.push(emit::op(OP_SCALAR, 8, 0, at, None), emit::WORD, s.who) {
+            match self.push_word(at, s.who) {
                 Some(op) => ops.push(op),
                 None => return self.full(name, s.who),
             }
@@ -163,7 +163,7 @@ impl Builder<'_> {
         let small = group_mem.follow()?;
         let planned = (|| {
             let at = word.clone().follow_to(dir_len as i64)?;
-            let dir_len_op = self.push(emit::op(OP_SCALAR, 8, 0, at, None), emit::WORD, s.who)?;
+            let dir_len_op = self.push_word(at, s.who)?;
             let (ctrl_op, slots) = self.group_ops(&small, &slot, name, s)?;
             Some(MapEntries::Group {
                 dir_len_op,
@@ -226,10 +226,9 @@ impl Builder<'_> {
         };
         Some((|| {
             let old_at = word.clone().follow_to(old as i64)?;
-            let old_op = self.push(emit::op(OP_SCALAR, 8, 0, old_at, None), emit::WORD, s.who)?;
+            let old_op = self.push_word(old_at, s.who)?;
             let tophash = Access::Mem(at(0)?);
-            let tophash_op =
-                self.push(emit::op(OP_SCALAR, 8, 0, tophash, None), emit::WORD, s.who)?;
+            let tophash_op = self.push_word(tophash, s.who)?;
             let keys = Elements::Group {
                 at: at(8)?,
                 count: 8,
@@ -257,8 +256,7 @@ impl Builder<'_> {
         name: &str,
         s: Scope,
     ) -> Option<(usize, Shape)> {
-        let ctrl = emit::op(OP_SCALAR, 8, 0, Access::Mem(g.clone()), None);
-        let ctrl_op = self.push(ctrl, emit::WORD, s.who)?;
+        let ctrl_op = self.push_word(Access::Mem(g.clone()), s.who)?;
         let plan_slot = |b: &mut Self, m: &Mem, es: Scope| {
             let es = Scope {
                 depth: slot.depth,

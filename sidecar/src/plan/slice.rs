@@ -4,7 +4,7 @@
 
 use crate::golang::abi::Loc;
 use crate::golang::types::{Kind, TypeId};
-use crate::recipe::{MAX_DATA, MAX_STRING, OP_ELEMS, OP_GROUP, OP_SCALAR, OP_STRING, OP_STRINGS};
+use crate::recipe::{MAX_DATA, MAX_STRING, OP_ELEMS, OP_GROUP, OP_STRING, OP_STRINGS};
 
 use super::builder::Builder;
 use super::contract::{byte_layout, ByteLayout, Shape};
@@ -63,7 +63,7 @@ impl Builder<'_> {
         let Some(op) = self.push(op, bytes, s.who) else {
             return self.full(name, s.who);
         };
-        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who);
+        let cap_op = self.push_word(cap, s.who);
         Shape::Slice {
             op,
             cap_op,
@@ -101,7 +101,7 @@ impl Builder<'_> {
         let Some(op) = self.push(op, bytes, s.who) else {
             return self.full(name, s.who);
         };
-        let cap_op = self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who);
+        let cap_op = self.push_word(cap, s.who);
         Shape::Slice {
             op,
             cap_op,
@@ -167,7 +167,7 @@ impl Builder<'_> {
         let k = self.recipe.n_ops as usize - first;
         let per = self.budget.bytes() - before;
         let cap_op = match cap {
-            Some(cap) => match self.push(emit::op(OP_SCALAR, 8, 0, cap, None), emit::WORD, s.who) {
+            Some(cap) => match self.push_word(cap, s.who) {
                 Some(op) => Some(op),
                 None => {
                     revert(self);

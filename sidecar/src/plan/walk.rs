@@ -320,8 +320,7 @@ impl Builder<'_> {
         let Some(type_access) = emit::type_word(word0, empty) else {
             return Shape::Unavailable(format!("{name}: more than {MAX_HOPS} pointers to follow"));
         };
-        let op = emit::op(OP_SCALAR, 8, 0, type_access, None);
-        let Some(type_op) = self.push(op, emit::WORD, s.who) else {
+        let Some(type_op) = self.push_word(type_access, s.who) else {
             return self.full(name, s.who);
         };
         let mut strings = Vec::new();
