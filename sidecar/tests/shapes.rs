@@ -50,6 +50,21 @@ fn calls_of<'a>(calls: &'a [Value], probe: &str, v: &str) -> Vec<&'a Value> {
     c
 }
 
+/// Runs `bin` (the shapes program) for `rounds` rounds under a gotel with
+/// one probe, on `function`: its calls and gotel's log.
+fn probe_alone(bin: &std::path::Path, function: &str, rounds: usize) -> (Vec<Value>, Vec<String>) {
+    let mut target = Target::start(bin, &[], "ready");
+    let pid = target.pid();
+    let gotel = Gotel::run(
+        &format!("probes:\n  - function: {function}\n    target: {{ pid: {pid} }}\n"),
+        1,
+    );
+    for i in 1..=rounds {
+        target.round(i);
+    }
+    gotel.stop()
+}
+
 #[test]
 fn shapes_and_dynamic_values() {
     let mut big_entries_seen = 0;
@@ -421,14 +436,7 @@ fn a_function_also_inlined_elsewhere_shows_its_result() {
         let text = String::from_utf8_lossy(&sig.stdout);
         assert!(text.contains("main.twice(x int) int"), "{v}: {text}");
         assert!(text.contains("ret r0"), "{v}: {text}");
-        let mut target = Target::start(&bin, &[], "ready");
-        let pid = target.pid();
-        let gotel = Gotel::run(
-            &format!("probes:\n  - function: twice\n    target: {{ pid: {pid} }}\n"),
-            1,
-        );
-        target.round(1);
-        let (calls, _) = gotel.stop();
+        let (calls, _) = probe_alone(&bin, "twice", 1);
         let seen = calls_of(&calls, "twice", v);
         // The direct call is inlined (not seen); apply's is the copy's.
         assert_eq!(seen.len(), 1, "{v}: {seen:?}");
@@ -444,14 +452,7 @@ fn a_large_result_struct_gives_way_to_the_error_after_it() {
     for tc in toolchains() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
-        let mut target = Target::start(&bin, &[], "ready");
-        let pid = target.pid();
-        let gotel = Gotel::run(
-            &format!("probes:\n  - function: crowded\n    target: {{ pid: {pid} }}\n"),
-            1,
-        );
-        target.round(1);
-        let (calls, _) = gotel.stop();
+        let (calls, _) = probe_alone(&bin, "crowded", 1);
         let seen = calls_of(&calls, "crowded", v);
         assert_eq!(seen.len(), 1, "{v}");
         let r = &seen[0]["returns"];
@@ -476,15 +477,7 @@ fn a_recovered_panic_is_not_taken_for_a_stack_growth_restart() {
     for tc in toolchains() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
-        let mut target = Target::start(&bin, &[], "ready");
-        let pid = target.pid();
-        let gotel = Gotel::run(
-            &format!("probes:\n  - function: outer\n    target: {{ pid: {pid} }}\n"),
-            1,
-        );
-        target.round(1);
-        target.round(2);
-        let (calls, logs) = gotel.stop();
+        let (calls, logs) = probe_alone(&bin, "outer", 2);
         let outer = calls_of(&calls, "outer", v);
         let shown: Vec<(&Value, &Value)> = outer
             .iter()
