@@ -252,9 +252,10 @@ mod tests {
         let exe = dir.path().join("my app");
         std::fs::copy("/bin/sleep", &exe).unwrap();
         let mut child = std::process::Command::new(&exe).arg("30").spawn().unwrap();
-        // Wait for the exec: until then /proc/PID/exe is this test binary.
+        // Wait for the exec to finish: /proc/PID/exe names the new file before
+        // the kernel has mapped it (begin_new_exec precedes the ELF mapping).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while read(child.id()).is_none_or(|p| p.exe != exe) {
+        while read(child.id()).is_none_or(|p| p.exe != exe || mapping_start(&p).is_none()) {
             assert!(std::time::Instant::now() < deadline, "child never exec'd");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
