@@ -8,8 +8,9 @@
 //! A return also proves that every deeper open call on the same goroutine
 //! is gone: it was unwound by a panic that a shallower frame recovered.
 //! Those are handed back as unwound. Calls that never return otherwise
-//! (unrecovered panic, Goexit) are evicted when the table is full and
-//! counted.
+//! are handed back unfinished when their goroutine calls `runtime.Goexit`
+//! or their process ends (an unrecovered panic, `os.Exit`, an exec); any
+//! left open are evicted, oldest first, when the table is full.
 
 use std::collections::HashMap;
 
@@ -40,6 +41,9 @@ pub struct CorrelateStats {
     /// Calls whose return went unobserved because records were lost in
     /// between (not claimed as panics).
     pub unobserved: u64,
+    /// Calls handed back unfinished: their process ended, or
+    /// `runtime.Goexit` ended their goroutine.
+    pub unfinished: u64,
 }
 
 /// An open call: insertion order, the loss stamp at entry, the value.
@@ -50,8 +54,10 @@ type Entry<T> = (u64, u64, T);
 struct Goroutine {
     /// Open calls, shallowest first.
     keys: Vec<CallKey>,
-    /// `seq` of this goroutine's latest entry or return.
+    /// `seq` of this goroutine's latest entry, return or panic.
     last: u64,
+    /// Its latest sign of life was the start of a panic.
+    panicking: bool,
 }
 
 /// Open calls awaiting their return, bounded in number.
@@ -133,6 +139,7 @@ impl<T> Correlator<T> {
             let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
             g.keys.push(key);
             g.last = self.seq;
+            g.panicking = false;
         }
         unwound
     }
@@ -168,6 +175,7 @@ impl<T> Correlator<T> {
             return (v, unwound);
         };
         gr.last = self.seq;
+        gr.panicking = false;
         let keys = &mut gr.keys;
         // frame = stack.hi - SP: larger is deeper, and deeper calls entered
         // later, so they form the end of the list.
@@ -223,13 +231,59 @@ impl<T> Correlator<T> {
         self.seq += 1;
         if let Some(g) = self.by_goroutine.get_mut(&(pid, goid)) {
             g.last = self.seq;
+            g.panicking = true;
         }
     }
 
-    /// Forgets the open calls of a process that exited.
-    pub fn forget_pid(&mut self, pid: u32) {
-        self.open.retain(|k, _| k.pid != pid);
+    /// Hands back, oldest first, the open calls of a process that ended:
+    /// none of them will return. Each comes with whether its goroutine's
+    /// last sign of life was a panic (the unrecovered panic that ended
+    /// the process, when nothing of that goroutine was seen after it).
+    pub fn end_process(&mut self, pid: u32) -> Vec<(T, bool)> {
+        let (gone, kept): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|(k, _)| k.pid == pid);
+        self.open = kept;
+        let mut ended: Vec<_> = gone
+            .into_iter()
+            .map(|(k, (seq, _, v))| {
+                let panicking = self
+                    .by_goroutine
+                    .get(&(k.pid, k.goid))
+                    .is_some_and(|g| g.panicking);
+                (seq, v, panicking)
+            })
+            .collect();
         self.by_goroutine.retain(|(p, _), _| *p != pid);
+        ended.sort_by_key(|(seq, _, _)| *seq);
+        self.stats.unfinished += ended.len() as u64;
+        self.stats.panicked += ended.iter().filter(|e| e.2).count() as u64;
+        ended.into_iter().map(|(_, v, p)| (v, p)).collect()
+    }
+
+    /// Hands back, oldest first, the open calls of a goroutine that called
+    /// `runtime.Goexit`: it runs their deferred calls and ends the
+    /// goroutine, so none of them returns.
+    pub fn goexit(&mut self, pid: u32, goid: u64) -> Vec<T> {
+        self.seq += 1;
+        let Some(g) = self.by_goroutine.remove(&(pid, goid)) else {
+            return Vec::new();
+        };
+        let ended: Vec<T> = g
+            .keys
+            .iter()
+            .filter_map(|k| self.open.remove(k).map(|(_, _, v)| v))
+            .collect();
+        self.stats.unfinished += ended.len() as u64;
+        ended
+    }
+
+    /// The call open the longest, if any (a scan: for periodic reports).
+    pub fn oldest(&self) -> Option<&T> {
+        self.open
+            .values()
+            .min_by_key(|(seq, _, _)| *seq)
+            .map(|(_, _, v)| v)
     }
 
     /// Forgets the open calls of a detached attachment: their returns can
@@ -391,6 +445,46 @@ mod tests {
         assert_eq!(c.stats.panicked, 0);
         assert_eq!(c.stats.unobserved, 1);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_process_that_ends_hands_back_its_open_calls_oldest_first() {
+        let mut c = Correlator::new(16);
+        let other = CallKey {
+            pid: 2,
+            ..key(1, 100)
+        };
+        c.enter(key(1, 100), "main", 0);
+        c.enter(key(2, 100), "crashing", 0);
+        c.enter(key(1, 200), "blocked", 0);
+        c.enter(other, "another process", 0);
+        assert_eq!(c.oldest(), Some(&"main"));
+        // Goroutine 2 begins to panic and nothing of it is seen again;
+        // goroutine 1 panicked and recovered below `main` (it returned
+        // from `blocked` since), so its panic did not end the process.
+        c.touch(1, 2);
+        c.touch(1, 1);
+        assert_eq!(c.exit(&key(1, 200), 0), (Some("blocked"), vec![]));
+        assert_eq!(c.end_process(1), vec![("main", false), ("crashing", true)]);
+        assert_eq!((c.stats.unfinished, c.stats.panicked), (2, 1));
+        assert_eq!(c.oldest(), Some(&"another process"));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.enclosing(&key(1, 300)), None);
+    }
+
+    #[test]
+    fn goexit_ends_every_open_call_of_its_goroutine() {
+        let mut c = Correlator::new(16);
+        c.enter(key(1, 100), "worker", 0);
+        c.enter(key(1, 200), "step", 0);
+        c.enter(key(2, 200), "other goroutine", 0);
+        assert_eq!(c.goexit(1, 1), vec!["worker", "step"]);
+        assert_eq!(c.goexit(1, 1), Vec::<&str>::new());
+        assert_eq!(c.stats.unfinished, 2);
+        // A deferred call run by Goexit, then nothing is left to unwind.
+        c.enter(key(1, 300), "deferred", 0);
+        assert_eq!(c.exit(&key(1, 300), 0), (Some("deferred"), vec![]));
+        assert_eq!((c.len(), c.stats.panicked), (1, 0));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! record, the OTLP metrics (`gotel.<name>`) and the README's table, so
 //! the three cannot list different counters.
 
+use crate::live::OpenCalls;
 use crate::otlp::ExportStats;
 
 /// Declares [`Counters`] once: the struct, its names in order, and the
@@ -23,10 +24,13 @@ macro_rules! counters {
                 vec![$((stringify!($name), self.$name)),+]
             }
 
-            /// Logs the `stopped` record: these counters, then the export's.
-            pub fn log_stopped(&self, x: &ExportStats) {
+            /// Logs the `stopped` record: these counters, the calls still
+            /// open, then the export's counters.
+            pub fn log_stopped(&self, x: &ExportStats, open: OpenCalls) {
                 tracing::info!(
                     $($name = self.$name,)+
+                    open_calls = open.count,
+                    open_call_oldest_age_ms = open.oldest_age_ns / 1_000_000,
                     export_queue_dropped = x.queue_dropped,
                     exported_logs = x.exported_logs,
                     exported_spans = x.exported_spans,
@@ -65,6 +69,8 @@ counters! {
     panicked,
     /// Calls whose end went unobserved because records were lost meanwhile.
     unobserved,
+    /// Calls delivered without an end: their process ended, or `runtime.Goexit` ended their goroutine.
+    unfinished,
     /// Records that could not be parsed or had no live attachment.
     stray_records,
     /// Records whose goroutine could not be read.
@@ -124,10 +130,16 @@ mod tests {
             .flatten_event(true)
             .with_writer(move || out.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || c.log_stopped(&x));
+        let open = OpenCalls {
+            count: 3,
+            oldest_age_ns: 4_500_000_000,
+        };
+        tracing::subscriber::with_default(subscriber, || c.log_stopped(&x, open));
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let logged: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(logged["message"], "stopped");
+        assert_eq!(logged["open_calls"], 3);
+        assert_eq!(logged["open_call_oldest_age_ms"], 4_500);
         for (name, value) in c.named() {
             assert_eq!(logged[name], value, "{name} in {logged}");
         }

@@ -27,12 +27,15 @@ pub struct Call {
     /// Wall-clock start.
     pub start_time_unix_nano: u64,
     /// Entry to return, from BPF timestamps; None when the call never
-    /// returned (unwound by a panic).
+    /// returned.
     pub duration_ns: Option<u64>,
-    /// True when a recovered panic unwound the call (no results, no end).
+    /// True when a panic unwound the call: recovered by a caller, or, when
+    /// `unfinished` too, the panic its process ended in.
     pub panicked: bool,
-    /// For a call unwound by a panic: when the record that proved it gone
-    /// was taken, a bound on its end (not in the JSONL).
+    /// Why a call that did not return ended without a panic it survived.
+    pub unfinished: Option<Unfinished>,
+    /// For a call that never returned: when what proved it ended was
+    /// seen, a bound on its end (not in the JSONL).
     pub ended_by_unix_nano: Option<u64>,
     /// Arguments by name.
     pub args: Vec<(String, GoValue)>,
@@ -45,6 +48,25 @@ pub struct Call {
     pub trace: TraceIds,
     /// The traced process this call ran in.
     pub origin: Arc<Origin>,
+}
+
+/// Why a call ended without returning, other than a recovered panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// Its process exited (or exec'd) while the call ran.
+    ProcessEnded,
+    /// Its goroutine called `runtime.Goexit`.
+    Goexit,
+}
+
+impl Unfinished {
+    /// The reason as the outputs spell it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unfinished::ProcessEnded => "the process ended",
+            Unfinished::Goexit => "runtime.Goexit",
+        }
+    }
 }
 
 /// W3C trace context ids of one call's span.
@@ -161,7 +183,10 @@ impl Serialize for Fields<'_> {
 
 impl Serialize for Call {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let n = 11 + usize::from(self.panicked) + usize::from(self.trace.parent_span_id.is_some());
+        let n = 11
+            + usize::from(self.panicked)
+            + usize::from(self.unfinished.is_some())
+            + usize::from(self.trace.parent_span_id.is_some());
         let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
@@ -172,6 +197,9 @@ impl Serialize for Call {
         m.serialize_entry("duration_ns", &self.duration_ns)?;
         if self.panicked {
             m.serialize_entry("panicked", &true)?;
+        }
+        if let Some(u) = self.unfinished {
+            m.serialize_entry("unfinished", u.reason())?;
         }
         m.serialize_entry("args", &Fields(&self.args))?;
         m.serialize_entry("returns", &Fields(&self.returns))?;
@@ -195,9 +223,14 @@ impl Call {
             s.push_str(" = ");
             s.push_str(&rets.join(", "));
         }
-        match self.duration_ns {
-            Some(d) => s.push_str(&format!(" ({:.1}µs)", d as f64 / 1000.0)),
-            None => s.push_str(" (panicked)"),
+        match (self.duration_ns, self.panicked, self.unfinished) {
+            (Some(d), _, _) => s.push_str(&format!(" ({:.1}µs)", d as f64 / 1000.0)),
+            (None, true, None) => s.push_str(" (panicked)"),
+            (None, true, Some(u)) => {
+                s.push_str(&format!(" (panicked; unfinished: {})", u.reason()))
+            }
+            (None, false, Some(u)) => s.push_str(&format!(" (unfinished: {})", u.reason())),
+            (None, false, None) => s.push_str(" (unfinished)"),
         }
         s
     }
@@ -277,6 +310,7 @@ mod tests {
             start_time_unix_nano: 4,
             duration_ns: Some(1500),
             panicked: false,
+            unfinished: None,
             ended_by_unix_nano: None,
             args: vec![("iterations".into(), GoValue::Int(2))],
             returns: vec![("r0".into(), GoValue::Unavailable("xmm".into()))],
@@ -293,5 +327,35 @@ mod tests {
             r#"{"probe":"compute_e","function":"main.computeE","pid":1,"tid":2,"goroutine":3,"start_time_unix_nano":4,"duration_ns":1500,"args":{"iterations":2},"returns":{"r0":{"unavailable":"xmm"}},"trace_id":"abababababababababababababababab","span_id":"0102030405060708","parent_span_id":"ffffffffffffffff"}"#
         );
         assert_eq!(c.summary(), "main.computeE(iterations=2) = ? (1.5µs)");
+        // A crash: panicked, and the process ended with the call open.
+        let crash = Call {
+            duration_ns: None,
+            panicked: true,
+            unfinished: Some(Unfinished::ProcessEnded),
+            returns: Vec::new(),
+            trace: TraceIds::default(),
+            ..c
+        };
+        let json = serde_json::to_value(&crash).unwrap();
+        assert_eq!(json["panicked"], true);
+        assert_eq!(json["unfinished"], "the process ended");
+        assert_eq!(json["duration_ns"], serde_json::Value::Null);
+        assert_eq!(
+            crash.summary(),
+            "main.computeE(iterations=2) (panicked; unfinished: the process ended)"
+        );
+        let goexit = Call {
+            panicked: false,
+            unfinished: Some(Unfinished::Goexit),
+            ..crash
+        };
+        assert_eq!(
+            serde_json::to_value(&goexit).unwrap()["unfinished"],
+            "runtime.Goexit"
+        );
+        assert_eq!(
+            goexit.summary(),
+            "main.computeE(iterations=2) (unfinished: runtime.Goexit)"
+        );
     }
 }

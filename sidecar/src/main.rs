@@ -394,7 +394,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
             _ = drain.tick() => {
                 sup.drain(ring.get_mut());
                 if let Some(o) = &otlp {
-                    o.set_counters(sup.counters().named());
+                    o.set_counters(sup.counters().named(), sup.open_calls().named());
                 }
             }
             _ = scan.tick() => {
@@ -404,6 +404,10 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 sup.reconcile(ring.get_mut());
             }
             _ = report.tick() => {
+                let open = sup.open_calls();
+                if open.oldest_age_ns >= 60_000_000_000 {
+                    info!(open_calls = open.count, oldest_open_call_ms = open.oldest_age_ns / 1_000_000, "calls open for over a minute (blocked, or ended by an unrecovered unwind gotel cannot see)");
+                }
                 let dropped = sup.counters().dropped;
                 if dropped != last_dropped {
                     warn!(dropped = dropped - last_dropped, "events dropped: ring buffer full or CPU busy (the traced app was not slowed); raise ring_buffer_kib");
@@ -422,9 +426,12 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     sup.drain(ring.get_mut());
     sup.flush();
     let x = match otlp {
-        Some(o) => o.shutdown(sup.counters().named()).await,
+        Some(o) => {
+            o.shutdown(sup.counters().named(), sup.open_calls().named())
+                .await
+        }
         None => Default::default(),
     };
-    sup.counters().log_stopped(&x);
+    sup.counters().log_stopped(&x, sup.open_calls());
     Ok(())
 }

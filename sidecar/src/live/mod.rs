@@ -10,8 +10,8 @@
 
 mod binaries;
 pub mod kernel;
+pub mod markers;
 mod names;
-mod panics;
 pub mod pipeline;
 mod registry;
 #[cfg(test)]
@@ -39,6 +39,7 @@ use crate::recipe::OPF_DYN;
 
 use binaries::Binaries;
 use kernel::Kernel;
+use markers::Marker;
 use names::ProcessNames;
 use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
@@ -135,6 +136,7 @@ impl<K: Kernel> Supervisor<K> {
             restarted_entries: c.restarted_entries,
             panicked: c.panicked,
             unobserved: c.unobserved,
+            unfinished: c.unfinished,
             stray_records: p.stray_records,
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
@@ -172,9 +174,11 @@ impl<K: Kernel> Supervisor<K> {
         if !gone.is_empty() {
             drain(self);
         }
+        let now = monotonic_ns();
         for pid in gone {
             self.registry
                 .detach_process(&mut self.kernel, &mut self.pipeline, pid);
+            self.deliver(|pipeline, emit| pipeline.end_process(pid, now, emit));
         }
         self.failed
             .retain(|(id, _)| live.get(&id.0).is_some_and(|p| p.identity() == *id));
@@ -271,8 +275,10 @@ impl<K: Kernel> Supervisor<K> {
         };
         // Panics are watched before the first call can be: a call unwound
         // by the first panic is told from a restart too.
-        if !self.registry.has(p.pid, &panics::key()) {
-            self.watch_panics(p, &bin, origin.clone(), names.clone(), loaded);
+        for marker in Marker::ALL {
+            if !self.registry.has(p.pid, &marker.key()) {
+                self.watch(marker, p, &bin, origin.clone(), names.clone(), loaded);
+            }
         }
         // A generic function attaches once per shape instantiation.
         for plan in plans {
@@ -299,7 +305,7 @@ impl<K: Kernel> Supervisor<K> {
                 plan: plan.clone(),
                 origin: origin.clone(),
                 names: names.clone(),
-                panic_marker: false,
+                marker: None,
             });
             self.next_id += 1;
             if let Err(why) =
@@ -323,27 +329,28 @@ impl<K: Kernel> Supervisor<K> {
         Ok(())
     }
 
-    /// Attaches gotel's own probe on `runtime.gopanic` to `p` (see
-    /// `panics`); without it, calls unwound by a recovered panic may be
-    /// taken for restarted prologues, as before it existed.
-    fn watch_panics(
+    /// Attaches gotel's own `marker` probe to `p` (see `markers`); without
+    /// it, calls unwound by a recovered panic may be taken for restarted
+    /// prologues, and calls ended by Goexit stay open until evicted.
+    fn watch(
         &mut self,
+        marker: Marker,
         p: &Process,
         bin: &BinaryInfo,
         origin: Arc<Origin>,
         names: Arc<ProcessNames>,
         loaded: Loaded,
     ) {
-        let meta = panics::plan(bin, p.pid).map(|plan| {
+        let meta = marker.plan(bin, p.pid).map(|plan| {
             Arc::new(Attachment {
                 id: self.next_id,
-                key: panics::key(),
-                probe: "runtime.gopanic".into(),
+                key: marker.key(),
+                probe: marker.function().into(),
                 pid: p.pid,
                 plan,
                 origin,
                 names,
-                panic_marker: true,
+                marker: Some(marker),
             })
         });
         self.next_id += 1;
@@ -353,8 +360,8 @@ impl<K: Kernel> Supervisor<K> {
                 .map_err(|e| e.to_string())
         });
         match r {
-            Ok(()) => debug!(pid = p.pid, "watching runtime.gopanic"),
-            Err(why) => debug!(pid = p.pid, "cannot watch runtime.gopanic: {why}"),
+            Ok(()) => debug!(pid = p.pid, "watching {}", marker.function()),
+            Err(why) => debug!(pid = p.pid, "cannot watch {}: {why}", marker.function()),
         }
     }
 
@@ -371,8 +378,13 @@ impl<K: Kernel> Supervisor<K> {
 
     /// Turns one record into calls and writes them.
     pub fn handle_record(&mut self, record: &[u8]) {
+        self.deliver(|pipeline, emit| pipeline.handle(record, emit));
+    }
+
+    /// Runs `f` on the pipeline, writing the calls it emits to the sink.
+    fn deliver(&mut self, f: impl FnOnce(&mut Pipeline, &mut dyn FnMut(Call))) {
         let (sink, calls, sink_errors) = (&mut self.sink, &mut self.calls, &mut self.sink_errors);
-        self.pipeline.handle(record, &mut |call: Call| {
+        f(&mut self.pipeline, &mut |call: Call| {
             *calls += 1;
             if let Err(e) = sink.write(&call) {
                 *sink_errors += 1;
@@ -381,6 +393,15 @@ impl<K: Kernel> Supervisor<K> {
                 }
             }
         });
+    }
+
+    /// The calls open now, and how long the oldest has been.
+    pub fn open_calls(&self) -> OpenCalls {
+        let (count, oldest) = self.pipeline.open_calls();
+        OpenCalls {
+            count: count as u64,
+            oldest_age_ns: oldest.map_or(0, |k| monotonic_ns().saturating_sub(k)),
+        }
     }
 
     /// After a batch of records: installs the recipes of dynamic types the
@@ -429,18 +450,46 @@ impl Supervisor<Bpf> {
 /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns, now: BPF timestamps are
 /// monotonic, calls carry wall-clock times.
 pub fn clock_offset() -> i128 {
-    let now = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec we own.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-    };
+    let now = read_clock;
     // Bracket the realtime read to halve the error.
     let m1 = now(libc::CLOCK_MONOTONIC);
     let r = now(libc::CLOCK_REALTIME);
     let m2 = now(libc::CLOCK_MONOTONIC);
     r - (m1 + m2) / 2
+}
+
+/// `clock` now, in ns.
+fn read_clock(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+/// CLOCK_MONOTONIC now, in ns: the clock of BPF's timestamps.
+fn monotonic_ns() -> u64 {
+    read_clock(libc::CLOCK_MONOTONIC).max(0) as u64
+}
+
+/// Calls entered and not yet ended: a gauge, not a counter (calls that
+/// never return, e.g. blocked forever, stay here until evicted).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OpenCalls {
+    /// How many.
+    pub count: u64,
+    /// Age of the oldest, in ns; 0 when none is open.
+    pub oldest_age_ns: u64,
+}
+
+impl OpenCalls {
+    /// As OTLP gauges: `gotel.open_calls` and `gotel.open_call_oldest_age` (ms).
+    pub fn named(&self) -> crate::otlp::NamedGauges {
+        vec![
+            ("open_calls", "1", self.count),
+            ("open_call_oldest_age", "ms", self.oldest_age_ns / 1_000_000),
+        ]
+    }
 }

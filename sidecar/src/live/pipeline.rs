@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{decode, GoValue, Names};
-use crate::export::{Call, Origin, TraceIds};
+use crate::export::{Call, Origin, TraceIds, Unfinished};
 use crate::plan::Plan;
 use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY};
+
+use super::markers::Marker;
 
 /// A probe's identity: its whole spec, serialised, so that an edited probe
 /// (even a renamed one) is a new probe, and the old one is detached.
@@ -33,9 +35,9 @@ pub struct Attachment {
     pub origin: Arc<Origin>,
     /// Names of the process's types and functions, for decoding.
     pub names: Arc<dyn Lookups>,
-    /// gotel's own probe on `runtime.gopanic`, not the user's: its records
-    /// only say that a goroutine began to panic.
-    pub panic_marker: bool,
+    /// gotel's own probe on a runtime function, not the user's: its
+    /// records only mark their goroutine (see `markers`).
+    pub marker: Option<Marker>,
 }
 
 /// What decoding one process image's records needs: the lookups, and
@@ -64,9 +66,25 @@ pub struct PipelineStats {
 struct Open {
     meta: Arc<Attachment>,
     tid: u32,
+    goid: u64,
     ktime: u64,
     args: Vec<(String, GoValue)>,
     trace: TraceIds,
+}
+
+/// How a call came to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Its return was seen.
+    Returned,
+    /// A panic unwound it and a caller recovered.
+    Unwound,
+    /// Its process ended while its goroutine was panicking.
+    Crashed,
+    /// Its process ended (exit or exec) while it ran.
+    ProcessEnded,
+    /// Its goroutine called `runtime.Goexit`.
+    Goexit,
 }
 
 /// Records in, calls out.
@@ -112,9 +130,25 @@ impl Pipeline {
         self.correlator.forget_attachment(id);
     }
 
-    /// Forgets the open calls of a process that is gone.
-    pub fn forget_pid(&mut self, pid: u32) {
-        self.correlator.forget_pid(pid);
+    /// Ends the open calls of a process that is gone, at monotonic time
+    /// `now_ktime` (when its end was noticed): they are handed to `emit`
+    /// unfinished, never silently forgotten.
+    pub fn end_process(&mut self, pid: u32, now_ktime: u64, emit: &mut dyn FnMut(Call)) {
+        for (open, panicking) in self.correlator.end_process(pid) {
+            let end = match panicking {
+                true => End::Crashed,
+                false => End::ProcessEnded,
+            };
+            emit(self.call(open, end, Vec::new(), now_ktime));
+        }
+    }
+
+    /// The number of open calls, and the monotonic start of the oldest.
+    pub fn open_calls(&self) -> (usize, Option<u64>) {
+        (
+            self.correlator.len(),
+            self.correlator.oldest().map(|o| o.ktime),
+        )
     }
 
     /// Counters from pairing entries with returns.
@@ -148,11 +182,17 @@ impl Pipeline {
         if ev.flags & EV_DATA_FULL != 0 {
             self.stats.data_full += 1;
         }
-        if meta.panic_marker {
+        match meta.marker {
             // A panic, not a call: whatever of this goroutine enters next
             // is a new call, even at the frame of an open one.
-            self.correlator.touch(meta.pid, ev.goid);
-            return;
+            Some(Marker::Panic) => return self.correlator.touch(meta.pid, ev.goid),
+            Some(Marker::Goexit) => {
+                for open in self.correlator.goexit(meta.pid, ev.goid) {
+                    emit(self.call(open, End::Goexit, Vec::new(), ev.ktime_ns));
+                }
+                return;
+            }
+            None => {}
         }
         // Records lost so far, in the kernel and here.
         let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
@@ -173,7 +213,7 @@ impl Pipeline {
         // Deeper calls on this goroutine that a recovered panic unwound:
         // they did start, did not return, and their end was not observed.
         for u in unwound {
-            emit(self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns));
+            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
         }
         let Some(open) = open else {
             return;
@@ -182,8 +222,7 @@ impl Pipeline {
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
         });
-        let duration = ev.ktime_ns.saturating_sub(open.ktime);
-        emit(self.call(open, ev.goid, Some(duration), returns, ev.ktime_ns));
+        emit(self.call(open, End::Returned, returns, ev.ktime_ns));
     }
 
     fn enter(
@@ -212,18 +251,19 @@ impl Pipeline {
         let open = Open {
             meta,
             tid: ev.tid,
+            goid: ev.goid,
             ktime: ev.ktime_ns,
             args,
             trace,
         };
         if instant {
-            emit(self.call(open, ev.goid, Some(0), returns, ev.ktime_ns));
+            emit(self.call(open, End::Returned, returns, ev.ktime_ns));
             return;
         }
         // Calls at this frame or deeper that never returned: a panic
         // recovered by an unprobed caller unwound them.
         for u in self.correlator.enter(key, open, stamp) {
-            emit(self.call(u, ev.goid, None, Vec::new(), ev.ktime_ns));
+            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
         }
     }
 
@@ -236,28 +276,28 @@ impl Pipeline {
         }
     }
 
-    /// A call record from its entry; `duration` None: it never returned.
-    fn call(
-        &self,
-        open: Open,
-        goroutine: u64,
-        duration: Option<u64>,
-        returns: Vec<(String, GoValue)>,
-        seen_ktime: u64,
-    ) -> Call {
+    /// A call record from its entry, ended as `end` says at monotonic
+    /// time `seen_ktime`: its return, or what proved it will not return.
+    fn call(&self, open: Open, end: End, returns: Vec<(String, GoValue)>, seen_ktime: u64) -> Call {
         let wall = |k: u64| (i128::from(k) + self.clock_offset).max(0) as u64;
         let error = error_message(&open.meta.plan, &returns);
+        let returned = end == End::Returned;
         Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),
             pid: open.meta.pid,
             tid: open.tid,
-            goroutine,
+            goroutine: open.goid,
             start_time_unix_nano: wall(open.ktime),
-            // Unwound: the record that proved it is a bound on its end.
-            ended_by_unix_nano: duration.is_none().then(|| wall(seen_ktime)),
-            duration_ns: duration,
-            panicked: duration.is_none(),
+            // Not returned: what proved it ended is a bound on its end.
+            ended_by_unix_nano: (!returned).then(|| wall(seen_ktime)),
+            duration_ns: returned.then(|| seen_ktime.saturating_sub(open.ktime)),
+            panicked: matches!(end, End::Unwound | End::Crashed),
+            unfinished: match end {
+                End::Returned | End::Unwound => None,
+                End::Crashed | End::ProcessEnded => Some(Unfinished::ProcessEnded),
+                End::Goexit => Some(Unfinished::Goexit),
+            },
             args: open.args,
             returns,
             error,

@@ -58,7 +58,7 @@ fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
         plan: Arc::new(plan),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
-        panic_marker: false,
+        marker: None,
     })
 }
 
@@ -342,13 +342,26 @@ fn a_faulted_value_is_unavailable_not_zero() {
 }
 
 #[test]
-fn forgetting_a_process_drops_its_open_calls() {
+fn a_process_that_ends_delivers_its_open_calls_unfinished() {
     let mut p = pipeline();
     run(&mut p, &[record(1, SITE_ENTRY, 9, 0x400, 100, 1)]);
-    p.forget_pid(42);
+    assert_eq!(p.open_calls(), (1, Some(100)));
+    let mut ended = Vec::new();
+    p.end_process(42, 5_000, &mut |c| ended.push(c));
+    assert_eq!(ended.len(), 1);
+    let c = &ended[0];
+    assert_eq!((c.goroutine, c.duration_ns, c.panicked), (9, None, false));
+    assert_eq!(c.unfinished, Some(Unfinished::ProcessEnded));
+    assert_eq!(
+        (c.start_time_unix_nano, c.ended_by_unix_nano),
+        (1_100, Some(6_000))
+    );
+    assert_eq!(p.open_calls(), (0, None));
+    // Its late return record is not paired with anything.
     let calls = run(&mut p, &[record(2, SITE_RETURN, 9, 0x400, 200, 2)]);
     assert!(calls.is_empty());
     assert_eq!(p.correlate_stats().unmatched_returns, 1);
+    assert_eq!(p.correlate_stats().unfinished, 1);
 }
 
 #[test]
@@ -373,14 +386,7 @@ fn an_error_result_becomes_the_calls_error() {
 #[test]
 fn a_panic_between_two_entries_at_one_frame_makes_them_two_calls() {
     let mut p = pipeline();
-    let mut marker = plan("runtime.gopanic", false);
-    marker.entry.recipe.n_ops = 0;
-    marker.entry.values.clear();
-    let marker = Arc::new(Attachment {
-        panic_marker: true,
-        ..Arc::try_unwrap(attachment_of(3, marker)).ok().unwrap()
-    });
-    p.route(7, marker, SITE_ENTRY);
+    p.route(7, marker(3, "runtime.gopanic", Marker::Panic), SITE_ENTRY);
     let calls = run(
         &mut p,
         &[
@@ -401,4 +407,57 @@ fn a_panic_between_two_entries_at_one_frame_makes_them_two_calls() {
     let c = p.correlate_stats();
     assert_eq!((c.panicked, c.restarted_entries), (1, 0));
     assert_eq!(p.stats.records, 4);
+}
+
+/// A marker attachment on `function`, entry only, capturing nothing.
+fn marker(id: u64, function: &str, m: Marker) -> Arc<Attachment> {
+    let mut plan = plan(function, false);
+    plan.entry.recipe.n_ops = 0;
+    plan.entry.values.clear();
+    Arc::new(Attachment {
+        marker: Some(m),
+        ..Arc::try_unwrap(attachment_of(id, plan)).ok().unwrap()
+    })
+}
+
+#[test]
+fn goexit_delivers_its_goroutines_open_calls_unfinished() {
+    let mut p = pipeline();
+    p.route(7, marker(3, "runtime.Goexit", Marker::Goexit), SITE_ENTRY);
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x400, 100, 1),
+            record(3, SITE_ENTRY, 9, 0x500, 110, 2),
+            record(1, SITE_ENTRY, 10, 0x400, 120, 3),
+            // g calls runtime.Goexit on goroutine 9: f and g never return.
+            record_with(7, SITE_ENTRY, 9, 0x600, 150, &[], |_| {}),
+            // Goroutine 10's f is not concerned.
+            record(2, SITE_RETURN, 10, 0x400, 400, 30),
+        ],
+    );
+    let got: Vec<_> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.function.as_str(),
+                c.goroutine,
+                c.duration_ns,
+                c.unfinished,
+            )
+        })
+        .collect();
+    let goexit = Some(Unfinished::Goexit);
+    assert_eq!(
+        got,
+        [
+            ("main.f", 9, None, goexit),
+            ("main.g", 9, None, goexit),
+            ("main.f", 10, Some(280), None)
+        ]
+    );
+    assert!(calls.iter().all(|c| !c.panicked));
+    assert_eq!(calls[1].ended_by_unix_nano, Some(1_150));
+    assert_eq!(p.correlate_stats().unfinished, 2);
+    assert_eq!(p.open_calls(), (0, None));
 }

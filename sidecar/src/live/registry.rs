@@ -141,18 +141,18 @@ impl<K: Kernel> Registry<K> {
             .collect()
     }
 
-    /// Detaches everything of process `pid` and forgets its open calls.
+    /// Detaches everything of process `pid` (its open calls are the
+    /// pipeline's to end).
     pub fn detach_process(&mut self, kernel: &mut K, pipeline: &mut Pipeline, pid: u32) {
         let Some(t) = self.procs.remove(&pid) else {
             return;
         };
         for a in t.attached {
-            if !a.meta.panic_marker {
+            if a.meta.marker.is_none() {
                 info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
             }
             release(kernel, pipeline, a);
         }
-        pipeline.forget_pid(pid);
     }
 
     /// Detaches every probe not in `keep`.
@@ -166,14 +166,14 @@ impl<K: Kernel> Registry<K> {
             let (mut kept, mut removed): (Vec<_>, Vec<_>) = t
                 .attached
                 .drain(..)
-                .partition(|a| keep.contains(&a.meta.key) || a.meta.panic_marker);
+                .partition(|a| keep.contains(&a.meta.key) || a.meta.marker.is_some());
             // The panic marker serves the probes: it goes with the last one.
-            if kept.iter().all(|a| a.meta.panic_marker) {
+            if kept.iter().all(|a| a.meta.marker.is_some()) {
                 removed.append(&mut kept);
             }
             t.attached = kept;
             for a in removed {
-                if !a.meta.panic_marker {
+                if a.meta.marker.is_none() {
                     info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
                 }
                 pipeline.forget_attachment(a.meta.id);
@@ -188,7 +188,7 @@ impl<K: Kernel> Registry<K> {
         let lone = self
             .procs
             .get(&pid)
-            .is_some_and(|t| t.attached.iter().all(|a| a.meta.panic_marker));
+            .is_some_and(|t| t.attached.iter().all(|a| a.meta.marker.is_some()));
         if lone {
             if let Some(t) = self.procs.remove(&pid) {
                 for a in t.attached {
@@ -208,7 +208,7 @@ impl<K: Kernel> Registry<K> {
         self.procs
             .values()
             .flat_map(|t| &t.attached)
-            .filter(|a| !a.meta.panic_marker)
+            .filter(|a| a.meta.marker.is_none())
             .count()
     }
 }

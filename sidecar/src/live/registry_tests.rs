@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::live::kernel::fake::FakeKernel;
+use crate::live::markers::Marker;
 use crate::live::testkit;
 use crate::recipe::RawEvent;
 
@@ -189,7 +190,7 @@ fn the_panic_marker_stays_while_a_probe_does_and_goes_with_the_last() {
         let mut plan = (*m.plan).clone();
         plan.ret_offsets.clear();
         m.plan = Arc::new(plan);
-        m.panic_marker = true;
+        m.marker = Some(Marker::Panic);
         Arc::new(m)
     };
     let (mut k, mut pl, mut r) = (

@@ -80,6 +80,6 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
         }),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
-        panic_marker: false,
+        marker: None,
     })
 }

@@ -172,13 +172,22 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
     if call.panicked {
         out.push(kv("go.panicked", any_value::Value::BoolValue(true)));
     }
+    if let Some(u) = call.unfinished {
+        out.push(string("go.unfinished", u.reason()));
+    }
     out
 }
 
 /// Why the call failed, if it did.
 fn failure(call: &Call) -> Option<String> {
     if call.panicked {
-        return Some("unwound by a panic (recovered by a caller)".into());
+        return Some(match call.unfinished {
+            Some(_) => {
+                "a panic began on its goroutine and the process ended before the call returned"
+                    .into()
+            }
+            None => "unwound by a panic (recovered by a caller)".into(),
+        });
     }
     call.error.clone()
 }

@@ -32,8 +32,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, Sum,
+    metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -169,10 +169,13 @@ impl Sink for OtlpSink {
 /// Counters from the rest of gotel, exported as metrics: (name, total).
 pub type NamedCounters = Vec<(&'static str, u64)>;
 
+/// Gauges from the rest of gotel, exported as metrics: (name, unit, value).
+pub type NamedGauges = Vec<(&'static str, &'static str, u64)>;
+
 /// The main loop's side: feeds counters in, stops the exporter.
 pub struct OtlpHandle {
     counters: Arc<AtomicExportStats>,
-    gotel_counters: Arc<Mutex<NamedCounters>>,
+    gotel_counters: Arc<Mutex<(NamedCounters, NamedGauges)>>,
     shutdown: watch::Sender<Option<Instant>>,
     task: tokio::task::JoinHandle<()>,
     shutdown_timeout: Duration,
@@ -181,9 +184,10 @@ pub struct OtlpHandle {
 }
 
 impl OtlpHandle {
-    /// Replaces the counters exported as metrics with newer totals.
-    pub fn set_counters(&self, c: NamedCounters) {
-        *self.gotel_counters.lock().expect("not poisoned") = c;
+    /// Replaces the counters and gauges exported as metrics with newer
+    /// readings.
+    pub fn set_counters(&self, c: NamedCounters, g: NamedGauges) {
+        *self.gotel_counters.lock().expect("not poisoned") = (c, g);
     }
 
     /// The export counters now.
@@ -193,8 +197,8 @@ impl OtlpHandle {
 
     /// Exports what is queued and the final counters, waiting at most the
     /// configured shutdown timeout; what is left then is counted as failed.
-    pub async fn shutdown(self, last: NamedCounters) -> ExportStats {
-        self.set_counters(last);
+    pub async fn shutdown(self, last: NamedCounters, gauges: NamedGauges) -> ExportStats {
+        self.set_counters(last, gauges);
         let deadline = Instant::now() + self.shutdown_timeout;
         let _ = self.shutdown.send(Some(deadline));
         // The task honours the deadline itself; the margin covers a request
@@ -217,7 +221,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
     let (traces, logs, metrics) = (traces?, logs?, metrics?);
     let (tx, rx) = mpsc::channel(settings.queue_size);
     let counters = Arc::new(AtomicExportStats::default());
-    let gotel_counters = Arc::new(Mutex::new(Vec::new()));
+    let gotel_counters = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let (shutdown, shutdown_rx) = watch::channel(None);
     let traces_url = traces
         .as_ref()
@@ -296,7 +300,7 @@ struct Exporter {
     /// batching, which a slow collector must not stall.
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     delivery: Arc<Delivery>,
-    gotel_counters: Arc<Mutex<NamedCounters>>,
+    gotel_counters: Arc<Mutex<(NamedCounters, NamedGauges)>>,
     shutdown: watch::Receiver<Option<Instant>>,
     started_unix_nano: u64,
     settings: Settings,
@@ -377,31 +381,40 @@ impl Exporter {
     fn metrics_send(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let client = self.metrics.clone()?;
         let now = unix_nano();
-        let mut named = self.gotel_counters.lock().expect("not poisoned").clone();
+        let (mut named, gauges) = self.gotel_counters.lock().expect("not poisoned").clone();
         named.extend(self.delivery.counters.snapshot().named());
-        let metrics = named
-            .into_iter()
-            .map(|(name, v)| Metric {
-                name: format!("gotel.{name}"),
-                description: String::new(),
-                unit: "1".into(),
-                metadata: Vec::new(),
-                data: Some(metric::Data::Sum(Sum {
-                    data_points: vec![NumberDataPoint {
-                        attributes: Vec::new(),
-                        start_time_unix_nano: self.started_unix_nano,
-                        time_unix_nano: now,
-                        exemplars: Vec::new(),
-                        flags: 0,
-                        value: Some(number_data_point::Value::AsInt(
-                            v.min(i64::MAX as u64) as i64
-                        )),
-                    }],
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    is_monotonic: true,
-                })),
-            })
-            .collect();
+        let point = |v: u64| NumberDataPoint {
+            attributes: Vec::new(),
+            start_time_unix_nano: self.started_unix_nano,
+            time_unix_nano: now,
+            exemplars: Vec::new(),
+            flags: 0,
+            value: Some(number_data_point::Value::AsInt(
+                v.min(i64::MAX as u64) as i64
+            )),
+        };
+        let metric = |name: &str, unit: &str, data| Metric {
+            name: format!("gotel.{name}"),
+            description: String::new(),
+            unit: unit.into(),
+            metadata: Vec::new(),
+            data: Some(data),
+        };
+        let sums = named.into_iter().map(|(name, v)| {
+            let sum = Sum {
+                data_points: vec![point(v)],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            };
+            metric(name, "1", metric::Data::Sum(sum))
+        });
+        let gauges = gauges.into_iter().map(|(name, unit, v)| {
+            let gauge = Gauge {
+                data_points: vec![point(v)],
+            };
+            metric(name, unit, metric::Data::Gauge(gauge))
+        });
+        let metrics = sums.chain(gauges).collect();
         let req = Payload::Metrics(ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 resource: Some(self.delivery.resources.for_gotel()),
@@ -652,6 +665,7 @@ mod tests {
             start_time_unix_nano: 1,
             duration_ns: Some(1),
             panicked: false,
+            unfinished: None,
             ended_by_unix_nano: None,
             args: vec![("n".into(), GoValue::Int(n))],
             returns: vec![],
