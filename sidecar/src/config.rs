@@ -17,6 +17,7 @@ const CONFIG_KEYS: &[&str] = &[
     "ring_buffer_kib",
     "outputs",
     "otlp",
+    "admin",
 ];
 
 /// Default `max_string_len`.
@@ -46,6 +47,10 @@ pub struct Config {
     /// OTLP exporter settings; the standard `OTEL_*` variables override them.
     #[serde(default)]
     pub otlp: OtlpConfig,
+    /// Where to serve the admin endpoint (`/healthz`, `/readyz`, `/metrics`,
+    /// `/probes`), e.g. `0.0.0.0:9464`; off when unset (`--admin` overrides).
+    #[serde(default)]
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 /// A destination for calls.
@@ -118,6 +123,7 @@ impl Default for Config {
             ring_buffer_kib: default_ring_kib(),
             outputs: None,
             otlp: OtlpConfig::default(),
+            admin: None,
         }
     }
 }

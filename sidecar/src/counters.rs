@@ -19,6 +19,9 @@ macro_rules! counters {
             /// Each counter's name, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
 
+            /// Each counter's doc line, in declaration order.
+            const HELP: &'static [&'static str] = &[$(concat!($($doc),+)),+];
+
             /// (name, value) pairs in declaration order.
             pub fn named(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name)),+]
@@ -81,6 +84,14 @@ counters! {
     sink_errors,
     /// Dynamic types whose recipe could not be installed (type-recipe map full).
     type_recipes_failed,
+}
+
+/// The one-line description of counter `name` (its doc comment).
+pub fn help(name: &str) -> &'static str {
+    Counters::NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map_or("", |i| Counters::HELP[i].trim())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! reader of /proc. docs/ARCHITECTURE.md has the map.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod bpf;
 pub mod config;
 pub mod correlate;

@@ -47,6 +47,10 @@ enum Command {
         /// Probe config (YAML or TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Serve /healthz, /readyz, /metrics and /probes on this address
+        /// (e.g. 0.0.0.0:9464); overrides the config's `admin`.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
     },
     /// List the traceable functions of a Go binary with their signatures.
     Functions {
@@ -83,7 +87,7 @@ fn main() -> std::process::ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     let r = match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run { config, admin } => run(&config, admin),
         // With --pid, a lone positional is the pattern, not a binary.
         Command::Functions {
             binary: Some(b),
@@ -288,8 +292,9 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
     Ok(())
 }
 
-fn run(config_path: &Path) -> Result<()> {
-    let cfg = config::load(config_path)?;
+fn run(config_path: &Path, admin: Option<std::net::SocketAddr>) -> Result<()> {
+    let mut cfg = config::load(config_path)?;
+    cfg.admin = admin.or(cfg.admin);
     // The main loop runs on this thread (block_on); one worker runs the
     // OTLP export task, so encoding and sending never delay draining.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -333,8 +338,9 @@ fn reload(
                 || new.drain_interval_ms != current.drain_interval_ms
                 || new.outputs != current.outputs
                 || new.otlp != current.otlp
+                || (new.admin.is_some() && new.admin != current.admin)
             {
-                warn!("ring_buffer_kib, scan_interval_ms, drain_interval_ms, outputs and otlp take effect on restart");
+                warn!("ring_buffer_kib, scan_interval_ms, drain_interval_ms, outputs, otlp and admin take effect on restart");
             }
             info!(probes = new.probes.len(), "config reloaded");
             *current = new.clone();
@@ -371,6 +377,14 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         _ => Box::new(Fanout(sinks)),
     };
     let mut sup = Supervisor::new(cfg.clone(), bpf, sink);
+    let mut admin = match cfg.admin {
+        Some(addr) => {
+            let (bound, rx) = gotel::admin::start(addr).await?;
+            info!(address = %bound, "admin endpoint: /healthz /readyz /metrics /probes");
+            Some(rx)
+        }
+        None => None,
+    };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut scan = tokio::time::interval(Duration::from_millis(cfg.scan_interval_ms));
@@ -402,6 +416,13 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 sup.drain(ring.get_mut());
                 reload(config_path, &mut seen, &mut sup, &mut current);
                 sup.reconcile(ring.get_mut());
+            }
+            Some(reply) = async { admin.as_mut()?.recv().await }, if admin.is_some() => {
+                let snapshot = gotel::admin::Snapshot {
+                    status: sup.status(),
+                    export: otlp.as_ref().map(|o| o.stats()),
+                };
+                let _ = reply.send(snapshot);
             }
             _ = report.tick() => {
                 let open = sup.open_calls();

@@ -14,6 +14,7 @@ pub mod markers;
 mod names;
 pub mod pipeline;
 mod registry;
+mod status;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use markers::Marker;
 use names::ProcessNames;
 use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
+pub use status::{Failure, ProbeStatus, Status};
 use type_recipes::TypeRecipes;
 
 /// Most open (entered, not yet returned) calls remembered at once.
@@ -91,8 +93,9 @@ pub struct Supervisor<K: Kernel = Bpf> {
     types: TypeRecipes,
     registry: Registry<K>,
     pipeline: Pipeline,
-    /// Probe × process images that failed: not retried while the image lives.
-    failed: HashSet<(Identity, ProbeKey)>,
+    /// Probe × process images that failed, and why: not retried while the
+    /// image lives.
+    failed: HashMap<(Identity, ProbeKey), Failure>,
     /// Probes with no matching process, since when (logged every 30 s).
     waiting_since: HashMap<ProbeKey, Instant>,
     next_id: u64,
@@ -111,7 +114,7 @@ impl<K: Kernel> Supervisor<K> {
             types: TypeRecipes::default(),
             registry: Registry::default(),
             pipeline: Pipeline::new(MAX_OPEN_CALLS, clock_offset()),
-            failed: HashSet::new(),
+            failed: HashMap::new(),
             waiting_since: HashMap::new(),
             next_id: 1,
             calls: 0,
@@ -157,8 +160,9 @@ impl<K: Kernel> Supervisor<K> {
         self.registry
             .retain_probes(&mut self.kernel, &mut self.pipeline, &keep);
         self.binaries.retain_probes(&keep);
-        self.failed.retain(|(_, k)| keep.contains(k));
+        self.failed.retain(|(_, k), _| keep.contains(k));
         self.waiting_since.retain(|k, _| keep.contains(k));
+        self.pipeline.retain_probe_counts(&keep);
         self.cfg = cfg;
     }
 
@@ -181,7 +185,7 @@ impl<K: Kernel> Supervisor<K> {
             self.deliver(|pipeline, emit| pipeline.end_process(pid, now, emit));
         }
         self.failed
-            .retain(|(id, _)| live.get(&id.0).is_some_and(|p| p.identity() == *id));
+            .retain(|(id, _), _| live.get(&id.0).is_some_and(|p| p.identity() == *id));
 
         let probes = self.cfg.probes.clone();
         for spec in &probes {
@@ -193,7 +197,7 @@ impl<K: Kernel> Supervisor<K> {
             {
                 matched = true;
                 let done = self.registry.has(p.pid, &key)
-                    || self.failed.contains(&(p.identity(), key.clone()));
+                    || self.failed.contains_key(&(p.identity(), key.clone()));
                 if !done {
                     if let Err(why) = self.attach(&key, spec, p) {
                         self.fail(&key, spec, p, &why);
@@ -211,7 +215,12 @@ impl<K: Kernel> Supervisor<K> {
     /// process image lives.
     fn fail(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process, why: &AttachError) {
         warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
-        self.failed.insert((p.identity(), key.clone()));
+        let failure = Failure {
+            pid: p.pid,
+            exe: p.exe.clone(),
+            error: why.to_string(),
+        };
+        self.failed.insert((p.identity(), key.clone()), failure);
     }
 
     /// Logs, at most every 30 s, that a probe has no process to attach to.

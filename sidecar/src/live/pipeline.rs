@@ -62,6 +62,17 @@ pub struct PipelineStats {
     pub data_full: u64,
 }
 
+/// One probe's counters (all its processes and instantiations).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeCounts {
+    /// Calls delivered.
+    pub calls: u64,
+    /// Of those, calls that failed: a non-nil `error` result or a panic.
+    pub failed_calls: u64,
+    /// Records of the probe in which some memory could not be read.
+    pub read_faults: u64,
+}
+
 /// An entry waiting for its return.
 struct Open {
     meta: Arc<Attachment>,
@@ -92,6 +103,8 @@ pub struct Pipeline {
     /// Cookie → the attachment and site kind its recipe was made for.
     routes: HashMap<u32, (Arc<Attachment>, u8)>,
     correlator: Correlator<Open>,
+    /// Counters per probe.
+    per_probe: HashMap<ProbeKey, ProbeCounts>,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: BPF timestamps are monotonic.
     clock_offset: i128,
     /// Counters.
@@ -104,6 +117,7 @@ impl Pipeline {
         Pipeline {
             routes: HashMap::new(),
             correlator: Correlator::new(max_open),
+            per_probe: HashMap::new(),
             clock_offset,
             stats: PipelineStats::default(),
         }
@@ -151,6 +165,16 @@ impl Pipeline {
         )
     }
 
+    /// Probe `key`'s counters.
+    pub fn probe_counts(&self, key: &ProbeKey) -> ProbeCounts {
+        self.per_probe.get(key).copied().unwrap_or_default()
+    }
+
+    /// Forgets the counters of probes not in `keep` (removed from the config).
+    pub fn retain_probe_counts(&mut self, keep: &std::collections::HashSet<ProbeKey>) {
+        self.per_probe.retain(|k, _| keep.contains(k));
+    }
+
     /// Counters from pairing entries with returns.
     pub fn correlate_stats(&self) -> CorrelateStats {
         self.correlator.stats
@@ -181,6 +205,12 @@ impl Pipeline {
         }
         if ev.flags & EV_DATA_FULL != 0 {
             self.stats.data_full += 1;
+        }
+        if ev.fault_mask != 0 && meta.marker.is_none() {
+            self.per_probe
+                .entry(meta.key.clone())
+                .or_default()
+                .read_faults += 1;
         }
         match meta.marker {
             // A panic, not a call: whatever of this goroutine enters next
@@ -278,10 +308,22 @@ impl Pipeline {
 
     /// A call record from its entry, ended as `end` says at monotonic
     /// time `seen_ktime`: its return, or what proved it will not return.
-    fn call(&self, open: Open, end: End, returns: Vec<(String, GoValue)>, seen_ktime: u64) -> Call {
-        let wall = |k: u64| (i128::from(k) + self.clock_offset).max(0) as u64;
+    fn call(
+        &mut self,
+        open: Open,
+        end: End,
+        returns: Vec<(String, GoValue)>,
+        seen_ktime: u64,
+    ) -> Call {
+        let offset = self.clock_offset;
+        let wall = |k: u64| (i128::from(k) + offset).max(0) as u64;
         let error = error_message(&open.meta.plan, &returns);
         let returned = end == End::Returned;
+        let counts = self.per_probe.entry(open.meta.key.clone()).or_default();
+        counts.calls += 1;
+        if error.is_some() || matches!(end, End::Unwound | End::Crashed) {
+            counts.failed_calls += 1;
+        }
         Call {
             probe: open.meta.probe.clone(),
             function: open.meta.plan.function.clone(),

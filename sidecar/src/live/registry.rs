@@ -198,6 +198,19 @@ impl<K: Kernel> Registry<K> {
         }
     }
 
+    /// The live attachments of probe `key`, by process.
+    pub fn attached_to<'a>(
+        &'a self,
+        key: &'a ProbeKey,
+    ) -> impl Iterator<Item = &'a Attachment> + 'a {
+        let mut pids: Vec<&u32> = self.procs.keys().collect();
+        pids.sort();
+        pids.into_iter()
+            .flat_map(|pid| &self.procs[pid].attached)
+            .filter(move |a| a.meta.key == *key)
+            .map(|a| a.meta.as_ref())
+    }
+
     /// The binaries traced processes run.
     pub fn binaries_in_use(&self) -> HashSet<BinKey> {
         self.procs.values().map(|t| t.bin).collect()

@@ -80,7 +80,12 @@ fn a_process_that_cannot_be_traced_is_tried_once_per_image() {
     assert_eq!(sup.attachments(), 0);
     assert_eq!(sup.failed.len(), 1, "not a Go binary: failed");
     assert_eq!(sup.binaries.opened, 1);
-    let key = sup.failed.iter().next().unwrap().1.clone();
+    let key = sup.failed.keys().next().unwrap().1.clone();
+    let failure = sup.status().probes[0].failed.clone();
+    assert_eq!(failure.len(), 1);
+    assert_eq!(failure[0].pid, pid);
+    assert!(failure[0].error.contains("not a Go program"), "{failure:?}");
+    assert_eq!(sup.status().unready().len(), 1);
     sup.reconcile_with(&live, |_| *drained.borrow_mut() += 1);
     assert_eq!(sup.failed.len(), 1);
     assert_eq!(sup.binaries.opened, 1, "not retried while the image lives");
@@ -91,7 +96,7 @@ fn a_process_that_cannot_be_traced_is_tried_once_per_image() {
     execd.start_time += 1;
     sup.reconcile_with(&HashMap::from([(pid, execd.clone())]), |_| {});
     assert_eq!(sup.failed.len(), 1);
-    assert!(sup.failed.contains(&(execd.identity(), key.clone())));
+    assert!(sup.failed.contains_key(&(execd.identity(), key.clone())));
     // Removing the probe forgets its failures and its waiting state.
     sup.set_config(config(serde_json::json!([])));
     assert!(sup.failed.is_empty());

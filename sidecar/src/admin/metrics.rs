@@ -1,0 +1,191 @@
+//! `/metrics`: gotel's counters and gauges, and per-probe series, in the
+//! OpenMetrics text format, encoded by `prometheus-client` from a
+//! snapshot at scrape time.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::Snapshot;
+
+/// The exposition's media type.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The snapshot, and gotel's resident memory, as one scrape.
+#[derive(Debug)]
+struct Scrape {
+    snapshot: Snapshot,
+    resident_bytes: Option<u64>,
+}
+
+/// Encodes one scrape.
+pub fn encode(snapshot: &Snapshot, resident_bytes: Option<u64>) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("gotel");
+    registry.register_collector(Box::new(Scrape {
+        snapshot: snapshot.clone(),
+        resident_bytes,
+    }));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+/// Writes one unlabelled counter.
+fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+/// Writes one unlabelled gauge.
+fn gauge(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    v: i64,
+) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, unit, g.metric_type())?)
+}
+
+/// Writes one series per probe, labelled `probe`.
+fn per_probe<M: EncodeMetric>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (Vec<(&'static str, String)>, M)>,
+    kind: prometheus_client::metrics::MetricType,
+) -> std::fmt::Result {
+    let mut family = e.encode_descriptor(name, help, None, kind)?;
+    for (labels, m) in series {
+        m.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let s = &self.snapshot.status;
+        for (name, v) in s.counters.named() {
+            counter(&mut e, name, crate::counters::help(name), v)?;
+        }
+        if let Some(x) = &self.snapshot.export {
+            for (name, v) in x.named() {
+                let name = name.replace('.', "_");
+                counter(&mut e, &name, "OTLP export counter (see the README)", v)?;
+            }
+        }
+        gauge(
+            &mut e,
+            "open_calls",
+            "calls entered and not yet ended",
+            None,
+            clamp(s.open.count),
+        )?;
+        let age = Unit::Seconds;
+        let oldest = clamp(s.open.oldest_age_ns / 1_000_000_000);
+        gauge(
+            &mut e,
+            "open_call_oldest_age",
+            "age of the oldest open call",
+            Some(&age),
+            oldest,
+        )?;
+        let cached = s.binaries_cached as i64;
+        gauge(
+            &mut e,
+            "binaries_cached",
+            "analysed binaries kept in the cache",
+            None,
+            cached,
+        )?;
+        if let Some(rss) = self.resident_bytes {
+            let bytes = Unit::Bytes;
+            gauge(
+                &mut e,
+                "resident_memory",
+                "gotel's resident memory",
+                Some(&bytes),
+                clamp(rss),
+            )?;
+        }
+        let label = |p: &crate::live::ProbeStatus| vec![("probe", p.name.clone())];
+        per_probe(
+            &mut e,
+            "probe_attached_sites",
+            "uprobes of the probe in the kernel (entry and return sites, all processes)",
+            s.probes.iter().map(|p| {
+                (
+                    label(p),
+                    ConstGauge::new(p.attached.iter().map(|a| a.sites as i64).sum::<i64>()),
+                )
+            }),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_attached_processes",
+            "processes the probe is attached to",
+            s.probes.iter().map(|p| {
+                let mut pids: Vec<u32> = p.attached.iter().map(|a| a.pid).collect();
+                pids.dedup();
+                (label(p), ConstGauge::new(pids.len() as i64))
+            }),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_failed_processes",
+            "matching processes the probe could not attach to",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstGauge::new(p.failed.len() as i64))),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_calls",
+            "calls of the probe delivered",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstCounter::new(p.counts.calls))),
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_failed_calls",
+            "delivered calls that returned a non-nil error or panicked",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstCounter::new(p.counts.failed_calls))),
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_read_faults",
+            "records of the probe in which some memory could not be read",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstCounter::new(p.counts.read_faults))),
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        per_probe(
+            &mut e,
+            "probe_last_error",
+            "the latest reason the probe could not attach (value 1, reason in the label)",
+            s.probes.iter().filter_map(|p| {
+                let mut l = label(p);
+                l.push(("error", p.last_error()?.to_string()));
+                Some((l, ConstGauge::new(1i64)))
+            }),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! What each probe is doing now, for the admin endpoint's `/probes`,
+//! `/readyz` and per-probe metrics: where it is attached, where it failed
+//! and why, or that no process matches it yet.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::kernel::Kernel;
+use super::pipeline::ProbeCounts;
+use super::{probe_key, OpenCalls, Supervisor};
+use crate::counters::Counters;
+
+/// Why a probe could not attach to one process image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The process.
+    pub pid: u32,
+    /// Its executable, as gotel sees it.
+    pub exe: PathBuf,
+    /// The reason, as logged.
+    pub error: String,
+}
+
+/// One attachment of a probe: a process and one instantiation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attached {
+    /// The process.
+    pub pid: u32,
+    /// Its executable.
+    pub exe: PathBuf,
+    /// The function attached (a generic's instantiation has its own).
+    pub function: String,
+    /// Uprobes: the entry and every return site.
+    pub sites: usize,
+}
+
+/// One configured probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeStatus {
+    /// The probe's display name.
+    pub name: String,
+    /// The function it names, as written.
+    pub function: String,
+    /// Which processes it selects.
+    pub target: String,
+    /// Where it is attached.
+    pub attached: Vec<Attached>,
+    /// Where it could not attach, and why.
+    pub failed: Vec<Failure>,
+    /// No running process matches its target.
+    pub waiting: bool,
+    /// Its counters.
+    #[serde(flatten)]
+    pub counts: ProbeCounts,
+}
+
+impl ProbeStatus {
+    /// The most recent reason it could not attach, if any.
+    pub fn last_error(&self) -> Option<&str> {
+        self.failed.last().map(|f| f.error.as_str())
+    }
+}
+
+/// Everything the admin endpoint shows, read at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Each configured probe, in config order.
+    pub probes: Vec<ProbeStatus>,
+    /// gotel's counters.
+    #[serde(skip)]
+    pub counters: Counters,
+    /// Calls open now.
+    #[serde(skip)]
+    pub open: OpenCalls,
+    /// Analysed binaries kept in the cache.
+    pub binaries_cached: usize,
+}
+
+impl Status {
+    /// Ready when every probe whose target runs is attached to each of
+    /// its processes; else the probes that are not, with why.
+    pub fn unready(&self) -> Vec<String> {
+        self.probes
+            .iter()
+            .flat_map(|p| {
+                p.failed
+                    .iter()
+                    .map(|f| format!("{} (pid {}): {}", p.name, f.pid, f.error))
+            })
+            .collect()
+    }
+}
+
+impl<K: Kernel> Supervisor<K> {
+    /// Every probe's state, the counters and the open calls, now.
+    pub fn status(&self) -> Status {
+        let probes = self
+            .cfg
+            .probes
+            .iter()
+            .map(|spec| {
+                let key = probe_key(spec);
+                let attached = self
+                    .registry
+                    .attached_to(&key)
+                    .map(|a| Attached {
+                        pid: a.pid,
+                        exe: a.origin.exe.clone(),
+                        function: a.plan.function.clone(),
+                        sites: 1 + a.plan.ret_offsets.len(),
+                    })
+                    .collect();
+                let mut failed: Vec<Failure> = self
+                    .failed
+                    .iter()
+                    .filter(|((_, k), _)| *k == key)
+                    .map(|(_, f)| f.clone())
+                    .collect();
+                failed.sort_by_key(|f| f.pid);
+                ProbeStatus {
+                    name: spec.display_name().to_string(),
+                    function: spec.function.clone(),
+                    target: spec.target.to_string(),
+                    attached,
+                    failed,
+                    waiting: self.waiting_since.contains_key(&key),
+                    counts: self.pipeline.probe_counts(&key),
+                }
+            })
+            .collect();
+        Status {
+            probes,
+            counters: self.counters(),
+            open: self.open_calls(),
+            binaries_cached: self.registry.binaries_in_use().len(),
+        }
+    }
+}

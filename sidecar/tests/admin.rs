@@ -1,0 +1,147 @@
+//! The admin endpoint against a real gotel tracing the demo: health,
+//! readiness with a probe that cannot attach, per-probe metrics in the
+//! OpenMetrics text format, `/probes`, and readiness after a config fix.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// (status code, body) of `GET path`.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let response = http_get(addr, path);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+/// The value of the sample `series` (name and labels, as exposed).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn config(pid: u32, bad: bool) -> String {
+    let mut c = format!(
+        "admin: 127.0.0.1:0\nprobes:\n  - function: main.computeE\n    name: compute\n    target: {{ pid: {pid} }}\n  - function: main.handleE\n    name: waiting\n    target: {{ exe: no-such-program }}\n"
+    );
+    if bad {
+        c.push_str(&format!(
+            "  - function: main.noSuchFunction\n    name: typo\n    target: {{ pid: {pid} }}\n"
+        ));
+    }
+    c
+}
+
+#[test]
+fn admin_endpoint_reports_health_readiness_metrics_and_probes() {
+    let tc = newest_toolchain();
+    let target = Target::demo(&tc, "admin", &[]);
+    let pid = target.pid();
+    let mut gotel = Gotel::run(&config(pid, true), 0);
+    let admin = gotel.wait_log("admin endpoint", Duration::from_secs(10))["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gotel.wait_log("attached", Duration::from_secs(30));
+    gotel.wait_log("cannot attach", Duration::from_secs(10));
+    for q in ["/e?iters=2", "/e?iters=3"] {
+        http_get(&target.addr(), q);
+    }
+
+    assert_eq!(get(&admin, "/healthz"), (200, "ok\n".into()));
+    let (code, body) = get(&admin, "/readyz");
+    assert_eq!(code, 503, "{body}");
+    let typo = format!("typo (pid {pid}): no function main.noSuchFunction");
+    assert!(body.contains(&typo), "{body}");
+    assert!(
+        !body.contains("compute") && !body.contains("waiting"),
+        "{body}"
+    );
+
+    // Calls reach the counters once drained (a 100 ms tick at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (code, m) = get(&admin, "/metrics");
+        assert_eq!(code, 200, "{m}");
+        if sample(&m, "gotel_probe_calls_total{probe=\"compute\"}") == Some(2.0) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        sample(&metrics, "gotel_calls_total"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "gotel_probe_attached_processes{probe=\"compute\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics, "gotel_probe_failed_processes{probe=\"typo\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&metrics, "gotel_probe_calls_total{probe=\"waiting\"}"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&metrics, "gotel_open_calls"), Some(0.0));
+    assert!(sample(&metrics, "gotel_resident_memory_bytes").is_some_and(|b| b > 1e6));
+    assert!(
+        metrics.contains("# TYPE gotel_probe_calls counter"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gotel_probe_last_error{probe=\"typo\",error=\""),
+        "{metrics}"
+    );
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+
+    let (code, body) = get(&admin, "/probes");
+    assert_eq!(code, 200);
+    let probes: Value = serde_json::from_str(&body).unwrap();
+    let compute = &probes["probes"][0];
+    assert_eq!(compute["name"], "compute");
+    assert_eq!(compute["calls"], 2);
+    assert_eq!(compute["waiting"], false);
+    let sites = compute["attached"][0]["sites"].as_u64().unwrap();
+    assert_eq!(
+        compute["attached"],
+        json!([{"pid": pid, "exe": compute["attached"][0]["exe"], "function": "main.computeE", "sites": sites}])
+    );
+    assert!(sites >= 2, "{compute}");
+    assert_eq!(probes["probes"][1]["waiting"], true);
+    assert_eq!(probes["probes"][1]["attached"], json!([]));
+    let typo = &probes["probes"][2];
+    assert_eq!(typo["failed"][0]["pid"], pid);
+    assert!(
+        typo["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("noSuchFunction"),
+        "{typo}"
+    );
+
+    // The typo fixed (the probe removed): ready.
+    gotel.rewrite_config(&config(pid, false));
+    gotel.wait_log("config reloaded", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&admin, "/readyz").0 != 200 {
+        assert!(Instant::now() < deadline, "{:?}", get(&admin, "/readyz"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&admin, "/readyz").1, "ready\n");
+    gotel.stop();
+}
