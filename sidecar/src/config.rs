@@ -227,6 +227,14 @@ pub enum ConfigError {
         /// The OS error (in the message, not chained: shown once).
         error: std::io::Error,
     },
+    /// The path names a directory (e.g. a mounted ConfigMap volume).
+    #[error("config file {} is a directory{}; point --config at the file (a ConfigMap volume holds one file per key)", path.display(), match files.as_slice() { [] => String::new(), f => format!(" holding {}", f.join(", ")) })]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The YAML/TOML files in it, to choose from.
+        files: Vec<String>,
+    },
     /// The file is larger than any sensible config: refused before parsing.
     #[error("config file {path} is {bytes} bytes; at most {MAX_CONFIG_BYTES} are read")]
     TooLarge {
@@ -274,6 +282,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 path: path.to_owned(),
                 error,
             })
+        }
+        Ok(m) if m.is_dir() => {
+            let mut files: Vec<String> = std::fs::read_dir(path)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| [".yaml", ".yml", ".toml"].iter().any(|x| n.ends_with(x)))
+                .collect();
+            files.sort();
+            return Err(ConfigError::Directory {
+                path: path.to_owned(),
+                files,
+            });
         }
         Ok(m) if m.len() > MAX_CONFIG_BYTES => {
             return Err(ConfigError::TooLarge {
@@ -532,6 +554,21 @@ mod tests {
         assert_eq!(p.args, None);
         assert_eq!(p.display_name(), "main.computeE");
         assert_eq!(p.target.exe.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_the_files_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gotel.yaml"), "probes: []\n").unwrap();
+        std::fs::write(dir.path().join("README"), "").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "config file {} is a directory holding gotel.yaml; point --config at the file (a ConfigMap volume holds one file per key)",
+                dir.path().display()
+            )
+        );
     }
 
     #[test]

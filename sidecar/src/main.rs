@@ -326,10 +326,14 @@ fn reload(
     current: &mut config::Config,
 ) {
     let v = file_version(path);
-    if v.is_none() || v == *seen {
+    if v == *seen {
         return;
     }
     *seen = v;
+    if v.is_none() {
+        warn!(path = %path.display(), "config file deleted or unreadable; keeping the current probes until it is back");
+        return;
+    }
     match config::load(path) {
         Ok(new) if new == *current => {}
         Ok(new) => {

@@ -145,3 +145,76 @@ fn admin_endpoint_reports_health_readiness_metrics_and_probes() {
     assert_eq!(get(&admin, "/readyz").1, "ready\n");
     gotel.stop();
 }
+
+/// A config edit that breaks a working probe keeps its previous version
+/// attached (reported in the log and in `/probes`) until a later edit
+/// attaches; no request goes untraced meanwhile.
+#[test]
+fn a_broken_edit_keeps_the_previous_version_of_the_probe() {
+    let tc = newest_toolchain();
+    let target = Target::demo(&tc, "admin-edit", &[]);
+    let pid = target.pid();
+    let probe = |function: &str, args: &str| {
+        format!(
+            "admin: 127.0.0.1:0\nprobes:\n  - function: {function}\n    name: compute\n    args: {args}\n    target: {{ pid: {pid} }}\n"
+        )
+    };
+    let mut gotel = Gotel::run(&probe("main.computeE", "[iterations]"), 0);
+    let admin = gotel.wait_log("admin endpoint", Duration::from_secs(10))["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gotel.wait_log("attached", Duration::from_secs(30));
+    http_get(&target.addr(), "/e?iters=1");
+
+    // The edit names a function that does not exist.
+    gotel.rewrite_config(&probe("main.computeEE", "[iterations]"));
+    let kept = gotel.wait_log("the edited probe cannot attach", Duration::from_secs(10));
+    assert_eq!(kept["pid"], pid);
+    http_get(&target.addr(), "/e?iters=2");
+    let (_, body) = get(&admin, "/probes");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    let compute = &status["probes"][0];
+    assert_eq!(compute["function"], "main.computeEE");
+    assert_eq!(compute["attached"], json!([]));
+    assert_eq!(compute["previous_version"][0]["function"], "main.computeE");
+    assert_eq!(compute["previous_version"][0]["pid"], pid);
+    assert!(
+        compute["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("computeEE"),
+        "{compute}"
+    );
+    assert_eq!(get(&admin, "/readyz").0, 503);
+
+    // Fixed: the new version attaches and replaces the old one.
+    gotel.rewrite_config(&probe("main.computeE", "[]"));
+    gotel.wait_log("attached", Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = get(&admin, "/probes");
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if status["probes"][0]["previous_version"] == json!([]) {
+            assert_eq!(status["probes"][0]["attached"][0]["pid"], pid);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&admin, "/readyz").0, 200);
+    http_get(&target.addr(), "/e?iters=3");
+    std::thread::sleep(Duration::from_millis(300));
+    let (calls, _) = gotel.stop();
+    // Every request traced once: by v1, by v1 kept, then by v3 (no args).
+    let args: Vec<&Value> = of(&calls, "compute").iter().map(|c| &c["args"]).collect();
+    assert_eq!(
+        args,
+        [
+            &json!({"iterations": 1}),
+            &json!({"iterations": 2}),
+            &json!({})
+        ],
+        "{calls:?}"
+    );
+}

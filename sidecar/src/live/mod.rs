@@ -98,6 +98,12 @@ pub struct Supervisor<K: Kernel = Bpf> {
     failed: HashMap<(Identity, ProbeKey), Failure>,
     /// Probes with no matching process, since when (logged every 30 s).
     waiting_since: HashMap<ProbeKey, Instant>,
+    /// Edited probes' previous versions (old key → new key), kept attached
+    /// where the new version has not attached (yet, or at all).
+    superseded: HashMap<ProbeKey, ProbeKey>,
+    /// (pid, new key) pairs whose failure to replace the old version was
+    /// logged.
+    kept_logged: HashSet<(u32, ProbeKey)>,
     next_id: u64,
     calls: u64,
     sink_errors: u64,
@@ -116,6 +122,8 @@ impl<K: Kernel> Supervisor<K> {
             pipeline: Pipeline::new(MAX_OPEN_CALLS, clock_offset()),
             failed: HashMap::new(),
             waiting_since: HashMap::new(),
+            superseded: HashMap::new(),
+            kept_logged: HashSet::new(),
             next_id: 1,
             calls: 0,
             sink_errors: 0,
@@ -155,11 +163,48 @@ impl<K: Kernel> Supervisor<K> {
 
     /// Replaces the configuration: probes no longer configured are
     /// detached now; new ones attach on the next [`Supervisor::reconcile`].
+    /// An edited probe (same name, new spec) keeps its previous version
+    /// attached to each process until the new one attaches there, and
+    /// for as long as the new one cannot.
     pub fn set_config(&mut self, cfg: Config) {
         let keep: HashSet<ProbeKey> = cfg.probes.iter().map(probe_key).collect();
+        let by_name: HashMap<&str, ProbeKey> = cfg
+            .probes
+            .iter()
+            .map(|p| (p.display_name(), probe_key(p)))
+            .collect();
+        // What is attached now, under the name it will keep: the old
+        // versions of edited probes, and those kept by an earlier edit.
+        let mut superseded = HashMap::new();
+        let attached_now = self
+            .cfg
+            .probes
+            .iter()
+            .map(|p| (p.display_name().to_string(), probe_key(p)));
+        let kept_before = self.superseded.iter().filter_map(|(old, new)| {
+            let name = self
+                .cfg
+                .probes
+                .iter()
+                .find(|p| probe_key(p) == *new)?
+                .display_name();
+            Some((name.to_string(), old.clone()))
+        });
+        for (name, old) in attached_now.chain(kept_before) {
+            match by_name.get(name.as_str()) {
+                Some(new) if *new != old && !self.registry.pids_of(&old).is_empty() => {
+                    superseded.insert(old, new.clone());
+                }
+                _ => {}
+            }
+        }
+        let mut attached = keep.clone();
+        attached.extend(superseded.keys().cloned());
         self.registry
-            .retain_probes(&mut self.kernel, &mut self.pipeline, &keep);
-        self.binaries.retain_probes(&keep);
+            .retain_probes(&mut self.kernel, &mut self.pipeline, &attached);
+        self.superseded = superseded;
+        self.kept_logged.clear();
+        self.binaries.retain_probes(&attached);
         self.failed.retain(|(_, k), _| keep.contains(k));
         self.waiting_since.retain(|k, _| keep.contains(k));
         self.pipeline.retain_probe_counts(&keep);
@@ -206,9 +251,51 @@ impl<K: Kernel> Supervisor<K> {
             }
             self.note_waiting(key, spec, matched);
         }
+        self.retire_superseded(live);
         let in_use = self.registry.binaries_in_use();
         self.binaries.retain_binaries(&in_use);
         self.types.retain(&mut self.kernel, &in_use);
+    }
+
+    /// Detaches edited probes' previous versions wherever the new version
+    /// attached; logs, once per process, where it could not and the old
+    /// one stays.
+    fn retire_superseded(&mut self, live: &HashMap<u32, Process>) {
+        let pairs: Vec<(ProbeKey, ProbeKey)> = self
+            .superseded
+            .iter()
+            .map(|(o, n)| (o.clone(), n.clone()))
+            .collect();
+        for (old, new) in pairs {
+            let Some(spec) = self.cfg.probes.iter().find(|p| probe_key(p) == new) else {
+                continue;
+            };
+            let selected = |pid: u32| {
+                live.get(&pid)
+                    .is_some_and(|p| crate::discover::matches(&spec.target, p))
+            };
+            for pid in self.registry.pids_of(&old) {
+                // Attached in its place, or no longer selecting this process.
+                if self.registry.has(pid, &new) || !selected(pid) {
+                    self.registry
+                        .detach_probe(&mut self.kernel, &mut self.pipeline, pid, &old);
+                    continue;
+                }
+                let why = self
+                    .failed
+                    .iter()
+                    .find(|((id, k), _)| id.0 == pid && *k == new);
+                if let Some((_, f)) = why {
+                    if self.kept_logged.insert((pid, new.clone())) {
+                        let name = spec.display_name();
+                        warn!(probe = name, pid, "the edited probe cannot attach ({}); its previous version stays attached", f.error);
+                    }
+                }
+            }
+            if self.registry.pids_of(&old).is_empty() {
+                self.superseded.remove(&old);
+            }
+        }
     }
 
     /// Logs why `spec` cannot attach to `p`, and does not retry while this

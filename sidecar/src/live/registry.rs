@@ -183,6 +183,39 @@ impl<K: Kernel> Registry<K> {
         self.procs.retain(|_, t| !t.attached.is_empty());
     }
 
+    /// Detaches probe `key` from process `pid` (its open calls counted
+    /// unobserved), then the markers if no probe is left there.
+    pub fn detach_probe(
+        &mut self,
+        kernel: &mut K,
+        pipeline: &mut Pipeline,
+        pid: u32,
+        key: &ProbeKey,
+    ) {
+        let Some(t) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let (gone, kept): (Vec<_>, Vec<_>) = t.attached.drain(..).partition(|a| a.meta.key == *key);
+        t.attached = kept;
+        for a in gone {
+            pipeline.forget_attachment(a.meta.id);
+            release(kernel, pipeline, a);
+        }
+        self.prune(kernel, pipeline, pid);
+    }
+
+    /// The processes probe `key` is attached to.
+    pub fn pids_of(&self, key: &ProbeKey) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .procs
+            .keys()
+            .copied()
+            .filter(|p| self.has(*p, key))
+            .collect();
+        pids.sort();
+        pids
+    }
+
     /// Detaches process `pid`'s panic marker when no probe is attached to it.
     pub fn prune(&mut self, kernel: &mut K, pipeline: &mut Pipeline, pid: u32) {
         let lone = self

@@ -46,6 +46,9 @@ pub struct ProbeStatus {
     pub target: String,
     /// Where it is attached.
     pub attached: Vec<Attached>,
+    /// Where its previous version (before a config edit) stays attached
+    /// because this version has not attached there.
+    pub previous_version: Vec<Attached>,
     /// Where it could not attach, and why.
     pub failed: Vec<Failure>,
     /// No running process matches its target.
@@ -101,14 +104,19 @@ impl<K: Kernel> Supervisor<K> {
             .iter()
             .map(|spec| {
                 let key = probe_key(spec);
-                let attached = self
-                    .registry
-                    .attached_to(&key)
-                    .map(|a| Attached {
-                        pid: a.pid,
-                        exe: a.origin.exe.clone(),
-                        function: a.plan.function.clone(),
-                        sites: 1 + a.plan.ret_offsets.len(),
+                let view = |a: &super::pipeline::Attachment| Attached {
+                    pid: a.pid,
+                    exe: a.origin.exe.clone(),
+                    function: a.plan.function.clone(),
+                    sites: 1 + a.plan.ret_offsets.len(),
+                };
+                let attached = self.registry.attached_to(&key).map(view).collect();
+                let previous_version = self
+                    .superseded
+                    .iter()
+                    .filter(|(_, new)| **new == key)
+                    .flat_map(|(old, _)| {
+                        self.registry.attached_to(old).map(view).collect::<Vec<_>>()
                     })
                     .collect();
                 let mut failed: Vec<Failure> = self
@@ -123,6 +131,7 @@ impl<K: Kernel> Supervisor<K> {
                     function: spec.function.clone(),
                     target: spec.target.to_string(),
                     attached,
+                    previous_version,
                     failed,
                     waiting: self.waiting_since.contains_key(&key),
                     counts: self.pipeline.probe_counts(&key),
