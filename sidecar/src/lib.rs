@@ -15,6 +15,7 @@ pub mod decode;
 pub mod discover;
 pub mod export;
 pub mod golang;
+pub mod inject;
 pub mod live;
 pub mod otlp;
 pub mod plan;

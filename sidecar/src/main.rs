@@ -75,12 +75,97 @@ enum Command {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// Add the gotel sidecar to Kubernetes YAML (Pod, Deployment, StatefulSet,
+    /// DaemonSet, Job, CronJob, List; other kinds pass unchanged).
+    Inject {
+        /// The YAML file (multi-document); `-` or none: stdin.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        sidecar: SidecarArgs,
+    },
+    /// Serve the mutating admission webhook (POST /mutate over TLS) that
+    /// injects into pods annotated `gotel.dev/inject: "true"`.
+    Webhook {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:8443")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain (re-read when it changes).
+        #[arg(long)]
+        cert: PathBuf,
+        /// PEM private key (re-read when it changes).
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        sidecar: SidecarArgs,
+    },
+}
+
+/// What the injected sidecar looks like.
+#[derive(clap::Args)]
+struct SidecarArgs {
+    /// The gotel image.
+    #[arg(long, default_value = concat!("ghcr.io/gotel/gotel:", env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// The ConfigMap holding the probes (the webhook: unless the pod's
+    /// `gotel.dev/probes` annotation names another).
+    #[arg(long, default_value = "gotel-probes")]
+    probes_config_map: String,
+    /// The ConfigMap key of the config file.
+    #[arg(long, default_value = "gotel.yaml")]
+    config_key: String,
+    /// Inject a native sidecar (init container, restartPolicy: Always; Kubernetes ≥ 1.29).
+    #[arg(long)]
+    native: bool,
+    /// OTEL_EXPORTER_OTLP_ENDPOINT for the sidecar.
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
+}
+
+impl SidecarArgs {
+    fn options(self) -> gotel::inject::Options {
+        gotel::inject::Options {
+            image: self.image,
+            probes_config_map: self.probes_config_map,
+            config_key: self.config_key,
+            native: self.native,
+            otlp_endpoint: self.otlp_endpoint,
+        }
+    }
+}
+
+fn inject(file: Option<PathBuf>, opts: gotel::inject::Options) -> Result<()> {
+    let text = match file.as_deref() {
+        None => std::io::read_to_string(std::io::stdin())?,
+        Some(p) if p == Path::new("-") => std::io::read_to_string(std::io::stdin())?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+    };
+    let (yaml, changed) = gotel::inject::inject_yaml(&text, &opts)?;
+    print!("{yaml}");
+    if changed == 0 {
+        eprintln!("gotel inject: no pod template to inject into (or every one already has a `gotel` container)");
+    }
+    Ok(())
+}
+
+fn webhook(
+    listen: std::net::SocketAddr,
+    cert: &Path,
+    key: &Path,
+    opts: gotel::inject::Options,
+) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(gotel::inject::webhook::serve(listen, cert, key, opts))?;
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    if !matches!(cli.command, Command::Run { .. }) {
+    if !matches!(cli.command, Command::Run { .. } | Command::Webhook { .. }) {
         // Listing commands behave like any Unix filter: `| head` ends them
         // quietly. `run` keeps SIGPIPE ignored and counts sink errors.
         // SAFETY: setting a signal disposition before any thread exists.
@@ -104,6 +189,13 @@ fn main() -> std::process::ExitCode {
             pid,
             binary,
         } => check(&config, pid, binary),
+        Command::Inject { file, sidecar } => inject(file, sidecar.options()),
+        Command::Webhook {
+            listen,
+            cert,
+            key,
+            sidecar,
+        } => webhook(listen, &cert, &key, sidecar.options()),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

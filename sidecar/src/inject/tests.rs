@@ -1,0 +1,243 @@
+use serde_json::{json, Value};
+
+use super::webhook::review;
+use super::*;
+
+fn opts(native: bool) -> Options {
+    Options {
+        image: "gotel:test".into(),
+        probes_config_map: "probes".into(),
+        config_key: "gotel.yaml".into(),
+        native,
+        otlp_endpoint: Some("http://collector:4317".into()),
+    }
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+const APP: &str = r#"
+# the demo
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: demo, labels: { app: demo } }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: demo } }
+  template:
+    metadata: { labels: { app: demo } }
+    spec:
+      futureField: { kept: true }
+      containers:
+        - name: demo
+          image: demo:1
+          somethingNew: 7
+      volumes:
+        - name: data
+          emptyDir: {}
+---
+apiVersion: v1
+kind: Service
+metadata: { name: demo }
+spec: { ports: [{ port: 80 }] }
+"#;
+
+#[test]
+fn a_deployment_gets_the_sidecar_and_everything_else_is_kept() {
+    let (out, changed) = inject_yaml(APP, &opts(false)).unwrap();
+    assert_eq!(changed, 1);
+    let (before, after) = (docs(APP), docs(&out));
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[1], before[1], "the Service is unchanged");
+    let pod = &after[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["shareProcessNamespace"], true);
+    assert_eq!(pod["futureField"], json!({"kept": true}));
+    assert_eq!(
+        pod["containers"][0],
+        before[0]["spec"]["template"]["spec"]["containers"][0]
+    );
+    let gotel = &pod["containers"][1];
+    assert_eq!(gotel["name"], "gotel");
+    assert_eq!(gotel["image"], "gotel:test");
+    assert_eq!(
+        gotel["args"],
+        json!([
+            "run",
+            "--config",
+            "/etc/gotel/gotel.yaml",
+            "--admin",
+            "0.0.0.0:9464"
+        ])
+    );
+    assert_eq!(
+        gotel["securityContext"]["capabilities"],
+        json!({"add": CAPABILITIES, "drop": ["ALL"]})
+    );
+    assert_eq!(gotel["securityContext"]["privileged"], false);
+    assert_eq!(
+        gotel["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "admin"})
+    );
+    assert_eq!(gotel["startupProbe"], Value::Null);
+    let env: Vec<(&str, &Value)> = gotel["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e.get("value").or(e.get("valueFrom")).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env[0],
+        (
+            "K8S_POD_NAME",
+            &json!({"fieldRef": {"fieldPath": "metadata.name"}})
+        )
+    );
+    assert!(
+        env.contains(&("K8S_CONTAINER_NAME", &json!("demo"))),
+        "{env:?}"
+    );
+    assert!(env.contains(&(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        &json!("http://collector:4317")
+    )));
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "data", "emptyDir": {}}, {"name": "gotel-probes", "configMap": {"name": "probes"}}])
+    );
+    // Injecting again changes nothing.
+    let (again, n) = inject_yaml(&out, &opts(false)).unwrap();
+    assert_eq!((docs(&again), n), (after, 0));
+}
+
+#[test]
+fn a_native_sidecar_is_an_init_container_that_starts_first() {
+    let (out, _) = inject_yaml(APP, &opts(true)).unwrap();
+    let pod = &docs(&out)[0]["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"].as_array().unwrap().len(), 1);
+    let gotel = &pod["initContainers"][0];
+    assert_eq!(gotel["restartPolicy"], "Always");
+    assert_eq!(gotel["startupProbe"]["httpGet"]["path"], "/healthz");
+    // Already injected natively: not injected again as a plain container.
+    assert_eq!(inject_yaml(&out, &opts(false)).unwrap().1, 0);
+}
+
+#[test]
+fn every_workload_kind_finds_its_pod_template() {
+    let yaml = r#"
+kind: CronJob
+metadata: { name: c }
+spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: a }] } } } } }
+---
+kind: Pod
+metadata: { name: p }
+spec: { containers: [{ name: a }, { name: b }] }
+---
+kind: List
+items:
+  - { kind: StatefulSet, metadata: { name: s }, spec: { template: { spec: { containers: [{ name: a }] } } } }
+  - { kind: ConfigMap, metadata: { name: m }, data: { k: v } }
+---
+"#;
+    let (out, changed) = inject_yaml(yaml, &opts(false)).unwrap();
+    assert_eq!(changed, 3);
+    let d = docs(&out);
+    let cron = &d[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(cron["containers"][1]["name"], "gotel");
+    // Two app containers: no container name is guessed for the resource.
+    let env = d[1]["spec"]["containers"][2]["env"].to_string();
+    assert!(!env.contains("K8S_CONTAINER_NAME"), "{env}");
+    assert_eq!(
+        d[2]["items"][0]["spec"]["template"]["spec"]["containers"][1]["name"],
+        "gotel"
+    );
+    assert_eq!(
+        d[2]["items"][1],
+        json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k": "v"}})
+    );
+}
+
+#[test]
+fn input_it_cannot_handle_is_refused_by_document() {
+    let err = |y: &str| inject_yaml(y, &opts(false)).unwrap_err().to_string();
+    assert!(err("kind: Pod\nspec: [1").starts_with("document 1: not valid YAML"));
+    assert_eq!(
+        err("kind: Service\n---\napiVersion: v1\n"),
+        "document 2: not a Kubernetes object (no `kind`)"
+    );
+    assert_eq!(
+        err("kind: Deployment\nmetadata: { name: d }\nspec: { replicas: 1 }\n"),
+        "document 1: Deployment d has no pod spec at spec.template.spec"
+    );
+    assert_eq!(
+        err("kind: Pod\nspec: { containers: [] }\n"),
+        "the pod spec has no containers"
+    );
+}
+
+fn admission(
+    annotations: Value,
+) -> kube_core::admission::AdmissionReview<kube_core::DynamicObject> {
+    serde_json::from_value(json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "admin"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"generateName": "demo-", "namespace": "shop", "annotations": annotations},
+                "spec": {"containers": [{"name": "demo", "image": "demo:1"}]}
+            },
+            "dryRun": false
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_webhook_patches_annotated_pods_exactly_as_inject_does() {
+    let pod = |r: &kube_core::admission::AdmissionReview<kube_core::DynamicObject>| {
+        serde_json::to_value(r.request.as_ref().unwrap().object.as_ref().unwrap()).unwrap()
+    };
+    let req = admission(json!({"gotel.dev/inject": "true", "gotel.dev/probes": "shop-probes"}));
+    let original = pod(&req);
+    let out = serde_json::to_value(review(req, &opts(false))).unwrap();
+    let response = &out["response"];
+    assert_eq!(response["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch");
+    // []byte in Go's JSON: base64, or (as kube-core writes it) an array of bytes.
+    let bytes: Vec<u8> = serde_json::from_value(response["patch"].clone()).unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut patched = original.clone();
+    json_patch::patch(&mut patched, &patch).unwrap();
+    let mut want = original.clone();
+    let o = Options {
+        probes_config_map: "shop-probes".into(),
+        ..opts(false)
+    };
+    assert!(inject_pod(&mut want["spec"], &o).unwrap());
+    assert_eq!(patched, want);
+
+    // Not annotated (or not "true"): admitted unchanged.
+    for a in [json!({}), json!({"gotel.dev/inject": "false"})] {
+        let out = serde_json::to_value(review(admission(a), &opts(false))).unwrap();
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(out["response"].get("patch"), None, "{out}");
+    }
+}
