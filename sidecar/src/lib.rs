@@ -17,5 +17,6 @@ pub mod golang;
 pub mod live;
 pub mod otlp;
 pub mod plan;
+pub mod privilege;
 pub mod proc;
 pub mod recipe;

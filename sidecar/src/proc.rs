@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// fixed by the kernel.
 const HOST_PID_NS_INO: u64 = 0xEFFF_FFFC;
 
+/// `PROC_USER_INIT_INO`: the inode of the initial user namespace.
+const HOST_USER_NS_INO: u64 = 0xEFFF_FFFD;
+
 /// A process as seen in /proc.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
@@ -194,6 +197,20 @@ impl Memory {
     }
 }
 
+/// gotel's effective capabilities (`CapEff` of `/proc/self/status`), bit N
+/// for capability N; None when unreadable.
+pub fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Whether gotel runs in the initial user namespace, the only one whose
+/// capabilities count for the kernel's `capable()` checks.
+pub fn in_initial_user_namespace() -> bool {
+    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() == HOST_USER_NS_INO)
+}
+
 /// The kernel's host name (`/proc/sys/kernel/hostname`), without the newline.
 pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -212,6 +229,14 @@ mod tests {
         assert_eq!(me.exe, std::env::current_exe().unwrap());
         assert!(me.start_time > 0);
         assert_eq!(me.identity().0, std::process::id());
+    }
+
+    #[test]
+    fn reads_our_capabilities_and_user_namespace() {
+        // Tests run as root on the host: CAP_SYS_ADMIN (21) is effective.
+        let eff = effective_capabilities().unwrap();
+        assert_ne!(eff & 1 << 21, 0, "{eff:#x}");
+        assert!(in_initial_user_namespace());
     }
 
     #[test]
