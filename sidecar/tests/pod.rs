@@ -4,11 +4,13 @@
 //! `unshare --pid --fork --mount-proc` makes the pod: one PID namespace whose
 //! pid 1 is a small launcher (the pause container's place). The app is the
 //! demo, built static (`CGO_ENABLED=0`), in a mount namespace of its own whose
-//! root is a tmpfs holding only that binary: the path `/proc/PID/exe` names
-//! does not exist in gotel's filesystem, so `/proc/PID/exe` is the only way
-//! in. gotel runs beside it in the pod's PID namespace, as user 65534 with
-//! exactly CAP_SYS_ADMIN + CAP_SYS_PTRACE, and finds the app by `exe`
-//! basename, by `cmdline` and by the pod's `pid`.
+//! root is a tmpfs holding its binary, entered by `chroot` (the root is a
+//! directory) or by `pivot_root` (the root is the namespace's, as a container
+//! runtime does it): the path `/proc/PID/exe` names does not exist in gotel's
+//! filesystem, so `/proc/PID/exe` is the only way in. gotel runs beside it in
+//! the pod's PID namespace, as user 65534 with exactly CAP_SYS_ADMIN +
+//! CAP_SYS_PTRACE, and finds the app by `exe` basename, by `exe` path as the
+//! app names it, by `cmdline` and by the pod's `pid`.
 
 mod common;
 
@@ -32,9 +34,15 @@ const USER: u32 = 65534;
 /// line, stops gotel with SIGINT and exits with its status. The app's
 /// container mounts a tmpfs on `$POD_ROOT` in its own mount namespace
 /// (private propagation: gotel's namespace keeps the empty directory),
-/// copies the binary in and chroots there.
+/// copies the binary in and enters it by `$POD_ENTER`. After `pivot_root`
+/// the old root stays mounted at `/.old` inside the app's namespace: only
+/// a static `umount` could detach it from there, and gotel does not look.
 const LAUNCHER: &str = r#"
-unshare --mount --fork sh -c 'mount -t tmpfs -o mode=0755 pod-app "$POD_ROOT" && cp "$POD_BIN" "$POD_ROOT/demo" && exec chroot "$POD_ROOT" /demo -addr 127.0.0.1:0' >"$POD_APP_OUT" 2>&1 &
+unshare --mount --fork sh -c '
+  mount -t tmpfs -o mode=0755 pod-app "$POD_ROOT" && cp "$POD_BIN" "$POD_ROOT/demo" || exit 1
+  [ "$POD_ENTER" = chroot ] && exec chroot "$POD_ROOT" /demo -addr 127.0.0.1:0
+  mkdir "$POD_ROOT/.old" && cd "$POD_ROOT" && pivot_root . .old && exec /demo -addr 127.0.0.1:0
+' >"$POD_APP_OUT" 2>&1 &
 read _ || exit 90
 setpriv --reuid="$POD_USER" --regid="$POD_USER" --clear-groups \
   --inh-caps="-all,$POD_CAPS" --ambient-caps="-all,$POD_CAPS" --bounding-set="-all,$POD_CAPS" \
@@ -58,9 +66,10 @@ struct Pod {
 }
 
 impl Pod {
-    /// Starts the pod with the app `bin` (static) and waits until the app
-    /// listens; gotel is not started yet.
-    fn start(bin: &Path) -> (Pod, String) {
+    /// Starts the pod with the app `bin` (static) entering its root by
+    /// `enter` (`chroot` or `pivot_root`) and waits until the app listens;
+    /// gotel is not started yet.
+    fn start(bin: &Path, enter: &str) -> (Pod, String) {
         let dir = tempfile::tempdir().unwrap();
         // gotel, as USER, reads its config from here.
         use std::os::unix::fs::PermissionsExt;
@@ -74,6 +83,7 @@ impl Pod {
             .args(["sh", "-c", LAUNCHER])
             .env("POD_ROOT", &root)
             .env("POD_BIN", bin)
+            .env("POD_ENTER", enter)
             .env("POD_APP_OUT", &app_out)
             .env("POD_CONFIG", &config)
             .env("POD_CAPS", CAPS)
@@ -198,9 +208,13 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
     let all = toolchains();
     let mut ends = vec![all.first().unwrap().clone(), all.last().unwrap().clone()];
     ends.dedup_by(|a, b| a.version == b.version);
-    for tc in ends {
-        let bin = build(&tc, "demo", "pod", &[]);
-        let (mut pod, addr) = Pod::start(&bin);
+    for (tc, enter) in ends
+        .iter()
+        .flat_map(|tc| [(tc, "chroot"), (tc, "pivot_root")])
+    {
+        let bin = build(tc, "demo", "pod", &[]);
+        let v = format!("{} {enter}", tc.version);
+        let (mut pod, addr) = Pod::start(&bin, enter);
         let app = pod.find("/demo");
         // The pod's numbering: pid 1 is the launcher, the app is a later one.
         let nspid: u32 = status_field(app, "NSpid:")
@@ -209,13 +223,20 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(nspid > 1 && nspid != app, "{nspid} (host {app})");
-        // The app's executable is out of gotel's reach by path.
+        assert!(nspid > 1 && nspid != app, "{v}: {nspid} (host {app})");
+        // The app's executable is out of gotel's reach by path: the kernel
+        // names it from the app's root ("/demo") or, chrooted, from its
+        // namespace's (".../app-root/demo", an empty directory for gotel).
         let exe = std::fs::read_link(format!("/proc/{app}/exe")).unwrap();
-        assert!(exe.ends_with("app-root/demo"), "{}", exe.display());
+        let named = if enter == "chroot" {
+            "app-root/demo"
+        } else {
+            "/demo"
+        };
+        assert!(exe.ends_with(named), "{v}: {}", exe.display());
         assert!(
             !exe.exists(),
-            "{} is visible outside the app",
+            "{v}: {} is visible outside the app",
             exe.display()
         );
 
@@ -231,9 +252,12 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
   - name: by_pid
     function: main.computeE
     target: {{ pid: {nspid} }}
+  - name: by_path
+    function: main.computeE
+    target: {{ exe: /demo }}
 "
         ));
-        for _ in 0..3 {
+        for _ in 0..4 {
             pod.stderr
                 .wait_for("attached", Duration::from_secs(30), |l| {
                     l.contains("\"message\":\"attached\"")
@@ -244,8 +268,7 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
         assert_eq!(
             u64::from_str_radix(&status_field(gotel, "CapEff:"), 16).unwrap(),
             CAP_BITS,
-            "{}",
-            tc.version
+            "{v}"
         );
         assert_eq!(
             status_field(gotel, "Uid:"),
@@ -257,8 +280,7 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
         }
         std::thread::sleep(Duration::from_millis(300));
         let (calls, logs) = pod.stop();
-        let v = &tc.version;
-        for probe in ["by_exe", "by_pid"] {
+        for probe in ["by_exe", "by_pid", "by_path"] {
             let got: Vec<_> = of(&calls, probe)
                 .iter()
                 .map(|c| (c["function"].clone(), c["pid"].clone(), c["args"].clone()))
@@ -282,7 +304,7 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
             ["iters=7", "iters=12"].map(|q| (json!(nspid), json!({ "r.URL.RawQuery": q }))),
             "{v}: {calls:?}"
         );
-        assert_eq!(calls.len(), 6, "{v}: {calls:?}");
+        assert_eq!(calls.len(), 8, "{v}: {calls:?}");
         let complaints: Vec<_> = logs
             .iter()
             .filter(|l| l.contains("missing capabilit") || l.contains("cannot attach"))
