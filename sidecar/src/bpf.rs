@@ -53,7 +53,7 @@ fn privilege_hint(why: &str, attach: bool) -> &'static str {
     // log), at attach it is perf_event_open refusing (crate::privilege).
     let denied = why.contains("os error 1)") || (attach && why.contains("os error 13)"));
     if denied {
-        "; gotel needs root, or CAP_SYS_ADMIN + CAP_SYS_PTRACE (and in Kubernetes a shared PID namespace)"
+        "; gotel needs root, or CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH (and in Kubernetes a shared PID namespace)"
     } else {
         ""
     }

@@ -1,7 +1,7 @@
 //! What gotel needs from the kernel to trace, and the one start-up line that
 //! names what is missing.
 //!
-//! The set is CAP_SYS_ADMIN + CAP_SYS_PTRACE. Since Linux 6.16 (commit
+//! The set is CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH. Since Linux 6.16 (commit
 //! ba677dbe77af, backported to the 6.1, 6.6, 6.12 and 6.15 stable kernels in
 //! July 2025) `perf_uprobe_event_init` (kernel/events/core.c) creates a uprobe
 //! only for `capable(CAP_SYS_ADMIN)`: a uprobe placed mid-instruction corrupts
@@ -10,7 +10,10 @@
 //! CAP_BPF and CAP_PERFMON add nothing. CAP_SYS_PTRACE passes the ptrace
 //! access checks on another user's (or a more privileged) process:
 //! `/proc/PID/exe` and `/proc/PID/root` (the way into another container's
-//! files), `maps`, `environ`, and `mem` (Go error texts).
+//! files), `maps`, `environ`, and `mem` (Go error texts). Those checks come
+//! after the file's own permissions: `/proc/PID/mem` (0600) and `environ`
+//! (0400) belong to the app's user, and a binary may not be readable by
+//! gotel's, which CAP_DAC_READ_SEARCH passes (reads only).
 //!
 //! Whether the kernel creates uprobes for us is asked of the kernel itself
 //! ([`uprobes_allowed`]), not inferred from its version: stable backports make
@@ -48,12 +51,14 @@ pub struct Missing {
     pub why: &'static str,
 }
 
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_BPF: u32 = 39;
 
 /// The set gotel documents: the one line every message ends with.
-pub const NEEDED: &str = "CAP_SYS_ADMIN + CAP_SYS_PTRACE";
+pub const NEEDED: &str = "CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH";
 
 const SYS_ADMIN: Missing = Missing {
     name: "CAP_SYS_ADMIN",
@@ -62,6 +67,10 @@ const SYS_ADMIN: Missing = Missing {
 const SYS_PTRACE: Missing = Missing {
     name: "CAP_SYS_PTRACE",
     why: "reading /proc/PID/exe, root, maps and mem of a process of another user or with capabilities gotel lacks",
+};
+const DAC_READ_SEARCH: Missing = Missing {
+    name: "CAP_DAC_READ_SEARCH",
+    why: "reading /proc/PID/mem and environ of a process of another user, and executables gotel's user cannot read",
 };
 const BPF: Missing = Missing {
     name: "CAP_BPF",
@@ -88,7 +97,18 @@ impl Privileges {
         if !self.has(CAP_SYS_PTRACE) {
             out.push(SYS_PTRACE);
         }
+        if !self.has(CAP_DAC_READ_SEARCH) && !self.has(CAP_DAC_OVERRIDE) {
+            out.push(DAC_READ_SEARCH);
+        }
         out
+    }
+
+    /// Whether nothing can be traced: no uprobes, or no BPF program. The
+    /// others fail per process (those of other users, or more privileged).
+    pub fn fatal(&self) -> bool {
+        self.missing()
+            .iter()
+            .any(|m| m.name == SYS_ADMIN.name || m.name == BPF.name)
     }
 
     /// The start-up line naming what is missing; None when nothing is.
@@ -190,48 +210,56 @@ mod tests {
     #[test]
     fn root_misses_nothing() {
         assert_eq!(p(ALL, Uprobes::Allowed).message(), None);
-        let set = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE;
+        let set = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH;
+        assert_eq!(p(set, Uprobes::Allowed).message(), None);
+        // CAP_DAC_OVERRIDE passes the same read checks.
+        let set = 1 << CAP_SYS_ADMIN | 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_OVERRIDE;
         assert_eq!(p(set, Uprobes::Allowed).message(), None);
     }
 
     #[test]
     fn the_perfmon_set_misses_sys_admin_on_this_kernel() {
-        // CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE: the PMU says EACCES.
-        let set = 1 << CAP_BPF | 1 << 38 | 1 << CAP_SYS_PTRACE;
+        // CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE (+ CAP_DAC_READ_SEARCH):
+        // the PMU says EACCES.
+        let set = 1 << CAP_BPF | 1 << 38 | 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH;
         let refused = p(set, Uprobes::Refused);
         assert_eq!(names(refused), ["CAP_SYS_ADMIN"]);
+        assert!(refused.fatal());
         assert_eq!(
             refused.message().unwrap(),
-            "missing capability CAP_SYS_ADMIN (the kernel creates uprobes only for CAP_SYS_ADMIN (perf_uprobe_event_init, Linux >= 6.16 and stable kernels since July 2025)); run gotel as root or with CAP_SYS_ADMIN + CAP_SYS_PTRACE"
+            "missing capability CAP_SYS_ADMIN (the kernel creates uprobes only for CAP_SYS_ADMIN (perf_uprobe_event_init, Linux >= 6.16 and stable kernels since July 2025)); run gotel as root or with CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH"
         );
         // An older kernel admits CAP_PERFMON: nothing is missing.
         assert_eq!(p(set, Uprobes::Allowed).message(), None);
         // Without CAP_BPF there, loading fails.
-        assert_eq!(
-            names(p(1 << 38 | 1 << CAP_SYS_PTRACE, Uprobes::Allowed)),
-            ["CAP_BPF"]
+        let no_bpf = p(
+            1 << 38 | 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_OVERRIDE,
+            Uprobes::Allowed,
         );
+        assert_eq!(names(no_bpf), ["CAP_BPF"]);
+        assert!(no_bpf.fatal());
     }
 
     #[test]
     fn names_each_missing_capability_in_one_line() {
         let none = p(0, Uprobes::Refused);
-        assert_eq!(names(none), ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"]);
+        assert_eq!(
+            names(none),
+            ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"]
+        );
         let msg = none.message().unwrap();
         assert!(
             msg.starts_with("missing capabilities CAP_SYS_ADMIN ("),
             "{msg}"
         );
         assert!(!msg.contains('\n'));
-        assert_eq!(
-            names(p(1 << CAP_SYS_ADMIN, Uprobes::Allowed)),
-            ["CAP_SYS_PTRACE"]
-        );
+        // Per-process failures are not fatal: other processes are traced.
+        let admin = p(1 << CAP_SYS_ADMIN, Uprobes::Allowed);
+        assert_eq!(names(admin), ["CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"]);
+        assert!(!admin.fatal());
         // Without a PMU to ask, the documented set decides.
-        assert_eq!(
-            names(p(1 << CAP_SYS_PTRACE, Uprobes::Unknown)),
-            ["CAP_SYS_ADMIN"]
-        );
+        let ptrace = 1 << CAP_SYS_PTRACE | 1 << CAP_DAC_READ_SEARCH;
+        assert_eq!(names(p(ptrace, Uprobes::Unknown)), ["CAP_SYS_ADMIN"]);
         assert_eq!(p(ALL, Uprobes::Unknown).message(), None);
     }
 

@@ -9,10 +9,13 @@
 //! runtime does it): the path `/proc/PID/exe` names does not exist in gotel's
 //! filesystem, so `/proc/PID/exe` is the only way in. gotel runs beside it in
 //! the pod's PID namespace, as user 65534 with exactly CAP_SYS_ADMIN +
-//! CAP_SYS_PTRACE, and finds the app by `exe` basename, by `exe` path as the
+//! CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH, and finds the app by `exe` basename, by `exe` path as the
 //! app names it, by `cmdline` and by the pod's `pid`.
 
 mod common;
+#[path = "common/otlp.rs"]
+#[allow(dead_code)]
+mod otlp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,12 +23,14 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use otlp::{listener, str_attr, Receiver};
 use serde_json::{json, Value};
 
 /// The capabilities gotel gets (setpriv's syntax): the README's set.
-const CAPS: &str = "+sys_admin,+sys_ptrace";
-/// Their bits in `CapEff`: CAP_SYS_PTRACE (19), CAP_SYS_ADMIN (21).
-const CAP_BITS: u64 = 1 << 19 | 1 << 21;
+const CAPS: &str = "+sys_admin,+sys_ptrace,+dac_read_search";
+/// Their bits in `CapEff`: CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19),
+/// CAP_SYS_ADMIN (21).
+const CAP_BITS: u64 = 1 << 2 | 1 << 19 | 1 << 21;
 /// gotel's user in the pod: not root (nobody).
 const USER: u32 = 65534;
 
@@ -40,6 +45,7 @@ const USER: u32 = 65534;
 const LAUNCHER: &str = r#"
 unshare --mount --fork sh -c '
   mount -t tmpfs -o mode=0755 pod-app "$POD_ROOT" && cp "$POD_BIN" "$POD_ROOT/demo" || exit 1
+  export K8S_CONTAINER_NAME=app
   [ "$POD_ENTER" = chroot ] && exec chroot "$POD_ROOT" /demo -addr 127.0.0.1:0
   mkdir "$POD_ROOT/.old" && cd "$POD_ROOT" && pivot_root . .old && exec /demo -addr 127.0.0.1:0
 ' >"$POD_APP_OUT" 2>&1 &
@@ -92,6 +98,8 @@ impl Pod {
             .env("GOTEL_SCAN_INTERVAL_MS", "100")
             .env("GOTEL_LOG_FORMAT", "json")
             .env("GOTEL_LOG", "gotel=debug")
+            // The pod's downward-API variable, in every container.
+            .env("K8S_NAMESPACE_NAME", "shop-ns")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -240,6 +248,10 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
             exe.display()
         );
 
+        // Calls also go out as OTLP: their resource is read from the app's
+        // /proc/PID/environ (0400, root's), and gotel, in the app's pod,
+        // adds its own pod's attributes.
+        let rx = Receiver::http(listener());
         pod.start_gotel(&format!(
             "probes:
   - name: by_exe
@@ -255,7 +267,10 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
   - name: by_path
     function: main.computeE
     target: {{ exe: /demo }}
-"
+outputs: [jsonl, otlp]
+otlp: {{ endpoint: 'http://{}', protocol: http/protobuf, batch_timeout_ms: 50 }}
+",
+            rx.addr
         ));
         for _ in 0..4 {
             pod.stderr
@@ -279,7 +294,19 @@ fn sidecar_traces_the_app_by_exe_cmdline_and_pod_pid() {
             assert!(body.contains("e = 2.7"), "{body}");
         }
         std::thread::sleep(Duration::from_millis(300));
+        rx.wait("8 spans", Duration::from_secs(20), |g| g.spans().len() >= 8);
         let (calls, logs) = pod.stop();
+        let got = rx.got.lock().unwrap();
+        for (res, _) in got.spans() {
+            let r = &res.attributes;
+            assert_eq!(str_attr(r, "k8s.container.name"), "app", "{v}: {r:?}");
+            assert_eq!(str_attr(r, "k8s.namespace.name"), "shop-ns", "{v}: {r:?}");
+            assert_eq!(
+                str_attr(r, "process.executable.path"),
+                "/demo",
+                "{v}: {r:?}"
+            );
+        }
         for probe in ["by_exe", "by_pid", "by_path"] {
             let got: Vec<_> = of(&calls, probe)
                 .iter()
