@@ -18,7 +18,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/go
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     /// Loading the object or program failed.
-    #[error("loading the BPF program failed: {why}{}", privilege_hint(.why))]
+    #[error("loading the BPF program failed: {why}{}", privilege_hint(.why, false))]
     Load {
         /// The loader or verifier message.
         why: String,
@@ -35,7 +35,7 @@ pub enum BpfError {
         why: String,
     },
     /// Attaching a uprobe failed.
-    #[error("attaching uprobe at {path}+{offset:#x} (pid {pid}): {why}{}", privilege_hint(.why))]
+    #[error("attaching uprobe at {path}+{offset:#x} (pid {pid}): {why}{}", privilege_hint(.why, true))]
     Attach {
         /// Target executable.
         path: String,
@@ -48,10 +48,12 @@ pub enum BpfError {
     },
 }
 
-fn privilege_hint(why: &str) -> &'static str {
-    // EPERM is privilege; EACCES is the verifier and gets its own log.
-    if why.contains("Operation not permitted") || why.contains("os error 1)") {
-        "; gotel needs root, or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE (and in Kubernetes a shared PID namespace)"
+fn privilege_hint(why: &str, attach: bool) -> &'static str {
+    // EPERM is privilege; at load EACCES is the verifier (it gets its own
+    // log), at attach it is perf_event_open refusing (crate::privilege).
+    let denied = why.contains("os error 1)") || (attach && why.contains("os error 13)"));
+    if denied {
+        "; gotel needs root, or CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH (and in Kubernetes a shared PID namespace)"
     } else {
         ""
     }

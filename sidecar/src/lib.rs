@@ -19,5 +19,6 @@ pub mod inject;
 pub mod live;
 pub mod otlp;
 pub mod plan;
+pub mod privilege;
 pub mod proc;
 pub mod recipe;

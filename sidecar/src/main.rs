@@ -449,6 +449,12 @@ fn reload(
 async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     let mut seen = file_version(config_path);
     let mut current = cfg.clone();
+    let privileges = gotel::privilege::current();
+    match privileges.message() {
+        Some(line) if privileges.fatal() => tracing::error!("{line}"),
+        Some(line) => warn!("{line}"),
+        None => {}
+    }
     let (bpf, ring) = Bpf::load(cfg.ring_buffer_kib * 1024)?;
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // until the AsyncFd (and with it the RingBuf) is dropped.

@@ -10,12 +10,17 @@ use std::path::{Path, PathBuf};
 /// fixed by the kernel.
 const HOST_PID_NS_INO: u64 = 0xEFFF_FFFC;
 
+/// `PROC_USER_INIT_INO`: the inode of the initial user namespace.
+const HOST_USER_NS_INO: u64 = 0xEFFF_FFFD;
+
 /// A process as seen in /proc.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// Process id (tgid).
     pub pid: u32,
-    /// Resolved `/proc/PID/exe` (as the process's mount namespace names it).
+    /// The executable's path as the process itself names it: `/proc/PID/exe`
+    /// resolved, less the process's root directory when it is chrooted (a
+    /// container's own path, never one that exists in gotel's filesystem).
     pub exe: PathBuf,
     /// Command line, arguments joined by spaces.
     pub cmdline: String,
@@ -51,7 +56,8 @@ pub fn exe_path(pid: u32) -> PathBuf {
 /// Reads one process; None when it vanished or is a kernel thread.
 pub fn read(pid: u32) -> Option<Process> {
     let base = PathBuf::from(format!("/proc/{pid}"));
-    let exe = std::fs::read_link(base.join("exe")).ok()?;
+    let link = std::fs::read_link(base.join("exe")).ok()?;
+    let exe = within_root(&link, std::fs::read_link(base.join("root")).ok().as_deref());
     let raw = std::fs::read(base.join("cmdline")).ok()?;
     let cmdline = raw
         .split(|&b| b == 0)
@@ -68,6 +74,27 @@ pub fn read(pid: u32) -> Option<Process> {
         start_time,
         exe_id: (md.dev(), md.ino()),
     })
+}
+
+/// `link` (a path as gotel's mount namespace names it) as a process whose
+/// root directory is `root` names it. A process in another mount namespace
+/// whose root is that namespace's root (a container after `pivot_root`)
+/// already reads as itself ("/app"); one chrooted into a directory reads as
+/// "/that/dir/app" and needs the directory taken off.
+fn within_root(link: &Path, root: Option<&Path>) -> PathBuf {
+    match root.map(|r| link.strip_prefix(r)) {
+        Some(Ok(rest)) if root != Some(Path::new("/")) => Path::new("/").join(rest),
+        _ => link.to_path_buf(),
+    }
+}
+
+/// [`within_root`] undone: the path gotel's mount namespace gives the
+/// process's `exe`, as `/proc/PID/maps` shows it.
+fn outside_root(pid: u32, exe: &Path) -> PathBuf {
+    match std::fs::read_link(format!("/proc/{pid}/root")) {
+        Ok(root) if root != Path::new("/") => root.join(exe.strip_prefix("/").unwrap_or(exe)),
+        _ => exe.to_path_buf(),
+    }
 }
 
 fn start_time(base: &Path) -> Option<u64> {
@@ -155,10 +182,12 @@ pub fn shares_pod_pid_namespace(pid: u32) -> bool {
 /// None when not mapped or unreadable. A mapping is the executable's when
 /// its path is the one `/proc/PID/exe` names (the path may hold spaces and
 /// end in " (deleted)" once the file is replaced), or its device and inode
-/// are the executable's.
+/// are the executable's (on overlayfs they are not: the mapping names the
+/// layer's file).
 pub fn mapping_start(p: &Process) -> Option<u64> {
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).ok()?;
-    let exe = p.exe.to_str()?;
+    let exe = outside_root(p.pid, &p.exe);
+    let exe = exe.to_str()?;
     let (dev, ino) = p.exe_id;
     let device = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
     maps.lines().find_map(|l| {
@@ -203,6 +232,20 @@ pub fn resident_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok()?)
 }
 
+/// gotel's effective capabilities (`CapEff` of `/proc/self/status`), bit N
+/// for capability N; None when unreadable.
+pub fn effective_capabilities() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Whether gotel runs in the initial user namespace, the only one whose
+/// capabilities count for the kernel's `capable()` checks.
+pub fn in_initial_user_namespace() -> bool {
+    std::fs::metadata("/proc/self/ns/user").is_ok_and(|m| m.ino() == HOST_USER_NS_INO)
+}
+
 /// The kernel's host name (`/proc/sys/kernel/hostname`), without the newline.
 pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -221,6 +264,14 @@ mod tests {
         assert_eq!(me.exe, std::env::current_exe().unwrap());
         assert!(me.start_time > 0);
         assert_eq!(me.identity().0, std::process::id());
+    }
+
+    #[test]
+    fn reads_our_capabilities_and_user_namespace() {
+        // Tests run as root on the host: CAP_SYS_ADMIN (21) is effective.
+        let eff = effective_capabilities().unwrap();
+        assert_ne!(eff & 1 << 21, 0, "{eff:#x}");
+        assert!(in_initial_user_namespace());
     }
 
     #[test]
@@ -278,6 +329,30 @@ mod tests {
             "{p:?}"
         );
         assert!(start.is_some_and(|s| s > 0 && s & 0xfff == 0), "{start:?}");
+    }
+
+    #[test]
+    fn a_chrooted_process_names_its_exe_from_its_root() {
+        let p = |s: &str| PathBuf::from(s);
+        let chrooted = within_root(&p("/srv/pod/root/app"), Some(Path::new("/srv/pod/root")));
+        assert_eq!(chrooted, p("/app"));
+        // Replaced on disk: the kernel's suffix stays.
+        let deleted = within_root(&p("/r/bin/app (deleted)"), Some(Path::new("/r")));
+        assert_eq!(deleted, p("/bin/app (deleted)"));
+        // Not chrooted, or the root unreadable: the link as it is.
+        assert_eq!(
+            within_root(&p("/usr/bin/app"), Some(Path::new("/"))),
+            p("/usr/bin/app")
+        );
+        assert_eq!(within_root(&p("/usr/bin/app"), None), p("/usr/bin/app"));
+        // A root that is not a whole prefix component does not apply.
+        assert_eq!(
+            within_root(&p("/rootfs/app"), Some(Path::new("/root"))),
+            p("/rootfs/app")
+        );
+        // We are not chrooted: our own exe reads back unchanged both ways.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(outside_root(std::process::id(), &me), me);
     }
 
     #[test]

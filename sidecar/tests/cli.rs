@@ -181,7 +181,22 @@ fn missing_privilege_is_explained() {
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
     assert!(
-        out.contains("gotel needs root, or CAP_BPF + CAP_PERFMON"),
+        out.contains("gotel needs root, or CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH"),
+        "{out}"
+    );
+    // Said first, at start-up, naming each missing capability.
+    assert!(
+        out.contains(
+            "missing capabilities CAP_SYS_ADMIN (the kernel creates uprobes only for CAP_SYS_ADMIN"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(", CAP_SYS_PTRACE (reading /proc/PID/exe, root, maps and mem"),
+        "{out}"
+    );
+    assert!(
+        out.contains(", CAP_DAC_READ_SEARCH (reading /proc/PID/mem and environ"),
         "{out}"
     );
 }
