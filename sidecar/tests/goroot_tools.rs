@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use serde_json::json;
 use gotel::golang::{signature, without_type_args, BinaryInfo};
+use serde_json::json;
 
 /// Where built tools are kept between runs: beside the toolchains
 /// scripts/bootstrap.sh installs.
@@ -35,7 +35,11 @@ fn go_env(cmd: &mut Command) -> &mut Command {
 /// `cmd/<name>` built by `tc` from its own GOROOT, once per toolchain.
 fn tool(tc: &Toolchain, name: &str) -> PathBuf {
     let goroot = tc.go.canonicalize().unwrap();
-    let key = format!("{}-{:08x}", tc.version, fnv(goroot.to_string_lossy().as_bytes()));
+    let key = format!(
+        "{}-{:08x}",
+        tc.version,
+        fnv(goroot.to_string_lossy().as_bytes())
+    );
     let dir = cache_dir().join("tools").join(key);
     let out = dir.join(name);
     if out.exists() {
@@ -49,7 +53,11 @@ fn tool(tc: &Toolchain, name: &str) -> PathBuf {
         .current_dir(&dir)
         .status()
         .expect("go build");
-    assert!(status.success(), "{}: go build cmd/{name} failed", tc.version);
+    assert!(
+        status.success(),
+        "{}: go build cmd/{name} failed",
+        tc.version
+    );
     std::fs::rename(&partial, &out).unwrap();
     out
 }
@@ -209,17 +217,28 @@ fn gotel_functions_says_which_signatures_are_unknown() {
     let why = "an assembly function, whose parameters DWARF does not list";
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let lines: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(lines[0], "  function: internal/bytealg.IndexByteString(?) ?");
+    assert_eq!(
+        lines[0],
+        "  function: internal/bytealg.IndexByteString(?) ?"
+    );
     assert_eq!(
         lines[2..],
         [
-            format!("  arg (all)            ?                    -              unavailable: {why}"),
-            format!("  ret (all)            ?                    -              unavailable: {why}"),
+            format!(
+                "  arg (all)            ?                    -              unavailable: {why}"
+            ),
+            format!(
+                "  ret (all)            ?                    -              unavailable: {why}"
+            ),
             format!("  warning: arguments and results unknown: {why}"),
         ],
         "{out}"
     );
-    let o = gotel(&["functions", path.to_str().unwrap(), "internal/bytealg.IndexByteString"]);
+    let o = gotel(&[
+        "functions",
+        path.to_str().unwrap(),
+        "internal/bytealg.IndexByteString",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
@@ -238,7 +257,11 @@ fn gotel_functions_says_which_signatures_are_unknown() {
     };
     let o = gotel(&["functions", path.to_str().unwrap(), &f.name]);
     assert!(o.status.success(), "{}", text(&o));
-    let first = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+    let first = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let want = format!(
         "{}  // results unknown: it has range-over-func loops, and Go's compiler leaves the unnamed results of such functions out of DWARF: it may return nothing, or values DWARF does not list",
         signature(&bin, f)
@@ -270,7 +293,12 @@ fn gofmt_traced(tc: &Toolchain, probes: &[&str], input: &str) -> (String, Vec<se
     stdin.write_all(input.as_bytes()).unwrap();
     drop(stdin);
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let _ = child.wait().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (calls, _) = gotel.stop();
@@ -279,7 +307,10 @@ fn gofmt_traced(tc: &Toolchain, probes: &[&str], input: &str) -> (String, Vec<se
 
 /// The calls of `function` among `calls`, as (argument, result) pairs:
 /// the one argument's value and `r0`, the only result.
-fn pairs(calls: &[serde_json::Value], function: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
+fn pairs(
+    calls: &[serde_json::Value],
+    function: &str,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
     calls
         .iter()
         .filter(|c| c["function"] == function)
@@ -308,14 +339,15 @@ fn gofmt_positions_of_idents_and_literals_come_back_exact() {
         ];
         let (out, calls) = gofmt_traced(&tc, &probes, input);
         assert_eq!(
-            out,
-            "package p\n\nfunc f(x int) string { return g(07, \"a\\tb\") }\n",
+            out, "package p\n\nfunc f(x int) string { return g(07, \"a\\tb\") }\n",
             "{}",
             tc.version
         );
         let at = |token: &str| -> i64 {
             let quoted = format!(" {token}");
-            let i = input.find(&quoted).unwrap_or_else(|| input.find(&format!("({token}")).unwrap());
+            let i = input
+                .find(&quoted)
+                .unwrap_or_else(|| input.find(&format!("({token}")).unwrap());
             i as i64 + 2
         };
         for (function, key) in [
@@ -326,7 +358,9 @@ fn gofmt_positions_of_idents_and_literals_come_back_exact() {
         ] {
             let got = pairs(&calls, function);
             for (arg, r0) in &got {
-                let token = arg.as_str().unwrap_or_else(|| panic!("{function}: {key} {arg}"));
+                let token = arg
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{function}: {key} {arg}"));
                 let end = function.ends_with(".End") as i64 * token.len() as i64;
                 assert_eq!(
                     r0.as_i64(),

@@ -4,8 +4,8 @@
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc};
-use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::dwarf::Incomplete;
+use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, Param, RuntimeLayout};
 use crate::recipe::{SITE_ENTRY, SITE_RETURN};
 

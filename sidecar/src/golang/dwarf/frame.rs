@@ -65,7 +65,12 @@ pub(super) fn check(
 fn value_method(name: &str) -> String {
     match name.find(".(*").zip(name.find(").")) {
         Some((open, close)) if open < close => {
-            format!("{}.{}{}", &name[..open], &name[open + 3..close], &name[close + 1..])
+            format!(
+                "{}.{}{}",
+                &name[..open],
+                &name[open + 3..close],
+                &name[close + 1..]
+            )
         }
         _ => name.to_string(),
     }
@@ -193,7 +198,12 @@ mod tests {
         check(&mut fs, &frames, &asm, &owners);
         let got: Vec<(&str, Option<bool>)> = fs
             .iter()
-            .map(|f| (f.name.as_str(), f.incomplete.as_ref().map(|u| u.arguments())))
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.incomplete.as_ref().map(|u| u.arguments()),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -225,4 +235,3 @@ mod tests {
             .starts_with("it has range-over-func loops"));
     }
 }
-
