@@ -32,15 +32,21 @@ fn go_env(cmd: &mut Command) -> &mut Command {
         .env("GOARCH", "amd64")
 }
 
-/// `cmd/<name>` built by `tc` from its own GOROOT, once per toolchain.
-fn tool(tc: &Toolchain, name: &str) -> PathBuf {
+/// Where what is built from `tc`'s GOROOT is kept: one directory per
+/// toolchain (its version and where it is).
+fn tool_dir(tc: &Toolchain) -> PathBuf {
     let goroot = tc.go.canonicalize().unwrap();
     let key = format!(
         "{}-{:08x}",
         tc.version,
         fnv(goroot.to_string_lossy().as_bytes())
     );
-    let dir = cache_dir().join("tools").join(key);
+    cache_dir().join("tools").join(key)
+}
+
+/// `cmd/<name>` built by `tc` from its own GOROOT, once per toolchain.
+fn tool(tc: &Toolchain, name: &str) -> PathBuf {
+    let dir = tool_dir(tc);
     let out = dir.join(name);
     if out.exists() {
         return out;
@@ -79,6 +85,38 @@ struct Declared {
 /// Every function of `pkgs` and what they link, by symbol name, read from
 /// `tc`'s GOROOT by integration/resultcount.
 fn declared(tc: &Toolchain, pkgs: &[&str]) -> HashMap<String, Declared> {
+    // A GOROOT's sources do not change: read once per toolchain, packages
+    // and version of the reader.
+    let source = std::fs::read(repo().join("integration/resultcount/main.go")).unwrap();
+    let key = fnv(&[&source[..], pkgs.join(" ").as_bytes()].concat());
+    let cached = tool_dir(tc).join(format!("declared-{key:08x}.tsv"));
+    let text = match std::fs::read_to_string(&cached) {
+        Ok(t) => t,
+        Err(_) => {
+            let t = read_declarations(tc, pkgs);
+            std::fs::create_dir_all(tool_dir(tc)).unwrap();
+            let partial = cached.with_extension(format!("partial.{}", std::process::id()));
+            std::fs::write(&partial, &t).unwrap();
+            std::fs::rename(&partial, &cached).unwrap();
+            t
+        }
+    };
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (
+                f[0].to_string(),
+                Declared {
+                    results: f[1].parse().ok(),
+                    flags: f[2].to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Runs integration/resultcount on `pkgs` with `tc`.
+fn read_declarations(tc: &Toolchain, pkgs: &[&str]) -> String {
     // Built by the same toolchain: its go/parser reads its GOROOT.
     let reader = build(tc, "resultcount", "goroot", &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -93,20 +131,7 @@ fn declared(tc: &Toolchain, pkgs: &[&str]) -> HashMap<String, Declared> {
         tc.version,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (
-                f[0].to_string(),
-                Declared {
-                    results: f[1].parse().ok(),
-                    flags: f[2].to_string(),
-                },
-            )
-        })
-        .collect()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// What comparing one binary with its source found.

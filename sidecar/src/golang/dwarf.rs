@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 mod collect;
-mod frame;
+mod incomplete;
 mod location;
 mod resolve;
 
@@ -18,7 +18,7 @@ use super::AnalysisError;
 use collect::{collect, RawParam, RawType};
 use resolve::Resolver;
 
-pub use frame::Incomplete;
+pub use incomplete::Incomplete;
 pub use location::{entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -36,7 +36,7 @@ pub struct Function {
     pub params: Vec<Param>,
     /// How many call sites inline this function elsewhere.
     pub inlined_sites: usize,
-    /// Set when `params` is provably short of the function's real
+    /// Set when `params` is (or may be) short of the function's real
     /// signature: what is unknown, and why.
     pub incomplete: Option<Incomplete>,
 }
@@ -128,7 +128,7 @@ pub struct GOffsets {
 }
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF
 /// sections; `frames` (entry address → argument frame bytes, from
-/// `.gopclntab`) tells where DWARF's parameter lists fall short.
+/// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
 pub fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
     frames: &HashMap<u64, u32>,
@@ -194,9 +194,9 @@ pub fn read(
         .funcs
         .iter()
         .chain(c.abstract_funcs.values())
-        .filter_map(|f| frame::range_owner(f.name.as_deref()?))
+        .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
         .collect();
-    frame::check(&mut functions, frames, &asm, &range_owners);
+    incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
     for (off, f) in &c.abstract_funcs {
         if by_abstract.contains_key(off) {

@@ -123,11 +123,13 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
             why: u.reason().to_string(),
         });
     }
-    if let Some(u) = unknown.filter(|_| spec.returns) {
-        warnings.push(match u.arguments() {
-            true => format!("arguments and results unknown: {}", u.reason()),
-            false => format!("results unknown: {}", u.reason()),
-        });
+    match unknown {
+        Some(u) if u.arguments() && spec.returns => {
+            warnings.push(format!("arguments and results unknown: {}", u.reason()))
+        }
+        Some(u) if u.arguments() => warnings.push(format!("arguments unknown: {}", u.reason())),
+        Some(u) if spec.returns => warnings.push(format!("results unknown: {}", u.reason())),
+        _ => {}
     }
     if let (Some(w), false) = (&spec.args, bin.symbols_only) {
         for name in w {
