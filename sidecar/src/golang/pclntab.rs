@@ -160,3 +160,57 @@ pub fn goid_offset(minor: u32) -> Option<u64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Go 1.20 table of two functions: `a` (args 24) and `b` (args of
+    /// unknown size), text at 0x1000 left to the loader (PIE).
+    fn table() -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend(MAGIC_120.to_le_bytes());
+        t.extend([0, 0, 1, 8]);
+        let (funcnames, pcln) = (72u64, 80u64);
+        // nfunc, nfiles, textStart, funcnames, cu, filetab, pctab, pcln.
+        for w in [2, 0, 0, funcnames, 0, 0, 0, pcln] {
+            t.extend(w.to_le_bytes());
+        }
+        t.extend(b"a\0b\0\0\0\0\0");
+        // functab: (entry, _func offset) pairs, then the end of text.
+        for (entry, func) in [(0u32, 24u32), (0x10, 36), (0x20, 0)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(func.to_le_bytes());
+        }
+        // _func { entryOff, nameOff, args }.
+        for (entry, name, args) in [(0u32, 0u32, 24i32), (0x10, 2, i32::MIN)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(name.to_le_bytes());
+            t.extend(args.to_le_bytes());
+        }
+        t
+    }
+
+    #[test]
+    fn names_ranges_and_argument_frames() {
+        let t = table();
+        let names: Vec<(String, u64, u64)> = functions(&t, 0x1000)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name, f.entry, f.end))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("a".to_string(), 0x1000, 0x1010),
+                ("b".to_string(), 0x1010, 0x1020)
+            ]
+        );
+        // b's size is ArgsSizeUnknown: left out.
+        assert_eq!(arg_frames(&t, 0x1000).unwrap(), vec![(0x1000, 24)]);
+        assert!(matches!(
+            arg_frames(&t[..100], 0x1000),
+            Err(PclntabError::Truncated)
+        ));
+    }
+}
