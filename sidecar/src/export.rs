@@ -173,6 +173,13 @@ struct Fields<'a>(&'a [(String, GoValue)]);
 
 impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A list DWARF does not give is one unnamed value (plan's
+        // `Value::is_whole_list`): `{"unavailable": why}`, never `{}`.
+        if let [(name, v @ GoValue::Unavailable(_))] = self.0 {
+            if name.is_empty() {
+                return v.serialize(s);
+            }
+        }
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in self.0 {
             m.serialize_entry(k, v)?;
@@ -356,6 +363,23 @@ mod tests {
         assert_eq!(
             goexit.summary(),
             "main.computeE(iterations=2) (unfinished: runtime.Goexit)"
+        );
+    }
+
+    #[test]
+    fn a_list_dwarf_does_not_give_is_unavailable_not_empty() {
+        let why = || GoValue::Unavailable("lost".into());
+        let json = |fields: &[(String, GoValue)]| serde_json::to_string(&Fields(fields)).unwrap();
+        assert_eq!(json(&[("".into(), why())]), r#"{"unavailable":"lost"}"#);
+        assert_eq!(json(&[]), "{}");
+        // A named value keeps its name, an unnamed one beside others too.
+        assert_eq!(
+            json(&[("r0".into(), why())]),
+            r#"{"r0":{"unavailable":"lost"}}"#
+        );
+        assert_eq!(
+            json(&[("".into(), why()), ("r1".into(), GoValue::Int(1))]),
+            r#"{"":{"unavailable":"lost"},"r1":1}"#
         );
     }
 }

@@ -258,6 +258,13 @@ fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -
     let mut lines = Vec::new();
     for f in bin.dwarf.functions.iter().filter(|f| matches(&f.name)) {
         let mut line = golang::signature(&bin, f);
+        if let Some(u) = &f.incomplete {
+            let what = match u.arguments() {
+                true => "arguments and results",
+                false => "results",
+            };
+            line.push_str(&format!("  // {what} unknown: {}", u.reason()));
+        }
         if f.inlined_sites > 0 {
             line.push_str(&format!("  // also inlined at {} site(s)", f.inlined_sites));
         }
@@ -361,9 +368,13 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                                 }
                                 _ => "captured".to_string(),
                             };
+                            let name = match v.is_whole_list() {
+                                true => "(all)",
+                                false => &v.name,
+                            };
                             println!(
-                                "  {label} {:<16} {:<20} {:<14} {status}",
-                                v.name, v.ty, v.location
+                                "  {label} {name:<16} {:<20} {:<14} {status}",
+                                v.ty, v.location
                             );
                         }
                     }

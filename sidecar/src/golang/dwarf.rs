@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 mod collect;
+mod incomplete;
 mod location;
 mod resolve;
 
@@ -17,6 +18,7 @@ use super::AnalysisError;
 use collect::{collect, RawParam, RawType};
 use resolve::Resolver;
 
+pub use incomplete::Incomplete;
 pub use location::{entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -34,6 +36,9 @@ pub struct Function {
     pub params: Vec<Param>,
     /// How many call sites inline this function elsewhere.
     pub inlined_sites: usize,
+    /// Set when `params` is (or may be) short of the function's real
+    /// signature: what is unknown, and why.
+    pub incomplete: Option<Incomplete>,
 }
 
 impl Function {
@@ -121,12 +126,18 @@ pub struct GOffsets {
     /// `offsetof(runtime.g, stack) + offsetof(runtime.stack, hi)`.
     pub stack_hi: u64,
 }
-/// Reads functions, types and `runtime.g` offsets from loaded DWARF sections.
-pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
+/// Reads functions, types and `runtime.g` offsets from loaded DWARF
+/// sections; `frames` (entry address → argument frame bytes, from
+/// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
+pub fn read(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    frames: &HashMap<u64, u32>,
+) -> Result<DwarfInfo, AnalysisError> {
     let c = collect(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let mut resolver = Resolver::new(&c.types);
 
     let mut functions = Vec::new();
+    let mut asm = std::collections::HashSet::new();
     let mut by_abstract: HashMap<DebugInfoOffset, ()> = HashMap::new();
     for f in &c.funcs {
         let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
@@ -142,6 +153,9 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
         };
         if let Some(o) = f.origin {
             by_abstract.insert(o, ());
+        }
+        if f.asm {
+            asm.insert(low);
         }
         let raw_params: Vec<RawParam> = match origin {
             Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params, &c.params),
@@ -170,11 +184,19 @@ pub fn read(dwarf: &gimli::Dwarf<R<'_>>) -> Result<DwarfInfo, AnalysisError> {
                 .origin
                 .and_then(|o| c.inline_counts.get(&o).copied())
                 .unwrap_or(0),
+            incomplete: None,
         });
     }
     functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc)));
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
+    let range_owners = c
+        .funcs
+        .iter()
+        .chain(c.abstract_funcs.values())
+        .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
+        .collect();
+    incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
     for (off, f) in &c.abstract_funcs {
         if by_abstract.contains_key(off) {
@@ -306,7 +328,20 @@ fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
 }
 /// Reads Go DWARF from an ELF file.
 pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
-    with_dwarf(file, read)
+    let frames = arg_frames(file).unwrap_or_default();
+    with_dwarf(file, |d| read(d, &frames))
+}
+
+/// Every function's argument frame from `.gopclntab`, by entry address.
+fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
+    use object::{Object, ObjectSection};
+    // PIE builds of Go < 1.21 keep the table among the relocated data.
+    let tab = file
+        .section_by_name(".gopclntab")
+        .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"))?;
+    let text = file.section_by_name(".text").map_or(0, |s| s.address());
+    let frames = super::pclntab::arg_frames(tab.data().ok()?, text).ok()?;
+    Some(frames.into_iter().collect())
 }
 
 /// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED

@@ -295,7 +295,8 @@ fn suggest<'a>(names: impl Iterator<Item = &'a str> + Clone, q: &str) -> Vec<Str
         .collect()
 }
 
-/// Formats a function's Go signature: `main.greet(name string, times int) (string, int)`.
+/// Formats a function's Go signature: `main.greet(name string, times int) (string, int)`;
+/// `?` where DWARF is provably short of it (see [`Function::incomplete`]).
 pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
     let ty = |p: &Param| {
         p.ty.map(|t| bin.dwarf.types.get(t).name.clone())
@@ -327,7 +328,12 @@ pub fn signature(bin: &BinaryInfo, f: &Function) -> String {
     if bin.symbols_only {
         return format!("{}(…) (no DWARF: signature unknown)", f.name);
     }
-    format!("{}({}){}", f.name, args.join(", "), res)
+    // What DWARF does not give is a `?`, never an empty list.
+    match &f.incomplete {
+        Some(u) if u.arguments() => format!("{}(?) ?", f.name),
+        Some(_) => format!("{}({}) ?", f.name, args.join(", ")),
+        None => format!("{}({}){}", f.name, args.join(", "), res),
+    }
 }
 
 #[cfg(test)]

@@ -329,6 +329,7 @@ fn symbols_only(
             high_pc: f.end,
             params: Vec::new(),
             inlined_sites: 0,
+            incomplete: None,
         })
         .collect();
     // Generic instantiations share one abbreviated name (`main.Max[...]`).

@@ -40,53 +40,15 @@ pub enum PclntabError {
 /// `text` is the address of the text section, used when the header's
 /// `textStart` is left for the dynamic loader to fill in (PIE).
 pub fn functions(tab: &[u8], text: u64) -> Result<Vec<PcFunc>, PclntabError> {
-    let u32_at = |o: usize| -> Result<u32, PclntabError> {
-        let b = tab.get(o..o + 4).ok_or(PclntabError::Truncated)?;
-        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    };
-    let u64_at = |o: usize| -> Result<u64, PclntabError> {
-        let b = tab.get(o..o + 8).ok_or(PclntabError::Truncated)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    };
-    let magic = u32_at(0)?;
-    if magic != MAGIC_118 && magic != MAGIC_120 {
-        return Err(PclntabError::Magic(magic));
-    }
-    if tab.get(7) != Some(&8) {
-        return Err(PclntabError::Truncated);
-    }
-    let word = |i: usize| u64_at(8 + 8 * i).map(|v| v as usize);
-    let nfunc = word(0)?;
-    let text_start = match u64_at(8 + 8 * 2)? {
-        0 => text,
-        t => t,
-    };
-    let funcnames = word(3)?;
-    let pcln = word(7)?;
-    let functab = tab.get(pcln..).ok_or(PclntabError::Truncated)?;
-    let entry = |i: usize| -> Result<(u64, usize), PclntabError> {
-        let b = functab
-            .get(8 * i..8 * i + 8)
-            .ok_or(PclntabError::Truncated)?;
-        let e = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
-        let f = u32::from_le_bytes(b[4..].try_into().expect("4 bytes"));
-        let at = text_start
-            .checked_add(u64::from(e))
-            .ok_or(PclntabError::Truncated)?;
-        Ok((at, f as usize))
-    };
-    // nfunc comes from the file: bound it by what the table can hold.
-    if nfunc > tab.len() / 8 {
-        return Err(PclntabError::Truncated);
-    }
-    let mut out = Vec::with_capacity(nfunc);
-    for i in 0..nfunc {
-        let (start, func) = entry(i)?;
-        let (end, _) = entry(i + 1)?;
+    let t = Table::new(tab, text)?;
+    let mut out = Vec::with_capacity(t.nfunc);
+    for i in 0..t.nfunc {
+        let (entry, func) = t.entry(i)?;
+        let (end, _) = t.entry(i + 1)?;
         // _func { entryOff u32; nameOff i32; … }
-        let name_off = u32_at(pcln + func + 4)? as usize;
+        let name_off = t.u32_at(t.pcln + func + 4)? as usize;
         let names = tab
-            .get(funcnames + name_off..)
+            .get(t.funcnames + name_off..)
             .ok_or(PclntabError::Truncated)?;
         let len = names
             .iter()
@@ -94,11 +56,97 @@ pub fn functions(tab: &[u8], text: u64) -> Result<Vec<PcFunc>, PclntabError> {
             .ok_or(PclntabError::Truncated)?;
         out.push(PcFunc {
             name: String::from_utf8_lossy(&names[..len]).into_owned(),
-            entry: start,
+            entry,
             end,
         });
     }
     Ok(out)
+}
+
+/// Each function's argument frame, by entry address: the bytes its
+/// receiver, arguments and results take when laid out in memory as the
+/// stack ABI does (`_func.args`, the compiler's `ArgWidth`), whatever
+/// registers the call really uses. Functions whose size the table does not
+/// know (assembly declared without one) are left out.
+pub fn arg_frames(tab: &[u8], text: u64) -> Result<Vec<(u64, u32)>, PclntabError> {
+    let t = Table::new(tab, text)?;
+    let mut out = Vec::with_capacity(t.nfunc);
+    for i in 0..t.nfunc {
+        let (entry, func) = t.entry(i)?;
+        // _func { entryOff u32; nameOff i32; args i32; … }; the runtime's
+        // ArgsSizeUnknown is negative.
+        let args = t.u32_at(t.pcln + func + 8)? as i32;
+        if let Ok(args) = u32::try_from(args) {
+            out.push((entry, args));
+        }
+    }
+    Ok(out)
+}
+
+/// The header fields both readers need.
+struct Table<'a> {
+    tab: &'a [u8],
+    nfunc: usize,
+    text_start: u64,
+    funcnames: usize,
+    pcln: usize,
+}
+
+impl<'a> Table<'a> {
+    fn new(tab: &'a [u8], text: u64) -> Result<Self, PclntabError> {
+        let mut t = Table {
+            tab,
+            nfunc: 0,
+            text_start: 0,
+            funcnames: 0,
+            pcln: 0,
+        };
+        let magic = t.u32_at(0)?;
+        if magic != MAGIC_118 && magic != MAGIC_120 {
+            return Err(PclntabError::Magic(magic));
+        }
+        if tab.get(7) != Some(&8) {
+            return Err(PclntabError::Truncated);
+        }
+        let word = |i: usize| t.u64_at(8 + 8 * i).map(|v| v as usize);
+        let nfunc = word(0)?;
+        // nfunc comes from the file: bound it by what the table can hold.
+        if nfunc > tab.len() / 8 {
+            return Err(PclntabError::Truncated);
+        }
+        let text_start = match t.u64_at(8 + 8 * 2)? {
+            0 => text,
+            s => s,
+        };
+        let (funcnames, pcln) = (word(3)?, word(7)?);
+        t.nfunc = nfunc;
+        t.text_start = text_start;
+        t.funcnames = funcnames;
+        t.pcln = pcln;
+        Ok(t)
+    }
+
+    fn u32_at(&self, o: usize) -> Result<u32, PclntabError> {
+        let b = self.tab.get(o..o + 4).ok_or(PclntabError::Truncated)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    fn u64_at(&self, o: usize) -> Result<u64, PclntabError> {
+        let b = self.tab.get(o..o + 8).ok_or(PclntabError::Truncated)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// Function `i`'s entry address and its `_func`'s offset.
+    fn entry(&self, i: usize) -> Result<(u64, usize), PclntabError> {
+        let at = self.pcln + 8 * i;
+        let e = self.u32_at(at)?;
+        let f = self.u32_at(at + 4)?;
+        let entry = self
+            .text_start
+            .checked_add(u64::from(e))
+            .ok_or(PclntabError::Truncated)?;
+        Ok((entry, f as usize))
+    }
 }
 
 /// `runtime.g.goid`'s offset per Go minor release, for binaries without
@@ -110,5 +158,59 @@ pub fn goid_offset(minor: u32) -> Option<u64> {
         23 | 24 => Some(160),
         25..=27 => Some(152),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Go 1.20 table of two functions: `a` (args 24) and `b` (args of
+    /// unknown size), text at 0x1000 left to the loader (PIE).
+    fn table() -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend(MAGIC_120.to_le_bytes());
+        t.extend([0, 0, 1, 8]);
+        let (funcnames, pcln) = (72u64, 80u64);
+        // nfunc, nfiles, textStart, funcnames, cu, filetab, pctab, pcln.
+        for w in [2, 0, 0, funcnames, 0, 0, 0, pcln] {
+            t.extend(w.to_le_bytes());
+        }
+        t.extend(b"a\0b\0\0\0\0\0");
+        // functab: (entry, _func offset) pairs, then the end of text.
+        for (entry, func) in [(0u32, 24u32), (0x10, 36), (0x20, 0)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(func.to_le_bytes());
+        }
+        // _func { entryOff, nameOff, args }.
+        for (entry, name, args) in [(0u32, 0u32, 24i32), (0x10, 2, i32::MIN)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(name.to_le_bytes());
+            t.extend(args.to_le_bytes());
+        }
+        t
+    }
+
+    #[test]
+    fn names_ranges_and_argument_frames() {
+        let t = table();
+        let names: Vec<(String, u64, u64)> = functions(&t, 0x1000)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.name, f.entry, f.end))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("a".to_string(), 0x1000, 0x1010),
+                ("b".to_string(), 0x1010, 0x1020)
+            ]
+        );
+        // b's size is ArgsSizeUnknown: left out.
+        assert_eq!(arg_frames(&t, 0x1000).unwrap(), vec![(0x1000, 24)]);
+        assert!(matches!(
+            arg_frames(&t[..100], 0x1000),
+            Err(PclntabError::Truncated)
+        ));
     }
 }

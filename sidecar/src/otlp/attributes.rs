@@ -160,11 +160,16 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
     out.push(string("gotel.probe", &call.probe));
     out.push(int("go.goroutine.id", call.goroutine as i64));
     out.push(int("thread.id", i64::from(call.tid)));
+    // An unnamed value stands for a whole list DWARF does not give.
+    let key = |list: &str, name: &str| match name {
+        "" => format!("{list}.unavailable"),
+        _ => format!("{list}.{name}"),
+    };
     for (name, v) in &call.args {
-        flatten(&format!("go.arg.{name}"), v, &mut out);
+        flatten(&key("go.arg", name), v, &mut out);
     }
     for (name, v) in &call.returns {
-        flatten(&format!("go.ret.{name}"), v, &mut out);
+        flatten(&key("go.ret", name), v, &mut out);
     }
     if let Some(d) = call.duration_ns {
         out.push(int("go.duration_ns", d.min(i64::MAX as u64) as i64));
@@ -390,6 +395,46 @@ mod tests {
                 cap: Some(0)
             }),
             vec![("go.arg.x".into(), arr(vec![]))]
+        );
+    }
+
+    #[test]
+    fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
+        let why = || GoValue::Unavailable("lost".into());
+        let call = Call {
+            probe: "p".into(),
+            function: "asm.F".into(),
+            pid: 1,
+            tid: 2,
+            goroutine: 3,
+            start_time_unix_nano: 4,
+            duration_ns: Some(5),
+            panicked: false,
+            unfinished: None,
+            ended_by_unix_nano: None,
+            args: vec![("".into(), why())],
+            returns: vec![("".into(), why())],
+            error: None,
+            trace: Default::default(),
+            origin: Default::default(),
+        };
+        let attrs: Vec<(String, V)> = call_attributes(&call)
+            .into_iter()
+            .map(|kv| (kv.key, kv.value.unwrap().value.unwrap()))
+            .filter(|(k, _)| k.starts_with("go.arg") || k.starts_with("go.ret"))
+            .collect();
+        assert_eq!(
+            attrs,
+            vec![
+                (
+                    "go.arg.unavailable".into(),
+                    V::StringValue("<unavailable: lost>".into())
+                ),
+                (
+                    "go.ret.unavailable".into(),
+                    V::StringValue("<unavailable: lost>".into())
+                ),
+            ]
         );
     }
 }

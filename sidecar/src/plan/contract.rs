@@ -179,6 +179,16 @@ pub struct Value {
     pub shape: Shape,
 }
 
+impl Value {
+    /// True for the one unnamed, unavailable value that stands for a whole
+    /// list of arguments or results DWARF does not give: the outputs show
+    /// it as `{"unavailable": reason}` in place of the list, never as an
+    /// empty one.
+    pub fn is_whole_list(&self) -> bool {
+        self.name.is_empty() && matches!(self.shape, Shape::Unavailable(_))
+    }
+}
+
 /// The capture program for one site kind (entry, or all RETs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SitePlan {

@@ -4,6 +4,7 @@
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc};
+use crate::golang::dwarf::Incomplete;
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, Param, RuntimeLayout};
 use crate::recipe::{SITE_ENTRY, SITE_RETURN};
@@ -39,6 +40,15 @@ pub enum PlanError {
     /// The function's machine code is not where DWARF says.
     #[error("function {0} has no machine code in an executable segment")]
     NoCode(String),
+    /// `args:` names arguments of a function whose arguments DWARF does
+    /// not describe.
+    #[error("function {function} has no arguments gotel can name: {why}")]
+    ArgsUnknown {
+        /// The function.
+        function: String,
+        /// Why.
+        why: String,
+    },
     /// No RET instruction was found: returns cannot be observed.
     #[error("function {0} has no RET instruction (it never returns normally); results and latency cannot be captured")]
     NoRet(String),
@@ -106,6 +116,21 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
             bin.path.display()
         ));
     }
+    let unknown = f.incomplete.as_ref();
+    if let (Some(_), Some(u)) = (&spec.args, unknown.filter(|u| u.arguments())) {
+        return Err(PlanError::ArgsUnknown {
+            function: f.name.clone(),
+            why: u.reason().to_string(),
+        });
+    }
+    match unknown {
+        Some(u) if u.arguments() && spec.returns => {
+            warnings.push(format!("arguments and results unknown: {}", u.reason()))
+        }
+        Some(u) if u.arguments() => warnings.push(format!("arguments unknown: {}", u.reason())),
+        Some(u) if spec.returns => warnings.push(format!("results unknown: {}", u.reason())),
+        _ => {}
+    }
     if let (Some(w), false) = (&spec.args, bin.symbols_only) {
         for name in w {
             let root = name.split('.').next().unwrap_or(name);
@@ -133,6 +158,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         results: &results,
         assignment: &assignment,
         args_suspect: args_suspect.as_deref(),
+        unknown,
         instant,
     };
     let entry = ctx.build(SITE_ENTRY);
@@ -173,6 +199,8 @@ pub(super) struct SiteCtx<'a> {
     pub(super) results: &'a [&'a Param],
     pub(super) assignment: &'a Result<abi::Assignment, String>,
     pub(super) args_suspect: Option<&'a str>,
+    /// What DWARF does not list: such values are one [`whole_list`] value.
+    pub(super) unknown: Option<&'a Incomplete>,
     /// The entry is the only site: it captures the results too.
     pub(super) instant: bool,
 }
@@ -212,7 +240,9 @@ impl<'a> SiteCtx<'a> {
     /// or no type in DWARF).
     fn value_types(&self, site: u8) -> Vec<Option<TypeId>> {
         let mut out = Vec::new();
-        if site == SITE_ENTRY {
+        if site == SITE_ENTRY && self.unknown.is_some_and(|u| u.arguments()) {
+            out.push(None);
+        } else if site == SITE_ENTRY {
             for p in self.args.iter().filter(|p| !p.is_dictionary()) {
                 for path in selected(self.spec, p) {
                     out.push(p.ty.filter(|_| path == p.name));
@@ -220,7 +250,10 @@ impl<'a> SiteCtx<'a> {
             }
         }
         if (site == SITE_RETURN || self.instant) && self.spec.returns {
-            out.extend(self.results.iter().map(|p| p.ty));
+            match self.unknown {
+                Some(_) => out.push(None),
+                None => out.extend(self.results.iter().map(|p| p.ty)),
+            }
         }
         out
     }
@@ -241,7 +274,10 @@ impl<'a> SiteCtx<'a> {
         b.reserve_after(0, later);
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
-        if site == SITE_ENTRY {
+        if let (SITE_ENTRY, Some(u)) = (site, self.unknown.filter(|u| u.arguments())) {
+            b.push_value(whole_list(u.reason()), later);
+            b.entry_args = b.values.len();
+        } else if site == SITE_ENTRY {
             for (i, p) in self.args.iter().enumerate() {
                 if p.is_dictionary() {
                     continue;
@@ -262,7 +298,10 @@ impl<'a> SiteCtx<'a> {
             }
             b.entry_args = b.values.len();
         }
-        if (site == SITE_RETURN || self.instant) && spec.returns {
+        let results = (site == SITE_RETURN || self.instant) && spec.returns;
+        if let (true, Some(u)) = (results, self.unknown) {
+            b.push_value(whole_list(u.reason()), later);
+        } else if results {
             for (i, p) in self.results.iter().enumerate() {
                 let name = result_name(&p.name, i);
                 self.leave_least(&mut b, p.ty, least);
@@ -350,6 +389,12 @@ fn result_name(name: &str, index: usize) -> String {
         _ if name.is_empty() => format!("r{index}"),
         _ => name.to_string(),
     }
+}
+
+/// The one value standing for a whole list DWARF does not give (see
+/// [`Value::is_whole_list`]).
+fn whole_list(why: &str) -> Value {
+    unavailable("", "?", why)
 }
 
 fn unavailable(name: &str, ty: &str, why: &str) -> Value {

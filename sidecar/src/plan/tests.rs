@@ -164,6 +164,7 @@ fn plan_site(
         results: &r,
         assignment: &assignment,
         args_suspect: None,
+        unknown: None,
         instant: false,
     };
     adjust(&mut ctx);
@@ -755,3 +756,5 @@ fn an_instant_entry_reads_arguments_then_results() {
 
 #[path = "tests_crowded.rs"]
 mod crowded;
+#[path = "tests_unknown.rs"]
+mod unknown;

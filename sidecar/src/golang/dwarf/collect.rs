@@ -47,6 +47,8 @@ pub(super) struct RawFunc {
     pub(super) high_pc: Option<u64>,
     pub(super) origin: Option<DebugInfoOffset>,
     pub(super) params: Vec<RawParam>,
+    /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
+    pub(super) asm: bool,
 }
 
 #[derive(Default)]
@@ -180,6 +182,7 @@ pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                         high_pc,
                         origin,
                         params: Vec::new(),
+                        asm: declared_in_assembly(dwarf, &unit, entry)?,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
                         c.abstract_funcs.insert(off, f);
@@ -233,4 +236,23 @@ pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
         }
     }
     Ok(c)
+}
+
+/// True when the subprogram's `DW_AT_decl_file` is a `.s` file.
+fn declared_in_assembly(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &gimli::Unit<R<'_>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
+) -> gimli::Result<bool> {
+    let Some(AttributeValue::FileIndex(index)) = entry.attr_value(gimli::DW_AT_decl_file)? else {
+        return Ok(false);
+    };
+    let Some(program) = &unit.line_program else {
+        return Ok(false);
+    };
+    let Some(file) = program.header().file(index) else {
+        return Ok(false);
+    };
+    let name = dwarf.attr_string(unit, file.path_name())?;
+    Ok(name.slice().ends_with(b".s"))
 }

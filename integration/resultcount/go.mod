@@ -1,0 +1,3 @@
+module example.com/resultcount
+
+go 1.19
