@@ -36,11 +36,13 @@ pub(super) struct Budget {
     short: bool,
 }
 
-/// The budget's part of a checkpoint: refusals are not undone.
+/// The budget's part of a checkpoint: refusals are undone only by
+/// [`Budget::rewind`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Spent {
     bytes: u32,
     short: bool,
+    refused: u32,
 }
 
 impl Budget {
@@ -129,6 +131,7 @@ impl Budget {
         Spent {
             bytes: self.bytes,
             short: self.short,
+            refused: self.refused,
         }
     }
 
@@ -136,5 +139,12 @@ impl Budget {
     pub(super) fn restore(&mut self, s: Spent) {
         self.bytes = s.bytes;
         self.short = s.short;
+    }
+
+    /// Gives back what was spent since `s` and forgets the refusals: an
+    /// attempt replaced by another.
+    pub(super) fn rewind(&mut self, s: Spent) {
+        self.restore(s);
+        self.refused = s.refused;
     }
 }
