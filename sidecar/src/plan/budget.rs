@@ -58,15 +58,20 @@ impl Budget {
         }
     }
 
-    /// Grants `bytes` more for one more op after `ops` ops, or refuses.
-    pub(super) fn grant(&mut self, ops: usize, bytes: u32, who: Priority) -> bool {
-        let (ro, rb) = match who {
+    /// The (ops, bytes) `who` must leave to the values still to plan.
+    pub(super) fn reserved(&self, who: Priority) -> (u32, u32) {
+        match who {
             Priority::Extra => (
                 self.reserve.0.max(self.least.0),
                 self.reserve.1.max(self.least.1),
             ),
             Priority::Value => self.least,
-        };
+        }
+    }
+
+    /// Grants `bytes` more for one more op after `ops` ops, or refuses.
+    pub(super) fn grant(&mut self, ops: usize, bytes: u32, who: Priority) -> bool {
+        let (ro, rb) = self.reserved(who);
         if ops + ro as usize >= MAX_OPS || self.bytes + bytes + rb > MAX_DATA {
             self.refuse(who);
             return false;

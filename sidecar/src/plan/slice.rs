@@ -229,8 +229,10 @@ impl Builder<'_> {
             },
             None => None,
         };
-        // Each element: its status, then its ops' captures; then the cap.
-        let room = MAX_DATA.saturating_sub(before + emit::WORD) / (emit::ELEM_STATUS + per);
+        // Each element: its status, then its ops' captures; then the cap;
+        // and what the values after it keep (see `Budget::reserved`).
+        let keep = self.budget.reserved(s.who).1;
+        let room = MAX_DATA.saturating_sub(before + emit::WORD + keep) / (emit::ELEM_STATUS + per);
         let n = match fixed {
             Some(count) if room >= count => count,
             Some(_) => 0,

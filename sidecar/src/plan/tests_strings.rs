@@ -182,3 +182,42 @@ fn a_type_recipe_shortens_its_last_strings_to_stay_within_its_bytes() {
     assert_eq!(lens[16], 200);
     assert_eq!(lens[17], 136);
 }
+
+/// `items(xs []Item, ps []*Point, es []error)`: the elements of the
+/// first slice, []string inside them, leave the slices after it their
+/// first elements rather than crowd them out.
+#[test]
+fn a_slice_of_elements_with_strings_leaves_later_slices_their_first_elements() {
+    let mut t = Types::new();
+    let strings = t.slice(t.string);
+    let item = t.strukt(
+        "main.Item",
+        &[("Name", t.string), ("Qty", t.int), ("Tags", strings)],
+    );
+    let items = t.slice(item);
+    let point = t.strukt("main.Point", &[("X", t.int), ("Y", t.int)]);
+    let p = t.ptr(point);
+    let points = t.slice(p);
+    let errors = t.slice(t.error);
+    let s = entry(
+        &t,
+        &[("xs", items), ("ps", points), ("es", errors)],
+        serde_json::json!({}),
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let count = |name: &str| match s.shape(name) {
+        Shape::Elems { op, .. } => (s.op(*op).max_len, s.op(*op).size),
+        other => panic!("{name}: {other:?}"),
+    };
+    // (elements, element ops): 16 items with 2 tags of 16 bytes each, 16
+    // points, and the 4 errors the crowded site keeps room for.
+    assert_eq!(
+        (count("xs"), count("ps"), count("es")),
+        ((16, 4), (16, 3), (4, 3))
+    );
+    assert_eq!(
+        (s.op(3).kind, s.op(3).size, s.op(3).max_len),
+        (OP_STRINGS, 2, 16)
+    );
+    assert_eq!(s.plan.recipe.n_ops, 16);
+}
