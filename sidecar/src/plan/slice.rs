@@ -109,7 +109,10 @@ impl Builder<'_> {
             )
         } else {
             let n = self.limits.max_elems.min(255);
-            let left = MAX_DATA.saturating_sub(self.budget.bytes() + emit::SEQ_HEAD + emit::WORD);
+            // What the values after it keep is not left (a crowded site).
+            let keep = self.budget.reserved(s.who).1;
+            let fixed = emit::SEQ_HEAD + emit::WORD + keep;
+            let left = MAX_DATA.saturating_sub(self.budget.bytes() + fixed);
             let per = (left / n).saturating_sub(emit::STR_HEAD) / 8 * 8;
             (n, self.limits.max_string_len.min(per))
         };

@@ -221,3 +221,28 @@ fn a_slice_of_elements_with_strings_leaves_later_slices_their_first_elements() {
     );
     assert_eq!(s.plan.recipe.n_ops, 16);
 }
+
+/// A `[]string` at a crowded site shortens its strings to leave the error
+/// after it its type word and message.
+#[test]
+fn a_crowded_string_slice_shortens_its_strings_for_the_error_after_it() {
+    let mut t = Types::new();
+    let strings = t.slice(t.string);
+    let s = plan_site(
+        &t,
+        &[],
+        &[("names", strings), ("err", t.error)],
+        &spec(serde_json::json!({"max_string_len": 1024})),
+        SITE_RETURN,
+        |_| {},
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    // 16 strings share what the error's type word and 1 KiB message
+    // (1048 bytes) leave: (8192 - 24 - 1048) / 16 - 16, to a multiple of 8.
+    let names = s.op(0);
+    assert_eq!(
+        (names.kind, names.size, names.max_len),
+        (OP_STRINGS, 16, 424)
+    );
+    assert!(matches!(s.shape("err"), Shape::Interface { .. }));
+}
