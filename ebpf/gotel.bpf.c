@@ -325,7 +325,7 @@ static __always_inline __u32 put_bytes(__u8 *dst, __u32 off, __u64 len,
 	return off + head + ((copied + 7) & ~7U);
 }
 
-/* State of one []string copy (emit_op, GOTEL_OP_STRINGS). */
+/* State of one []string copy (emit_value, GOTEL_OP_STRINGS). */
 struct strings_copy {
 	struct scratch *s;
 	__u64 array;    /* the slice's array: string headers */
@@ -353,8 +353,10 @@ static long copy_string_elem(__u32 i, struct strings_copy *sc)
 }
 
 /*
- * Writes a scalar, string or bytes op's value at *cursor and advances it.
- * Returns the op's status (RES_*); RES_FAULT also when the data is full.
+ * Writes a scalar, string, bytes or []string op's value at *cursor and
+ * advances it: the same code for a site's ops, element ops and type-recipe
+ * ops, so a []string is captured wherever it is. Returns the op's status
+ * (RES_*); RES_FAULT also when the data is full.
  */
 static __always_inline __u32 emit_value(const struct gotel_op *op,
 					const struct resolved *r,
@@ -362,13 +364,11 @@ static __always_inline __u32 emit_value(const struct gotel_op *op,
 {
 	__u32 off = *cursor;
 	int scalar = op->kind == GOTEL_OP_SCALAR;
-	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (strings). */
+	/* Room for the op's fixed part: 8 bytes (scalars) or 16 (the rest). */
 	if (off > GOTEL_MAX_DATA - (scalar ? 8 : 16)) {
 		s->ev.flags |= GOTEL_EV_DATA_FULL;
 		return RES_FAULT;
 	}
-	if (!scalar && op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_BYTES)
-		return RES_FAULT;
 	__u32 status = r->status;
 	__u8 *dst = &s->data[off];
 	if (scalar) {
@@ -376,6 +376,26 @@ static __always_inline __u32 emit_value(const struct gotel_op *op,
 		*cursor = off + 8;
 		return status;
 	}
+	if (op->kind == GOTEL_OP_STRINGS) {
+		/* A gotel_seq_head, then up to `size` strings of at most
+		 * `max_len` bytes; a nil or unreadable slice has none. */
+		__u64 count = status == RES_OK ? r->b : 0;
+		struct strings_copy sc = {
+			.s = s, .array = r->a, .off = off + 16,
+			.max_len = op->max_len, .n = 0,
+		};
+		__u32 want = count < op->size ? (__u32)count : op->size;
+		if (want)
+			bpf_loop(want, copy_string_elem, &sc, 0);
+		struct gotel_seq_head *sh = (void *)dst;
+		sh->len = count;
+		sh->n = sc.n;
+		sh->_pad = 0;
+		*cursor = sc.off;
+		return status;
+	}
+	if (op->kind != GOTEL_OP_STRING && op->kind != GOTEL_OP_BYTES)
+		return RES_FAULT;
 	__u64 len = status == RES_OK ? r->b : 0;
 	/* `size` bytes per element: 1 for strings, the element size for
 	 * slices (len counts elements). */
@@ -483,7 +503,7 @@ static long emit_op(__u32 i, struct capture *c)
 	/* Element ops: written by their GOTEL_OP_ELEMS, per element. */
 	if (op->a.kind == GOTEL_LOC_ELEM)
 		return 0;
-	if (op->kind == GOTEL_OP_STRINGS || op->kind == GOTEL_OP_ELEMS) {
+	if (op->kind == GOTEL_OP_ELEMS) {
 		if (off > GOTEL_MAX_DATA - 16) {
 			ev->flags |= GOTEL_EV_DATA_FULL;
 			return 1;
@@ -494,36 +514,22 @@ static long emit_op(__u32 i, struct capture *c)
 			ev->nil_mask |= 1U << i;
 		else if (r->status != RES_OK)
 			ev->fault_mask |= 1U << i;
-		__u32 n = 0;
-		if (op->kind == GOTEL_OP_STRINGS) {
-			struct strings_copy sc = {
-				.s = s, .array = r->a, .off = off + 16,
-				.max_len = op->max_len, .n = 0,
-			};
-			__u32 want = count < op->size ? (__u32)count : op->size;
-			if (want)
-				bpf_loop(want, copy_string_elem, &sc, 0);
-			n = sc.n;
-			c->off = sc.off;
-		} else {
-			/* Loop state lives in map memory, which the verifier
-			 * does not track per value: nested loops converge. */
-			struct elems_copy *ec = &s->ec;
-			ec->array = r->a;
-			ec->stride = op->stride;
-			ec->first = i + 1;
-			ec->k = op->size;
-			ec->n = 0;
-			ec->off = off + 16;
-			__u32 want = count < op->max_len ? (__u32)count : op->max_len;
-			if (want)
-				bpf_loop(want, copy_elem, c, 0);
-			n = ec->n;
-			c->off = ec->off;
-		}
+		/* Loop state lives in map memory, which the verifier does not
+		 * track per value: nested loops converge. */
+		struct elems_copy *ec = &s->ec;
+		ec->array = r->a;
+		ec->stride = op->stride;
+		ec->first = i + 1;
+		ec->k = op->size;
+		ec->n = 0;
+		ec->off = off + 16;
+		__u32 want = count < op->max_len ? (__u32)count : op->max_len;
+		if (want)
+			bpf_loop(want, copy_elem, c, 0);
+		c->off = ec->off;
 		struct gotel_seq_head *sh = (void *)head;
 		sh->len = count;
-		sh->n = n;
+		sh->n = ec->n;
 		sh->_pad = 0;
 		return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 	}

@@ -24,8 +24,13 @@ typedef int32_t __s32;
 typedef uint64_t __u64;
 #endif
 
-/* Ops per recipe: up to 16 scalar or string values per site. */
-#define GOTEL_MAX_OPS 16
+/*
+ * Ops per recipe. 32 is the most the u32 bit masks (fault_mask, nil_mask,
+ * quiet_mask, an element's and a block's status bits) can name. The
+ * verifier's work does not grow with it (the ops run in bpf_loop), the
+ * recipes map does: 4096 recipes of 32 ops take 6.4 MB of kernel memory.
+ */
+#define GOTEL_MAX_OPS 32
 /* Number of recipes (indexed by attach cookie) the map holds. */
 #define GOTEL_MAX_RECIPES 4096
 /* Largest copy of one string; config max_string_len is capped to this. */
@@ -70,7 +75,10 @@ enum gotel_op_kind {
 	/*
 	 * A []string {array, len}: up to `size` elements, each copied like a
 	 * string of at most `max_len` bytes. Emits a gotel_seq_head, then n
-	 * times a gotel_str_head and its bytes padded to 8.
+	 * times a gotel_str_head and its bytes padded to 8. Also as an
+	 * element op (a []string in a slice element or a map value, e.g.
+	 * url.Values) and in a type recipe (a []string field of a dynamic
+	 * value).
 	 */
 	GOTEL_OP_STRINGS = 3,
 	/*
@@ -156,8 +164,14 @@ struct gotel_recipe {
 	struct gotel_op ops[GOTEL_MAX_OPS];
 };
 
-/* Ops of one dynamic type's recipe. */
-#define GOTEL_MAX_TYPE_OPS 12
+/*
+ * Ops of one dynamic type's recipe. Bounded by memory, not the verifier:
+ * `type_recipes` is a preallocated hash map (a map allocating at update
+ * time warns on Linux < 6.1 and fails on PREEMPT_RT in uprobe programs),
+ * so every op slot costs 8192 * 48 bytes: 24 ops take 10 MB, 32 would
+ * take 13.3 MB, 12 took 5.4 MB.
+ */
+#define GOTEL_MAX_TYPE_OPS 24
 /* Dynamic types recipes can be installed for (all binaries). */
 #define GOTEL_MAX_TYPE_RECIPES 8192
 /* Dynamic values one record follows (nested ones included). */
@@ -174,7 +188,7 @@ struct gotel_type_key {
 /*
  * What to capture of a value of one dynamic type, planned by userspace
  * from DWARF. Every op is indirect from GOTEL_LOC_ELEM, which is the
- * interface's data pointer; kinds SCALAR, STRING and BYTES only. An op
+ * interface's data pointer; kinds SCALAR, STRING, STRINGS and BYTES. An op
  * with GOTEL_OPF_DYN (an interface inside the value) queues its value in
  * turn, up to GOTEL_MAX_DYN per record.
  */
@@ -207,6 +221,11 @@ struct gotel_elem_head {
 	__u32 nil_bits;
 	__u32 fault_bits;
 };
+
+/* Type-recipe ops use the site's per-op scratch slots; every op index
+ * must fit the u32 status masks. */
+_Static_assert(GOTEL_MAX_TYPE_OPS <= GOTEL_MAX_OPS, "type ops share res[]");
+_Static_assert(GOTEL_MAX_OPS <= 32, "ops are named by u32 bit masks");
 
 /* The BPF program writes these at fixed offsets (16 and 8 bytes on). */
 _Static_assert(sizeof(struct gotel_str_head) == 16, "gotel_str_head");

@@ -110,15 +110,21 @@ type Multi struct {
 func (m *Multi) Error() string { return "multi" }
 
 // Record is a plain struct shown through `any`: strings far into it, a
-// byte slice and an error inside.
+// byte slice, an error, a []string and a struct of strings inside: more
+// captures than a type recipe held before (12).
 type Record struct {
-	ID    int
-	Name  string
-	Tags  [2]string
-	Raw   []byte
-	Cause error
-	Note  string
+	ID     int
+	Name   string
+	Tags   [2]string
+	Raw    []byte
+	Cause  error
+	Note   string
+	Labels []string
+	Origin Origin
 }
+
+// Origin is a struct of strings inside Record.
+type Origin struct{ Host, Path, Query, Fragment string }
 
 // inspect takes an empty interface (a second probe: types learned on
 // first sight show completely from the next value on).
@@ -136,19 +142,27 @@ func apply(f func(int) int, x int) int { return f(x) }
 // abstract one, and only the copy lists the unnamed result.
 func twice(x int) int { return 2 * x }
 
-// Wide20 has more fields than one site can capture.
-type Wide20 struct {
+// Wide40 has more fields than one site can capture (32).
+type Wide40 struct {
 	F0, F1, F2, F3, F4, F5, F6, F7, F8, F9           int
 	F10, F11, F12, F13, F14, F15, F16, F17, F18, F19 int
+	F20, F21, F22, F23, F24, F25, F26, F27, F28, F29 int
+	F30, F31, F32, F33, F34, F35, F36, F37, F38, F39 int
 }
 
 // crowded returns a struct too large for its return site, then an error:
 // the struct is trimmed, the error still shows.
 //
 //go:noinline
-func crowded(n int) (Wide20, error) {
-	return Wide20{F0: n, F13: n + 13, F19: n + 19}, fmt.Errorf("crowded %d", n)
+func crowded(n int) (Wide40, error) {
+	return Wide40{F0: n, F29: n + 29, F39: n + 39}, fmt.Errorf("crowded %d", n)
 }
+
+// query takes url.Values (a map[string][]string), as handlers pass
+// r.URL.Query(): every key with its values.
+//
+//go:noinline
+func query(v url.Values) int { return len(v) }
 
 // show takes an empty interface.
 //
@@ -281,6 +295,9 @@ func round(base int) {
 	}
 	q, _ := url.ParseQuery("a=1&b=2&b=3")
 	sink += len(q)
+	if u, err := url.Parse("http://example.com/search?q=go+tracing&tag=ebpf&tag=go&empty="); err == nil {
+		sink += query(u.Query())
+	}
 	if f, err := os.OpenFile("/nonexistent/gotel", os.O_RDONLY, 0); err == nil {
 		f.Close()
 	}
@@ -301,7 +318,8 @@ func round(base int) {
 		}
 	}
 	sink += inspect(Record{ID: 9, Name: "rec", Tags: [2]string{"a", "b"}, Raw: []byte("raw"),
-		Cause: errors.New("why"), Note: "last"})
+		Cause: errors.New("why"), Note: "last", Labels: []string{"x", "y"},
+		Origin: Origin{"h", "/p", "q=1", "f"}})
 }
 
 func main() {

@@ -4,8 +4,8 @@
 
 use std::mem::{offset_of, size_of};
 
-/// Ops per recipe (`GOTEL_MAX_OPS`).
-pub const MAX_OPS: usize = 16;
+/// Ops per recipe (`GOTEL_MAX_OPS`): the width of the u32 op masks.
+pub const MAX_OPS: usize = 32;
 /// Recipes the map holds = possible attach cookies (`GOTEL_MAX_RECIPES`).
 pub const MAX_RECIPES: u32 = 4096;
 /// Longest string copy (`GOTEL_MAX_STRING`).
@@ -38,7 +38,10 @@ pub const OP_GROUP: u8 = 6;
 /// dynamic type's recipe (if installed) runs there.
 pub const OPF_DYN: u8 = 1;
 /// Ops per dynamic type's recipe (`GOTEL_MAX_TYPE_OPS`).
-pub const MAX_TYPE_OPS: usize = 12;
+pub const MAX_TYPE_OPS: usize = 24;
+// The header's _Static_asserts: type-recipe ops share the site's per-op
+// scratch slots, and every op index is a bit of a u32 mask.
+const _: () = assert!(MAX_TYPE_OPS <= MAX_OPS && MAX_OPS <= 32);
 /// Dynamic type recipes the kernel map holds (`GOTEL_MAX_TYPE_RECIPES`).
 pub const MAX_TYPE_RECIPES: u32 = 8192;
 /// Dynamic values followed per record (`GOTEL_MAX_DYN`).

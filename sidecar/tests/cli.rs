@@ -255,7 +255,7 @@ fn a_pointee_that_does_not_fit_keeps_its_address() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(
-        out.contains("the net/http.Server it points to does not fit in what is left of this site's 16 captures and 8192 bytes; showing the address"),
+        out.contains("the net/http.Server it points to does not fit in what is left of this site's 32 captures and 8192 bytes; showing the address"),
         "{out}"
     );
     // The listener after the receiver is still captured.

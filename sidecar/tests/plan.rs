@@ -215,13 +215,13 @@ fn crowded() {
         &text(
             r#"
 main.handle(r *main.Request, tag string) int
-! r.URL.Path: more than 16 captures or 8192 bytes at one site; narrow `args:`
-! r.Method: more than 16 captures or 8192 bytes at one site; narrow `args:`
-! tag: more than 16 captures or 8192 bytes at one site; narrow `args:`
+! r.URL.Path: more than 32 captures or 8192 bytes at one site; narrow `args:`
+! r.Method: more than 32 captures or 8192 bytes at one site; narrow `args:`
+! tag: more than 32 captures or 8192 bytes at one site; narrow `args:`
 entry quiet=0x0
-  r.URL *main.URL *(RAX+16) = &{Scheme: string@1, Host: string@2, Path: (more than 16 captures or 8192 bytes at one site; narrow `args:`), Port: Int8@3}@0
-  r.Method string RAX = (more than 16 captures or 8192 bytes at one site; narrow `args:`)
-  tag string RBX+RCX = (more than 16 captures or 8192 bytes at one site; narrow `args:`)
+  r.URL *main.URL *(RAX+16) = &{Scheme: string@1, Host: string@2, Path: (more than 32 captures or 8192 bytes at one site; narrow `args:`), Port: Int8@3}@0
+  r.Method string RAX = (more than 32 captures or 8192 bytes at one site; narrow `args:`)
+  tag string RBX+RCX = (more than 32 captures or 8192 bytes at one site; narrow `args:`)
   0: k1 s8 m0 a1:0:0 *1 []+16
   1: k2 s1 m4000 a1:0:0 *1 [16]+0
   2: k2 s1 m4000 a1:0:0 *1 [16]+16

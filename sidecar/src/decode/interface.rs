@@ -3,7 +3,7 @@
 //! site read), and the value shown for it.
 
 use super::errors::error_message;
-use super::shape::{scalar, slice_elems};
+use super::shape::{scalar, slice_value};
 use super::wire::{Capture, Rec};
 use super::{type_id, type_name, Cx, GoValue, Names};
 use crate::golang::types::{reflect_kind, Field, Kind, TypeId, TypeTable};
@@ -79,8 +79,9 @@ impl Held<'_> {
     fn missing(&self, ty: &str, off: u64) -> GoValue {
         GoValue::Unavailable(if self.complete {
             format!(
-                "not captured: {}'s recipe has no room for this {ty} ({MAX_TYPE_OPS} captures: its first bytes, then strings, slices of fixed-size elements and interfaces in field order)",
-                self.ty
+                "not captured: {}'s recipe has no room for this {ty} ({MAX_TYPE_OPS} captures and {} bytes: its first bytes, then strings, slices of strings or fixed-size elements and interfaces, shallower fields first)",
+                self.ty,
+                crate::plan::TYPE_DATA
             )
         } else if self.learning {
             format!(
@@ -186,10 +187,13 @@ fn held_block<'a>(rec: &'a Rec<'a>, bi: usize, cx: &mut Cx<'_, '_>) -> Held<'a> 
             .slices
             .iter()
             .map(|s| {
-                let v = match b.captures.get(s.op) {
-                    Some(Capture::Nil) => GoValue::Null,
-                    c => slice_elems(c, Some(&s.elem), s.elem_size, None, "slice"),
-                };
+                let v = slice_value(
+                    b.captures.get(s.op),
+                    s.elem.as_ref(),
+                    s.elem_size,
+                    None,
+                    "slice",
+                );
                 (s.off, v)
             })
             .collect(),

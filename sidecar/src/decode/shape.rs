@@ -37,21 +37,7 @@ pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
                 Some(Capture::Scalar(v)) => Some(*v),
                 _ => None,
             });
-            match captures.get(*op) {
-                Some(Capture::Nil) => GoValue::Null,
-                Some(Capture::Strings { len, items }) => GoValue::Seq {
-                    items: items
-                        .iter()
-                        .map(|it| match it {
-                            Some((l, b)) => GoValue::captured(b, *l),
-                            None => GoValue::fault(),
-                        })
-                        .collect(),
-                    len: *len,
-                    cap,
-                },
-                c => slice_elems(c, elem.as_ref(), *elem_size, cap, ty),
-            }
+            slice_value(captures.get(*op), elem.as_ref(), *elem_size, cap, ty)
         }
         Shape::Elems {
             op,
@@ -122,9 +108,35 @@ pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
     }
 }
 
+/// A slice: null when nil, its strings (`OP_STRINGS`), or its elements
+/// copied as one run of bytes, each decoded by `elem`.
+pub(super) fn slice_value(
+    c: Option<&Capture<'_>>,
+    elem: Option<&ByteLayout>,
+    elem_size: u64,
+    cap: Option<u64>,
+    ty: &str,
+) -> GoValue {
+    match c {
+        Some(Capture::Nil) => GoValue::Null,
+        Some(Capture::Strings { len, items }) => GoValue::Seq {
+            items: items
+                .iter()
+                .map(|it| match it {
+                    Some((l, b)) => GoValue::captured(b, *l),
+                    None => GoValue::fault(),
+                })
+                .collect(),
+            len: *len,
+            cap,
+        },
+        c => slice_elems(c, elem, elem_size, cap, ty),
+    }
+}
+
 /// A slice whose elements were copied as one run of bytes (`OP_STRING`
 /// with the element size), each decoded by `elem`.
-pub(super) fn slice_elems(
+fn slice_elems(
     c: Option<&Capture<'_>>,
     elem: Option<&ByteLayout>,
     elem_size: u64,
@@ -153,7 +165,7 @@ pub(super) fn slice_elems(
             cap,
         },
         None => GoValue::Unavailable(format!(
-            "{ty} of length {len}: its elements are not captured here (a slice inside a slice element, or of maps or channels)"
+            "{ty} of length {len}: its elements are not captured here (slices of maps, channels or slices inside a slice element or a map)"
         )),
     }
 }

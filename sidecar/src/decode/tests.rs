@@ -192,7 +192,7 @@ fn slices_of_plain_elements_decode_each_element_from_its_bytes() {
             json!({"hex": "0001fe"}),
             json!({"string": "abc", "truncated": true, "length": 10}),
             json!([]),
-            json!({"unavailable": "[]T of length 2: its elements are not captured here (a slice inside a slice element, or of maps or channels)"}),
+            json!({"unavailable": "[]T of length 2: its elements are not captured here (slices of maps, channels or slices inside a slice element or a map)"}),
         ]
     );
 }
@@ -736,3 +736,6 @@ fn garbage_and_cut_records_never_panic() {
         }
     }
 }
+
+#[path = "tests_strings.rs"]
+mod strings;

@@ -36,11 +36,13 @@ pub(super) struct Budget {
     short: bool,
 }
 
-/// The budget's part of a checkpoint: refusals are not undone.
+/// The budget's part of a checkpoint: refusals are undone only by
+/// [`Budget::rewind`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Spent {
     bytes: u32,
     short: bool,
+    refused: u32,
 }
 
 impl Budget {
@@ -56,15 +58,20 @@ impl Budget {
         }
     }
 
-    /// Grants `bytes` more for one more op after `ops` ops, or refuses.
-    pub(super) fn grant(&mut self, ops: usize, bytes: u32, who: Priority) -> bool {
-        let (ro, rb) = match who {
+    /// The (ops, bytes) `who` must leave to the values still to plan.
+    pub(super) fn reserved(&self, who: Priority) -> (u32, u32) {
+        match who {
             Priority::Extra => (
                 self.reserve.0.max(self.least.0),
                 self.reserve.1.max(self.least.1),
             ),
             Priority::Value => self.least,
-        };
+        }
+    }
+
+    /// Grants `bytes` more for one more op after `ops` ops, or refuses.
+    pub(super) fn grant(&mut self, ops: usize, bytes: u32, who: Priority) -> bool {
+        let (ro, rb) = self.reserved(who);
         if ops + ro as usize >= MAX_OPS || self.bytes + bytes + rb > MAX_DATA {
             self.refuse(who);
             return false;
@@ -129,6 +136,7 @@ impl Budget {
         Spent {
             bytes: self.bytes,
             short: self.short,
+            refused: self.refused,
         }
     }
 
@@ -136,5 +144,12 @@ impl Budget {
     pub(super) fn restore(&mut self, s: Spent) {
         self.bytes = s.bytes;
         self.short = s.short;
+    }
+
+    /// Gives back what was spent since `s` and forgets the refusals: an
+    /// attempt replaced by another.
+    pub(super) fn rewind(&mut self, s: Spent) {
+        self.restore(s);
+        self.refused = s.refused;
     }
 }

@@ -47,6 +47,10 @@ pub(super) struct Builder<'t> {
     /// A value had to give way for lack of room (pointees, planned last,
     /// only get shallower and do not count).
     pub(super) crowded: bool,
+    /// The step of `slice::INNER` a `[]string` inside an element takes.
+    pub(super) inner: usize,
+    /// An element planned since `inner` was set holds a `[]string`.
+    pub(super) inner_used: bool,
 }
 
 /// A point in planning to return to when a tentative plan does not fit.
@@ -91,6 +95,8 @@ impl<'t> Builder<'t> {
             costs: Vec::new(),
             mark: (0, 0),
             crowded: false,
+            inner: 0,
+            inner_used: false,
         }
     }
 
@@ -140,6 +146,14 @@ impl<'t> Builder<'t> {
         self.budget.restore(c.spent);
         // Groups of maps planned after the checkpoint went with them.
         self.pending_groups.truncate(c.pending_groups);
+    }
+
+    /// Undoes everything since `c`, refusals and warnings too: an attempt
+    /// that is planned again another way.
+    pub(super) fn rewind(&mut self, c: &Checkpoint) {
+        self.restore(c);
+        self.budget.rewind(c.spent);
+        self.warnings.truncate(c.warnings);
     }
 
     /// Reserves what the values after value `i` need (`later`, see

@@ -7,10 +7,10 @@ use crate::golang::abi::{self, Loc};
 use crate::golang::dwarf::Incomplete;
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::{BinaryInfo, Function, LookupError, Param, RuntimeLayout};
-use crate::recipe::{SITE_ENTRY, SITE_RETURN};
+use crate::recipe::{MAX_STRING, SITE_ENTRY, SITE_RETURN};
 
 use super::builder::Builder;
-use super::contract::{Plan, Shape, Value};
+use super::contract::{byte_layout, ByteLayout, Plan, Shape, Value};
 use super::emit;
 
 /// The end of a "no argument X" message: what the function does take.
@@ -219,11 +219,10 @@ impl<'a> SiteCtx<'a> {
         // them, which keep at least what shows them at all.
         let least = match base.crowded {
             true => {
-                let max = self.spec.max_string_len;
                 let each: Vec<(u32, u32)> = self
                     .value_types(site)
                     .into_iter()
-                    .map(|ty| least_cost(self.types, ty, max))
+                    .map(|ty| least_cost(self.types, ty, self.spec))
                     .collect();
                 suffix_sums(&each)
             }
@@ -330,13 +329,14 @@ impl<'a> SiteCtx<'a> {
 }
 
 impl SiteCtx<'_> {
-    /// Before planning the next value of `b`: a struct or array leaves the
-    /// values after it `least` of theirs; any other value takes what it needs.
+    /// Before planning the next value of `b`: a struct, array or slice
+    /// leaves the values after it `least` of theirs; any other value takes
+    /// what it needs.
     fn leave_least(&self, b: &mut Builder, ty: Option<TypeId>, least: &[(u32, u32)]) {
         let composite = ty.is_some_and(|t| {
             matches!(
                 self.types.get(t).kind,
-                Kind::Struct { .. } | Kind::Array { .. }
+                Kind::Struct { .. } | Kind::Array { .. } | Kind::Slice { .. }
             )
         });
         let next = least.get(b.values.len() + 1).copied().unwrap_or((0, 0));
@@ -368,19 +368,50 @@ fn suffix_sums(v: &[(u32, u32)]) -> Vec<(u32, u32)> {
 }
 
 /// The least a value of type `ty` needs to be shown at all at a crowded
-/// site: its word, its string, an interface's type and message. Structs
-/// and arrays need nothing reserved: they are what gets trimmed.
-fn least_cost(types: &TypeTable, ty: Option<TypeId>, max_string_len: u32) -> (u32, u32) {
+/// site: its word, its string, an interface's type and message, a slice's
+/// shortest strings or first [`LEAST_ELEMS`] elements (their own least:
+/// a slice of structs, its length). Structs and arrays need nothing
+/// reserved: they are what gets trimmed, and slices' elements, past that.
+fn least_cost(types: &TypeTable, ty: Option<TypeId>, spec: &ProbeSpec) -> (u32, u32) {
     let Some(ty) = ty else {
         return (0, 0);
     };
+    let max = spec.max_string_len;
     match &types.get(ty).kind {
         Kind::Struct { .. } | Kind::Array { .. } => (0, 0),
-        Kind::String => (1, emit::run_bytes(max_string_len)),
-        Kind::Interface { .. } => (2, emit::WORD + emit::run_bytes(max_string_len)),
+        Kind::String => (1, emit::run_bytes(max)),
+        Kind::Interface { .. } => (2, emit::WORD + emit::run_bytes(max)),
+        Kind::Slice { elem: Some(e) } => {
+            let n = spec.max_elems.min(255);
+            let fixed = emit::SEQ_HEAD + emit::WORD;
+            match &types.get(*e).kind {
+                // As `Builder::string_slice` shrinks them: 8 bytes each.
+                Kind::String => (2, fixed + n * emit::run_bytes(8)),
+                _ => match byte_layout(types, *e) {
+                    // Copied whole, as many bytes as `Builder::slice` asks.
+                    Some(l) => {
+                        let size = types.get(*e).size.max(1);
+                        let bytes = match l {
+                            ByteLayout::Byte => max,
+                            _ => (u64::from(n) * size).min(u64::from(MAX_STRING) / size * size)
+                                as u32,
+                        };
+                        (2, emit::run_bytes(bytes) + emit::WORD)
+                    }
+                    None => {
+                        let (ops, each) = least_cost(types, Some(*e), spec);
+                        let n = n.min(LEAST_ELEMS);
+                        (2 + ops, fixed + n * (emit::ELEM_STATUS + each))
+                    }
+                },
+            }
+        }
         _ => (1, emit::WORD),
     }
 }
+
+/// Elements of a slice that a crowded site keeps room for.
+const LEAST_ELEMS: u32 = 4;
 
 /// `~r0` → `r0`; named results keep their names.
 fn result_name(name: &str, index: usize) -> String {

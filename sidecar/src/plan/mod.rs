@@ -30,4 +30,5 @@ pub use contract::{
 pub use function::{plan, plan_function, PlanError};
 pub use type_recipe::{
     likely_types, plan_type, pointer_shaped, IfaceAt, SliceAt, TypePlan, TYPES_PER_BINARY,
+    TYPE_DATA,
 };

@@ -1,6 +1,12 @@
 //! Slices: copied whole when their elements decode from their bytes,
 //! element by element (`OP_STRINGS`, `OP_ELEMS`) when they need ops of
 //! their own; and the `OP_ELEMS`/`OP_GROUP` element ops maps use too.
+//!
+//! A `[]string` inside an element (a struct's field, a map's value:
+//! `url.Values`) is an `OP_STRINGS` element op, at most [`INNER`]'s
+//! first step: every element pays for it, so the elements' count comes
+//! first and its strings are fewer and shorter, down the steps of
+//! [`INNER`] until the elements fit.
 
 use crate::golang::abi::Loc;
 use crate::golang::types::{Kind, TypeId};
@@ -14,7 +20,13 @@ use super::walk::{At, Scope};
 /// A slice header: its array, its length when direct, its capacity.
 pub(super) type Header = (Access, Option<Loc>, Access);
 
+/// (strings, bytes of each) of a `[]string` inside a slice element or a
+/// map slot, largest first (capped by `max_elems` and `max_string_len`):
+/// `elements` takes the first step at which its elements all fit.
+pub(super) const INNER: [(u32, u32); 4] = [(8, 64), (4, 32), (2, 16), (1, 8)];
+
 /// Where the elements of an `OP_ELEMS`/`OP_GROUP` op are.
+#[derive(Clone)]
 pub(super) enum Elements {
     /// A slice: its {array, len} and its cap.
     Slice {
@@ -39,13 +51,11 @@ impl Builder<'_> {
         s: Scope,
     ) -> Shape {
         let types = self.types;
-        if !s.in_elem {
-            if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
-                return self.string_slice(ty, (array, len, cap), name, s);
-            }
-            if let Some(e) = elem.filter(|e| self.needs_elem_ops(*e)) {
-                return self.elems(e, ty, (array, len, cap), name, s);
-            }
+        if elem.is_some_and(|e| matches!(types.get(e).kind, Kind::String)) {
+            return self.string_slice(ty, (array, len, cap), name, s);
+        }
+        if let Some(e) = elem.filter(|e| !s.in_elem && self.needs_elem_ops(*e)) {
+            return self.elems(e, ty, (array, len, cap), name, s);
         }
         let layout = elem.and_then(|e| byte_layout(types, e));
         let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
@@ -87,12 +97,25 @@ impl Builder<'_> {
     }
 
     /// A []string: up to `max_elems` elements (at most 255), each up to
-    /// `max_string_len` bytes, shrunk to what the site's data budget has left.
+    /// `max_string_len` bytes, shrunk to what the site's data budget has
+    /// left; inside an element, the current step of [`INNER`].
     fn string_slice(&mut self, ty: &str, (array, len, cap): Header, name: &str, s: Scope) -> Shape {
-        let n = self.limits.max_elems.min(255);
-        let left = MAX_DATA.saturating_sub(self.budget.bytes() + emit::SEQ_HEAD + emit::WORD);
-        let per = (left / n).saturating_sub(emit::STR_HEAD) / 8 * 8;
-        let max = self.limits.max_string_len.min(per);
+        let (n, max) = if s.in_elem {
+            let (n, max) = INNER[self.inner.min(INNER.len() - 1)];
+            self.inner_used = true;
+            (
+                n.min(self.limits.max_elems),
+                max.min(self.limits.max_string_len),
+            )
+        } else {
+            let n = self.limits.max_elems.min(255);
+            // What the values after it keep is not left (a crowded site).
+            let keep = self.budget.reserved(s.who).1;
+            let fixed = emit::SEQ_HEAD + emit::WORD + keep;
+            let left = MAX_DATA.saturating_sub(self.budget.bytes() + fixed);
+            let per = (left / n).saturating_sub(emit::STR_HEAD) / 8 * 8;
+            (n, self.limits.max_string_len.min(per))
+        };
         if max == 0 {
             return self.full(name, s.who);
         }
@@ -136,16 +159,49 @@ impl Builder<'_> {
     /// Plans an `OP_ELEMS`/`OP_GROUP` op and the element ops that follow it
     /// (`plan_elem`, against the element's address, in the element's
     /// scope), as many elements as the data budget allows up to
-    /// `max_elems` (a group: all or none). None, with the recipe
-    /// unchanged, when it does not fit.
+    /// `max_elems` (a group: all or none). An element holding a
+    /// `[]string` is planned again at the next step of [`INNER`] while
+    /// fewer elements than wanted fit. None, with the recipe unchanged,
+    /// when it does not fit.
     pub(super) fn elements(
         &mut self,
         source: Elements,
         stride: u32,
-        plan_elem: impl FnOnce(&mut Self, &Mem, Scope) -> Shape,
+        plan_elem: impl Fn(&mut Self, &Mem, Scope) -> Shape,
         ty: &str,
         s: Scope,
     ) -> Option<Shape> {
+        let saved = self.checkpoint();
+        let want = match source {
+            Elements::Slice { .. } => self.limits.max_elems.min(255),
+            Elements::Group { count, .. } => count,
+        };
+        for step in 0..INNER.len() {
+            self.inner = step;
+            self.inner_used = false;
+            let planned = self.elements_at(source.clone(), stride, &plan_elem, ty, s);
+            let fits = planned.as_ref().is_some_and(|(_, n)| *n >= want);
+            if fits || !self.inner_used || step + 1 == INNER.len() {
+                self.inner = 0;
+                return planned.map(|(shape, _)| shape);
+            }
+            // Fewer strings of each []string: forget this attempt,
+            // refusals and warnings included.
+            self.rewind(&saved);
+        }
+        None
+    }
+
+    /// One attempt of [`Builder::elements`]: the shape and how many
+    /// elements fit.
+    fn elements_at(
+        &mut self,
+        source: Elements,
+        stride: u32,
+        plan_elem: &impl Fn(&mut Self, &Mem, Scope) -> Shape,
+        ty: &str,
+        s: Scope,
+    ) -> Option<(Shape, u32)> {
         let saved = self.checkpoint();
         let revert = |b: &mut Self| b.restore(&saved);
         let refused = self.budget.refused();
@@ -176,8 +232,10 @@ impl Builder<'_> {
             },
             None => None,
         };
-        // Each element: its status, then its ops' captures; then the cap.
-        let room = MAX_DATA.saturating_sub(before + emit::WORD) / (emit::ELEM_STATUS + per);
+        // Each element: its status, then its ops' captures; then the cap;
+        // and what the values after it keep (see `Budget::reserved`).
+        let keep = self.budget.reserved(s.who).1;
+        let room = MAX_DATA.saturating_sub(before + emit::WORD + keep) / (emit::ELEM_STATUS + per);
         let n = match fixed {
             Some(count) if room >= count => count,
             Some(_) => 0,
@@ -193,13 +251,14 @@ impl Builder<'_> {
         o.stride = stride;
         self.budget
             .set_bytes(before + n * (emit::ELEM_STATUS + per) + emit::WORD);
-        Some(Shape::Elems {
+        let shape = Shape::Elems {
             op,
             cap_op,
             first,
             k,
             elem: Box::new(shape),
             ty: ty.to_string(),
-        })
+        };
+        Some((shape, n))
     }
 }

@@ -1,6 +1,6 @@
 //! Unit tests of the planner on synthetic type tables: exact ops,
 //! locations, shapes, and what gives way first when a site runs short of
-//! its 16 ops and 8 KiB.
+//! its 32 ops and 8 KiB.
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc};
@@ -17,7 +17,7 @@ use super::contract::{ByteLayout, MapEntries, ScalarKind, Shape, SitePlan};
 use super::emit::{self, Access, Base, Mem};
 use super::function::SiteCtx;
 
-const FULL: &str = "more than 16 captures or 8192 bytes at one site; narrow `args:`";
+const FULL: &str = "more than 32 captures or 8192 bytes at one site; narrow `args:`";
 
 /// A type table with the basic types, and room for more.
 struct Types {
@@ -354,12 +354,12 @@ fn field_paths_read_only_the_field_and_say_where() {
 }
 
 #[test]
-fn the_seventeenth_capture_is_refused_with_the_warning() {
+fn the_thirty_third_capture_is_refused_with_the_warning() {
     let t = Types::new();
-    let names: Vec<String> = (0..17).map(|i| format!("a{i}")).collect();
+    let names: Vec<String> = (0..33).map(|i| format!("a{i}")).collect();
     let args: Vec<(&str, TypeId)> = names.iter().map(|n| (n.as_str(), t.int)).collect();
     let s = entry(&t, &args, serde_json::json!({}));
-    assert_eq!(s.plan.recipe.n_ops, 16);
+    assert_eq!(s.plan.recipe.n_ops, 32);
     // Beyond 9 registers the arguments are on the stack.
     assert_eq!(
         s.op(9).a,
@@ -370,9 +370,9 @@ fn the_seventeenth_capture_is_refused_with_the_warning() {
         }
     );
     assert_eq!(s.value("a9").location, "8(SP)");
-    assert_eq!(*s.shape("a16"), Shape::Unavailable(FULL.into()));
+    assert_eq!(*s.shape("a32"), Shape::Unavailable(FULL.into()));
     // Reported under its own name.
-    assert_eq!(s.warnings, [format!("a16: {FULL}")]);
+    assert_eq!(s.warnings, [format!("a32: {FULL}")]);
 }
 
 #[test]
@@ -402,8 +402,8 @@ fn an_interface_gets_its_head_only_while_later_values_still_fit() {
         args.extend(names.iter().map(|s| (s.as_str(), t.int)));
         entry(&t, &args, serde_json::json!({"max_string_len": 64}))
     };
-    // 3 + 13 ops: everything fits.
-    let s = plan(13);
+    // 3 + 29 ops: everything fits.
+    let s = plan(29);
     let Shape::Interface {
         type_op,
         head_op,
@@ -438,17 +438,17 @@ fn an_interface_gets_its_head_only_while_later_values_still_fit() {
     // Reads past the type word may fault.
     assert_eq!(s.plan.recipe.quiet_mask, 0b110);
     assert!(s.warnings.is_empty());
-    // 14 ints need the head's op: it gives way, silently.
-    let s = plan(14);
+    // 30 ints need the head's op: it gives way, silently.
+    let s = plan(30);
     let Shape::Interface { head_op, .. } = s.shape("err") else {
         panic!()
     };
     assert_eq!(*head_op, None);
-    assert_eq!(s.plan.recipe.n_ops, 16);
+    assert_eq!(s.plan.recipe.n_ops, 32);
     assert_eq!(
-        *s.shape("i13"),
+        *s.shape("i29"),
         Shape::Scalar {
-            op: 15,
+            op: 31,
             kind: ScalarKind::Int,
             size: 8
         }
@@ -504,7 +504,7 @@ fn a_pointee_too_large_is_shown_shallower_then_as_its_address() {
     );
     assert_eq!(s.plan.recipe.n_ops, 1);
     assert_eq!(s.warnings, [
-        "b: the main.Big it points to does not fit in what is left of this site's 16 captures and 8192 bytes; showing the address (name fields in `args:`)"
+        "b: the main.Big it points to does not fit in what is left of this site's 32 captures and 8192 bytes; showing the address (name fields in `args:`)"
     ]);
 }
 
@@ -702,8 +702,8 @@ fn the_budget_leaves_reserved_room_to_values_and_counts_refusals() {
     let mut b = Budget::new(true);
     b.reserve((3, 100));
     // Ops: an extra may not take the last 3 ops' room, a value may.
-    assert!(!b.grant(13, 8, Priority::Extra));
-    assert!(b.grant(13, 8, Priority::Value));
+    assert!(!b.grant(29, 8, Priority::Extra));
+    assert!(b.grant(29, 8, Priority::Value));
     // Bytes likewise.
     assert!(!b.grant(0, 8192 - 8 - 99, Priority::Extra));
     assert!(b.grant(0, 8192 - 8 - 100, Priority::Extra));
@@ -711,10 +711,14 @@ fn the_budget_leaves_reserved_room_to_values_and_counts_refusals() {
     // A refused extra is counted but does not make the site short.
     assert_eq!((b.refused(), b.short()), (2, false));
     let before = b.spent();
-    assert!(!b.grant(16, 8, Priority::Value));
+    assert!(!b.grant(32, 8, Priority::Value));
     assert_eq!((b.refused(), b.short()), (3, true));
     b.restore(before);
     assert_eq!((b.refused(), b.short(), b.bytes()), (3, false, 8092));
+    // Rewinding forgets the refusals too (an attempt planned again).
+    assert!(!b.grant(32, 8, Priority::Value));
+    b.rewind(before);
+    assert_eq!((b.refused(), b.short(), b.bytes()), (2, false, 8092));
 }
 
 #[test]
@@ -758,3 +762,6 @@ fn an_instant_entry_reads_arguments_then_results() {
 mod crowded;
 #[path = "tests_unknown.rs"]
 mod unknown;
+
+#[path = "tests_strings.rs"]
+mod strings;

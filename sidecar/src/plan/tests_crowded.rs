@@ -8,7 +8,7 @@ use super::*;
 fn a_crowded_site_trims_a_struct_before_the_error_after_it() {
     let mut t = Types::new();
     let int = t.int;
-    let names: Vec<String> = (0..20).map(|i| format!("F{i}")).collect();
+    let names: Vec<String> = (0..40).map(|i| format!("F{i}")).collect();
     let fields: Vec<(&str, TypeId)> = names.iter().map(|n| (n.as_str(), int)).collect();
     let big = t.strukt("main.Big", &fields);
     let probe = spec(serde_json::json!({}));
@@ -18,26 +18,26 @@ fn a_crowded_site_trims_a_struct_before_the_error_after_it() {
         panic!("{:?}", s.shape("r0"))
     };
     assert_eq!(
-        r0[13].1,
+        r0[29].1,
         Shape::Scalar {
-            op: 13,
+            op: 29,
             kind: ScalarKind::Int,
             size: 8
         }
     );
-    assert_eq!(r0[14].1, Shape::Unavailable(FULL.into()));
+    assert_eq!(r0[30].1, Shape::Unavailable(FULL.into()));
     assert_eq!(
         *s.shape("err"),
         Shape::Interface {
-            type_op: 14,
+            type_op: 30,
             head_op: None,
-            strings: vec![(0, 15)],
+            strings: vec![(0, 31)],
             ty: "error".into()
         }
     );
-    assert_eq!(s.plan.recipe.n_ops, 16);
-    assert_eq!(s.warnings.len(), 6);
-    assert_eq!(s.warnings[0], format!("r0.F14: {FULL}"));
+    assert_eq!(s.plan.recipe.n_ops, 32);
+    assert_eq!(s.warnings.len(), 10);
+    assert_eq!(s.warnings[0], format!("r0.F30: {FULL}"));
     // With room for everything nothing is trimmed, and the error gets its
     // head (an extra) too.
     let fields: Vec<(&str, TypeId)> = names[..8].iter().map(|n| (n.as_str(), int)).collect();

@@ -14,7 +14,9 @@ use std::collections::HashSet;
 
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::BinaryInfo;
-use crate::recipe::{RawTypeRecipe, MAX_STRING, MAX_TYPE_OPS, OP_BYTES, OP_SCALAR, OP_STRING};
+use crate::recipe::{
+    RawTypeRecipe, MAX_STRING, MAX_TYPE_OPS, OP_BYTES, OP_SCALAR, OP_STRING, OP_STRINGS,
+};
 
 use super::contract::{byte_layout, ByteLayout};
 use super::emit::{self, Access, Base, Mem};
@@ -26,6 +28,12 @@ const HEAD_MAX: u64 = 256;
 const NESTED_HEAD: u16 = 16;
 /// Most elements of an array inside a dynamic value looked into.
 const ARRAY_MAX: u64 = 4;
+/// Most bytes one type recipe's captures take (head included): a record
+/// holds the site's values and up to `MAX_DYN` blocks in its 8 KiB, and
+/// the program cuts a record where it is full.
+pub const TYPE_DATA: u32 = 4096;
+/// (strings, bytes of each) of a `[]string` inside a dynamic value.
+const TYPE_STRINGS: (u32, u32) = (8, 64);
 /// Type recipes one binary may install (the kernel map is shared); half
 /// of them may be installed ahead of time.
 pub const TYPES_PER_BINARY: usize = 2048;
@@ -37,8 +45,9 @@ pub struct SliceAt {
     pub off: u64,
     /// Op copying the elements.
     pub op: usize,
-    /// How to decode one element.
-    pub elem: ByteLayout,
+    /// How to decode one element; None: a `[]string`, copied string by
+    /// string (`OP_STRINGS`).
+    pub elem: Option<ByteLayout>,
     /// Bytes per element.
     pub elem_size: u64,
 }
@@ -66,7 +75,7 @@ pub struct TypePlan {
     pub head_op: Option<usize>,
     /// (offset, op): strings.
     pub strings: Vec<(u64, usize)>,
-    /// Slices whose elements need no pointer chasing.
+    /// Slices of strings or of elements that need no pointer chasing.
     pub slices: Vec<SliceAt>,
     /// Interfaces, followed in turn.
     pub ifaces: Vec<IfaceAt>,
@@ -75,6 +84,12 @@ pub struct TypePlan {
 /// Plans the recipe of dynamic type `ty` (the interface's dynamic type
 /// itself). None when there is nothing a recipe adds to the head the
 /// site already copies, or no DWARF to plan from.
+///
+/// The head comes first, then what the head cannot show (strings,
+/// slices, interfaces), shallower fields before deeper ones and in field
+/// order at one depth, while [`MAX_TYPE_OPS`] ops and [`TYPE_DATA`]
+/// bytes last: a struct's own strings and error before the internals of
+/// the structs inside it.
 pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<TypePlan> {
     let value_ty = match &types.get(ty).kind {
         Kind::Pointer { elem: Some(e) } => *e,
@@ -93,12 +108,26 @@ pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<T
         ifaces: Vec::new(),
     };
     let size = types.get(value_ty).size.min(HEAD_MAX);
+    let mut bytes = 0;
     if size > 0 {
         let op = emit::op(OP_BYTES, 1, size as u16, value_at(0), None);
         p.head_op = emit::append(&mut p.recipe, op);
+        bytes = emit::run_bytes(size as u32);
     }
-    let max = max_string_len.clamp(1, MAX_STRING) as u16;
-    walk(types, value_ty, 0, &mut p, max, 0);
+    let max = max_string_len.clamp(1, MAX_STRING);
+    let mut wants = Vec::new();
+    collect(types, value_ty, 0, 0, &mut wants);
+    // Stable: field order within one depth.
+    wants.sort_by_key(|w| w.depth);
+    for w in wants {
+        if usize::from(p.recipe.n_ops) + w.ops() > MAX_TYPE_OPS {
+            continue;
+        }
+        let Some(b) = add(&mut p, &w, max, TYPE_DATA.saturating_sub(bytes)) else {
+            continue;
+        };
+        bytes += b;
+    }
     (p.head_op.is_some() || p.recipe.n_ops > 0).then_some(p)
 }
 
@@ -115,70 +144,132 @@ pub fn pointer_shaped(types: &TypeTable, id: TypeId) -> bool {
     }
 }
 
-/// Adds ops for what the head cannot show at offset `off`: strings,
-/// slices and interfaces, in field order, while ops remain.
-fn walk(types: &TypeTable, ty: TypeId, off: u64, p: &mut TypePlan, max: u16, depth: u32) {
+/// Something the head cannot show, at an offset of the dynamic value.
+struct Want {
+    off: u64,
+    /// Structs and arrays it is inside of.
+    depth: u32,
+    what: What,
+}
+
+enum What {
+    String,
+    /// A slice of elements decoded from their bytes: layout and size.
+    Slice(ByteLayout, u64),
+    /// A `[]string`.
+    Strings,
+    /// An interface (`any` when empty).
+    Iface(bool),
+}
+
+impl Want {
+    fn ops(&self) -> usize {
+        match self.what {
+            What::Iface(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Lists what the head cannot show at offset `off`, in field order.
+fn collect(types: &TypeTable, ty: TypeId, off: u64, depth: u32, out: &mut Vec<Want>) {
     if depth > 8 {
         return;
     }
-    let t = types.get(ty);
-    match &t.kind {
-        Kind::String => {
-            let op = emit::op(OP_STRING, 1, max, value_at(off), None);
-            if let Some(op) = emit::append(&mut p.recipe, op) {
-                p.strings.push((off, op));
-            }
+    let mut want = |what| out.push(Want { off, depth, what });
+    match &types.get(ty).kind {
+        Kind::String => want(What::String),
+        Kind::Slice { elem: Some(e) } if matches!(types.get(*e).kind, Kind::String) => {
+            want(What::Strings)
         }
         Kind::Slice { elem: Some(e) } => {
             let es = types.get(*e).size;
-            let Some(layout) = byte_layout(types, *e) else {
-                return;
-            };
-            if es == 0 || es > 255 {
-                return;
-            }
-            let want = (u64::from(max)).max(es).min(u64::from(MAX_STRING)) as u16;
-            let op = emit::op(OP_STRING, es as u8, want, value_at(off), None);
-            if let Some(op) = emit::append(&mut p.recipe, op) {
-                p.slices.push(SliceAt {
-                    off,
-                    op,
-                    elem: layout,
-                    elem_size: es,
-                });
+            if let Some(layout) = byte_layout(types, *e).filter(|_| (1..=255).contains(&es)) {
+                want(What::Slice(layout, es));
             }
         }
-        Kind::Interface { empty } => {
-            if usize::from(p.recipe.n_ops) + 2 > MAX_TYPE_OPS {
-                return;
-            }
-            // The type word: the _type itself (any), or an itab holding
-            // it at offset 8; the data word after it.
-            let tw = emit::type_word(value_at(off), *empty).expect("one hop");
-            let type_op = emit::append(&mut p.recipe, emit::op(OP_SCALAR, 8, 0, tw, None))
-                .expect("room checked");
-            let data = value_at(off + 8).follow_to(0).expect("one hop");
-            let mut d = emit::op(OP_BYTES, 1, NESTED_HEAD, data, None);
-            emit::dynamic(&mut d, type_op);
-            let data_op = emit::append(&mut p.recipe, d).expect("room checked");
-            p.ifaces.push(IfaceAt {
-                off,
-                type_op,
-                data_op,
-            });
-        }
+        Kind::Interface { empty } => want(What::Iface(*empty)),
         Kind::Struct { fields } => {
             for f in fields {
-                walk(types, f.ty, off + f.offset, p, max, depth + 1);
+                collect(types, f.ty, off + f.offset, depth + 1, out);
             }
         }
         Kind::Array { elem, len } => {
             let es = types.get(*elem).size;
             for i in 0..(*len).min(ARRAY_MAX) {
-                walk(types, *elem, off + i * es, p, max, depth + 1);
+                collect(types, *elem, off + i * es, depth + 1, out);
             }
         }
         _ => {}
+    }
+}
+
+/// Appends the ops of `w` (ops are checked by the caller), copying at
+/// most `max` bytes per string and taking at most `room` bytes of the
+/// record: the bytes taken, None when it does not fit at all.
+fn add(p: &mut TypePlan, w: &Want, max: u32, room: u32) -> Option<u32> {
+    // The most bytes a run may copy in what is left.
+    let fit = |want: u32, unit: u32| {
+        let left = room.checked_sub(emit::STR_HEAD)? / unit * unit;
+        Some(want.min(left)).filter(|n| *n >= unit.max(8).min(want))
+    };
+    let at = value_at(w.off);
+    match &w.what {
+        What::String => {
+            let n = fit(max, 8)?;
+            let op = emit::append(&mut p.recipe, emit::op(OP_STRING, 1, n as u16, at, None))?;
+            p.strings.push((w.off, op));
+            Some(emit::run_bytes(n))
+        }
+        What::Slice(layout, es) => {
+            let es = *es as u32;
+            let n = fit(max.max(es), es)?;
+            let op = emit::op(OP_STRING, es as u8, n as u16, at, None);
+            let op = emit::append(&mut p.recipe, op)?;
+            p.slices.push(SliceAt {
+                off: w.off,
+                op,
+                elem: Some(layout.clone()),
+                elem_size: u64::from(es),
+            });
+            Some(emit::run_bytes(n))
+        }
+        What::Strings => {
+            let (n, each) = (TYPE_STRINGS.0, TYPE_STRINGS.1.min(max));
+            let cost = emit::SEQ_HEAD + n * emit::run_bytes(each);
+            if cost > room {
+                return None;
+            }
+            let op = emit::op(OP_STRINGS, n as u8, each as u16, at, None);
+            let op = emit::append(&mut p.recipe, op)?;
+            p.slices.push(SliceAt {
+                off: w.off,
+                op,
+                elem: None,
+                elem_size: 16,
+            });
+            Some(cost)
+        }
+        What::Iface(empty) => {
+            let cost = emit::WORD + emit::run_bytes(u32::from(NESTED_HEAD));
+            if cost > room {
+                return None;
+            }
+            // The type word: the _type itself (any), or an itab holding
+            // it at offset 8; the data word after it.
+            let tw = emit::type_word(at, *empty).expect("one hop");
+            let type_op = emit::append(&mut p.recipe, emit::op(OP_SCALAR, 8, 0, tw, None))?;
+            let data = value_at(w.off + 8).follow_to(0).expect("one hop");
+            let mut d = emit::op(OP_BYTES, 1, NESTED_HEAD, data, None);
+            emit::dynamic(&mut d, type_op);
+            let data_op = emit::append(&mut p.recipe, d)?;
+            p.ifaces.push(IfaceAt {
+                off: w.off,
+                type_op,
+                data_op,
+            });
+            Some(cost)
+        }
     }
 }
 
