@@ -117,6 +117,58 @@ pub fn scan() -> Vec<Process> {
         .collect()
 }
 
+/// Why a process that discovery skipped could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// No such process (or it exited).
+    Gone,
+    /// Its `/proc` entries are refused to gotel.
+    Denied,
+    /// It has no executable: a kernel thread, or a zombie.
+    NoExecutable,
+    /// It reads fine now (it was between exec and its first scan).
+    Readable,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unreadable::Gone => "no such process",
+            Unreadable::Denied => "permission denied (gotel needs CAP_SYS_PTRACE, and CAP_DAC_READ_SEARCH for another user's process)",
+            Unreadable::NoExecutable => "it has no executable (a kernel thread, or a process that exited)",
+            Unreadable::Readable => "it was starting or exiting; retried at the next scan",
+        })
+    }
+}
+
+/// Why [`read`] skips process `pid`.
+pub fn unreadable(pid: u32) -> Unreadable {
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    if !base.exists() {
+        return Unreadable::Gone;
+    }
+    match std::fs::read_link(base.join("exe")) {
+        Ok(_) if read(pid).is_some() => Unreadable::Readable,
+        Ok(_) => Unreadable::Gone,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Unreadable::Denied,
+        Err(_) if !base.exists() => Unreadable::Gone,
+        Err(_) => Unreadable::NoExecutable,
+    }
+}
+
+/// How many processes [`scan`] skips because reading them is refused.
+pub fn denied() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+        })
+        .count()
+}
+
 /// The variables named in `wanted` from process `pid`'s environment, as
 /// (name, value) in the order the process has them; empty when unreadable.
 pub fn environ(pid: u32, wanted: &[&str]) -> Vec<(String, String)> {
@@ -353,6 +405,19 @@ mod tests {
         // We are not chrooted: our own exe reads back unchanged both ways.
         let me = std::env::current_exe().unwrap();
         assert_eq!(outside_root(std::process::id(), &me), me);
+    }
+
+    #[test]
+    fn unreadable_processes_are_told_apart() {
+        assert_eq!(unreadable(std::process::id()), Unreadable::Readable);
+        // kthreadd: pid 2 in the initial PID namespace, no executable.
+        if PidNamespace::of(std::process::id()).is_some_and(|n| n.is_host()) {
+            assert_eq!(unreadable(2), Unreadable::NoExecutable);
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert_eq!(unreadable(pid), Unreadable::Gone);
     }
 
     #[test]

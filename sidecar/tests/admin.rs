@@ -218,3 +218,23 @@ fn a_broken_edit_keeps_the_previous_version_of_the_probe() {
         "{calls:?}"
     );
 }
+
+/// A pid that does not exist and a process without an executable each get
+/// their own line, not "waiting for a matching process".
+#[test]
+fn a_missing_pid_and_an_unreadable_process_are_named() {
+    let gotel = Gotel::run(
+        "probes:\n  - function: main.f\n    name: nopid\n    target: { pid: 999999 }\n  - function: main.f\n    name: kthread\n    target: { pid: 2 }\n",
+        0,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, logs) = gotel.stop();
+    let logs = logs.join("\n");
+    assert!(logs.contains("no process 999999; waiting for it"), "{logs}");
+    // pid 2 is kthreadd in the initial PID namespace.
+    assert!(
+        logs.contains("cannot read process 2: it has no executable (a kernel thread, or a process that exited)"),
+        "{logs}"
+    );
+    assert!(!logs.contains("waiting for a matching process"), "{logs}");
+}
