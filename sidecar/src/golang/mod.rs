@@ -7,15 +7,16 @@ pub mod abi;
 mod crosscheck;
 pub mod dwarf;
 mod lookup;
+mod mapping;
 pub mod pclntab;
 mod rtype;
 pub mod types;
 
+use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
+use mapping::Mapping;
 
 pub use dwarf::{Function, GOffsets, Param, RuntimeLayout};
 pub use lookup::{local_name, signature, without_type_args, LookupError};
@@ -119,8 +120,11 @@ pub struct BinaryInfo {
     /// True for position-independent executables (ET_DYN).
     pub pie: bool,
     segments: Vec<Segment>,
-    data: Arc<Vec<u8>>,
-    entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
+    /// The file, mapped: only what is read of it is in memory, and only
+    /// until [`Mapping::release`].
+    data: Mapping,
+    /// What the ABI cross-check needs of DWARF's location lists, read on first use.
+    entry_locs: std::sync::OnceLock<Option<crosscheck::ArgLocations>>,
     /// (low_pc, high_pc, index into functions), sorted, built on first use.
     by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
     /// Runtime type name → DWARF type, built on first use.
@@ -130,15 +134,21 @@ pub struct BinaryInfo {
 impl BinaryInfo {
     /// Reads and analyses the executable at `path`.
     pub fn open(path: &Path) -> Result<Self, AnalysisError> {
-        let data = std::fs::read(path).map_err(|error| AnalysisError::Io {
+        let data = Mapping::open(path).map_err(|error| AnalysisError::Io {
             path: path.to_owned(),
             error,
         })?;
-        Self::parse(path, Arc::new(data))
+        let r = Self::parse(path, data);
+        if let Ok(b) = &r {
+            // The DWARF and symbol pages are read; later reads (code, type
+            // data) touch a few pages each.
+            b.data.release();
+        }
+        r
     }
 
-    fn parse(path: &Path, data: Arc<Vec<u8>>) -> Result<Self, AnalysisError> {
-        let file = object::File::parse(&data[..]).map_err(|e| AnalysisError::NotElf {
+    fn parse(path: &Path, data: Mapping) -> Result<Self, AnalysisError> {
+        let file = object::File::parse(data.bytes()).map_err(|e| AnalysisError::NotElf {
             path: path.to_owned(),
             why: e.to_string(),
         })?;
@@ -244,7 +254,7 @@ impl BinaryInfo {
     /// Address and size of the ELF symbol `name` (link-time).
     pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
         use object::ObjectSymbol;
-        let file = object::File::parse(&self.data[..]).ok()?;
+        let file = object::File::parse(self.data.bytes()).ok()?;
         file.symbols()
             .find(|s| s.name() == Ok(name))
             .map(|s| (s.address(), s.size()))
@@ -272,7 +282,7 @@ impl BinaryInfo {
     pub fn code(&self, f: &Function) -> Option<&[u8]> {
         let start = self.file_offset(f.low_pc)? as usize;
         let len = f.high_pc.checked_sub(f.low_pc)? as usize;
-        self.data.get(start..start + len)
+        self.data.bytes().get(start..start + len)
     }
 
     /// Addresses of every RET instruction in `f`, decoded with a real x86
