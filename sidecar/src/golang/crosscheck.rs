@@ -32,18 +32,23 @@ impl BinaryInfo {
     fn arg_locations(&self) -> Option<&ArgLocations> {
         self.entry_locs
             .get_or_init(|| {
-                let all = self.entry_locations().ok()?;
-                let of = |f: &Function| {
-                    let locs = all.get(&f.low_pc)?;
-                    let by_arg = f.args().map(|p| {
-                        let l = locs.iter().find(|l| l.name == p.name)?;
-                        l.pieces.clone().map(Vec::into_boxed_slice)
-                    });
-                    Some(by_arg.collect())
-                };
-                Some(self.dwarf.functions.iter().map(of).collect())
+                // The full map is several times the part kept (see `apart`).
+                super::apart(|| self.arg_locations_now(), |l| l.clone())
             })
             .as_ref()
+    }
+
+    fn arg_locations_now(&self) -> Option<ArgLocations> {
+        let all = self.entry_locations().ok()?;
+        let of = |f: &Function| {
+            let locs = all.get(&f.low_pc)?;
+            let by_arg = f.args().map(|p| {
+                let l = locs.iter().find(|l| l.name == p.name)?;
+                l.pieces.clone().map(Vec::into_boxed_slice)
+            });
+            Some(by_arg.collect())
+        };
+        Some(self.dwarf.functions.iter().map(of).collect())
     }
 
     /// The register ABI assignment of `f`'s parameters (types `args`,

@@ -138,13 +138,17 @@ impl BinaryInfo {
             path: path.to_owned(),
             error,
         })?;
-        let r = Self::parse(path, data);
-        if let Ok(b) = &r {
-            // The DWARF and symbol pages are read; later reads (code, type
-            // data) touch a few pages each.
-            b.data.release();
-        }
-        r
+        let keep = |r: Result<Self, _>| {
+            r.map(|mut b| {
+                b.dwarf = copy_dwarf(&b.dwarf);
+                b
+            })
+        };
+        let b = apart(|| Self::parse(path, data), keep)?;
+        // The DWARF and symbol pages are read; later reads (code, type
+        // data) touch a few pages each.
+        b.data.release();
+        Ok(b)
     }
 
     fn parse(path: &Path, data: Mapping) -> Result<Self, AnalysisError> {
@@ -300,6 +304,46 @@ impl BinaryInfo {
             }
         }
         out
+    }
+}
+
+/// Runs `f` on a thread of its own and returns what `keep` makes of its
+/// result. The analysis allocates several times what it keeps, in many
+/// small pieces; glibc gives each thread its own arena, so those pieces do
+/// not end up between the ones kept: `keep` copies what lives on, compactly,
+/// into the caller's arena, and the thread's is given back whole.
+fn apart<T: Send, U>(f: impl FnOnce() -> T + Send, keep: impl FnOnce(T) -> U) -> U {
+    let t = std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(t) => t,
+        Err(panic) => std::panic::resume_unwind(panic),
+    });
+    // What the thread freed, before the copy adds to the peak.
+    trim_heap();
+    let u = keep(t);
+    trim_heap();
+    u
+}
+
+/// Gives freed memory back to the system: the allocator otherwise keeps
+/// free chunks between live ones resident for as long as gotel runs.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A copy of `d` in the calling thread's arena (see [`apart`]).
+fn copy_dwarf(d: &dwarf::DwarfInfo) -> dwarf::DwarfInfo {
+    dwarf::DwarfInfo {
+        functions: d.functions.clone(),
+        inlined_only: d.inlined_only.clone(),
+        types: d.types.clone(),
+        g_offsets: d.g_offsets,
+        layout: d.layout,
+        producer: d.producer.clone(),
+        runtime_types: d.runtime_types.clone(),
     }
 }
 

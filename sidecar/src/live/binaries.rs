@@ -59,7 +59,6 @@ impl Binaries {
                     "analysed binary"
                 );
             }
-            trim_heap();
             r
         });
         entry.clone().map(|b| (key, b))
@@ -80,14 +79,9 @@ impl Binaries {
     ) -> PlansOrWhy {
         self.plans
             .entry((key, probe.clone()))
-            .or_insert_with(|| {
-                let r = match crate::plan::plan(bin, spec) {
-                    Ok(v) => Ok(v.into_iter().map(Arc::new).collect()),
-                    Err(e) => Err(AttachError::Plan(Arc::new(e))),
-                };
-                // The first plan in a binary reads its location lists.
-                trim_heap();
-                r
+            .or_insert_with(|| match crate::plan::plan(bin, spec) {
+                Ok(v) => Ok(v.into_iter().map(Arc::new).collect()),
+                Err(e) => Err(AttachError::Plan(Arc::new(e))),
             })
             .clone()
     }
@@ -102,17 +96,5 @@ impl Binaries {
     /// Keeps only the plans of the probes in `keep`.
     pub fn retain_probes(&mut self, keep: &HashSet<ProbeKey>) {
         self.plans.retain(|(_, k), _| keep.contains(k));
-    }
-}
-
-/// Gives the memory an analysis or a plan freed back to the system: the
-/// allocator keeps freed chunks below the top of the heap (the DWARF
-/// decompressed and parsed while live ones were allocated above it), which
-/// would otherwise stay in gotel's resident set for as long as it runs.
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
