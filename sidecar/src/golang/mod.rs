@@ -12,9 +12,10 @@ pub mod pclntab;
 mod rtype;
 pub mod types;
 
-use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 use mapping::Mapping;
 
