@@ -7,18 +7,48 @@ use std::collections::HashMap;
 use super::{abi, dwarf, local_name, types, without_type_args, AnalysisError, BinaryInfo};
 use super::{Function, Param};
 
+/// DWARF's location at entry of each argument of each function, indexed
+/// like `dwarf.functions` and then in the order of [`Function::args`]: what
+/// the ABI cross-check compares, kept for later plans without the names
+/// and other entries of [`BinaryInfo::entry_locations`] (a third of its size).
+pub(super) type ArgLocations = Vec<Option<Box<[Option<Box<[abi::Loc]>>]>>>;
+
 impl BinaryInfo {
     /// DWARF's own view of each parameter's location at each function's
-    /// entry, keyed by low_pc: the cross-check for [`abi::assign`].
-    /// Computed on first use and kept.
+    /// entry, keyed by low_pc: the cross-check for [`abi::assign`]. Read
+    /// from the file at each call; [`BinaryInfo::abi_disagreement`] keeps
+    /// what it needs of it.
     pub fn entry_locations(
         &self,
-    ) -> Result<&HashMap<u64, Vec<dwarf::EntryLocation>>, AnalysisError> {
-        let r = self.entry_locs.get_or_init(|| {
-            let file = object::File::parse(&self.data[..]).map_err(|e| e.to_string())?;
-            dwarf::entry_locations(&file).map_err(|e| e.to_string())
-        });
-        r.as_ref().map_err(|e| AnalysisError::Dwarf(e.clone()))
+    ) -> Result<HashMap<u64, Vec<dwarf::EntryLocation>>, AnalysisError> {
+        let file = object::File::parse(self.data.bytes())
+            .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+        let locs = dwarf::entry_locations(&file);
+        self.data.release();
+        locs
+    }
+
+    /// [`ArgLocations`], computed on first use and kept.
+    fn arg_locations(&self) -> Option<&ArgLocations> {
+        self.entry_locs
+            .get_or_init(|| {
+                // The full map is several times the part kept (see `apart`).
+                super::apart(|| self.arg_locations_now(), |l| l.clone())
+            })
+            .as_ref()
+    }
+
+    fn arg_locations_now(&self) -> Option<ArgLocations> {
+        let all = self.entry_locations().ok()?;
+        let of = |f: &Function| {
+            let locs = all.get(&f.low_pc)?;
+            let by_arg = f.args().map(|p| {
+                let l = locs.iter().find(|l| l.name == p.name)?;
+                l.pieces.clone().map(Vec::into_boxed_slice)
+            });
+            Some(by_arg.collect())
+        };
+        Some(self.dwarf.functions.iter().map(of).collect())
     }
 
     /// The register ABI assignment of `f`'s parameters (types `args`,
@@ -67,8 +97,14 @@ impl BinaryInfo {
     /// 1.22 omits blank (`_`) and unnamed parameters from DWARF, which
     /// shows up here as every later argument sitting one slot further on.
     pub fn abi_disagreement(&self, f: &Function, assigned: &abi::Assignment) -> Option<String> {
-        let locs = self.entry_locations().ok()?.get(&f.low_pc)?;
-        for (p, parts) in f.args().zip(&assigned.args) {
+        // The table is sorted by name, then address.
+        let i = self
+            .dwarf
+            .functions
+            .binary_search_by(|g| g.name.cmp(&f.name).then(g.low_pc.cmp(&f.low_pc)))
+            .ok()?;
+        let by_arg = self.arg_locations()?.get(i)?.as_ref()?;
+        for ((p, parts), pieces) in f.args().zip(&assigned.args).zip(by_arg.iter()) {
             // Unnamed parameters (`~p0`) are untracked by the compiler: Go
             // 1.27 gives them a placeholder location (the bare CFA) even
             // when they arrive in registers.
@@ -77,11 +113,7 @@ impl BinaryInfo {
             if p.name.starts_with('~') || p.is_dictionary() {
                 continue;
             }
-            let Some(pieces) = locs
-                .iter()
-                .find(|l| l.name == p.name)
-                .and_then(|l| l.pieces.as_ref())
-            else {
+            let Some(pieces) = pieces else {
                 continue;
             };
             if pieces.is_empty() || parts.is_empty() {
@@ -102,7 +134,7 @@ impl BinaryInfo {
                 _ => {
                     // Go 1.19–1.21 repeat register pieces of slices and
                     // interfaces (RAX, RAX, RBX, RCX for a 3-word slice).
-                    let mut d = pieces.clone();
+                    let mut d = pieces.to_vec();
                     d.dedup();
                     d == ours
                 }

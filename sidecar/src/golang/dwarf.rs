@@ -329,7 +329,7 @@ fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
 /// Reads Go DWARF from an ELF file.
 pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
     let frames = arg_frames(file).unwrap_or_default();
-    with_dwarf(file, |d| read(d, &frames))
+    with_dwarf(file, &[], |d| read(d, &frames))
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -344,10 +344,24 @@ fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
     Some(frames.into_iter().collect())
 }
 
+/// The sections every pass decompresses (`Unit::new` parses the line
+/// program header); location lists are added by the passes that read them.
+const SECTIONS: [gimli::SectionId; 7] = [
+    gimli::SectionId::DebugAbbrev,
+    gimli::SectionId::DebugInfo,
+    gimli::SectionId::DebugStr,
+    gimli::SectionId::DebugLine,
+    gimli::SectionId::DebugAddr,
+    gimli::SectionId::DebugStrOffsets,
+    gimli::SectionId::DebugLineStr,
+];
+
 /// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED
-/// sections, older toolchains `.zdebug_*`) and runs `f` on them.
+/// sections, older toolchains `.zdebug_*`) and runs `f` on them: the
+/// [`SECTIONS`] and `more`; the others read as empty.
 fn with_dwarf<T>(
     file: &object::File<'_>,
+    more: &[gimli::SectionId],
     f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> Result<T, AnalysisError>,
 ) -> Result<T, AnalysisError> {
     use object::{Object, ObjectSection};
@@ -362,19 +376,7 @@ fn with_dwarf<T>(
         RunTimeEndian::Big
     };
     let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
-    for id in [
-        gimli::SectionId::DebugAbbrev,
-        gimli::SectionId::DebugInfo,
-        gimli::SectionId::DebugStr,
-        gimli::SectionId::DebugLine,
-        gimli::SectionId::DebugLoc,
-        gimli::SectionId::DebugLocLists,
-        gimli::SectionId::DebugRanges,
-        gimli::SectionId::DebugRngLists,
-        gimli::SectionId::DebugAddr,
-        gimli::SectionId::DebugStrOffsets,
-        gimli::SectionId::DebugLineStr,
-    ] {
+    for &id in SECTIONS.iter().chain(more) {
         let zname = format!(".z{}", &id.name()[1..]);
         let data = match file
             .section_by_name(id.name())

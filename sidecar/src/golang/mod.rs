@@ -7,15 +7,17 @@ pub mod abi;
 mod crosscheck;
 pub mod dwarf;
 mod lookup;
+mod mapping;
 pub mod pclntab;
 mod rtype;
 pub mod types;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
+
+use mapping::Mapping;
 
 pub use dwarf::{Function, GOffsets, Param, RuntimeLayout};
 pub use lookup::{local_name, signature, without_type_args, LookupError};
@@ -119,8 +121,11 @@ pub struct BinaryInfo {
     /// True for position-independent executables (ET_DYN).
     pub pie: bool,
     segments: Vec<Segment>,
-    data: Arc<Vec<u8>>,
-    entry_locs: std::sync::OnceLock<Result<HashMap<u64, Vec<dwarf::EntryLocation>>, String>>,
+    /// The file, mapped: only what is read of it is in memory, and only
+    /// until [`Mapping::release`].
+    data: Mapping,
+    /// What the ABI cross-check needs of DWARF's location lists, read on first use.
+    entry_locs: std::sync::OnceLock<Option<crosscheck::ArgLocations>>,
     /// (low_pc, high_pc, index into functions), sorted, built on first use.
     by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
     /// Runtime type name → DWARF type, built on first use.
@@ -130,15 +135,25 @@ pub struct BinaryInfo {
 impl BinaryInfo {
     /// Reads and analyses the executable at `path`.
     pub fn open(path: &Path) -> Result<Self, AnalysisError> {
-        let data = std::fs::read(path).map_err(|error| AnalysisError::Io {
+        let data = Mapping::open(path).map_err(|error| AnalysisError::Io {
             path: path.to_owned(),
             error,
         })?;
-        Self::parse(path, Arc::new(data))
+        let keep = |r: Result<Self, _>| {
+            r.map(|mut b| {
+                b.dwarf = copy_dwarf(&b.dwarf);
+                b
+            })
+        };
+        let b = apart(|| Self::parse(path, data), keep)?;
+        // The DWARF and symbol pages are read; later reads (code, type
+        // data) touch a few pages each.
+        b.data.release();
+        Ok(b)
     }
 
-    fn parse(path: &Path, data: Arc<Vec<u8>>) -> Result<Self, AnalysisError> {
-        let file = object::File::parse(&data[..]).map_err(|e| AnalysisError::NotElf {
+    fn parse(path: &Path, data: Mapping) -> Result<Self, AnalysisError> {
+        let file = object::File::parse(data.bytes()).map_err(|e| AnalysisError::NotElf {
             path: path.to_owned(),
             why: e.to_string(),
         })?;
@@ -244,7 +259,7 @@ impl BinaryInfo {
     /// Address and size of the ELF symbol `name` (link-time).
     pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
         use object::ObjectSymbol;
-        let file = object::File::parse(&self.data[..]).ok()?;
+        let file = object::File::parse(self.data.bytes()).ok()?;
         file.symbols()
             .find(|s| s.name() == Ok(name))
             .map(|s| (s.address(), s.size()))
@@ -272,7 +287,7 @@ impl BinaryInfo {
     pub fn code(&self, f: &Function) -> Option<&[u8]> {
         let start = self.file_offset(f.low_pc)? as usize;
         let len = f.high_pc.checked_sub(f.low_pc)? as usize;
-        self.data.get(start..start + len)
+        self.data.bytes().get(start..start + len)
     }
 
     /// Addresses of every RET instruction in `f`, decoded with a real x86
@@ -290,6 +305,46 @@ impl BinaryInfo {
             }
         }
         out
+    }
+}
+
+/// Runs `f` on a thread of its own and returns what `keep` makes of its
+/// result. The analysis allocates several times what it keeps, in many
+/// small pieces; glibc gives each thread its own arena, so those pieces do
+/// not end up between the ones kept: `keep` copies what lives on, compactly,
+/// into the caller's arena, and the thread's is given back whole.
+fn apart<T: Send, U>(f: impl FnOnce() -> T + Send, keep: impl FnOnce(T) -> U) -> U {
+    let t = std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(t) => t,
+        Err(panic) => std::panic::resume_unwind(panic),
+    });
+    // What the thread freed, before the copy adds to the peak.
+    trim_heap();
+    let u = keep(t);
+    trim_heap();
+    u
+}
+
+/// Gives freed memory back to the system: the allocator otherwise keeps
+/// free chunks between live ones resident for as long as gotel runs.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A copy of `d` in the calling thread's arena (see [`apart`]).
+fn copy_dwarf(d: &dwarf::DwarfInfo) -> dwarf::DwarfInfo {
+    dwarf::DwarfInfo {
+        functions: d.functions.clone(),
+        inlined_only: d.inlined_only.clone(),
+        types: d.types.clone(),
+        g_offsets: d.g_offsets,
+        layout: d.layout,
+        producer: d.producer.clone(),
+        runtime_types: d.runtime_types.clone(),
     }
 }
 

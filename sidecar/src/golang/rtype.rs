@@ -68,7 +68,7 @@ impl BinaryInfo {
     }
 
     fn read_rtype(&self, addr: u64) -> Option<RuntimeType> {
-        let file = object::File::parse(&self.data[..]).ok()?;
+        let file = object::File::parse(self.data.bytes()).ok()?;
         let t = read_vaddr(&file, addr, 48)?;
         let size = u64::from_le_bytes(t[0..8].try_into().ok()?);
         let tflag = t[20];

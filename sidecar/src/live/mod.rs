@@ -320,14 +320,22 @@ impl<K: Kernel> Supervisor<K> {
         let since = self.waiting_since.entry(key).or_insert(now);
         if *since == now || now.duration_since(*since) >= Duration::from_secs(30) {
             let name = spec.display_name();
-            match spec.target.pid.map(|pid| (pid, crate::proc::unreadable(pid))) {
+            match spec
+                .target
+                .pid
+                .map(|pid| (pid, crate::proc::unreadable(pid)))
+            {
                 Some((pid, crate::proc::Unreadable::Gone)) => {
                     info!(probe = name, "no process {pid}; waiting for it")
                 }
                 Some((pid, why)) => warn!(probe = name, "cannot read process {pid}: {why}"),
                 None => match crate::proc::denied() {
-                    0 => info!(probe = name, selector = %spec.target, "waiting for a matching process"),
-                    n => warn!(probe = name, selector = %spec.target, "waiting for a matching process; {n} process(es) could not be read: {}", crate::proc::Unreadable::Denied),
+                    0 => {
+                        info!(probe = name, selector = %spec.target, "waiting for a matching process")
+                    }
+                    n => {
+                        warn!(probe = name, selector = %spec.target, "waiting for a matching process; {n} process(es) could not be read: {}", crate::proc::Unreadable::Denied)
+                    }
                 },
             }
             *since = now;

@@ -216,17 +216,18 @@ pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                     // Only direct children of a subprogram are its signature;
                     // parameters of inlined calls nest deeper.
                     match owners.last() {
-                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
-                            c.funcs[*i].params.push(p.clone())
-                        }
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => c.funcs[*i].params.push(p),
                         Some((d, Owner::Abstract(a))) if *d == depth - 1 => {
                             if let Some(f) = c.abstract_funcs.get_mut(a) {
                                 f.params.push(p.clone());
                             }
+                            // Only an abstract function's parameters are
+                            // ever an origin: keeping the others (inlined
+                            // calls' arguments) cost most of the peak.
+                            c.params.insert(off, p);
                         }
                         _ => {}
                     }
-                    c.params.insert(off, p);
                 }
                 _ => {}
             }

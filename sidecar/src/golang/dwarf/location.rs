@@ -23,7 +23,8 @@ pub struct EntryLocation {
 pub fn entry_locations(
     file: &object::File<'_>,
 ) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
-    with_dwarf(file, |dwarf| {
+    let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
+    with_dwarf(file, &lists, |dwarf| {
         entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }
