@@ -22,9 +22,18 @@
 
 _gotel_k8s_say() { printf 'k8s-tools: %s\n' "$*" >&2; }
 
-# kube-apiserver, kubectl and etcd into $1 (a directory that must not exist yet).
+# kube-apiserver, kubectl and etcd into $1 (a directory that must not exist yet), with
+# Go $2, from the module in $3, stamped as Kubernetes version $4.
 _gotel_k8s_build() {
-  local out=$1 go=$2 src=$3 work
+  local out=$1 go=$2 src=$3 version=$4 work ldflags pkg minor
+  # What Kubernetes' own build stamps (hack/lib/version.sh); unstamped, both programs
+  # call themselves v0.0.0-master.
+  minor=${version#v1.}
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean"
+  done
   work=$(mktemp -d) || return 1
   # A copy, so a build never writes into the repository's go.mod/go.sum.
   cp "$src/go.mod" "$src/go.sum" "$work/" || return 1
@@ -33,7 +42,8 @@ _gotel_k8s_build() {
   (cd "$work" &&
     env -u GOFLAGS -u GOPATH -u GOROOT GOTOOLCHAIN=local GOPROXY=https://proxy.golang.org \
       GOFLAGS=-mod=readonly CGO_ENABLED=0 \
-      nice -n 19 "$go" build -p "${GOTEL_K8S_JOBS:-$(nproc)}" -trimpath -o "$out.partial/" \
+      nice -n 19 "$go" build -p "${GOTEL_K8S_JOBS:-$(nproc)}" -trimpath -ldflags "$ldflags" \
+      -o "$out.partial/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
       go.etcd.io/etcd/server/v3) || {
     rm -rf "$work"
@@ -70,7 +80,7 @@ _gotel_k8s_main() {
     _gotel_k8s_say "building kube-apiserver, kubectl ($k8s) and etcd ($etcd) with Go $go_version into $dir"
     rm -rf "$dir.partial" || return 1
     mkdir -p "$(dirname "$dir")" || return 1
-    _gotel_k8s_build "$dir" "$go" "$src" || {
+    _gotel_k8s_build "$dir" "$go" "$src" "$k8s" || {
       _gotel_k8s_say "error: the build failed; nothing was cached"
       return 1
     }

@@ -287,6 +287,7 @@ fn every_manifest_is_admitted_by_a_real_api_server() {
             .err()
             .unwrap_or_else(|| panic!("{what}: admitted"));
         assert!(err.contains(message), "{what}: refused for another reason: {err}");
+        eprintln!("refused, {what}: {}", err.trim());
     }
 
     let mut stored = std::collections::BTreeMap::new();
@@ -320,4 +321,65 @@ fn every_manifest_is_admitted_by_a_real_api_server() {
         "k8s: manifests checked in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The Dockerfile cannot be built here (no Docker): check offline that its
+/// runtime stage holds the binary alone, started the way the manifests
+/// expect, and that its build stage installs what the bootstrap installs.
+#[test]
+fn dockerfile_agrees_with_the_manifests_and_the_bootstrap() {
+    let root = k8s_dir().join("..");
+    let text = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    // Instructions, continuation lines joined, comments dropped.
+    let joined = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let stages: Vec<&str> = joined.split("\nFROM ").skip(1).collect();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
+    let runtime = stages[1];
+    assert!(runtime.starts_with("gcr.io/distroless/cc-debian12"));
+    let copies: Vec<&str> = runtime
+        .lines()
+        .filter(|l| l.starts_with("COPY") || l.starts_with("ADD"))
+        .collect();
+    assert_eq!(
+        copies,
+        ["COPY --from=build /out/usr/local/bin/gotel /usr/local/bin/gotel"]
+    );
+    assert!(runtime.contains("\nENTRYPOINT [\"/usr/local/bin/gotel\"]\n"));
+    assert!(runtime.contains("\nEXPOSE 9464\n"));
+    assert!(runtime.contains(
+        "\nCMD [\"run\", \"--config\", \"/etc/gotel/gotel.yaml\", \"--admin\", \"0.0.0.0:9464\"]"
+    ));
+    // The manifests pass the same config path and admin address.
+    let patch = std::fs::read_to_string(k8s_dir().join("overlays/sidecar/gotel-sidecar.yaml"))
+        .unwrap();
+    assert!(patch.contains("- --config=/etc/gotel/gotel.yaml\n"));
+    assert!(patch.contains("- --admin=0.0.0.0:9464\n"));
+    assert!(patch.contains("mountPath: /etc/gotel\n"));
+    // Every package the build stage installs is one the bootstrap installs.
+    let bootstrap = std::fs::read_to_string(root.join("scripts/bootstrap.sh")).unwrap();
+    let apt = bootstrap
+        .split_once("_GOTEL_APT_PACKAGES=(")
+        .unwrap()
+        .1
+        .split_once(')')
+        .unwrap()
+        .0;
+    let known: BTreeSet<&str> = apt.split_whitespace().collect();
+    let install = stages[0]
+        .split_once("--no-install-recommends")
+        .unwrap()
+        .1
+        .split("&&")
+        .next()
+        .unwrap();
+    let wanted: Vec<&str> = install.split_whitespace().collect();
+    assert_eq!(wanted, ["clang", "llvm", "libbpf-dev", "linux-libc-dev"]);
+    for p in wanted {
+        assert!(known.contains(p), "{p} is not installed by scripts/bootstrap.sh");
+    }
 }

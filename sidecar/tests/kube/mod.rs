@@ -147,6 +147,9 @@ impl Cluster {
                 &format!("--etcd-servers=http://127.0.0.1:{etcd}"),
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                // The `kubernetes` Service's endpoints may not be loopback
+                // addresses, and nothing here needs them.
+                "--endpoint-reconciler-type=none",
                 &format!("--secure-port={secure}"),
                 // The server makes its own self-signed serving certificate here.
                 &format!("--cert-dir={}", d.join("certs").display()),
