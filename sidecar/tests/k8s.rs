@@ -108,7 +108,11 @@ fn check_gotel_container(g: &Value) {
     assert_eq!(sc["readOnlyRootFilesystem"], json!(true));
     assert_eq!(
         g["args"],
-        json!(["run", "--config=/etc/gotel/gotel.yaml", "--admin=0.0.0.0:9464"])
+        json!([
+            "run",
+            "--config=/etc/gotel/gotel.yaml",
+            "--admin=0.0.0.0:9464"
+        ])
     );
     assert_eq!(
         g["volumeMounts"],
@@ -120,8 +124,14 @@ fn check_gotel_container(g: &Value) {
     );
     assert_eq!(g["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(g["livenessProbe"]["httpGet"]["port"], "gotel-admin");
-    assert_eq!(g["resources"]["limits"], json!({"cpu": "500m", "memory": "128Mi"}));
-    assert_eq!(g["resources"]["requests"], json!({"cpu": "50m", "memory": "64Mi"}));
+    assert_eq!(
+        g["resources"]["limits"],
+        json!({"cpu": "500m", "memory": "128Mi"})
+    );
+    assert_eq!(
+        g["resources"]["requests"],
+        json!({"cpu": "50m", "memory": "64Mi"})
+    );
     let env: Vec<&str> = names(&g["env"]);
     assert_eq!(
         env,
@@ -163,7 +173,10 @@ fn check_sidecar(objects: &[Value]) {
         json!([{"name": "gotel-probes", "configMap": {"name": "gotel-probes", "defaultMode": 420}}])
     );
     let app_env = &container(&pod["containers"], "demo")["env"];
-    assert_eq!(app_env, &json!([{"name": "K8S_CONTAINER_NAME", "value": "demo"}]));
+    assert_eq!(
+        app_env,
+        &json!([{"name": "K8S_CONTAINER_NAME", "value": "demo"}])
+    );
     // The probes ConfigMap keeps its name (no hash suffix, so edits reload in
     // place) and holds a config gotel accepts.
     let cm = find(objects, "configmap/gotel-probes");
@@ -219,7 +232,10 @@ fn check_observability(objects: &[Value]) {
         .filter(|o| o["kind"] == "ConfigMap")
         .map(|o| o["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(volumes, maps, "each collector ConfigMap mounted, by its hashed name");
+    assert_eq!(
+        volumes, maps,
+        "each collector ConfigMap mounted, by its hashed name"
+    );
     // otel-collector/config.yaml sends traces to jaeger:4317.
     let jaeger = find(objects, "service/jaeger");
     assert!(jaeger["spec"]["ports"]
@@ -286,7 +302,10 @@ fn every_manifest_is_admitted_by_a_real_api_server() {
         let err = dry_run(&cluster, &broken_deployment(field))
             .err()
             .unwrap_or_else(|| panic!("{what}: admitted"));
-        assert!(err.contains(message), "{what}: refused for another reason: {err}");
+        assert!(
+            err.contains(message),
+            "{what}: refused for another reason: {err}"
+        );
         eprintln!("refused, {what}: {}", err.trim());
     }
 
@@ -355,8 +374,8 @@ fn dockerfile_agrees_with_the_manifests_and_the_bootstrap() {
         "\nCMD [\"run\", \"--config\", \"/etc/gotel/gotel.yaml\", \"--admin\", \"0.0.0.0:9464\"]"
     ));
     // The manifests pass the same config path and admin address.
-    let patch = std::fs::read_to_string(k8s_dir().join("overlays/sidecar/gotel-sidecar.yaml"))
-        .unwrap();
+    let patch =
+        std::fs::read_to_string(k8s_dir().join("overlays/sidecar/gotel-sidecar.yaml")).unwrap();
     assert!(patch.contains("- --config=/etc/gotel/gotel.yaml\n"));
     assert!(patch.contains("- --admin=0.0.0.0:9464\n"));
     assert!(patch.contains("mountPath: /etc/gotel\n"));
@@ -380,6 +399,9 @@ fn dockerfile_agrees_with_the_manifests_and_the_bootstrap() {
     let wanted: Vec<&str> = install.split_whitespace().collect();
     assert_eq!(wanted, ["clang", "llvm", "libbpf-dev", "linux-libc-dev"]);
     for p in wanted {
-        assert!(known.contains(p), "{p} is not installed by scripts/bootstrap.sh");
+        assert!(
+            known.contains(p),
+            "{p} is not installed by scripts/bootstrap.sh"
+        );
     }
 }

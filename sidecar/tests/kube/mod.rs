@@ -117,7 +117,11 @@ impl Cluster {
                 || c.exited("kube-apiserver")
         });
         for name in ["etcd", "kube-apiserver"] {
-            assert!(!cluster.exited(name), "{name} exited:\n{}", cluster.log(name));
+            assert!(
+                !cluster.exited(name),
+                "{name} exited:\n{}",
+                cluster.log(name)
+            );
         }
         eprintln!(
             "kube: etcd + kube-apiserver ready at {} in {:.1} s",
