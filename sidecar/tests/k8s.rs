@@ -50,28 +50,7 @@ fn object_name(o: &Value) -> String {
 /// Server-side apply with a server dry run: the objects the API server
 /// would store (defaulted, validated, admitted), or its refusal.
 fn dry_run(cluster: &kube::Cluster, yaml: &str) -> Result<Vec<Value>, String> {
-    let o = cluster.kubectl(
-        &[
-            "apply",
-            "--server-side",
-            "--dry-run=server",
-            "--field-manager=gotel-test",
-            "--validate=strict",
-            "-o",
-            "json",
-            "-f",
-            "-",
-        ],
-        Some(yaml),
-    );
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
-    Ok(match out["kind"].as_str() {
-        Some("List") => out["items"].as_array().unwrap().clone(),
-        _ => vec![out],
-    })
+    cluster.apply(yaml, true)
 }
 
 fn find<'a>(objects: &'a [Value], name: &str) -> &'a Value {

@@ -215,6 +215,35 @@ impl Cluster {
         child.wait_with_output().unwrap()
     }
 
+    /// Server-side apply of every object in `yaml` (`--validate=strict`),
+    /// with a server dry run when `dry_run`: the objects as the API server
+    /// stored them or would store them (defaulted, validated, admitted by
+    /// every admission plugin and webhook), or kubectl's error output.
+    pub fn apply(&self, yaml: &str, dry_run: bool) -> Result<Vec<serde_json::Value>, String> {
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--field-manager=gotel-test",
+            "--validate=strict",
+            "-o",
+            "json",
+            "-f",
+            "-",
+        ];
+        if dry_run {
+            args.push("--dry-run=server");
+        }
+        let o = self.kubectl(&args, Some(yaml));
+        if !o.status.success() {
+            return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+        }
+        let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        Ok(match out["kind"].as_str() {
+            Some("List") => out["items"].as_array().unwrap().clone(),
+            _ => vec![out],
+        })
+    }
+
     /// `kubectl kustomize DIR`, which needs no server: the rendered YAML.
     pub fn kustomize(&self, dir: &Path) -> String {
         let o = Command::new(self.bin.join("kubectl"))
