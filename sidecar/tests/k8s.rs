@@ -83,6 +83,9 @@ fn check_gotel_container(g: &Value) {
         json!(["BPF", "PERFMON", "SYS_PTRACE", "SYS_ADMIN"])
     );
     assert_eq!(sc["privileged"], json!(false));
+    // Root despite the pod's runAsNonRoot: added capabilities reach uid 0 only.
+    assert_eq!(sc["runAsUser"], json!(0));
+    assert_eq!(sc["runAsNonRoot"], json!(false));
     assert_eq!(sc["allowPrivilegeEscalation"], json!(false));
     assert_eq!(sc["readOnlyRootFilesystem"], json!(true));
     assert_eq!(

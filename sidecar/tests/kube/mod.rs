@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub const TOKEN: &str = "gotel-test-token";
 
 /// Where scripts/k8s-tools.sh put kube-apiserver, kubectl and etcd:
-/// `GOTEL_K8S_BIN` (set by scripts/test.sh), else the newest build in the
+/// `K8S_TOOLS_BIN` (set by scripts/test.sh), else the newest build in the
 /// cache. None when neither has the three binaries.
 pub fn bin_dir() -> Option<PathBuf> {
     let has_all = |d: &Path| {
@@ -25,11 +25,11 @@ pub fn bin_dir() -> Option<PathBuf> {
             .iter()
             .all(|b| d.join(b).is_file())
     };
-    if let Some(d) = std::env::var_os("GOTEL_K8S_BIN") {
+    if let Some(d) = std::env::var_os("K8S_TOOLS_BIN") {
         let d = PathBuf::from(d);
         assert!(
             has_all(&d),
-            "GOTEL_K8S_BIN={} lacks kube-apiserver, kubectl or etcd: run scripts/k8s-tools.sh",
+            "K8S_TOOLS_BIN={} lacks kube-apiserver, kubectl or etcd: run scripts/k8s-tools.sh",
             d.display()
         );
         return Some(d);
