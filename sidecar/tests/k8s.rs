@@ -228,13 +228,19 @@ fn check_observability(objects: &[Value]) {
     find(objects, "service/otel-collector");
 }
 
-/// Objects the API server must refuse: a field of the wrong type and a
-/// value outside its enum, in the gotel container's own fields.
+/// Objects the API server must refuse: a field of the wrong type, a field
+/// that does not exist and a value outside its enum, in the gotel
+/// container's own fields.
 const BROKEN: &[(&str, &str, &str)] = &[
     (
         "capabilities.add given a string, not a list",
         "securityContext: {capabilities: {add: BPF}}",
         "capabilities.add",
+    ),
+    (
+        "a misspelt field (strict field validation)",
+        "securityContext: {capabilties: {add: [BPF]}}",
+        "capabilties",
     ),
     (
         "an unknown restartPolicy",
