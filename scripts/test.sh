@@ -38,5 +38,8 @@ if [[ $quick == 1 ]]; then
   export GOTEL_GO_TOOLCHAINS="${GOTEL_GO_TOOLCHAINS##*:}"
   exec cargo test -p gotel --lib --test layout --test analysis --test plan "$@"
 fi
+# kube-apiserver, kubectl and etcd for sidecar/tests/k8s.rs: built once (long), then cached.
+# shellcheck source=scripts/k8s-tools.sh
+source scripts/k8s-tools.sh
 cargo build --workspace --all-targets
 cargo test --workspace "$@"
