@@ -37,8 +37,8 @@ LABEL org.opencontainers.image.title="gotel" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12"
 # The only file this stage adds to the base image.
 COPY --from=build /out/usr/local/bin/gotel /usr/local/bin/gotel
-# Root (uid 0), on purpose. gotel needs BPF, PERFMON and SYS_PTRACE (and, until the
-# minimal set is settled, SYS_ADMIN) in its effective set. Kubernetes and Docker put the
+# Root (uid 0), on purpose. gotel needs SYS_ADMIN, SYS_PTRACE and DAC_READ_SEARCH in
+# its effective set (README, Privileges). Kubernetes and Docker put the
 # capabilities a pod spec adds into the effective set of uid 0 only: for another user they
 # land in the bounding set and nowhere else (there are no ambient capabilities in the pod
 # API). A non-root user would therefore need file capabilities on the binary (setcap

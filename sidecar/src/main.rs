@@ -119,6 +119,9 @@ struct SidecarArgs {
     /// OTEL_EXPORTER_OTLP_ENDPOINT for the sidecar.
     #[arg(long)]
     otlp_endpoint: Option<String>,
+    /// OTEL_EXPORTER_OTLP_PROTOCOL beside the endpoint.
+    #[arg(long, default_value = "grpc", value_parser = ["grpc", "http/protobuf"])]
+    otlp_protocol: String,
 }
 
 impl SidecarArgs {
@@ -129,6 +132,7 @@ impl SidecarArgs {
             config_key: self.config_key,
             native: self.native,
             otlp_endpoint: self.otlp_endpoint,
+            otlp_protocol: self.otlp_protocol,
         }
     }
 }

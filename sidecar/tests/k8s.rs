@@ -80,7 +80,7 @@ fn check_gotel_container(g: &Value) {
     assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
     assert_eq!(
         sc["capabilities"]["add"],
-        json!(["BPF", "PERFMON", "SYS_PTRACE", "SYS_ADMIN"])
+        json!(gotel::inject::CAPABILITIES)
     );
     assert_eq!(sc["privileged"], json!(false));
     // Root despite the pod's runAsNonRoot: added capabilities reach uid 0 only.
@@ -137,6 +137,27 @@ fn check_gotel_container(g: &Value) {
         g["env"][0]["value"], "http://otel-collector:4317",
         "the collector Service of k8s/observability"
     );
+}
+
+/// `gotel inject ARGS` on `yaml`.
+fn gotel_inject(yaml: &str, args: &[&str]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gotel"))
+        .arg("inject")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "gotel inject failed");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The pod spec of the stored `deployment.apps/demo`.
@@ -324,6 +345,32 @@ fn every_manifest_is_admitted_by_a_real_api_server() {
     );
     let base = &stored["base"];
     assert_eq!(names(&demo_pod(base)["containers"]), ["demo"]);
+
+    // `gotel inject` on the base gives the overlays' pods exactly, as the
+    // API server stores them (defaults filled in the same way).
+    let base_yaml = cluster.kustomize(&k8s_dir().join("base"));
+    for (native, overlay) in [
+        (false, "overlays/sidecar"),
+        (true, "overlays/native-sidecar"),
+    ] {
+        let mut args = vec![
+            "--image",
+            "gotel:dev",
+            "--otlp-endpoint",
+            "http://otel-collector:4317",
+        ];
+        if native {
+            args.push("--native");
+        }
+        let injected = gotel_inject(&base_yaml, &args);
+        let objects = dry_run(&cluster, &injected).unwrap_or_else(|e| panic!("injected: {e}"));
+        assert_eq!(
+            demo_pod(&objects),
+            demo_pod(&stored[overlay]),
+            "gotel inject{} differs from k8s/{overlay}",
+            if native { " --native" } else { "" }
+        );
+    }
     eprintln!(
         "k8s: manifests checked in {:.1} s",
         started.elapsed().as_secs_f64()

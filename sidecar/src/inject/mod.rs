@@ -8,8 +8,8 @@ pub mod webhook;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, Probe, ResourceRequirements, SecurityContext, Volume,
-    VolumeMount,
+    HTTPGetAction, ObjectFieldSelector, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -21,8 +21,9 @@ pub const CONTAINER: &str = "gotel";
 const VOLUME: &str = "gotel-probes";
 /// Where the probes ConfigMap is mounted; `--config` names the file in it.
 const CONFIG_DIR: &str = "/etc/gotel";
-/// The admin endpoint's port.
+/// The admin endpoint's port, and its name (unique among the pod's ports).
 pub const ADMIN_PORT: i32 = 9464;
+const ADMIN_PORT_NAME: &str = "gotel-admin";
 /// Linux capabilities the sidecar needs (README: Requirements).
 /// (Uprobe creation needs SYS_ADMIN since Linux 6.16 and the July 2025
 /// stable kernels; PTRACE and DAC_READ_SEARCH read another user's /proc.)
@@ -42,6 +43,8 @@ pub struct Options {
     pub native: bool,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` for the sidecar, if any.
     pub otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` beside it (`grpc`, `http/protobuf`).
+    pub otlp_protocol: String,
 }
 
 /// Why a document cannot be injected.
@@ -93,9 +96,9 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// The sidecar container for `opts`; `app` names the app's container when
-/// there is exactly one (its name goes into the OTLP resource).
-pub fn sidecar(opts: &Options, app: Option<&str>) -> Container {
+/// The sidecar container for `opts`, native or not (`k8s/overlays/sidecar`
+/// holds the same, which `tests/k8s.rs` checks).
+pub fn sidecar(opts: &Options, native: bool) -> Container {
     let field = |path: &str| EnvVarSource {
         field_ref: Some(ObjectFieldSelector {
             field_path: path.into(),
@@ -103,57 +106,52 @@ pub fn sidecar(opts: &Options, app: Option<&str>) -> Container {
         }),
         ..Default::default()
     };
-    let mut env: Vec<EnvVar> = [
+    let value = |name: &str, v: &str| EnvVar {
+        name: name.into(),
+        value: Some(v.into()),
+        ..Default::default()
+    };
+    let mut env: Vec<EnvVar> = match &opts.otlp_endpoint {
+        Some(endpoint) => vec![
+            value("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            value("OTEL_EXPORTER_OTLP_PROTOCOL", &opts.otlp_protocol),
+        ],
+        None => Vec::new(),
+    };
+    // The k8s.* resource attributes of every traced process of the pod.
+    let downward = [
         ("K8S_POD_NAME", "metadata.name"),
         ("K8S_NAMESPACE_NAME", "metadata.namespace"),
         ("K8S_POD_UID", "metadata.uid"),
         ("K8S_NODE_NAME", "spec.nodeName"),
-    ]
-    .into_iter()
-    .map(|(name, path)| EnvVar {
+    ];
+    env.extend(downward.into_iter().map(|(name, path)| EnvVar {
         name: name.into(),
         value_from: Some(field(path)),
         ..Default::default()
-    })
-    .collect();
-    if let Some(app) = app {
-        env.push(EnvVar {
-            name: "K8S_CONTAINER_NAME".into(),
-            value: Some(app.into()),
-            ..Default::default()
-        });
-    }
-    if let Some(endpoint) = &opts.otlp_endpoint {
-        env.push(EnvVar {
-            name: "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-            value: Some(endpoint.clone()),
-            ..Default::default()
-        });
-    }
-    let health = Probe {
+    }));
+    let healthz = || Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/healthz".into()),
-            port: IntOrString::String("admin".into()),
+            port: IntOrString::String(ADMIN_PORT_NAME.into()),
             ..Default::default()
         }),
         period_seconds: Some(10),
-        failure_threshold: Some(3),
         ..Default::default()
     };
     let quantity = |s: &str| Quantity(s.into());
     Container {
         name: CONTAINER.into(),
         image: Some(opts.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
         args: Some(vec![
             "run".into(),
-            "--config".into(),
-            format!("{CONFIG_DIR}/{}", opts.config_key),
-            "--admin".into(),
-            format!("0.0.0.0:{ADMIN_PORT}"),
+            format!("--config={CONFIG_DIR}/{}", opts.config_key),
+            format!("--admin=0.0.0.0:{ADMIN_PORT}"),
         ]),
         env: Some(env),
         ports: Some(vec![ContainerPort {
-            name: Some("admin".into()),
+            name: Some(ADMIN_PORT_NAME.into()),
             container_port: ADMIN_PORT,
             ..Default::default()
         }]),
@@ -163,11 +161,20 @@ pub fn sidecar(opts: &Options, app: Option<&str>) -> Container {
             read_only: Some(true),
             ..Default::default()
         }]),
+        // Root with only these capabilities: Kubernetes adds capabilities to
+        // uid 0's effective set only (see the Dockerfile). runAsNonRoot is
+        // set false here so that a pod-level `runAsNonRoot: true` does not
+        // keep the sidecar (and a native sidecar's app) from starting.
         security_context: Some(SecurityContext {
+            run_as_user: Some(0),
+            run_as_non_root: Some(false),
             privileged: Some(false),
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
-            run_as_user: Some(0),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
             capabilities: Some(Capabilities {
                 add: Some(CAPABILITIES.iter().map(|c| c.to_string()).collect()),
                 drop: Some(vec!["ALL".into()]),
@@ -191,20 +198,31 @@ pub fn sidecar(opts: &Options, app: Option<&str>) -> Container {
             ),
             ..Default::default()
         }),
-        liveness_probe: Some(health.clone()),
+        liveness_probe: Some(Probe {
+            failure_threshold: Some(3),
+            ..healthz()
+        }),
+        // On /healthz, not /readyz: a sidecar's readiness is the pod's, and
+        // a probe that does not attach must not take the app out of its
+        // Service (/readyz and /metrics say which probe is not attached).
+        readiness_probe: Some(healthz()),
         // A native sidecar starts before the app: the app waits for this.
-        startup_probe: opts.native.then_some(Probe {
+        startup_probe: native.then_some(Probe {
             period_seconds: Some(1),
             failure_threshold: Some(30),
-            ..health
+            ..healthz()
         }),
-        restart_policy: opts.native.then(|| "Always".into()),
+        restart_policy: native.then(|| "Always".into()),
         ..Default::default()
     }
 }
 
 /// Adds the sidecar to one pod spec (a JSON object). Returns false, and
 /// changes nothing, when a container named `gotel` is already there.
+///
+/// A pod that runs to completion (`restartPolicy` Never or OnFailure: Jobs)
+/// always gets the native form: a plain sidecar container would keep it
+/// running after the app exits, and the Job would never complete.
 pub fn inject_pod(spec: &mut Value, opts: &Options) -> Result<bool, InjectError> {
     let obj = spec
         .as_object_mut()
@@ -218,18 +236,21 @@ pub fn inject_pod(spec: &mut Value, opts: &Options) -> Result<bool, InjectError>
     if named(obj.get("containers")) || named(obj.get("initContainers")) {
         return Ok(false);
     }
-    let apps: Vec<&str> = obj
-        .get("containers")
-        .and_then(Value::as_array)
-        .map(|cs| cs.iter().filter_map(|c| c.get("name")?.as_str()).collect())
-        .unwrap_or_default();
-    if apps.is_empty() {
+    let completes = matches!(
+        obj.get("restartPolicy").and_then(Value::as_str),
+        Some("Never" | "OnFailure")
+    );
+    let native = opts.native || completes;
+    let apps = obj.get_mut("containers").and_then(Value::as_array_mut);
+    let Some(apps) = apps.filter(|a| !a.is_empty()) else {
         return Err(InjectError::Pod("the pod spec has no containers".into()));
+    };
+    // k8s.container.name is read from each traced process's environment.
+    for app in apps.iter_mut() {
+        name_container(app)?;
     }
-    let app = (apps.len() == 1).then(|| apps[0].to_string());
-    let container =
-        serde_json::to_value(sidecar(opts, app.as_deref())).expect("a Container serialises");
-    let list = if opts.native {
+    let container = serde_json::to_value(sidecar(opts, native)).expect("a Container serialises");
+    let list = if native {
         "initContainers"
     } else {
         "containers"
@@ -243,13 +264,38 @@ pub fn inject_pod(spec: &mut Value, opts: &Options) -> Result<bool, InjectError>
         }),
         ..Default::default()
     };
-    push(
-        obj,
-        "volumes",
-        serde_json::to_value(volume).expect("a Volume serialises"),
-    )?;
-    obj.insert("shareProcessNamespace".into(), json!(true));
+    let volume = serde_json::to_value(volume).expect("a Volume serialises");
+    push(obj, "volumes", volume)?;
+    // With hostPID the pod already sees the app's processes, and the API
+    // server refuses shareProcessNamespace beside it.
+    if obj.get("hostPID") != Some(&json!(true)) {
+        obj.insert("shareProcessNamespace".into(), json!(true));
+    }
     Ok(true)
+}
+
+/// Gives an app container `K8S_CONTAINER_NAME` (its own name) unless set.
+fn name_container(app: &mut Value) -> Result<(), InjectError> {
+    let c = app
+        .as_object_mut()
+        .ok_or_else(|| InjectError::Pod("a container is not a mapping".into()))?;
+    let name = c
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let set = c.get("env").and_then(Value::as_array).is_some_and(|env| {
+        env.iter()
+            .any(|e| e.get("name").and_then(Value::as_str) == Some("K8S_CONTAINER_NAME"))
+    });
+    if set || name.is_empty() {
+        return Ok(());
+    }
+    push(
+        c,
+        "env",
+        json!({"name": "K8S_CONTAINER_NAME", "value": name}),
+    )
 }
 
 /// Appends `item` to the list at `key`, creating it.
@@ -278,7 +324,7 @@ fn inject_object(v: &mut Value, doc: usize, opts: &Options) -> Result<usize, Inj
     let Some(kind) = kind else {
         return Err(InjectError::NotAnObject { doc });
     };
-    if kind == "List" || kind.ends_with("List") {
+    if let Some(of) = kind.strip_suffix("List") {
         let mut n = 0;
         for item in v
             .get_mut("items")
@@ -286,6 +332,12 @@ fn inject_object(v: &mut Value, doc: usize, opts: &Options) -> Result<usize, Inj
             .into_iter()
             .flatten()
         {
+            // A typed list from the API (PodList) leaves its items' kind out.
+            if !of.is_empty() && item.get("kind").is_none() {
+                if let Some(o) = item.as_object_mut() {
+                    o.insert("kind".into(), json!(of));
+                }
+            }
             n += inject_object(item, doc, opts)?;
         }
         return Ok(n);
@@ -315,9 +367,64 @@ fn inject_object(v: &mut Value, doc: usize, opts: &Options) -> Result<usize, Inj
     inject_pod(spec, opts).map(usize::from)
 }
 
+/// Whether YAML 1.1 (kubectl's, go-yaml v2's) reads plain scalar `s` as
+/// something other than the string it is: a boolean word or an octal or
+/// sexagesimal number, which YAML 1.2 (serde_yaml) leaves as strings.
+fn yaml11_reads_otherwise(s: &str) -> bool {
+    const WORDS: &[&str] = &["y", "yes", "n", "no", "on", "off"];
+    let digits = s.trim_start_matches(['-', '+']);
+    WORDS.contains(&s.to_ascii_lowercase().as_str())
+        || (digits.len() > 1
+            && digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+        || (digits.contains(':')
+            && digits
+                .split(':')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// A string value anywhere in `v` that YAML 1.1 would read otherwise.
+fn has_yaml11_trap(v: &Value) -> bool {
+    match v {
+        Value::String(s) => yaml11_reads_otherwise(s),
+        Value::Array(a) => a.iter().any(has_yaml11_trap),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| yaml11_reads_otherwise(k) || has_yaml11_trap(v)),
+        _ => false,
+    }
+}
+
+/// `mode`/`defaultMode` written as YAML 1.1 octal (`0644`), which YAML 1.2
+/// reads as a string, back to the number kubectl would have read.
+fn octal_modes(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                match v {
+                    Value::String(s) if k == "mode" || k == "defaultMode" => {
+                        if let Some(n) = s
+                            .strip_prefix('0')
+                            .and_then(|d| u32::from_str_radix(d, 8).ok())
+                        {
+                            *v = json!(n);
+                        }
+                    }
+                    _ => octal_modes(v),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(octal_modes),
+        _ => {}
+    }
+}
+
 /// `gotel inject`: every document of `yaml` with the sidecar added to each
-/// workload, as YAML documents separated by `---`; the count of pod specs
-/// changed. Empty documents are dropped; comments are not kept.
+/// workload, separated by `---`; the count of pod specs changed. Empty
+/// documents are dropped; comments are not kept. A document holding a
+/// string that YAML 1.1 (kubectl) would read as a boolean or a number
+/// (`"on"`, `"0123"`) is written as JSON, itself YAML, so that no value
+/// changes type on its way back to kubectl.
 pub fn inject_yaml(yaml: &str, opts: &Options) -> Result<(String, usize), InjectError> {
     let mut out = Vec::new();
     let mut changed = 0;
@@ -328,8 +435,12 @@ pub fn inject_yaml(yaml: &str, opts: &Options) -> Result<(String, usize), Inject
         if v.is_null() {
             continue;
         }
+        octal_modes(&mut v);
         changed += inject_object(&mut v, doc, opts)?;
-        out.push(serde_yaml::to_string(&v).expect("JSON values serialise as YAML"));
+        out.push(match has_yaml11_trap(&v) {
+            true => serde_json::to_string_pretty(&v).expect("JSON values serialise") + "\n",
+            false => serde_yaml::to_string(&v).expect("JSON values serialise as YAML"),
+        });
     }
     Ok((out.join("---\n"), changed))
 }

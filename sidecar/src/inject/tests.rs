@@ -10,6 +10,7 @@ fn opts(native: bool) -> Options {
         config_key: "gotel.yaml".into(),
         native,
         otlp_endpoint: Some("http://collector:4317".into()),
+        otlp_protocol: "grpc".into(),
     }
 }
 
@@ -55,10 +56,10 @@ fn a_deployment_gets_the_sidecar_and_everything_else_is_kept() {
     let pod = &after[0]["spec"]["template"]["spec"];
     assert_eq!(pod["shareProcessNamespace"], true);
     assert_eq!(pod["futureField"], json!({"kept": true}));
-    assert_eq!(
-        pod["containers"][0],
-        before[0]["spec"]["template"]["spec"]["containers"][0]
-    );
+    // The app's container is kept, and names itself for the OTLP resource.
+    let mut app = before[0]["spec"]["template"]["spec"]["containers"][0].clone();
+    app["env"] = json!([{"name": "K8S_CONTAINER_NAME", "value": "demo"}]);
+    assert_eq!(pod["containers"][0], app);
     let gotel = &pod["containers"][1];
     assert_eq!(gotel["name"], "gotel");
     assert_eq!(gotel["image"], "gotel:test");
@@ -66,10 +67,8 @@ fn a_deployment_gets_the_sidecar_and_everything_else_is_kept() {
         gotel["args"],
         json!([
             "run",
-            "--config",
-            "/etc/gotel/gotel.yaml",
-            "--admin",
-            "0.0.0.0:9464"
+            "--config=/etc/gotel/gotel.yaml",
+            "--admin=0.0.0.0:9464"
         ])
     );
     assert_eq!(
@@ -79,8 +78,10 @@ fn a_deployment_gets_the_sidecar_and_everything_else_is_kept() {
     assert_eq!(gotel["securityContext"]["privileged"], false);
     assert_eq!(
         gotel["livenessProbe"]["httpGet"],
-        json!({"path": "/healthz", "port": "admin"})
+        json!({"path": "/healthz", "port": "gotel-admin"})
     );
+    assert_eq!(gotel["securityContext"]["runAsNonRoot"], false);
+    assert_eq!(gotel["readinessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(gotel["startupProbe"], Value::Null);
     let env: Vec<(&str, &Value)> = gotel["env"]
         .as_array()
@@ -96,18 +97,18 @@ fn a_deployment_gets_the_sidecar_and_everything_else_is_kept() {
     assert_eq!(
         env[0],
         (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &json!("http://collector:4317")
+        )
+    );
+    assert_eq!(env[1], ("OTEL_EXPORTER_OTLP_PROTOCOL", &json!("grpc")));
+    assert_eq!(
+        env[2],
+        (
             "K8S_POD_NAME",
             &json!({"fieldRef": {"fieldPath": "metadata.name"}})
         )
     );
-    assert!(
-        env.contains(&("K8S_CONTAINER_NAME", &json!("demo"))),
-        "{env:?}"
-    );
-    assert!(env.contains(&(
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        &json!("http://collector:4317")
-    )));
     assert_eq!(
         pod["volumes"],
         json!([{"name": "data", "emptyDir": {}}, {"name": "gotel-probes", "configMap": {"name": "probes"}}])
@@ -134,7 +135,7 @@ fn every_workload_kind_finds_its_pod_template() {
     let yaml = r#"
 kind: CronJob
 metadata: { name: c }
-spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: a }] } } } } }
+spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: OnFailure, containers: [{ name: a }] } } } } }
 ---
 kind: Pod
 metadata: { name: p }
@@ -150,10 +151,17 @@ items:
     assert_eq!(changed, 3);
     let d = docs(&out);
     let cron = &d[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
-    assert_eq!(cron["containers"][1]["name"], "gotel");
-    // Two app containers: no container name is guessed for the resource.
-    let env = d[1]["spec"]["containers"][2]["env"].to_string();
-    assert!(!env.contains("K8S_CONTAINER_NAME"), "{env}");
+    // A Job's pods run to completion: the native form, whatever the flag.
+    assert_eq!(cron["initContainers"][0]["name"], "gotel");
+    assert_eq!(cron["initContainers"][0]["restartPolicy"], "Always");
+    // Each app container names itself; the sidecar does not guess.
+    let b = &d[1]["spec"]["containers"][1];
+    assert_eq!(
+        b["env"],
+        json!([{"name": "K8S_CONTAINER_NAME", "value": "b"}])
+    );
+    let gotel_env = d[1]["spec"]["containers"][2]["env"].to_string();
+    assert!(!gotel_env.contains("K8S_CONTAINER_NAME"), "{gotel_env}");
     assert_eq!(
         d[2]["items"][0]["spec"]["template"]["spec"]["containers"][1]["name"],
         "gotel"
@@ -240,4 +248,40 @@ fn the_webhook_patches_annotated_pods_exactly_as_inject_does() {
         assert_eq!(out["response"]["allowed"], true);
         assert_eq!(out["response"].get("patch"), None, "{out}");
     }
+}
+
+#[test]
+fn values_keep_their_type_on_the_way_back_to_kubectl() {
+    let yaml = r#"
+kind: Pod
+metadata: { name: p, labels: { debug: "on" } }
+spec:
+  hostPID: true
+  containers: [{ name: a, env: [{ name: ZIP, value: "0123" }] }]
+  volumes: [{ name: s, secret: { secretName: x, defaultMode: 0644, items: [{ key: k, path: k, mode: 0400 }] } }]
+---
+kind: PodList
+items: [{ metadata: { name: q }, spec: { containers: [{ name: a }] } }]
+"#;
+    let (out, changed) = inject_yaml(yaml, &opts(false)).unwrap();
+    assert_eq!(changed, 2);
+    // "on" and "0123" would turn into a boolean and a number for YAML 1.1
+    // readers: that document is written as JSON (which is YAML).
+    let first = out.split("---\n").next().unwrap();
+    assert!(first.trim_start().starts_with('{'), "{first}");
+    let d = docs(&out);
+    assert_eq!(d[0]["metadata"]["labels"]["debug"], "on");
+    assert_eq!(d[0]["spec"]["containers"][0]["env"][0]["value"], "0123");
+    // 0644 as kubectl reads it: octal.
+    assert_eq!(d[0]["spec"]["volumes"][0]["secret"]["defaultMode"], 420);
+    assert_eq!(
+        d[0]["spec"]["volumes"][0]["secret"]["items"][0]["mode"],
+        256
+    );
+    // hostPID already shares the processes; the API server refuses both.
+    assert_eq!(d[0]["spec"].get("shareProcessNamespace"), None);
+    // A typed list's items get their kind from the list.
+    assert_eq!(d[1]["items"][0]["spec"]["containers"][1]["name"], "gotel");
+    // Plain documents stay YAML.
+    assert!(!out.split("---\n").nth(1).unwrap().starts_with('{'));
 }

@@ -63,7 +63,13 @@ pub fn review(
         return response.into_review();
     };
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-    if request.kind.kind != "Pod" || annotations.get(INJECT).map(String::as_str) != Some("true") {
+    // CREATE only: a pod's containers cannot change after it exists (an
+    // UPDATE of a pod admitted while the webhook was down must pass).
+    let create = matches!(request.operation, kube_core::admission::Operation::Create);
+    if !create
+        || request.kind.kind != "Pod"
+        || annotations.get(INJECT).map(String::as_str) != Some("true")
+    {
         return response.into_review();
     }
     let mut opts = defaults.clone();
@@ -122,7 +128,12 @@ impl Certs {
             .key_provider
             .load_private_key(der)
             .map_err(|e| tls(key, e.to_string()))?;
-        Ok(Arc::new(CertifiedKey::new(chain, signer)))
+        let certified = CertifiedKey::new(chain, signer);
+        // A rotation caught between its two writes: keep the old pair.
+        certified
+            .keys_match()
+            .map_err(|e| tls(key, format!("does not match {}: {e}", cert.display())))?;
+        Ok(Arc::new(certified))
     }
 
     fn modified(&self) -> Option<SystemTime> {
@@ -189,14 +200,24 @@ pub async fn serve(
     );
     tracing::info!(address = %listener.local_addr().unwrap_or(addr), "admission webhook listening (POST /mutate)");
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            continue;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait instead of spinning.
+                tracing::warn!("webhook: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+            // A client that never finishes its handshake holds nothing long.
+            let handshake =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let tls = match handshake.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
             let service = hyper_util::service::TowerToHyperService::new(app);
             let conn =
