@@ -65,6 +65,15 @@ fn per_probe<M: EncodeMetric>(
     Ok(())
 }
 
+/// A label value as the exposition format spells it: prometheus-client
+/// writes label values as given, and a `"`, `\` or newline in a probe's
+/// name or an error would break the whole scrape.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 fn clamp(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
@@ -115,7 +124,7 @@ impl Collector for Scrape {
                 clamp(rss),
             )?;
         }
-        let label = |p: &crate::live::ProbeStatus| vec![("probe", p.name.clone())];
+        let label = |p: &crate::live::ProbeStatus| vec![("probe", escape(&p.name))];
         per_probe(
             &mut e,
             "probe_attached_sites",
@@ -181,11 +190,44 @@ impl Collector for Scrape {
             "the latest reason the probe could not attach (value 1, reason in the label)",
             s.probes.iter().filter_map(|p| {
                 let mut l = label(p);
-                l.push(("error", p.last_error()?.to_string()));
+                l.push(("error", escape(p.last_error()?)));
                 Some((l, ConstGauge::new(1i64)))
             }),
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{ProbeStatus, Status};
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        let probe = ProbeStatus {
+            name: "say \"hi\"\n".into(),
+            function: "main.f".into(),
+            target: "pid 1".into(),
+            attached: Vec::new(),
+            previous_version: Vec::new(),
+            failed: Vec::new(),
+            waiting: true,
+            counts: Default::default(),
+        };
+        let snapshot = Snapshot {
+            status: Status {
+                probes: vec![probe],
+                ..Default::default()
+            },
+            export: None,
+        };
+        let text = encode(&snapshot, None).unwrap();
+        assert!(
+            text.contains(r#"gotel_probe_calls_total{probe="say \"hi\"\n"} 0"#),
+            "{text}"
+        );
     }
 }

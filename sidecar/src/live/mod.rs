@@ -168,11 +168,22 @@ impl<K: Kernel> Supervisor<K> {
     /// for as long as the new one cannot.
     pub fn set_config(&mut self, cfg: Config) {
         let keep: HashSet<ProbeKey> = cfg.probes.iter().map(probe_key).collect();
-        let by_name: HashMap<&str, ProbeKey> = cfg
-            .probes
-            .iter()
-            .map(|p| (p.display_name(), probe_key(p)))
-            .collect();
+        // Versions pair by name only where the name is one probe's, in the
+        // old config and in the new: two probes sharing a name (unnamed, on
+        // one function) are separate probes, not versions of each other.
+        let unique = |probes: &[ProbeSpec]| -> HashMap<String, ProbeKey> {
+            let mut seen: HashMap<String, Option<ProbeKey>> = HashMap::new();
+            for p in probes {
+                seen.entry(p.display_name().to_string())
+                    .and_modify(|k| *k = None)
+                    .or_insert_with(|| Some(probe_key(p)));
+            }
+            seen.into_iter()
+                .filter_map(|(n, k)| Some((n, k?)))
+                .collect()
+        };
+        let by_name = unique(&cfg.probes);
+        let old_names = unique(&self.cfg.probes);
         // What is attached now, under the name it will keep: the old
         // versions of edited probes, and those kept by an earlier edit.
         let mut superseded = HashMap::new();
@@ -191,8 +202,14 @@ impl<K: Kernel> Supervisor<K> {
             Some((name.to_string(), old.clone()))
         });
         for (name, old) in attached_now.chain(kept_before) {
+            let unique_before = old_names.contains_key(&name);
             match by_name.get(name.as_str()) {
-                Some(new) if *new != old && !self.registry.pids_of(&old).is_empty() => {
+                Some(new)
+                    if unique_before
+                        && *new != old
+                        && !keep.contains(&old)
+                        && !self.registry.pids_of(&old).is_empty() =>
+                {
                     superseded.insert(old, new.clone());
                 }
                 _ => {}
