@@ -440,3 +440,144 @@ fn dockerfile_agrees_with_the_manifests_and_the_bootstrap() {
         );
     }
 }
+
+/// A self-signed certificate for 127.0.0.1 in `dir` (tls.crt, tls.key).
+fn webhook_certificate(dir: &std::path::Path) {
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=gotel-webhook"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("tls.key"))
+        .arg("-out")
+        .arg(dir.join("tls.crt"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl");
+}
+
+/// The API server calls `gotel webhook` when a Pod is created: an annotated
+/// Pod is stored with exactly the sidecar `gotel inject` adds; another is
+/// stored as it came.
+#[test]
+fn the_webhook_injects_through_a_real_api_server_as_inject_does() {
+    let Some(cluster) = kube::Cluster::start() else {
+        return;
+    };
+    let ns = "gotel-webhook-test";
+    cluster.namespace(ns);
+    let dir = tempfile::tempdir().unwrap();
+    webhook_certificate(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sidecar = [
+        "--image",
+        "gotel:dev",
+        "--otlp-endpoint",
+        "http://otel-collector:4317",
+    ];
+    let mut webhook = std::process::Command::new(env!("CARGO_BIN_EXE_gotel"))
+        .args([
+            "webhook",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cert",
+        ])
+        .arg(dir.path().join("tls.crt"))
+        .arg("--key")
+        .arg(dir.path().join("tls.key"))
+        .args(sidecar)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "gotel webhook never listened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ca = std::process::Command::new("base64")
+        .arg("-w0")
+        .arg(dir.path().join("tls.crt"))
+        .output()
+        .unwrap()
+        .stdout;
+    let ca = String::from_utf8(ca).unwrap();
+    // Fail, not Ignore, here: a webhook that does not answer fails the test.
+    let registration = format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {{ name: gotel-test }}
+webhooks:
+  - name: inject.gotel.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    timeoutSeconds: 10
+    clientConfig: {{ url: \"https://127.0.0.1:{port}/mutate\", caBundle: {ca} }}
+    namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: {ns} }} }}
+    rules:
+      - {{ operations: [CREATE], apiGroups: [\"\"], apiVersions: [v1], resources: [pods] }}
+"
+    );
+    cluster
+        .apply(&registration, false)
+        .expect("register the webhook");
+    let pod = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {annotations}\nspec:\n  containers: [{{ name: app, image: app:1 }}]\n"
+        )
+    };
+    let annotated = pod("traced", "{ gotel.dev/inject: \"true\" }");
+    // The registration takes a moment to reach the admission chain.
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let stored = loop {
+        let stored = cluster
+            .apply(&annotated, true)
+            .expect("create the annotated pod");
+        if names(&stored[0]["spec"]["containers"]).contains(&"gotel") {
+            break stored;
+        }
+        assert!(Instant::now() < deadline, "never injected: {}", stored[0]);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    let want = cluster
+        .apply(&gotel_inject(&annotated, &sidecar), true)
+        .expect("the injected pod");
+    // The service-account token volume gets a random name per pod.
+    // The service-account plugin runs before mutating webhooks, so lists
+    // it appends to come in another order: compare them sorted.
+    let same_token = |spec: &Value| {
+        let mut spec = spec.clone();
+        let by_name = |list: &mut Value| {
+            if let Some(a) = list.as_array_mut() {
+                a.sort_by_key(|v| v["name"].to_string());
+            }
+        };
+        by_name(&mut spec["volumes"]);
+        for c in spec["containers"].as_array_mut().into_iter().flatten() {
+            by_name(&mut c["volumeMounts"]);
+        }
+        let text = spec.to_string();
+        let at = text.find("kube-api-access-").expect("a token volume");
+        let random = &text[at..at + "kube-api-access-".len() + 5];
+        text.replace(random, "kube-api-access-?")
+    };
+    assert_eq!(same_token(&stored[0]["spec"]), same_token(&want[0]["spec"]));
+    let plain = cluster
+        .apply(&pod("plain", "{ team: shop }"), true)
+        .expect("create the plain pod");
+    assert_eq!(names(&plain[0]["spec"]["containers"]), ["app"]);
+    let _ = webhook.kill();
+    let _ = webhook.wait();
+}
