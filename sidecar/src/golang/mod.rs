@@ -197,7 +197,7 @@ impl BinaryInfo {
         let types_base = symbol("runtime.types");
         let types_end = symbol("runtime.etypes");
         let pie = file.kind() == object::ObjectKind::Dynamic;
-        let (mut dwarf, symbols_only) = match dwarf::read_file(&file) {
+        let (mut dwarf, symbols_only) = match dwarf::read_file(&file, &|| data.release()) {
             Ok(d) => (d, false),
             Err(AnalysisError::NoDwarf) => (symbols_only(&file, go_version.as_deref())?, true),
             Err(e) => return Err(e),
