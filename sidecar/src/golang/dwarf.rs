@@ -15,7 +15,7 @@ use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, RawParam, RawType};
+use collect::{collect, RawParam, RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
@@ -276,7 +276,7 @@ fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>
     }
 }
 
-fn g_offsets(types: &HashMap<DebugInfoOffset, RawType<'_>>) -> Option<GOffsets> {
+fn g_offsets(types: &Types<'_>) -> Option<GOffsets> {
     let find = |name: &str| {
         types
             .values()
@@ -291,14 +291,14 @@ fn g_offsets(types: &HashMap<DebugInfoOffset, RawType<'_>>) -> Option<GOffsets> 
     })
 }
 
-fn member_of(types: &HashMap<DebugInfoOffset, RawType<'_>>, ty: &str, field: &str) -> Option<u64> {
+fn member_of(types: &Types<'_>, ty: &str, field: &str) -> Option<u64> {
     types
         .values()
         .filter(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(ty))
         .find_map(|t| t.members.iter().find(|m| m.0 == field).map(|m| m.1))
 }
 
-fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType<'_>>) -> RuntimeLayout {
+fn runtime_layout(types: &Types<'_>) -> RuntimeLayout {
     RuntimeLayout {
         map_len: member_of(types, "internal/runtime/maps.Map", "used")
             .or_else(|| member_of(types, "runtime.hmap", "count")),

@@ -38,6 +38,39 @@ pub(super) struct RawType<'a> {
     pub(super) count: Option<u64>,
 }
 
+/// Raw types by offset: DIEs come in offset order, so a sorted list with
+/// binary search, without a hash table's slack (a third of it, and twice
+/// that while it grows).
+#[derive(Debug, Default)]
+pub(super) struct Types<'a>(Vec<(DebugInfoOffset, RawType<'a>)>);
+
+impl<'a> Types<'a> {
+    fn push(&mut self, off: DebugInfoOffset, t: RawType<'a>) {
+        debug_assert!(self.0.last().is_none_or(|(o, _)| o.0 < off.0));
+        self.0.push((off, t));
+    }
+
+    pub(super) fn get(&self, off: &DebugInfoOffset) -> Option<&RawType<'a>> {
+        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, off: &DebugInfoOffset) -> Option<&mut RawType<'a>> {
+        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    /// Every type with its offset, in offset order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&DebugInfoOffset, &RawType<'a>)> {
+        self.0.iter().map(|(o, t)| (o, t))
+    }
+
+    /// Every type, in offset order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &RawType<'a>> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub(super) struct RawParam<'a> {
     pub(super) name: Option<Name<'a>>,
@@ -59,7 +92,7 @@ pub(super) struct RawFunc<'a> {
 
 #[derive(Default)]
 pub(super) struct Collected<'a> {
-    pub(super) types: HashMap<DebugInfoOffset, RawType<'a>>,
+    pub(super) types: Types<'a>,
     pub(super) params: HashMap<DebugInfoOffset, RawParam<'a>>,
     pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc<'a>>,
     pub(super) funcs: Vec<RawFunc<'a>>,
@@ -137,7 +170,7 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
                             .entry(rt)
                             .or_insert_with(|| (n.clone(), off));
                     }
-                    c.types.insert(
+                    c.types.push(
                         off,
                         RawType {
                             tag: entry.tag(),

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use gimli::DebugInfoOffset;
 
-use super::collect::RawType;
+use super::collect::{RawType, Types};
 use super::Param;
 use crate::golang::types::{Field, GoType, Kind, TypeId, TypeTable};
 
 pub(super) struct Resolver<'a> {
-    raw: &'a HashMap<DebugInfoOffset, RawType<'a>>,
+    raw: &'a Types<'a>,
     table: TypeTable,
     memo: HashMap<DebugInfoOffset, TypeId>,
     /// Type name → DIE, built on first use.
@@ -40,7 +40,7 @@ fn receiver_of(func: &str) -> Option<(&str, &str)> {
 
 impl<'a> Resolver<'a> {
     /// A resolver over the raw types of one binary, with an empty table.
-    pub(super) fn new(raw: &'a HashMap<DebugInfoOffset, RawType<'a>>) -> Self {
+    pub(super) fn new(raw: &'a Types<'a>) -> Self {
         Resolver {
             raw,
             table: TypeTable::default(),
@@ -104,7 +104,7 @@ impl<'a> Resolver<'a> {
 
     fn by_name(&mut self, name: &str) -> Option<DebugInfoOffset> {
         if self.names.is_empty() {
-            for (off, t) in self.raw {
+            for (off, t) in self.raw.iter() {
                 if let Some(n) = &t.name {
                     self.names.entry(n.as_ref()).or_insert(*off);
                 }
