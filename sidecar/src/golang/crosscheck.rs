@@ -23,7 +23,7 @@ impl BinaryInfo {
     ) -> Result<HashMap<u64, Vec<dwarf::EntryLocation>>, AnalysisError> {
         let file = object::File::parse(self.data.bytes())
             .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
-        let locs = dwarf::entry_locations(&file);
+        let locs = dwarf::entry_locations(&file, &|| self.data.release());
         self.data.release();
         locs
     }

@@ -15,7 +15,7 @@ use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, RawParam, RawType};
+use collect::{collect, RawParam, RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
@@ -146,8 +146,9 @@ pub fn read(
         let origin = f.origin.and_then(|o| c.abstract_funcs.get(&o));
         let Some(name) = f
             .name
-            .clone()
-            .or_else(|| origin.and_then(|o| o.name.clone()))
+            .as_deref()
+            .or_else(|| origin.and_then(|o| o.name.as_deref()))
+            .map(str::to_string)
         else {
             continue;
         };
@@ -164,7 +165,7 @@ pub fn read(
         let mut params: Vec<Param> = raw_params
             .iter()
             .map(|p| Param {
-                name: p.name.clone().unwrap_or_default(),
+                name: p.name.as_deref().unwrap_or_default().to_string(),
                 ty: p.ty.map(|t| resolver.resolve(t)),
                 is_result: p.is_result,
             })
@@ -204,7 +205,7 @@ pub fn read(
         }
         if let Some(name) = &f.name {
             let n = c.inline_counts.get(off).copied().unwrap_or(0);
-            inlined_only.insert(name.clone(), n);
+            inlined_only.insert(name.to_string(), n);
         }
     }
 
@@ -213,7 +214,7 @@ pub fn read(
     let runtime_types = c
         .runtime_types
         .iter()
-        .map(|(rt, (n, off))| (*rt, (n.clone(), resolver.resolve(*off))))
+        .map(|(rt, (n, off))| (*rt, (n.to_string(), resolver.resolve(*off))))
         .collect();
     let g_offsets = g_offsets(&c.types);
     let layout = runtime_layout(&c.types);
@@ -234,15 +235,15 @@ pub fn read(
 /// `_` ones, a generic's `.dict`) stand alone. The copy may omit unused
 /// parameters the abstract list has: each goes right after the abstract
 /// parameter before it, keeping the ABI's order.
-fn out_of_line_params(
-    abstract_params: &[RawParam],
-    own: &[RawParam],
-    all: &HashMap<DebugInfoOffset, RawParam>,
-) -> Vec<RawParam> {
+fn out_of_line_params<'a>(
+    abstract_params: &[RawParam<'a>],
+    own: &[RawParam<'a>],
+    all: &HashMap<DebugInfoOffset, RawParam<'a>>,
+) -> Vec<RawParam<'a>> {
     let same = |q: &RawParam, a: &RawParam| {
         q.name.is_some() && q.name == a.name && q.is_result == a.is_result
     };
-    let mut params: Vec<RawParam> = own.iter().map(|p| merge_param(p, all)).collect();
+    let mut params: Vec<RawParam<'a>> = own.iter().map(|p| merge_param(p, all)).collect();
     for (i, a) in abstract_params.iter().enumerate() {
         if params.iter().any(|q| same(q, a)) {
             continue;
@@ -263,7 +264,7 @@ fn out_of_line_params(
     params
 }
 
-fn merge_param(p: &RawParam, all: &HashMap<DebugInfoOffset, RawParam>) -> RawParam {
+fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>>) -> RawParam<'a> {
     let Some(o) = p.origin.and_then(|o| all.get(&o)) else {
         return p.clone();
     };
@@ -275,13 +276,13 @@ fn merge_param(p: &RawParam, all: &HashMap<DebugInfoOffset, RawParam>) -> RawPar
     }
 }
 
-fn g_offsets(types: &HashMap<DebugInfoOffset, RawType>) -> Option<GOffsets> {
+fn g_offsets(types: &Types<'_>) -> Option<GOffsets> {
     let find = |name: &str| {
         types
             .values()
             .find(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(name))
     };
-    let member = |t: &RawType, name: &str| t.members.iter().find(|m| m.0 == name).map(|m| m.1);
+    let member = |t: &RawType<'_>, name: &str| t.members.iter().find(|m| m.0 == name).map(|m| m.1);
     let g = find("runtime.g")?;
     let stack = find("runtime.stack")?;
     Some(GOffsets {
@@ -290,14 +291,14 @@ fn g_offsets(types: &HashMap<DebugInfoOffset, RawType>) -> Option<GOffsets> {
     })
 }
 
-fn member_of(types: &HashMap<DebugInfoOffset, RawType>, ty: &str, field: &str) -> Option<u64> {
+fn member_of(types: &Types<'_>, ty: &str, field: &str) -> Option<u64> {
     types
         .values()
         .filter(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(ty))
         .find_map(|t| t.members.iter().find(|m| m.0 == field).map(|m| m.1))
 }
 
-fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
+fn runtime_layout(types: &Types<'_>) -> RuntimeLayout {
     RuntimeLayout {
         map_len: member_of(types, "internal/runtime/maps.Map", "used")
             .or_else(|| member_of(types, "runtime.hmap", "count")),
@@ -326,10 +327,13 @@ fn runtime_layout(types: &HashMap<DebugInfoOffset, RawType>) -> RuntimeLayout {
         },
     }
 }
-/// Reads Go DWARF from an ELF file.
-pub fn read_file(file: &object::File<'_>) -> Result<DwarfInfo, AnalysisError> {
+/// Reads Go DWARF from an ELF file; `release` drops the file's pages read
+/// so far from memory (see [`with_dwarf`]).
+pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInfo, AnalysisError> {
     let frames = arg_frames(file).unwrap_or_default();
-    with_dwarf(file, &[], |d| read(d, &frames))
+    // The function table is read whole: its pages need not stay for the peak.
+    release();
+    with_dwarf(file, &[], release, |d| read(d, &frames))
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -358,10 +362,13 @@ const SECTIONS: [gimli::SectionId; 7] = [
 
 /// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED
 /// sections, older toolchains `.zdebug_*`) and runs `f` on them: the
-/// [`SECTIONS`] and `more`; the others read as empty.
+/// [`SECTIONS`] and `more`; the others read as empty. `release` is called
+/// once they are decompressed: the compressed bytes read from the mapped
+/// file would otherwise stay resident through `f`, which makes the peak.
 fn with_dwarf<T>(
     file: &object::File<'_>,
     more: &[gimli::SectionId],
+    release: &dyn Fn(),
     f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> Result<T, AnalysisError>,
 ) -> Result<T, AnalysisError> {
     use object::{Object, ObjectSection};
@@ -389,6 +396,7 @@ fn with_dwarf<T>(
         };
         sections.insert(id, data);
     }
+    release();
     let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
         let data: &[u8] = sections.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
@@ -401,7 +409,7 @@ fn with_dwarf<T>(
 mod tests {
     use super::*;
 
-    fn param(name: &str, is_result: bool, origin: Option<usize>) -> RawParam {
+    fn param(name: &'static str, is_result: bool, origin: Option<usize>) -> RawParam<'static> {
         RawParam {
             name: Some(name.into()),
             ty: None,
@@ -410,25 +418,25 @@ mod tests {
         }
     }
 
-    fn names(params: Vec<RawParam>) -> Vec<(String, bool)> {
+    fn names(params: Vec<RawParam<'_>>) -> Vec<(String, bool)> {
         params
             .into_iter()
-            .map(|p| (p.name.unwrap(), p.is_result))
+            .map(|p| (p.name.unwrap().into_owned(), p.is_result))
             .collect()
     }
 
-    fn own(name: &str, is_result: bool) -> RawParam {
+    fn own(name: &'static str, is_result: bool) -> RawParam<'static> {
         param(name, is_result, None)
     }
 
     /// A concrete parameter pointing at abstract parameter `name` (its
     /// DIE at offset `at` in `all`).
     fn linked(
-        name: &str,
+        name: &'static str,
         is_result: bool,
         at: usize,
-        all: &mut HashMap<DebugInfoOffset, RawParam>,
-    ) -> RawParam {
+        all: &mut HashMap<DebugInfoOffset, RawParam<'static>>,
+    ) -> RawParam<'static> {
         all.insert(DebugInfoOffset(at), param(name, is_result, None));
         RawParam {
             name: None,

@@ -197,7 +197,7 @@ impl BinaryInfo {
         let types_base = symbol("runtime.types");
         let types_end = symbol("runtime.etypes");
         let pie = file.kind() == object::ObjectKind::Dynamic;
-        let (mut dwarf, symbols_only) = match dwarf::read_file(&file) {
+        let (mut dwarf, symbols_only) = match dwarf::read_file(&file, &|| data.release()) {
             Ok(d) => (d, false),
             Err(AnalysisError::NoDwarf) => (symbols_only(&file, go_version.as_deref())?, true),
             Err(e) => return Err(e),
@@ -314,6 +314,7 @@ impl BinaryInfo {
 /// not end up between the ones kept: `keep` copies what lives on, compactly,
 /// into the caller's arena, and the thread's is given back whole.
 fn apart<T: Send, U>(f: impl FnOnce() -> T + Send, keep: impl FnOnce(T) -> U) -> U {
+    fix_mmap_threshold();
     let t = std::thread::scope(|s| match s.spawn(f).join() {
         Ok(t) => t,
         Err(panic) => std::panic::resume_unwind(panic),
@@ -332,6 +333,19 @@ fn trim_heap() {
     // SAFETY: malloc_trim only returns free pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Keeps glibc's mmap threshold at its default. Freeing a large mapped
+/// block (the analysis frees many MB of them) otherwise raises it to that
+/// block's size for good, and the large buffers allocated later (plans,
+/// ring buffers, their growing vectors) land in the heap, where freeing
+/// them leaves holes: measured, 5 MiB more steady RSS for `run` on cmd/compile.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator tunable; 128 KiB is glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

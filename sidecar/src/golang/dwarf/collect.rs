@@ -2,6 +2,7 @@
 //! their members, functions with their parameters, inlined call sites),
 //! keyed by offset, before any type is resolved.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
@@ -18,51 +19,89 @@ const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
 /// the module's type data (`runtime.types`).
 const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 
+/// A DIE's name as the sections hold it: borrowed, not copied (one
+/// allocation per name was most of the collected data's size), except
+/// when it is not UTF-8.
+pub(super) type Name<'a> = Cow<'a, str>;
+
 #[derive(Debug)]
-pub(super) struct RawType {
+pub(super) struct RawType<'a> {
     pub(super) tag: gimli::DwTag,
-    pub(super) name: Option<String>,
+    pub(super) name: Option<Name<'a>>,
     pub(super) size: Option<u64>,
     pub(super) go_kind: Option<u64>,
     pub(super) encoding: Option<gimli::DwAte>,
     pub(super) ty: Option<DebugInfoOffset>,
     pub(super) elem: Option<DebugInfoOffset>,
     pub(super) key: Option<DebugInfoOffset>,
-    pub(super) members: Vec<(String, u64, Option<DebugInfoOffset>)>,
+    pub(super) members: Vec<(Name<'a>, u64, Option<DebugInfoOffset>)>,
     pub(super) count: Option<u64>,
 }
 
+/// Raw types by offset: DIEs come in offset order, so a sorted list with
+/// binary search, without a hash table's slack (a third of it, and twice
+/// that while it grows).
+#[derive(Debug, Default)]
+pub(super) struct Types<'a>(Vec<(DebugInfoOffset, RawType<'a>)>);
+
+impl<'a> Types<'a> {
+    fn push(&mut self, off: DebugInfoOffset, t: RawType<'a>) {
+        debug_assert!(self.0.last().is_none_or(|(o, _)| o.0 < off.0));
+        self.0.push((off, t));
+    }
+
+    pub(super) fn get(&self, off: &DebugInfoOffset) -> Option<&RawType<'a>> {
+        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, off: &DebugInfoOffset) -> Option<&mut RawType<'a>> {
+        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    /// Every type with its offset, in offset order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&DebugInfoOffset, &RawType<'a>)> {
+        self.0.iter().map(|(o, t)| (o, t))
+    }
+
+    /// Every type, in offset order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &RawType<'a>> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
-pub(super) struct RawParam {
-    pub(super) name: Option<String>,
+pub(super) struct RawParam<'a> {
+    pub(super) name: Option<Name<'a>>,
     pub(super) ty: Option<DebugInfoOffset>,
     pub(super) is_result: bool,
     pub(super) origin: Option<DebugInfoOffset>,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct RawFunc {
-    pub(super) name: Option<String>,
+pub(super) struct RawFunc<'a> {
+    pub(super) name: Option<Name<'a>>,
     pub(super) low_pc: Option<u64>,
     pub(super) high_pc: Option<u64>,
     pub(super) origin: Option<DebugInfoOffset>,
-    pub(super) params: Vec<RawParam>,
+    pub(super) params: Vec<RawParam<'a>>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
 }
 
 #[derive(Default)]
-pub(super) struct Collected {
-    pub(super) types: HashMap<DebugInfoOffset, RawType>,
-    pub(super) params: HashMap<DebugInfoOffset, RawParam>,
-    pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc>,
-    pub(super) funcs: Vec<RawFunc>,
+pub(super) struct Collected<'a> {
+    pub(super) types: Types<'a>,
+    pub(super) params: HashMap<DebugInfoOffset, RawParam<'a>>,
+    pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc<'a>>,
+    pub(super) funcs: Vec<RawFunc<'a>>,
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
-    pub(super) runtime_types: HashMap<u64, (String, DebugInfoOffset)>,
+    pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
 }
 
-pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
+pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collected<'a>> {
     let mut c = Collected::default();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
@@ -92,7 +131,7 @@ pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                 continue;
             };
             let name = match entry.attr_value(gimli::DW_AT_name)? {
-                Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned()),
+                Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy()),
                 None => None,
             };
             let tyref = entry.attr_value(gimli::DW_AT_type)?.and_then(reference);
@@ -131,7 +170,7 @@ pub(super) fn collect(dwarf: &gimli::Dwarf<R<'_>>) -> gimli::Result<Collected> {
                             .entry(rt)
                             .or_insert_with(|| (n.clone(), off));
                     }
-                    c.types.insert(
+                    c.types.push(
                         off,
                         RawType {
                             tag: entry.tag(),

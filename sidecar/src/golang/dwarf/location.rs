@@ -20,11 +20,13 @@ pub struct EntryLocation {
 
 /// For every function (by low_pc), the DWARF location of each parameter at
 /// the entry PC. Used to cross-check the ABI assignment and by `gotel check`.
+/// `release` drops the file's pages read so far from memory.
 pub fn entry_locations(
     file: &object::File<'_>,
+    release: &dyn Fn(),
 ) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
     let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
-    with_dwarf(file, &lists, |dwarf| {
+    with_dwarf(file, &lists, release, |dwarf| {
         entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }

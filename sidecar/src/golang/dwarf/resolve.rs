@@ -5,16 +5,16 @@ use std::collections::HashMap;
 
 use gimli::DebugInfoOffset;
 
-use super::collect::RawType;
+use super::collect::{RawType, Types};
 use super::Param;
 use crate::golang::types::{Field, GoType, Kind, TypeId, TypeTable};
 
 pub(super) struct Resolver<'a> {
-    raw: &'a HashMap<DebugInfoOffset, RawType>,
+    raw: &'a Types<'a>,
     table: TypeTable,
     memo: HashMap<DebugInfoOffset, TypeId>,
     /// Type name → DIE, built on first use.
-    names: HashMap<String, DebugInfoOffset>,
+    names: HashMap<&'a str, DebugInfoOffset>,
 }
 
 /// Splits a method symbol into its package path and receiver:
@@ -40,7 +40,7 @@ fn receiver_of(func: &str) -> Option<(&str, &str)> {
 
 impl<'a> Resolver<'a> {
     /// A resolver over the raw types of one binary, with an empty table.
-    pub(super) fn new(raw: &'a HashMap<DebugInfoOffset, RawType>) -> Self {
+    pub(super) fn new(raw: &'a Types<'a>) -> Self {
         Resolver {
             raw,
             table: TypeTable::default(),
@@ -104,9 +104,9 @@ impl<'a> Resolver<'a> {
 
     fn by_name(&mut self, name: &str) -> Option<DebugInfoOffset> {
         if self.names.is_empty() {
-            for (off, t) in self.raw {
+            for (off, t) in self.raw.iter() {
                 if let Some(n) = &t.name {
-                    self.names.entry(n.clone()).or_insert(*off);
+                    self.names.entry(n.as_ref()).or_insert(*off);
                 }
             }
         }
@@ -126,7 +126,7 @@ impl<'a> Resolver<'a> {
         };
         // Placeholder first: types may refer to themselves through pointers.
         let id = self.table.push(GoType {
-            name: raw.name.clone().unwrap_or_default(),
+            name: raw.name.as_deref().unwrap_or_default().to_string(),
             size: 0,
             kind: Kind::Unsupported("recursive".into()),
         });
@@ -136,8 +136,8 @@ impl<'a> Resolver<'a> {
         id
     }
 
-    fn build(&mut self, raw: &RawType) -> GoType {
-        let name = raw.name.clone().unwrap_or_default();
+    fn build(&mut self, raw: &RawType<'_>) -> GoType {
+        let name = raw.name.as_deref().unwrap_or_default().to_string();
         let size = raw.size.unwrap_or(8);
         let kind = match raw.go_kind {
             Some(1) => Kind::Bool,
@@ -172,13 +172,12 @@ impl<'a> Resolver<'a> {
             Some(25) => Kind::Struct {
                 fields: raw
                     .members
-                    .clone()
-                    .into_iter()
+                    .iter()
                     .filter_map(|(name, offset, ty)| {
                         Some(Field {
-                            name,
-                            offset,
-                            ty: self.resolve(ty?),
+                            name: name.to_string(),
+                            offset: *offset,
+                            ty: self.resolve((*ty)?),
                         })
                     })
                     .collect(),
@@ -201,7 +200,7 @@ impl<'a> Resolver<'a> {
 
     /// Types without `DW_AT_go_kind`: typedefs (named types) and the few
     /// runtime types the linker synthesises.
-    fn build_untagged(&mut self, raw: &RawType, name: String, size: u64) -> GoType {
+    fn build_untagged(&mut self, raw: &RawType<'_>, name: String, size: u64) -> GoType {
         if raw.tag == gimli::DW_TAG_typedef {
             if let Some(t) = raw.ty {
                 let id = self.resolve(t);
@@ -245,7 +244,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn is_eface(&self, raw: &RawType) -> bool {
+    fn is_eface(&self, raw: &RawType<'_>) -> bool {
         let target = raw.ty.and_then(|t| self.raw.get(&t));
         match target.and_then(|t| t.name.as_deref()) {
             Some(n) => n == "runtime.eface",
