@@ -1,7 +1,7 @@
 // Command shortlived lives briefly, like a CLI: -delay after its start it
 // calls tick(i) every -every until -life has passed since its start, then
-// prints "ticks N" and exits. With -hold a goroutine enters hold(7) at
-// half its life and stays there: a call the exit ends.
+// prints "ticks N" and exits. With -hold a goroutine enters hold(7) 50 ms
+// before the end and stays there: a call the exit ends.
 package main
 
 import (
@@ -36,7 +36,7 @@ func main() {
 	time.Sleep(*delay - time.Since(start))
 	if *held {
 		go func() {
-			time.Sleep(*life/2 - time.Since(start))
+			time.Sleep(*life - 50*time.Millisecond - time.Since(start))
 			hold(7)
 		}()
 	}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use super::markers::Marker;
 use super::pipeline::ProbeKey;
 use super::AttachError;
 use crate::config::ProbeSpec;
@@ -35,6 +36,9 @@ type PlansOrWhy = Result<Vec<Arc<Plan>>, AttachError>;
 pub struct Binaries {
     analyses: HashMap<BinKey, Result<Arc<BinaryInfo>, AttachError>>,
     plans: HashMap<(BinKey, ProbeKey), PlansOrWhy>,
+    /// Markers' plans, or why a binary has none (Goexit is often absent:
+    /// its "did you mean" is not worked out again for every process).
+    markers: HashMap<(BinKey, Marker), Result<Arc<Plan>, String>>,
     /// When each analysed binary was last seen run by a traced process.
     last_used: HashMap<BinKey, Instant>,
     /// Analyses made: each file once while a traced process runs it.
@@ -95,6 +99,20 @@ impl Binaries {
             .clone()
     }
 
+    /// The plan of `marker` in binary `key`.
+    pub fn marker_plan(
+        &mut self,
+        key: BinKey,
+        bin: &BinaryInfo,
+        marker: Marker,
+        pid: u32,
+    ) -> Result<Arc<Plan>, String> {
+        self.markers
+            .entry((key, marker))
+            .or_insert_with(|| marker.plan(bin, pid))
+            .clone()
+    }
+
     /// Keeps the binaries in `in_use`, and the others for [`KEEP_UNUSED`]
     /// after their last use: an analysis holds the whole file and its
     /// DWARF.
@@ -107,6 +125,7 @@ impl Binaries {
         let kept = &self.last_used;
         self.analyses.retain(|k, _| kept.contains_key(k));
         self.plans.retain(|(k, _), _| kept.contains_key(k));
+        self.markers.retain(|(k, _), _| kept.contains_key(k));
     }
 
     /// Keeps only the plans of the probes in `keep`.

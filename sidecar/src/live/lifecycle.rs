@@ -19,10 +19,14 @@ impl<K: Kernel> Supervisor<K> {
             return;
         };
         match ev.kind {
-            PROC_EXEC if ev.pid != std::process::id() => match crate::proc::read(ev.pid) {
-                Some(p) => self.exec_seen(&p, ev.ktime_ns, drain),
-                None => debug!(pid = ev.pid, "exec'd process ended before it could be read"),
-            },
+            // Every exec of the host (or pod) lands here: without probes,
+            // /proc is not even read.
+            PROC_EXEC if ev.pid != std::process::id() && !self.cfg.probes.is_empty() => {
+                match crate::proc::read(ev.pid) {
+                    Some(p) => self.exec_seen(&p, ev.ktime_ns, drain),
+                    None => debug!(pid = ev.pid, "exec'd process ended before it could be read"),
+                }
+            }
             PROC_EXIT => self.exit_seen(ev.pid, drain),
             _ => {}
         }

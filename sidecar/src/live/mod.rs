@@ -509,18 +509,21 @@ impl<K: Kernel> Supervisor<K> {
         names: Arc<ProcessNames>,
         loaded: Loaded,
     ) {
-        let meta = marker.plan(bin, p.pid).map(|plan| {
-            Arc::new(Attachment {
-                id: self.next_id,
-                key: marker.key(),
-                probe: marker.function().into(),
-                pid: p.pid,
-                plan,
-                origin,
-                names,
-                marker: Some(marker),
-            })
-        });
+        let meta = self
+            .binaries
+            .marker_plan(loaded.bin, bin, marker, p.pid)
+            .map(|plan| {
+                Arc::new(Attachment {
+                    id: self.next_id,
+                    key: marker.key(),
+                    probe: marker.function().into(),
+                    pid: p.pid,
+                    plan,
+                    origin,
+                    names,
+                    marker: Some(marker),
+                })
+            });
         self.next_id += 1;
         let r = meta.and_then(|m| {
             self.registry
