@@ -733,3 +733,56 @@ int gotel_probe(struct pt_regs *ctx)
 	__sync_fetch_and_add(&s->busy, -1);
 	return 0;
 }
+
+/* Lifecycle records (gotel_proc_event): few and urgent, so each one wakes
+ * the reader. 64 KiB holds 4096 of them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} procs SEC(".maps");
+
+/*
+ * Sends one lifecycle record for the current task's process. Only
+ * processes gotel can name in /proc are reported: with gotel in a child
+ * PID namespace (a pod), the ids are translated into it and a process
+ * outside it (another pod) sends nothing. A full ring loses the record;
+ * the periodic /proc scan catches up.
+ */
+static __always_inline void proc_event(__u8 kind)
+{
+	struct gotel_proc_event ev = {};
+	ev.ktime_ns = bpf_ktime_get_ns();
+	ev.kind = kind;
+	if (pidns_ino) {
+		struct bpf_pidns_info ns = {};
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
+			return;
+		ev.pid = ns.tgid;
+	} else {
+		ev.pid = bpf_get_current_pid_tgid() >> 32;
+	}
+	bpf_ringbuf_output(&procs, &ev, sizeof(ev), 0);
+}
+
+/*
+ * After exec has mapped the new image, before it runs a user instruction.
+ * Raw tracepoints attach by name: no tracefs mount needed (a pod has none).
+ */
+SEC("raw_tracepoint/sched_process_exec")
+int gotel_exec(void *ctx)
+{
+	proc_event(GOTEL_PROC_EXEC);
+	return 0;
+}
+
+/* Every exiting thread passes here; only the leader's exit ends the
+ * process as far as gotel is concerned (Go exits with exit_group). */
+SEC("raw_tracepoint/sched_process_exit")
+int gotel_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)id != (__u32)(id >> 32))
+		return 0;
+	proc_event(GOTEL_PROC_EXIT);
+	return 0;
+}

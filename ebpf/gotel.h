@@ -284,4 +284,25 @@ enum gotel_stat {
 	GOTEL_STAT_COUNT = 4,
 };
 
+/*
+ * Process lifecycle records, in their own small ring buffer (`procs`) so
+ * that they wake userspace at once while call records wait for the drain
+ * timer. They let a process be attached milliseconds after its exec and
+ * detached when it exits; the /proc scan stays the fallback for a lost
+ * record or a kernel without the tracepoints.
+ */
+enum gotel_proc_kind {
+	GOTEL_PROC_EXEC = 1, /* sched_process_exec: a new image runs */
+	GOTEL_PROC_EXIT = 2, /* sched_process_exit of a thread-group leader */
+};
+
+/* One lifecycle record. `pid` is as gotel's PID namespace numbers it;
+ * processes outside that namespace (or nested below it) send none. */
+struct gotel_proc_event {
+	__u64 ktime_ns;
+	__u32 pid;
+	__u8 kind;
+	__u8 _pad[3];
+};
+
 #endif /* GOTEL_H */

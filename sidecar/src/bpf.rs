@@ -7,7 +7,7 @@ use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink, UProbeScope};
-use aya::programs::UProbe;
+use aya::programs::{RawTracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 
 use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe, MAX_RECIPES, STAT_COUNT};
@@ -204,6 +204,35 @@ impl Bpf {
             .attach(point, path, scope)
             .map_err(|e| err(error_chain(&e)))?;
         prog.take_link(id).map_err(|e| err(e.to_string()))
+    }
+
+    /// Loads and attaches the exec and exit tracepoint programs and hands
+    /// out the ring buffer of their records (`RawProcEvent`). An error
+    /// leaves uprobes working; discovery then relies on /proc scans.
+    pub fn watch_processes(&mut self) -> Result<RingBuf<MapData>, BpfError> {
+        for (prog, event) in [
+            ("gotel_exec", "sched_process_exec"),
+            ("gotel_exit", "sched_process_exit"),
+        ] {
+            let fail = |why: String| BpfError::Load {
+                why: format!("{prog} on raw tracepoint {event}: {why}"),
+            };
+            let tp: &mut RawTracePoint = self
+                .ebpf
+                .program_mut(prog)
+                .ok_or_else(|| fail("missing from object".into()))?
+                .try_into()
+                .map_err(|e| fail(error_chain(&e)))?;
+            tp.load().map_err(|e| fail(verifier_error(&e)))?;
+            // The link lives as long as the program, i.e. as gotel.
+            tp.attach(event).map_err(|e| fail(error_chain(&e)))?;
+        }
+        let map = self.ebpf.take_map("procs").ok_or_else(|| BpfError::Load {
+            why: "map procs missing from object".into(),
+        })?;
+        RingBuf::try_from(map).map_err(|e| BpfError::Load {
+            why: error_chain(&e),
+        })
     }
 
     /// Sums the per-CPU counters.

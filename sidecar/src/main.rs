@@ -470,11 +470,26 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
         Some(line) => warn!("{line}"),
         None => {}
     }
-    let (bpf, ring) = Bpf::load(cfg.ring_buffer_kib * 1024)?;
+    let (mut bpf, ring) = Bpf::load(cfg.ring_buffer_kib * 1024)?;
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
     // until the AsyncFd (and with it the RingBuf) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .context("polling the ring buffer")?;
+    // Exec and exit from the kernel; without them, /proc scans alone.
+    let mut procs = match bpf.watch_processes() {
+        // SAFETY: as for `ring`.
+        Ok(r) => Some(
+            unsafe { AsyncFd::register_with_interest(r, tokio::io::Interest::READABLE) }
+                .context("polling the process ring buffer")?,
+        ),
+        Err(e) => {
+            warn!(
+                "{e}; new processes are found by /proc scans every {} ms",
+                cfg.scan_interval_ms
+            );
+            None
+        }
+    };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let mut otlp = None;
     for out in gotel::otlp::outputs(&cfg) {
@@ -521,6 +536,22 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 let mut guard = guard?;
                 sup.drain(guard.get_inner_mut());
                 guard.clear_ready();
+            }
+            Some(guard) = async {
+                match procs.as_mut() {
+                    Some(p) => Some(p.readable_mut().await),
+                    None => None,
+                }
+            }, if procs.is_some() => {
+                let mut guard = guard?;
+                let mut records = Vec::new();
+                while let Some(item) = guard.get_inner_mut().next() {
+                    records.push(item.to_vec());
+                }
+                guard.clear_ready();
+                for r in &records {
+                    sup.process_event(r, |s| s.drain(ring.get_mut()));
+                }
             }
             _ = drain.tick() => {
                 sup.drain(ring.get_mut());

@@ -74,6 +74,10 @@ pub const STAT_FAULTS: u32 = 3;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
+/// `gotel_proc_event.kind`: a process exec'd a new image.
+pub const PROC_EXEC: u8 = 1;
+/// `gotel_proc_event.kind`: a process's thread-group leader exited.
+pub const PROC_EXIT: u8 = 2;
 const _: () = assert!(NUM_INT_REGS == crate::golang::abi::NUM_INT_REGS);
 
 /// Constants of this module that `ebpf/gotel.h` has no twin of: the
@@ -121,6 +125,8 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_NO_RECIPE,
         STAT_FAULTS,
         STAT_COUNT,
+        PROC_EXEC,
+        PROC_EXIT,
     ]
 }
 
@@ -333,6 +339,30 @@ impl RawEvent {
     }
 }
 
+/// `struct gotel_proc_event`: one record of the `procs` ring buffer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawProcEvent {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the tracepoint.
+    pub ktime_ns: u64,
+    /// Process id in gotel's PID namespace.
+    pub pid: u32,
+    /// PROC_EXEC or PROC_EXIT.
+    pub kind: u8,
+    /// Padding.
+    pub _pad: [u8; 3],
+}
+
+impl RawProcEvent {
+    /// Reads one `procs` record; None when it is too short.
+    pub fn parse(record: &[u8]) -> Option<RawProcEvent> {
+        let hdr = record.get(..size_of::<RawProcEvent>())?;
+        // SAFETY: RawProcEvent is repr(C) plain integers; read_unaligned
+        // copes with any alignment of the ring-buffer slice.
+        Some(unsafe { std::ptr::read_unaligned(hdr.as_ptr().cast()) })
+    }
+}
+
 impl Default for RawRecipe {
     fn default() -> Self {
         RawRecipe {
@@ -471,6 +501,15 @@ pub fn layout() -> Vec<StructLayout> {
                 ("drop_seq", offset_of!(RawEvent, drop_seq)),
             ],
         ),
+        (
+            "gotel_proc_event",
+            size_of::<RawProcEvent>(),
+            vec![
+                ("ktime_ns", offset_of!(RawProcEvent, ktime_ns)),
+                ("pid", offset_of!(RawProcEvent, pid)),
+                ("kind", offset_of!(RawProcEvent, kind)),
+            ],
+        ),
     ]
 }
 
@@ -480,6 +519,7 @@ const _: () = assert!(size_of::<RawRecipe>() == 32 + 48 * MAX_OPS);
 const _: () = assert!(size_of::<RawTypeRecipe>() == 8 + 48 * MAX_TYPE_OPS);
 const _: () = assert!(size_of::<RawDynBlock>() == 24);
 const _: () = assert!(size_of::<RawEvent>() == 56);
+const _: () = assert!(size_of::<RawProcEvent>() == 16);
 const _: () = assert!(size_of::<RawStrHead>() == 16);
 const _: () = assert!(size_of::<RawSeqHead>() == 16);
 const _: () = assert!(size_of::<RawElemHead>() == 8);

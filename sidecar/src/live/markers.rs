@@ -26,7 +26,7 @@ use crate::plan::Plan;
 use super::pipeline::ProbeKey;
 
 /// Which runtime event a marker's records announce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Marker {
     /// `runtime.gopanic`: the goroutine began to panic.
     Panic,
@@ -53,6 +53,7 @@ impl Marker {
     }
 
     /// Its plan: the function's entry, capturing nothing, no return sites.
+    /// The same for every process of `bin` (`pid` only names the target).
     pub fn plan(self, bin: &BinaryInfo, pid: u32) -> Result<Arc<Plan>, String> {
         let f = bin.lookup(self.function()).map_err(|e| e.to_string())?;
         let spec: ProbeSpec = serde_json::from_value(serde_json::json!({

@@ -10,6 +10,7 @@
 
 mod binaries;
 pub mod kernel;
+mod lifecycle;
 pub mod markers;
 mod names;
 pub mod pipeline;
@@ -78,6 +79,29 @@ impl From<BpfError> for AttachError {
     fn from(e: BpfError) -> Self {
         AttachError::Kernel(Arc::new(e))
     }
+}
+
+/// Whether `why` says the process itself is gone (its /proc entry, or
+/// the kernel's ESRCH), rather than anything about the probe.
+fn gone(why: &AttachError) -> bool {
+    match why {
+        AttachError::Stat { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        AttachError::Kernel(e) => {
+            matches!(&**e, BpfError::Attach { why, .. } if why.contains("(os error 3)"))
+        }
+        _ => false,
+    }
+}
+
+/// What [`Supervisor::attach_missing`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Attached already, or failed for this image before.
+    Skipped,
+    /// Tried: attached, or the failure recorded.
+    Made,
+    /// The process ended under it.
+    Gone,
 }
 
 fn probe_key(spec: &ProbeSpec) -> ProbeKey {
@@ -240,11 +264,8 @@ impl<K: Kernel> Supervisor<K> {
         if !gone.is_empty() {
             drain(self);
         }
-        let now = monotonic_ns();
         for pid in gone {
-            self.registry
-                .detach_process(&mut self.kernel, &mut self.pipeline, pid);
-            self.deliver(|pipeline, emit| pipeline.end_process(pid, now, emit));
+            self.end_process(pid);
         }
         self.failed
             .retain(|(id, _), _| live.get(&id.0).is_some_and(|p| p.identity() == *id));
@@ -258,19 +279,15 @@ impl<K: Kernel> Supervisor<K> {
                 .filter(|p| crate::discover::matches(&spec.target, p))
             {
                 matched = true;
-                let done = self.registry.has(p.pid, &key)
-                    || self.failed.contains_key(&(p.identity(), key.clone()));
-                if !done {
-                    if let Err(why) = self.attach(&key, spec, p) {
-                        self.fail(&key, spec, p, &why);
-                    }
+                if self.attach_missing(&key, spec, p) == Attempt::Gone {
+                    self.note_gone(p);
                 }
             }
             self.note_waiting(key, spec, matched);
         }
         self.retire_superseded(live);
         let in_use = self.registry.binaries_in_use();
-        self.binaries.retain_binaries(&in_use);
+        self.binaries.retain_binaries(&in_use, Instant::now());
         self.types.retain(&mut self.kernel, &in_use);
     }
 
@@ -312,6 +329,40 @@ impl<K: Kernel> Supervisor<K> {
             if self.registry.pids_of(&old).is_empty() {
                 self.superseded.remove(&old);
             }
+        }
+    }
+
+    /// Attaches `spec` to `p` unless it is attached there or failed for
+    /// this image already.
+    fn attach_missing(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Attempt {
+        let done =
+            self.registry.has(p.pid, key) || self.failed.contains_key(&(p.identity(), key.clone()));
+        if done {
+            return Attempt::Skipped;
+        }
+        match self.attach(key, spec, p) {
+            Ok(()) => Attempt::Made,
+            Err(why) if gone(&why) => Attempt::Gone,
+            Err(why) => {
+                self.fail(key, spec, p, &why);
+                Attempt::Made
+            }
+        }
+    }
+
+    /// One line for a process that ended while probes were being attached
+    /// to it (a short-lived one), instead of one error per probe; what was
+    /// attached is released when its end is seen.
+    fn note_gone(&mut self, p: &Process) {
+        info!(pid = p.pid, exe = %p.exe.display(), "process exited before its probes could be attached");
+        let probes = self.cfg.probes.clone();
+        for spec in &probes {
+            let failure = Failure {
+                pid: p.pid,
+                exe: p.exe.clone(),
+                error: "process exited before attach".into(),
+            };
+            self.failed.insert((p.identity(), probe_key(spec)), failure);
         }
     }
 
@@ -443,6 +494,9 @@ impl<K: Kernel> Supervisor<K> {
                 self.registry
                     .attach(&mut self.kernel, &mut self.pipeline, meta, p, loaded)
             {
+                if gone(&why) {
+                    return Err(why);
+                }
                 self.fail(key, spec, p, &why);
                 continue;
             }
@@ -472,18 +526,21 @@ impl<K: Kernel> Supervisor<K> {
         names: Arc<ProcessNames>,
         loaded: Loaded,
     ) {
-        let meta = marker.plan(bin, p.pid).map(|plan| {
-            Arc::new(Attachment {
-                id: self.next_id,
-                key: marker.key(),
-                probe: marker.function().into(),
-                pid: p.pid,
-                plan,
-                origin,
-                names,
-                marker: Some(marker),
-            })
-        });
+        let meta = self
+            .binaries
+            .marker_plan(loaded.bin, bin, marker, p.pid)
+            .map(|plan| {
+                Arc::new(Attachment {
+                    id: self.next_id,
+                    key: marker.key(),
+                    probe: marker.function().into(),
+                    pid: p.pid,
+                    plan,
+                    origin,
+                    names,
+                    marker: Some(marker),
+                })
+            });
         self.next_id += 1;
         let r = meta.and_then(|m| {
             self.registry

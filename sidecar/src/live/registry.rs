@@ -125,6 +125,11 @@ impl<K: Kernel> Registry<K> {
             .is_some_and(|t| t.attached.iter().any(|a| &a.meta.key == key))
     }
 
+    /// The image of process `pid` attachments are held for, if any.
+    pub fn identity(&self, pid: u32) -> Option<Identity> {
+        self.procs.get(&pid).map(|t| t.identity)
+    }
+
     /// Traced processes whose image is no longer the one in `live`: gone,
     /// or replaced by exec.
     pub fn changed(&self, live: &HashMap<u32, Process>) -> Vec<u32> {

@@ -140,3 +140,64 @@ fn records_become_calls_in_the_sink_and_are_counted() {
     assert_eq!(kept.0.borrow().len(), 1);
     assert_eq!(kept.0.borrow()[0].function, "main.f");
 }
+
+#[test]
+fn an_exec_record_tries_the_process_at_once_and_once_per_image() {
+    let (_sleeper, pid, me) = sleeper();
+    let (mut sup, _) = supervisor(config(
+        serde_json::json!([{ "function": "main.f", "target": { "exe": "sleep" } }]),
+    ));
+    let record = |kind, pid| {
+        let ev = crate::recipe::RawProcEvent {
+            ktime_ns: monotonic_ns(),
+            pid,
+            kind,
+            _pad: [0; 3],
+        };
+        // SAFETY: RawProcEvent is repr(C) plain integers.
+        let bytes: [u8; 16] = unsafe { std::mem::transmute(ev) };
+        bytes.to_vec()
+    };
+    let drained = RefCell::new(0);
+    sup.process_event(&record(crate::recipe::PROC_EXEC, pid), |_| {
+        *drained.borrow_mut() += 1
+    });
+    // Not a Go binary: tried, failed, recorded, without any scan.
+    assert_eq!(sup.binaries.opened, 1);
+    assert_eq!(sup.failed.len(), 1);
+    assert!(sup
+        .failed
+        .contains_key(&(me.identity(), probe_key(&sup.cfg.probes[0]))));
+    sup.exec_seen(&me, monotonic_ns(), |_| *drained.borrow_mut() += 1);
+    assert_eq!(sup.failed.len(), 1, "not retried for the same image");
+    // Nothing traced: neither the exit nor a short record drains.
+    sup.process_event(&record(crate::recipe::PROC_EXIT, pid), |_| {
+        *drained.borrow_mut() += 1
+    });
+    sup.process_event(&[1, 2, 3], |_| *drained.borrow_mut() += 1);
+    assert_eq!(*drained.borrow(), 0);
+}
+
+#[test]
+fn a_vanished_process_is_told_from_a_probe_that_cannot_attach() {
+    let stat = |kind: std::io::ErrorKind| AttachError::Stat {
+        path: "/proc/1/exe".into(),
+        source: Arc::new(std::io::Error::from(kind)),
+    };
+    let attach = |why: &str| {
+        AttachError::from(BpfError::Attach {
+            path: "/proc/1/exe".into(),
+            offset: 0x10,
+            pid: 1,
+            why: why.into(),
+        })
+    };
+    assert!(gone(&stat(std::io::ErrorKind::NotFound)));
+    assert!(!gone(&stat(std::io::ErrorKind::PermissionDenied)));
+    assert!(gone(&attach(
+        "`perf_event_open` failed: No such process (os error 3)"
+    )));
+    assert!(!gone(&attach(
+        "`perf_event_open` failed: Permission denied (os error 13)"
+    )));
+}

@@ -1,0 +1,3 @@
+module shortlived
+
+go 1.19
