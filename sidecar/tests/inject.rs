@@ -67,39 +67,6 @@ fn inject_adds_the_sidecar_once_and_refuses_what_it_cannot_handle() {
     );
 }
 
-/// A self-signed certificate for 127.0.0.1, written to `dir`.
-fn certificate(dir: &Path) {
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=gotel-webhook",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("new.key"))
-        .arg("-out")
-        .arg(dir.join("new.crt"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // Renamed into place, as a Secret volume update swaps files.
-    std::fs::rename(dir.join("new.key"), dir.join("tls.key")).unwrap();
-    std::fs::rename(dir.join("new.crt"), dir.join("tls.crt")).unwrap();
-}
-
 /// POSTs `review` to the webhook trusting only `ca`; None when TLS fails.
 fn post(addr: &str, ca: &Path, review: &Value) -> Option<Value> {
     let out = Command::new("curl")
@@ -118,7 +85,7 @@ fn post(addr: &str, ca: &Path, review: &Value) -> Option<Value> {
 #[test]
 fn webhook_mutates_annotated_pods_over_tls_and_follows_a_rotated_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    certificate(dir.path());
+    self_signed_certificate(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -182,7 +149,7 @@ fn webhook_mutates_annotated_pods_over_tls_and_follows_a_rotated_certificate() {
 
     // Rotated in place: the next handshake serves the new certificate.
     std::thread::sleep(Duration::from_millis(1100));
-    certificate(dir.path());
+    self_signed_certificate(dir.path());
     let ca2 = dir.path().join("ca-2.crt");
     std::fs::copy(dir.path().join("tls.crt"), &ca2).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

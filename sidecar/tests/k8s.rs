@@ -4,6 +4,8 @@
 //! refuse broken ones; the objects they would store are then checked for
 //! what gotel needs in the pod.
 
+#[allow(dead_code)]
+mod common;
 mod kube;
 
 use std::collections::BTreeSet;
@@ -441,29 +443,6 @@ fn dockerfile_agrees_with_the_manifests_and_the_bootstrap() {
     }
 }
 
-/// A self-signed certificate for 127.0.0.1 in `dir` (tls.crt, tls.key).
-fn webhook_certificate(dir: &std::path::Path) {
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=gotel-webhook"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(dir.join("tls.key"))
-        .arg("-out")
-        .arg(dir.join("tls.crt"))
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl");
-}
-
 /// The API server calls `gotel webhook` when a Pod is created: an annotated
 /// Pod is stored with exactly the sidecar `gotel inject` adds; another is
 /// stored as it came.
@@ -475,7 +454,7 @@ fn the_webhook_injects_through_a_real_api_server_as_inject_does() {
     let ns = "gotel-webhook-test";
     cluster.namespace(ns);
     let dir = tempfile::tempdir().unwrap();
-    webhook_certificate(dir.path());
+    common::self_signed_certificate(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

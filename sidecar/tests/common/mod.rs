@@ -429,3 +429,29 @@ pub fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
     }
     out
 }
+
+/// A self-signed EC certificate for 127.0.0.1 in `dir` (`tls.crt`,
+/// `tls.key`), renamed into place as a Secret volume update swaps files.
+pub fn self_signed_certificate(dir: &Path) {
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=gotel-webhook"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("new.key"))
+        .arg("-out")
+        .arg(dir.join("new.crt"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl req");
+    std::fs::rename(dir.join("new.key"), dir.join("tls.key")).unwrap();
+    std::fs::rename(dir.join("new.crt"), dir.join("tls.crt")).unwrap();
+}
