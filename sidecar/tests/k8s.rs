@@ -4,7 +4,6 @@
 //! refuse broken ones; the objects they would store are then checked for
 //! what gotel needs in the pod.
 
-#[allow(dead_code)]
 mod common;
 mod kube;
 
