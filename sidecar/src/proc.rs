@@ -126,6 +126,9 @@ pub enum Unreadable {
     Denied,
     /// It has no executable: a kernel thread, or a zombie.
     NoExecutable,
+    /// It is a thread of process N, not a process (`/proc/TID` exists
+    /// but is not listed).
+    Thread(u32),
     /// It reads fine now (it was between exec and its first scan).
     Readable,
 }
@@ -136,6 +139,7 @@ impl std::fmt::Display for Unreadable {
             Unreadable::Gone => "no such process",
             Unreadable::Denied => "permission denied (gotel needs CAP_SYS_PTRACE, and CAP_DAC_READ_SEARCH for another user's process)",
             Unreadable::NoExecutable => "it has no executable (a kernel thread, or a process that exited)",
+            Unreadable::Thread(tgid) => return write!(f, "it is a thread of process {tgid}; select pid: {tgid}"),
             Unreadable::Readable => "it was starting or exiting; retried at the next scan",
         })
     }
@@ -146,6 +150,16 @@ pub fn unreadable(pid: u32) -> Unreadable {
     let base = PathBuf::from(format!("/proc/{pid}"));
     if !base.exists() {
         return Unreadable::Gone;
+    }
+    let tgid = std::fs::read_to_string(base.join("status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|t| t.trim().parse::<u32>().ok())
+        });
+    if let Some(tgid) = tgid.filter(|t| *t != pid) {
+        return Unreadable::Thread(tgid);
     }
     match std::fs::read_link(base.join("exe")) {
         Ok(_) if read(pid).is_some() => Unreadable::Readable,
@@ -410,6 +424,11 @@ mod tests {
     #[test]
     fn unreadable_processes_are_told_apart() {
         assert_eq!(unreadable(std::process::id()), Unreadable::Readable);
+        // A thread's id names its /proc entry too, but it is no process.
+        let me = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let thread = std::thread::spawn(move || unreadable(unsafe { libc::gettid() } as u32));
+        assert_eq!(thread.join().unwrap(), Unreadable::Thread(me));
         // kthreadd: pid 2 in the initial PID namespace, no executable.
         if PidNamespace::of(std::process::id()).is_some_and(|n| n.is_host()) {
             assert_eq!(unreadable(2), Unreadable::NoExecutable);
