@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,27 +13,9 @@ use serde_json::{json, Value};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: demo }\nspec:\n  selector: { matchLabels: { app: demo } }\n  template:\n    metadata: { labels: { app: demo } }\n    spec:\n      containers: [{ name: demo, image: demo:1 }]\n";
 
-fn inject(input: &str, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(gotel_bin())
-        .arg("inject")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn inject_adds_the_sidecar_once_and_refuses_what_it_cannot_handle() {
-    let out = inject(
+    let out = gotel_inject(
         DEPLOYMENT,
         &[
             "--image",
@@ -53,12 +34,12 @@ fn inject_adds_the_sidecar_once_and_refuses_what_it_cannot_handle() {
     assert_eq!(spec["initContainers"][0]["image"], "gotel:dev");
     assert_eq!(spec["initContainers"][0]["restartPolicy"], "Always");
     // Idempotent: the output goes through unchanged.
-    let again = inject(&yaml, &["--native"]);
+    let again = gotel_inject(&yaml, &["--native"]);
     assert!(again.status.success());
     assert_eq!(String::from_utf8(again.stdout).unwrap(), yaml);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has a `gotel` container"));
 
-    let bad = inject("kind: Deployment\nmetadata: { name: d }\nspec: {}\n", &[]);
+    let bad = gotel_inject("kind: Deployment\nmetadata: { name: d }\nspec: {}\n", &[]);
     assert!(!bad.status.success());
     assert!(
         text(&bad).contains("document 1: Deployment d has no pod spec at spec.template.spec"),

@@ -140,24 +140,14 @@ fn check_gotel_container(g: &Value) {
     );
 }
 
-/// `gotel inject ARGS` on `yaml`.
-fn gotel_inject(yaml: &str, args: &[&str]) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gotel"))
-        .arg("inject")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "gotel inject failed");
+/// `gotel inject ARGS` on `yaml`: the YAML it writes.
+fn injected(yaml: &str, args: &[&str]) -> String {
+    let out = common::gotel_inject(yaml, args);
+    assert!(
+        out.status.success(),
+        "gotel inject failed: {}",
+        common::text(&out)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -363,8 +353,8 @@ fn every_manifest_is_admitted_by_a_real_api_server() {
         if native {
             args.push("--native");
         }
-        let injected = gotel_inject(&base_yaml, &args);
-        let objects = dry_run(&cluster, &injected).unwrap_or_else(|e| panic!("injected: {e}"));
+        let yaml = injected(&base_yaml, &args);
+        let objects = dry_run(&cluster, &yaml).unwrap_or_else(|e| panic!("injected: {e}"));
         assert_eq!(
             demo_pod(&objects),
             demo_pod(&stored[overlay]),
@@ -530,7 +520,7 @@ webhooks:
         std::thread::sleep(std::time::Duration::from_millis(250));
     };
     let want = cluster
-        .apply(&gotel_inject(&annotated, &sidecar), true)
+        .apply(&injected(&annotated, &sidecar), true)
         .expect("the injected pod");
     // The service-account token volume gets a random name per pod.
     // The service-account plugin runs before mutating webhooks, so lists

@@ -167,27 +167,12 @@ impl Pod {
     fn stop(mut self) -> (Vec<Value>, Vec<String>) {
         self.stdin.write_all(b"stop\n").unwrap();
         self.stdin.flush().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "the pod did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let logs = self.stderr.rest();
-        assert!(
-            status.success(),
-            "gotel exited with {status}; logs:\n{}",
-            logs.join("\n")
-        );
-        let calls = self
-            .stdout
-            .rest()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
-            .collect();
-        (calls, logs)
+        exit_output(
+            &mut self.child,
+            &mut self.stdout,
+            &mut self.stderr,
+            "the pod did not stop",
+        )
     }
 }
 

@@ -284,31 +284,59 @@ impl Gotel {
     pub fn stop_with(mut self, signal: i32) -> (Vec<Value>, Vec<String>) {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, signal) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gotel did not exit on signal {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let logs = self.stderr.rest();
-        assert!(
-            status.success(),
-            "gotel exited with {status}; logs:\n{}",
-            logs.join("\n")
-        );
-        let calls = self
-            .stdout
-            .rest()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
-            .collect();
-        (calls, logs)
+        let what = format!("gotel did not exit on signal {signal}");
+        exit_output(&mut self.child, &mut self.stdout, &mut self.stderr, &what)
     }
+}
+
+/// Waits (20 s at most, else panics with `what`) for `child` to exit
+/// successfully, then returns the JSON lines of its stdout and the lines of
+/// its stderr; a failed exit panics with the logs.
+pub fn exit_output(
+    child: &mut Child,
+    stdout: &mut Lines,
+    stderr: &mut Lines,
+    what: &str,
+) -> (Vec<Value>, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let logs = stderr.rest();
+    assert!(
+        status.success(),
+        "gotel exited with {status}; logs:\n{}",
+        logs.join("\n")
+    );
+    let calls = stdout
+        .rest()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect();
+    (calls, logs)
+}
+
+/// `gotel inject ARGS` with `input` on its stdin.
+pub fn gotel_inject(input: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(gotel_bin())
+        .arg("inject")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 impl Gotel {
