@@ -60,6 +60,10 @@ const CAP_BPF: u32 = 39;
 /// The set gotel documents: the one line every message ends with.
 pub const NEEDED: &str = "CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH";
 
+/// The same set as a pod spec's `capabilities.add` names it (`gotel
+/// inject`, `k8s/`).
+pub const CAPABILITIES: &[&str] = &["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
+
 const SYS_ADMIN: Missing = Missing {
     name: "CAP_SYS_ADMIN",
     why: "the kernel creates uprobes only for CAP_SYS_ADMIN (perf_uprobe_event_init, Linux >= 6.16 and stable kernels since July 2025)",
@@ -191,6 +195,15 @@ pub fn uprobes_allowed() -> Uprobes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pod_spec_set_is_the_documented_set() {
+        let caps: Vec<String> = super::CAPABILITIES
+            .iter()
+            .map(|c| format!("CAP_{c}"))
+            .collect();
+        assert_eq!(caps.join(" + "), super::NEEDED);
+    }
+
     use super::*;
 
     const ALL: u64 = (1 << 41) - 1;

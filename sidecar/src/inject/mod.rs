@@ -24,10 +24,8 @@ const CONFIG_DIR: &str = "/etc/gotel";
 /// The admin endpoint's port, and its name (unique among the pod's ports).
 pub const ADMIN_PORT: i32 = 9464;
 const ADMIN_PORT_NAME: &str = "gotel-admin";
-/// Linux capabilities the sidecar needs (README: Requirements).
-/// (Uprobe creation needs SYS_ADMIN since Linux 6.16 and the July 2025
-/// stable kernels; PTRACE and DAC_READ_SEARCH read another user's /proc.)
-pub const CAPABILITIES: &[&str] = &["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"];
+/// Linux capabilities the sidecar needs, as a pod spec names them.
+pub use crate::privilege::CAPABILITIES;
 
 /// How to inject.
 #[derive(Debug, Clone, PartialEq, Eq)]
