@@ -714,6 +714,18 @@ int gotel_probe(struct pt_regs *ctx)
 		count(GOTEL_STAT_NO_RECIPE);
 		return 0;
 	}
+	/*
+	 * A file-wide uprobe fires in every process mapping the file, other
+	 * pods' included (one image layer, one inode): those are not gotel's
+	 * to see. They pay the trap and this check, nothing more.
+	 */
+	if (rc->flags & GOTEL_RECIPE_EVERY_PROCESS && pidns_ino) {
+		struct bpf_pidns_info ns = {};
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns))) {
+			count(GOTEL_STAT_FOREIGN);
+			return 0;
+		}
+	}
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
 	if (!s)

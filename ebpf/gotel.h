@@ -144,10 +144,15 @@ enum gotel_site {
 	GOTEL_SITE_RETURN = 1,
 };
 
+/* gotel_recipe.flags */
+/* Attached to the executable file for every process (a `from_start`
+ * probe): only processes gotel can name (its PID namespace) are recorded. */
+#define GOTEL_RECIPE_EVERY_PROCESS 0x1
+
 struct gotel_recipe {
 	__u8 site;
 	__u8 n_ops;
-	__u16 _pad;
+	__u16 flags; /* GOTEL_RECIPE_* */
 	/* offsetof(runtime.g, goid) and offsetof(runtime.g, stack.hi): they
 	 * differ between Go releases, so they come from the binary's DWARF. */
 	__u32 goid_offset;
@@ -281,7 +286,8 @@ enum gotel_stat {
 	GOTEL_STAT_RINGBUF_FULL = 1, /* records dropped: ring buffer full */
 	GOTEL_STAT_NO_RECIPE = 2,   /* hits whose cookie had no recipe */
 	GOTEL_STAT_FAULTS = 3,      /* records with at least one faulted op */
-	GOTEL_STAT_COUNT = 4,
+	GOTEL_STAT_FOREIGN = 4,     /* file-wide hits outside gotel's PID namespace */
+	GOTEL_STAT_COUNT = 5,
 };
 
 /*

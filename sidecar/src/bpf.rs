@@ -71,6 +71,9 @@ pub struct KernelStats {
     pub no_recipe: u64,
     /// Records where some memory could not be read.
     pub faults: u64,
+    /// Hits of file-wide (`from_start`) uprobes in processes outside
+    /// gotel's PID namespace, not recorded.
+    pub foreign: u64,
 }
 
 /// The loaded program and its maps (except the ring buffer, which is handed
@@ -243,12 +246,13 @@ impl Bpf {
                 .map(|v| v.iter().copied().sum())
                 .unwrap_or(0)
         };
-        debug_assert_eq!(STAT_COUNT, 4);
+        debug_assert_eq!(STAT_COUNT, 5);
         KernelStats {
             busy: get(crate::recipe::STAT_BUSY),
             ringbuf_full: get(crate::recipe::STAT_RINGBUF_FULL),
             no_recipe: get(crate::recipe::STAT_NO_RECIPE),
             faults: get(crate::recipe::STAT_FAULTS),
+            foreign: get(crate::recipe::STAT_FOREIGN),
         }
     }
 

@@ -181,6 +181,11 @@ pub struct ProbeSpec {
     /// the executable's name.
     #[serde(default)]
     pub service_name: Option<String>,
+    /// Trace every process running the target's executable from its first
+    /// instruction: uprobes on the file for all processes (in gotel's PID
+    /// namespace) instead of on each process once it is seen.
+    #[serde(default)]
+    pub from_start: bool,
 }
 
 impl ProbeSpec {
@@ -446,6 +451,12 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         }
         if t.exe.as_deref().is_some_and(|e| e.trim().is_empty()) {
             return Err(invalid(at("target.exe"), "must not be empty"));
+        }
+        if p.from_start && t.exe.is_none() {
+            return Err(invalid(
+                at("from_start"),
+                "needs target.exe: the uprobes go on that executable file before any process runs it (a pid is already running; a command line is only known once it runs)",
+            ));
         }
         if t.pid == Some(0) {
             return Err(invalid(at("target.pid"), "must be a process id > 0"));

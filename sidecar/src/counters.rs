@@ -60,6 +60,8 @@ counters! {
     dropped_busy,
     /// Uprobe hits whose cookie had no recipe (a probe being detached).
     no_recipe,
+    /// Hits of `from_start` probes in processes outside gotel's PID namespace (another pod running the same file): not recorded.
+    foreign_hits,
     /// Records in which some memory could not be read.
     read_faults,
     /// Returns without a recorded entry (attached mid-call).

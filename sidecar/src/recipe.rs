@@ -62,7 +62,7 @@ pub const EV_DATA_FULL: u8 = 2;
 /// Bytes of `runtime.g` the program reads per hit (`GOTEL_G_SPAN`).
 pub const G_SPAN: u32 = 256;
 /// Number of per-CPU counters in the `stats` map.
-pub const STAT_COUNT: u32 = 4;
+pub const STAT_COUNT: u32 = 5;
 /// `GOTEL_STAT_BUSY`: records dropped because the CPU's scratch was in use.
 pub const STAT_BUSY: u32 = 0;
 /// `GOTEL_STAT_RINGBUF_FULL`.
@@ -71,6 +71,12 @@ pub const STAT_RINGBUF_FULL: u32 = 1;
 pub const STAT_NO_RECIPE: u32 = 2;
 /// `GOTEL_STAT_FAULTS`.
 pub const STAT_FAULTS: u32 = 3;
+/// `GOTEL_STAT_FOREIGN`: file-wide hits in processes outside gotel's PID
+/// namespace, not recorded.
+pub const STAT_FOREIGN: u32 = 4;
+/// `GOTEL_RECIPE_EVERY_PROCESS`: the recipe's uprobes are on the file,
+/// for every process (`from_start`).
+pub const RECIPE_EVERY_PROCESS: u16 = 1;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
@@ -124,7 +130,9 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_RINGBUF_FULL,
         STAT_NO_RECIPE,
         STAT_FAULTS,
+        STAT_FOREIGN,
         STAT_COUNT,
+        RECIPE_EVERY_PROCESS,
         PROC_EXEC,
         PROC_EXIT,
     ]
@@ -183,8 +191,8 @@ pub struct RawRecipe {
     pub site: u8,
     /// Ops in use.
     pub n_ops: u8,
-    /// Padding.
-    pub _pad: u16,
+    /// `RECIPE_*` flags.
+    pub flags: u16,
     /// `offsetof(runtime.g, goid)`.
     pub goid_offset: u32,
     /// `offsetof(runtime.g, stack.hi)`.
@@ -368,7 +376,7 @@ impl Default for RawRecipe {
         RawRecipe {
             site: 0,
             n_ops: 0,
-            _pad: 0,
+            flags: 0,
             goid_offset: 0,
             stack_hi_offset: 0,
             quiet_mask: 0,
@@ -446,6 +454,7 @@ pub fn layout() -> Vec<StructLayout> {
             vec![
                 ("site", offset_of!(RawRecipe, site)),
                 ("n_ops", offset_of!(RawRecipe, n_ops)),
+                ("flags", offset_of!(RawRecipe, flags)),
                 ("goid_offset", offset_of!(RawRecipe, goid_offset)),
                 ("stack_hi_offset", offset_of!(RawRecipe, stack_hi_offset)),
                 ("quiet_mask", offset_of!(RawRecipe, quiet_mask)),

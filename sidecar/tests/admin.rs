@@ -119,7 +119,7 @@ fn admin_endpoint_reports_health_readiness_metrics_and_probes() {
     let sites = compute["attached"][0]["sites"].as_u64().unwrap();
     assert_eq!(
         compute["attached"],
-        json!([{"pid": pid, "exe": compute["attached"][0]["exe"], "function": "main.computeE", "sites": sites}])
+        json!([{"pid": pid, "every_process": false, "exe": compute["attached"][0]["exe"], "function": "main.computeE", "sites": sites}])
     );
     assert!(sites >= 2, "{compute}");
     assert_eq!(probes["probes"][1]["waiting"], true);

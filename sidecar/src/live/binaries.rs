@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,9 +50,18 @@ impl Binaries {
     /// The analysis of `p`'s executable (opened through /proc, so from any
     /// mount namespace), made on first use.
     pub fn analyse(&mut self, p: &Process) -> Result<(BinKey, Arc<BinaryInfo>), AttachError> {
-        let path = p.exe_path();
-        let md = std::fs::metadata(&path).map_err(|e| AttachError::Stat {
-            path: path.clone(),
+        self.analyse_path(&p.exe_path(), &p.exe)
+    }
+
+    /// The analysis of the executable opened through `path` (named
+    /// `shown` in logs), made on first use.
+    pub fn analyse_path(
+        &mut self,
+        path: &Path,
+        shown: &Path,
+    ) -> Result<(BinKey, Arc<BinaryInfo>), AttachError> {
+        let md = std::fs::metadata(path).map_err(|e| AttachError::Stat {
+            path: path.to_path_buf(),
             source: Arc::new(e),
         })?;
         let key = (md.dev(), md.ino(), md.size(), md.mtime());
@@ -60,12 +70,12 @@ impl Binaries {
         let entry = self.analyses.entry(key).or_insert_with(|| {
             *opened += 1;
             let t = Instant::now();
-            let r = BinaryInfo::open(&path)
+            let r = BinaryInfo::open(path)
                 .map(Arc::new)
                 .map_err(|e| AttachError::Analysis(Arc::new(e)));
             if let Ok(b) = &r {
                 debug!(
-                    exe = %p.exe.display(),
+                    exe = %shown.display(),
                     go = b.go_version.as_deref().unwrap_or("?"),
                     functions = b.dwarf.functions.len(),
                     ms = t.elapsed().as_millis() as u64,

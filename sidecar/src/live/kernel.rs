@@ -90,6 +90,8 @@ pub(crate) mod fake {
         pub types: BTreeMap<(u32, u64), u8>,
         /// (path, offset, pid, cookie) of every attach that succeeded.
         pub attached: Vec<(PathBuf, u64, u32, u32)>,
+        /// Each recipe's flags, by cookie.
+        pub flags: BTreeMap<u32, u16>,
         /// Fail the attach at this file offset.
         pub fail_offset: Option<u64>,
         /// Refuse type recipes (the map is full).
@@ -117,9 +119,10 @@ pub(crate) mod fake {
     impl Kernel for FakeKernel {
         type Link = FakeLink;
 
-        fn add_recipe(&mut self, _r: &RawRecipe) -> Result<u32, BpfError> {
+        fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
             self.next += 1;
             self.recipes.insert(self.next);
+            self.flags.insert(self.next, r.flags);
             Ok(self.next)
         }
 

@@ -36,13 +36,21 @@ impl<K: Kernel> Supervisor<K> {
     /// image, if traced, is drained and detached, and every probe selecting
     /// the new one is attached now (a reconcile of this one process).
     pub fn exec_seen(&mut self, p: &Process, ktime_ns: u64, drain: impl FnOnce(&mut Self)) {
-        if self
+        let replaced = self
             .registry
             .identity(p.pid)
-            .is_some_and(|id| id != p.identity())
-        {
+            .is_some_and(|id| id != p.identity());
+        // (Calls of an image traced file-wide end with its pid instead:
+        // records of the new image may already have been read.)
+        if replaced {
             drain(self);
             self.end_process(p.pid);
+        }
+        // Traced from its first instruction already: its view is made now,
+        // while /proc still describes it (a short-lived one may be gone by
+        // the time its records are read).
+        for meta in self.registry.on_file(p.exe_id) {
+            self.pipeline.view(&meta, p.pid);
         }
         self.failed
             .retain(|(id, _), _| id.0 != p.pid || *id == p.identity());
@@ -77,10 +85,16 @@ impl<K: Kernel> Supervisor<K> {
     /// Process `pid` exited: if traced, its records are drained, its open
     /// calls ended and its probes detached.
     pub fn exit_seen(&mut self, pid: u32, drain: impl FnOnce(&mut Self)) {
-        if self.registry.identity(pid).is_none() {
+        let traced = self.registry.identity(pid).is_some();
+        if !traced && !self.registry.any_file() {
             return;
         }
+        // A process traced through a file-wide attachment is known by its
+        // records: those still in the ring first.
         drain(self);
+        if !traced && !self.pipeline.knows_process(pid) {
+            return;
+        }
         self.end_process(pid);
         debug!(pid, "process exit seen; detached");
     }

@@ -9,6 +9,7 @@
 //! kernel-free).
 
 mod binaries;
+mod from_start;
 pub mod kernel;
 mod lifecycle;
 pub mod markers;
@@ -104,6 +105,43 @@ enum Attempt {
     Gone,
 }
 
+/// Where an attachment goes.
+enum At<'a> {
+    /// One process image.
+    Process(&'a Process),
+    /// The executable file, for every process running it (`from_start`).
+    File {
+        /// Through which gotel opens the file (`/proc/PID/exe`, or the path).
+        path: PathBuf,
+        /// The file as the processes name it.
+        shown: PathBuf,
+        /// Each process's view of the attachment.
+        each: Arc<dyn pipeline::PerProcess>,
+        /// The process it was found through (None: the target's path, in
+        /// gotel's own filesystem): failures are reported against it.
+        seen_in: Option<&'a Process>,
+        /// The file's (device, inode).
+        exe_id: (u64, u64),
+    },
+}
+
+impl At<'_> {
+    /// The attachment's pid: 0 for every process.
+    fn pid(&self) -> u32 {
+        match self {
+            At::Process(p) => p.pid,
+            At::File { .. } => 0,
+        }
+    }
+
+    fn every_process(&self) -> Option<Arc<dyn pipeline::PerProcess>> {
+        match self {
+            At::Process(_) => None,
+            At::File { each, .. } => Some(each.clone()),
+        }
+    }
+}
+
 fn probe_key(spec: &ProbeSpec) -> ProbeKey {
     serde_json::to_string(spec).unwrap_or_default()
 }
@@ -128,6 +166,8 @@ pub struct Supervisor<K: Kernel = Bpf> {
     /// (pid, new key) pairs whose failure to replace the old version was
     /// logged.
     kept_logged: HashSet<(u32, ProbeKey)>,
+    /// `from_start` probes on PIE files, told so once.
+    pie_noted: from_start::PieNoted,
     next_id: u64,
     calls: u64,
     sink_errors: u64,
@@ -148,6 +188,7 @@ impl<K: Kernel> Supervisor<K> {
             waiting_since: HashMap::new(),
             superseded: HashMap::new(),
             kept_logged: HashSet::new(),
+            pie_noted: HashSet::new(),
             next_id: 1,
             calls: 0,
             sink_errors: 0,
@@ -165,6 +206,7 @@ impl<K: Kernel> Supervisor<K> {
             dropped: k.ringbuf_full + k.busy,
             dropped_busy: k.busy,
             no_recipe: k.no_recipe,
+            foreign_hits: k.foreign,
             read_faults: k.faults,
             unmatched_returns: c.unmatched_returns,
             evicted_entries: c.evicted_entries,
@@ -260,15 +302,27 @@ impl<K: Kernel> Supervisor<K> {
         // Suspend/resume or a clock step moves wall time against BPF's
         // monotonic clock.
         self.pipeline.set_clock_offset(clock_offset());
-        let gone = self.registry.changed(live);
+        let mut gone = self.registry.changed(live);
+        // Processes met through a file-wide attachment whose exit was missed.
+        let unseen_exits: Vec<u32> = self
+            .pipeline
+            .known_pids()
+            .into_iter()
+            .filter(|pid| !live.contains_key(pid) && !gone.contains(pid))
+            .collect();
+        gone.extend(unseen_exits);
         if !gone.is_empty() {
             drain(self);
         }
         for pid in gone {
             self.end_process(pid);
         }
-        self.failed
-            .retain(|(id, _), _| live.get(&id.0).is_some_and(|p| p.identity() == *id));
+        self.failed.retain(|(id, _), f| match id.0 {
+            // A file's own failure: while the path still names that file.
+            0 => from_start::same_file(&f.exe, id.2),
+            pid => live.get(&pid).is_some_and(|p| p.identity() == *id),
+        });
+        self.attach_paths();
 
         let probes = self.cfg.probes.clone();
         for spec in &probes {
@@ -335,12 +389,17 @@ impl<K: Kernel> Supervisor<K> {
     /// Attaches `spec` to `p` unless it is attached there or failed for
     /// this image already.
     fn attach_missing(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Attempt {
-        let done =
-            self.registry.has(p.pid, key) || self.failed.contains_key(&(p.identity(), key.clone()));
+        let done = self.registry.has(p.pid, key)
+            || (spec.from_start && self.registry.file_has(p.exe_id, key))
+            || self.failed.contains_key(&(p.identity(), key.clone()));
         if done {
             return Attempt::Skipped;
         }
-        match self.attach(key, spec, p) {
+        let attached = match spec.from_start {
+            true => self.attach_from_start(key, spec, p),
+            false => self.attach(key, spec, p),
+        };
+        match attached {
             Ok(()) => Attempt::Made,
             Err(why) if gone(&why) => Attempt::Gone,
             Err(why) => {
@@ -376,6 +435,18 @@ impl<K: Kernel> Supervisor<K> {
             error: why.to_string(),
         };
         self.failed.insert((p.identity(), key.clone()), failure);
+    }
+
+    /// Reports why `spec` cannot attach at `at`: against the process, or
+    /// against the file when no process runs it yet.
+    fn fail_at(&mut self, key: &ProbeKey, spec: &ProbeSpec, at: &At, why: &AttachError) {
+        match at {
+            At::Process(p)
+            | At::File {
+                seen_in: Some(p), ..
+            } => self.fail(key, spec, p, why),
+            At::File { shown, exe_id, .. } => self.fail_file(key, spec, shown, *exe_id, why),
+        }
     }
 
     /// Logs, at most every 30 s, that a probe has no process to attach to.
@@ -415,20 +486,7 @@ impl<K: Kernel> Supervisor<K> {
     fn attach(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Result<(), AttachError> {
         let (bin_key, bin) = self.binaries.analyse(p)?;
         let plans = self.binaries.plans(bin_key, &bin, key, spec)?;
-        let dyn_types = self.types.of(bin_key);
-        // Error and address types' recipes, once a probe of the binary
-        // captures an interface at all.
-        let captures_interfaces = plans.iter().any(|p| {
-            [&p.entry.recipe, &p.ret.recipe].iter().any(|r| {
-                r.ops[..usize::from(r.n_ops)]
-                    .iter()
-                    .any(|o| o.flags & OPF_DYN != 0)
-            })
-        });
-        if captures_interfaces {
-            let max = self.dyn_string_len();
-            self.types.prewarm(&mut self.kernel, &dyn_types, &bin, max);
-        }
+        let dyn_types = self.prewarm(bin_key, &bin, &plans);
         // One description of the process, shared by all its instantiations.
         let origin = Arc::new(Origin::of_process(
             p.pid,
@@ -455,11 +513,53 @@ impl<K: Kernel> Supervisor<K> {
             bin_id: dyn_types.bin,
             bias,
         };
+        let at = At::Process(p);
+        self.attach_plans(key, spec, &bin, plans, &at, (origin, names), loaded)
+    }
+
+    /// Installs the error and address types' recipes of binary `bin_key`
+    /// once a probe of it captures an interface at all; returns its
+    /// dynamic types.
+    fn prewarm(
+        &mut self,
+        bin_key: binaries::BinKey,
+        bin: &BinaryInfo,
+        plans: &[Arc<crate::plan::Plan>],
+    ) -> Arc<type_recipes::BinaryTypes> {
+        let dyn_types = self.types.of(bin_key);
+        let captures_interfaces = plans.iter().any(|p| {
+            [&p.entry.recipe, &p.ret.recipe].iter().any(|r| {
+                r.ops[..usize::from(r.n_ops)]
+                    .iter()
+                    .any(|o| o.flags & OPF_DYN != 0)
+            })
+        });
+        if captures_interfaces {
+            let max = self.dyn_string_len();
+            self.types.prewarm(&mut self.kernel, &dyn_types, bin, max);
+        }
+        dyn_types
+    }
+
+    /// Attaches `plans` of probe `spec` at `at` (one process, or the file
+    /// for every process), gotel's markers first; an instantiation that
+    /// fails is reported and the others still attach.
+    #[allow(clippy::too_many_arguments)]
+    fn attach_plans(
+        &mut self,
+        key: &ProbeKey,
+        spec: &ProbeSpec,
+        bin: &BinaryInfo,
+        plans: Vec<Arc<crate::plan::Plan>>,
+        at: &At,
+        (origin, names): (Arc<Origin>, Arc<dyn pipeline::Lookups>),
+        loaded: Loaded,
+    ) -> Result<(), AttachError> {
         // Panics are watched before the first call can be: a call unwound
         // by the first panic is told from a restart too.
         for marker in Marker::ALL {
-            if !self.registry.has(p.pid, &marker.key()) {
-                self.watch(marker, p, &bin, origin.clone(), names.clone(), loaded);
+            if !self.has(at, loaded.bin, &marker.key()) {
+                self.watch(marker, at, bin, (origin.clone(), names.clone()), loaded);
             }
         }
         // A generic function attaches once per shape instantiation.
@@ -469,7 +569,7 @@ impl<K: Kernel> Supervisor<K> {
                 let n = plan.warnings.len();
                 warn!(
                     probe = spec.display_name(),
-                    pid = p.pid,
+                    pid = at.pid(),
                     function = %plan.function,
                     warnings = n,
                     "{first}{}",
@@ -483,73 +583,108 @@ impl<K: Kernel> Supervisor<K> {
                 id: self.next_id,
                 key: key.clone(),
                 probe: spec.display_name().to_string(),
-                pid: p.pid,
+                pid: at.pid(),
                 plan: plan.clone(),
                 origin: origin.clone(),
                 names: names.clone(),
                 marker: None,
+                every_process: at.every_process(),
             });
             self.next_id += 1;
-            if let Err(why) =
-                self.registry
-                    .attach(&mut self.kernel, &mut self.pipeline, meta, p, loaded)
-            {
+            if let Err(why) = self.install(meta, at, loaded) {
                 if gone(&why) {
                     return Err(why);
                 }
-                self.fail(key, spec, p, &why);
+                self.fail_at(key, spec, at, &why);
                 continue;
             }
-            info!(
-                probe = spec.display_name(),
-                function = %plan.function,
-                pid = p.pid,
-                ret_sites = plan.ret_offsets.len(),
-                "attached"
-            );
+            match at {
+                At::Process(p) => info!(
+                    probe = spec.display_name(),
+                    function = %plan.function,
+                    pid = p.pid,
+                    ret_sites = plan.ret_offsets.len(),
+                    "attached"
+                ),
+                At::File { shown, .. } => info!(
+                    probe = spec.display_name(),
+                    function = %plan.function,
+                    exe = %shown.display(),
+                    ret_sites = plan.ret_offsets.len(),
+                    "attached to the file: every process running it is traced from its start"
+                ),
+            }
         }
-        // No probe attached after all: the marker has nothing to serve.
-        self.registry
-            .prune(&mut self.kernel, &mut self.pipeline, p.pid);
+        // No probe attached after all: the markers have nothing to serve.
+        match at {
+            At::Process(p) => self
+                .registry
+                .prune(&mut self.kernel, &mut self.pipeline, p.pid),
+            At::File { .. } => {
+                self.registry
+                    .prune_file(&mut self.kernel, &mut self.pipeline, loaded.bin)
+            }
+        }
         Ok(())
     }
 
-    /// Attaches gotel's own `marker` probe to `p` (see `markers`); without
-    /// it, calls unwound by a recovered panic may be taken for restarted
-    /// prologues, and calls ended by Goexit stay open until evicted.
+    /// Whether `key` is attached at `at`.
+    fn has(&self, at: &At, bin: binaries::BinKey, key: &ProbeKey) -> bool {
+        match at {
+            At::Process(p) => self.registry.has(p.pid, key),
+            At::File { .. } => self.registry.has_file(&bin, key),
+        }
+    }
+
+    /// Hands `meta` to the registry, for its process or its file.
+    fn install(
+        &mut self,
+        meta: Arc<Attachment>,
+        at: &At,
+        loaded: Loaded,
+    ) -> Result<(), AttachError> {
+        let (kernel, pipeline) = (&mut self.kernel, &mut self.pipeline);
+        match at {
+            At::Process(p) => self.registry.attach(kernel, pipeline, meta, p, loaded),
+            At::File { path, .. } => self
+                .registry
+                .attach_file(kernel, pipeline, meta, path, loaded),
+        }
+    }
+
+    /// Attaches gotel's own `marker` probe at `at` (see `markers`);
+    /// without it, calls unwound by a recovered panic may be taken for
+    /// restarted prologues, and calls ended by Goexit stay open until
+    /// evicted.
     fn watch(
         &mut self,
         marker: Marker,
-        p: &Process,
+        at: &At,
         bin: &BinaryInfo,
-        origin: Arc<Origin>,
-        names: Arc<ProcessNames>,
+        (origin, names): (Arc<Origin>, Arc<dyn pipeline::Lookups>),
         loaded: Loaded,
     ) {
         let meta = self
             .binaries
-            .marker_plan(loaded.bin, bin, marker, p.pid)
+            .marker_plan(loaded.bin, bin, marker, at.pid())
             .map(|plan| {
                 Arc::new(Attachment {
                     id: self.next_id,
                     key: marker.key(),
                     probe: marker.function().into(),
-                    pid: p.pid,
+                    pid: at.pid(),
                     plan,
                     origin,
                     names,
                     marker: Some(marker),
+                    every_process: at.every_process(),
                 })
             });
         self.next_id += 1;
-        let r = meta.and_then(|m| {
-            self.registry
-                .attach(&mut self.kernel, &mut self.pipeline, m, p, loaded)
-                .map_err(|e| e.to_string())
-        });
+        let r = meta.and_then(|m| self.install(m, at, loaded).map_err(|e| e.to_string()));
         match r {
-            Ok(()) => debug!(pid = p.pid, "watching {}", marker.function()),
-            Err(why) => debug!(pid = p.pid, "cannot watch {}: {why}", marker.function()),
+            Ok(()) => debug!(pid = at.pid(), "watching {}", marker.function()),
+            Err(why) => debug!(pid = at.pid(), "cannot watch {}: {why}", marker.function()),
         }
     }
 

@@ -38,6 +38,18 @@ pub struct Attachment {
     /// gotel's own probe on a runtime function, not the user's: its
     /// records only mark their goroutine (see `markers`).
     pub marker: Option<Marker>,
+    /// Attached to the executable file for every process (`from_start`):
+    /// `pid` is 0, and each process's records are decoded with its own
+    /// view, made by this.
+    pub every_process: Option<Arc<dyn PerProcess>>,
+}
+
+/// What a file-wide attachment needs of each process whose records it
+/// meets: where it came from, and its decoding lookups.
+pub trait PerProcess: Send + Sync {
+    /// Process `pid`'s origin and lookups (read while it runs, if it
+    /// still does; else what the binary alone says).
+    fn process(&self, pid: u32) -> (Arc<Origin>, Arc<dyn Lookups>);
 }
 
 /// What decoding one process image's records needs: the lookups, and
@@ -102,6 +114,9 @@ enum End {
 pub struct Pipeline {
     /// Cookie → the attachment and site kind its recipe was made for.
     routes: HashMap<u32, (Arc<Attachment>, u8)>,
+    /// Each process's own view of a file-wide attachment, by (attachment
+    /// id, pid): made at its first record, dropped when it ends.
+    per_process: HashMap<(u64, u32), Arc<Attachment>>,
     correlator: Correlator<Open>,
     /// Counters per probe.
     per_probe: HashMap<ProbeKey, ProbeCounts>,
@@ -116,6 +131,7 @@ impl Pipeline {
     pub fn new(max_open: usize, clock_offset: i128) -> Self {
         Pipeline {
             routes: HashMap::new(),
+            per_process: HashMap::new(),
             correlator: Correlator::new(max_open),
             per_probe: HashMap::new(),
             clock_offset,
@@ -136,12 +152,62 @@ impl Pipeline {
 
     /// `cookie` is released: its records are stray from now on.
     pub fn unroute(&mut self, cookie: u32) {
-        self.routes.remove(&cookie);
+        if let Some((meta, _)) = self.routes.remove(&cookie) {
+            if meta.every_process.is_some() {
+                self.per_process.retain(|(id, _), _| *id != meta.id);
+            }
+        }
     }
 
     /// Forgets the open calls of a detached attachment (counted unobserved).
     pub fn forget_attachment(&mut self, id: u64) {
         self.correlator.forget_attachment(id);
+    }
+
+    /// Whether records of process `pid` have come through a file-wide
+    /// attachment (its end must then be handled like a traced process's).
+    pub fn knows_process(&self, pid: u32) -> bool {
+        self.per_process.keys().any(|(_, p)| *p == pid)
+    }
+
+    /// The processes met through file-wide attachments.
+    pub fn known_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.per_process.keys().map(|(_, p)| *p).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Forgets file-wide attachments' views of processes not in `live`
+    /// (their exit was not seen).
+    pub fn retain_processes(&mut self, live: impl Fn(u32) -> bool) {
+        self.per_process.retain(|(_, pid), _| live(*pid));
+    }
+
+    /// Process `pid`'s view of file-wide attachment `meta` (`meta` itself
+    /// when it is attached to one process); made once per process, so a
+    /// caller seeing it start makes it while /proc still describes it.
+    pub fn view(&mut self, meta: &Arc<Attachment>, pid: u32) -> Arc<Attachment> {
+        let Some(each) = &meta.every_process else {
+            return meta.clone();
+        };
+        self.per_process
+            .entry((meta.id, pid))
+            .or_insert_with(|| {
+                let (origin, names) = each.process(pid);
+                Arc::new(Attachment {
+                    id: meta.id,
+                    key: meta.key.clone(),
+                    probe: meta.probe.clone(),
+                    pid,
+                    plan: meta.plan.clone(),
+                    origin,
+                    names,
+                    marker: meta.marker,
+                    every_process: None,
+                })
+            })
+            .clone()
     }
 
     /// Ends the open calls of a process that is gone, at monotonic time
@@ -155,6 +221,7 @@ impl Pipeline {
             };
             emit(self.call(open, end, Vec::new(), now_ktime));
         }
+        self.retain_processes(|p| p != pid);
     }
 
     /// The number of open calls, and the monotonic start of the oldest.
@@ -198,6 +265,7 @@ impl Pipeline {
             self.stats.stray_records += 1;
             return;
         }
+        let meta = self.view(&meta, ev.pid);
         if ev.flags & EV_NO_G != 0 {
             // A lost record too: it moves the loss stamp.
             self.stats.no_goroutine += 1;

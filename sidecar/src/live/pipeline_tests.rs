@@ -59,6 +59,7 @@ fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        every_process: None,
     })
 }
 
@@ -416,6 +417,7 @@ fn marker(id: u64, function: &str, m: Marker) -> Arc<Attachment> {
     plan.entry.values.clear();
     Arc::new(Attachment {
         marker: Some(m),
+        every_process: None,
         ..Arc::try_unwrap(attachment_of(id, plan)).ok().unwrap()
     })
 }
@@ -460,4 +462,76 @@ fn goexit_delivers_its_goroutines_open_calls_unfinished() {
     assert_eq!(calls[1].ended_by_unix_nano, Some(1_150));
     assert_eq!(p.correlate_stats().unfinished, 2);
     assert_eq!(p.open_calls(), (0, None));
+}
+
+/// Each process's view of a file-wide attachment: its own origin, made
+/// once per process.
+struct Views(std::sync::Mutex<Vec<u32>>);
+
+impl PerProcess for Views {
+    fn process(&self, pid: u32) -> (Arc<Origin>, Arc<dyn Lookups>) {
+        self.0.lock().unwrap().push(pid);
+        let origin = Origin {
+            pid,
+            exe: format!("/bin/app-{pid}").into(),
+            ..Origin::default()
+        };
+        (Arc::new(origin), Arc::new(NoNames))
+    }
+}
+
+#[test]
+fn a_file_wide_attachment_gives_each_process_its_own_calls() {
+    let views = Arc::new(Views(Default::default()));
+    let mut file_wide = Arc::into_inner(attachment(9, "main.f", false)).unwrap();
+    file_wide.pid = 0;
+    file_wide.every_process = Some(views.clone());
+    let meta = Arc::new(file_wide);
+    let mut p = Pipeline::new(16, 0);
+    p.route(1, meta.clone(), SITE_ENTRY);
+    p.route(2, meta, SITE_RETURN);
+    let at = |pid: u32| move |ev: &mut RawEvent| ev.pid = pid;
+    // Two processes in the same goroutine and frame: distinct calls.
+    let calls = run(
+        &mut p,
+        &[
+            record_with(1, SITE_ENTRY, 1, 64, 10, &[1], at(100)),
+            record_with(1, SITE_ENTRY, 1, 64, 11, &[2], at(200)),
+            record_with(2, SITE_RETURN, 1, 64, 20, &[10], at(200)),
+            record_with(2, SITE_RETURN, 1, 64, 30, &[20], at(100)),
+        ],
+    );
+    let seen: Vec<(u32, i64, i64, String)> = calls
+        .iter()
+        .map(|c| {
+            let exe = c.origin.exe.display().to_string();
+            (c.pid, int(&c.args[0].1), int(&c.returns[0].1), exe)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (200, 2, 10, "/bin/app-200".to_string()),
+            (100, 1, 20, "/bin/app-100".to_string())
+        ]
+    );
+    assert_eq!(*views.0.lock().unwrap(), [100, 200], "one view per process");
+    assert_eq!(p.known_pids(), [100, 200]);
+
+    // A process that ends hands back its open call, and its view goes.
+    let mut out = Vec::new();
+    p.handle(
+        &record_with(1, SITE_ENTRY, 1, 64, 40, &[3], at(100)),
+        &mut |c| out.push(c),
+    );
+    p.end_process(100, 50, &mut |c| out.push(c));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].pid, out[0].unfinished),
+        (100, Some(Unfinished::ProcessEnded))
+    );
+    assert_eq!(p.known_pids(), [200]);
+    // Released: its views go with it.
+    p.unroute(1);
+    assert!(!p.knows_process(200));
 }

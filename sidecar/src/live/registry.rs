@@ -14,7 +14,7 @@ use super::kernel::Kernel;
 use super::pipeline::{Attachment, Pipeline, ProbeKey};
 use super::AttachError;
 use crate::proc::{Identity, Process};
-use crate::recipe::{RawRecipe, SITE_ENTRY, SITE_RETURN};
+use crate::recipe::{RawRecipe, RECIPE_EVERY_PROCESS, SITE_ENTRY, SITE_RETURN};
 
 /// The kernel objects of one attachment; dropping the links detaches.
 struct Attached<L> {
@@ -44,15 +44,19 @@ pub struct Loaded {
     pub bias: u64,
 }
 
-/// Attachments by process.
+/// Attachments by process, and file-wide ones (`from_start`) by binary.
 pub struct Registry<K: Kernel> {
     procs: HashMap<u32, Tracked<K::Link>>,
+    /// Attached to the file for every process running it: they stay while
+    /// their probe is configured, whether a process runs the file or not.
+    files: HashMap<BinKey, Vec<Attached<K::Link>>>,
 }
 
 impl<K: Kernel> Default for Registry<K> {
     fn default() -> Self {
         Registry {
             procs: HashMap::new(),
+            files: HashMap::new(),
         }
     }
 }
@@ -68,40 +72,7 @@ impl<K: Kernel> Registry<K> {
         p: &Process,
         loaded: Loaded,
     ) -> Result<(), AttachError> {
-        // Dynamic types are keyed by binary and link-time address.
-        let with_bin = |r: &RawRecipe| RawRecipe {
-            bin: loaded.bin_id,
-            bias: loaded.bias,
-            ..*r
-        };
-        let plan = meta.plan.clone();
-        let entry = kernel.add_recipe(&with_bin(&plan.entry.recipe))?;
-        // A lone-RET body, or the panic marker, fires at its entry only.
-        let ret = match plan.ret_offsets.is_empty() {
-            true => None,
-            false => match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    kernel.remove_recipe(entry);
-                    return Err(e.into());
-                }
-            },
-        };
-        let cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
-        let path = p.exe_path();
-        let links = match attach_sites(kernel, &path, p.pid, &plan, entry, ret.unwrap_or(entry)) {
-            Ok(l) => l,
-            Err(e) => {
-                for &c in &cookies {
-                    kernel.remove_recipe(c);
-                }
-                return Err(e);
-            }
-        };
-        pipeline.route(entry, meta.clone(), SITE_ENTRY);
-        if let Some(ret) = ret {
-            pipeline.route(ret, meta.clone(), SITE_RETURN);
-        }
+        let attached = install(kernel, pipeline, meta, &p.exe_path(), p.pid, loaded)?;
         self.procs
             .entry(p.pid)
             .or_insert_with(|| Tracked {
@@ -110,12 +81,63 @@ impl<K: Kernel> Registry<K> {
                 attached: Vec::new(),
             })
             .attached
-            .push(Attached {
-                meta,
-                cookies,
-                _links: links,
-            });
+            .push(attached);
         Ok(())
+    }
+
+    /// Attaches `meta` (made with `every_process`) to the file at `path`
+    /// for every process, from the next instruction any of them runs.
+    pub fn attach_file(
+        &mut self,
+        kernel: &mut K,
+        pipeline: &mut Pipeline,
+        meta: Arc<Attachment>,
+        path: &Path,
+        loaded: Loaded,
+    ) -> Result<(), AttachError> {
+        let attached = install(kernel, pipeline, meta, path, 0, loaded)?;
+        self.files.entry(loaded.bin).or_default().push(attached);
+        Ok(())
+    }
+
+    /// Whether probe `key` is attached to the file `bin` for every process.
+    pub fn has_file(&self, bin: &BinKey, key: &ProbeKey) -> bool {
+        self.files
+            .get(bin)
+            .is_some_and(|v| v.iter().any(|a| &a.meta.key == key))
+    }
+
+    /// Whether anything is attached file-wide.
+    pub fn any_file(&self) -> bool {
+        !self.files.is_empty()
+    }
+
+    /// Whether probe `key` is attached to the file with this (device,
+    /// inode) for every process.
+    pub fn file_has(&self, exe_id: (u64, u64), key: &ProbeKey) -> bool {
+        self.on_file(exe_id).iter().any(|m| &m.key == key)
+    }
+
+    /// Detaches the markers of file `bin` when no probe is attached to it.
+    pub fn prune_file(&mut self, kernel: &mut K, pipeline: &mut Pipeline, bin: BinKey) {
+        let lone = self
+            .files
+            .get(&bin)
+            .is_some_and(|v| v.iter().all(|a| a.meta.marker.is_some()));
+        if lone {
+            for a in self.files.remove(&bin).into_iter().flatten() {
+                release(kernel, pipeline, a);
+            }
+        }
+    }
+
+    /// The file-wide attachments on the file with this (device, inode).
+    pub fn on_file(&self, exe_id: (u64, u64)) -> Vec<Arc<Attachment>> {
+        self.files
+            .iter()
+            .filter(|(b, _)| (b.0, b.1) == exe_id)
+            .flat_map(|(_, v)| v.iter().map(|a| a.meta.clone()))
+            .collect()
     }
 
     /// Whether probe `key` is attached to process `pid`.
@@ -168,24 +190,13 @@ impl<K: Kernel> Registry<K> {
         keep: &HashSet<ProbeKey>,
     ) {
         for (pid, t) in self.procs.iter_mut() {
-            let (mut kept, mut removed): (Vec<_>, Vec<_>) = t
-                .attached
-                .drain(..)
-                .partition(|a| keep.contains(&a.meta.key) || a.meta.marker.is_some());
-            // The panic marker serves the probes: it goes with the last one.
-            if kept.iter().all(|a| a.meta.marker.is_some()) {
-                removed.append(&mut kept);
-            }
-            t.attached = kept;
-            for a in removed {
-                if a.meta.marker.is_none() {
-                    info!(probe = %a.meta.probe, pid = *pid, "probe removed from config; detached");
-                }
-                pipeline.forget_attachment(a.meta.id);
-                release(kernel, pipeline, a);
-            }
+            retain_in(kernel, pipeline, &mut t.attached, keep, Some(*pid));
         }
         self.procs.retain(|_, t| !t.attached.is_empty());
+        for attached in self.files.values_mut() {
+            retain_in(kernel, pipeline, attached, keep, None);
+        }
+        self.files.retain(|_, v| !v.is_empty());
     }
 
     /// Detaches probe `key` from process `pid` (its open calls counted
@@ -243,15 +254,18 @@ impl<K: Kernel> Registry<K> {
     ) -> impl Iterator<Item = &'a Attachment> + 'a {
         let mut pids: Vec<&u32> = self.procs.keys().collect();
         pids.sort();
+        let files = self.files.values().flatten();
         pids.into_iter()
             .flat_map(|pid| &self.procs[pid].attached)
+            .chain(files)
             .filter(move |a| a.meta.key == *key)
             .map(|a| a.meta.as_ref())
     }
 
-    /// The binaries traced processes run.
+    /// The binaries traced processes run, and those attached file-wide.
     pub fn binaries_in_use(&self) -> HashSet<BinKey> {
-        self.procs.values().map(|t| t.bin).collect()
+        let files = self.files.keys().copied();
+        self.procs.values().map(|t| t.bin).chain(files).collect()
     }
 
     /// Number of live attachments of configured probes.
@@ -259,9 +273,66 @@ impl<K: Kernel> Registry<K> {
         self.procs
             .values()
             .flat_map(|t| &t.attached)
+            .chain(self.files.values().flatten())
             .filter(|a| a.meta.marker.is_none())
             .count()
     }
+}
+
+/// Stores `meta`'s recipes, attaches its entry and every RET site in
+/// `path` for `pid` (0: every process), and routes its cookies; on
+/// failure nothing stays behind.
+fn install<K: Kernel>(
+    kernel: &mut K,
+    pipeline: &mut Pipeline,
+    meta: Arc<Attachment>,
+    path: &Path,
+    pid: u32,
+    loaded: Loaded,
+) -> Result<Attached<K::Link>, AttachError> {
+    let flags = match meta.every_process.is_some() {
+        true => RECIPE_EVERY_PROCESS,
+        false => 0,
+    };
+    // Dynamic types are keyed by binary and link-time address.
+    let with_bin = |r: &RawRecipe| RawRecipe {
+        bin: loaded.bin_id,
+        bias: loaded.bias,
+        flags,
+        ..*r
+    };
+    let plan = meta.plan.clone();
+    let entry = kernel.add_recipe(&with_bin(&plan.entry.recipe))?;
+    // A lone-RET body, or the panic marker, fires at its entry only.
+    let ret = match plan.ret_offsets.is_empty() {
+        true => None,
+        false => match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                kernel.remove_recipe(entry);
+                return Err(e.into());
+            }
+        },
+    };
+    let cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
+    let links = match attach_sites(kernel, path, pid, &plan, entry, ret.unwrap_or(entry)) {
+        Ok(l) => l,
+        Err(e) => {
+            for &c in &cookies {
+                kernel.remove_recipe(c);
+            }
+            return Err(e);
+        }
+    };
+    pipeline.route(entry, meta.clone(), SITE_ENTRY);
+    if let Some(ret) = ret {
+        pipeline.route(ret, meta.clone(), SITE_RETURN);
+    }
+    Ok(Attached {
+        meta,
+        cookies,
+        _links: links,
+    })
 }
 
 /// Attaches the entry site with cookie `entry` and every RET site with
@@ -281,6 +352,39 @@ fn attach_sites<K: Kernel>(
         links.push(kernel.attach(path, offset, pid, cookie)?);
     }
     Ok(links)
+}
+
+/// Detaches the attachments of one process (`pid`) or file (None) whose
+/// probe is not in `keep`.
+fn retain_in<K: Kernel>(
+    kernel: &mut K,
+    pipeline: &mut Pipeline,
+    attached: &mut Vec<Attached<K::Link>>,
+    keep: &HashSet<ProbeKey>,
+    pid: Option<u32>,
+) {
+    let (mut kept, mut removed): (Vec<_>, Vec<_>) = attached
+        .drain(..)
+        .partition(|a| keep.contains(&a.meta.key) || a.meta.marker.is_some());
+    // The markers serve the probes: they go with the last one.
+    if kept.iter().all(|a| a.meta.marker.is_some()) {
+        removed.append(&mut kept);
+    }
+    *attached = kept;
+    for a in removed {
+        if a.meta.marker.is_none() {
+            match pid {
+                Some(pid) => {
+                    info!(probe = %a.meta.probe, pid, "probe removed from config; detached")
+                }
+                None => {
+                    info!(probe = %a.meta.probe, "probe removed from config; detached from its file")
+                }
+            }
+        }
+        pipeline.forget_attachment(a.meta.id);
+        release(kernel, pipeline, a);
+    }
 }
 
 /// Detaches `a` and gives its cookies back: unrouted first, so a record

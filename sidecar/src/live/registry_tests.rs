@@ -222,3 +222,59 @@ fn the_panic_marker_stays_while_a_probe_does_and_goes_with_the_last() {
     r.prune(&mut k, &mut pl, 42);
     assert!(k.recipes.is_empty());
 }
+
+#[test]
+fn a_file_wide_attachment_is_for_every_process_and_goes_with_its_probe() {
+    struct Nobody;
+    impl crate::live::pipeline::PerProcess for Nobody {
+        fn process(
+            &self,
+            _: u32,
+        ) -> (
+            Arc<crate::export::Origin>,
+            Arc<dyn crate::live::pipeline::Lookups>,
+        ) {
+            let t = testkit::attachment(0, "x", 0);
+            (t.origin.clone(), t.names.clone())
+        }
+    }
+    let (mut k, mut pl, mut r) = (
+        FakeKernel::default(),
+        Pipeline::new(4, 0),
+        Registry::default(),
+    );
+    let mut file_wide = Arc::into_inner(meta(1, "a", 0)).unwrap();
+    file_wide.every_process = Some(Arc::new(Nobody));
+    let path = PathBuf::from("/srv/app");
+    r.attach_file(&mut k, &mut pl, Arc::new(file_wide), &path, LOADED)
+        .unwrap();
+    // Also attached to one process, the usual way.
+    r.attach(&mut k, &mut pl, meta(2, "b", 42), &process(42), LOADED)
+        .unwrap();
+    // pid 0: every process; its recipes tell the BPF program so.
+    assert_eq!(
+        &k.attached[..3],
+        [
+            (path.clone(), 0x1000, 0, 1),
+            (path.clone(), 0x1040, 0, 2),
+            (path, 0x1080, 0, 2)
+        ]
+    );
+    assert_eq!(k.flags[&1], crate::recipe::RECIPE_EVERY_PROCESS);
+    assert_eq!(k.flags[&2], crate::recipe::RECIPE_EVERY_PROCESS);
+    assert_eq!(k.flags[&3], 0);
+    assert!(r.has_file(&LOADED.bin, &"a".to_string()));
+    assert!(r.file_has((1, 2), &"a".to_string()));
+    assert!(!r.file_has((1, 2), &"b".to_string()));
+    assert_eq!(r.on_file((1, 2)).len(), 1);
+    assert_eq!(r.attachments(), 2);
+    assert_eq!(r.attached_to(&"a".to_string()).count(), 1);
+    // No process runs it: the file stays in use while the probe does.
+    r.detach_process(&mut k, &mut pl, 42);
+    assert_eq!(r.binaries_in_use(), HashSet::from([LOADED.bin]));
+    assert!(r.any_file());
+    r.retain_probes(&mut k, &mut pl, &HashSet::new());
+    assert!(!r.any_file());
+    assert!(k.recipes.is_empty(), "every cookie given back");
+    assert!(r.binaries_in_use().is_empty());
+}

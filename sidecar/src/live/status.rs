@@ -22,11 +22,15 @@ pub struct Failure {
     pub error: String,
 }
 
-/// One attachment of a probe: a process and one instantiation.
+/// One attachment of a probe: a process (or the file, for every process)
+/// and one instantiation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attached {
-    /// The process.
+    /// The process; 0 when attached to the file for every process.
     pub pid: u32,
+    /// Attached to the executable file: every process running it is traced
+    /// from its first instruction (`from_start`).
+    pub every_process: bool,
     /// Its executable.
     pub exe: PathBuf,
     /// The function attached (a generic's instantiation has its own).
@@ -106,6 +110,7 @@ impl<K: Kernel> Supervisor<K> {
                 let key = probe_key(spec);
                 let view = |a: &super::pipeline::Attachment| Attached {
                     pid: a.pid,
+                    every_process: a.every_process.is_some(),
                     exe: a.origin.exe.clone(),
                     function: a.plan.function.clone(),
                     sites: 1 + a.plan.ret_offsets.len(),

@@ -81,5 +81,6 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        every_process: None,
     })
 }

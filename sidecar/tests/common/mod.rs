@@ -236,10 +236,25 @@ impl Gotel {
 
     /// [`Gotel::run`] with extra environment variables.
     pub fn run_env(config: &str, attached: usize, env: &[(&str, &str)]) -> Gotel {
+        Gotel::run_in(&[], config, attached, env)
+    }
+
+    /// [`Gotel::run_env`] under `wrapper` (a command and its arguments,
+    /// e.g. `unshare --pid --fork`), which runs gotel as its child; stop it
+    /// with [`Gotel::stop_wrapped`].
+    pub fn run_in(wrapper: &[&str], config: &str, attached: usize, env: &[(&str, &str)]) -> Gotel {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gotel.yaml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(gotel_bin())
+        let mut command = match wrapper {
+            [] => Command::new(gotel_bin()),
+            [first, rest @ ..] => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(gotel_bin());
+                c
+            }
+        };
+        let mut child = command
             .args(["run", "--config"])
             .arg(&path)
             .env("GOTEL_SCAN_INTERVAL_MS", "100")
@@ -286,6 +301,18 @@ impl Gotel {
         unsafe { libc::kill(self.child.id() as i32, signal) };
         let what = format!("gotel did not exit on signal {signal}");
         exit_output(&mut self.child, &mut self.stdout, &mut self.stderr, &what)
+    }
+
+    /// [`Gotel::stop`] for a gotel started by [`Gotel::run_in`]: SIGINT to
+    /// the wrapper's child, which is gotel.
+    pub fn stop_wrapped(mut self) -> (Vec<Value>, Vec<String>) {
+        let me = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap();
+        let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+        // SAFETY: plain kill(2) on our child's child.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let what = "gotel did not exit on SIGINT";
+        exit_output(&mut self.child, &mut self.stdout, &mut self.stderr, what)
     }
 }
 
