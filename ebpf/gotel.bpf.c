@@ -57,6 +57,16 @@ struct {
 	__type(value, __u64);
 } drop_seq SEC(".maps");
 
+/* Records dropped per recipe (by cookie), for per-probe counts: written
+ * only when a record is lost, so a shared array costs nothing per hit.
+ * Userspace zeroes a slot when it hands its cookie out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GOTEL_MAX_RECIPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} recipe_drops SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, GOTEL_STAT_COUNT);
@@ -138,12 +148,16 @@ static __always_inline void count(__u32 stat)
 }
 
 /* A record was lost: count it where every later record will see it. */
-static __always_inline void dropped(__u32 stat)
+/* A record of recipe `cookie` is lost, for reason `stat`. */
+static __always_inline void dropped(__u32 stat, __u32 cookie)
 {
 	__u32 zero = 0;
 	__u64 *seq = bpf_map_lookup_elem(&drop_seq, &zero);
 	if (seq)
 		__sync_fetch_and_add(seq, 1);
+	__u64 *mine = bpf_map_lookup_elem(&recipe_drops, &cookie);
+	if (mine)
+		__sync_fetch_and_add(mine, 1);
 	count(stat);
 }
 
@@ -699,7 +713,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, &s->ev, sizeof(struct gotel_event) + off,
 			       flags))
-		dropped(GOTEL_STAT_RINGBUF_FULL);
+		dropped(GOTEL_STAT_RINGBUF_FULL, cookie);
 	/* No per-event success counter: userspace counts what it reads, and
 	 * a map update per hit is measurable. */
 }
@@ -738,7 +752,7 @@ int gotel_probe(struct pt_regs *ctx)
 	 */
 	if (__sync_fetch_and_add(&s->busy, 1)) {
 		__sync_fetch_and_add(&s->busy, -1);
-		dropped(GOTEL_STAT_BUSY);
+		dropped(GOTEL_STAT_BUSY, cookie);
 		return 0;
 	}
 	emit(ctx, cookie, rc, s);

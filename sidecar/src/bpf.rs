@@ -83,6 +83,8 @@ pub struct Bpf {
     recipes: Array<MapData, RawRecipe>,
     type_recipes: HashMap<MapData, RawTypeKey, RawTypeRecipe>,
     stats: PerCpuArray<MapData, u64>,
+    /// Records dropped per recipe (cookie).
+    recipe_drops: Array<MapData, u64>,
     /// Free cookies, oldest-freed first, so a cookie is reused as late as
     /// possible and stale events in the ring cannot meet a new recipe.
     free: VecDeque<u32>,
@@ -124,6 +126,8 @@ impl Bpf {
         let type_recipes =
             HashMap::try_from(take(&mut ebpf, "type_recipes")?).map_err(|e| load(&e))?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(|e| load(&e))?;
+        let recipe_drops =
+            Array::try_from(take(&mut ebpf, "recipe_drops")?).map_err(|e| load(&e))?;
         let ring = RingBuf::try_from(take(&mut ebpf, "events")?).map_err(|e| load(&e))?;
         Ok((
             Bpf {
@@ -131,6 +135,7 @@ impl Bpf {
                 recipes,
                 type_recipes,
                 stats,
+                recipe_drops,
                 free: (0..MAX_RECIPES).collect(),
             },
             ring,
@@ -141,7 +146,9 @@ impl Bpf {
     /// attach cookie.
     pub fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
         let cookie = self.free.pop_front().ok_or(BpfError::RecipesExhausted)?;
-        if let Err(e) = self.recipes.set(cookie, r, 0) {
+        // Its drops count from zero for its new owner.
+        let zeroed = self.recipe_drops.set(cookie, 0, 0);
+        if let Err(e) = zeroed.and_then(|()| self.recipes.set(cookie, r, 0)) {
             self.free.push_front(cookie);
             return Err(BpfError::Map {
                 map: "recipes",
@@ -149,6 +156,11 @@ impl Bpf {
             });
         }
         Ok(cookie)
+    }
+
+    /// Records of recipe `cookie` dropped since it was handed out.
+    pub fn recipe_drops(&self, cookie: u32) -> u64 {
+        self.recipe_drops.get(&cookie, 0).unwrap_or(0)
     }
 
     /// Releases a cookie once no uprobe uses it.

@@ -240,9 +240,18 @@ impl<T> Correlator<T> {
     /// last sign of life was a panic (the unrecovered panic that ended
     /// the process, when nothing of that goroutine was seen after it).
     pub fn end_process(&mut self, pid: u32) -> Vec<(T, bool)> {
+        let ended = self.end_image(pid, |_| true);
+        self.by_goroutine.retain(|(p, _), _| *p != pid);
+        ended
+    }
+
+    /// [`Correlator::end_process`] for the calls of `pid` that `older`
+    /// says its previous image made (an exec replaced it; later entries
+    /// are the new image's and stay open).
+    pub fn end_image(&mut self, pid: u32, older: impl Fn(&T) -> bool) -> Vec<(T, bool)> {
         let (gone, kept): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.open)
             .into_iter()
-            .partition(|(k, _)| k.pid == pid);
+            .partition(|(k, (_, _, v))| k.pid == pid && older(v));
         self.open = kept;
         let mut ended: Vec<_> = gone
             .into_iter()
@@ -254,7 +263,14 @@ impl<T> Correlator<T> {
                 (seq, v, panicking)
             })
             .collect();
-        self.by_goroutine.retain(|(p, _), _| *p != pid);
+        let open = &self.open;
+        self.by_goroutine.retain(|(p, _), g| {
+            if *p != pid {
+                return true;
+            }
+            g.keys.retain(|k| open.contains_key(k));
+            !g.keys.is_empty()
+        });
         ended.sort_by_key(|(seq, _, _)| *seq);
         self.stats.unfinished += ended.len() as u64;
         self.stats.panicked += ended.iter().filter(|e| e.2).count() as u64;

@@ -464,13 +464,18 @@ fn overload_drops_are_counted_and_never_block_the_app() {
     let bin = build(&tc, "bench", "overload", &[]);
     let calls = 20 * 1024;
     let mut target = Target::start(&bin, &["-calls", &calls.to_string()], "ready");
-    let gotel = Gotel::run(
+    let mut gotel = Gotel::run(
         &format!(
-            "ring_buffer_kib: 64\nprobes:\n  - function: main.work\n    target: {{ pid: {} }}\n",
+            "admin: 127.0.0.1:0\nring_buffer_kib: 64\nprobes:\n  - function: main.work\n    target: {{ pid: {} }}\n",
             target.pid()
         ),
-        1,
+        0,
     );
+    let admin = gotel.wait_log("admin endpoint", Duration::from_secs(10))["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gotel.wait_log("attached", Duration::from_secs(30));
     let gpid = gotel.child.id() as i32;
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(gpid, libc::SIGSTOP) };
@@ -478,11 +483,15 @@ fn overload_drops_are_counted_and_never_block_the_app() {
     assert!(done.starts_with(&format!("calls={calls} ")), "{done}");
     unsafe { libc::kill(gpid, libc::SIGCONT) };
     std::thread::sleep(Duration::from_millis(300));
+    let probes = http_get(&admin, "/probes");
+    let probes: Value = serde_json::from_str(probes.split_once("\r\n\r\n").unwrap().1).unwrap();
     let (lines, logs) = gotel.stop();
     let stopped = stopped_record(&logs);
     let records = stopped["events"].as_u64().unwrap();
     let dropped = stopped["dropped"].as_u64().unwrap();
     assert!(dropped > 0, "{stopped}");
+    // Counted per probe too, by the kernel: all of them are this one's.
+    assert_eq!(probes["probes"][0]["dropped"], dropped, "{probes}");
     assert_eq!(records + dropped, 2 * calls as u64, "{stopped}");
     // Lost records are never mistaken for recovered panics.
     assert_eq!(stopped["panicked"], 0, "{stopped}");

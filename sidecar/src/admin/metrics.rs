@@ -186,6 +186,15 @@ impl Collector for Scrape {
         )?;
         per_probe(
             &mut e,
+            "probe_dropped",
+            "records of the probe the kernel dropped (ring buffer full, CPU busy)",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstCounter::new(p.counts.dropped))),
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        per_probe(
+            &mut e,
             "probe_last_error",
             "the latest reason the probe could not attach (value 1, reason in the label)",
             s.probes.iter().filter_map(|p| {

@@ -200,11 +200,7 @@ impl<K: Kernel> Supervisor<K> {
         why: &AttachError,
     ) {
         warn!(probe = spec.display_name(), exe = %shown.display(), "cannot attach to the file: {why}");
-        let failure = Failure {
-            pid: 0,
-            exe: shown.to_path_buf(),
-            error: why.to_string(),
-        };
+        let failure = Failure::new(0, shown.to_path_buf(), why.to_string());
         self.failed.insert(((0, 0, exe_id), key.clone()), failure);
     }
 

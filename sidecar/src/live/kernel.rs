@@ -33,6 +33,8 @@ pub trait Kernel {
     ) -> Result<Self::Link, BpfError>;
     /// The program's own counters.
     fn stats(&self) -> KernelStats;
+    /// Records of recipe `cookie` dropped since it was handed out.
+    fn recipe_drops(&self, cookie: u32) -> u64;
 }
 
 impl Kernel for Bpf {
@@ -67,6 +69,10 @@ impl Kernel for Bpf {
     fn stats(&self) -> KernelStats {
         Bpf::stats(self)
     }
+
+    fn recipe_drops(&self, cookie: u32) -> u64 {
+        Bpf::recipe_drops(self, cookie)
+    }
 }
 
 /// A kernel double for unit tests: hands out cookies like `Bpf` does and
@@ -92,6 +98,8 @@ pub(crate) mod fake {
         pub attached: Vec<(PathBuf, u64, u32, u32)>,
         /// Each recipe's flags, by cookie.
         pub flags: BTreeMap<u32, u16>,
+        /// Records dropped, by cookie.
+        pub drops: BTreeMap<u32, u64>,
         /// Fail the attach at this file offset.
         pub fail_offset: Option<u64>,
         /// Refuse type recipes (the map is full).
@@ -173,6 +181,10 @@ pub(crate) mod fake {
 
         fn stats(&self) -> KernelStats {
             KernelStats::default()
+        }
+
+        fn recipe_drops(&self, cookie: u32) -> u64 {
+            self.drops.get(&cookie).copied().unwrap_or(0)
         }
     }
 }

@@ -33,18 +33,24 @@ impl<K: Kernel> Supervisor<K> {
     }
 
     /// Process `p` exec'd at `ktime_ns` (CLOCK_MONOTONIC): its previous
-    /// image, if traced, is drained and detached, and every probe selecting
-    /// the new one is attached now (a reconcile of this one process).
+    /// image, if traced, is drained, its open calls ended, and detached;
+    /// every probe selecting the new one is attached now (a reconcile of
+    /// this one process).
     pub fn exec_seen(&mut self, p: &Process, ktime_ns: u64, drain: impl FnOnce(&mut Self)) {
-        let replaced = self
-            .registry
-            .identity(p.pid)
-            .is_some_and(|id| id != p.identity());
-        // (Calls of an image traced file-wide end with its pid instead:
-        // records of the new image may already have been read.)
-        if replaced {
+        // (Attached after the exec: a /proc scan found the new image first.)
+        let held = self.registry.attached_before(p.pid, ktime_ns);
+        if held || self.pipeline.knows_process(p.pid) {
+            // The old image's calls will not return. Only calls entered
+            // before the exec: the new image's records (file-wide) may have
+            // been read already. The same binary exec'd again keeps pid,
+            // start time and inode, but not its load address (PIE): it is
+            // attached again like any new image.
             drain(self);
-            self.end_process(p.pid);
+            if held {
+                self.registry
+                    .detach_process(&mut self.kernel, &mut self.pipeline, p.pid);
+            }
+            self.deliver(|pipeline, emit| pipeline.end_image(p.pid, ktime_ns, emit));
         }
         // Traced from its first instruction already: its view is made now,
         // while /proc still describes it (a short-lived one may be gone by

@@ -168,6 +168,8 @@ pub struct Supervisor<K: Kernel = Bpf> {
     kept_logged: HashSet<(u32, ProbeKey)>,
     /// `from_start` probes on PIE files, told so once.
     pie_noted: from_start::PieNoted,
+    /// A reconcile has run: readiness means something.
+    reconciled: bool,
     next_id: u64,
     calls: u64,
     sink_errors: u64,
@@ -189,6 +191,7 @@ impl<K: Kernel> Supervisor<K> {
             superseded: HashMap::new(),
             kept_logged: HashSet::new(),
             pie_noted: HashSet::new(),
+            reconciled: false,
             next_id: 1,
             calls: 0,
             sink_errors: 0,
@@ -290,7 +293,7 @@ impl<K: Kernel> Supervisor<K> {
         self.binaries.retain_probes(&attached);
         self.failed.retain(|(_, k), _| keep.contains(k));
         self.waiting_since.retain(|k, _| keep.contains(k));
-        self.pipeline.retain_probe_counts(&keep);
+        self.pipeline.retain_probe_counts(&attached);
         self.cfg = cfg;
     }
 
@@ -299,6 +302,7 @@ impl<K: Kernel> Supervisor<K> {
     /// gone or exec'd, all records of its old image are already in the
     /// ring, and they must meet their recipes before the cookies are freed.
     pub fn reconcile_with(&mut self, live: &HashMap<u32, Process>, drain: impl FnOnce(&mut Self)) {
+        self.reconciled = true;
         // Suspend/resume or a clock step moves wall time against BPF's
         // monotonic clock.
         self.pipeline.set_clock_offset(clock_offset());
@@ -382,6 +386,7 @@ impl<K: Kernel> Supervisor<K> {
             }
             if self.registry.pids_of(&old).is_empty() {
                 self.superseded.remove(&old);
+                self.pipeline.merge_probe_counts(&old, &new);
             }
         }
     }
@@ -416,11 +421,7 @@ impl<K: Kernel> Supervisor<K> {
         info!(pid = p.pid, exe = %p.exe.display(), "process exited before its probes could be attached");
         let probes = self.cfg.probes.clone();
         for spec in &probes {
-            let failure = Failure {
-                pid: p.pid,
-                exe: p.exe.clone(),
-                error: "process exited before attach".into(),
-            };
+            let failure = Failure::new(p.pid, p.exe.clone(), "process exited before attach".into());
             self.failed.insert((p.identity(), probe_key(spec)), failure);
         }
     }
@@ -429,11 +430,7 @@ impl<K: Kernel> Supervisor<K> {
     /// process image lives.
     fn fail(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process, why: &AttachError) {
         warn!(probe = spec.display_name(), pid = p.pid, exe = %p.exe.display(), "cannot attach: {why}");
-        let failure = Failure {
-            pid: p.pid,
-            exe: p.exe.clone(),
-            error: why.to_string(),
-        };
+        let failure = Failure::new(p.pid, p.exe.clone(), why.to_string());
         self.failed.insert((p.identity(), key.clone()), failure);
     }
 

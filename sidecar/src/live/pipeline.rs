@@ -83,6 +83,22 @@ pub struct ProbeCounts {
     pub failed_calls: u64,
     /// Records of the probe in which some memory could not be read.
     pub read_faults: u64,
+    /// Records of the probe the kernel dropped (ring buffer full, CPU
+    /// busy): their calls are missing or unfinished.
+    pub dropped: u64,
+}
+
+impl std::ops::Add for ProbeCounts {
+    type Output = ProbeCounts;
+
+    fn add(self, o: ProbeCounts) -> ProbeCounts {
+        ProbeCounts {
+            calls: self.calls + o.calls,
+            failed_calls: self.failed_calls + o.failed_calls,
+            read_faults: self.read_faults + o.read_faults,
+            dropped: self.dropped + o.dropped,
+        }
+    }
 }
 
 /// An entry waiting for its return.
@@ -224,6 +240,20 @@ impl Pipeline {
         self.retain_processes(|p| p != pid);
     }
 
+    /// Ends the open calls process `pid` entered before monotonic time
+    /// `exec_ktime`, when an exec replaced its image: the new image runs
+    /// other code, so none of them returns (an exec of the same binary
+    /// keeps its attachments, and its calls stay open).
+    pub fn end_image(&mut self, pid: u32, exec_ktime: u64, emit: &mut dyn FnMut(Call)) {
+        for (open, panicking) in self.correlator.end_image(pid, |o| o.ktime < exec_ktime) {
+            let end = match panicking {
+                true => End::Crashed,
+                false => End::ProcessEnded,
+            };
+            emit(self.call(open, end, Vec::new(), exec_ktime));
+        }
+    }
+
     /// The number of open calls, and the monotonic start of the oldest.
     pub fn open_calls(&self) -> (usize, Option<u64>) {
         (
@@ -235,6 +265,22 @@ impl Pipeline {
     /// Probe `key`'s counters.
     pub fn probe_counts(&self, key: &ProbeKey) -> ProbeCounts {
         self.per_probe.get(key).copied().unwrap_or_default()
+    }
+
+    /// Adds `n` records of probe `key` dropped by recipes now released.
+    pub fn add_dropped(&mut self, key: &ProbeKey, n: u64) {
+        if n > 0 {
+            self.per_probe.entry(key.clone()).or_default().dropped += n;
+        }
+    }
+
+    /// Adds probe `old`'s counters to `new`'s (an edited probe's previous
+    /// version, retired): the probe's counters keep growing.
+    pub fn merge_probe_counts(&mut self, old: &ProbeKey, new: &ProbeKey) {
+        if let Some(c) = self.per_probe.remove(old) {
+            let sum = self.probe_counts(new) + c;
+            self.per_probe.insert(new.clone(), sum);
+        }
     }
 
     /// Forgets the counters of probes not in `keep` (removed from the config).

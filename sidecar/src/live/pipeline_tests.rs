@@ -535,3 +535,24 @@ fn a_file_wide_attachment_gives_each_process_its_own_calls() {
     p.unroute(1);
     assert!(!p.knows_process(200));
 }
+
+#[test]
+fn an_exec_ends_the_calls_its_old_image_entered_and_no_later_one() {
+    let mut p = pipeline();
+    let mut out = Vec::new();
+    // Entered at 10 by the old image, at 30 by the new one (read first).
+    p.handle(&record(1, SITE_ENTRY, 1, 64, 10, 5), &mut |c| out.push(c));
+    p.handle(&record(3, SITE_ENTRY, 2, 32, 30, 6), &mut |c| out.push(c));
+    p.end_image(42, 20, &mut |c| out.push(c));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].function, "main.f");
+    assert_eq!(out[0].unfinished, Some(Unfinished::ProcessEnded));
+    // The new image's call returns as usual.
+    p.handle(&record(4, SITE_RETURN, 2, 32, 40, 12), &mut |c| out.push(c));
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        (out[1].function.as_str(), out[1].duration_ns),
+        ("main.g", Some(10))
+    );
+    assert_eq!(p.open_calls().0, 0);
+}

@@ -28,6 +28,9 @@ struct Attached<L> {
 /// One traced process image.
 struct Tracked<L> {
     identity: Identity,
+    /// CLOCK_MONOTONIC when first attached: an exec record older than this
+    /// is the exec of the image attached.
+    since_ns: u64,
     /// The analysed binary, kept cached while this process lives.
     bin: BinKey,
     attached: Vec<Attached<L>>,
@@ -77,6 +80,7 @@ impl<K: Kernel> Registry<K> {
             .entry(p.pid)
             .or_insert_with(|| Tracked {
                 identity: p.identity(),
+                since_ns: super::monotonic_ns(),
                 bin: loaded.bin,
                 attached: Vec::new(),
             })
@@ -145,6 +149,12 @@ impl<K: Kernel> Registry<K> {
         self.procs
             .get(&pid)
             .is_some_and(|t| t.attached.iter().any(|a| &a.meta.key == key))
+    }
+
+    /// Whether process `pid` has attachments made before monotonic time
+    /// `ktime_ns`.
+    pub fn attached_before(&self, pid: u32, ktime_ns: u64) -> bool {
+        self.procs.get(&pid).is_some_and(|t| t.since_ns < ktime_ns)
     }
 
     /// The image of process `pid` attachments are held for, if any.
@@ -260,6 +270,19 @@ impl<K: Kernel> Registry<K> {
             .chain(files)
             .filter(move |a| a.meta.key == *key)
             .map(|a| a.meta.as_ref())
+    }
+
+    /// Records of probe `key` its live recipes have dropped (those of
+    /// released ones are in the pipeline's counts).
+    pub fn dropped(&self, kernel: &K, key: &ProbeKey) -> u64 {
+        self.procs
+            .values()
+            .flat_map(|t| &t.attached)
+            .chain(self.files.values().flatten())
+            .filter(|a| a.meta.key == *key)
+            .flat_map(|a| &a.cookies)
+            .map(|c| kernel.recipe_drops(*c))
+            .sum()
     }
 
     /// The binaries traced processes run, and those attached file-wide.
@@ -391,9 +414,16 @@ fn retain_in<K: Kernel>(
 /// still in flight for them is stray, never decoded with a later recipe.
 fn release<K: Kernel>(kernel: &mut K, pipeline: &mut Pipeline, a: Attached<K::Link>) {
     let Attached {
-        cookies, _links, ..
+        meta,
+        cookies,
+        _links,
     } = a;
     drop(_links);
+    // The probe's drops outlive its recipes.
+    let dropped: u64 = cookies.iter().map(|c| kernel.recipe_drops(*c)).sum();
+    if meta.marker.is_none() {
+        pipeline.add_dropped(&meta.key, dropped);
+    }
     for cookie in cookies {
         pipeline.unroute(cookie);
         kernel.remove_recipe(cookie);

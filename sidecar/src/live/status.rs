@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::kernel::Kernel;
 use super::pipeline::ProbeCounts;
+use super::pipeline::ProbeKey;
 use super::{probe_key, OpenCalls, Supervisor};
 use crate::counters::Counters;
 
@@ -20,6 +21,23 @@ pub struct Failure {
     pub exe: PathBuf,
     /// The reason, as logged.
     pub error: String,
+    /// When it failed, in ms since the epoch.
+    pub at_unix_ms: u64,
+}
+
+impl Failure {
+    /// A failure now.
+    pub fn new(pid: u32, exe: PathBuf, error: String) -> Self {
+        let at_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Failure {
+            pid,
+            exe,
+            error,
+            at_unix_ms,
+        }
+    }
 }
 
 /// One attachment of a probe: a process (or the file, for every process)
@@ -65,7 +83,10 @@ pub struct ProbeStatus {
 impl ProbeStatus {
     /// The most recent reason it could not attach, if any.
     pub fn last_error(&self) -> Option<&str> {
-        self.failed.last().map(|f| f.error.as_str())
+        self.failed
+            .iter()
+            .max_by_key(|f| (f.at_unix_ms, f.pid))
+            .map(|f| f.error.as_str())
     }
 }
 
@@ -82,24 +103,41 @@ pub struct Status {
     pub open: OpenCalls,
     /// Analysed binaries kept in the cache.
     pub binaries_cached: usize,
+    /// The processes running have been matched against the probes at
+    /// least once since start.
+    pub reconciled: bool,
 }
 
 impl Status {
     /// Ready when every probe whose target runs is attached to each of
     /// its processes; else the probes that are not, with why.
     pub fn unready(&self) -> Vec<String> {
-        self.probes
-            .iter()
-            .flat_map(|p| {
-                p.failed
-                    .iter()
-                    .map(|f| format!("{} (pid {}): {}", p.name, f.pid, f.error))
-            })
-            .collect()
+        let starting = (!self.reconciled && !self.probes.is_empty())
+            .then(|| "starting: the running processes have not been scanned yet".to_string());
+        let failed = self.probes.iter().flat_map(|p| {
+            p.failed
+                .iter()
+                .map(|f| format!("{} (pid {}): {}", p.name, f.pid, f.error))
+        });
+        starting.into_iter().chain(failed).collect()
     }
 }
 
 impl<K: Kernel> Supervisor<K> {
+    /// Probe `key`'s counters, its previous version's (kept attached after
+    /// an edit) included, and drops of its live recipes.
+    fn probe_counts(&self, key: &ProbeKey) -> ProbeCounts {
+        let own = |k: &ProbeKey| {
+            let mut c = self.pipeline.probe_counts(k);
+            c.dropped += self.registry.dropped(&self.kernel, k);
+            c
+        };
+        self.superseded
+            .iter()
+            .filter(|(_, new)| *new == key)
+            .fold(own(key), |sum, (old, _)| sum + own(old))
+    }
+
     /// Every probe's state, the counters and the open calls, now.
     pub fn status(&self) -> Status {
         let probes = self
@@ -139,7 +177,7 @@ impl<K: Kernel> Supervisor<K> {
                     previous_version,
                     failed,
                     waiting: self.waiting_since.contains_key(&key),
-                    counts: self.pipeline.probe_counts(&key),
+                    counts: self.probe_counts(&key),
                 }
             })
             .collect();
@@ -148,6 +186,7 @@ impl<K: Kernel> Supervisor<K> {
             counters: self.counters(),
             open: self.open_calls(),
             binaries_cached: self.registry.binaries_in_use().len(),
+            reconciled: self.reconciled,
         }
     }
 }
