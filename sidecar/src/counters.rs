@@ -82,6 +82,8 @@ counters! {
     no_goroutine,
     /// Records whose 8 KiB data area filled up (later values read as faults).
     data_full,
+    /// Records of an edited probe's previous version once its new version was attached there: the new version reports those calls.
+    superseded_records,
     /// Output write or flush failures.
     sink_errors,
     /// Dynamic types whose recipe could not be installed (type-recipe map full).

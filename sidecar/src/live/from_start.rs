@@ -13,7 +13,9 @@
 //! same in all: a position-independent executable is attached per process
 //! instead (within milliseconds of its exec, not from its start).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use super::{probe_key, At, AttachError, Failure, Supervisor};
 use crate::config::ProbeSpec;
 use crate::export::Origin;
 use crate::golang::BinaryInfo;
-use crate::proc::Process;
+use crate::proc::{PidNamespace, Process};
 
 /// Each process's view of a file-wide attachment, made from /proc while
 /// the process runs, else from the file alone.
@@ -66,6 +68,40 @@ impl PerProcess for EachProcess {
     }
 }
 
+/// A file attached for every process, held open: its inode says whether
+/// it was deleted, and its path may name another file by now.
+pub(super) struct Held {
+    file: File,
+    /// The target's path in gotel's filesystem, if it was found so.
+    target: Option<PathBuf>,
+}
+
+impl Held {
+    /// Whether the held file is still binary `bin`: not deleted, not
+    /// rewritten, and still what its target path names.
+    fn current(&self, bin: BinKey) -> bool {
+        let md = self.file.metadata();
+        let same = md.is_ok_and(|m| m.nlink() > 0 && key_of(&m) == bin);
+        same && self
+            .target
+            .as_deref()
+            .is_none_or(|t| bin_key(t) == Some(bin))
+    }
+}
+
+/// The binary key of the metadata `m`.
+fn key_of(m: &std::fs::Metadata) -> BinKey {
+    (m.dev(), m.ino(), m.size(), m.mtime())
+}
+
+/// The binary key of the regular file at `path` now.
+fn bin_key(path: &Path) -> Option<BinKey> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| key_of(&m))
+}
+
 /// Whether `path` names the file with this (device, inode) now.
 pub(super) fn same_file(path: &Path, exe_id: (u64, u64)) -> bool {
     std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == exe_id)
@@ -73,24 +109,38 @@ pub(super) fn same_file(path: &Path, exe_id: (u64, u64)) -> bool {
 
 impl<K: Kernel> Supervisor<K> {
     /// Attaches `from_start` probe `spec` to the file process `p` runs,
-    /// for every process; `p` itself is traced from now on. A PIE file is
-    /// attached to `p` alone (see the module's doc).
+    /// for every process; `p` itself is traced from now on. A PIE file, or
+    /// a process in a PID namespace below gotel's (whose hits the BPF
+    /// program drops as another pod's), is attached to `p` alone.
     pub(super) fn attach_from_start(
         &mut self,
         key: &ProbeKey,
         spec: &ProbeSpec,
         p: &Process,
     ) -> Result<(), AttachError> {
-        let (bin_key, bin) = self.binaries.analyse(p)?;
-        if bin.pie {
-            self.note_pie(bin_key, spec, &p.exe);
+        let own = PidNamespace::own();
+        if own.is_some_and(|o| !o.is_host()) && PidNamespace::of(p.pid) != own {
             return self.attach(key, spec, p);
         }
-        self.attach_file(key, spec, (bin_key, &bin), p.exe_path(), &p.exe, Some(p))?;
+        // Opened now, at its exec: a short-lived process may be gone by
+        // the time its binary is analysed, and the file is reached through
+        // this descriptor instead.
+        let exe = p.exe_path();
+        let file = File::open(&exe).map_err(|e| AttachError::Stat {
+            path: exe,
+            source: Arc::new(e),
+        })?;
+        self.attach_opened(key, spec, file, &p.exe, None, Some(p))?;
         for meta in self.registry.on_file(p.exe_id) {
             self.pipeline.view(&meta, p.pid);
         }
         Ok(())
+    }
+
+    /// Whether `from_start` probe `key` covers process `p` through its
+    /// file, as it is now (same inode rewritten in place is another file).
+    pub(super) fn covered_by_file(&self, key: &ProbeKey, p: &Process) -> bool {
+        bin_key(&p.exe_path()).is_some_and(|b| self.registry.has_file(&b, key))
     }
 
     /// Attaches the `from_start` probes whose target is a path that exists
@@ -99,42 +149,90 @@ impl<K: Kernel> Supervisor<K> {
     pub(super) fn attach_paths(&mut self) {
         let probes = self.cfg.probes.clone();
         for spec in probes.iter().filter(|s| s.from_start) {
+            // Else it lives in another container: found through its first
+            // process instead.
             let Some(path) = spec.target.exe.as_deref().map(Path::new) else {
                 continue;
             };
-            // Else it lives in another container: found through its first
-            // process instead.
-            let Some(md) = path
-                .is_absolute()
-                .then(|| std::fs::metadata(path).ok())
-                .flatten()
-                .filter(|m| m.is_file())
-            else {
+            let Some(bin) = path.is_absolute().then(|| bin_key(path)).flatten() else {
                 continue;
             };
             let key = probe_key(spec);
-            let exe_id = (md.dev(), md.ino());
-            let bin_key = (md.dev(), md.ino(), md.size(), md.mtime());
-            if self.registry.has_file(&bin_key, &key)
+            let exe_id = (bin.0, bin.1);
+            if self.registry.has_file(&bin, &key)
                 || self.failed.contains_key(&((0, 0, exe_id), key.clone()))
-                || self.pie_noted.contains(&(bin_key, key.clone()))
+                || self.pie_noted.contains(&(bin, key.clone()))
             {
                 continue;
             }
-            let r = self
-                .binaries
-                .analyse_path(path, path)
-                .and_then(|(bin_key, bin)| {
-                    if bin.pie {
-                        self.note_pie(bin_key, spec, path);
-                        return Ok(());
-                    }
-                    self.attach_file(&key, spec, (bin_key, &bin), path.into(), path, None)
-                });
+            let r = File::open(path)
+                .map_err(|e| AttachError::Stat {
+                    path: path.into(),
+                    source: Arc::new(e),
+                })
+                .and_then(|file| self.attach_opened(&key, spec, file, path, Some(path), None));
             if let Err(why) = r {
                 self.fail_file(&key, spec, path, exe_id, &why);
             }
         }
+    }
+
+    /// Attaches `spec` to the executable `file` (named `shown` by its
+    /// processes; `target` when named so in gotel's filesystem, `seen_in`
+    /// the process it was found through), and holds it open while attached.
+    fn attach_opened(
+        &mut self,
+        key: &ProbeKey,
+        spec: &ProbeSpec,
+        file: File,
+        shown: &Path,
+        target: Option<&Path>,
+        seen_in: Option<&Process>,
+    ) -> Result<(), AttachError> {
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let (bin_key, bin) = self.binaries.analyse_path(&path, shown)?;
+        if bin.pie {
+            self.note_pie(bin_key, spec, shown);
+            return match seen_in {
+                Some(p) => self.attach(key, spec, p),
+                None => Ok(()),
+            };
+        }
+        // The same inode rewritten in place: the old uprobes' offsets (and
+        // the instructions the kernel saved there) are not this file's.
+        for old in self.registry.files() {
+            if (old.0, old.1) == (bin_key.0, bin_key.1) && old != bin_key {
+                self.registry
+                    .detach_file(&mut self.kernel, &mut self.pipeline, old);
+                self.held.remove(&old);
+            }
+        }
+        if !self.registry.has_file(&bin_key, key) {
+            self.attach_file(key, spec, (bin_key, &bin), path, shown, seen_in)?;
+        }
+        self.held.entry(bin_key).or_insert(Held {
+            file,
+            target: target.map(Path::to_path_buf),
+        });
+        Ok(())
+    }
+
+    /// Detaches the files no process runs any more that were deleted,
+    /// replaced at their target path, or rewritten in place; a file still
+    /// there stays attached (a CLI run again later is traced from its
+    /// start), for as long as its probe is configured.
+    pub(super) fn retire_files(&mut self, live: &HashMap<u32, Process>) {
+        for bin in self.registry.files() {
+            if live.values().any(|p| p.exe_id == (bin.0, bin.1)) {
+                continue;
+            }
+            if !self.held.get(&bin).is_some_and(|h| h.current(bin)) {
+                self.registry
+                    .detach_file(&mut self.kernel, &mut self.pipeline, bin);
+            }
+        }
+        let files: HashSet<BinKey> = self.registry.files().into_iter().collect();
+        self.held.retain(|b, _| files.contains(b));
     }
 
     /// Attaches probe `spec` to the file (opened through `path`, named

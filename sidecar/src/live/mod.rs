@@ -87,9 +87,10 @@ impl From<BpfError> for AttachError {
 fn gone(why: &AttachError) -> bool {
     match why {
         AttachError::Stat { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        AttachError::Kernel(e) => {
-            matches!(&**e, BpfError::Attach { why, .. } if why.contains("(os error 3)"))
-        }
+        // ESRCH; or ENOENT for the uprobe's path `/proc/PID/exe`.
+        AttachError::Kernel(e) => matches!(&**e, BpfError::Attach { why, path, .. }
+            if why.contains("(os error 3)")
+                || (why.contains("(os error 2)") && path.starts_with("/proc/") && path.ends_with("/exe"))),
         _ => false,
     }
 }
@@ -168,6 +169,8 @@ pub struct Supervisor<K: Kernel = Bpf> {
     kept_logged: HashSet<(u32, ProbeKey)>,
     /// `from_start` probes on PIE files, told so once.
     pie_noted: from_start::PieNoted,
+    /// Files attached for every process, held open.
+    held: HashMap<binaries::BinKey, from_start::Held>,
     /// A reconcile has run: readiness means something.
     reconciled: bool,
     next_id: u64,
@@ -191,6 +194,7 @@ impl<K: Kernel> Supervisor<K> {
             superseded: HashMap::new(),
             kept_logged: HashSet::new(),
             pie_noted: HashSet::new(),
+            held: HashMap::new(),
             reconciled: false,
             next_id: 1,
             calls: 0,
@@ -220,6 +224,7 @@ impl<K: Kernel> Supervisor<K> {
             stray_records: p.stray_records,
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
+            superseded_records: p.superseded_records,
             sink_errors: self.sink_errors,
             type_recipes_failed: self.types.failed,
         }
@@ -277,7 +282,8 @@ impl<K: Kernel> Supervisor<K> {
                     if unique_before
                         && *new != old
                         && !keep.contains(&old)
-                        && !self.registry.pids_of(&old).is_empty() =>
+                        && (!self.registry.pids_of(&old).is_empty()
+                            || self.registry.on_some_file(&old)) =>
                 {
                     superseded.insert(old, new.clone());
                 }
@@ -301,25 +307,41 @@ impl<K: Kernel> Supervisor<K> {
     /// `drain` runs before anything is detached: once a process is seen
     /// gone or exec'd, all records of its old image are already in the
     /// ring, and they must meet their recipes before the cookies are freed.
-    pub fn reconcile_with(&mut self, live: &HashMap<u32, Process>, drain: impl FnOnce(&mut Self)) {
+    pub fn reconcile_with(
+        &mut self,
+        live: &HashMap<u32, Process>,
+        mut drain: impl FnMut(&mut Self),
+    ) {
         self.reconciled = true;
         // Suspend/resume or a clock step moves wall time against BPF's
         // monotonic clock.
         self.pipeline.set_clock_offset(clock_offset());
         let mut gone = self.registry.changed(live);
         // Processes met through a file-wide attachment whose exit was missed.
+        // (Gone, not merely unreadable: file-wide tracing needs no /proc.)
         let unseen_exits: Vec<u32> = self
             .pipeline
             .known_pids()
             .into_iter()
             .filter(|pid| !live.contains_key(pid) && !gone.contains(pid))
+            .filter(|pid| crate::proc::unreadable(*pid) == crate::proc::Unreadable::Gone)
             .collect();
         gone.extend(unseen_exits);
         if !gone.is_empty() {
             drain(self);
         }
         for pid in gone {
-            self.end_process(pid);
+            match live.contains_key(&pid) {
+                // Exec'd (its exec record missed): the old image's calls.
+                true => {
+                    let ids =
+                        self.registry
+                            .detach_process(&mut self.kernel, &mut self.pipeline, pid);
+                    let now = monotonic_ns();
+                    self.deliver(|pl, emit| pl.end_attachments(pid, &ids, now, emit));
+                }
+                false => self.end_process(pid),
+            }
         }
         self.failed.retain(|(id, _), f| match id.0 {
             // A file's own failure: while the path still names that file.
@@ -341,9 +363,12 @@ impl<K: Kernel> Supervisor<K> {
                     self.note_gone(p);
                 }
             }
-            self.note_waiting(key, spec, matched);
+            // Attached to its file: no process needed.
+            let on_file = spec.from_start && self.registry.on_some_file(&key);
+            self.note_waiting(key, spec, matched || on_file);
         }
-        self.retire_superseded(live);
+        self.retire_superseded(live, &mut drain);
+        self.retire_files(live);
         let in_use = self.registry.binaries_in_use();
         self.binaries.retain_binaries(&in_use, Instant::now());
         self.types.retain(&mut self.kernel, &in_use);
@@ -352,12 +377,21 @@ impl<K: Kernel> Supervisor<K> {
     /// Detaches edited probes' previous versions wherever the new version
     /// attached; logs, once per process, where it could not and the old
     /// one stays.
-    fn retire_superseded(&mut self, live: &HashMap<u32, Process>) {
+    /// The calls they entered before the new version took over are theirs:
+    /// their returns still in the ring are read (`drain`) first.
+    fn retire_superseded(
+        &mut self,
+        live: &HashMap<u32, Process>,
+        drain: &mut dyn FnMut(&mut Self),
+    ) {
         let pairs: Vec<(ProbeKey, ProbeKey)> = self
             .superseded
             .iter()
             .map(|(o, n)| (o.clone(), n.clone()))
             .collect();
+        if !pairs.is_empty() {
+            drain(self);
+        }
         for (old, new) in pairs {
             let Some(spec) = self.cfg.probes.iter().find(|p| probe_key(p) == new) else {
                 continue;
@@ -366,9 +400,19 @@ impl<K: Kernel> Supervisor<K> {
                 live.get(&pid)
                     .is_some_and(|p| crate::discover::matches(&spec.target, p))
             };
+            // Attached to files for every process: retired once the new
+            // version is attached anywhere.
+            if self.registry.on_some_file(&old) && self.registry.attached_to(&new).next().is_some()
+            {
+                self.registry
+                    .detach_file_probe(&mut self.kernel, &mut self.pipeline, &old);
+            }
             for pid in self.registry.pids_of(&old) {
+                let covered = live
+                    .get(&pid)
+                    .is_some_and(|p| self.registry.file_has(p.exe_id, &new));
                 // Attached in its place, or no longer selecting this process.
-                if self.registry.has(pid, &new) || !selected(pid) {
+                if self.registry.has(pid, &new) || covered || !selected(pid) {
                     self.registry
                         .detach_probe(&mut self.kernel, &mut self.pipeline, pid, &old);
                     continue;
@@ -384,7 +428,7 @@ impl<K: Kernel> Supervisor<K> {
                     }
                 }
             }
-            if self.registry.pids_of(&old).is_empty() {
+            if self.registry.pids_of(&old).is_empty() && !self.registry.on_some_file(&old) {
                 self.superseded.remove(&old);
                 self.pipeline.merge_probe_counts(&old, &new);
             }
@@ -395,7 +439,7 @@ impl<K: Kernel> Supervisor<K> {
     /// this image already.
     fn attach_missing(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Attempt {
         let done = self.registry.has(p.pid, key)
-            || (spec.from_start && self.registry.file_has(p.exe_id, key))
+            || (spec.from_start && self.covered_by_file(key, p))
             || self.failed.contains_key(&(p.identity(), key.clone()));
         if done {
             return Attempt::Skipped;
@@ -576,8 +620,9 @@ impl<K: Kernel> Supervisor<K> {
                     }
                 );
             }
+            let id = self.next_id;
             let meta = Arc::new(Attachment {
-                id: self.next_id,
+                id,
                 key: key.clone(),
                 probe: spec.display_name().to_string(),
                 pid: at.pid(),
@@ -595,6 +640,7 @@ impl<K: Kernel> Supervisor<K> {
                 self.fail_at(key, spec, at, &why);
                 continue;
             }
+            self.cut_over_previous(key, id, at);
             match at {
                 At::Process(p) => info!(
                     probe = spec.display_name(),
@@ -623,6 +669,28 @@ impl<K: Kernel> Supervisor<K> {
             }
         }
         Ok(())
+    }
+
+    /// Probe `key` is attached at `at` now: where its previous version (an
+    /// edit) is attached too, the calls entered from now on are reported
+    /// by this one only.
+    fn cut_over_previous(&mut self, key: &ProbeKey, new_id: u64, at: &At) {
+        let now = monotonic_ns();
+        let olds: Vec<ProbeKey> = self
+            .superseded
+            .iter()
+            .filter(|(_, new)| *new == key)
+            .map(|(old, _)| old.clone())
+            .collect();
+        let (pid, exe_id) = match at {
+            At::Process(p) => (Some(p.pid), p.exe_id),
+            At::File { exe_id, .. } => (None, *exe_id),
+        };
+        for old in olds {
+            for (id, pid) in self.registry.where_attached(&old, pid, exe_id) {
+                self.pipeline.cut_over(id, new_id, pid, now);
+            }
+        }
     }
 
     /// Whether `key` is attached at `at`.

@@ -72,6 +72,9 @@ pub struct PipelineStats {
     /// Records whose data area filled up: their later values read as
     /// faults (the planner's budget makes this rare).
     pub data_full: u64,
+    /// Records of an edited probe's previous version after its new version
+    /// was attached: the new version reports those calls.
+    pub superseded_records: u64,
 }
 
 /// One probe's counters (all its processes and instantiations).
@@ -99,6 +102,17 @@ impl std::ops::Add for ProbeCounts {
             dropped: self.dropped + o.dropped,
         }
     }
+}
+
+/// Which calls one version of an edited probe reports where both are
+/// attached: those entered before, or from, the monotonic time the new
+/// version was attached.
+#[derive(Debug, Clone, Copy)]
+enum Owns {
+    /// The previous version, and the new version's attachment id.
+    Before(u64, u64),
+    /// The new version.
+    From(u64),
 }
 
 /// An entry waiting for its return.
@@ -133,6 +147,9 @@ pub struct Pipeline {
     /// Each process's own view of a file-wide attachment, by (attachment
     /// id, pid): made at its first record, dropped when it ends.
     per_process: HashMap<(u64, u32), Arc<Attachment>>,
+    /// Where both versions of an edited probe are attached, by (attachment
+    /// id, pid; 0: every process): the calls each reports.
+    cutover: HashMap<(u64, u32), Owns>,
     correlator: Correlator<Open>,
     /// Counters per probe.
     per_probe: HashMap<ProbeKey, ProbeCounts>,
@@ -148,6 +165,7 @@ impl Pipeline {
         Pipeline {
             routes: HashMap::new(),
             per_process: HashMap::new(),
+            cutover: HashMap::new(),
             correlator: Correlator::new(max_open),
             per_probe: HashMap::new(),
             clock_offset,
@@ -178,6 +196,43 @@ impl Pipeline {
     /// Forgets the open calls of a detached attachment (counted unobserved).
     pub fn forget_attachment(&mut self, id: u64) {
         self.correlator.forget_attachment(id);
+        // A retired previous version: its successor reports every call.
+        let partners: Vec<(u64, u32)> = self
+            .cutover
+            .iter()
+            .filter_map(|((a, pid), o)| match o {
+                Owns::Before(_, new) if *a == id => Some((*new, *pid)),
+                _ => None,
+            })
+            .collect();
+        for p in partners {
+            self.cutover.remove(&p);
+        }
+        self.cutover.retain(|(a, _), _| *a != id);
+    }
+
+    /// An edited probe's new version (attachment `new`) took over from its
+    /// previous one (`old`) in process `pid` (0: every process) at
+    /// monotonic time `ktime`: calls entered before then are the old one's
+    /// to report, later ones the new one's; both saw the calls in between.
+    pub fn cut_over(&mut self, old: u64, new: u64, pid: u32, ktime: u64) {
+        self.cutover
+            .entry((old, pid))
+            .or_insert(Owns::Before(ktime, new));
+        self.cutover.entry((new, pid)).or_insert(Owns::From(ktime));
+    }
+
+    /// Whether an entry at `ktime` of attachment `id` in process `pid` is
+    /// the other version's to report.
+    fn not_owned(&self, id: u64, pid: u32, ktime: u64) -> bool {
+        if self.cutover.is_empty() {
+            return false;
+        }
+        [pid, 0].iter().any(|p| match self.cutover.get(&(id, *p)) {
+            Some(Owns::Before(t, _)) => ktime >= *t,
+            Some(Owns::From(t)) => ktime < *t,
+            None => false,
+        })
     }
 
     /// Whether records of process `pid` have come through a file-wide
@@ -238,6 +293,25 @@ impl Pipeline {
             emit(self.call(open, end, Vec::new(), now_ktime));
         }
         self.retain_processes(|p| p != pid);
+    }
+
+    /// Ends the open calls of process `pid` made through attachments
+    /// `ids`, detached because an exec replaced the image they were made
+    /// for (calls of the new image, traced file-wide, stay open).
+    pub fn end_attachments(
+        &mut self,
+        pid: u32,
+        ids: &[u64],
+        now_ktime: u64,
+        emit: &mut dyn FnMut(Call),
+    ) {
+        for (open, panicking) in self.correlator.end_image(pid, |o| ids.contains(&o.meta.id)) {
+            let end = match panicking {
+                true => End::Crashed,
+                false => End::ProcessEnded,
+            };
+            emit(self.call(open, end, Vec::new(), now_ktime));
+        }
     }
 
     /// Ends the open calls process `pid` entered before monotonic time
@@ -347,6 +421,21 @@ impl Pipeline {
             attachment: meta.id,
         };
         let masks = (ev.fault_mask, ev.nil_mask);
+        // Both versions of an edited probe saw this: the entry is one
+        // version's; a return without its entry, the other's.
+        let cut = match site {
+            SITE_ENTRY => self.not_owned(meta.id, meta.pid, ev.ktime_ns),
+            _ => {
+                self.correlator.get(&key).is_none()
+                    && [meta.pid, 0]
+                        .iter()
+                        .any(|p| self.cutover.contains_key(&(meta.id, *p)))
+            }
+        };
+        if cut {
+            self.stats.superseded_records += 1;
+            return;
+        }
         if site == SITE_ENTRY {
             let names = meta.names.as_ref();
             let args = decode(&meta.plan.entry, data, masks, names, &mut |t| names.met(t));

@@ -556,3 +556,43 @@ fn an_exec_ends_the_calls_its_old_image_entered_and_no_later_one() {
     );
     assert_eq!(p.open_calls().0, 0);
 }
+
+#[test]
+fn both_versions_of_an_edited_probe_report_each_call_once() {
+    // main.f's old version on cookies 1/2 (id 1), its new one on 3/4 (id 2).
+    let mut p = Pipeline::new(16, 0);
+    let old = attachment(1, "main.f", false);
+    let new = attachment(2, "main.f", false);
+    p.route(1, old.clone(), SITE_ENTRY);
+    p.route(2, old, SITE_RETURN);
+    p.route(3, new.clone(), SITE_ENTRY);
+    p.route(4, new, SITE_RETURN);
+    p.cut_over(1, 2, 42, 100);
+    let calls = run(
+        &mut p,
+        &[
+            // Entered before the cut-over, seen by both: the old one's.
+            record(1, SITE_ENTRY, 1, 64, 60, 1),
+            record(3, SITE_ENTRY, 1, 64, 60, 1),
+            record(2, SITE_RETURN, 1, 64, 150, 10),
+            record(4, SITE_RETURN, 1, 64, 150, 10),
+            // Entered after: the new one's.
+            record(1, SITE_ENTRY, 2, 64, 120, 2),
+            record(3, SITE_ENTRY, 2, 64, 120, 2),
+            record(2, SITE_RETURN, 2, 64, 130, 20),
+            record(4, SITE_RETURN, 2, 64, 130, 20),
+        ],
+    );
+    let seen: Vec<(i64, u64)> = calls
+        .iter()
+        .map(|c| (int(&c.args[0].1), c.duration_ns.unwrap()))
+        .collect();
+    assert_eq!(seen, [(1, 90), (2, 10)]);
+    assert_eq!(p.stats.superseded_records, 4);
+    assert_eq!(p.correlate_stats().unmatched_returns, 0);
+    // The old version retired: the new one is alone, returns without
+    // their entry are unmatched again.
+    p.forget_attachment(1);
+    run(&mut p, &[record(4, SITE_RETURN, 3, 64, 200, 30)]);
+    assert_eq!(p.correlate_stats().unmatched_returns, 1);
+}

@@ -111,6 +111,73 @@ impl<K: Kernel> Registry<K> {
             .is_some_and(|v| v.iter().any(|a| &a.meta.key == key))
     }
 
+    /// Detaches everything attached to file `bin` (replaced, or run by no
+    /// process and deleted).
+    pub fn detach_file(&mut self, kernel: &mut K, pipeline: &mut Pipeline, bin: BinKey) {
+        for a in self.files.remove(&bin).into_iter().flatten() {
+            if a.meta.marker.is_none() {
+                info!(probe = %a.meta.probe, exe = %a.meta.origin.exe.display(), "file replaced or deleted; detached from it");
+            }
+            pipeline.forget_attachment(a.meta.id);
+            release(kernel, pipeline, a);
+        }
+    }
+
+    /// Detaches probe `key` from every file (its markers go with the last
+    /// probe of a file).
+    pub fn detach_file_probe(&mut self, kernel: &mut K, pipeline: &mut Pipeline, key: &ProbeKey) {
+        let bins: Vec<BinKey> = self.files.keys().copied().collect();
+        for bin in bins {
+            let Some(attached) = self.files.get_mut(&bin) else {
+                continue;
+            };
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                attached.drain(..).partition(|a| a.meta.key == *key);
+            *attached = kept;
+            for a in gone {
+                pipeline.forget_attachment(a.meta.id);
+                release(kernel, pipeline, a);
+            }
+            self.prune_file(kernel, pipeline, bin);
+        }
+    }
+
+    /// Whether probe `key` is attached to some file for every process.
+    pub fn on_some_file(&self, key: &ProbeKey) -> bool {
+        self.files.values().flatten().any(|a| a.meta.key == *key)
+    }
+
+    /// The files attached for every process.
+    pub fn files(&self) -> Vec<BinKey> {
+        self.files.keys().copied().collect()
+    }
+
+    /// Probe `key`'s attachments (id, pid; pid 0 for every process) in
+    /// process `pid`, or in every process running the file `exe_id` (None),
+    /// including those on that file.
+    pub fn where_attached(
+        &self,
+        key: &ProbeKey,
+        pid: Option<u32>,
+        exe_id: (u64, u64),
+    ) -> Vec<(u64, u32)> {
+        let in_procs = self
+            .procs
+            .iter()
+            .filter(|(p, t)| pid.map_or(t.identity.2 == exe_id, |want| want == **p))
+            .flat_map(|(p, t)| t.attached.iter().map(move |a| (a, *p)));
+        let on_file = self
+            .files
+            .iter()
+            .filter(|(b, _)| (b.0, b.1) == exe_id)
+            .flat_map(|(_, v)| v.iter().map(|a| (a, pid.unwrap_or(0))));
+        in_procs
+            .chain(on_file)
+            .filter(|(a, _)| a.meta.key == *key)
+            .map(|(a, p)| (a.meta.id, p))
+            .collect()
+    }
+
     /// Whether anything is attached file-wide.
     pub fn any_file(&self) -> bool {
         !self.files.is_empty()
@@ -180,16 +247,25 @@ impl<K: Kernel> Registry<K> {
 
     /// Detaches everything of process `pid` (its open calls are the
     /// pipeline's to end).
-    pub fn detach_process(&mut self, kernel: &mut K, pipeline: &mut Pipeline, pid: u32) {
+    /// pipeline's to end); returns the attachments' ids.
+    pub fn detach_process(
+        &mut self,
+        kernel: &mut K,
+        pipeline: &mut Pipeline,
+        pid: u32,
+    ) -> Vec<u64> {
         let Some(t) = self.procs.remove(&pid) else {
-            return;
+            return Vec::new();
         };
+        let mut ids = Vec::with_capacity(t.attached.len());
         for a in t.attached {
             if a.meta.marker.is_none() {
                 info!(probe = %a.meta.probe, pid, "process exited or replaced by exec; detached");
             }
+            ids.push(a.meta.id);
             release(kernel, pipeline, a);
         }
+        ids
     }
 
     /// Detaches every probe not in `keep`.
