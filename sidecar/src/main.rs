@@ -122,6 +122,10 @@ struct SidecarArgs {
     /// OTEL_EXPORTER_OTLP_PROTOCOL beside the endpoint.
     #[arg(long, default_value = "grpc", value_parser = ["grpc", "http/protobuf"])]
     otlp_protocol: String,
+    /// The sidecar's admin port (/healthz for its probes, /metrics); the next free one if
+    /// a container of the pod declares it.
+    #[arg(long, default_value_t = gotel::inject::ADMIN_PORT, value_parser = clap::value_parser!(i32).range(1..=65535))]
+    admin_port: i32,
 }
 
 impl SidecarArgs {
@@ -133,6 +137,7 @@ impl SidecarArgs {
             native: self.native,
             otlp_endpoint: self.otlp_endpoint,
             otlp_protocol: self.otlp_protocol,
+            admin_port: self.admin_port,
         }
     }
 }

@@ -21,7 +21,8 @@ pub const CONTAINER: &str = "gotel";
 const VOLUME: &str = "gotel-probes";
 /// Where the probes ConfigMap is mounted; `--config` names the file in it.
 const CONFIG_DIR: &str = "/etc/gotel";
-/// The admin endpoint's port, and its name (unique among the pod's ports).
+/// The admin endpoint's default port, and its name (unique among the
+/// pod's ports).
 pub const ADMIN_PORT: i32 = 9464;
 const ADMIN_PORT_NAME: &str = "gotel-admin";
 /// Linux capabilities the sidecar needs, as a pod spec names them.
@@ -43,6 +44,9 @@ pub struct Options {
     pub otlp_endpoint: Option<String>,
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` beside it (`grpc`, `http/protobuf`).
     pub otlp_protocol: String,
+    /// The admin endpoint's port; the next free one when a container of the
+    /// pod declares it (the pod's containers share one network namespace).
+    pub admin_port: i32,
 }
 
 /// Why a document cannot be injected.
@@ -96,7 +100,7 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
 
 /// The sidecar container for `opts`, native or not (`k8s/overlays/sidecar`
 /// holds the same, which `tests/k8s.rs` checks).
-pub fn sidecar(opts: &Options, native: bool) -> Container {
+pub fn sidecar(opts: &Options, native: bool, admin_port: i32) -> Container {
     let field = |path: &str| EnvVarSource {
         field_ref: Some(ObjectFieldSelector {
             field_path: path.into(),
@@ -145,12 +149,12 @@ pub fn sidecar(opts: &Options, native: bool) -> Container {
         args: Some(vec![
             "run".into(),
             format!("--config={CONFIG_DIR}/{}", opts.config_key),
-            format!("--admin=0.0.0.0:{ADMIN_PORT}"),
+            format!("--admin=0.0.0.0:{admin_port}"),
         ]),
         env: Some(env),
         ports: Some(vec![ContainerPort {
             name: Some(ADMIN_PORT_NAME.into()),
-            container_port: ADMIN_PORT,
+            container_port: admin_port,
             ..Default::default()
         }]),
         volume_mounts: Some(vec![VolumeMount {
@@ -215,6 +219,22 @@ pub fn sidecar(opts: &Options, native: bool) -> Container {
     }
 }
 
+/// The first port from `from` up that no container of the pod spec `pod`
+/// declares.
+fn free_port(pod: &serde_json::Map<String, Value>, from: i32) -> i32 {
+    let declared: Vec<i64> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|list| pod.get(*list)?.as_array())
+        .flatten()
+        .filter_map(|c| c.get("ports")?.as_array())
+        .flatten()
+        .filter_map(|p| p.get("containerPort")?.as_i64())
+        .collect();
+    (from..=65535)
+        .find(|p| !declared.contains(&i64::from(*p)))
+        .unwrap_or(from)
+}
+
 /// Adds the sidecar to one pod spec (a JSON object). Returns false, and
 /// changes nothing, when a container named `gotel` is already there.
 ///
@@ -247,7 +267,9 @@ pub fn inject_pod(spec: &mut Value, opts: &Options) -> Result<bool, InjectError>
     for app in apps.iter_mut() {
         name_container(app)?;
     }
-    let container = serde_json::to_value(sidecar(opts, native)).expect("a Container serialises");
+    let admin_port = free_port(obj, opts.admin_port);
+    let container =
+        serde_json::to_value(sidecar(opts, native, admin_port)).expect("a Container serialises");
     let list = if native {
         "initContainers"
     } else {

@@ -11,6 +11,7 @@ fn opts(native: bool) -> Options {
         native,
         otlp_endpoint: Some("http://collector:4317".into()),
         otlp_protocol: "grpc".into(),
+        admin_port: ADMIN_PORT,
     }
 }
 
@@ -284,4 +285,21 @@ items: [{ metadata: { name: q }, spec: { containers: [{ name: a }] } }]
     assert_eq!(d[1]["items"][0]["spec"]["containers"][1]["name"], "gotel");
     // Plain documents stay YAML.
     assert!(!out.split("---\n").nth(1).unwrap().starts_with('{'));
+}
+
+#[test]
+fn the_admin_port_moves_past_ports_the_pod_declares() {
+    let mut spec = json!({"containers": [
+        {"name": "app", "image": "app", "ports": [{"containerPort": 9464}, {"containerPort": 9465}]},
+    ]});
+    assert!(inject_pod(&mut spec, &opts(false)).unwrap());
+    let gotel = &spec["containers"][1];
+    assert_eq!(gotel["name"], "gotel");
+    assert_eq!(gotel["ports"][0]["containerPort"], 9466);
+    assert!(gotel["args"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("--admin=0.0.0.0:9466")));
+    // The probes name the port, so they follow it.
+    assert_eq!(gotel["livenessProbe"]["httpGet"]["port"], "gotel-admin");
 }
