@@ -18,6 +18,8 @@ const CONFIG_KEYS: &[&str] = &[
     "outputs",
     "otlp",
     "admin",
+    "defaults",
+    "redact",
 ];
 
 /// Default `max_string_len`.
@@ -51,6 +53,80 @@ pub struct Config {
     /// `/probes`), e.g. `0.0.0.0:9464`; off when unset (`--admin` overrides).
     #[serde(default)]
     pub admin: Option<std::net::SocketAddr>,
+    /// What every probe gets unless it says otherwise: rate limit, breaker.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Arguments, results and fields never captured, by name.
+    #[serde(default)]
+    pub redact: Redact,
+}
+
+/// The `defaults:` section: each applies to every probe that does not set
+/// its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Completed calls emitted per second per probe (the rest counted as
+    /// `rate_limited`); none: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// The breaker: a probe hit more often than this (uprobe hits per
+    /// second, all its sites and processes) for a full second is detached;
+    /// 0 turns it off.
+    #[serde(default = "default_max_hits")]
+    pub max_hits_per_second: u64,
+    /// How long a tripped probe stays detached; doubles each time it trips
+    /// again after re-attaching, up to 10 minutes.
+    #[serde(default = "default_cooldown", with = "humantime_serde")]
+    pub breaker_cooldown: std::time::Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            rate_limit: None,
+            max_hits_per_second: default_max_hits(),
+            breaker_cooldown: default_cooldown(),
+        }
+    }
+}
+
+/// The `redact:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redact {
+    /// Regular expressions matched against argument, result and field
+    /// names; a match is never copied out of the app (`[]`: redact nothing).
+    #[serde(default = "default_redact_names")]
+    pub names: Vec<String>,
+    /// What the output shows in its place.
+    #[serde(default = "default_replacement")]
+    pub replacement: String,
+}
+
+impl Default for Redact {
+    fn default() -> Self {
+        Redact {
+            names: default_redact_names(),
+            replacement: default_replacement(),
+        }
+    }
+}
+
+/// The breaker's default threshold (README, "Breaker", has the arithmetic).
+pub const DEFAULT_MAX_HITS_PER_SECOND: u64 = 10_000;
+
+fn default_max_hits() -> u64 {
+    DEFAULT_MAX_HITS_PER_SECOND
+}
+fn default_cooldown() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+fn default_redact_names() -> Vec<String> {
+    vec!["(?i)passw(or)?d|secret|token|api_?key|authorization|cookie".into()]
+}
+fn default_replacement() -> String {
+    "[REDACTED]".into()
 }
 
 /// A destination for calls.
@@ -124,6 +200,8 @@ impl Default for Config {
             outputs: None,
             otlp: OtlpConfig::default(),
             admin: None,
+            defaults: Defaults::default(),
+            redact: Redact::default(),
         }
     }
 }
@@ -186,12 +264,49 @@ pub struct ProbeSpec {
     /// namespace) instead of on each process once it is seen.
     #[serde(default)]
     pub from_start: bool,
+    /// Time each call (its return sites are probed); false with `returns:
+    /// false`: the entry alone, one trap per call.
+    #[serde(default = "default_true")]
+    pub latency: bool,
+    /// Keep this fraction of calls (0 < sample ≤ 1), chosen in the kernel
+    /// before anything is copied; the rest counted as `sampled_out`.
+    #[serde(default)]
+    pub sample: Option<f64>,
+    /// `defaults.rate_limit` for this probe.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// `defaults.max_hits_per_second` for this probe.
+    #[serde(default)]
+    pub max_hits_per_second: Option<u64>,
+    /// `defaults.breaker_cooldown` for this probe.
+    #[serde(default, with = "humantime_serde")]
+    pub breaker_cooldown: Option<std::time::Duration>,
 }
 
 impl ProbeSpec {
     /// The name used in the output.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.function)
+    }
+
+    /// Whether only the entry is probed (no results, no latency).
+    pub fn entry_only(&self) -> bool {
+        !self.returns && !self.latency
+    }
+
+    /// Its rate limit, else the default's.
+    pub fn rate_limit(&self, d: &Defaults) -> Option<u32> {
+        self.rate_limit.or(d.rate_limit)
+    }
+
+    /// Its breaker threshold (0: off), else the default's.
+    pub fn max_hits_per_second(&self, d: &Defaults) -> u64 {
+        self.max_hits_per_second.unwrap_or(d.max_hits_per_second)
+    }
+
+    /// Its breaker cool-down, else the default's.
+    pub fn breaker_cooldown(&self, d: &Defaults) -> std::time::Duration {
+        self.breaker_cooldown.unwrap_or(d.breaker_cooldown)
     }
 }
 
@@ -429,6 +544,26 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if cfg.defaults.rate_limit == Some(0) {
+        return Err(invalid(
+            "defaults.rate_limit".into(),
+            "must be at least 1 call per second",
+        ));
+    }
+    if cfg.defaults.breaker_cooldown.is_zero() {
+        return Err(invalid(
+            "defaults.breaker_cooldown".into(),
+            "must be longer than 0 (e.g. 30s)",
+        ));
+    }
+    for (i, re) in cfg.redact.names.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(re) {
+            return Err(invalid(
+                format!("redact.names[{i}]"),
+                &format!("not a valid regular expression: {e}"),
+            ));
+        }
+    }
     validate_otlp(&cfg.otlp).map_err(|(field, message)| ConfigError::Invalid {
         field: format!("otlp.{field}"),
         message,
@@ -468,6 +603,32 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     &format!("not a valid regular expression: {e}"),
                 ));
             }
+        }
+        if !p.latency && p.returns {
+            return Err(invalid(
+                at("latency"),
+                "false needs `returns: false` too: results are read at the return, which times the call anyway",
+            ));
+        }
+        if let Some(s) = p.sample {
+            if !(s > 0.0 && s <= 1.0) {
+                return Err(invalid(
+                    at("sample"),
+                    "must be a fraction of calls, 0 < sample ≤ 1",
+                ));
+            }
+        }
+        if p.breaker_cooldown.is_some_and(|c| c.is_zero()) {
+            return Err(invalid(
+                at("breaker_cooldown"),
+                "must be longer than 0 (e.g. 30s)",
+            ));
+        }
+        if p.rate_limit == Some(0) {
+            return Err(invalid(
+                at("rate_limit"),
+                "must be at least 1 call per second (remove the probe to stop it)",
+            ));
         }
         if p.max_string_len == 0 || p.max_string_len > MAX_STRING {
             return Err(invalid(
