@@ -790,11 +790,11 @@ mod tests {
         .is_ok());
         assert_eq!(
             vars(&["GOTEL_LOG", "GOTEL_RING_BUFER_KIB"]).unwrap_err().to_string(),
-            "unknown environment variable GOTEL_RING_BUFER_KIB: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp, admin) nor GOTEL_LOG/GOTEL_LOG_FORMAT; did you mean GOTEL_RING_BUFFER_KIB?"
+            "unknown environment variable GOTEL_RING_BUFER_KIB: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp, admin, defaults, redact) nor GOTEL_LOG/GOTEL_LOG_FORMAT; did you mean GOTEL_RING_BUFFER_KIB?"
         );
         assert_eq!(
             vars(&["GOTEL_NO_SUCH_VAR"]).unwrap_err().to_string(),
-            "unknown environment variable GOTEL_NO_SUCH_VAR: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp, admin) nor GOTEL_LOG/GOTEL_LOG_FORMAT"
+            "unknown environment variable GOTEL_NO_SUCH_VAR: not a config key (probes, scan_interval_ms, drain_interval_ms, ring_buffer_kib, outputs, otlp, admin, defaults, redact) nor GOTEL_LOG/GOTEL_LOG_FORMAT"
         );
     }
 
