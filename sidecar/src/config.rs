@@ -498,7 +498,23 @@ fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
         ConfigError::Parse(msgs.join("; "))
     })?;
     validate(&cfg)?;
-    Ok(cfg)
+    Ok(cfg.resolved())
+}
+
+impl Config {
+    /// This config with `defaults` written into each probe that does not
+    /// set its own: a probe's spec (and so its identity) then says all of
+    /// what it does, and editing a default re-attaches the probes it
+    /// changes.
+    pub fn resolved(mut self) -> Config {
+        let d = self.defaults.clone();
+        for p in &mut self.probes {
+            p.rate_limit = p.rate_limit.or(d.rate_limit);
+            p.max_hits_per_second = Some(p.max_hits_per_second.unwrap_or(d.max_hits_per_second));
+            p.breaker_cooldown = Some(p.breaker_cooldown.unwrap_or(d.breaker_cooldown));
+        }
+        self
+    }
 }
 
 /// Checks values serde cannot: exactly-one-of, ranges, regexes.

@@ -237,7 +237,7 @@ impl Call {
                 s.push_str(&format!(" (panicked; unfinished: {})", u.reason()))
             }
             (None, false, Some(u)) => s.push_str(&format!(" (unfinished: {})", u.reason())),
-            (None, false, None) => s.push_str(" (unfinished)"),
+            (None, false, None) => s.push_str(" (entry only: not timed)"),
         }
         s
     }

@@ -9,6 +9,7 @@
 //! kernel-free).
 
 mod binaries;
+pub mod breaker;
 mod from_start;
 pub mod kernel;
 mod lifecycle;
@@ -49,6 +50,10 @@ use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
 pub use status::{Failure, ProbeStatus, Status};
 use type_recipes::TypeRecipes;
+
+/// Longest one drain reads records before the main loop looks at anything
+/// else.
+pub const DRAIN_TIME: Duration = Duration::from_millis(50);
 
 /// Most open (entered, not yet returned) calls remembered at once.
 pub const MAX_OPEN_CALLS: usize = 65_536;
@@ -174,6 +179,12 @@ pub struct Supervisor<K: Kernel = Bpf> {
     held: HashMap<binaries::BinKey, from_start::Held>,
     /// A reconcile has run: readiness means something.
     reconciled: bool,
+    /// Each probe's slot in the kernel's per-probe limits and counters.
+    slots: breaker::Slots,
+    /// Each probe's breaker.
+    breakers: HashMap<ProbeKey, breaker::Breaker>,
+    /// Breaker trips, all probes.
+    breaker_trips: u64,
     next_id: u64,
     calls: u64,
     sink_errors: u64,
@@ -182,7 +193,7 @@ pub struct Supervisor<K: Kernel = Bpf> {
 impl<K: Kernel> Supervisor<K> {
     /// A supervisor for `cfg`, writing calls to `sink`.
     pub fn new(cfg: Config, kernel: K, sink: Box<dyn Sink>) -> Self {
-        Supervisor {
+        let mut sup = Supervisor {
             cfg,
             kernel,
             sink,
@@ -197,10 +208,15 @@ impl<K: Kernel> Supervisor<K> {
             pie_noted: HashSet::new(),
             held: HashMap::new(),
             reconciled: false,
+            slots: breaker::Slots::default(),
+            breakers: HashMap::new(),
+            breaker_trips: 0,
             next_id: 1,
             calls: 0,
             sink_errors: 0,
-        }
+        };
+        sup.sync_slots();
+        sup
     }
 
     /// Every counter, the kernel's included.
@@ -208,6 +224,14 @@ impl<K: Kernel> Supervisor<K> {
         let k = self.kernel.stats();
         let c = self.pipeline.correlate_stats();
         let p = self.pipeline.stats;
+        let limited = self.slots.iter().fold(self.slots.retired, |a, (_, s)| {
+            let c = self.kernel.probe_counts(*s);
+            crate::recipe::RawProbeCounts {
+                hits: a.hits + c.hits,
+                sampled_out: a.sampled_out + c.sampled_out,
+                rate_limited: a.rate_limited + c.rate_limited,
+            }
+        });
         Counters {
             calls: self.calls,
             events: p.records,
@@ -226,6 +250,9 @@ impl<K: Kernel> Supervisor<K> {
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
             superseded_records: p.superseded_records,
+            rate_limited: limited.rate_limited,
+            sampled_out: limited.sampled_out,
+            breaker_trips: self.breaker_trips,
             sink_errors: self.sink_errors,
             type_recipes_failed: self.types.failed,
         }
@@ -310,7 +337,8 @@ impl<K: Kernel> Supervisor<K> {
     /// Attaches `spec` to `p` unless it is attached there or failed for
     /// this image already.
     fn attach_missing(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Attempt {
-        let done = self.registry.has(p.pid, key)
+        let done = self.breaker_open(key)
+            || self.registry.has(p.pid, key)
             || (spec.from_start && self.covered_by_file(key, p))
             || self.failed.contains_key(&(p.identity(), key.clone()));
         if done {
@@ -502,6 +530,7 @@ impl<K: Kernel> Supervisor<K> {
                 origin: origin.clone(),
                 names: names.clone(),
                 marker: None,
+                slot: self.slots.of(key).unwrap_or(0),
                 every_process: at.every_process(),
             });
             self.next_id += 1;
@@ -592,6 +621,7 @@ impl<K: Kernel> Supervisor<K> {
                     origin,
                     names,
                     marker: Some(marker),
+                    slot: 0,
                     every_process: at.every_process(),
                 })
             });
@@ -662,16 +692,32 @@ impl<K: Kernel> Supervisor<K> {
 }
 
 impl Supervisor<Bpf> {
-    /// Reads every record currently in the ring buffer.
+    /// Reads the records in the ring buffer for at most [`DRAIN_TIME`]: a
+    /// traced process writing faster than gotel reads must not keep the
+    /// main loop (timers, breakers, exec records, the admin endpoint) here.
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>) {
+        self.drain_for(ring, DRAIN_TIME);
+    }
+
+    /// Reads records for at most `budget`; true when the ring is empty.
+    pub fn drain_for(&mut self, ring: &mut RingBuf<MapData>, budget: Duration) -> bool {
+        let start = Instant::now();
         let mut n = 0u64;
-        while let Some(item) = ring.next() {
+        let empty = loop {
+            // The clock every 64 records: reading it costs more than a record.
+            if n % 64 == 63 && start.elapsed() >= budget {
+                break false;
+            }
+            let Some(item) = ring.next() else {
+                break true;
+            };
             self.handle_record(&item);
             n += 1;
-        }
+        };
         if n > 0 {
             self.end_batch();
         }
+        empty
     }
 
     /// Brings attachments in line with the processes running now (a /proc

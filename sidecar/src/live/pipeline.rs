@@ -38,6 +38,9 @@ pub struct Attachment {
     /// gotel's own probe on a runtime function, not the user's: its
     /// records only mark their goroutine (see `markers`).
     pub marker: Option<Marker>,
+    /// The probe's slot in the kernel's per-probe limits and counters (0:
+    /// none, gotel's markers).
+    pub slot: u32,
     /// Attached to the executable file for every process (`from_start`):
     /// `pid` is 0, and each process's records are decoded with its own
     /// view, made by this.
@@ -89,6 +92,12 @@ pub struct ProbeCounts {
     /// Records of the probe the kernel dropped (ring buffer full, CPU
     /// busy): their calls are missing or unfinished.
     pub dropped: u64,
+    /// Uprobe hits (every site and process): what the breaker watches.
+    pub hits: u64,
+    /// Calls not kept by `rate_limit`.
+    pub rate_limited: u64,
+    /// Calls not kept by `sample`.
+    pub sampled_out: u64,
 }
 
 impl std::ops::Add for ProbeCounts {
@@ -100,6 +109,9 @@ impl std::ops::Add for ProbeCounts {
             failed_calls: self.failed_calls + o.failed_calls,
             read_faults: self.read_faults + o.read_faults,
             dropped: self.dropped + o.dropped,
+            hits: self.hits + o.hits,
+            rate_limited: self.rate_limited + o.rate_limited,
+            sampled_out: self.sampled_out + o.sampled_out,
         }
     }
 }
@@ -138,6 +150,8 @@ enum End {
     ProcessEnded,
     /// Its goroutine called `runtime.Goexit`.
     Goexit,
+    /// An entry-only probe's call, delivered at its entry.
+    Entered,
 }
 
 /// Records in, calls out.
@@ -275,6 +289,7 @@ impl Pipeline {
                     origin,
                     names,
                     marker: meta.marker,
+                    slot: meta.slot,
                     every_process: None,
                 })
             })
@@ -493,6 +508,10 @@ impl Pipeline {
             emit(self.call(open, End::Returned, returns, ev.ktime_ns));
             return;
         }
+        if open.meta.plan.entry_only() {
+            emit(self.call(open, End::Entered, Vec::new(), ev.ktime_ns));
+            return;
+        }
         // Calls at this frame or deeper that never returned: a panic
         // recovered by an unprobed caller unwound them.
         for u in self.correlator.enter(key, open, stamp) {
@@ -535,11 +554,11 @@ impl Pipeline {
             goroutine: open.goid,
             start_time_unix_nano: wall(open.ktime),
             // Not returned: what proved it ended is a bound on its end.
-            ended_by_unix_nano: (!returned).then(|| wall(seen_ktime)),
+            ended_by_unix_nano: (!returned && end != End::Entered).then(|| wall(seen_ktime)),
             duration_ns: returned.then(|| seen_ktime.saturating_sub(open.ktime)),
             panicked: matches!(end, End::Unwound | End::Crashed),
             unfinished: match end {
-                End::Returned | End::Unwound => None,
+                End::Returned | End::Unwound | End::Entered => None,
                 End::Crashed | End::ProcessEnded => Some(Unfinished::ProcessEnded),
                 End::Goexit => Some(Unfinished::Goexit),
             },

@@ -59,6 +59,7 @@ fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        slot: 0,
         every_process: None,
     })
 }
@@ -417,6 +418,7 @@ fn marker(id: u64, function: &str, m: Marker) -> Arc<Attachment> {
     plan.entry.values.clear();
     Arc::new(Attachment {
         marker: Some(m),
+        slot: 0,
         every_process: None,
         ..Arc::try_unwrap(attachment_of(id, plan)).ok().unwrap()
     })

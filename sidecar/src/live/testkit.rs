@@ -81,6 +81,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        slot: 0,
         every_process: None,
     })
 }

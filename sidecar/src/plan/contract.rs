@@ -222,6 +222,14 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+impl Plan {
+    /// Only the entry is probed (`returns: false`, `latency: false`): each
+    /// call is delivered at its entry, untimed.
+    pub fn entry_only(&self) -> bool {
+        self.ret_offsets.is_empty() && !self.instant
+    }
+}
+
 /// How to decode a `ty` from its bytes alone, when it has no pointer to follow.
 pub fn byte_layout(types: &TypeTable, ty: TypeId) -> Option<ByteLayout> {
     let t = types.get(ty);

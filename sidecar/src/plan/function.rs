@@ -84,6 +84,10 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     if ret_offsets.is_empty() && !instant {
         return Err(PlanError::NoRet(f.name.clone()));
     }
+    // Entry-only (no results, no latency): one trap per call.
+    if spec.entry_only() {
+        ret_offsets.clear();
+    }
     let mut warnings = Vec::new();
 
     let args: Vec<_> = f.args().collect();
@@ -175,6 +179,12 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ));
     }
     let entry_args = entry.entry_args;
+    let (mut entry, mut ret) = (entry.finish(), ret.finish());
+    // A probe that keeps some calls only: its return must know which.
+    if (spec.sample.is_some() || spec.rate_limit.is_some()) && !ret_offsets.is_empty() {
+        entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
+        ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
+    }
     Ok(Plan {
         function: f.name.clone(),
         signature: crate::golang::signature(bin, f),
@@ -182,8 +192,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ret_offsets,
         instant,
         entry_args,
-        entry: entry.finish(),
-        ret: ret.finish(),
+        entry,
+        ret,
         warnings,
     })
 }
