@@ -910,3 +910,26 @@ mod tests {
         assert!(e.to_string().contains("missing.yaml"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    /// The README's config example is a valid config, with every key.
+    #[test]
+    fn the_readme_config_example_parses() {
+        let readme = include_str!("../../README.md");
+        let at = readme.find("### Config (v1)").expect("the config section");
+        let block = readme[at..]
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let cfg = super::from_yaml(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let p = &cfg.probes[0];
+        assert_eq!(p.sample, Some(0.1));
+        assert_eq!(p.rate_limit, Some(1000));
+        assert_eq!(
+            cfg.defaults.breaker_cooldown,
+            std::time::Duration::from_secs(30)
+        );
+    }
+}
