@@ -281,6 +281,14 @@ pub struct ProbeSpec {
     /// `defaults.breaker_cooldown` for this probe.
     #[serde(default, with = "humantime_serde")]
     pub breaker_cooldown: Option<std::time::Duration>,
+    /// Only calls whose arguments satisfy this (`amount > 100 && user.Name
+    /// != "test"`; see `condition`).
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Only calls whose arguments, results and `duration` satisfy this
+    /// (`err != nil || duration > 5ms`).
+    #[serde(default)]
+    pub when_return: Option<String>,
 }
 
 impl ProbeSpec {
@@ -619,6 +627,19 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     &format!("not a valid regular expression: {e}"),
                 ));
             }
+        }
+        for (field, text) in [("when", &p.when), ("when_return", &p.when_return)] {
+            if let Some(text) = text {
+                if let Err(e) = crate::condition::Condition::parse(text) {
+                    return Err(invalid(at(field), &e.to_string()));
+                }
+            }
+        }
+        if p.when_return.is_some() && !p.returns {
+            return Err(invalid(
+                at("when_return"),
+                "needs `returns: true`: it is decided at the return",
+            ));
         }
         if !p.latency && p.returns {
             return Err(invalid(

@@ -88,6 +88,8 @@ counters! {
     sampled_out,
     /// Times a probe's breaker detached it for being hit too often.
     breaker_trips,
+    /// Calls not delivered because their probe's `when` or `when_return` was false.
+    filtered,
     /// Records of an edited probe's previous version once its new version was attached there: the new version reports those calls.
     superseded_records,
     /// Output write or flush failures.

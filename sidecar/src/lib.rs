@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod bpf;
+pub mod condition;
 pub mod config;
 pub mod correlate;
 pub mod counters;

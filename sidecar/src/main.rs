@@ -565,7 +565,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 }
             }
             _ = drain.tick() => {
-                sup.drain(ring.get_mut());
+                sup.drain_for(ring.get_mut(), gotel::live::DRAIN_TIME);
                 if let Some(o) = &otlp {
                     o.set_counters(sup.counters().named(), sup.open_calls().named());
                 }
@@ -574,8 +574,9 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
             // check must not wait for the records.
             _ = breakers.tick() => sup.check_breakers(),
             _ = scan.tick() => {
-                // Drain first: records of an exiting process must meet its recipe.
-                sup.drain(ring.get_mut());
+                // Drain first: records of an exiting process must meet its
+                // recipe (reconcile reads the rest before it detaches one).
+                sup.drain_for(ring.get_mut(), gotel::live::DRAIN_TIME);
                 reload(config_path, &mut seen, &mut sup, &mut current);
                 sup.reconcile(ring.get_mut());
             }

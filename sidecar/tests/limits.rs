@@ -142,3 +142,76 @@ fn an_entry_only_probe_costs_one_trap_per_call() {
     let timed = bench_with("", calls).probe;
     assert_eq!(timed["hits"], 2 * calls, "{timed}");
 }
+
+/// (a, r0) of each call, sorted.
+fn a_and_result(calls: &[Value]) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["args"]["a"].as_i64().unwrap(),
+                c["returns"]["r0"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn when_and_when_return_deliver_exactly_the_matching_calls() {
+    // work(a, b, c, s) = a + b + c + len(s), called with a = i of each
+    // batch of 1024 (0..1023), b = 0, c = the batch's first call number.
+    let calls = 2 * 1024;
+    let run = bench_with("    when: \"a > 1000 && a < 1010\"\n", calls);
+    let mut want: Vec<(i64, i64)> = (1001..1010)
+        .flat_map(|a| [(a, a + 40), (a, a + 1024 + 40)])
+        .collect();
+    want.sort_unstable();
+    assert_eq!(a_and_result(&run.calls), want, "{}", run.stopped);
+    assert_eq!(run.stopped["filtered"], calls - 18, "{}", run.stopped);
+    assert_eq!(run.probe["filtered"], calls - 18, "{}", run.probe);
+    assert_eq!(run.stopped["unmatched_returns"], 0);
+
+    // Both: small a, large result: the second batch's only.
+    let run = bench_with(
+        "    when: 'a < 10 || strings.HasPrefix(s, \"nope\")'\n    when_return: \"r0 > 1000 && duration < 1h\"\n",
+        calls,
+    );
+    let want: Vec<(i64, i64)> = (0..10).map(|a| (a, a + 1024 + 40)).collect();
+    assert_eq!(a_and_result(&run.calls), want);
+    assert_eq!(run.stopped["filtered"], calls - 10, "{}", run.stopped);
+
+    // Strings compared in full.
+    let run = bench_with(
+        "    when: 's == \"gotel-bench-payload-0123456789abcdefghij\" && a == 5'\n",
+        calls,
+    );
+    assert_eq!(a_and_result(&run.calls), [(5, 45), (5, 5 + 1024 + 40)]);
+}
+
+#[test]
+fn a_condition_on_a_value_not_captured_is_refused_naming_it() {
+    let tc = toolchains().pop().unwrap();
+    let bin = build(&tc, "bench", "limits", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gotel.yaml");
+    std::fs::write(
+        &config,
+        "probes:\n  - function: main.work\n    target: { exe: bench }\n    args: [a]\n    when: \"b > 1\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(gotel_bin())
+        .args(["check", "--config"])
+        .arg(&config)
+        .arg("--binary")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("when reads `b`, which is not captured at entry of main.work; "),
+        "{text}"
+    );
+}

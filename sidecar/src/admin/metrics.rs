@@ -218,6 +218,11 @@ impl Collector for Scrape {
                 "times the probe's breaker detached it",
                 |p| p.breaker.trips,
             ),
+            counter(
+                "probe_filtered",
+                "calls of the probe not delivered: its when or when_return was false",
+                |p| p.counts.filtered,
+            ),
         ] {
             per_probe(
                 &mut e,

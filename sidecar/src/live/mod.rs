@@ -253,6 +253,7 @@ impl<K: Kernel> Supervisor<K> {
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,
+            filtered: p.filtered,
             sink_errors: self.sink_errors,
             type_recipes_failed: self.types.failed,
         }
@@ -692,20 +693,32 @@ impl<K: Kernel> Supervisor<K> {
 }
 
 impl Supervisor<Bpf> {
-    /// Reads the records in the ring buffer for at most [`DRAIN_TIME`]: a
-    /// traced process writing faster than gotel reads must not keep the
-    /// main loop (timers, breakers, exec records, the admin endpoint) here.
+    /// Reads every record written to the ring buffer before this call,
+    /// before a process's cookies are released (its exit or exec, a probe
+    /// detached): at most as many records as the ring holds, so records
+    /// written meanwhile by another process cannot keep it here forever.
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>) {
-        self.drain_for(ring, DRAIN_TIME);
+        let most =
+            self.cfg.ring_buffer_kib as u64 * 1024 / size_of::<crate::recipe::RawEvent>() as u64;
+        self.read_ring(ring, most, Duration::MAX);
     }
 
-    /// Reads records for at most `budget`; true when the ring is empty.
+    /// Reads records for at most `budget` (the periodic and wake-up
+    /// drains: a traced process writing faster than gotel reads must not
+    /// keep timers, breakers, exec records and the admin endpoint waiting);
+    /// true when the ring is empty.
     pub fn drain_for(&mut self, ring: &mut RingBuf<MapData>, budget: Duration) -> bool {
+        self.read_ring(ring, u64::MAX, budget)
+    }
+
+    /// Reads at most `most` records, for at most `budget`; true when the
+    /// ring is empty.
+    fn read_ring(&mut self, ring: &mut RingBuf<MapData>, most: u64, budget: Duration) -> bool {
         let start = Instant::now();
         let mut n = 0u64;
         let empty = loop {
             // The clock every 64 records: reading it costs more than a record.
-            if n % 64 == 63 && start.elapsed() >= budget {
+            if n >= most || (n % 64 == 63 && start.elapsed() >= budget) {
                 break false;
             }
             let Some(item) = ring.next() else {

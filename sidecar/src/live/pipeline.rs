@@ -78,6 +78,9 @@ pub struct PipelineStats {
     /// Records of an edited probe's previous version after its new version
     /// was attached: the new version reports those calls.
     pub superseded_records: u64,
+    /// Calls not delivered because their probe's `when` or `when_return`
+    /// was false.
+    pub filtered: u64,
 }
 
 /// One probe's counters (all its processes and instantiations).
@@ -98,6 +101,8 @@ pub struct ProbeCounts {
     pub rate_limited: u64,
     /// Calls not kept by `sample`.
     pub sampled_out: u64,
+    /// Calls not delivered: `when` or `when_return` was false.
+    pub filtered: u64,
 }
 
 impl std::ops::Add for ProbeCounts {
@@ -112,6 +117,7 @@ impl std::ops::Add for ProbeCounts {
             hits: self.hits + o.hits,
             rate_limited: self.rate_limited + o.rate_limited,
             sampled_out: self.sampled_out + o.sampled_out,
+            filtered: self.filtered + o.filtered,
         }
     }
 }
@@ -135,6 +141,43 @@ struct Open {
     ktime: u64,
     args: Vec<(String, GoValue)>,
     trace: TraceIds,
+    /// Its arguments failed the probe's `when`: it is paired with its
+    /// return (and keeps its place in the trace tree) but not delivered.
+    filtered: bool,
+}
+
+/// A call's values as conditions read them: its arguments, then results.
+struct CallValues<'a>(
+    &'a [(String, GoValue)],
+    &'a [(String, GoValue)],
+    Option<u64>,
+);
+
+impl crate::condition::Values for CallValues<'_> {
+    fn get(&self, path: &[String]) -> Option<&GoValue> {
+        let (first, fields) = path.split_first()?;
+        let mut v = &self.0.iter().chain(self.1).find(|(n, _)| n == first)?.1;
+        for field in fields {
+            // Pointers decode as what they point to; interfaces as theirs.
+            while let GoValue::Dynamic { value, .. } = v {
+                v = value;
+            }
+            v = match v {
+                GoValue::Struct(fs) => &fs.iter().find(|(n, _)| n == field)?.1,
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
+
+    fn duration(&self) -> Option<u64> {
+        self.2
+    }
+}
+
+/// Whether `c` (if any) keeps the call: an unknown outcome keeps it.
+fn keeps(c: &Option<Arc<crate::condition::Condition>>, v: CallValues) -> bool {
+    c.as_ref().is_none_or(|c| c.eval(&v) != Some(false))
 }
 
 /// How a call came to its end.
@@ -305,7 +348,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), now_ktime));
+            self.finish(open, end, Vec::new(), now_ktime, emit);
         }
         self.retain_processes(|p| p != pid);
     }
@@ -325,7 +368,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), now_ktime));
+            self.finish(open, end, Vec::new(), now_ktime, emit);
         }
     }
 
@@ -339,7 +382,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), exec_ktime));
+            self.finish(open, end, Vec::new(), exec_ktime, emit);
         }
     }
 
@@ -421,7 +464,7 @@ impl Pipeline {
             Some(Marker::Panic) => return self.correlator.touch(meta.pid, ev.goid),
             Some(Marker::Goexit) => {
                 for open in self.correlator.goexit(meta.pid, ev.goid) {
-                    emit(self.call(open, End::Goexit, Vec::new(), ev.ktime_ns));
+                    self.finish(open, End::Goexit, Vec::new(), ev.ktime_ns, emit);
                 }
                 return;
             }
@@ -461,7 +504,7 @@ impl Pipeline {
         // Deeper calls on this goroutine that a recovered panic unwound:
         // they did start, did not return, and their end was not observed.
         for u in unwound {
-            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
+            self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
         let Some(open) = open else {
             return;
@@ -470,7 +513,38 @@ impl Pipeline {
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
         });
-        emit(self.call(open, End::Returned, returns, ev.ktime_ns));
+        self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
+    }
+
+    /// Hands the call `open` ended as `end` to `emit`, unless the probe's
+    /// `when` or `when_return` says not to (then counted `filtered`).
+    fn finish(
+        &mut self,
+        open: Open,
+        end: End,
+        returns: Vec<(String, GoValue)>,
+        seen_ktime: u64,
+        emit: &mut dyn FnMut(Call),
+    ) {
+        let returned = matches!(end, End::Returned);
+        let duration = returned.then(|| seen_ktime.saturating_sub(open.ktime));
+        let plan = &open.meta.plan;
+        // A call that did not return cannot be judged on its results.
+        let kept = !open.filtered
+            && (!returned
+                || keeps(
+                    &plan.when_return,
+                    CallValues(&open.args, &returns, duration),
+                ));
+        if !kept {
+            self.stats.filtered += 1;
+            self.per_probe
+                .entry(open.meta.key.clone())
+                .or_default()
+                .filtered += 1;
+            return;
+        }
+        emit(self.call(open, end, returns, seen_ktime));
     }
 
     fn enter(
@@ -496,6 +570,7 @@ impl Pipeline {
             true => args.split_off(meta.plan.entry_args.min(args.len())),
             false => Vec::new(),
         };
+        let filtered = !keeps(&meta.plan.when, CallValues(&args, &[], None));
         let open = Open {
             meta,
             tid: ev.tid,
@@ -503,19 +578,20 @@ impl Pipeline {
             ktime: ev.ktime_ns,
             args,
             trace,
+            filtered,
         };
         if instant {
-            emit(self.call(open, End::Returned, returns, ev.ktime_ns));
+            self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
             return;
         }
         if open.meta.plan.entry_only() {
-            emit(self.call(open, End::Entered, Vec::new(), ev.ktime_ns));
+            self.finish(open, End::Entered, Vec::new(), ev.ktime_ns, emit);
             return;
         }
         // Calls at this frame or deeper that never returned: a panic
         // recovered by an unprobed caller unwound them.
         for u in self.correlator.enter(key, open, stamp) {
-            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
+            self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
     }
 

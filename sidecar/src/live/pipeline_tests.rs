@@ -46,6 +46,8 @@ fn plan(function: &str, instant: bool) -> Plan {
         entry: scalar_site(SITE_ENTRY, "x"),
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
+        when: None,
+        when_return: None,
     }
 }
 

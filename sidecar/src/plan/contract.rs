@@ -220,6 +220,10 @@ pub struct Plan {
     pub ret: SitePlan,
     /// Things the user should know (unreadable floats, truncation…).
     pub warnings: Vec<String>,
+    /// The probe's `when`: calls whose arguments fail it are not delivered.
+    pub when: Option<std::sync::Arc<crate::condition::Condition>>,
+    /// The probe's `when_return`, on arguments, results and `duration`.
+    pub when_return: Option<std::sync::Arc<crate::condition::Condition>>,
 }
 
 impl Plan {

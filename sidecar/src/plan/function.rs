@@ -52,6 +52,29 @@ pub enum PlanError {
     /// No RET instruction was found: returns cannot be observed.
     #[error("function {0} has no RET instruction (it never returns normally); results and latency cannot be captured")]
     NoRet(String),
+    /// `when` or `when_return` reads a value the probe does not capture.
+    #[error("{field} reads `{name}`, which is not captured at {site} of {function}; {}", arguments(.available))]
+    ConditionName {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The function.
+        function: String,
+        /// The name read.
+        name: String,
+        /// `entry` or `its return`.
+        site: &'static str,
+        /// What is captured there.
+        available: Vec<String>,
+    },
+    /// `when` or `when_return` does not parse (config validation says so
+    /// first; this covers specs built otherwise).
+    #[error("{field}: {error}")]
+    Condition {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The parse error.
+        error: crate::condition::ConditionError,
+    },
 }
 
 /// Plans `spec` against `bin`: one plan per function it names (several
@@ -185,7 +208,23 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
         ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
     }
+    let names = |site: &super::SitePlan| -> Vec<String> {
+        site.values.iter().map(|v| v.name.clone()).collect()
+    };
+    let mut seen = names(&entry);
+    let when = condition(&spec.when, "when", &f.name, &seen, "entry")?;
+    seen.extend(names(&ret));
+    seen.push("duration".into());
+    let when_return = condition(
+        &spec.when_return,
+        "when_return",
+        &f.name,
+        &seen,
+        "its return",
+    )?;
     Ok(Plan {
+        when,
+        when_return,
         function: f.name.clone(),
         signature: crate::golang::signature(bin, f),
         entry_offset,
@@ -196,6 +235,32 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ret,
         warnings,
     })
+}
+
+/// Parses `text` (a probe's `field`) and checks that every value it reads
+/// is captured (`seen`) at `site` of `function`.
+fn condition(
+    text: &Option<String>,
+    field: &'static str,
+    function: &str,
+    seen: &[String],
+    site: &'static str,
+) -> Result<Option<std::sync::Arc<crate::condition::Condition>>, PlanError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let c = crate::condition::Condition::parse(text)
+        .map_err(|error| PlanError::Condition { field, error })?;
+    if let Some(name) = c.roots().into_iter().find(|r| !seen.iter().any(|s| s == r)) {
+        return Err(PlanError::ConditionName {
+            field,
+            function: function.to_string(),
+            name: name.to_string(),
+            site,
+            available: seen.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        });
+    }
+    Ok(Some(std::sync::Arc::new(c)))
 }
 
 /// What planning one site of one function needs.
