@@ -22,3 +22,4 @@ pub mod plan;
 pub mod privilege;
 pub mod proc;
 pub mod recipe;
+pub mod redact;

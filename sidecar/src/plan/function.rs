@@ -12,6 +12,7 @@ use crate::recipe::{MAX_STRING, SITE_ENTRY, SITE_RETURN};
 use super::builder::Builder;
 use super::contract::{byte_layout, ByteLayout, Plan, Shape, Value};
 use super::emit;
+use super::secrets::Secrets;
 
 /// The end of a "no argument X" message: what the function does take.
 fn arguments(available: &[String]) -> String {
@@ -153,8 +154,10 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
 
     let g = bin.g_offsets();
+    let secrets = Secrets::of(bin, &spec.redact);
     let ctx = SiteCtx {
         types,
+        secrets: &secrets,
         layout: bin.dwarf.layout,
         g: (g.goid as u32, g.stack_hi as u32),
         spec,
@@ -201,6 +204,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
 /// What planning one site of one function needs.
 pub(super) struct SiteCtx<'a> {
     pub(super) types: &'a TypeTable,
+    /// What is never copied (`redact:`).
+    pub(super) secrets: &'a Secrets,
     pub(super) layout: RuntimeLayout,
     /// goid and stack.hi offsets in runtime.g.
     pub(super) g: (u32, u32),
@@ -279,7 +284,14 @@ impl<'a> SiteCtx<'a> {
         least: &[(u32, u32)],
     ) -> Builder<'a> {
         let spec = self.spec;
-        let mut b = Builder::new(self.types, self.layout, site, self.g, spec, extras);
+        let mut b = Builder::new(
+            (self.types, self.secrets),
+            self.layout,
+            site,
+            self.g,
+            spec,
+            extras,
+        );
         b.reserve_after(0, later);
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
