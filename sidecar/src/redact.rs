@@ -155,4 +155,23 @@ mod tests {
         })
         .is_err());
     }
+
+    #[test]
+    fn every_probe_carries_the_config_redaction_and_a_change_changes_its_identity() {
+        let probe = "probes:\n  - function: main.f\n    target: { exe: x }\n";
+        let default = crate::config::from_yaml(probe).unwrap();
+        let custom =
+            crate::config::from_yaml(&format!("{probe}redact: {{ names: [\"^pin$\"] }}\n"))
+                .unwrap();
+        let (d, c) = (&default.probes[0], &custom.probes[0]);
+        assert!(d.redact.matches("password") && !d.redact.matches("pin"));
+        assert!(c.redact.matches("pin") && !c.redact.matches("password"));
+        // The supervisor's probe key is the serialised spec.
+        let key = |p| serde_json::to_string(p).unwrap();
+        assert_ne!(key(d), key(c));
+        // Not settable per probe.
+        let per_probe =
+            "probes:\n  - function: main.f\n    target: { exe: x }\n    redact: { names: [] }\n";
+        assert!(crate::config::from_yaml(per_probe).is_err());
+    }
 }
