@@ -67,6 +67,7 @@ func round(n int) {
 	account(&Account{ID: 9, Creds: &c, Keys: []Key{{ID: 1, APIKey: 987654321987}}})
 	issue("erin")
 	describe(&Creds{User: "frank", Token: "any-SECRET-token", Port: 8})
+	describe(Key{ID: 2, APIKey: 987654321987})
 }
 
 func main() {

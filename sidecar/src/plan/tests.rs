@@ -157,7 +157,7 @@ fn plan_site(
     let assignment = abi::assign(&types.t, &ids(args), &ids(results)).map_err(|e| e.to_string());
     let secrets = crate::plan::Secrets {
         redaction: probe.redact.clone(),
-        speculate: true,
+        ..crate::plan::Secrets::off()
     };
     let mut ctx = SiteCtx {
         secrets: &secrets,

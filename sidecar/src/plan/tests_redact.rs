@@ -102,7 +102,7 @@ fn a_type_recipe_stops_its_head_before_a_redacted_field_and_skips_its_strings() 
             replacement: "x".into(),
         })
         .unwrap(),
-        speculate: true,
+        ..crate::plan::Secrets::off()
     };
     let p = plan_type(&t.t, s, 64, &secrets).unwrap();
     assert_eq!(p.head_op, Some(0));
@@ -124,7 +124,8 @@ fn without_speculation_an_interface_reads_no_bytes_before_its_type_is_known() {
     let s = plan_site(&t, &[("err", t.error)], &[], &probe, SITE_ENTRY, |c| {
         let leaked: &'static Secrets = Box::leak(Box::new(Secrets {
             redaction: c.secrets.redaction.clone(),
-            speculate: false,
+            dyn_head: 0,
+            dyn_string: false,
         }));
         c.secrets = leaked;
     });

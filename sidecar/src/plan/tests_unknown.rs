@@ -20,7 +20,7 @@ fn plan_unknown(t: &Types, unknown: &Incomplete, site: u8, args: &[(&str, TypeId
     let assignment = abi::assign(&t.t, &ids, &[]).map_err(|e| e.to_string());
     let secrets = crate::plan::Secrets {
         redaction: probe.redact.clone(),
-        speculate: true,
+        ..crate::plan::Secrets::off()
     };
     let ctx = SiteCtx {
         secrets: &secrets,

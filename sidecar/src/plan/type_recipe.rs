@@ -140,7 +140,7 @@ pub fn plan_type(
             continue;
         }
         let room = TYPE_DATA.saturating_sub(bytes);
-        let Some(b) = add(&mut p, &w, (max, secrets.speculate), room) else {
+        let Some(b) = add(&mut p, &w, (max, secrets.dyn_head), room) else {
             continue;
         };
         bytes += b;
@@ -231,9 +231,9 @@ fn collect(
 
 /// Appends the ops of `w` (ops are checked by the caller), copying at
 /// most `max` bytes per string and taking at most `room` bytes of the
-/// record: the bytes taken, None when it does not fit at all. Without
-/// `speculate`, a nested interface's head is empty (see `secrets`).
-fn add(p: &mut TypePlan, w: &Want, (max, speculate): (u32, bool), room: u32) -> Option<u32> {
+/// record: the bytes taken, None when it does not fit at all. A nested
+/// interface's head is at most `dyn_head` bytes (see `secrets`).
+fn add(p: &mut TypePlan, w: &Want, (max, dyn_head): (u32, u32), room: u32) -> Option<u32> {
     // The most bytes a run may copy in what is left.
     let fit = |want: u32, unit: u32| {
         let left = room.checked_sub(emit::STR_HEAD)? / unit * unit;
@@ -286,7 +286,7 @@ fn add(p: &mut TypePlan, w: &Want, (max, speculate): (u32, bool), room: u32) -> 
             let tw = emit::type_word(at, *empty).expect("one hop");
             let type_op = emit::append(&mut p.recipe, emit::op(OP_SCALAR, 8, 0, tw, None))?;
             let data = value_at(w.off + 8).follow_to(0).expect("one hop");
-            let head = if speculate { NESTED_HEAD } else { 0 };
+            let head = NESTED_HEAD.min(dyn_head as u16);
             let mut d = emit::op(OP_BYTES, 1, head, data, None);
             emit::dynamic(&mut d, type_op);
             let data_op = emit::append(&mut p.recipe, d)?;
