@@ -111,6 +111,13 @@ impl Condition {
         out
     }
 
+    /// Every path it reads.
+    pub fn paths(&self) -> Vec<&[String]> {
+        let mut out = Vec::new();
+        self.visit(&mut |path| out.push(path));
+        out
+    }
+
     fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a [String])) {
         let operand = |o: &'a Operand, f: &mut dyn FnMut(&'a [String])| {
             if let Operand::Path(p) = o {
@@ -225,7 +232,7 @@ fn value(o: &Operand, v: &dyn Values) -> Option<Val> {
             | GoValue::Seq { .. }
             | GoValue::Array(_)
             | GoValue::Bytes { .. } => Val::NonNil,
-            GoValue::Unavailable(_) => return None,
+            GoValue::Unavailable(_) | GoValue::Redacted(_) => return None,
         },
     })
 }

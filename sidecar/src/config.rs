@@ -289,6 +289,11 @@ pub struct ProbeSpec {
     /// (`err != nil || duration > 5ms`).
     #[serde(default)]
     pub when_return: Option<String>,
+    /// The config's top-level `redact:`, compiled, copied into every probe
+    /// when the config is loaded (not settable per probe): part of the
+    /// probe's identity, so that changing it re-plans the probe.
+    #[serde(skip_deserializing)]
+    pub redact: crate::redact::Redaction,
 }
 
 impl ProbeSpec {
@@ -513,10 +518,13 @@ impl Config {
     /// This config with `defaults` written into each probe that does not
     /// set its own: a probe's spec (and so its identity) then says all of
     /// what it does, and editing a default re-attaches the probes it
-    /// changes.
+    /// changes. `redact:` too, compiled (`validate` checked it; were it
+    /// invalid, each probe keeps the default redaction, never none).
     pub fn resolved(mut self) -> Config {
         let d = self.defaults.clone();
+        let redaction = crate::redact::Redaction::compile(&self.redact).unwrap_or_default();
         for p in &mut self.probes {
+            p.redact = redaction.clone();
             p.rate_limit = p.rate_limit.or(d.rate_limit);
             p.max_hits_per_second = Some(p.max_hits_per_second.unwrap_or(d.max_hits_per_second));
             p.breaker_cooldown = Some(p.breaker_cooldown.unwrap_or(d.breaker_cooldown));

@@ -23,3 +23,4 @@ pub mod plan;
 pub mod privilege;
 pub mod proc;
 pub mod recipe;
+pub mod redact;

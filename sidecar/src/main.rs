@@ -375,6 +375,9 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                                 gotel::plan::Shape::Unavailable(why) => {
                                     format!("unavailable: {why}")
                                 }
+                                gotel::plan::Shape::Redacted(_) => {
+                                    "redacted: never copied (redact.names)".to_string()
+                                }
                                 _ => "captured".to_string(),
                             };
                             let name = match v.is_whole_list() {

@@ -478,7 +478,10 @@ impl<K: Kernel> Supervisor<K> {
         });
         if captures_interfaces {
             let max = self.dyn_string_len();
-            self.types.prewarm(&mut self.kernel, &dyn_types, bin, max);
+            let redaction = self.redaction();
+            let limits = (max, &redaction);
+            self.types
+                .prewarm(&mut self.kernel, &dyn_types, bin, limits);
         }
         dyn_types
     }
@@ -645,6 +648,16 @@ impl<K: Kernel> Supervisor<K> {
             .min(1024)
     }
 
+    /// `redact:`, as every probe carries it (compiled when the config was
+    /// loaded); dynamic types' recipes follow it too.
+    fn redaction(&self) -> crate::redact::Redaction {
+        self.cfg
+            .probes
+            .first()
+            .map(|p| p.redact.clone())
+            .unwrap_or_default()
+    }
+
     /// Turns one record into calls and writes them.
     pub fn handle_record(&mut self, record: &[u8]) {
         self.deliver(|pipeline, emit| pipeline.handle(record, emit));
@@ -677,9 +690,10 @@ impl<K: Kernel> Supervisor<K> {
     /// records showed without one, and flushes the sink.
     pub fn end_batch(&mut self) {
         let max = self.dyn_string_len();
+        let redaction = self.redaction();
         let binaries = &self.binaries;
         self.types
-            .install_wanted(&mut self.kernel, |k| binaries.get(k), max);
+            .install_wanted(&mut self.kernel, |k| binaries.get(k), (max, &redaction));
         if let Err(e) = self.sink.flush() {
             self.sink_errors += 1;
             warn!("flushing output: {e}");

@@ -104,6 +104,9 @@ pub enum Shape {
     Array(Vec<Shape>),
     /// Not captured; the reason is shown to the user.
     Unavailable(String),
+    /// Not copied out of the program because its name matched
+    /// `redact.names`; the outputs show this replacement in its place.
+    Redacted(String),
 }
 
 /// How a small map's entries were captured.

@@ -12,6 +12,7 @@ use crate::recipe::{MAX_STRING, SITE_ENTRY, SITE_RETURN};
 use super::builder::Builder;
 use super::contract::{byte_layout, ByteLayout, Plan, Shape, Value};
 use super::emit;
+use super::secrets::Secrets;
 
 /// The end of a "no argument X" message: what the function does take.
 fn arguments(available: &[String]) -> String {
@@ -65,6 +66,14 @@ pub enum PlanError {
         site: &'static str,
         /// What is captured there.
         available: Vec<String>,
+    },
+    /// `when` or `when_return` reads a redacted value.
+    #[error("{field} reads `{name}`, which redact.names keeps gotel from ever reading; condition on another value")]
+    ConditionRedacted {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The name read.
+        name: String,
     },
     /// `when` or `when_return` does not parse (config validation says so
     /// first; this covers specs built otherwise).
@@ -176,8 +185,10 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
 
     let g = bin.g_offsets();
+    let secrets = Secrets::of(bin, &spec.redact);
     let ctx = SiteCtx {
         types,
+        secrets: &secrets,
         layout: bin.dwarf.layout,
         g: (g.goid as u32, g.stack_hi as u32),
         spec,
@@ -212,6 +223,22 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         site.values.iter().map(|v| v.name.clone()).collect()
     };
     let mut seen = names(&entry);
+    // A redacted value is never read: a condition cannot see it.
+    let redacted = |c: &Option<String>, field: &'static str| -> Result<(), PlanError> {
+        let Some(Ok(c)) = c.as_deref().map(crate::condition::Condition::parse) else {
+            return Ok(());
+        };
+        let names = c.paths().into_iter().flatten();
+        match names.into_iter().find(|n| spec.redact.matches(n)) {
+            Some(name) => Err(PlanError::ConditionRedacted {
+                field,
+                name: name.to_string(),
+            }),
+            None => Ok(()),
+        }
+    };
+    redacted(&spec.when, "when")?;
+    redacted(&spec.when_return, "when_return")?;
     let when = condition(&spec.when, "when", &f.name, &seen, "entry")?;
     seen.extend(names(&ret));
     seen.push("duration".into());
@@ -266,6 +293,8 @@ fn condition(
 /// What planning one site of one function needs.
 pub(super) struct SiteCtx<'a> {
     pub(super) types: &'a TypeTable,
+    /// What is never copied (`redact:`).
+    pub(super) secrets: &'a Secrets,
     pub(super) layout: RuntimeLayout,
     /// goid and stack.hi offsets in runtime.g.
     pub(super) g: (u32, u32),
@@ -344,7 +373,14 @@ impl<'a> SiteCtx<'a> {
         least: &[(u32, u32)],
     ) -> Builder<'a> {
         let spec = self.spec;
-        let mut b = Builder::new(self.types, self.layout, site, self.g, spec, extras);
+        let mut b = Builder::new(
+            (self.types, self.secrets),
+            self.layout,
+            site,
+            self.g,
+            spec,
+            extras,
+        );
         b.reserve_after(0, later);
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
