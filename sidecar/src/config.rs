@@ -582,11 +582,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             "must be at least 1 call per second",
         ));
     }
-    if cfg.defaults.breaker_cooldown.is_zero() {
-        return Err(invalid(
-            "defaults.breaker_cooldown".into(),
-            "must be longer than 0 (e.g. 30s)",
-        ));
+    if let Err(m) = check_cooldown(cfg.defaults.breaker_cooldown) {
+        return Err(invalid("defaults.breaker_cooldown".into(), &m));
     }
     for (i, re) in cfg.redact.names.iter().enumerate() {
         if let Err(e) = regex::Regex::new(re) {
@@ -663,11 +660,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        if p.breaker_cooldown.is_some_and(|c| c.is_zero()) {
-            return Err(invalid(
-                at("breaker_cooldown"),
-                "must be longer than 0 (e.g. 30s)",
-            ));
+        if let Some(Err(m)) = p.breaker_cooldown.map(check_cooldown) {
+            return Err(invalid(at("breaker_cooldown"), &m));
         }
         if p.rate_limit == Some(0) {
             return Err(invalid(
@@ -701,6 +695,26 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The longest breaker cool-down, however often a probe trips (README,
+/// "Breaker": it doubles up to this).
+pub const MAX_BREAKER_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A breaker cool-down: above 0, and no longer than the doubling's cap.
+/// The cap also keeps the breaker's `now + cool-down × 2` in range: a
+/// cool-down of hundreds of billions of years parses, and overflowed it.
+fn check_cooldown(c: std::time::Duration) -> Result<(), String> {
+    if c.is_zero() {
+        return Err("must be longer than 0 (e.g. 30s)".into());
+    }
+    if c > MAX_BREAKER_COOLDOWN {
+        return Err(format!(
+            "must be at most {} (the longest cool-down, however often it trips)",
+            humantime_serde::re::humantime::format_duration(MAX_BREAKER_COOLDOWN)
+        ));
     }
     Ok(())
 }

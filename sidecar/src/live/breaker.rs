@@ -21,8 +21,9 @@ use super::{probe_key, Supervisor};
 use crate::config::ProbeSpec;
 use crate::recipe::{RawProbeCounts, RawProbeLimit, MAX_PROBES};
 
-/// The longest cool-down, however often a probe trips.
-pub const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+/// The longest cool-down, however often a probe trips (config refuses a
+/// longer one).
+pub const MAX_COOLDOWN: Duration = crate::config::MAX_BREAKER_COOLDOWN;
 
 /// Slot numbers of probes, and the counters of slots given back.
 #[derive(Default)]
