@@ -9,11 +9,10 @@
 //! The RNG is seeded afresh on each run: a failure prints the minimal
 //! input, which then becomes a plain regression test below.
 //!
-//! The condition parser of `when`/`when_return` (issue #12) does not exist
-//! yet: `conditions_never_panic` already feeds [`condition_text`] through
-//! the config; once the parser exists, its own property (expressions in,
-//! an error naming the position out) is a few lines on the same strategy
-//! and [`assert_clear_error`].
+//! The condition language of `when`/`when_return` is fuzzed twice: through
+//! the config (refused naming the field) and directly (an error names a
+//! column inside the text, and a parsed condition evaluates without
+//! panicking).
 
 mod common;
 
@@ -478,9 +477,8 @@ fn condition_text() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(cases(64))]
 
-    /// The condition parser's property: whatever a condition says, the
-    /// config is accepted or refused naming the probe's field (today
-    /// `when` is not a key yet, which is refused naming it too).
+    /// Whatever a condition says, the config is accepted or refused
+    /// naming the probe's field.
     #[test]
     fn conditions_never_panic(
         cond in condition_text(),
@@ -492,6 +490,38 @@ proptest! {
         );
         if let Err(e) = config::from_yaml(&text) {
             assert_clear_error(&e.to_string(), &[field]);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// The parser itself: an error names a column within the text and
+    /// says something; a condition that parses evaluates (true, false or
+    /// unknown) on any values without panicking.
+    #[test]
+    fn the_condition_parser_errs_clearly_or_evaluates(cond in condition_text()) {
+        use gotel::condition::{Condition, Values};
+        use gotel::decode::GoValue;
+        struct Some3;
+        impl Values for Some3 {
+            fn get(&self, path: &[String]) -> Option<&GoValue> {
+                static V: [GoValue; 3] = [GoValue::Int(3), GoValue::Null, GoValue::Bool(true)];
+                Some(&V[path.len() % 3])
+            }
+            fn duration(&self) -> Option<u64> {
+                Some(5)
+            }
+        }
+        match Condition::parse(&cond) {
+            Ok(c) => {
+                let _ = c.eval(&Some3);
+            }
+            Err(e) => {
+                assert!(e.pos <= cond.len(), "{e} in {cond:?}");
+                assert!(!e.message.is_empty(), "{cond:?}");
+            }
         }
     }
 }
@@ -834,7 +864,8 @@ fn planned() -> &'static Planned {
             .step_by(2)
             .filter_map(|r| {
                 let (_, id) = bin.dwarf.runtime_types[r];
-                gotel::plan::plan_type(&bin.dwarf.types, id, 64).map(|p| (*r, Arc::new(p)))
+                gotel::plan::plan_type(&bin.dwarf.types, id, 64, &gotel::plan::Secrets::off())
+                    .map(|p| (*r, Arc::new(p)))
             })
             .collect();
         Planned {

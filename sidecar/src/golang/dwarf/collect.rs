@@ -209,7 +209,8 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
                         Some(v @ (AttributeValue::Addr(_) | AttributeValue::DebugAddrIndex(_))) => {
                             dwarf.attr_address(&unit, v)?
                         }
-                        Some(v) => v.udata_value().and_then(|n| low_pc.map(|l| l + n)),
+                        // A corrupt length must not wrap: no range then.
+                        Some(v) => v.udata_value().and_then(|n| low_pc?.checked_add(n)),
                         None => None,
                     };
                     let origin = entry
