@@ -249,11 +249,13 @@ impl BinaryInfo {
     /// File offset of a link-time virtual address in an executable segment;
     /// this is what the kernel's uprobe API wants, for PIE and non-PIE alike.
     pub fn file_offset(&self, vaddr: u64) -> Option<u64> {
-        self.segments
+        // Checked: a corrupt program header must not wrap an address.
+        let s = self
+            .segments
             .iter()
-            .find(|s| s.exec && vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)
-            .filter(|s| vaddr - s.vaddr < s.filesz)
-            .map(|s| vaddr - s.vaddr + s.offset)
+            .find(|s| s.exec && vaddr.checked_sub(s.vaddr).is_some_and(|d| d < s.memsz))?;
+        let d = vaddr - s.vaddr;
+        (d < s.filesz).then(|| d.checked_add(s.offset)).flatten()
     }
 
     /// Address and size of the ELF symbol `name` (link-time).
