@@ -81,9 +81,9 @@ struct {
 	__type(value, struct gotel_probe_counts);
 } probe_counts SEC(".maps");
 
-/* Calls a rate-limited or sampled probe kept, until their return. LRU: a
- * call that never returns is evicted in time (its return would then be
- * skipped, and userspace counts its entry as evicted). */
+/* Each call of a rate-limited or sampled probe, until its return: 1 kept,
+ * 0 not. LRU: calls that never return are evicted in time; a return whose
+ * note was evicted is emitted (userspace pairs it, or counts it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GOTEL_MAX_KEPT);
@@ -665,6 +665,44 @@ static long dyn_block(__u32 b, struct capture *c)
 	return (s->ev.flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 }
 
+/*
+ * Whether probe `probe` keeps the call entering now: sampling first, then
+ * at most `rate` calls per 1-second window. Decided before anything is
+ * copied; what is not kept is counted in `pc`.
+ */
+static __always_inline __u8 keep_call(__u32 probe)
+{
+	struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &probe);
+	struct gotel_probe_limit *l = bpf_map_lookup_elem(&probe_limits, &probe);
+	if (!l)
+		return 1;
+	if (l->sample && bpf_get_prandom_u32() >= l->sample) {
+		if (pc)
+			__sync_fetch_and_add(&pc->sampled_out, 1);
+		return 0;
+	}
+	if (!l->rate)
+		return 1;
+	struct gotel_probe_window *w = bpf_map_lookup_elem(&probe_windows, &probe);
+	if (!w)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 start = w->start_ns;
+	/* One CPU opens the next window; a call racing the reset may land in
+	 * either window, so a window can hold a call or two over `rate`. */
+	/* Signed: a CPU that read the clock before another opened the
+	 * window sees it a little in the future, not 2^64 ns in the past. */
+	if ((__s64)(now - start) >= 1000000000LL &&
+	    __sync_val_compare_and_swap(&w->start_ns, start, now) == start)
+		__sync_lock_test_and_set(&w->count, 0);
+	if (__sync_fetch_and_add(&w->count, 1) >= l->rate) {
+		if (pc)
+			__sync_fetch_and_add(&pc->rate_limited, 1);
+		return 0;
+	}
+	return 1;
+}
+
 /* Builds and submits one record in the CPU's scratch buffer `s`. */
 static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 				 struct gotel_recipe *rc, struct scratch *s)
@@ -720,8 +758,14 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		ev->frame = stack_hi - c.sp;
 	}
 
-	/* A limited probe: the entry notes each call it keeps, the return
-	 * emits only for those (the entry decided before anything was read). */
+	/*
+	 * A limited probe with returns: the entry decides once per call, before
+	 * anything is copied, and notes the decision for its return. An entry
+	 * seen again at the same frame before its return is the prologue
+	 * restarted after a stack growth: the first decision stands, counted
+	 * once. A return without a note (attached mid-call, or the note
+	 * evicted) is emitted, for userspace to pair or count.
+	 */
 	if (rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G)) {
 		struct gotel_kept_key k = {
 			.pid = ev->pid,
@@ -729,11 +773,18 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 			.goid = ev->goid,
 			.frame = ev->frame,
 		};
+		__u8 *seen = bpf_map_lookup_elem(&kept, &k);
 		if (rc->site == GOTEL_SITE_ENTRY) {
-			__u8 one = 1;
-			bpf_map_update_elem(&kept, &k, &one, BPF_ANY);
-		} else if (bpf_map_delete_elem(&kept, &k)) {
-			return;
+			__u8 keep = seen ? *seen : keep_call(rc->probe);
+			if (!seen)
+				bpf_map_update_elem(&kept, &k, &keep, BPF_ANY);
+			if (!keep)
+				return;
+		} else if (seen) {
+			__u8 keep = *seen;
+			bpf_map_delete_elem(&kept, &k);
+			if (!keep)
+				return;
 		}
 	}
 
@@ -769,41 +820,6 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	 * a map update per hit is measurable. */
 }
 
-/*
- * Whether probe `probe` keeps the call entering now: sampling first, then
- * at most `rate` calls per 1-second window. Decided before anything is
- * copied; what is not kept is counted in `pc`.
- */
-static __always_inline int keep_call(__u32 probe, struct gotel_probe_counts *pc)
-{
-	struct gotel_probe_limit *l = bpf_map_lookup_elem(&probe_limits, &probe);
-	if (!l)
-		return 1;
-	if (l->sample && bpf_get_prandom_u32() >= l->sample) {
-		if (pc)
-			pc->sampled_out++;
-		return 0;
-	}
-	if (!l->rate)
-		return 1;
-	struct gotel_probe_window *w = bpf_map_lookup_elem(&probe_windows, &probe);
-	if (!w)
-		return 1;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 start = w->start_ns;
-	/* One CPU opens the next window; a call racing the reset may land in
-	 * either window, so a window can hold a call or two over `rate`. */
-	if (now - start >= 1000000000ULL &&
-	    __sync_val_compare_and_swap(&w->start_ns, start, now) == start)
-		__sync_lock_test_and_set(&w->count, 0);
-	if (__sync_fetch_and_add(&w->count, 1) >= l->rate) {
-		if (pc)
-			pc->rate_limited++;
-		return 0;
-	}
-	return 1;
-}
-
 SEC("uprobe")
 int gotel_probe(struct pt_regs *ctx)
 {
@@ -815,11 +831,11 @@ int gotel_probe(struct pt_regs *ctx)
 		return 0;
 	}
 	__u32 probe = rc->probe;
-	struct gotel_probe_counts *pc = NULL;
 	if (probe) {
-		pc = bpf_map_lookup_elem(&probe_counts, &probe);
+		struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &probe);
+		/* Atomic: a uprobe program may be preempted by another hit. */
 		if (pc)
-			pc->hits++;
+			__sync_fetch_and_add(&pc->hits, 1);
 	}
 	/*
 	 * A file-wide uprobe fires in every process mapping the file, other
@@ -833,7 +849,10 @@ int gotel_probe(struct pt_regs *ctx)
 			return 0;
 		}
 	}
-	if (probe && rc->site == GOTEL_SITE_ENTRY && !keep_call(probe, pc))
+	/* Untracked (entry-only) limited probes decide here; tracked ones
+	 * once the goroutine is known (emit). */
+	if (probe && rc->site == GOTEL_SITE_ENTRY && !(rc->flags & GOTEL_RECIPE_TRACK) &&
+	    !keep_call(probe))
 		return 0;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);

@@ -149,7 +149,7 @@ enum gotel_site {
  * probe): only processes gotel can name (its PID namespace) are recorded. */
 #define GOTEL_RECIPE_EVERY_PROCESS 0x1
 /* The probe keeps some calls only (rate limit, sampling): its entry notes
- * each call it keeps in `kept`, its return emits only those. */
+ * each call's decision in `kept`, its return emits only the kept ones. */
 #define GOTEL_RECIPE_TRACK 0x2
 
 /* Probe slots (gotel_recipe.probe): one per configured probe and version,

@@ -167,10 +167,21 @@ impl Condition {
             Condition::Truth(o) => match value(o, v)? {
                 Val::Bool(b) => Some(b),
                 Val::Nil => Some(false),
-                Val::NonNil => Some(true),
+                // A non-nil error decodes as its message: a lone `err`.
+                Val::NonNil | Val::Str(..) => Some(true),
                 _ => None,
             },
-            Condition::Compare(a, op, b) => compare(value(a, v)?, *op, value(b, v)?),
+            Condition::Compare(a, op, b) => {
+                let (x, y) = (value(a, v)?, value(b, v)?);
+                // A value that decoded as nil (read through a nil pointer,
+                // or a nil pointer itself) against a literal other than
+                // `nil`: Go would not compare them; say unknown.
+                let literal = |o: &Operand| !matches!(o, Operand::Path(_) | Operand::Nil);
+                if (x == Val::Nil && literal(b)) || (y == Val::Nil && literal(a)) {
+                    return None;
+                }
+                compare(x, *op, y)
+            }
             Condition::HasPrefix(path, prefix) => match v.get(path)? {
                 GoValue::Str {
                     text, truncated, ..

@@ -68,6 +68,15 @@ fn the_issues_examples_evaluate_on_the_calls_values() {
     assert_eq!(eval("amount == 0x96"), Some(true));
     assert_eq!(eval("amount == 1_000"), Some(false));
     assert_eq!(eval("duration == 7ms && duration < 1.5s"), Some(true));
+    // A non-nil error decodes as its message.
+    let failed = Call(vec![("err".into(), s("boom"))], None);
+    let e = |t: &str| Condition::parse(t).unwrap().eval(&failed);
+    assert_eq!(e("err"), Some(true));
+    assert_eq!(e("!err"), Some(false));
+    assert_eq!(e("err != nil"), Some(true));
+    // Nil against a non-nil literal is not an answer.
+    assert_eq!(eval(r#"err == "x""#), None);
+    assert_eq!(eval("err == 3 || amount > 1"), Some(true));
 }
 
 #[test]

@@ -439,6 +439,7 @@ fn reload(
     seen: &mut Option<FileVersion>,
     sup: &mut Supervisor,
     current: &mut config::Config,
+    drain: impl FnOnce(&mut Supervisor),
 ) {
     let v = file_version(path);
     if v == *seen {
@@ -463,6 +464,8 @@ fn reload(
             }
             info!(probes = new.probes.len(), "config reloaded");
             *current = new.clone();
+            // Probes removed or edited are detached now: their records first.
+            drain(sup);
             sup.set_config(new);
         }
         Err(e) => warn!("config reload failed, keeping the previous config: {e}"),
@@ -563,8 +566,15 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                     records.push(item.to_vec());
                 }
                 guard.clear_ready();
+                // One full drain per batch at most: each exec or exit of
+                // a traced process needs its records read first, once.
+                let mut drained = false;
                 for r in &records {
-                    sup.process_event(r, |s| s.drain(ring.get_mut()));
+                    sup.process_event(r, |s| {
+                        if !std::mem::replace(&mut drained, true) {
+                            s.drain(ring.get_mut());
+                        }
+                    });
                 }
             }
             _ = drain.tick() => {
@@ -580,7 +590,7 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 // Drain first: records of an exiting process must meet its
                 // recipe (reconcile reads the rest before it detaches one).
                 sup.drain_for(ring.get_mut(), gotel::live::DRAIN_TIME);
-                reload(config_path, &mut seen, &mut sup, &mut current);
+                reload(config_path, &mut seen, &mut sup, &mut current, |s| s.drain(ring.get_mut()));
                 sup.reconcile(ring.get_mut());
             }
             Some(reply) = async { admin.as_mut()?.recv().await }, if admin.is_some() => {

@@ -113,12 +113,12 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     if instant {
         ret_offsets.clear();
     }
-    if ret_offsets.is_empty() && !instant {
-        return Err(PlanError::NoRet(f.name.clone()));
-    }
-    // Entry-only (no results, no latency): one trap per call.
+    // Entry-only (no results, no latency): one trap per call, and a
+    // function that never returns normally can be probed.
     if spec.entry_only() {
         ret_offsets.clear();
+    } else if ret_offsets.is_empty() && !instant {
+        return Err(PlanError::NoRet(f.name.clone()));
     }
     let mut warnings = Vec::new();
 
