@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 mod collect;
 mod incomplete;
+mod lines;
 mod location;
 mod resolve;
 
@@ -129,11 +130,12 @@ pub struct GOffsets {
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF
 /// sections; `frames` (entry address → argument frame bytes, from
 /// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
-pub fn read(
+fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
+    lines: Option<&mut lines::LineHeaders<'_>>,
     frames: &HashMap<u64, u32>,
 ) -> Result<DwarfInfo, AnalysisError> {
-    let c = collect(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+    let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let mut resolver = Resolver::new(&c.types);
 
     let mut functions = Vec::new();
@@ -333,7 +335,9 @@ pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInf
     let frames = arg_frames(file).unwrap_or_default();
     // The function table is read whole: its pages need not stay for the peak.
     release();
-    with_dwarf(file, &[], release, |d| read(d, &frames))
+    let mut lines = lines::LineHeaders::of(file, endian(file), release)
+        .map_err(|e| AnalysisError::Dwarf(format!(".debug_line: {e}")))?;
+    with_dwarf(file, &[], release, |d| read(d, lines.as_mut(), &frames))
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -348,13 +352,14 @@ fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
     Some(frames.into_iter().collect())
 }
 
-/// The sections every pass decompresses (`Unit::new` parses the line
-/// program header); location lists are added by the passes that read them.
-const SECTIONS: [gimli::SectionId; 7] = [
+/// The sections every pass decompresses; location lists are added by the
+/// passes that read them. `.debug_line` is not among them: units are read
+/// without their line programs, and the one pass that needs their headers
+/// streams them (`lines`).
+const SECTIONS: [gimli::SectionId; 6] = [
     gimli::SectionId::DebugAbbrev,
     gimli::SectionId::DebugInfo,
     gimli::SectionId::DebugStr,
-    gimli::SectionId::DebugLine,
     gimli::SectionId::DebugAddr,
     gimli::SectionId::DebugStrOffsets,
     gimli::SectionId::DebugLineStr,
@@ -377,11 +382,7 @@ fn with_dwarf<T>(
     {
         return Err(AnalysisError::NoDwarf);
     }
-    let endian = if file.is_little_endian() {
-        RunTimeEndian::Little
-    } else {
-        RunTimeEndian::Big
-    };
+    let endian = endian(file);
     let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
     for &id in SECTIONS.iter().chain(more) {
         let zname = format!(".z{}", &id.name()[1..]);
@@ -403,6 +404,15 @@ fn with_dwarf<T>(
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     f(&dwarf)
+}
+
+fn endian(file: &object::File<'_>) -> RunTimeEndian {
+    use object::Object;
+    if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
 
+use super::lines::{self, LineHeaders};
 use super::R;
 
 /// `DW_AT_go_kind`: the type's `reflect.Kind`.
@@ -101,11 +102,20 @@ pub(super) struct Collected<'a> {
     pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
 }
 
-pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collected<'a>> {
+/// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
+/// program headers (their file names tell assembly functions).
+pub(super) fn collect<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    mut lines: Option<&mut LineHeaders<'_>>,
+) -> gimli::Result<Collected<'a>> {
     let mut c = Collected::default();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
+        let (unit, stmt_list) = lines::unit(dwarf, header)?;
+        let program = match (stmt_list, lines.as_deref_mut()) {
+            (Some(offset), Some(lines)) => Some(lines.program(offset, &unit)?),
+            _ => None,
+        };
         let global = |o: UnitOffset| o.to_debug_info_offset(&unit.header);
         let reference = |v: AttributeValue<R<'_>>| match v {
             AttributeValue::UnitRef(o) => global(o),
@@ -221,7 +231,7 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
                         high_pc,
                         origin,
                         params: Vec::new(),
-                        asm: declared_in_assembly(dwarf, &unit, entry)?,
+                        asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
                         c.abstract_funcs.insert(off, f);
@@ -282,17 +292,17 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
 fn declared_in_assembly(
     dwarf: &gimli::Dwarf<R<'_>>,
     unit: &gimli::Unit<R<'_>>,
+    program: Option<&gimli::IncompleteLineProgram<lines::Slice<'_>>>,
     entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
 ) -> gimli::Result<bool> {
     let Some(AttributeValue::FileIndex(index)) = entry.attr_value(gimli::DW_AT_decl_file)? else {
         return Ok(false);
     };
-    let Some(program) = &unit.line_program else {
+    let Some(program) = program else {
         return Ok(false);
     };
     let Some(file) = program.header().file(index) else {
         return Ok(false);
     };
-    let name = dwarf.attr_string(unit, file.path_name())?;
-    Ok(name.slice().ends_with(b".s"))
+    lines::is_assembly(dwarf, unit, file.path_name())
 }

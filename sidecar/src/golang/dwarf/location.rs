@@ -39,7 +39,8 @@ fn entry_locations_in(
     let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
+        // The line programs say nothing of locations.
+        let (unit, _) = super::lines::unit(dwarf, header)?;
         let mut entries = unit.entries();
         let mut depth = 0isize;
         let mut current: Option<(isize, u64)> = None;
