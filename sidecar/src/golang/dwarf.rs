@@ -138,31 +138,38 @@ fn read(
     let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let mut resolver = Resolver::new(&c.types);
 
-    let mut functions = Vec::new();
+    let mut functions = Vec::with_capacity(c.funcs.len());
     let mut asm = std::collections::HashSet::new();
-    let mut by_abstract: HashMap<DebugInfoOffset, ()> = HashMap::new();
-    for f in &c.funcs {
+    // Which abstract functions have an out-of-line copy, by index.
+    let mut by_abstract = vec![false; c.abstract_funcs.len()];
+    let abstract_param = |o| c.abstract_params.get(o);
+    for (i, f) in c.funcs.iter().enumerate() {
         let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
             continue;
         };
-        let origin = f.origin.and_then(|o| c.abstract_funcs.get(&o));
+        let origin = f.origin.and_then(|o| c.abstract_func(o));
         let Some(name) = f
             .name
             .as_deref()
-            .or_else(|| origin.and_then(|o| o.name.as_deref()))
+            .or_else(|| origin.and_then(|(_, o)| o.name.as_deref()))
             .map(str::to_string)
         else {
             continue;
         };
-        if let Some(o) = f.origin {
-            by_abstract.insert(o, ());
+        if let Some((a, _)) = origin {
+            by_abstract[a] = true;
         }
         if f.asm {
             asm.insert(low);
         }
+        let own = c.params.of(i, f);
         let raw_params: Vec<RawParam> = match origin {
-            Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params, &c.params),
-            _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
+            Some((a, o)) if c.abstract_params.of(a, o).next().is_some() => {
+                let abstract_params: Vec<RawParam> = c.abstract_params.of(a, o).cloned().collect();
+                let own: Vec<RawParam> = own.cloned().collect();
+                out_of_line_params(&abstract_params, &own, &abstract_param)
+            }
+            _ => own.map(|p| merge_param(p, &abstract_param)).collect(),
         };
         let mut params: Vec<Param> = raw_params
             .iter()
@@ -190,19 +197,21 @@ fn read(
             incomplete: None,
         });
     }
-    functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc)));
+    sort_stably(&mut functions, |a, b| {
+        a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
+    });
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
     let range_owners = c
         .funcs
         .iter()
-        .chain(c.abstract_funcs.values())
+        .chain(c.abstract_funcs.iter().map(|(_, f)| f))
         .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
         .collect();
     incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
-    for (off, f) in &c.abstract_funcs {
-        if by_abstract.contains_key(off) {
+    for (a, (off, f)) in c.abstract_funcs.iter().enumerate() {
+        if by_abstract[a] {
             continue;
         }
         if let Some(name) = &f.name {
@@ -237,11 +246,14 @@ fn read(
 /// `_` ones, a generic's `.dict`) stand alone. The copy may omit unused
 /// parameters the abstract list has: each goes right after the abstract
 /// parameter before it, keeping the ABI's order.
-fn out_of_line_params<'a>(
+fn out_of_line_params<'a, 'c>(
     abstract_params: &[RawParam<'a>],
     own: &[RawParam<'a>],
-    all: &HashMap<DebugInfoOffset, RawParam<'a>>,
-) -> Vec<RawParam<'a>> {
+    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
+) -> Vec<RawParam<'a>>
+where
+    'a: 'c,
+{
     let same = |q: &RawParam, a: &RawParam| {
         q.name.is_some() && q.name == a.name && q.is_result == a.is_result
     };
@@ -266,8 +278,14 @@ fn out_of_line_params<'a>(
     params
 }
 
-fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>>) -> RawParam<'a> {
-    let Some(o) = p.origin.and_then(|o| all.get(&o)) else {
+fn merge_param<'a, 'c>(
+    p: &RawParam<'a>,
+    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
+) -> RawParam<'a>
+where
+    'a: 'c,
+{
+    let Some(o) = p.origin.and_then(all) else {
         return p.clone();
     };
     RawParam {
@@ -275,6 +293,25 @@ fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>
         ty: p.ty.or(o.ty),
         is_result: p.is_result || o.is_result,
         origin: None,
+    }
+}
+
+/// Sorts `v` as `sort_by` would (equal elements keep their order) without
+/// its scratch buffer, which for the functions is as large as they are.
+fn sort_stably<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_unstable_by(|&a, &b| cmp(&v[a], &v[b]).then(a.cmp(&b)));
+    // Element order[i] goes to i: follow each cycle of the permutation.
+    for start in 0..v.len() {
+        let mut at = start;
+        while order[at] != usize::MAX {
+            let from = std::mem::replace(&mut order[at], usize::MAX);
+            if from == start {
+                break;
+            }
+            v.swap(at, from);
+            at = from;
+        }
     }
 }
 
@@ -461,6 +498,17 @@ mod tests {
     }
 
     #[test]
+    fn sorting_stably_keeps_equal_elements_in_order() {
+        let mut v: Vec<(u8, usize)> = [3, 1, 2, 1, 3, 0, 2, 1].iter().copied().zip(0..).collect();
+        let mut want = v.clone();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        sort_stably(&mut v, |a, b| a.0.cmp(&b.0));
+        assert_eq!(v, want);
+        let mut empty: Vec<u8> = Vec::new();
+        sort_stably(&mut empty, |a, b| a.cmp(b));
+    }
+
+    #[test]
     fn an_out_of_line_copy_keeps_its_own_params_where_it_lists_them() {
         let mut all = HashMap::new();
         // resetForSleep(gp *g, _ unsafe.Pointer) bool: the abstract DIE
@@ -472,14 +520,14 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("gp", false), ("~p1", false), ("~r0", true)])
         );
         // ServeHTTP(_ ResponseWriter, r *Request): the blank comes first.
         let abs = [param("r", false, None)];
         let copy = [own("~p0", false), linked("r", false, 16, &mut all)];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("~p0", false), ("r", false)])
         );
         // f(x int) (_ int, err error): the unnamed result before the named one.
@@ -490,7 +538,7 @@ mod tests {
             linked("err", true, 32, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("x", false), ("~r0", true), ("err", true)])
         );
         // A generic's dictionary stays where the copy has it.
@@ -501,7 +549,7 @@ mod tests {
             linked("b", false, 48, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[(".dict", false), ("a", false), ("b", false)])
         );
         // An unused parameter the copy omits goes back after its predecessor.
@@ -516,7 +564,7 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("a", false), ("unused", false), ("c", false), ("~r0", true)])
         );
     }

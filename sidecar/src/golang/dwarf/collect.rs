@@ -86,20 +86,78 @@ pub(super) struct RawFunc<'a> {
     pub(super) low_pc: Option<u64>,
     pub(super) high_pc: Option<u64>,
     pub(super) origin: Option<DebugInfoOffset>,
-    pub(super) params: Vec<RawParam<'a>>,
+    /// Where its parameters are in [`Params`]: between the first and one
+    /// past the last (those of this function, see [`Params::of`]).
+    params: std::ops::Range<u32>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
+}
+
+/// Every parameter of a kind of function, in DIE order, each with its
+/// DIE's offset and its function's index: one list instead of a vector
+/// per function (most have two or three parameters, and each vector
+/// cost an allocation and its slack).
+#[derive(Debug, Default)]
+pub(super) struct Params<'a>(Vec<(DebugInfoOffset, u32, RawParam<'a>)>);
+
+impl<'a> Params<'a> {
+    fn push(&mut self, off: DebugInfoOffset, owner: (usize, &mut RawFunc<'a>), p: RawParam<'a>) {
+        let (index, f) = owner;
+        let at = self.0.len() as u32;
+        if f.params.is_empty() {
+            f.params = at..at;
+        }
+        f.params.end = at + 1;
+        self.0.push((off, index as u32, p));
+    }
+
+    /// The parameters of function `index` (`f`), in order. They follow
+    /// one another unless a function nests in another (Go's never do).
+    pub(super) fn of<'s>(
+        &'s self,
+        index: usize,
+        f: &RawFunc<'a>,
+    ) -> impl Iterator<Item = &'s RawParam<'a>> + Clone {
+        let range = f.params.start as usize..f.params.end as usize;
+        self.0[range]
+            .iter()
+            .filter(move |(_, owner, _)| *owner as usize == index)
+            .map(|(_, _, p)| p)
+    }
+
+    /// The parameter whose DIE is at `off`; DIEs come in offset order.
+    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<&RawParam<'a>> {
+        let i = self.0.binary_search_by_key(&off.0, |(o, _, _)| o.0).ok()?;
+        Some(&self.0[i].2)
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Collected<'a> {
     pub(super) types: Types<'a>,
-    pub(super) params: HashMap<DebugInfoOffset, RawParam<'a>>,
-    pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc<'a>>,
+    /// Functions with code (their parameters in `params`).
     pub(super) funcs: Vec<RawFunc<'a>>,
+    pub(super) params: Params<'a>,
+    /// Abstract (inlinable) functions by offset, in offset order, and
+    /// their parameters: only an abstract function's parameters are ever
+    /// an origin (keeping the others, inlined calls' arguments, cost most
+    /// of the peak).
+    pub(super) abstract_funcs: Vec<(DebugInfoOffset, RawFunc<'a>)>,
+    pub(super) abstract_params: Params<'a>,
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
     pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
+}
+
+impl<'a> Collected<'a> {
+    /// The abstract function at `off`, with its index.
+    pub(super) fn abstract_func(&self, off: DebugInfoOffset) -> Option<(usize, &RawFunc<'a>)> {
+        let i = self
+            .abstract_funcs
+            .binary_search_by_key(&off.0, |(o, _)| o.0)
+            .ok()?;
+        Some((i, &self.abstract_funcs[i].1))
+    }
 }
 
 /// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
@@ -126,7 +184,7 @@ pub(super) fn collect<'a>(
         enum Owner {
             Type(DebugInfoOffset),
             Func(usize),
-            Abstract(DebugInfoOffset),
+            Abstract(usize),
             Other,
         }
         let mut owners: Vec<(isize, Owner)> = Vec::new();
@@ -230,12 +288,12 @@ pub(super) fn collect<'a>(
                         low_pc,
                         high_pc,
                         origin,
-                        params: Vec::new(),
+                        params: 0..0,
                         asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
-                        c.abstract_funcs.insert(off, f);
-                        owner = Owner::Abstract(off);
+                        c.abstract_funcs.push((off, f));
+                        owner = Owner::Abstract(c.abstract_funcs.len() - 1);
                     } else {
                         c.funcs.push(f);
                         owner = Owner::Func(c.funcs.len() - 1);
@@ -265,15 +323,12 @@ pub(super) fn collect<'a>(
                     // Only direct children of a subprogram are its signature;
                     // parameters of inlined calls nest deeper.
                     match owners.last() {
-                        Some((d, Owner::Func(i))) if *d == depth - 1 => c.funcs[*i].params.push(p),
-                        Some((d, Owner::Abstract(a))) if *d == depth - 1 => {
-                            if let Some(f) = c.abstract_funcs.get_mut(a) {
-                                f.params.push(p.clone());
-                            }
-                            // Only an abstract function's parameters are
-                            // ever an origin: keeping the others (inlined
-                            // calls' arguments) cost most of the peak.
-                            c.params.insert(off, p);
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
+                            c.params.push(off, (*i, &mut c.funcs[*i]), p)
+                        }
+                        Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
+                            let f = &mut c.abstract_funcs[*i].1;
+                            c.abstract_params.push(off, (*i, f), p)
                         }
                         _ => {}
                     }
