@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+mod chunked;
 mod collect;
 mod incomplete;
 mod lines;
@@ -16,7 +17,7 @@ use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, RawParam, RawType, Types};
+use collect::{collect, Collected, RawParam, RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
@@ -136,106 +137,133 @@ fn read(
     frames: &HashMap<u64, u32>,
 ) -> Result<DwarfInfo, AnalysisError> {
     let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
-    let mut resolver = Resolver::new(&c.types);
-
-    let mut functions = Vec::with_capacity(c.funcs.len());
-    let mut asm = std::collections::HashSet::new();
-    // Which abstract functions have an out-of-line copy, by index.
-    let mut by_abstract = vec![false; c.abstract_funcs.len()];
-    let abstract_param = |o| c.abstract_params.get(o);
-    for (i, f) in c.funcs.iter().enumerate() {
-        let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
-            continue;
-        };
-        let origin = f.origin.and_then(|o| c.abstract_func(o));
-        let Some(name) = f
-            .name
-            .as_deref()
-            .or_else(|| origin.and_then(|(_, o)| o.name.as_deref()))
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        if let Some((a, _)) = origin {
-            by_abstract[a] = true;
-        }
-        if f.asm {
-            asm.insert(low);
-        }
-        let own = c.params.of(i, f);
-        let raw_params: Vec<RawParam> = match origin {
-            Some((a, o)) if c.abstract_params.of(a, o).next().is_some() => {
-                let abstract_params: Vec<RawParam> = c.abstract_params.of(a, o).cloned().collect();
-                let own: Vec<RawParam> = own.cloned().collect();
-                out_of_line_params(&abstract_params, &own, &abstract_param)
-            }
-            _ => own.map(|p| merge_param(p, &abstract_param)).collect(),
-        };
-        let mut params: Vec<Param> = raw_params
-            .iter()
-            .map(|p| Param {
-                name: p.name.as_deref().unwrap_or_default().to_string(),
-                ty: p.ty.map(|t| resolver.resolve(t)),
-                is_result: p.is_result,
-            })
-            .collect();
-        resolver.add_omitted_receiver(&name, &mut params);
-        // Go sometimes lists a result twice (`~r0`, `~r0` for a result the
-        // function's defer can change); there is one value, in the first
-        // slot. A second entry would claim the next registers.
-        let mut seen = std::collections::HashSet::new();
-        params.retain(|p| p.name.is_empty() || seen.insert((p.name.clone(), p.is_result)));
-        functions.push(Function {
-            name,
-            low_pc: low,
-            high_pc: high,
-            params,
-            inlined_sites: f
-                .origin
-                .and_then(|o| c.inline_counts.get(&o).copied())
-                .unwrap_or(0),
-            incomplete: None,
-        });
-    }
-    sort_stably(&mut functions, |a, b| {
-        a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
-    });
-    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
-
     let range_owners = c
         .funcs
         .iter()
         .chain(c.abstract_funcs.iter().map(|(_, f)| f))
         .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
         .collect();
+    let Collected {
+        types,
+        mut funcs,
+        mut params,
+        abstract_funcs,
+        abstract_params,
+        inline_counts,
+        producer,
+        runtime_types,
+    } = c;
+    let mut resolver = Resolver::new(&types);
+
+    let mut functions = Vec::with_capacity(funcs.len());
+    let mut asm = std::collections::HashSet::new();
+    // Which abstract functions have an out-of-line copy, by index.
+    let mut by_abstract = vec![false; abstract_funcs.len()];
+    let abstract_func = |o: DebugInfoOffset| {
+        let i = abstract_funcs
+            .binary_search_by_key(&o.0, |(o, _)| o.0)
+            .ok()?;
+        Some((i, &abstract_funcs[i].1))
+    };
+    let abstract_param = |o| abstract_params.get(o);
+    // Each function's raw records are freed (a chunk at a time) once it
+    // is built: the functions being built and the records they come from
+    // are not all in memory at once. In DIE order, as types are resolved
+    // in the order they are met.
+    let needed_after = params.needed_after(&funcs);
+    for i in 0..funcs.len() {
+        let f = funcs.get(i);
+        'one: {
+            let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
+                break 'one;
+            };
+            let origin = f.origin.and_then(abstract_func);
+            let Some(name) = f
+                .name
+                .as_deref()
+                .or_else(|| origin.and_then(|(_, o)| o.name.as_deref()))
+                .map(str::to_string)
+            else {
+                break 'one;
+            };
+            if let Some((a, _)) = origin {
+                by_abstract[a] = true;
+            }
+            if f.asm {
+                asm.insert(low);
+            }
+            let own = params.of(i, f);
+            let raw_params: Vec<RawParam> = match origin {
+                Some((a, o)) if abstract_params.of(a, o).next().is_some() => {
+                    let abstract_params: Vec<RawParam> =
+                        abstract_params.of(a, o).cloned().collect();
+                    let own: Vec<RawParam> = own.cloned().collect();
+                    out_of_line_params(&abstract_params, &own, &abstract_param)
+                }
+                _ => own.map(|p| merge_param(p, &abstract_param)).collect(),
+            };
+            let mut params: Vec<Param> = raw_params
+                .iter()
+                .map(|p| Param {
+                    name: p.name.as_deref().unwrap_or_default().to_string(),
+                    ty: p.ty.map(|t| resolver.resolve(t)),
+                    is_result: p.is_result,
+                })
+                .collect();
+            resolver.add_omitted_receiver(&name, &mut params);
+            // Go sometimes lists a result twice (`~r0`, `~r0` for a result the
+            // function's defer can change); there is one value, in the first
+            // slot. A second entry would claim the next registers.
+            let mut seen = std::collections::HashSet::new();
+            params.retain(|p| p.name.is_empty() || seen.insert((p.name.clone(), p.is_result)));
+            functions.push(Function {
+                name,
+                low_pc: low,
+                high_pc: high,
+                params,
+                inlined_sites: f
+                    .origin
+                    .and_then(|o| inline_counts.get(&o).copied())
+                    .unwrap_or(0),
+                incomplete: None,
+            });
+        }
+        funcs.free_below(i + 1);
+        params.free_below(needed_after[i]);
+    }
+    drop((funcs, params));
+    sort_stably(&mut functions, |a, b| {
+        a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
+    });
+    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
+
     incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
-    for (a, (off, f)) in c.abstract_funcs.iter().enumerate() {
+    for (a, (off, f)) in abstract_funcs.iter().enumerate() {
         if by_abstract[a] {
             continue;
         }
         if let Some(name) = &f.name {
-            let n = c.inline_counts.get(off).copied().unwrap_or(0);
+            let n = inline_counts.get(off).copied().unwrap_or(0);
             inlined_only.insert(name.to_string(), n);
         }
     }
 
     // Interfaces' dynamic values are decoded by these types: resolve
     // them all, not only those reachable from a signature.
-    let runtime_types = c
-        .runtime_types
+    let runtime_types = runtime_types
         .iter()
         .map(|(rt, (n, off))| (*rt, (n.to_string(), resolver.resolve(*off))))
         .collect();
-    let g_offsets = g_offsets(&c.types);
-    let layout = runtime_layout(&c.types);
+    let g_offsets = g_offsets(&types);
+    let layout = runtime_layout(&types);
     Ok(DwarfInfo {
         functions,
         inlined_only,
         types: resolver.into_table(),
         g_offsets,
         layout,
-        producer: c.producer,
+        producer,
         runtime_types,
     })
 }

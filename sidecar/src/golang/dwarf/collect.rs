@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
 
+use super::chunked::Chunked;
 use super::lines::{self, LineHeaders};
 use super::R;
 
@@ -98,7 +99,7 @@ pub(super) struct RawFunc<'a> {
 /// per function (most have two or three parameters, and each vector
 /// cost an allocation and its slack).
 #[derive(Debug, Default)]
-pub(super) struct Params<'a>(Vec<(DebugInfoOffset, u32, RawParam<'a>)>);
+pub(super) struct Params<'a>(Chunked<(DebugInfoOffset, u32, RawParam<'a>)>);
 
 impl<'a> Params<'a> {
     fn push(&mut self, off: DebugInfoOffset, owner: (usize, &mut RawFunc<'a>), p: RawParam<'a>) {
@@ -118,17 +119,36 @@ impl<'a> Params<'a> {
         index: usize,
         f: &RawFunc<'a>,
     ) -> impl Iterator<Item = &'s RawParam<'a>> + Clone {
-        let range = f.params.start as usize..f.params.end as usize;
-        self.0[range]
-            .iter()
+        (f.params.start as usize..f.params.end as usize)
+            .map(|i| self.0.get(i))
             .filter(move |(_, owner, _)| *owner as usize == index)
             .map(|(_, _, p)| p)
     }
 
+    /// For each function of `funcs`, the first parameter the functions
+    /// after it need: those before can go once it is built.
+    pub(super) fn needed_after(&self, funcs: &Chunked<RawFunc<'a>>) -> Vec<usize> {
+        let mut first = self.0.len();
+        let mut needed = vec![0; funcs.len()];
+        for i in (0..funcs.len()).rev() {
+            needed[i] = first;
+            let f = funcs.get(i);
+            if !f.params.is_empty() {
+                first = first.min(f.params.start as usize);
+            }
+        }
+        needed
+    }
+
+    /// Frees (as far as it can) the parameters before index `at`.
+    pub(super) fn free_below(&mut self, at: usize) {
+        self.0.free_below(at);
+    }
+
     /// The parameter whose DIE is at `off`; DIEs come in offset order.
     pub(super) fn get(&self, off: DebugInfoOffset) -> Option<&RawParam<'a>> {
-        let i = self.0.binary_search_by_key(&off.0, |(o, _, _)| o.0).ok()?;
-        Some(&self.0[i].2)
+        let i = self.0.search(&off.0, |(o, _, _)| o.0)?;
+        Some(&self.0.get(i).2)
     }
 }
 
@@ -136,7 +156,7 @@ impl<'a> Params<'a> {
 pub(super) struct Collected<'a> {
     pub(super) types: Types<'a>,
     /// Functions with code (their parameters in `params`).
-    pub(super) funcs: Vec<RawFunc<'a>>,
+    pub(super) funcs: Chunked<RawFunc<'a>>,
     pub(super) params: Params<'a>,
     /// Abstract (inlinable) functions by offset, in offset order, and
     /// their parameters: only an abstract function's parameters are ever
@@ -147,17 +167,6 @@ pub(super) struct Collected<'a> {
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
     pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
-}
-
-impl<'a> Collected<'a> {
-    /// The abstract function at `off`, with its index.
-    pub(super) fn abstract_func(&self, off: DebugInfoOffset) -> Option<(usize, &RawFunc<'a>)> {
-        let i = self
-            .abstract_funcs
-            .binary_search_by_key(&off.0, |(o, _)| o.0)
-            .ok()?;
-        Some((i, &self.abstract_funcs[i].1))
-    }
 }
 
 /// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
@@ -324,7 +333,7 @@ pub(super) fn collect<'a>(
                     // parameters of inlined calls nest deeper.
                     match owners.last() {
                         Some((d, Owner::Func(i))) if *d == depth - 1 => {
-                            c.params.push(off, (*i, &mut c.funcs[*i]), p)
+                            c.params.push(off, (*i, c.funcs.get_mut(*i)), p)
                         }
                         Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
                             let f = &mut c.abstract_funcs[*i].1;
