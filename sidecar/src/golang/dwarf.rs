@@ -21,7 +21,7 @@ use collect::{collect, Collected, RawParam, RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
-pub use location::{entry_locations, EntryLocation};
+pub use location::{each_entry_location, entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 

@@ -26,20 +26,35 @@ pub fn entry_locations(
     file: &object::File<'_>,
     release: &dyn Fn(),
 ) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
+    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
+    each_entry_location(file, release, &mut |low, l| {
+        out.entry(low).or_default().push(l)
+    })?;
+    Ok(out)
+}
+
+/// [`entry_locations`] one at a time: `emit` gets each function's low_pc
+/// and one of its parameters' locations, in the order `entry_locations`
+/// lists them, without the map of them all.
+pub fn each_entry_location(
+    file: &object::File<'_>,
+    release: &dyn Fn(),
+    emit: &mut dyn FnMut(u64, EntryLocation),
+) -> Result<(), AnalysisError> {
     let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
     with_dwarf(file, &lists, release, |dwarf| {
-        entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+        entry_locations_in(dwarf, emit).map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }
 
 fn entry_locations_in(
     dwarf: &gimli::Dwarf<R<'_>>,
-) -> gimli::Result<HashMap<u64, Vec<EntryLocation>>> {
+    emit: &mut dyn FnMut(u64, EntryLocation),
+) -> gimli::Result<()> {
     // Names of abstract functions' parameters, for concrete ones that
     // only point there (only those are ever an origin), borrowed from the
     // sections and in DIE order (offset order).
     let mut names: Vec<(DebugInfoOffset, Cow<'_, str>)> = Vec::new();
-    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         // The line programs say nothing of locations.
@@ -129,12 +144,10 @@ fn entry_locations_in(
                 })
                 .unwrap_or_default()
                 .into_owned();
-            out.entry(low)
-                .or_default()
-                .push(EntryLocation { name, pieces });
+            emit(low, EntryLocation { name, pieces });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Evaluates the simple location expressions Go emits: registers and
