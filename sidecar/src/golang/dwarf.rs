@@ -171,7 +171,7 @@ fn read(
     // are not all in memory at once. In DIE order, as types are resolved
     // in the order they are met.
     let needed_after = params.needed_after(&funcs);
-    for i in 0..funcs.len() {
+    for (i, free_below) in needed_after.into_iter().enumerate() {
         let f = funcs.get(i);
         'one: {
             let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
@@ -229,7 +229,7 @@ fn read(
             });
         }
         funcs.free_below(i + 1);
-        params.free_below(needed_after[i]);
+        params.free_below(free_below);
     }
     drop((funcs, params));
     sort_stably(&mut functions, |a, b| {
@@ -529,7 +529,7 @@ mod tests {
     fn sorting_stably_keeps_equal_elements_in_order() {
         let mut v: Vec<(u8, usize)> = [3, 1, 2, 1, 3, 0, 2, 1].iter().copied().zip(0..).collect();
         let mut want = v.clone();
-        want.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by_key(|a| a.0);
         sort_stably(&mut v, |a, b| a.0.cmp(&b.0));
         assert_eq!(v, want);
         let mut empty: Vec<u8> = Vec::new();

@@ -28,7 +28,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Chunked<T> {
 
 impl<T> Chunked<T> {
     pub(super) fn push(&mut self, t: T) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
         self.chunks.last_mut().expect("pushed above").push(t);
