@@ -202,9 +202,11 @@ impl<'d> LineHeaders<'d> {
             8 => endian.read_u64(&buf[at..]),
             _ => u64::from(endian.read_u32(&buf[at..])),
         };
-        // As gimli: a header running past its unit is malformed.
-        let end = (buf.len() - length_size) as u64 + header_length;
-        if end > unit_length {
+        // As gimli: a header running past its unit, or the section, is
+        // malformed (and is not read into memory first).
+        let end = ((buf.len() - length_size) as u64).saturating_add(header_length);
+        let section_end = (offset + buf.len() as u64).saturating_add(header_length);
+        if end > unit_length || section_end > self.data.uncompressed_size {
             return Err(std::io::ErrorKind::InvalidData.into());
         }
         more(
