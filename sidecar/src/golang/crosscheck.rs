@@ -39,16 +39,36 @@ impl BinaryInfo {
     }
 
     fn arg_locations_now(&self) -> Option<ArgLocations> {
-        let all = self.entry_locations().ok()?;
-        let of = |f: &Function| {
-            let locs = all.get(&f.low_pc)?;
-            let by_arg = f.args().map(|p| {
-                let l = locs.iter().find(|l| l.name == p.name)?;
-                l.pieces.clone().map(Vec::into_boxed_slice)
-            });
-            Some(by_arg.collect())
-        };
-        Some(self.dwarf.functions.iter().map(of).collect())
+        let functions = &self.dwarf.functions;
+        let mut by_low: Vec<(u64, usize)> = functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.low_pc, i))
+            .collect();
+        by_low.sort_unstable();
+        // Per function: None while DWARF lists no parameter at its low_pc;
+        // then per argument, the first location listed under its name
+        // (what a search of `entry_locations`' list would find), streamed
+        // instead of keeping every location of every function.
+        type Slots = Vec<Option<Option<Box<[abi::Loc]>>>>;
+        let mut found: Vec<Option<Slots>> = vec![None; functions.len()];
+        let file = object::File::parse(self.data.bytes()).ok()?;
+        let read = dwarf::each_entry_location(&file, &|| self.data.release(), &mut |low, l| {
+            let start = by_low.partition_point(|(at, _)| *at < low);
+            for &(_, i) in by_low[start..].iter().take_while(|(at, _)| *at == low) {
+                let f = &functions[i];
+                let slots = found[i].get_or_insert_with(|| vec![None; f.args().count()]);
+                for (slot, p) in slots.iter_mut().zip(f.args()) {
+                    if slot.is_none() && l.name == p.name {
+                        *slot = Some(l.pieces.clone().map(Vec::into_boxed_slice));
+                    }
+                }
+            }
+        });
+        self.data.release();
+        read.ok()?;
+        let by_arg = |slots: Slots| slots.into_iter().map(Option::flatten).collect();
+        Some(found.into_iter().map(|f| f.map(by_arg)).collect())
     }
 
     /// The register ABI assignment of `f`'s parameters (types `args`,

@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 
+mod chunked;
 mod collect;
 mod incomplete;
+mod lines;
 mod location;
 mod resolve;
 
@@ -15,11 +17,11 @@ use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, RawParam, RawType, Types};
+use collect::{collect, Collected, RawParam, RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
-pub use location::{entry_locations, EntryLocation};
+pub use location::{each_entry_location, entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
@@ -129,102 +131,139 @@ pub struct GOffsets {
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF
 /// sections; `frames` (entry address → argument frame bytes, from
 /// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
-pub fn read(
+fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
+    lines: Option<&mut lines::LineHeaders<'_>>,
     frames: &HashMap<u64, u32>,
 ) -> Result<DwarfInfo, AnalysisError> {
-    let c = collect(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
-    let mut resolver = Resolver::new(&c.types);
-
-    let mut functions = Vec::new();
-    let mut asm = std::collections::HashSet::new();
-    let mut by_abstract: HashMap<DebugInfoOffset, ()> = HashMap::new();
-    for f in &c.funcs {
-        let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
-            continue;
-        };
-        let origin = f.origin.and_then(|o| c.abstract_funcs.get(&o));
-        let Some(name) = f
-            .name
-            .as_deref()
-            .or_else(|| origin.and_then(|o| o.name.as_deref()))
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        if let Some(o) = f.origin {
-            by_abstract.insert(o, ());
-        }
-        if f.asm {
-            asm.insert(low);
-        }
-        let raw_params: Vec<RawParam> = match origin {
-            Some(o) if !o.params.is_empty() => out_of_line_params(&o.params, &f.params, &c.params),
-            _ => f.params.iter().map(|p| merge_param(p, &c.params)).collect(),
-        };
-        let mut params: Vec<Param> = raw_params
-            .iter()
-            .map(|p| Param {
-                name: p.name.as_deref().unwrap_or_default().to_string(),
-                ty: p.ty.map(|t| resolver.resolve(t)),
-                is_result: p.is_result,
-            })
-            .collect();
-        resolver.add_omitted_receiver(&name, &mut params);
-        // Go sometimes lists a result twice (`~r0`, `~r0` for a result the
-        // function's defer can change); there is one value, in the first
-        // slot. A second entry would claim the next registers.
-        let mut seen = std::collections::HashSet::new();
-        params.retain(|p| p.name.is_empty() || seen.insert((p.name.clone(), p.is_result)));
-        functions.push(Function {
-            name,
-            low_pc: low,
-            high_pc: high,
-            params,
-            inlined_sites: f
-                .origin
-                .and_then(|o| c.inline_counts.get(&o).copied())
-                .unwrap_or(0),
-            incomplete: None,
-        });
-    }
-    functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc)));
-    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
-
+    let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let range_owners = c
         .funcs
         .iter()
-        .chain(c.abstract_funcs.values())
+        .chain(c.abstract_funcs.iter().map(|(_, f)| f))
         .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
         .collect();
+    let Collected {
+        types,
+        mut funcs,
+        mut params,
+        abstract_funcs,
+        abstract_params,
+        inline_counts,
+        producer,
+        runtime_types,
+    } = c;
+    let mut resolver = Resolver::new(&types);
+
+    let mut functions = Vec::with_capacity(funcs.len());
+    let mut asm = std::collections::HashSet::new();
+    // Which abstract functions have an out-of-line copy, by index.
+    let mut by_abstract = vec![false; abstract_funcs.len()];
+    let abstract_func = |o: DebugInfoOffset| {
+        let i = abstract_funcs
+            .binary_search_by_key(&o.0, |(o, _)| o.0)
+            .ok()?;
+        Some((i, &abstract_funcs[i].1))
+    };
+    let abstract_param = |o| abstract_params.get(o);
+    // Each function's raw records are freed (a chunk at a time) once it
+    // is built: the functions being built and the records they come from
+    // are not all in memory at once. In DIE order, as types are resolved
+    // in the order they are met.
+    let needed_after = params.needed_after(&funcs);
+    for (i, free_below) in needed_after.into_iter().enumerate() {
+        let f = funcs.get(i);
+        'one: {
+            let (Some(low), Some(high)) = (f.low_pc, f.high_pc) else {
+                break 'one;
+            };
+            let origin = f.origin.and_then(abstract_func);
+            let Some(name) = f
+                .name
+                .as_deref()
+                .or_else(|| origin.and_then(|(_, o)| o.name.as_deref()))
+                .map(str::to_string)
+            else {
+                break 'one;
+            };
+            if let Some((a, _)) = origin {
+                by_abstract[a] = true;
+            }
+            if f.asm {
+                asm.insert(low);
+            }
+            let own = params.of(i, f);
+            let raw_params: Vec<RawParam> = match origin {
+                Some((a, o)) if abstract_params.of(a, o).next().is_some() => {
+                    let abstract_params: Vec<RawParam> =
+                        abstract_params.of(a, o).cloned().collect();
+                    let own: Vec<RawParam> = own.cloned().collect();
+                    out_of_line_params(&abstract_params, &own, &abstract_param)
+                }
+                _ => own.map(|p| merge_param(p, &abstract_param)).collect(),
+            };
+            let mut params: Vec<Param> = raw_params
+                .iter()
+                .map(|p| Param {
+                    name: p.name.as_deref().unwrap_or_default().to_string(),
+                    ty: p.ty.map(|t| resolver.resolve(t)),
+                    is_result: p.is_result,
+                })
+                .collect();
+            resolver.add_omitted_receiver(&name, &mut params);
+            // Go sometimes lists a result twice (`~r0`, `~r0` for a result the
+            // function's defer can change); there is one value, in the first
+            // slot. A second entry would claim the next registers.
+            let mut seen = std::collections::HashSet::new();
+            params.retain(|p| p.name.is_empty() || seen.insert((p.name.clone(), p.is_result)));
+            functions.push(Function {
+                name,
+                low_pc: low,
+                high_pc: high,
+                params,
+                inlined_sites: f
+                    .origin
+                    .and_then(|o| inline_counts.get(&o).copied())
+                    .unwrap_or(0),
+                incomplete: None,
+            });
+        }
+        funcs.free_below(i + 1);
+        params.free_below(free_below);
+    }
+    drop((funcs, params));
+    sort_stably(&mut functions, |a, b| {
+        a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
+    });
+    functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
+
     incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
-    for (off, f) in &c.abstract_funcs {
-        if by_abstract.contains_key(off) {
+    for (a, (off, f)) in abstract_funcs.iter().enumerate() {
+        if by_abstract[a] {
             continue;
         }
         if let Some(name) = &f.name {
-            let n = c.inline_counts.get(off).copied().unwrap_or(0);
+            let n = inline_counts.get(off).copied().unwrap_or(0);
             inlined_only.insert(name.to_string(), n);
         }
     }
 
     // Interfaces' dynamic values are decoded by these types: resolve
     // them all, not only those reachable from a signature.
-    let runtime_types = c
-        .runtime_types
+    let runtime_types = runtime_types
         .iter()
         .map(|(rt, (n, off))| (*rt, (n.to_string(), resolver.resolve(*off))))
         .collect();
-    let g_offsets = g_offsets(&c.types);
-    let layout = runtime_layout(&c.types);
+    let g_offsets = g_offsets(&types);
+    let layout = runtime_layout(&types);
     Ok(DwarfInfo {
         functions,
         inlined_only,
         types: resolver.into_table(),
         g_offsets,
         layout,
-        producer: c.producer,
+        producer,
         runtime_types,
     })
 }
@@ -235,11 +274,14 @@ pub fn read(
 /// `_` ones, a generic's `.dict`) stand alone. The copy may omit unused
 /// parameters the abstract list has: each goes right after the abstract
 /// parameter before it, keeping the ABI's order.
-fn out_of_line_params<'a>(
+fn out_of_line_params<'a, 'c>(
     abstract_params: &[RawParam<'a>],
     own: &[RawParam<'a>],
-    all: &HashMap<DebugInfoOffset, RawParam<'a>>,
-) -> Vec<RawParam<'a>> {
+    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
+) -> Vec<RawParam<'a>>
+where
+    'a: 'c,
+{
     let same = |q: &RawParam, a: &RawParam| {
         q.name.is_some() && q.name == a.name && q.is_result == a.is_result
     };
@@ -264,8 +306,14 @@ fn out_of_line_params<'a>(
     params
 }
 
-fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>>) -> RawParam<'a> {
-    let Some(o) = p.origin.and_then(|o| all.get(&o)) else {
+fn merge_param<'a, 'c>(
+    p: &RawParam<'a>,
+    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
+) -> RawParam<'a>
+where
+    'a: 'c,
+{
+    let Some(o) = p.origin.and_then(all) else {
         return p.clone();
     };
     RawParam {
@@ -273,6 +321,25 @@ fn merge_param<'a>(p: &RawParam<'a>, all: &HashMap<DebugInfoOffset, RawParam<'a>
         ty: p.ty.or(o.ty),
         is_result: p.is_result || o.is_result,
         origin: None,
+    }
+}
+
+/// Sorts `v` as `sort_by` would (equal elements keep their order) without
+/// its scratch buffer, which for the functions is as large as they are.
+fn sort_stably<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_unstable_by(|&a, &b| cmp(&v[a], &v[b]).then(a.cmp(&b)));
+    // Element order[i] goes to i: follow each cycle of the permutation.
+    for start in 0..v.len() {
+        let mut at = start;
+        while order[at] != usize::MAX {
+            let from = std::mem::replace(&mut order[at], usize::MAX);
+            if from == start {
+                break;
+            }
+            v.swap(at, from);
+            at = from;
+        }
     }
 }
 
@@ -333,7 +400,9 @@ pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInf
     let frames = arg_frames(file).unwrap_or_default();
     // The function table is read whole: its pages need not stay for the peak.
     release();
-    with_dwarf(file, &[], release, |d| read(d, &frames))
+    let mut lines = lines::LineHeaders::of(file, endian(file), release)
+        .map_err(|e| AnalysisError::Dwarf(format!(".debug_line: {e}")))?;
+    with_dwarf(file, &[], release, |d| read(d, lines.as_mut(), &frames))
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -348,13 +417,14 @@ fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
     Some(frames.into_iter().collect())
 }
 
-/// The sections every pass decompresses (`Unit::new` parses the line
-/// program header); location lists are added by the passes that read them.
-const SECTIONS: [gimli::SectionId; 7] = [
+/// The sections every pass decompresses; location lists are added by the
+/// passes that read them. `.debug_line` is not among them: units are read
+/// without their line programs, and the one pass that needs their headers
+/// streams them (`lines`).
+const SECTIONS: [gimli::SectionId; 6] = [
     gimli::SectionId::DebugAbbrev,
     gimli::SectionId::DebugInfo,
     gimli::SectionId::DebugStr,
-    gimli::SectionId::DebugLine,
     gimli::SectionId::DebugAddr,
     gimli::SectionId::DebugStrOffsets,
     gimli::SectionId::DebugLineStr,
@@ -377,11 +447,7 @@ fn with_dwarf<T>(
     {
         return Err(AnalysisError::NoDwarf);
     }
-    let endian = if file.is_little_endian() {
-        RunTimeEndian::Little
-    } else {
-        RunTimeEndian::Big
-    };
+    let endian = endian(file);
     let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
     for &id in SECTIONS.iter().chain(more) {
         let zname = format!(".z{}", &id.name()[1..]);
@@ -403,6 +469,15 @@ fn with_dwarf<T>(
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     f(&dwarf)
+}
+
+fn endian(file: &object::File<'_>) -> RunTimeEndian {
+    use object::Object;
+    if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    }
 }
 
 #[cfg(test)]
@@ -451,6 +526,17 @@ mod tests {
     }
 
     #[test]
+    fn sorting_stably_keeps_equal_elements_in_order() {
+        let mut v: Vec<(u8, usize)> = [3, 1, 2, 1, 3, 0, 2, 1].iter().copied().zip(0..).collect();
+        let mut want = v.clone();
+        want.sort_by_key(|a| a.0);
+        sort_stably(&mut v, |a, b| a.0.cmp(&b.0));
+        assert_eq!(v, want);
+        let mut empty: Vec<u8> = Vec::new();
+        sort_stably(&mut empty, |a, b| a.cmp(b));
+    }
+
+    #[test]
     fn an_out_of_line_copy_keeps_its_own_params_where_it_lists_them() {
         let mut all = HashMap::new();
         // resetForSleep(gp *g, _ unsafe.Pointer) bool: the abstract DIE
@@ -462,14 +548,14 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("gp", false), ("~p1", false), ("~r0", true)])
         );
         // ServeHTTP(_ ResponseWriter, r *Request): the blank comes first.
         let abs = [param("r", false, None)];
         let copy = [own("~p0", false), linked("r", false, 16, &mut all)];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("~p0", false), ("r", false)])
         );
         // f(x int) (_ int, err error): the unnamed result before the named one.
@@ -480,7 +566,7 @@ mod tests {
             linked("err", true, 32, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("x", false), ("~r0", true), ("err", true)])
         );
         // A generic's dictionary stays where the copy has it.
@@ -491,7 +577,7 @@ mod tests {
             linked("b", false, 48, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[(".dict", false), ("a", false), ("b", false)])
         );
         // An unused parameter the copy omits goes back after its predecessor.
@@ -506,7 +592,7 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &all)),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
             pairs(&[("a", false), ("unused", false), ("c", false), ("~r0", true)])
         );
     }

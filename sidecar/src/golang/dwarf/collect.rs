@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
 
+use super::chunked::Chunked;
+use super::lines::{self, LineHeaders};
 use super::R;
 
 /// `DW_AT_go_kind`: the type's `reflect.Kind`.
@@ -85,27 +87,102 @@ pub(super) struct RawFunc<'a> {
     pub(super) low_pc: Option<u64>,
     pub(super) high_pc: Option<u64>,
     pub(super) origin: Option<DebugInfoOffset>,
-    pub(super) params: Vec<RawParam<'a>>,
+    /// Where its parameters are in [`Params`]: between the first and one
+    /// past the last (those of this function, see [`Params::of`]).
+    params: std::ops::Range<u32>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
+}
+
+/// Every parameter of a kind of function, in DIE order, each with its
+/// DIE's offset and its function's index: one list instead of a vector
+/// per function (most have two or three parameters, and each vector
+/// cost an allocation and its slack).
+#[derive(Debug, Default)]
+pub(super) struct Params<'a>(Chunked<(DebugInfoOffset, u32, RawParam<'a>)>);
+
+impl<'a> Params<'a> {
+    fn push(&mut self, off: DebugInfoOffset, owner: (usize, &mut RawFunc<'a>), p: RawParam<'a>) {
+        let (index, f) = owner;
+        let at = self.0.len() as u32;
+        if f.params.is_empty() {
+            f.params = at..at;
+        }
+        f.params.end = at + 1;
+        self.0.push((off, index as u32, p));
+    }
+
+    /// The parameters of function `index` (`f`), in order. They follow
+    /// one another unless a function nests in another (Go's never do).
+    pub(super) fn of<'s>(
+        &'s self,
+        index: usize,
+        f: &RawFunc<'a>,
+    ) -> impl Iterator<Item = &'s RawParam<'a>> + Clone {
+        (f.params.start as usize..f.params.end as usize)
+            .map(|i| self.0.get(i))
+            .filter(move |(_, owner, _)| *owner as usize == index)
+            .map(|(_, _, p)| p)
+    }
+
+    /// For each function of `funcs`, the first parameter the functions
+    /// after it need: those before can go once it is built.
+    pub(super) fn needed_after(&self, funcs: &Chunked<RawFunc<'a>>) -> Vec<usize> {
+        let mut first = self.0.len();
+        let mut needed = vec![0; funcs.len()];
+        for i in (0..funcs.len()).rev() {
+            needed[i] = first;
+            let f = funcs.get(i);
+            if !f.params.is_empty() {
+                first = first.min(f.params.start as usize);
+            }
+        }
+        needed
+    }
+
+    /// Frees (as far as it can) the parameters before index `at`.
+    pub(super) fn free_below(&mut self, at: usize) {
+        self.0.free_below(at);
+    }
+
+    /// The parameter whose DIE is at `off`; DIEs come in offset order.
+    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<&RawParam<'a>> {
+        let i = self.0.search(&off.0, |(o, _, _)| o.0)?;
+        Some(&self.0.get(i).2)
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Collected<'a> {
     pub(super) types: Types<'a>,
-    pub(super) params: HashMap<DebugInfoOffset, RawParam<'a>>,
-    pub(super) abstract_funcs: HashMap<DebugInfoOffset, RawFunc<'a>>,
-    pub(super) funcs: Vec<RawFunc<'a>>,
+    /// Functions with code (their parameters in `params`).
+    pub(super) funcs: Chunked<RawFunc<'a>>,
+    pub(super) params: Params<'a>,
+    /// Abstract (inlinable) functions by offset, in offset order, and
+    /// their parameters: only an abstract function's parameters are ever
+    /// an origin (keeping the others, inlined calls' arguments, cost most
+    /// of the peak).
+    pub(super) abstract_funcs: Vec<(DebugInfoOffset, RawFunc<'a>)>,
+    pub(super) abstract_params: Params<'a>,
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
     pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
 }
 
-pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collected<'a>> {
+/// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
+/// program headers (their file names tell assembly functions).
+pub(super) fn collect<'a>(
+    dwarf: &gimli::Dwarf<R<'a>>,
+    mut lines: Option<&mut LineHeaders<'_>>,
+) -> gimli::Result<Collected<'a>> {
     let mut c = Collected::default();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
+        let (unit, stmt_list) = lines::unit(dwarf, header)?;
+        let program = match (stmt_list, lines.as_deref_mut()) {
+            (Some(offset), Some(lines)) => Some(lines.program(offset, &unit)?),
+            _ => None,
+        };
         let global = |o: UnitOffset| o.to_debug_info_offset(&unit.header);
         let reference = |v: AttributeValue<R<'_>>| match v {
             AttributeValue::UnitRef(o) => global(o),
@@ -116,7 +193,7 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
         enum Owner {
             Type(DebugInfoOffset),
             Func(usize),
-            Abstract(DebugInfoOffset),
+            Abstract(usize),
             Other,
         }
         let mut owners: Vec<(isize, Owner)> = Vec::new();
@@ -221,12 +298,12 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
                         low_pc,
                         high_pc,
                         origin,
-                        params: Vec::new(),
-                        asm: declared_in_assembly(dwarf, &unit, entry)?,
+                        params: 0..0,
+                        asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
-                        c.abstract_funcs.insert(off, f);
-                        owner = Owner::Abstract(off);
+                        c.abstract_funcs.push((off, f));
+                        owner = Owner::Abstract(c.abstract_funcs.len() - 1);
                     } else {
                         c.funcs.push(f);
                         owner = Owner::Func(c.funcs.len() - 1);
@@ -256,15 +333,12 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
                     // Only direct children of a subprogram are its signature;
                     // parameters of inlined calls nest deeper.
                     match owners.last() {
-                        Some((d, Owner::Func(i))) if *d == depth - 1 => c.funcs[*i].params.push(p),
-                        Some((d, Owner::Abstract(a))) if *d == depth - 1 => {
-                            if let Some(f) = c.abstract_funcs.get_mut(a) {
-                                f.params.push(p.clone());
-                            }
-                            // Only an abstract function's parameters are
-                            // ever an origin: keeping the others (inlined
-                            // calls' arguments) cost most of the peak.
-                            c.params.insert(off, p);
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
+                            c.params.push(off, (*i, c.funcs.get_mut(*i)), p)
+                        }
+                        Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
+                            let f = &mut c.abstract_funcs[*i].1;
+                            c.abstract_params.push(off, (*i, f), p)
                         }
                         _ => {}
                     }
@@ -283,17 +357,17 @@ pub(super) fn collect<'a>(dwarf: &gimli::Dwarf<R<'a>>) -> gimli::Result<Collecte
 fn declared_in_assembly(
     dwarf: &gimli::Dwarf<R<'_>>,
     unit: &gimli::Unit<R<'_>>,
+    program: Option<&gimli::IncompleteLineProgram<lines::Slice<'_>>>,
     entry: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>,
 ) -> gimli::Result<bool> {
     let Some(AttributeValue::FileIndex(index)) = entry.attr_value(gimli::DW_AT_decl_file)? else {
         return Ok(false);
     };
-    let Some(program) = &unit.line_program else {
+    let Some(program) = program else {
         return Ok(false);
     };
     let Some(file) = program.header().file(index) else {
         return Ok(false);
     };
-    let name = dwarf.attr_string(unit, file.path_name())?;
-    Ok(name.slice().ends_with(b".s"))
+    lines::is_assembly(dwarf, unit, file.path_name())
 }

@@ -1,6 +1,7 @@
 //! Where DWARF says each parameter is at its function's entry: the
 //! compiler's own location lists, the cross-check for the register ABI.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use gimli::{AttributeValue, DebugInfoOffset};
@@ -25,29 +26,49 @@ pub fn entry_locations(
     file: &object::File<'_>,
     release: &dyn Fn(),
 ) -> Result<HashMap<u64, Vec<EntryLocation>>, AnalysisError> {
+    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
+    each_entry_location(file, release, &mut |low, l| {
+        out.entry(low).or_default().push(l)
+    })?;
+    Ok(out)
+}
+
+/// [`entry_locations`] one at a time: `emit` gets each function's low_pc
+/// and one of its parameters' locations, in the order `entry_locations`
+/// lists them, without the map of them all.
+pub fn each_entry_location(
+    file: &object::File<'_>,
+    release: &dyn Fn(),
+    emit: &mut dyn FnMut(u64, EntryLocation),
+) -> Result<(), AnalysisError> {
     let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
     with_dwarf(file, &lists, release, |dwarf| {
-        entry_locations_in(dwarf).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+        entry_locations_in(dwarf, emit).map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }
 
 fn entry_locations_in(
     dwarf: &gimli::Dwarf<R<'_>>,
-) -> gimli::Result<HashMap<u64, Vec<EntryLocation>>> {
-    // Names of abstract parameters, for concrete ones that only point there.
-    let mut names: HashMap<DebugInfoOffset, String> = HashMap::new();
-    let mut out: HashMap<u64, Vec<EntryLocation>> = HashMap::new();
+    emit: &mut dyn FnMut(u64, EntryLocation),
+) -> gimli::Result<()> {
+    // Names of abstract functions' parameters, for concrete ones that
+    // only point there (only those are ever an origin), borrowed from the
+    // sections and in DIE order (offset order).
+    let mut names: Vec<(DebugInfoOffset, Cow<'_, str>)> = Vec::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
-        let unit = dwarf.unit(header)?;
+        // The line programs say nothing of locations.
+        let (unit, _) = super::lines::unit(dwarf, header)?;
         let mut entries = unit.entries();
         let mut depth = 0isize;
         let mut current: Option<(isize, u64)> = None;
+        // The depth of the abstract function being read, if one is.
+        let mut abstract_fn: Option<isize> = None;
         // (function low_pc, abstract origin, name, pieces at entry)
-        type Pending = (
+        type Pending<'n> = (
             u64,
             Option<DebugInfoOffset>,
-            Option<String>,
+            Option<Cow<'n, str>>,
             Option<Vec<Loc>>,
         );
         let mut pending: Vec<Pending> = Vec::new();
@@ -56,24 +77,33 @@ fn entry_locations_in(
             if current.is_some_and(|(d, _)| depth <= d) {
                 current = None;
             }
+            if abstract_fn.is_some_and(|d| depth <= d) {
+                abstract_fn = None;
+            }
             match entry.tag() {
                 gimli::DW_TAG_subprogram => {
                     current = match entry.attr_value(gimli::DW_AT_low_pc)? {
                         Some(v) => dwarf.attr_address(&unit, v)?.map(|a| (depth, a)),
                         None => None,
                     };
+                    // As `collect` tells abstract functions.
+                    if current.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
+                        abstract_fn = Some(depth);
+                    }
                 }
                 gimli::DW_TAG_formal_parameter => {
                     let name = match entry.attr_value(gimli::DW_AT_name)? {
-                        Some(v) => {
-                            Some(dwarf.attr_string(&unit, v)?.to_string_lossy().into_owned())
-                        }
+                        Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy()),
                         None => None,
                     };
-                    if let (Some(n), Some(off)) =
-                        (&name, entry.offset().to_debug_info_offset(&unit.header))
-                    {
-                        names.insert(off, n.clone());
+                    if let (Some(n), Some(off), Some(d)) = (
+                        &name,
+                        entry.offset().to_debug_info_offset(&unit.header),
+                        abstract_fn,
+                    ) {
+                        if depth == d + 1 {
+                            names.push((off, n.clone()));
+                        }
                     }
                     let Some((d, low)) = current else { continue };
                     if depth != d + 1 {
@@ -108,14 +138,16 @@ fn entry_locations_in(
         }
         for (low, origin, name, pieces) in pending {
             let name = name
-                .or_else(|| origin.and_then(|o| names.get(&o).cloned()))
-                .unwrap_or_default();
-            out.entry(low)
-                .or_default()
-                .push(EntryLocation { name, pieces });
+                .or_else(|| {
+                    let i = names.binary_search_by_key(&origin?.0, |(o, _)| o.0).ok()?;
+                    Some(names[i].1.clone())
+                })
+                .unwrap_or_default()
+                .into_owned();
+            emit(low, EntryLocation { name, pieces });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Evaluates the simple location expressions Go emits: registers and
