@@ -57,6 +57,40 @@ struct {
 	__type(value, __u64);
 } drop_seq SEC(".maps");
 
+/* What each probe may emit (rate limit, sampling), set by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GOTEL_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct gotel_probe_limit);
+} probe_limits SEC(".maps");
+
+/* Each rate-limited probe's current 1-second window. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GOTEL_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct gotel_probe_window);
+} probe_windows SEC(".maps");
+
+/* Hits and calls not kept, per probe and CPU: the breaker reads the hits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GOTEL_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct gotel_probe_counts);
+} probe_counts SEC(".maps");
+
+/* Calls a rate-limited or sampled probe kept, until their return. LRU: a
+ * call that never returns is evicted in time (its return would then be
+ * skipped, and userspace counts its entry as evicted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GOTEL_MAX_KEPT);
+	__type(key, struct gotel_kept_key);
+	__type(value, __u8);
+} kept SEC(".maps");
+
 /* Records dropped per recipe (by cookie), for per-probe counts: written
  * only when a record is lost, so a shared array costs nothing per hit.
  * Userspace zeroes a slot when it hands its cookie out. */
@@ -686,6 +720,23 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		ev->frame = stack_hi - c.sp;
 	}
 
+	/* A limited probe: the entry notes each call it keeps, the return
+	 * emits only for those (the entry decided before anything was read). */
+	if (rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G)) {
+		struct gotel_kept_key k = {
+			.pid = ev->pid,
+			.probe = rc->probe,
+			.goid = ev->goid,
+			.frame = ev->frame,
+		};
+		if (rc->site == GOTEL_SITE_ENTRY) {
+			__u8 one = 1;
+			bpf_map_update_elem(&kept, &k, &one, BPF_ANY);
+		} else if (bpf_map_delete_elem(&kept, &k)) {
+			return;
+		}
+	}
+
 	s->n_dyn = 0;
 	s->n_blocks = 0;
 	if (rc->n_ops) {
@@ -718,6 +769,41 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	 * a map update per hit is measurable. */
 }
 
+/*
+ * Whether probe `probe` keeps the call entering now: sampling first, then
+ * at most `rate` calls per 1-second window. Decided before anything is
+ * copied; what is not kept is counted in `pc`.
+ */
+static __always_inline int keep_call(__u32 probe, struct gotel_probe_counts *pc)
+{
+	struct gotel_probe_limit *l = bpf_map_lookup_elem(&probe_limits, &probe);
+	if (!l)
+		return 1;
+	if (l->sample && bpf_get_prandom_u32() >= l->sample) {
+		if (pc)
+			pc->sampled_out++;
+		return 0;
+	}
+	if (!l->rate)
+		return 1;
+	struct gotel_probe_window *w = bpf_map_lookup_elem(&probe_windows, &probe);
+	if (!w)
+		return 1;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 start = w->start_ns;
+	/* One CPU opens the next window; a call racing the reset may land in
+	 * either window, so a window can hold a call or two over `rate`. */
+	if (now - start >= 1000000000ULL &&
+	    __sync_val_compare_and_swap(&w->start_ns, start, now) == start)
+		__sync_lock_test_and_set(&w->count, 0);
+	if (__sync_fetch_and_add(&w->count, 1) >= l->rate) {
+		if (pc)
+			pc->rate_limited++;
+		return 0;
+	}
+	return 1;
+}
+
 SEC("uprobe")
 int gotel_probe(struct pt_regs *ctx)
 {
@@ -727,6 +813,13 @@ int gotel_probe(struct pt_regs *ctx)
 	if (!rc || rc->n_ops > GOTEL_MAX_OPS || rc->goid_offset == 0) {
 		count(GOTEL_STAT_NO_RECIPE);
 		return 0;
+	}
+	__u32 probe = rc->probe;
+	struct gotel_probe_counts *pc = NULL;
+	if (probe) {
+		pc = bpf_map_lookup_elem(&probe_counts, &probe);
+		if (pc)
+			pc->hits++;
 	}
 	/*
 	 * A file-wide uprobe fires in every process mapping the file, other
@@ -740,6 +833,8 @@ int gotel_probe(struct pt_regs *ctx)
 			return 0;
 		}
 	}
+	if (probe && rc->site == GOTEL_SITE_ENTRY && !keep_call(probe, pc))
+		return 0;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
 	if (!s)

@@ -148,6 +148,15 @@ enum gotel_site {
 /* Attached to the executable file for every process (a `from_start`
  * probe): only processes gotel can name (its PID namespace) are recorded. */
 #define GOTEL_RECIPE_EVERY_PROCESS 0x1
+/* The probe keeps some calls only (rate limit, sampling): its entry notes
+ * each call it keeps in `kept`, its return emits only those. */
+#define GOTEL_RECIPE_TRACK 0x2
+
+/* Probe slots (gotel_recipe.probe): one per configured probe and version,
+ * 0 for gotel's own markers. */
+#define GOTEL_MAX_PROBES 4096
+/* Calls of rate-limited or sampled probes in flight at once (`kept`). */
+#define GOTEL_MAX_KEPT 65536
 
 struct gotel_recipe {
 	__u8 site;
@@ -164,7 +173,8 @@ struct gotel_recipe {
 	 * types are looked up by link-time address, shared by every process
 	 * of one binary (PIE or not). */
 	__u32 bin;
-	__u32 _pad2;
+	/* The probe's slot in `probe_limits` and `probe_counts` (0: none). */
+	__u32 probe;
 	__u64 bias;
 	struct gotel_op ops[GOTEL_MAX_OPS];
 };
@@ -278,6 +288,38 @@ struct gotel_event {
 	/* Records dropped so far (all CPUs) when this one was built: a change
 	 * between two records means something between them was lost. */
 	__u64 drop_seq;
+};
+
+/* What one probe may emit, set by userspace (`probe_limits`). */
+struct gotel_probe_limit {
+	/* Calls kept per 1-second window; 0: no limit. */
+	__u32 rate;
+	/* A call is kept when bpf_get_prandom_u32() < sample; 0: every call. */
+	__u32 sample;
+};
+
+/* One probe's rate-limit window (`probe_windows`, shared by all CPUs). */
+struct gotel_probe_window {
+	__u64 start_ns;
+	__u64 count;
+};
+
+/* One probe's per-CPU counters (`probe_counts`). */
+struct gotel_probe_counts {
+	/* Uprobe hits: every site, process and outcome (the breaker's input). */
+	__u64 hits;
+	/* Calls not kept by `sample`. */
+	__u64 sampled_out;
+	/* Calls not kept by the rate limit. */
+	__u64 rate_limited;
+};
+
+/* A call a rate-limited or sampled probe kept (`kept`): its return emits. */
+struct gotel_kept_key {
+	__u32 pid;
+	__u32 probe;
+	__u64 goid;
+	__u64 frame;
 };
 
 /* Indices of the per-CPU `stats` counters. */

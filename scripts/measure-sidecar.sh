@@ -74,6 +74,9 @@ measure() {
   [[ -n $addr ]] || die "the demo did not start"
   grep -v '^outputs:' k8s/overlays/sidecar/gotel.yaml >"$work/gotel.yaml"
   printf 'outputs: %s\n' "$outputs" >>"$work/gotel.yaml"
+  # Tracing every call: at the demo's full speed the default breaker would
+  # detach the probe (tens of thousands of hits/s) and measure nothing.
+  printf 'defaults:\n  max_hits_per_second: 0\n' >>"$work/gotel.yaml"
   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1 GOTEL_LOG=gotel=info GOTEL_LOG_FORMAT=json \
     "$gotel" run --config "$work/gotel.yaml" >/dev/null 2>"$work/gotel.err" &
   local g=$!

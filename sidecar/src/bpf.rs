@@ -10,7 +10,10 @@ use aya::programs::uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLink,
 use aya::programs::{RawTracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 
-use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe, MAX_RECIPES, STAT_COUNT};
+use crate::recipe::{
+    RawProbeCounts, RawProbeLimit, RawProbeWindow, RawRecipe, RawTypeKey, RawTypeRecipe,
+    MAX_RECIPES, STAT_COUNT,
+};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gotel.bpf.o"));
 
@@ -85,6 +88,10 @@ pub struct Bpf {
     stats: PerCpuArray<MapData, u64>,
     /// Records dropped per recipe (cookie).
     recipe_drops: Array<MapData, u64>,
+    /// Per probe slot: what it may emit, its rate window, its counters.
+    probe_limits: Array<MapData, RawProbeLimit>,
+    probe_windows: Array<MapData, RawProbeWindow>,
+    probe_counts: PerCpuArray<MapData, RawProbeCounts>,
     /// Free cookies, oldest-freed first, so a cookie is reused as late as
     /// possible and stale events in the ring cannot meet a new recipe.
     free: VecDeque<u32>,
@@ -128,6 +135,12 @@ impl Bpf {
         let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(|e| load(&e))?;
         let recipe_drops =
             Array::try_from(take(&mut ebpf, "recipe_drops")?).map_err(|e| load(&e))?;
+        let probe_limits =
+            Array::try_from(take(&mut ebpf, "probe_limits")?).map_err(|e| load(&e))?;
+        let probe_windows =
+            Array::try_from(take(&mut ebpf, "probe_windows")?).map_err(|e| load(&e))?;
+        let probe_counts =
+            PerCpuArray::try_from(take(&mut ebpf, "probe_counts")?).map_err(|e| load(&e))?;
         let ring = RingBuf::try_from(take(&mut ebpf, "events")?).map_err(|e| load(&e))?;
         Ok((
             Bpf {
@@ -136,6 +149,9 @@ impl Bpf {
                 type_recipes,
                 stats,
                 recipe_drops,
+                probe_limits,
+                probe_windows,
+                probe_counts,
                 free: (0..MAX_RECIPES).collect(),
             },
             ring,
@@ -156,6 +172,56 @@ impl Bpf {
             });
         }
         Ok(cookie)
+    }
+
+    /// Sets what probe `slot` may emit; with `fresh`, its window and
+    /// counters start from zero (a slot handed to a new probe).
+    pub fn set_probe(
+        &mut self,
+        slot: u32,
+        limit: RawProbeLimit,
+        fresh: bool,
+    ) -> Result<(), BpfError> {
+        let map = |map: &'static str| {
+            move |e: aya::maps::MapError| BpfError::Map {
+                map,
+                why: e.to_string(),
+            }
+        };
+        if fresh {
+            self.probe_windows
+                .set(slot, RawProbeWindow::default(), 0)
+                .map_err(map("probe_windows"))?;
+            let cpus = aya::util::nr_cpus().map_err(|(_, e)| BpfError::Map {
+                map: "probe_counts",
+                why: e.to_string(),
+            })?;
+            let zeros = aya::maps::PerCpuValues::try_from(vec![RawProbeCounts::default(); cpus])
+                .map_err(|e| BpfError::Map {
+                    map: "probe_counts",
+                    why: e.to_string(),
+                })?;
+            self.probe_counts
+                .set(slot, zeros, 0)
+                .map_err(map("probe_counts"))?;
+        }
+        self.probe_limits
+            .set(slot, limit, 0)
+            .map_err(map("probe_limits"))
+    }
+
+    /// Probe `slot`'s counters, summed over CPUs.
+    pub fn probe_counts(&self, slot: u32) -> RawProbeCounts {
+        let Ok(per_cpu) = self.probe_counts.get(&slot, 0) else {
+            return RawProbeCounts::default();
+        };
+        per_cpu
+            .iter()
+            .fold(RawProbeCounts::default(), |a, c| RawProbeCounts {
+                hits: a.hits + c.hits,
+                sampled_out: a.sampled_out + c.sampled_out,
+                rate_limited: a.rate_limited + c.rate_limited,
+            })
     }
 
     /// Records of recipe `cookie` dropped since it was handed out.

@@ -281,6 +281,19 @@ pub struct ProbeSpec {
     /// `defaults.breaker_cooldown` for this probe.
     #[serde(default, with = "humantime_serde")]
     pub breaker_cooldown: Option<std::time::Duration>,
+    /// Only calls whose arguments satisfy this (`amount > 100 && user.Name
+    /// != "test"`; see `condition`).
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Only calls whose arguments, results and `duration` satisfy this
+    /// (`err != nil || duration > 5ms`).
+    #[serde(default)]
+    pub when_return: Option<String>,
+    /// The config's top-level `redact:`, compiled, copied into every probe
+    /// when the config is loaded (not settable per probe): part of the
+    /// probe's identity, so that changing it re-plans the probe.
+    #[serde(skip_deserializing)]
+    pub redact: crate::redact::Redaction,
 }
 
 impl ProbeSpec {
@@ -498,7 +511,26 @@ fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
         ConfigError::Parse(msgs.join("; "))
     })?;
     validate(&cfg)?;
-    Ok(cfg)
+    Ok(cfg.resolved())
+}
+
+impl Config {
+    /// This config with `defaults` written into each probe that does not
+    /// set its own: a probe's spec (and so its identity) then says all of
+    /// what it does, and editing a default re-attaches the probes it
+    /// changes. `redact:` too, compiled (`validate` checked it; were it
+    /// invalid, each probe keeps the default redaction, never none).
+    pub fn resolved(mut self) -> Config {
+        let d = self.defaults.clone();
+        let redaction = crate::redact::Redaction::compile(&self.redact).unwrap_or_default();
+        for p in &mut self.probes {
+            p.redact = redaction.clone();
+            p.rate_limit = p.rate_limit.or(d.rate_limit);
+            p.max_hits_per_second = Some(p.max_hits_per_second.unwrap_or(d.max_hits_per_second));
+            p.breaker_cooldown = Some(p.breaker_cooldown.unwrap_or(d.breaker_cooldown));
+        }
+        self
+    }
 }
 
 /// Checks values serde cannot: exactly-one-of, ranges, regexes.
@@ -550,11 +582,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             "must be at least 1 call per second",
         ));
     }
-    if cfg.defaults.breaker_cooldown.is_zero() {
-        return Err(invalid(
-            "defaults.breaker_cooldown".into(),
-            "must be longer than 0 (e.g. 30s)",
-        ));
+    if let Err(m) = check_cooldown(cfg.defaults.breaker_cooldown) {
+        return Err(invalid("defaults.breaker_cooldown".into(), &m));
     }
     for (i, re) in cfg.redact.names.iter().enumerate() {
         if let Err(e) = regex::Regex::new(re) {
@@ -604,6 +633,19 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
+        for (field, text) in [("when", &p.when), ("when_return", &p.when_return)] {
+            if let Some(text) = text {
+                if let Err(e) = crate::condition::Condition::parse(text) {
+                    return Err(invalid(at(field), &e.to_string()));
+                }
+            }
+        }
+        if p.when_return.is_some() && !p.returns {
+            return Err(invalid(
+                at("when_return"),
+                "needs `returns: true`: it is decided at the return",
+            ));
+        }
         if !p.latency && p.returns {
             return Err(invalid(
                 at("latency"),
@@ -618,11 +660,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        if p.breaker_cooldown.is_some_and(|c| c.is_zero()) {
-            return Err(invalid(
-                at("breaker_cooldown"),
-                "must be longer than 0 (e.g. 30s)",
-            ));
+        if let Some(Err(m)) = p.breaker_cooldown.map(check_cooldown) {
+            return Err(invalid(at("breaker_cooldown"), &m));
         }
         if p.rate_limit == Some(0) {
             return Err(invalid(
@@ -656,6 +695,26 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The longest breaker cool-down, however often a probe trips (README,
+/// "Breaker": it doubles up to this).
+pub const MAX_BREAKER_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A breaker cool-down: above 0, and no longer than the doubling's cap.
+/// The cap also keeps the breaker's `now + cool-down × 2` in range: a
+/// cool-down of hundreds of billions of years parses, and overflowed it.
+fn check_cooldown(c: std::time::Duration) -> Result<(), String> {
+    if c.is_zero() {
+        return Err("must be longer than 0 (e.g. 30s)".into());
+    }
+    if c > MAX_BREAKER_COOLDOWN {
+        return Err(format!(
+            "must be at most {} (the longest cool-down, however often it trips)",
+            humantime_serde::re::humantime::format_duration(MAX_BREAKER_COOLDOWN)
+        ));
     }
     Ok(())
 }
@@ -892,5 +951,28 @@ mod tests {
         assert_eq!(c.probes[0].target.pid, Some(42));
         let e = load(&dir.path().join("missing.yaml")).unwrap_err();
         assert!(e.to_string().contains("missing.yaml"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod readme_tests {
+    /// The README's config example is a valid config, with every key.
+    #[test]
+    fn the_readme_config_example_parses() {
+        let readme = include_str!("../../README.md");
+        let at = readme.find("### Config (v1)").expect("the config section");
+        let block = readme[at..]
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let cfg = super::from_yaml(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let p = &cfg.probes[0];
+        assert_eq!(p.sample, Some(0.1));
+        assert_eq!(p.rate_limit, Some(1000));
+        assert_eq!(
+            cfg.defaults.breaker_cooldown,
+            std::time::Duration::from_secs(30)
+        );
     }
 }

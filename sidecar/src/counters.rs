@@ -82,6 +82,14 @@ counters! {
     no_goroutine,
     /// Records whose 8 KiB data area filled up (later values read as faults).
     data_full,
+    /// Calls not kept because their probe's `rate_limit` was reached (decided in the kernel, before any copy).
+    rate_limited,
+    /// Calls not kept by their probe's `sample` (decided in the kernel, before any copy).
+    sampled_out,
+    /// Times a probe's breaker detached it for being hit too often.
+    breaker_trips,
+    /// Calls not delivered because their probe's `when` or `when_return` was false.
+    filtered,
     /// Records of an edited probe's previous version once its new version was attached there: the new version reports those calls.
     superseded_records,
     /// Output write or flush failures.

@@ -250,7 +250,7 @@ impl Call {
             (None, true, None) => s.push_str(" (panicked)"),
             (None, true, Some(u)) => write!(s, " (panicked; unfinished: {})", u.reason())?,
             (None, false, Some(u)) => write!(s, " (unfinished: {})", u.reason())?,
-            (None, false, None) => s.push_str(" (unfinished)"),
+            (None, false, None) => s.push_str(" (entry only: not timed)"),
         }
         Ok(())
     }

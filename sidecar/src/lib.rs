@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod bpf;
+pub mod condition;
 pub mod config;
 pub mod correlate;
 pub mod counters;
@@ -22,3 +23,4 @@ pub mod plan;
 pub mod privilege;
 pub mod proc;
 pub mod recipe;
+pub mod redact;

@@ -375,6 +375,9 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                                 gotel::plan::Shape::Unavailable(why) => {
                                     format!("unavailable: {why}")
                                 }
+                                gotel::plan::Shape::Redacted(_) => {
+                                    "redacted: never copied (redact.names)".to_string()
+                                }
                                 _ => "captured".to_string(),
                             };
                             let name = match v.is_whole_list() {
@@ -529,6 +532,9 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
     // After a slow tick (binary analysis), do not fire the missed ones back to back.
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Breakers read each probe's hit counter four times a second.
+    let mut breakers = tokio::time::interval(Duration::from_millis(250));
+    breakers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut report = tokio::time::interval(Duration::from_secs(60));
     report.tick().await;
     let mut last_dropped = 0;
@@ -539,8 +545,11 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
             _ = sigterm.recv() => break,
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                sup.drain(guard.get_inner_mut());
-                guard.clear_ready();
+                // A bounded batch: timers, exec records and the admin
+                // endpoint get their turn even under a flood of records.
+                if sup.drain_for(guard.get_inner_mut(), gotel::live::DRAIN_TIME) {
+                    guard.clear_ready();
+                }
             }
             Some(guard) = async {
                 match procs.as_mut() {
@@ -559,14 +568,18 @@ async fn run_loop(config_path: &Path, cfg: config::Config) -> Result<()> {
                 }
             }
             _ = drain.tick() => {
-                sup.drain(ring.get_mut());
+                sup.drain_for(ring.get_mut(), gotel::live::DRAIN_TIME);
                 if let Some(o) = &otlp {
                     o.set_counters(sup.counters().named(), sup.open_calls().named());
                 }
             }
+            // Not after a drain: under the flood a breaker is for, the
+            // check must not wait for the records.
+            _ = breakers.tick() => sup.check_breakers(),
             _ = scan.tick() => {
-                // Drain first: records of an exiting process must meet its recipe.
-                sup.drain(ring.get_mut());
+                // Drain first: records of an exiting process must meet its
+                // recipe (reconcile reads the rest before it detaches one).
+                sup.drain_for(ring.get_mut(), gotel::live::DRAIN_TIME);
                 reload(config_path, &mut seen, &mut sup, &mut current);
                 sup.reconcile(ring.get_mut());
             }

@@ -77,6 +77,13 @@ pub const STAT_FOREIGN: u32 = 4;
 /// `GOTEL_RECIPE_EVERY_PROCESS`: the recipe's uprobes are on the file,
 /// for every process (`from_start`).
 pub const RECIPE_EVERY_PROCESS: u16 = 1;
+/// `GOTEL_RECIPE_TRACK`: a limited probe's site; its entry notes the calls
+/// it keeps, its return emits only those.
+pub const RECIPE_TRACK: u16 = 2;
+/// `GOTEL_MAX_PROBES`: probe slots (slot 0: none).
+pub const MAX_PROBES: u32 = 4096;
+/// `GOTEL_MAX_KEPT`: kept calls of limited probes in flight at once.
+pub const MAX_KEPT: u32 = 65536;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
@@ -133,6 +140,9 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_FOREIGN,
         STAT_COUNT,
         RECIPE_EVERY_PROCESS,
+        RECIPE_TRACK,
+        MAX_PROBES,
+        MAX_KEPT,
         PROC_EXEC,
         PROC_EXIT,
     ]
@@ -201,12 +211,58 @@ pub struct RawRecipe {
     pub quiet_mask: u32,
     /// The executable's id, keying its dynamic types' recipes.
     pub bin: u32,
-    /// Padding.
-    pub _pad2: u32,
+    /// The probe's slot (`probe_limits`, `probe_counts`); 0: none.
+    pub probe: u32,
     /// The executable's load bias in the traced process.
     pub bias: u64,
     /// The ops.
     pub ops: [RawOp; MAX_OPS],
+}
+
+/// `struct gotel_probe_limit`: what one probe may emit.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawProbeLimit {
+    /// Calls kept per 1-second window; 0: no limit.
+    pub rate: u32,
+    /// Kept when a random u32 is below this; 0: every call.
+    pub sample: u32,
+}
+
+/// `struct gotel_probe_window`: a rate-limited probe's current window.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawProbeWindow {
+    /// When it opened (CLOCK_MONOTONIC ns).
+    pub start_ns: u64,
+    /// Calls in it so far.
+    pub count: u64,
+}
+
+/// `struct gotel_probe_counts`: one probe's counters on one CPU.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawProbeCounts {
+    /// Uprobe hits (every site, process and outcome).
+    pub hits: u64,
+    /// Calls not kept by `sample`.
+    pub sampled_out: u64,
+    /// Calls not kept by the rate limit.
+    pub rate_limited: u64,
+}
+
+/// `struct gotel_kept_key`: a call a limited probe kept.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawKeptKey {
+    /// Process (gotel's PID namespace).
+    pub pid: u32,
+    /// Probe slot.
+    pub probe: u32,
+    /// Goroutine id.
+    pub goid: u64,
+    /// `stack.hi − SP` at the site.
+    pub frame: u64,
 }
 
 /// `struct gotel_type_key`: a binary and a dynamic type's link-time
@@ -266,6 +322,12 @@ unsafe impl aya::Pod for RawTypeRecipe {}
 // SAFETY: repr(C), only integer fields, every bit pattern valid, and explicit
 // padding fields so no byte is uninitialised.
 unsafe impl aya::Pod for RawRecipe {}
+// SAFETY: plain integers, no padding.
+unsafe impl aya::Pod for RawProbeLimit {}
+// SAFETY: plain integers, no padding.
+unsafe impl aya::Pod for RawProbeWindow {}
+// SAFETY: plain integers, no padding.
+unsafe impl aya::Pod for RawProbeCounts {}
 
 /// `struct gotel_str_head`: before a string's or byte run's bytes in a
 /// record (and each `[]string` element's).
@@ -381,7 +443,7 @@ impl Default for RawRecipe {
             stack_hi_offset: 0,
             quiet_mask: 0,
             bin: 0,
-            _pad2: 0,
+            probe: 0,
             bias: 0,
             ops: [RawOp::default(); MAX_OPS],
         }
@@ -459,6 +521,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("stack_hi_offset", offset_of!(RawRecipe, stack_hi_offset)),
                 ("quiet_mask", offset_of!(RawRecipe, quiet_mask)),
                 ("bin", offset_of!(RawRecipe, bin)),
+                ("probe", offset_of!(RawRecipe, probe)),
                 ("bias", offset_of!(RawRecipe, bias)),
                 ("ops", offset_of!(RawRecipe, ops)),
             ],
@@ -508,6 +571,41 @@ pub fn layout() -> Vec<StructLayout> {
                 ("fault_mask", offset_of!(RawEvent, fault_mask)),
                 ("nil_mask", offset_of!(RawEvent, nil_mask)),
                 ("drop_seq", offset_of!(RawEvent, drop_seq)),
+            ],
+        ),
+        (
+            "gotel_probe_limit",
+            size_of::<RawProbeLimit>(),
+            vec![
+                ("rate", offset_of!(RawProbeLimit, rate)),
+                ("sample", offset_of!(RawProbeLimit, sample)),
+            ],
+        ),
+        (
+            "gotel_probe_window",
+            size_of::<RawProbeWindow>(),
+            vec![
+                ("start_ns", offset_of!(RawProbeWindow, start_ns)),
+                ("count", offset_of!(RawProbeWindow, count)),
+            ],
+        ),
+        (
+            "gotel_probe_counts",
+            size_of::<RawProbeCounts>(),
+            vec![
+                ("hits", offset_of!(RawProbeCounts, hits)),
+                ("sampled_out", offset_of!(RawProbeCounts, sampled_out)),
+                ("rate_limited", offset_of!(RawProbeCounts, rate_limited)),
+            ],
+        ),
+        (
+            "gotel_kept_key",
+            size_of::<RawKeptKey>(),
+            vec![
+                ("pid", offset_of!(RawKeptKey, pid)),
+                ("probe", offset_of!(RawKeptKey, probe)),
+                ("goid", offset_of!(RawKeptKey, goid)),
+                ("frame", offset_of!(RawKeptKey, frame)),
             ],
         ),
         (

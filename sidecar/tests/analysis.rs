@@ -321,7 +321,8 @@ impl gotel::decode::Names for AnyType<'_> {
     }
     fn dyn_plan(&self, addr: u64) -> Option<std::sync::Arc<gotel::plan::TypePlan>> {
         let id = self.type_id(addr)?;
-        gotel::plan::plan_type(&self.bin.dwarf.types, id, 64).map(std::sync::Arc::new)
+        gotel::plan::plan_type(&self.bin.dwarf.types, id, 64, &gotel::plan::Secrets::off())
+            .map(std::sync::Arc::new)
     }
 }
 

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::Snapshot;
+use crate::live::ProbeStatus;
 
 /// The exposition's media type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -193,6 +194,55 @@ impl Collector for Scrape {
                 .map(|p| (label(p), ConstCounter::new(p.counts.dropped))),
             prometheus_client::metrics::MetricType::Counter,
         )?;
+        let counter = |name: &'static str, help: &'static str, get: fn(&ProbeStatus) -> u64| {
+            (name, help, get)
+        };
+        for (name, help, get) in [
+            counter(
+                "probe_hits",
+                "uprobe hits of the probe (every site and process): what its breaker watches",
+                |p| p.counts.hits,
+            ),
+            counter(
+                "probe_rate_limited",
+                "calls of the probe not kept by its rate_limit",
+                |p| p.counts.rate_limited,
+            ),
+            counter(
+                "probe_sampled_out",
+                "calls of the probe not kept by its sample",
+                |p| p.counts.sampled_out,
+            ),
+            counter(
+                "probe_breaker_trips",
+                "times the probe's breaker detached it",
+                |p| p.breaker.trips,
+            ),
+            counter(
+                "probe_filtered",
+                "calls of the probe not delivered: its when or when_return was false",
+                |p| p.counts.filtered,
+            ),
+        ] {
+            per_probe(
+                &mut e,
+                name,
+                help,
+                s.probes
+                    .iter()
+                    .map(|p| (label(p), ConstCounter::new(get(p)))),
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+        }
+        per_probe(
+            &mut e,
+            "probe_breaker_open",
+            "1 while the probe's breaker keeps it detached",
+            s.probes
+                .iter()
+                .map(|p| (label(p), ConstGauge::new(i64::from(p.breaker.open)))),
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
         per_probe(
             &mut e,
             "probe_last_error",
@@ -211,7 +261,7 @@ impl Collector for Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::{ProbeStatus, Status};
+    use crate::live::Status;
 
     #[test]
     fn label_values_are_escaped() {
@@ -225,6 +275,7 @@ mod tests {
             failed: Vec::new(),
             waiting: true,
             counts: Default::default(),
+            breaker: Default::default(),
         };
         let snapshot = Snapshot {
             status: Status {

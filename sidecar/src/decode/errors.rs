@@ -291,6 +291,7 @@ mod tests {
             data_nil: false,
             complete: true,
             learning: false,
+            redaction: None,
         }
     }
 

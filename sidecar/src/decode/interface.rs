@@ -10,6 +10,7 @@ use crate::golang::types::{reflect_kind, Field, Kind, TypeId, TypeTable};
 use crate::plan::{pointer_shaped, IfaceAt};
 use crate::plan::{ScalarKind, Shape};
 use crate::recipe::MAX_TYPE_OPS;
+use crate::redact::Redaction;
 
 /// An interface inside a dynamic value.
 pub(super) enum Inner<'a> {
@@ -43,6 +44,8 @@ pub(super) struct Held<'a> {
     pub complete: bool,
     /// Not, but the type's recipe is being planned (first sight).
     pub learning: bool,
+    /// The names its recipe left out (`redact:`), when a recipe ran.
+    pub redaction: Option<&'a Redaction>,
 }
 
 impl Held<'_> {
@@ -153,6 +156,7 @@ pub(super) fn held<'a>(
         data_nil,
         complete: false,
         learning,
+        redaction: None,
     }))
 }
 
@@ -205,6 +209,7 @@ fn held_block<'a>(rec: &'a Rec<'a>, bi: usize, cx: &mut Cx<'_, '_>) -> Held<'a> 
         data_nil: false,
         complete: true,
         learning: false,
+        redaction: Some(&p.redaction),
     }
 }
 
@@ -246,6 +251,7 @@ fn inner_at<'a>(
         data_nil,
         complete: false,
         learning,
+        redaction: None,
     })
 }
 
@@ -399,14 +405,16 @@ pub(super) fn value_at(
             return GoValue::Struct(
                 fields
                     .iter()
-                    .map(|f| {
-                        (
+                    .map(|f| match h.redaction.filter(|r| r.matches(&f.name)) {
+                        // Its recipe copied none of it.
+                        Some(r) => (f.name.clone(), GoValue::Redacted(r.replacement().into())),
+                        None => (
                             f.name.clone(),
                             value_at(table, f.ty, h, off + f.offset, names),
-                        )
+                        ),
                     })
                     .collect(),
-            )
+            );
         }
         Kind::Interface { .. } => {
             return match h.iface(off) {

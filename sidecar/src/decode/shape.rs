@@ -105,6 +105,7 @@ pub(super) fn shape(s: &Shape, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) -> GoValue {
         ),
         Shape::Array(items) => GoValue::Array(items.iter().map(|f| shape(f, rec, cx)).collect()),
         Shape::Unavailable(why) => GoValue::Unavailable(why.clone()),
+        Shape::Redacted(text) => GoValue::Redacted(text.clone()),
     }
 }
 

@@ -124,3 +124,70 @@ fn field(name: &str, offset: u64, ty: crate::golang::types::TypeId) -> crate::go
         ty,
     }
 }
+
+#[test]
+fn redacted_values_and_dynamic_fields_show_the_replacement() {
+    const LOGIN: u64 = 0x3100;
+    let mut f = Fake::default();
+    let (string, int, _, _) = f.basics();
+    let login = f.add(
+        "main.Login",
+        40,
+        Kind::Struct {
+            fields: vec![
+                field("ID", 0, int),
+                field("Name", 8, string),
+                field("Token", 24, string),
+            ],
+        },
+    );
+    f.runtime(LOGIN, login);
+    let secrets = crate::plan::Secrets {
+        redaction: crate::redact::Redaction::default(),
+        ..crate::plan::Secrets::off()
+    };
+    let plan = crate::plan::plan_type(&f.table, login, 64, &secrets).unwrap();
+    // Token's bytes are never read (its header is in the head); Name is
+    // the only string.
+    assert_eq!(plan.recipe.ops[0].max_len, 40);
+    assert_eq!((plan.recipe.n_ops, plan.strings.clone()), (2, vec![(8, 1)]));
+    f.plans.insert(LOGIN, std::sync::Arc::new(plan));
+    let mut head_op = op(OP_BYTES, 1);
+    head_op.flags = OPF_DYN;
+    let s = site(
+        &[op(OP_SCALAR, 8), op(OP_STRING, 1), head_op],
+        vec![
+            (
+                "v",
+                Shape::Interface {
+                    type_op: 0,
+                    head_op: Some(2),
+                    strings: vec![(0, 1)],
+                    ty: "interface {}".into(),
+                },
+            ),
+            ("password", Shape::Redacted("[REDACTED]".into())),
+        ],
+    );
+    let mut head = 7u64.to_le_bytes().to_vec();
+    head.resize(40, 0);
+    let mut d = Data::default();
+    d.word(LOGIN).bytes(b"").bytes(&head);
+    d.block(RawDynBlock {
+        rtype: LOGIN,
+        op: 2,
+        n_ops: 2,
+        ..RawDynBlock::default()
+    })
+    .bytes(&head)
+    .bytes(b"bob");
+    let (v, met) = run(&s, &d.0, &f);
+    assert_eq!(
+        v,
+        vec![
+            json!({"type": "main.Login", "value": {"ID": 7, "Name": "bob", "Token": "[REDACTED]"}}),
+            json!("[REDACTED]"),
+        ]
+    );
+    assert!(met.is_empty());
+}

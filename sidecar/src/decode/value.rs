@@ -59,6 +59,8 @@ pub enum GoValue {
     },
     /// Not capturable, with the reason.
     Unavailable(String),
+    /// Never copied out of the program (`redact:`): the replacement to show.
+    Redacted(String),
 }
 
 /// Why a captured value is missing: the BPF read failed.
@@ -139,6 +141,9 @@ impl Serialize for GoValue {
                 }
                 q.end()
             }
+            // In the value's place, as a string: a consumer reading the
+            // field finds the replacement, never a hole.
+            GoValue::Redacted(text) => s.serialize_str(text),
             GoValue::Interface(why) | GoValue::Unavailable(why) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("unavailable", why)?;
@@ -237,6 +242,7 @@ impl std::fmt::Display for GoValue {
             }
             GoValue::Bytes { data, .. } => write!(f, "{:?}", String::from_utf8_lossy(data)),
             GoValue::Interface(_) | GoValue::Unavailable(_) => f.write_str("?"),
+            GoValue::Redacted(text) => f.write_str(text),
             GoValue::Dynamic { ty, value } => write!(f, "{ty}({value})"),
         }
     }

@@ -159,7 +159,8 @@ impl<K: Kernel> Supervisor<K> {
             };
             let key = probe_key(spec);
             let exe_id = (bin.0, bin.1);
-            if self.registry.has_file(&bin, &key)
+            if self.breaker_open(&key)
+                || self.registry.has_file(&bin, &key)
                 || self.failed.contains_key(&((0, 0, exe_id), key.clone()))
                 || self.pie_noted.contains(&(bin, key.clone()))
             {

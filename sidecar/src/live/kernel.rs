@@ -7,7 +7,7 @@ use std::path::Path;
 use aya::programs::uprobe::UProbeLink;
 
 use crate::bpf::{Bpf, BpfError, KernelStats};
-use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe};
+use crate::recipe::{RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe};
 
 /// Recipes, type recipes and uprobes in the kernel.
 pub trait Kernel {
@@ -35,6 +35,10 @@ pub trait Kernel {
     fn stats(&self) -> KernelStats;
     /// Records of recipe `cookie` dropped since it was handed out.
     fn recipe_drops(&self, cookie: u32) -> u64;
+    /// Sets what probe `slot` may emit (`fresh`: zero its counters).
+    fn set_probe(&mut self, slot: u32, limit: RawProbeLimit, fresh: bool) -> Result<(), BpfError>;
+    /// Probe `slot`'s counters.
+    fn probe_counts(&self, slot: u32) -> RawProbeCounts;
 }
 
 impl Kernel for Bpf {
@@ -73,6 +77,14 @@ impl Kernel for Bpf {
     fn recipe_drops(&self, cookie: u32) -> u64 {
         Bpf::recipe_drops(self, cookie)
     }
+
+    fn set_probe(&mut self, slot: u32, limit: RawProbeLimit, fresh: bool) -> Result<(), BpfError> {
+        Bpf::set_probe(self, slot, limit, fresh)
+    }
+
+    fn probe_counts(&self, slot: u32) -> RawProbeCounts {
+        Bpf::probe_counts(self, slot)
+    }
 }
 
 /// A kernel double for unit tests: hands out cookies like `Bpf` does and
@@ -86,7 +98,7 @@ pub(crate) mod fake {
 
     use super::Kernel;
     use crate::bpf::{BpfError, KernelStats};
-    use crate::recipe::{RawRecipe, RawTypeKey, RawTypeRecipe};
+    use crate::recipe::{RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe};
 
     /// What the fake holds.
     #[derive(Debug, Default)]
@@ -100,6 +112,10 @@ pub(crate) mod fake {
         pub flags: BTreeMap<u32, u16>,
         /// Records dropped, by cookie.
         pub drops: BTreeMap<u32, u64>,
+        /// Probe limits, by slot.
+        pub limits: BTreeMap<u32, RawProbeLimit>,
+        /// Probe counters, by slot (set by tests).
+        pub counts: BTreeMap<u32, RawProbeCounts>,
         /// Fail the attach at this file offset.
         pub fail_offset: Option<u64>,
         /// Refuse type recipes (the map is full).
@@ -185,6 +201,23 @@ pub(crate) mod fake {
 
         fn recipe_drops(&self, cookie: u32) -> u64 {
             self.drops.get(&cookie).copied().unwrap_or(0)
+        }
+
+        fn set_probe(
+            &mut self,
+            slot: u32,
+            limit: RawProbeLimit,
+            fresh: bool,
+        ) -> Result<(), BpfError> {
+            if fresh {
+                self.counts.remove(&slot);
+            }
+            self.limits.insert(slot, limit);
+            Ok(())
+        }
+
+        fn probe_counts(&self, slot: u32) -> RawProbeCounts {
+            self.counts.get(&slot).copied().unwrap_or_default()
         }
     }
 }

@@ -9,6 +9,7 @@
 //! kernel-free).
 
 mod binaries;
+pub mod breaker;
 mod from_start;
 pub mod kernel;
 mod lifecycle;
@@ -49,6 +50,10 @@ use pipeline::{Attachment, Pipeline, ProbeKey};
 use registry::{Loaded, Registry};
 pub use status::{Failure, ProbeStatus, Status};
 use type_recipes::TypeRecipes;
+
+/// Longest one drain reads records before the main loop looks at anything
+/// else.
+pub const DRAIN_TIME: Duration = Duration::from_millis(50);
 
 /// Most open (entered, not yet returned) calls remembered at once.
 pub const MAX_OPEN_CALLS: usize = 65_536;
@@ -174,6 +179,12 @@ pub struct Supervisor<K: Kernel = Bpf> {
     held: HashMap<binaries::BinKey, from_start::Held>,
     /// A reconcile has run: readiness means something.
     reconciled: bool,
+    /// Each probe's slot in the kernel's per-probe limits and counters.
+    slots: breaker::Slots,
+    /// Each probe's breaker.
+    breakers: HashMap<ProbeKey, breaker::Breaker>,
+    /// Breaker trips, all probes.
+    breaker_trips: u64,
     next_id: u64,
     calls: u64,
     sink_errors: u64,
@@ -182,7 +193,7 @@ pub struct Supervisor<K: Kernel = Bpf> {
 impl<K: Kernel> Supervisor<K> {
     /// A supervisor for `cfg`, writing calls to `sink`.
     pub fn new(cfg: Config, kernel: K, sink: Box<dyn Sink>) -> Self {
-        Supervisor {
+        let mut sup = Supervisor {
             cfg,
             kernel,
             sink,
@@ -197,10 +208,15 @@ impl<K: Kernel> Supervisor<K> {
             pie_noted: HashSet::new(),
             held: HashMap::new(),
             reconciled: false,
+            slots: breaker::Slots::default(),
+            breakers: HashMap::new(),
+            breaker_trips: 0,
             next_id: 1,
             calls: 0,
             sink_errors: 0,
-        }
+        };
+        sup.sync_slots();
+        sup
     }
 
     /// Every counter, the kernel's included.
@@ -208,6 +224,14 @@ impl<K: Kernel> Supervisor<K> {
         let k = self.kernel.stats();
         let c = self.pipeline.correlate_stats();
         let p = self.pipeline.stats;
+        let limited = self.slots.iter().fold(self.slots.retired, |a, (_, s)| {
+            let c = self.kernel.probe_counts(*s);
+            crate::recipe::RawProbeCounts {
+                hits: a.hits + c.hits,
+                sampled_out: a.sampled_out + c.sampled_out,
+                rate_limited: a.rate_limited + c.rate_limited,
+            }
+        });
         Counters {
             calls: self.calls,
             events: p.records,
@@ -226,6 +250,10 @@ impl<K: Kernel> Supervisor<K> {
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
             superseded_records: p.superseded_records,
+            rate_limited: limited.rate_limited,
+            sampled_out: limited.sampled_out,
+            breaker_trips: self.breaker_trips,
+            filtered: p.filtered,
             sink_errors: self.sink_errors,
             type_recipes_failed: self.types.failed,
         }
@@ -310,7 +338,8 @@ impl<K: Kernel> Supervisor<K> {
     /// Attaches `spec` to `p` unless it is attached there or failed for
     /// this image already.
     fn attach_missing(&mut self, key: &ProbeKey, spec: &ProbeSpec, p: &Process) -> Attempt {
-        let done = self.registry.has(p.pid, key)
+        let done = self.breaker_open(key)
+            || self.registry.has(p.pid, key)
             || (spec.from_start && self.covered_by_file(key, p))
             || self.failed.contains_key(&(p.identity(), key.clone()));
         if done {
@@ -449,7 +478,10 @@ impl<K: Kernel> Supervisor<K> {
         });
         if captures_interfaces {
             let max = self.dyn_string_len();
-            self.types.prewarm(&mut self.kernel, &dyn_types, bin, max);
+            let redaction = self.redaction();
+            let limits = (max, &redaction);
+            self.types
+                .prewarm(&mut self.kernel, &dyn_types, bin, limits);
         }
         dyn_types
     }
@@ -502,6 +534,7 @@ impl<K: Kernel> Supervisor<K> {
                 origin: origin.clone(),
                 names: names.clone(),
                 marker: None,
+                slot: self.slots.of(key).unwrap_or(0),
                 every_process: at.every_process(),
             });
             self.next_id += 1;
@@ -592,6 +625,7 @@ impl<K: Kernel> Supervisor<K> {
                     origin,
                     names,
                     marker: Some(marker),
+                    slot: 0,
                     every_process: at.every_process(),
                 })
             });
@@ -612,6 +646,16 @@ impl<K: Kernel> Supervisor<K> {
             .max()
             .unwrap_or(256)
             .min(1024)
+    }
+
+    /// `redact:`, as every probe carries it (compiled when the config was
+    /// loaded); dynamic types' recipes follow it too.
+    fn redaction(&self) -> crate::redact::Redaction {
+        self.cfg
+            .probes
+            .first()
+            .map(|p| p.redact.clone())
+            .unwrap_or_default()
     }
 
     /// Turns one record into calls and writes them.
@@ -646,9 +690,10 @@ impl<K: Kernel> Supervisor<K> {
     /// records showed without one, and flushes the sink.
     pub fn end_batch(&mut self) {
         let max = self.dyn_string_len();
+        let redaction = self.redaction();
         let binaries = &self.binaries;
         self.types
-            .install_wanted(&mut self.kernel, |k| binaries.get(k), max);
+            .install_wanted(&mut self.kernel, |k| binaries.get(k), (max, &redaction));
         if let Err(e) = self.sink.flush() {
             self.sink_errors += 1;
             warn!("flushing output: {e}");
@@ -662,16 +707,44 @@ impl<K: Kernel> Supervisor<K> {
 }
 
 impl Supervisor<Bpf> {
-    /// Reads every record currently in the ring buffer.
+    /// Reads every record written to the ring buffer before this call,
+    /// before a process's cookies are released (its exit or exec, a probe
+    /// detached): at most as many records as the ring holds, so records
+    /// written meanwhile by another process cannot keep it here forever.
     pub fn drain(&mut self, ring: &mut RingBuf<MapData>) {
+        let most =
+            self.cfg.ring_buffer_kib as u64 * 1024 / size_of::<crate::recipe::RawEvent>() as u64;
+        self.read_ring(ring, most, Duration::MAX);
+    }
+
+    /// Reads records for at most `budget` (the periodic and wake-up
+    /// drains: a traced process writing faster than gotel reads must not
+    /// keep timers, breakers, exec records and the admin endpoint waiting);
+    /// true when the ring is empty.
+    pub fn drain_for(&mut self, ring: &mut RingBuf<MapData>, budget: Duration) -> bool {
+        self.read_ring(ring, u64::MAX, budget)
+    }
+
+    /// Reads at most `most` records, for at most `budget`; true when the
+    /// ring is empty.
+    fn read_ring(&mut self, ring: &mut RingBuf<MapData>, most: u64, budget: Duration) -> bool {
+        let start = Instant::now();
         let mut n = 0u64;
-        while let Some(item) = ring.next() {
+        let empty = loop {
+            // The clock every 64 records: reading it costs more than a record.
+            if n >= most || (n % 64 == 63 && start.elapsed() >= budget) {
+                break false;
+            }
+            let Some(item) = ring.next() else {
+                break true;
+            };
             self.handle_record(&item);
             n += 1;
-        }
+        };
         if n > 0 {
             self.end_batch();
         }
+        empty
     }
 
     /// Brings attachments in line with the processes running now (a /proc

@@ -38,6 +38,9 @@ pub struct Attachment {
     /// gotel's own probe on a runtime function, not the user's: its
     /// records only mark their goroutine (see `markers`).
     pub marker: Option<Marker>,
+    /// The probe's slot in the kernel's per-probe limits and counters (0:
+    /// none, gotel's markers).
+    pub slot: u32,
     /// Attached to the executable file for every process (`from_start`):
     /// `pid` is 0, and each process's records are decoded with its own
     /// view, made by this.
@@ -75,6 +78,9 @@ pub struct PipelineStats {
     /// Records of an edited probe's previous version after its new version
     /// was attached: the new version reports those calls.
     pub superseded_records: u64,
+    /// Calls not delivered because their probe's `when` or `when_return`
+    /// was false.
+    pub filtered: u64,
 }
 
 /// One probe's counters (all its processes and instantiations).
@@ -89,6 +95,14 @@ pub struct ProbeCounts {
     /// Records of the probe the kernel dropped (ring buffer full, CPU
     /// busy): their calls are missing or unfinished.
     pub dropped: u64,
+    /// Uprobe hits (every site and process): what the breaker watches.
+    pub hits: u64,
+    /// Calls not kept by `rate_limit`.
+    pub rate_limited: u64,
+    /// Calls not kept by `sample`.
+    pub sampled_out: u64,
+    /// Calls not delivered: `when` or `when_return` was false.
+    pub filtered: u64,
 }
 
 impl std::ops::Add for ProbeCounts {
@@ -100,6 +114,10 @@ impl std::ops::Add for ProbeCounts {
             failed_calls: self.failed_calls + o.failed_calls,
             read_faults: self.read_faults + o.read_faults,
             dropped: self.dropped + o.dropped,
+            hits: self.hits + o.hits,
+            rate_limited: self.rate_limited + o.rate_limited,
+            sampled_out: self.sampled_out + o.sampled_out,
+            filtered: self.filtered + o.filtered,
         }
     }
 }
@@ -123,6 +141,43 @@ struct Open {
     ktime: u64,
     args: Vec<(String, GoValue)>,
     trace: TraceIds,
+    /// Its arguments failed the probe's `when`: it is paired with its
+    /// return (and keeps its place in the trace tree) but not delivered.
+    filtered: bool,
+}
+
+/// A call's values as conditions read them: its arguments, then results.
+struct CallValues<'a>(
+    &'a [(String, GoValue)],
+    &'a [(String, GoValue)],
+    Option<u64>,
+);
+
+impl crate::condition::Values for CallValues<'_> {
+    fn get(&self, path: &[String]) -> Option<&GoValue> {
+        let (first, fields) = path.split_first()?;
+        let mut v = &self.0.iter().chain(self.1).find(|(n, _)| n == first)?.1;
+        for field in fields {
+            // Pointers decode as what they point to; interfaces as theirs.
+            while let GoValue::Dynamic { value, .. } = v {
+                v = value;
+            }
+            v = match v {
+                GoValue::Struct(fs) => &fs.iter().find(|(n, _)| n == field)?.1,
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
+
+    fn duration(&self) -> Option<u64> {
+        self.2
+    }
+}
+
+/// Whether `c` (if any) keeps the call: an unknown outcome keeps it.
+fn keeps(c: &Option<Arc<crate::condition::Condition>>, v: CallValues) -> bool {
+    c.as_ref().is_none_or(|c| c.eval(&v) != Some(false))
 }
 
 /// How a call came to its end.
@@ -138,6 +193,8 @@ enum End {
     ProcessEnded,
     /// Its goroutine called `runtime.Goexit`.
     Goexit,
+    /// An entry-only probe's call, delivered at its entry.
+    Entered,
 }
 
 /// Records in, calls out.
@@ -275,6 +332,7 @@ impl Pipeline {
                     origin,
                     names,
                     marker: meta.marker,
+                    slot: meta.slot,
                     every_process: None,
                 })
             })
@@ -290,7 +348,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), now_ktime));
+            self.finish(open, end, Vec::new(), now_ktime, emit);
         }
         self.retain_processes(|p| p != pid);
     }
@@ -310,7 +368,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), now_ktime));
+            self.finish(open, end, Vec::new(), now_ktime, emit);
         }
     }
 
@@ -324,7 +382,7 @@ impl Pipeline {
                 true => End::Crashed,
                 false => End::ProcessEnded,
             };
-            emit(self.call(open, end, Vec::new(), exec_ktime));
+            self.finish(open, end, Vec::new(), exec_ktime, emit);
         }
     }
 
@@ -406,7 +464,7 @@ impl Pipeline {
             Some(Marker::Panic) => return self.correlator.touch(meta.pid, ev.goid),
             Some(Marker::Goexit) => {
                 for open in self.correlator.goexit(meta.pid, ev.goid) {
-                    emit(self.call(open, End::Goexit, Vec::new(), ev.ktime_ns));
+                    self.finish(open, End::Goexit, Vec::new(), ev.ktime_ns, emit);
                 }
                 return;
             }
@@ -446,7 +504,7 @@ impl Pipeline {
         // Deeper calls on this goroutine that a recovered panic unwound:
         // they did start, did not return, and their end was not observed.
         for u in unwound {
-            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
+            self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
         let Some(open) = open else {
             return;
@@ -455,7 +513,38 @@ impl Pipeline {
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
         });
-        emit(self.call(open, End::Returned, returns, ev.ktime_ns));
+        self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
+    }
+
+    /// Hands the call `open` ended as `end` to `emit`, unless the probe's
+    /// `when` or `when_return` says not to (then counted `filtered`).
+    fn finish(
+        &mut self,
+        open: Open,
+        end: End,
+        returns: Vec<(String, GoValue)>,
+        seen_ktime: u64,
+        emit: &mut dyn FnMut(Call),
+    ) {
+        let returned = matches!(end, End::Returned);
+        let duration = returned.then(|| seen_ktime.saturating_sub(open.ktime));
+        let plan = &open.meta.plan;
+        // A call that did not return cannot be judged on its results.
+        let kept = !open.filtered
+            && (!returned
+                || keeps(
+                    &plan.when_return,
+                    CallValues(&open.args, &returns, duration),
+                ));
+        if !kept {
+            self.stats.filtered += 1;
+            self.per_probe
+                .entry(open.meta.key.clone())
+                .or_default()
+                .filtered += 1;
+            return;
+        }
+        emit(self.call(open, end, returns, seen_ktime));
     }
 
     fn enter(
@@ -481,6 +570,7 @@ impl Pipeline {
             true => args.split_off(meta.plan.entry_args.min(args.len())),
             false => Vec::new(),
         };
+        let filtered = !keeps(&meta.plan.when, CallValues(&args, &[], None));
         let open = Open {
             meta,
             tid: ev.tid,
@@ -488,15 +578,20 @@ impl Pipeline {
             ktime: ev.ktime_ns,
             args,
             trace,
+            filtered,
         };
         if instant {
-            emit(self.call(open, End::Returned, returns, ev.ktime_ns));
+            self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
+            return;
+        }
+        if open.meta.plan.entry_only() {
+            self.finish(open, End::Entered, Vec::new(), ev.ktime_ns, emit);
             return;
         }
         // Calls at this frame or deeper that never returned: a panic
         // recovered by an unprobed caller unwound them.
         for u in self.correlator.enter(key, open, stamp) {
-            emit(self.call(u, End::Unwound, Vec::new(), ev.ktime_ns));
+            self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
     }
 
@@ -535,11 +630,11 @@ impl Pipeline {
             goroutine: open.goid,
             start_time_unix_nano: wall(open.ktime),
             // Not returned: what proved it ended is a bound on its end.
-            ended_by_unix_nano: (!returned).then(|| wall(seen_ktime)),
+            ended_by_unix_nano: (!returned && end != End::Entered).then(|| wall(seen_ktime)),
             duration_ns: returned.then(|| seen_ktime.saturating_sub(open.ktime)),
             panicked: matches!(end, End::Unwound | End::Crashed),
             unfinished: match end {
-                End::Returned | End::Unwound => None,
+                End::Returned | End::Unwound | End::Entered => None,
                 End::Crashed | End::ProcessEnded => Some(Unfinished::ProcessEnded),
                 End::Goexit => Some(Unfinished::Goexit),
             },

@@ -46,6 +46,8 @@ fn plan(function: &str, instant: bool) -> Plan {
         entry: scalar_site(SITE_ENTRY, "x"),
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
+        when: None,
+        when_return: None,
     }
 }
 
@@ -59,6 +61,7 @@ fn attachment_of(id: u64, plan: Plan) -> Arc<Attachment> {
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        slot: 0,
         every_process: None,
     })
 }
@@ -417,6 +420,7 @@ fn marker(id: u64, function: &str, m: Marker) -> Arc<Attachment> {
     plan.entry.values.clear();
     Arc::new(Attachment {
         marker: Some(m),
+        slot: 0,
         every_process: None,
         ..Arc::try_unwrap(attachment_of(id, plan)).ok().unwrap()
     })

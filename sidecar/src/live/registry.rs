@@ -397,7 +397,8 @@ fn install<K: Kernel>(
     let with_bin = |r: &RawRecipe| RawRecipe {
         bin: loaded.bin_id,
         bias: loaded.bias,
-        flags,
+        flags: r.flags | flags,
+        probe: meta.slot,
         ..*r
     };
     let plan = meta.plan.clone();

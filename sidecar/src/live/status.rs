@@ -78,6 +78,8 @@ pub struct ProbeStatus {
     /// Its counters.
     #[serde(flatten)]
     pub counts: ProbeCounts,
+    /// Its breaker.
+    pub breaker: super::breaker::BreakerStatus,
 }
 
 impl ProbeStatus {
@@ -130,6 +132,11 @@ impl<K: Kernel> Supervisor<K> {
         let own = |k: &ProbeKey| {
             let mut c = self.pipeline.probe_counts(k);
             c.dropped += self.registry.dropped(&self.kernel, k);
+            if let Some(slot) = self.slots.of(k) {
+                let kc = self.kernel.probe_counts(slot);
+                (c.hits, c.rate_limited, c.sampled_out) =
+                    (kc.hits, kc.rate_limited, kc.sampled_out);
+            }
             c
         };
         self.superseded
@@ -178,6 +185,7 @@ impl<K: Kernel> Supervisor<K> {
                     failed,
                     waiting: self.waiting_since.contains_key(&key),
                     counts: self.probe_counts(&key),
+                    breaker: self.breaker_status(&key),
                 }
             })
             .collect();

@@ -77,10 +77,13 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             entry: site(SITE_ENTRY),
             ret: site(SITE_RETURN),
             warnings: Vec::new(),
+            when: None,
+            when_return: None,
         }),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),
         marker: None,
+        slot: 0,
         every_process: None,
     })
 }

@@ -12,8 +12,9 @@ use super::binaries::BinKey;
 use super::kernel::Kernel;
 use crate::golang::types::TypeId;
 use crate::golang::BinaryInfo;
-use crate::plan::{TypePlan, TYPES_PER_BINARY};
+use crate::plan::{Secrets, TypePlan, TYPES_PER_BINARY};
 use crate::recipe::RawTypeKey;
+use crate::redact::Redaction;
 
 /// The dynamic-type recipes of every analysed binary.
 #[derive(Default)]
@@ -43,15 +44,23 @@ impl TypeRecipes {
         kernel: &mut K,
         d: &BinaryTypes,
         bin: &BinaryInfo,
-        max_string_len: u32,
+        (max_string_len, redaction): (u32, &Redaction),
     ) {
         if !d.first_prewarm() {
             return;
         }
         let t = Instant::now();
         let likely = crate::plan::likely_types(bin);
+        let secrets = Secrets::of(bin, redaction);
         for (rtype, id) in &likely {
-            self.install(kernel, d, bin, *rtype, Some(*id), max_string_len);
+            self.install(
+                kernel,
+                d,
+                bin,
+                *rtype,
+                Some(*id),
+                (max_string_len, &secrets),
+            );
         }
         debug!(
             types = likely.len(),
@@ -69,13 +78,14 @@ impl TypeRecipes {
         bin: &BinaryInfo,
         rtype: u64,
         id: Option<TypeId>,
-        max_string_len: u32,
+        (max_string_len, secrets): (u32, &Secrets),
     ) {
         let Some(id) = id.or_else(|| bin.runtime_type(rtype).and_then(|(_, id)| id)) else {
             d.set(rtype, None);
             return;
         };
-        let plan = crate::plan::plan_type(&bin.dwarf.types, id, max_string_len).map(Arc::new);
+        let plan =
+            crate::plan::plan_type(&bin.dwarf.types, id, max_string_len, secrets).map(Arc::new);
         if let Some(p) = &plan {
             let key = RawTypeKey {
                 bin: d.bin,
@@ -99,7 +109,7 @@ impl TypeRecipes {
         &mut self,
         kernel: &mut K,
         binary: impl Fn(&BinKey) -> Option<Arc<BinaryInfo>>,
-        max_string_len: u32,
+        (max_string_len, redaction): (u32, &Redaction),
     ) {
         let wanted: Vec<(BinKey, Arc<BinaryTypes>, Vec<u64>)> = self
             .by_binary
@@ -111,8 +121,10 @@ impl TypeRecipes {
             let Some(bin) = binary(&key) else {
                 continue;
             };
+            // Once per binary: it looks at all of the binary's types.
+            let secrets = Secrets::of(&bin, redaction);
             for rtype in types {
-                self.install(kernel, &d, &bin, rtype, None, max_string_len);
+                self.install(kernel, &d, &bin, rtype, None, (max_string_len, &secrets));
             }
         }
     }

@@ -71,6 +71,7 @@ fn an_unused_binary_takes_its_type_recipes_with_it() {
                 strings: Vec::new(),
                 slices: Vec::new(),
                 ifaces: Vec::new(),
+                redaction: crate::redact::Redaction::off(),
             })),
         );
     }

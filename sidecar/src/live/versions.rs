@@ -80,6 +80,7 @@ impl<K: Kernel> Supervisor<K> {
         self.waiting_since.retain(|k, _| keep.contains(k));
         self.pipeline.retain_probe_counts(&attached);
         self.cfg = cfg;
+        self.sync_slots();
     }
 
     /// Detaches edited probes' previous versions wherever the new version

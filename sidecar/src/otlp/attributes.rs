@@ -55,6 +55,7 @@ fn scalar(v: &GoValue) -> Option<any_value::Value> {
         GoValue::Pointer(p) => V::StringValue(format!("{p:#x}")),
         GoValue::Str { text, .. } => V::StringValue(text.clone()),
         GoValue::Interface(why) | GoValue::Unavailable(why) => V::StringValue(unavailable(why)),
+        GoValue::Redacted(text) => V::StringValue(text.clone()),
         GoValue::Bytes { data, .. } => V::StringValue(bytes_text(data)),
         GoValue::Struct(_) | GoValue::Array(_) | GoValue::Seq { .. } | GoValue::Dynamic { .. } => {
             return None

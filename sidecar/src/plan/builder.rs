@@ -11,6 +11,7 @@ use super::budget::{Budget, Priority, Spent};
 use super::contract::{Shape, SitePlan, Value};
 use super::emit::{self, Access, Base, Mem};
 use super::map::PendingGroup;
+use super::secrets::Secrets;
 use super::walk::{At, Scope};
 
 /// The probe's limits on what one value shows.
@@ -27,6 +28,8 @@ pub(super) struct Limits {
 /// One site's plan under construction.
 pub(super) struct Builder<'t> {
     pub(super) types: &'t TypeTable,
+    /// What is never copied (`redact:`).
+    pub(super) secrets: &'t Secrets,
     pub(super) layout: RuntimeLayout,
     pub(super) limits: Limits,
     pub(super) recipe: RawRecipe,
@@ -64,7 +67,7 @@ pub(super) struct Checkpoint {
 impl<'t> Builder<'t> {
     /// An empty plan of site `site`; `extras`: whether extras are planned.
     pub(super) fn new(
-        types: &'t TypeTable,
+        (types, secrets): (&'t TypeTable, &'t Secrets),
         layout: RuntimeLayout,
         site: u8,
         (goid, stack_hi): (u32, u32),
@@ -79,6 +82,7 @@ impl<'t> Builder<'t> {
         };
         Builder {
             types,
+            secrets,
             layout,
             limits: Limits {
                 max_string_len: spec.max_string_len,
@@ -184,6 +188,16 @@ impl<'t> Builder<'t> {
     pub(super) fn value(&mut self, path: &str, param: &str, ty: TypeId, parts: &[Part]) -> Value {
         let types = self.types;
         let location = describe(parts);
+        // Each name on the way is matched alone: `creds.Token` and
+        // `password.Salt` are both redacted.
+        if path.split('.').any(|n| self.secrets.hides(n)) {
+            return Value {
+                name: path.to_string(),
+                ty: types.get(ty).name.clone(),
+                location,
+                shape: self.redacted(),
+            };
+        }
         let mut at = At::Parts(parts.iter());
         let mut field_path: Vec<&str> = path.split('.').skip(1).collect();
         if let (true, Kind::Pointer { elem: Some(elem) }, [p]) =
@@ -211,6 +225,11 @@ impl<'t> Builder<'t> {
             location,
             shape,
         }
+    }
+
+    /// The shape of a redacted value: no op, the replacement.
+    pub(super) fn redacted(&self) -> Shape {
+        Shape::Redacted(self.secrets.redaction.replacement().to_string())
     }
 
     /// Shows whole pointer values as their pointees, in order, while the

@@ -104,6 +104,9 @@ pub enum Shape {
     Array(Vec<Shape>),
     /// Not captured; the reason is shown to the user.
     Unavailable(String),
+    /// Not copied out of the program because its name matched
+    /// `redact.names`; the outputs show this replacement in its place.
+    Redacted(String),
 }
 
 /// How a small map's entries were captured.
@@ -220,6 +223,18 @@ pub struct Plan {
     pub ret: SitePlan,
     /// Things the user should know (unreadable floats, truncation…).
     pub warnings: Vec<String>,
+    /// The probe's `when`: calls whose arguments fail it are not delivered.
+    pub when: Option<std::sync::Arc<crate::condition::Condition>>,
+    /// The probe's `when_return`, on arguments, results and `duration`.
+    pub when_return: Option<std::sync::Arc<crate::condition::Condition>>,
+}
+
+impl Plan {
+    /// Only the entry is probed (`returns: false`, `latency: false`): each
+    /// call is delivered at its entry, untimed.
+    pub fn entry_only(&self) -> bool {
+        self.ret_offsets.is_empty() && !self.instant
+    }
 }
 
 /// How to decode a `ty` from its bytes alone, when it has no pointer to follow.

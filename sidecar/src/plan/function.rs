@@ -12,6 +12,7 @@ use crate::recipe::{MAX_STRING, SITE_ENTRY, SITE_RETURN};
 use super::builder::Builder;
 use super::contract::{byte_layout, ByteLayout, Plan, Shape, Value};
 use super::emit;
+use super::secrets::Secrets;
 
 /// The end of a "no argument X" message: what the function does take.
 fn arguments(available: &[String]) -> String {
@@ -52,6 +53,37 @@ pub enum PlanError {
     /// No RET instruction was found: returns cannot be observed.
     #[error("function {0} has no RET instruction (it never returns normally); results and latency cannot be captured")]
     NoRet(String),
+    /// `when` or `when_return` reads a value the probe does not capture.
+    #[error("{field} reads `{name}`, which is not captured at {site} of {function}; {}", arguments(.available))]
+    ConditionName {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The function.
+        function: String,
+        /// The name read.
+        name: String,
+        /// `entry` or `its return`.
+        site: &'static str,
+        /// What is captured there.
+        available: Vec<String>,
+    },
+    /// `when` or `when_return` reads a redacted value.
+    #[error("{field} reads `{name}`, which redact.names keeps gotel from ever reading; condition on another value")]
+    ConditionRedacted {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The name read.
+        name: String,
+    },
+    /// `when` or `when_return` does not parse (config validation says so
+    /// first; this covers specs built otherwise).
+    #[error("{field}: {error}")]
+    Condition {
+        /// `when` or `when_return`.
+        field: &'static str,
+        /// The parse error.
+        error: crate::condition::ConditionError,
+    },
 }
 
 /// Plans `spec` against `bin`: one plan per function it names (several
@@ -83,6 +115,10 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
     if ret_offsets.is_empty() && !instant {
         return Err(PlanError::NoRet(f.name.clone()));
+    }
+    // Entry-only (no results, no latency): one trap per call.
+    if spec.entry_only() {
+        ret_offsets.clear();
     }
     let mut warnings = Vec::new();
 
@@ -149,8 +185,10 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
 
     let g = bin.g_offsets();
+    let secrets = Secrets::of(bin, &spec.redact);
     let ctx = SiteCtx {
         types,
+        secrets: &secrets,
         layout: bin.dwarf.layout,
         g: (g.goid as u32, g.stack_hi as u32),
         spec,
@@ -175,22 +213,88 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ));
     }
     let entry_args = entry.entry_args;
+    let (mut entry, mut ret) = (entry.finish(), ret.finish());
+    // A probe that keeps some calls only: its return must know which.
+    if (spec.sample.is_some() || spec.rate_limit.is_some()) && !ret_offsets.is_empty() {
+        entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
+        ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
+    }
+    let names = |site: &super::SitePlan| -> Vec<String> {
+        site.values.iter().map(|v| v.name.clone()).collect()
+    };
+    let mut seen = names(&entry);
+    // A redacted value is never read: a condition cannot see it.
+    let redacted = |c: &Option<String>, field: &'static str| -> Result<(), PlanError> {
+        let Some(Ok(c)) = c.as_deref().map(crate::condition::Condition::parse) else {
+            return Ok(());
+        };
+        let names = c.paths().into_iter().flatten();
+        match names.into_iter().find(|n| spec.redact.matches(n)) {
+            Some(name) => Err(PlanError::ConditionRedacted {
+                field,
+                name: name.to_string(),
+            }),
+            None => Ok(()),
+        }
+    };
+    redacted(&spec.when, "when")?;
+    redacted(&spec.when_return, "when_return")?;
+    let when = condition(&spec.when, "when", &f.name, &seen, "entry")?;
+    seen.extend(names(&ret));
+    seen.push("duration".into());
+    let when_return = condition(
+        &spec.when_return,
+        "when_return",
+        &f.name,
+        &seen,
+        "its return",
+    )?;
     Ok(Plan {
+        when,
+        when_return,
         function: f.name.clone(),
         signature: crate::golang::signature(bin, f),
         entry_offset,
         ret_offsets,
         instant,
         entry_args,
-        entry: entry.finish(),
-        ret: ret.finish(),
+        entry,
+        ret,
         warnings,
     })
+}
+
+/// Parses `text` (a probe's `field`) and checks that every value it reads
+/// is captured (`seen`) at `site` of `function`.
+fn condition(
+    text: &Option<String>,
+    field: &'static str,
+    function: &str,
+    seen: &[String],
+    site: &'static str,
+) -> Result<Option<std::sync::Arc<crate::condition::Condition>>, PlanError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let c = crate::condition::Condition::parse(text)
+        .map_err(|error| PlanError::Condition { field, error })?;
+    if let Some(name) = c.roots().into_iter().find(|r| !seen.iter().any(|s| s == r)) {
+        return Err(PlanError::ConditionName {
+            field,
+            function: function.to_string(),
+            name: name.to_string(),
+            site,
+            available: seen.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        });
+    }
+    Ok(Some(std::sync::Arc::new(c)))
 }
 
 /// What planning one site of one function needs.
 pub(super) struct SiteCtx<'a> {
     pub(super) types: &'a TypeTable,
+    /// What is never copied (`redact:`).
+    pub(super) secrets: &'a Secrets,
     pub(super) layout: RuntimeLayout,
     /// goid and stack.hi offsets in runtime.g.
     pub(super) g: (u32, u32),
@@ -269,7 +373,14 @@ impl<'a> SiteCtx<'a> {
         least: &[(u32, u32)],
     ) -> Builder<'a> {
         let spec = self.spec;
-        let mut b = Builder::new(self.types, self.layout, site, self.g, spec, extras);
+        let mut b = Builder::new(
+            (self.types, self.secrets),
+            self.layout,
+            site,
+            self.g,
+            spec,
+            extras,
+        );
         b.reserve_after(0, later);
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;

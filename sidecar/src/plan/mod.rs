@@ -1,7 +1,7 @@
 //! Compiles "this function, these values" into the fixed-size recipes the
 //! BPF program interprets, plus the shapes the decoder needs to turn the
 //! captured bytes back into Go values. A pure function of the binary and
-//! the probe spec.
+//! the probe spec (which carries the config's `redact:`).
 //!
 //! - `contract`: the shapes, the one contract between recipes and `decode`.
 //! - `function`: function lookup, the ABI cross-check, one plan per site.
@@ -10,6 +10,7 @@
 //! - `walk`: the walker over one value, wherever it is; `slice` and `map`
 //!   the kinds that need more than one op.
 //! - `type_recipe`: the recipes of interfaces' dynamic types.
+//! - `secrets`: what `redact:` keeps out of every recipe.
 
 mod budget;
 mod builder;
@@ -17,6 +18,7 @@ mod contract;
 mod emit;
 mod function;
 mod map;
+mod secrets;
 mod slice;
 mod type_recipe;
 mod walk;
@@ -28,6 +30,7 @@ pub use contract::{
     byte_layout, ByteLayout, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
+pub use secrets::Secrets;
 pub use type_recipe::{
     likely_types, plan_type, pointer_shaped, IfaceAt, SliceAt, TypePlan, TYPES_PER_BINARY,
     TYPE_DATA,

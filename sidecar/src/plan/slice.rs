@@ -15,6 +15,7 @@ use crate::recipe::{MAX_DATA, MAX_STRING, OP_ELEMS, OP_GROUP, OP_STRING, OP_STRI
 use super::builder::Builder;
 use super::contract::{byte_layout, ByteLayout, Shape};
 use super::emit::{self, Access, Base, Mem};
+use super::secrets::first_redacted;
 use super::walk::{At, Scope};
 
 /// A slice header: its array, its length when direct, its capacity.
@@ -57,7 +58,11 @@ impl Builder<'_> {
         if let Some(e) = elem.filter(|e| !s.in_elem && self.needs_elem_ops(*e)) {
             return self.elems(e, ty, (array, len, cap), name, s);
         }
-        let layout = elem.and_then(|e| byte_layout(types, e));
+        // Elements holding a redacted field are never copied as one run
+        // (element ops pass over it; inside an element: the length only).
+        let layout = elem
+            .filter(|e| first_redacted(types, *e, &self.secrets.redaction, 0).is_none())
+            .and_then(|e| byte_layout(types, e));
         let elem_size = elem.map(|e| types.get(e).size).unwrap_or(0);
         let max = match (&layout, elem_size) {
             (Some(ByteLayout::Byte), _) => self.limits.max_string_len,
@@ -92,7 +97,10 @@ impl Builder<'_> {
                 self.limits.pointer_depth > 0 && !matches!(types.get(*p).kind, Kind::Unsupported(_))
             }
             Kind::Unsupported(_) => false,
-            _ => byte_layout(types, e).is_none(),
+            _ => {
+                byte_layout(types, e).is_none()
+                    || first_redacted(types, e, &self.secrets.redaction, 0).is_some()
+            }
         }
     }
 

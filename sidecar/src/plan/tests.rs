@@ -155,7 +155,12 @@ fn plan_site(
     let (a, r): (Vec<&Param>, Vec<&Param>) = (a.iter().collect(), r.iter().collect());
     let ids = |l: &[(&str, TypeId)]| l.iter().map(|(_, t)| *t).collect::<Vec<_>>();
     let assignment = abi::assign(&types.t, &ids(args), &ids(results)).map_err(|e| e.to_string());
+    let secrets = crate::plan::Secrets {
+        redaction: probe.redact.clone(),
+        ..crate::plan::Secrets::off()
+    };
     let mut ctx = SiteCtx {
+        secrets: &secrets,
         types: &types.t,
         layout: swiss(),
         g: (152, 8),
@@ -763,5 +768,7 @@ mod crowded;
 #[path = "tests_unknown.rs"]
 mod unknown;
 
+#[path = "tests_redact.rs"]
+mod redact;
 #[path = "tests_strings.rs"]
 mod strings;

@@ -124,7 +124,7 @@ fn a_type_recipe_copies_string_slices_and_spends_its_ops_shallow_first() {
             ("Err", t.error),
         ],
     );
-    let p = plan_type(&t.t, outer, 32).unwrap();
+    let p = plan_type(&t.t, outer, 32, &crate::plan::Secrets::off()).unwrap();
     let r = &p.recipe;
     assert_eq!(usize::from(r.n_ops), MAX_TYPE_OPS);
     // The head, then the outer fields (depth 1), then Inner's strings.
@@ -165,14 +165,14 @@ fn a_type_recipe_shortens_its_last_strings_to_stay_within_its_bytes() {
     let wide = t.strukt("main.Wide", &fields);
     // Head: 16 + 256 bytes; each string 16 + 256: 14 full strings fit
     // in 4096 bytes, then what is left.
-    let p = plan_type(&t.t, wide, 256).unwrap();
+    let p = plan_type(&t.t, wide, 256, &crate::plan::Secrets::off()).unwrap();
     let lens: Vec<u16> = p.recipe.ops[1..usize::from(p.recipe.n_ops)]
         .iter()
         .map(|o| o.max_len)
         .collect();
     assert_eq!(lens.len(), 14);
     assert!(lens.iter().all(|l| *l == 256), "{lens:?}");
-    let p = plan_type(&t.t, wide, 200).unwrap();
+    let p = plan_type(&t.t, wide, 200, &crate::plan::Secrets::off()).unwrap();
     let lens: Vec<u16> = p.recipe.ops[1..usize::from(p.recipe.n_ops)]
         .iter()
         .map(|o| o.max_len)

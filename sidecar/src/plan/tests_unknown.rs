@@ -18,7 +18,12 @@ fn plan_unknown(t: &Types, unknown: &Incomplete, site: u8, args: &[(&str, TypeId
     let a: Vec<&Param> = a.iter().collect();
     let ids: Vec<TypeId> = args.iter().map(|(_, ty)| *ty).collect();
     let assignment = abi::assign(&t.t, &ids, &[]).map_err(|e| e.to_string());
+    let secrets = crate::plan::Secrets {
+        redaction: probe.redact.clone(),
+        ..crate::plan::Secrets::off()
+    };
     let ctx = SiteCtx {
+        secrets: &secrets,
         types: &t.t,
         layout: swiss(),
         g: (152, 8),

@@ -20,6 +20,8 @@ use crate::recipe::{
 
 use super::contract::{byte_layout, ByteLayout};
 use super::emit::{self, Access, Base, Mem};
+use super::secrets::{first_redacted, Secrets};
+use crate::redact::Redaction;
 
 /// Bytes of a dynamic value copied whole: its scalars and pointers.
 const HEAD_MAX: u64 = 256;
@@ -79,6 +81,8 @@ pub struct TypePlan {
     pub slices: Vec<SliceAt>,
     /// Interfaces, followed in turn.
     pub ifaces: Vec<IfaceAt>,
+    /// The fields planned without ops (`redact:`): decoding shows them so.
+    pub redaction: Redaction,
 }
 
 /// Plans the recipe of dynamic type `ty` (the interface's dynamic type
@@ -89,8 +93,14 @@ pub struct TypePlan {
 /// slices, interfaces), shallower fields before deeper ones and in field
 /// order at one depth, while [`MAX_TYPE_OPS`] ops and [`TYPE_DATA`]
 /// bytes last: a struct's own strings and error before the internals of
-/// the structs inside it.
-pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<TypePlan> {
+/// the structs inside it. A redacted field gets no op, and the head stops
+/// before the first one (see `secrets`).
+pub fn plan_type(
+    types: &TypeTable,
+    ty: TypeId,
+    max_string_len: u32,
+    secrets: &Secrets,
+) -> Option<TypePlan> {
     let value_ty = match &types.get(ty).kind {
         Kind::Pointer { elem: Some(e) } => *e,
         Kind::Pointer { .. } | Kind::UnsafePointer | Kind::Map { .. } | Kind::Chan | Kind::Func => {
@@ -106,8 +116,14 @@ pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<T
         strings: Vec::new(),
         slices: Vec::new(),
         ifaces: Vec::new(),
+        redaction: secrets.redaction.clone(),
     };
-    let size = types.get(value_ty).size.min(HEAD_MAX);
+    let r = &secrets.redaction;
+    let size = types
+        .get(value_ty)
+        .size
+        .min(HEAD_MAX)
+        .min(first_redacted(types, value_ty, r, 0).unwrap_or(u64::MAX));
     let mut bytes = 0;
     if size > 0 {
         let op = emit::op(OP_BYTES, 1, size as u16, value_at(0), None);
@@ -116,14 +132,15 @@ pub fn plan_type(types: &TypeTable, ty: TypeId, max_string_len: u32) -> Option<T
     }
     let max = max_string_len.clamp(1, MAX_STRING);
     let mut wants = Vec::new();
-    collect(types, value_ty, 0, 0, &mut wants);
+    collect(types, value_ty, (0, 0), r, &mut wants);
     // Stable: field order within one depth.
     wants.sort_by_key(|w| w.depth);
     for w in wants {
         if usize::from(p.recipe.n_ops) + w.ops() > MAX_TYPE_OPS {
             continue;
         }
-        let Some(b) = add(&mut p, &w, max, TYPE_DATA.saturating_sub(bytes)) else {
+        let room = TYPE_DATA.saturating_sub(bytes);
+        let Some(b) = add(&mut p, &w, (max, secrets.dyn_head), room) else {
             continue;
         };
         bytes += b;
@@ -171,8 +188,15 @@ impl Want {
     }
 }
 
-/// Lists what the head cannot show at offset `off`, in field order.
-fn collect(types: &TypeTable, ty: TypeId, off: u64, depth: u32, out: &mut Vec<Want>) {
+/// Lists what the head cannot show at offset `off`, in field order,
+/// passing over redacted fields.
+fn collect(
+    types: &TypeTable,
+    ty: TypeId,
+    (off, depth): (u64, u32),
+    r: &Redaction,
+    out: &mut Vec<Want>,
+) {
     if depth > 8 {
         return;
     }
@@ -184,20 +208,21 @@ fn collect(types: &TypeTable, ty: TypeId, off: u64, depth: u32, out: &mut Vec<Wa
         }
         Kind::Slice { elem: Some(e) } => {
             let es = types.get(*e).size;
-            if let Some(layout) = byte_layout(types, *e).filter(|_| (1..=255).contains(&es)) {
+            let whole = (1..=255).contains(&es) && first_redacted(types, *e, r, 0).is_none();
+            if let Some(layout) = byte_layout(types, *e).filter(|_| whole) {
                 want(What::Slice(layout, es));
             }
         }
         Kind::Interface { empty } => want(What::Iface(*empty)),
         Kind::Struct { fields } => {
-            for f in fields {
-                collect(types, f.ty, off + f.offset, depth + 1, out);
+            for f in fields.iter().filter(|f| !r.matches(&f.name)) {
+                collect(types, f.ty, (off + f.offset, depth + 1), r, out);
             }
         }
         Kind::Array { elem, len } => {
             let es = types.get(*elem).size;
             for i in 0..(*len).min(ARRAY_MAX) {
-                collect(types, *elem, off + i * es, depth + 1, out);
+                collect(types, *elem, (off + i * es, depth + 1), r, out);
             }
         }
         _ => {}
@@ -206,8 +231,9 @@ fn collect(types: &TypeTable, ty: TypeId, off: u64, depth: u32, out: &mut Vec<Wa
 
 /// Appends the ops of `w` (ops are checked by the caller), copying at
 /// most `max` bytes per string and taking at most `room` bytes of the
-/// record: the bytes taken, None when it does not fit at all.
-fn add(p: &mut TypePlan, w: &Want, max: u32, room: u32) -> Option<u32> {
+/// record: the bytes taken, None when it does not fit at all. A nested
+/// interface's head is at most `dyn_head` bytes (see `secrets`).
+fn add(p: &mut TypePlan, w: &Want, (max, dyn_head): (u32, u32), room: u32) -> Option<u32> {
     // The most bytes a run may copy in what is left.
     let fit = |want: u32, unit: u32| {
         let left = room.checked_sub(emit::STR_HEAD)? / unit * unit;
@@ -260,7 +286,8 @@ fn add(p: &mut TypePlan, w: &Want, max: u32, room: u32) -> Option<u32> {
             let tw = emit::type_word(at, *empty).expect("one hop");
             let type_op = emit::append(&mut p.recipe, emit::op(OP_SCALAR, 8, 0, tw, None))?;
             let data = value_at(w.off + 8).follow_to(0).expect("one hop");
-            let mut d = emit::op(OP_BYTES, 1, NESTED_HEAD, data, None);
+            let head = NESTED_HEAD.min(dyn_head as u16);
+            let mut d = emit::op(OP_BYTES, 1, head, data, None);
             emit::dynamic(&mut d, type_op);
             let data_op = emit::append(&mut p.recipe, d)?;
             p.ifaces.push(IfaceAt {
@@ -404,7 +431,7 @@ mod tests {
     #[test]
     fn a_pointer_type_is_planned_on_its_pointee_with_every_string_and_interface() {
         let (t, p) = table();
-        let plan = plan_type(&t, p, 100).unwrap();
+        let plan = plan_type(&t, p, 100, &Secrets::off()).unwrap();
         assert_eq!(plan.head_op, Some(0));
         assert_eq!(plan.strings, vec![(8, 1)]);
         assert_eq!(
@@ -449,6 +476,6 @@ mod tests {
             size: 8,
             kind: Kind::Func,
         });
-        assert_eq!(plan_type(&t, f, 64), None);
+        assert_eq!(plan_type(&t, f, 64, &Secrets::off()), None);
     }
 }

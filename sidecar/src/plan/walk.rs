@@ -190,6 +190,11 @@ impl Builder<'_> {
                 fields
                     .iter()
                     .map(|f| {
+                        if self.secrets.hides(&f.name) {
+                            // No op: at the probe its parts are passed over.
+                            at.skip(types, f.ty);
+                            return (f.name.clone(), self.redacted());
+                        }
                         let name = format!("{name}.{}", f.name);
                         (
                             f.name.clone(),
@@ -325,19 +330,24 @@ impl Builder<'_> {
         };
         let mut strings = Vec::new();
         let mut head_op = None;
+        // Where a type that may be held here has a redacted field in the
+        // bytes read on speculation, only the type's own recipe reads them
+        // (see `secrets`): even an empty head hands the value over to it.
+        let (dyn_string, dyn_head) = (self.secrets.dyn_string, self.secrets.dyn_head);
         if let Some(data) = data {
             // Always, when there is room: the string its data pointer
             // points at, which is the value of a `string` and the message
             // of the common errors.
             let max = self.limits.max_string_len;
             let op = emit::op(OP_STRING, 1, max as u16, data.clone(), None);
-            if let Some(op) = self.push(op, emit::run_bytes(max), s.who) {
+            if !dyn_string {
+            } else if let Some(op) = self.push(op, emit::run_bytes(max), s.who) {
                 strings.push((0, op));
             }
             // The value's first bytes, where its dynamic type's own recipe
             // (if installed) then runs: an extra; shorter per slice element.
             if self.budget.extras() {
-                let len = if s.in_elem { ELEM_DYN_HEAD } else { DYN_HEAD };
+                let len = if s.in_elem { ELEM_DYN_HEAD } else { DYN_HEAD }.min(dyn_head);
                 let op = emit::op(OP_BYTES, 1, len as u16, data, None);
                 head_op = self.push(op, emit::run_bytes(len), Priority::Extra);
                 if let Some(op) = head_op {

@@ -303,6 +303,14 @@ impl Gotel {
         exit_output(&mut self.child, &mut self.stdout, &mut self.stderr, &what)
     }
 
+    /// The admin endpoint's address, from its start-up log line.
+    pub fn admin_address(&mut self) -> String {
+        self.wait_log("admin endpoint", Duration::from_secs(10))["address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// [`Gotel::stop`] for a gotel started by [`Gotel::run_in`]: SIGINT to
     /// the wrapper's child, which is gotel.
     pub fn stop_wrapped(mut self) -> (Vec<Value>, Vec<String>) {
@@ -398,6 +406,13 @@ pub fn now_ns() -> u64 {
 
 /// The body of `GET path` from an HTTP server at `addr` (HTTP/1.0, so the
 /// server closes the connection after the response).
+/// The JSON body of `GET path` on the admin endpoint at `addr`.
+pub fn admin_json(addr: &str, path: &str) -> Value {
+    let response = http_get(addr, path);
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
+}
+
 pub fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();

@@ -1,0 +1,82 @@
+//! Safe on a hot function: the breaker detaches a probe hit too often
+//! and the app gets its speed back, then attaches it again after a
+//! cool-down that doubles while it keeps tripping. Alone in its test
+//! binary: it measures the app's speed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The hot loop's next `n` reports (calls/s, each over 250 ms), sorted.
+fn rates(app: &mut Target, n: usize) -> Vec<f64> {
+    let mut r: Vec<f64> = (0..n)
+        .map(|_| {
+            let l = app
+                .stdout
+                .wait_for("a rate", Duration::from_secs(5), |l| l.starts_with("rate "));
+            l[5..].parse::<f64>().unwrap()
+        })
+        .collect();
+    r.sort_by(f64::total_cmp);
+    r
+}
+
+#[test]
+fn the_breaker_detaches_a_probe_on_a_tight_loop_and_attaches_it_after_the_cooldown() {
+    let tc = toolchains().pop().unwrap();
+    let v = &tc.version;
+    let bin = build(&tc, "hotloop", "breaker", &[]);
+    let mut app = Target::start(&bin, &["-duration", "60s"], "rate");
+    // The median of a second: other jobs share the machine.
+    let untraced = rates(&mut app, 4)[2];
+    let config = format!(
+        "admin: 127.0.0.1:0\ndefaults:\n  breaker_cooldown: 6s\nprobes:\n  - function: main.spin\n    target: {{ pid: {} }}\n",
+        app.pid()
+    );
+    let mut gotel = Gotel::run(&config, 0);
+    let admin = gotel.admin_address();
+    gotel.wait_log("attached", Duration::from_secs(30));
+    let attached = Instant::now();
+    let trip = gotel.wait_log(
+        "breaker: the probe is hit too often",
+        Duration::from_secs(10),
+    );
+    // Within about a second of hits over the threshold.
+    let took = attached.elapsed();
+    eprintln!("{v}: tripped {took:?} after attaching");
+    assert!(took < Duration::from_secs(4), "{v}: {took:?} {trip}");
+    assert_eq!(trip["max_hits_per_second"], 10_000, "{v}: {trip}");
+    assert!(
+        trip["hits_per_second"].as_u64().unwrap() > 10_000,
+        "{v}: {trip}"
+    );
+    assert_eq!(trip["cooldown_s"], 6, "{v}: {trip}");
+    let p = &admin_json(&admin, "/probes")["probes"][0];
+    assert_eq!(p["breaker"]["open"], true, "{v}: {p}");
+    assert_eq!(p["breaker"]["trips"], 1, "{v}: {p}");
+    assert_eq!(p["attached"], serde_json::json!([]), "{v}: {p}");
+    // The app has its speed back, within the cool-down: the best 250 ms of
+    // the two seconds after gotel has read the records the flood left (on
+    // 2 shared cores, its work and other jobs' slow the app too).
+    let _ = rates(&mut app, 8);
+    let after = *rates(&mut app, 8).last().unwrap();
+    eprintln!("{v}: untraced {untraced:.0} calls/s, after the trip {after:.0} calls/s");
+    assert!(after >= 0.8 * untraced, "{v}: {after} < 80% of {untraced}");
+    // The cool-down over, it is attached again, trips again at once, and
+    // waits twice as long.
+    gotel.wait_log("breaker: cool-down over", Duration::from_secs(10));
+    gotel.wait_log("attached", Duration::from_secs(10));
+    let again = gotel.wait_log(
+        "breaker: the probe is hit too often",
+        Duration::from_secs(10),
+    );
+    assert_eq!(again["cooldown_s"], 12, "{v}: {again}");
+    let (_, logs) = gotel.stop();
+    let stopped = stopped_record(&logs);
+    assert_eq!(stopped["breaker_trips"], 2, "{v}: {stopped}");
+    // Calls open at detach are never mis-paired: unmatched returns only
+    // come from attaching mid-call.
+    assert_eq!(stopped["panicked"], 0, "{v}: {stopped}");
+}
