@@ -231,6 +231,8 @@ fn case(
         origin: Arc::new(origin),
         names: Arc::new(NoNames),
         marker: None,
+        // No kernel here: no per-probe limits or counters slot.
+        slot: 0,
         every_process: None,
     });
     let cookie = id as u32 * 2;
