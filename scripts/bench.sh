@@ -119,8 +119,8 @@ settle() {
   done
 }
 
-say "Building gotel: cargo build --release -p gotel --example userspace_bench"
-cargo build --release -p gotel --example userspace_bench
+say "Building gotel: cargo build --release -p gotel --bins --example userspace_bench"
+cargo build --release -p gotel --bins --example userspace_bench
 gotel=target/release/gotel
 
 # bpftrace is the peer the issue compares with; Debian packages it.
