@@ -166,6 +166,7 @@ mapfile -t work_rets < <(for r in $(rets_of main.work); do file_offset "$r"; don
 say "main.work: entry at file offset $work_entry, RETs at ${work_rets[*]}"
 
 results=$work/results
+: >"$results"
 
 # Starts the app ($1: work or nested) waiting for a newline on fd 3 (a FIFO held open
 # read-write here, so that neither side blocks on open); sets app_pid.
