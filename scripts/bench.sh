@@ -1,21 +1,40 @@
 #!/usr/bin/env bash
-# Measures what tracing costs: integration/bench calls main.work in a tight loop, once
-# without gotel and once with gotel attached, and this compares the two. Not part of
-# scripts/test.sh: it takes about a minute and its numbers depend on the machine.
+# Measures what tracing costs, side by side in one run. integration/bench calls a
+# //go:noinline function in a tight loop on one goroutine; each row runs it for
+# BENCH_DURATION with one tracer attached (or none):
+#
+#   untraced          main.work, nothing attached
+#   floor             the same two traps per call (entry + RET) running an empty BPF program
+#   gotel             3 ints + a 40-byte string at entry, the int result + latency at the RET
+#   bpftrace          the same values, the same two sites, printed per call
+#   untraced nested   main.workNested(*Order, int), nothing attached
+#   gotel nested      the nested struct (a string, an int) and a 3-element slice of structs
+#   gotel entry-only  main.work with `returns: false` + `latency: false`: one trap per call
+#
+# and prints ns/call, ns/call added, the ratios gotel/floor and gotel/bpftrace, and the
+# kernel's own BPF run time per hit (bpf_stats). Then the userspace side alone, on one
+# core, fed synthetic records: decode + JSONL (events/s) and OTLP export to a local
+# receiver (calls/s), with the time per stage (sidecar/examples/userspace_bench.rs).
+# Not part of scripts/test.sh: it takes a few minutes and its numbers depend on the
+# machine.
 #
 #   sudo ./scripts/bench.sh
 #
 # Environment:
-#   BENCH_DURATION    how long each run calls work (default 5s)
-#   BENCH_GOROUTINES  space-separated goroutine counts to measure (default "1 2")
-#   BENCH_PROBE_EXTRA extra YAML lines for the probe, e.g. '    args: []' (4-space indent)
+#   BENCH_DURATION    how long each row calls the function (default 5s)
+#   BENCH_GOROUTINES  goroutines calling it (default 1)
+#   BENCH_ROWS        the rows to run, by key (default: all of them, in the order above):
+#                     untraced floor gotel bpftrace untraced-nested gotel-nested gotel-entry
+#   BENCH_USERSPACE   0: skip the userspace measurement (default 1)
+#   BENCH_PERF        1: also `perf record` the userspace measurement and print its top
+#                     symbols (needs perf, Debian package linux-perf)
 #
-# Root is required: gotel attaches uprobes, and the BPF run-time statistics
-# (kernel.bpf_stats_enabled) are switched on for the traced part of each run.
+# Root is required: the tracers attach uprobes, and the BPF run-time statistics
+# (kernel.bpf_stats_enabled) are switched on for the measured part of each row.
 set -euo pipefail
 
 if [[ $(id -u) != 0 ]]; then
-  echo "bench.sh: must run as root (gotel attaches eBPF uprobes): sudo $0" >&2
+  echo "bench.sh: must run as root (the tracers attach eBPF uprobes): sudo $0" >&2
   exit 1
 fi
 
@@ -25,17 +44,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 
 duration=${BENCH_DURATION:-5s}
-goroutine_counts=${BENCH_GOROUTINES:-1 2}
+goroutines=${BENCH_GOROUTINES:-1}
+rows=${BENCH_ROWS:-untraced floor gotel bpftrace untraced-nested gotel-nested gotel-entry}
 
 work=$(mktemp -d -t gotel-bench.XXXXXX)
 app_pid=""
-gotel_pid=""
+tracer_pid=""
 stats_before=$(sysctl -n kernel.bpf_stats_enabled)
 # Whatever happens, leave nothing running, restore the BPF stats switch (it costs
 # every BPF program on the machine two clock reads per run) and remove temp files.
 cleanup() {
   local rc=$?
-  [[ -z "$gotel_pid" ]] || kill -KILL "$gotel_pid" 2>/dev/null || true
+  [[ -z "$tracer_pid" ]] || kill -KILL "$tracer_pid" 2>/dev/null || true
   [[ -z "$app_pid" ]] || kill -KILL "$app_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   sysctl -qw kernel.bpf_stats_enabled="$stats_before" || true
@@ -76,178 +96,299 @@ cpu_seconds() {
 # The value of key $1 in the app's result line "calls=… seconds=… rate=…".
 field() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p" "$2"; }
 
-say "Building gotel: cargo build --release -p gotel"
-cargo build --release -p gotel
+# "<programs> <run_time_ns> <run_cnt>" of the BPF programs process $1 holds: their ids
+# from its file descriptors' fdinfo (this bpftool does not name programs' processes),
+# so that another tracer's programs (a concurrent test's gotel) never count; uprobes only
+# (gotel's exec/exit tracepoint programs are not per call).
+bpf_stats() {
+  local ids
+  ids=$(cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '$1 == "prog_id:" { print $2 }' | sort -un | paste -sd,)
+  bpftool prog show --json | jq -r --argjson ids "[$ids]" '
+    [.[] | select(.type == "kprobe" and (.id as $i | any($ids[]; . == $i)))]
+    | "\(length) \(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'
+}
+
+# Waits until file $1 stops growing (the tracer has drained what it was sent).
+settle() {
+  local size=-1 now
+  for _ in $(seq 1 300); do
+    now=$(stat -c %s "$1")
+    [[ "$now" == "$size" ]] && return 0
+    size=$now
+    sleep 0.2
+  done
+}
+
+say "Building gotel: cargo build --release -p gotel --bins --example userspace_bench"
+cargo build --release -p gotel --bins --example userspace_bench
 gotel=target/release/gotel
+
+# bpftrace is the peer the issue compares with; Debian packages it.
+if ! command -v bpftrace >/dev/null; then
+  say "apt-get install bpftrace"
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends bpftrace >/dev/null || die "apt-get install bpftrace failed"
+fi
 
 # Debian's Go is the oldest supported toolchain, and what the demo uses.
 debian_go=${GOTEL_GO_TOOLCHAINS%%:*}
 say "Building integration/bench with $("$debian_go" version) into target/bench/bench"
 mkdir -p target/bench
 (cd integration/bench && "$debian_go" build -o ../../target/bench/bench .)
-app=target/bench/bench
+app=$PWD/target/bench/bench
+# Debian's bpftrace (0.17) is built without an instruction decoder, so it refuses a
+# probe at function+offset (a RET) unless the address belongs to no symbol. A copy
+# without the symbol table runs the very same code at the same addresses, and there it
+# takes a raw file offset. gotel needs the DWARF, so it traces the original.
+stripped=$PWD/target/bench/bench-nosym
+objcopy --strip-all "$app" "$stripped"
+
+# File offsets (what a uprobe is placed at) of a function's entry and of its RETs in
+# the app: from the symbol table and the disassembly, and the text segment's mapping.
+file_offset() {
+  # vaddr - segment vaddr + segment file offset, in the LOAD segment holding the address.
+  local a=$(($1)) type off va pa filesz memsz
+  while read -r type off va pa filesz memsz _; do
+    [[ "$type" == LOAD ]] || continue
+    if ((a >= va && a < va + memsz)); then
+      printf '0x%x\n' $((a - va + off))
+      return
+    fi
+  done < <(readelf -lW "$app")
+}
+rets_of() {
+  objdump -d --no-show-raw-insn "$app" |
+    awk -v f="<$1>:" '$2 == f { on = 1; next } on && NF == 0 { exit } on && $2 == "ret" { sub(":", "", $1); print "0x" $1 }'
+}
+work_entry=$(file_offset "0x$(nm "$app" | awk '$3 == "main.work" { print $1 }')")
+mapfile -t work_rets < <(for r in $(rets_of main.work); do file_offset "$r"; done)
+[[ -n "$work_entry" && ${#work_rets[@]} -gt 0 ]] || die "main.work's entry or RETs not found in $app"
+say "main.work: entry at file offset $work_entry, RETs at ${work_rets[*]}"
 
 results=$work/results
+: >"$results"
 
-# Runs the app without gotel; starts its line in $results with the rate.
-# (Called directly, not in $(…): die and the cleanup trap must act on this shell.)
-baseline() {
-  local goroutines=$1 out=$work/baseline-$1.out
-  say "Baseline: $app -duration $duration -goroutines $goroutines -no-wait"
-  "$app" -duration "$duration" -goroutines "$goroutines" -no-wait >"$out"
-  cat "$out" >&2
-  printf 'goroutines=%s base_rate=%s ' "$goroutines" "$(field rate "$out")" >>"$results"
-}
-
-# Runs the app with gotel attached to main.work; ends its line in $results with
-# key=value results.
-traced() {
-  local goroutines=$1 dir=$work/traced-$1
-  mkdir -p "$dir"
-  say "Traced: $app -duration $duration -goroutines $goroutines, gotel on main.work"
-  # The app waits for a newline on stdin before its loop; a FIFO held open read-write
-  # here lets us send it later without either side blocking on open.
+# Starts the app ($1: work or nested) waiting for a newline on fd 3 (a FIFO held open
+# read-write here, so that neither side blocks on open); sets app_pid.
+start_app() {
+  local bin=$1 fn=$2 dir=$3
   mkfifo "$dir/start"
   exec 3<>"$dir/start"
-  "$app" -duration "$duration" -goroutines "$goroutines" <&3 >"$dir/app.out" 2>&1 &
+  "$bin" -duration "$duration" -goroutines "$goroutines" -func "$fn" <&3 >"$dir/app.out" 2>&1 &
   app_pid=$!
   ready() { grep -qx ready "$dir/app.out" || ! alive "$app_pid"; }
   if ! wait_for 10 ready || ! grep -qx ready "$dir/app.out"; then
     die "the bench app did not print ready: $(cat "$dir/app.out")"
   fi
+}
 
-  cat >"$dir/gotel.yaml" <<EOF
-probes:
-  - function: main.work
-    target: { pid: $app_pid }
-${BENCH_PROBE_EXTRA:-}
-EOF
-  # Background jobs of a script start with SIGINT ignored; restore the default so the
-  # SIGINT below stops gotel as a Ctrl-C would. stderr is a file, so gotel logs JSON.
-  env --default-signal=INT "$gotel" run --config "$dir/gotel.yaml" \
-    >"$dir/calls.jsonl" 2>"$dir/gotel.log" 3>&- &
-  gotel_pid=$!
-  # -s: the shell creates gotel.log in the child, possibly after the first poll.
-  attached() { grep -qs '"attached"' "$dir/gotel.log" || ! alive "$gotel_pid"; }
-  if ! wait_for 15 attached || ! grep -q '"attached"' "$dir/gotel.log"; then
-    cat "$dir/gotel.log" >&2
-    die "gotel did not log \"attached\" within 15 s"
-  fi
-
-  # gotel's start-up (loading and attaching) is a one-off cost, reported apart.
-  local startup_cpu
-  startup_cpu=$(cpu_seconds "$gotel_pid")
-  # Count BPF run time only for the measured loop, not for attaching.
+# Starts the loop, waits for the app to finish, prints its result line.
+run_app() {
+  local dir=$1
   sysctl -qw kernel.bpf_stats_enabled=1
   echo >&3
   exec 3>&-
   wait "$app_pid" || die "the bench app failed: $(cat "$dir/app.out")"
   app_pid=""
   cat "$dir/app.out" >&2
+}
 
-  # Let gotel drain the ring buffer: wait until its output stops growing.
-  local size=-1 now
-  for _ in $(seq 1 300); do
-    now=$(stat -c %s "$dir/calls.jsonl")
-    [[ "$now" == "$size" ]] && break
-    size=$now
-    sleep 0.2
-  done
-  # Only this gotel's programs: a concurrent test run may have its own gotel_probe.
-  local bpf
-  bpf=$(bpftool prog show --json | jq -r --argjson pid "$gotel_pid" '
-    [.[] | select(.name == "gotel_probe")
-         | select((.pids // []) | length == 0 or any(.pid == $pid))]
-    | "\(length) \(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"')
-  local gotel_cpu
-  gotel_cpu=$(awk -v a="$(cpu_seconds "$gotel_pid")" -v b="$startup_cpu" 'BEGIN { printf "%.2f", a - b }')
+# One row's line in $results: key=value pairs.
+row_line() {
+  local key=$1 dir=$2 bpf=$3 emitted=$4 cpu=$5 extra=${6:-}
+  local progs run_time_ns run_cnt
+  read -r progs run_time_ns run_cnt <<<"$bpf"
+  printf 'row=%s calls=%s seconds=%s rate=%s emitted=%s progs=%s run_time_ns=%s run_cnt=%s tracer_cpu=%s %s\n' \
+    "$key" "$(field calls "$dir/app.out")" "$(field seconds "$dir/app.out")" \
+    "$(field rate "$dir/app.out")" "$emitted" "$progs" "$run_time_ns" "$run_cnt" "$cpu" "$extra" >>"$results"
+}
+
+untraced() {
+  local key=$1 fn=$2 dir=$work/$1
+  mkdir -p "$dir"
+  say "$key: $app -func $fn, nothing attached"
+  "$app" -duration "$duration" -goroutines "$goroutines" -func "$fn" -no-wait >"$dir/app.out"
+  cat "$dir/app.out" >&2
+  row_line "$key" "$dir" "0 0 0" 0 0
+}
+
+# A bpftrace row: $2 is the program. Its probes are on the stripped copy, which only
+# this app runs. Not `-p PID`: with it bpftrace detaches as soon as the app exits,
+# before its counters are read.
+bpftrace_row() {
+  local key=$1 program=$2 dir=$work/$1
+  mkdir -p "$dir"
+  printf '%s\n' "$program" >"$dir/prog.bt"
+  say "$key: bpftrace on $stripped: $(tr '\n' ' ' <"$dir/prog.bt")"
+  start_app "$stripped" work "$dir"
+  # --unsafe: the probes at raw offsets (see $stripped); the RLIMIT_MEMLOCK warning
+  # is harmless (the kernel accounts BPF memory to the cgroup).
+  env --default-signal=INT bpftrace --unsafe "$dir/prog.bt" \
+    >"$dir/out" 2>"$dir/err" 3>&- &
+  tracer_pid=$!
+  # Loaded programs are attached right after; a second more covers the last one.
+  loaded() { [[ $(bpf_stats "$tracer_pid" | cut -d' ' -f1) -ge 2 ]] || ! alive "$tracer_pid"; }
+  if ! wait_for 30 loaded || ! alive "$tracer_pid"; then
+    die "bpftrace did not load its programs: $(cat "$dir/err" "$dir/out")"
+  fi
+  sleep 1
+  local startup_cpu
+  startup_cpu=$(cpu_seconds "$tracer_pid")
+  run_app "$dir"
+  # The kernel's counters are complete once the app has exited.
+  local bpf cpu
+  bpf=$(bpf_stats "$tracer_pid")
+  settle "$dir/out"
+  cpu=$(awk -v a="$(cpu_seconds "$tracer_pid")" -v b="$startup_cpu" 'BEGIN { printf "%.2f", a - b }')
   sysctl -qw kernel.bpf_stats_enabled="$stats_before"
+  kill -INT "$tracer_pid"
+  wait "$tracer_pid" || true
+  tracer_pid=""
+  # Calls delivered: one "r …" line per return; "Lost N events" when its buffer overflowed.
+  local lines lost
+  lines=$(grep -c '^r ' "$dir/out" || true)
+  lost=$(sed -n 's/.*Lost \([0-9]*\) events.*/\1/p' "$dir/out" "$dir/err" | awk '{ n += $1 } END { print n + 0 }')
+  [[ "$key" == floor ]] || say "first lines: $(head -n 2 "$dir/out" | tr '\n' '|')"
+  row_line "$key" "$dir" "$bpf" "$lines" "$cpu" "lost=$lost"
+}
 
-  kill -INT "$gotel_pid"
-  gone() { ! alive "$gotel_pid"; }
+# A gotel row: $2 is the function called, $3 the probe's extra YAML lines.
+gotel_row() {
+  local key=$1 fn=$2 extra=$3 dir=$work/$1 function=main.work
+  [[ "$fn" == nested ]] && function=main.workNested
+  mkdir -p "$dir"
+  say "$key: gotel on $function${extra:+ ($(tr '\n' ' ' <<<"$extra"))}"
+  start_app "$app" "$fn" "$dir"
+  # The breaker (issue 12) would detach a probe hit this often; the bench measures the
+  # cost of tracing every call, so it is set out of reach.
+  cat >"$dir/gotel.yaml" <<EOF
+probes:
+  - function: $function
+    target: { pid: $app_pid }
+    max_hits_per_second: 1000000000
+$extra
+EOF
+  # Background jobs of a script start with SIGINT ignored; restore the default so the
+  # SIGINT below stops gotel as a Ctrl-C would. stderr is a file, so gotel logs JSON.
+  env --default-signal=INT "$gotel" run --config "$dir/gotel.yaml" \
+    >"$dir/calls.jsonl" 2>"$dir/gotel.log" 3>&- &
+  tracer_pid=$!
+  # -s: the shell creates gotel.log in the child, possibly after the first poll.
+  attached() { grep -qs '"attached"' "$dir/gotel.log" || ! alive "$tracer_pid"; }
+  if ! wait_for 15 attached || ! grep -q '"attached"' "$dir/gotel.log"; then
+    cat "$dir/gotel.log" >&2
+    die "gotel did not log \"attached\" within 15 s"
+  fi
+  # gotel's start-up (analysis, loading, attaching) is a one-off cost, left out.
+  local startup_cpu
+  startup_cpu=$(cpu_seconds "$tracer_pid")
+  run_app "$dir"
+  # The kernel's counters are complete once the app has exited (gotel then detaches).
+  local bpf cpu
+  bpf=$(bpf_stats "$tracer_pid")
+  settle "$dir/calls.jsonl"
+  cpu=$(awk -v a="$(cpu_seconds "$tracer_pid")" -v b="$startup_cpu" 'BEGIN { printf "%.2f", a - b }')
+  sysctl -qw kernel.bpf_stats_enabled="$stats_before"
+  kill -INT "$tracer_pid"
+  gone() { ! alive "$tracer_pid"; }
   wait_for 30 gone || die "gotel still running 30 s after SIGINT"
-  wait "$gotel_pid" || die "gotel exited with status $?: $(tail -n 5 "$dir/gotel.log")"
-  gotel_pid=""
-
+  wait "$tracer_pid" || die "gotel exited with status $?: $(tail -n 5 "$dir/gotel.log")"
+  tracer_pid=""
   local stopped
   stopped=$(grep '"stopped"' "$dir/gotel.log" | tail -n 1)
   [[ -n "$stopped" ]] || die "gotel logged no \"stopped\" record: $(tail -n 5 "$dir/gotel.log")"
   # tracing-subscriber's JSON puts the record's fields under "fields".
-  stopped=$(jq -r '(.fields // .) | "\(.calls) \(.events) \(.dropped) \(.read_faults) \(.unmatched_returns) \(.evicted_entries)"' <<<"$stopped")
+  stopped=$(jq -r '(.fields // .) | "dropped=\(.dropped) read_faults=\(.read_faults) unmatched=\(.unmatched_returns)"' <<<"$stopped")
   grep -E '"level":"(WARN|ERROR)"' "$dir/gotel.log" | head -n 5 >&2 || true
   say "first captured call: $(head -n 1 "$dir/calls.jsonl")"
-
-  # What gotel reports as the duration of a call that takes a few ns untraced.
-  local median_ns
-  median_ns=$(jq -s 'map(.duration_ns // empty) | sort | if length > 0 then .[length / 2 | floor] else 0 end' \
-    "$dir/calls.jsonl")
-
-  local progs run_time_ns run_cnt calls events dropped faults unmatched evicted
-  read -r progs run_time_ns run_cnt <<<"$bpf"
-  read -r calls events dropped faults unmatched evicted <<<"$stopped"
-  printf 'app_calls=%s seconds=%s rate=%s lines=%s gotel_calls=%s events=%s dropped=%s' \
-    "$(field calls "$dir/app.out")" "$(field seconds "$dir/app.out")" \
-    "$(field rate "$dir/app.out")" "$(wc -l <"$dir/calls.jsonl")" "$calls" "$events" "$dropped"
-  printf ' read_faults=%s unmatched=%s evicted=%s progs=%s run_time_ns=%s run_cnt=%s startup_cpu=%s gotel_cpu=%s median_ns=%s\n' \
-    "$faults" "$unmatched" "$evicted" "$progs" "$run_time_ns" "$run_cnt" "$startup_cpu" "$gotel_cpu" \
-    "$median_ns"
+  row_line "$key" "$dir" "$bpf" "$(wc -l <"$dir/calls.jsonl")" "$cpu" "$stopped"
 }
 
-for g in $goroutine_counts; do
-  baseline "$g"
-  traced "$g" >>"$results"
+# The floor: what any uprobe tracer pays for these two sites before doing anything.
+floor_prog="uprobe:$stripped:$work_entry {}"
+# What gotel's demo probe captures, the way a bpftrace user would write it: Go's
+# register ABI puts a, b, c in RAX, RBX, RCX and the string in RDI (pointer) + RSI
+# (length), the result in RAX; the start time is kept per thread for the latency.
+bt_prog="uprobe:$stripped:$work_entry {
+  @start[tid] = nsecs;
+  printf(\"e %d %d %d %s\\n\", reg(\"ax\"), reg(\"bx\"), reg(\"cx\"), str(reg(\"di\"), reg(\"si\")));
+}"
+for r in "${work_rets[@]}"; do
+  floor_prog+=$'\n'"uprobe:$stripped:$r {}"
+  bt_prog+=$'\n'"uprobe:$stripped:$r {
+  printf(\"r %d %d\\n\", reg(\"ax\"), nsecs - @start[tid]);
+}"
 done
 
-# One column per goroutine count; derived figures computed here so the raw ones above
-# stay exactly what each side reported.
+for r in $rows; do
+  case $r in
+    untraced) untraced untraced work ;;
+    floor) bpftrace_row floor "$floor_prog" ;;
+    gotel) gotel_row gotel work "" ;;
+    bpftrace) bpftrace_row bpftrace "$bt_prog" ;;
+    untraced-nested) untraced untraced-nested nested ;;
+    gotel-nested) gotel_row gotel-nested nested "" ;;
+    gotel-entry) gotel_row gotel-entry work $'    returns: false\n    latency: false' ;;
+    *) die "unknown row $r in BENCH_ROWS" ;;
+  esac
+done
+
+# Derived figures are computed here so that the raw ones above stay exactly what each
+# side reported. ns/call is the loop's own (1e9 / calls per second); "added" is over the
+# untraced run of the same function; BPF ns/hit is run_time_ns / run_cnt.
 echo
-echo "gotel overhead on main.work (duration $duration per run, $(nproc) CPUs)"
+echo "Tracing cost on integration/bench ($duration per row, $goroutines goroutine(s), $(nproc) CPUs, kernel $(uname -r))"
 awk '
   {
-    n++
-    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[n, kv[1]] = kv[2] }
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    r = v["row"]; order[++n] = r
+    for (k in v) val[r, k] = v[k]
+    delete v
   }
-  function row(label, fmt, expr_key,   i) {
-    printf "%-36s", label
-    for (i = 1; i <= n; i++) printf fmt, val(i, expr_key)
-    printf "\n"
-  }
-  function val(i, k,   b, t) {
-    b = v[i, "base_rate"]; t = v[i, "rate"]
-    if (k == "slowdown") return b / t
-    if (k == "overhead_us") return (1 / t - 1 / b) * 1e6
-    if (k == "lines_per_s") return v[i, "lines"] / v[i, "seconds"]
-    if (k == "events_per_s") return v[i, "events"] / v[i, "seconds"]
-    if (k == "ns_per_run") return v[i, "run_cnt"] ? v[i, "run_time_ns"] / v[i, "run_cnt"] : 0
-    if (k == "runs_per_call") return v[i, "app_calls"] ? v[i, "run_cnt"] / v[i, "app_calls"] : 0
-    if (k == "lost") return v[i, "app_calls"] - v[i, "lines"]
-    if (k == "cpu_pct") return 100 * v[i, "gotel_cpu"] / v[i, "seconds"]
-    return v[i, k]
-  }
+  function ns(r) { return val[r, "rate"] > 0 ? 1e9 / val[r, "rate"] : 0 }
+  function base(r) { return r ~ /nested/ ? "untraced-nested" : "untraced" }
+  function ratio(a, b) { return ns(a) > 0 && ns(b) > 0 ? sprintf("%.3f", ns(a) / ns(b)) : "-" }
   END {
-    row("goroutines", "%16d", "goroutines")
-    row("baseline calls/s", "%16.0f", "base_rate")
-    row("traced calls/s", "%16.0f", "rate")
-    row("slowdown (baseline/traced)", "%16.1f", "slowdown")
-    row("overhead per call (us)", "%16.3f", "overhead_us")
-    row("app calls (traced run)", "%16d", "app_calls")
-    row("JSON lines printed", "%16d", "lines")
-    row("app calls - JSON lines", "%16d", "lost")
-    row("gotel calls (stopped)", "%16d", "gotel_calls")
-    row("gotel events (stopped)", "%16d", "events")
-    row("gotel dropped (ring full)", "%16d", "dropped")
-    row("read_faults", "%16d", "read_faults")
-    row("unmatched_returns", "%16d", "unmatched")
-    row("evicted_entries", "%16d", "evicted")
-    row("median duration_ns in the JSON", "%16d", "median_ns")
-    row("JSON lines/s delivered", "%16.0f", "lines_per_s")
-    row("events/s (stopped.events/secs)", "%16.0f", "events_per_s")
-    row("gotel_probe programs", "%16d", "progs")
-    row("BPF run_cnt", "%16d", "run_cnt")
-    row("BPF runs per app call", "%16.3f", "runs_per_call")
-    row("BPF run_time_ns", "%16d", "run_time_ns")
-    row("BPF ns per run", "%16.0f", "ns_per_run")
-    row("gotel start-up CPU s (to attached)", "%16.2f", "startup_cpu")
-    row("gotel CPU s during run+drain", "%16.2f", "gotel_cpu")
-    row("  as % of the app run time", "%16.1f", "cpu_pct")
+    printf "%-17s %12s %10s %10s %8s %12s %12s %9s %8s\n", "row", "calls/s", "ns/call", "added ns", \
+      "BPF ns/hit", "hits/call", "emitted", "lost", "CPU s"
+    for (i = 1; i <= n; i++) {
+      r = order[i]
+      b = base(r)
+      hits = val[r, "run_cnt"]; calls = val[r, "calls"]
+      perhit = hits > 0 ? sprintf("%.0f", val[r, "run_time_ns"] / hits) : "-"
+      perc = calls > 0 && hits > 0 ? sprintf("%.3f", hits / calls) : "-"
+      # The floor emits nothing: nothing to lose.
+      lost = r ~ /^untraced/ || r == "floor" ? "-" : calls - val[r, "emitted"]
+      printf "%-17s %12.0f %10.1f %10s %8s %12s %12s %9s %8s\n", r, val[r, "rate"], ns(r), \
+        (ns(b) > 0 && r != b ? sprintf("%.1f", ns(r) - ns(b)) : "-"), perhit, perc, \
+        (r ~ /^untraced/ || r == "floor" ? "-" : val[r, "emitted"]), lost, (r ~ /^untraced/ ? "-" : val[r, "tracer_cpu"])
+    }
+    print ""
+    printf "gotel/floor (ns/call)        %s   (target <= 1.05)\n", ratio("gotel", "floor")
+    printf "gotel/bpftrace (ns/call)     %s   (target < 1.0)\n", ratio("gotel", "bpftrace")
+    printf "gotel-entry/floor (ns/call)  %s\n", ratio("gotel-entry", "floor")
+    printf "gotel-nested/gotel (ns/call) %s\n", ratio("gotel-nested", "gotel")
+    printf "gotel BPF ns/hit             %s   (target <= 300)\n", \
+      (val["gotel", "run_cnt"] > 0 ? sprintf("%.0f", val["gotel", "run_time_ns"] / val["gotel", "run_cnt"]) : "-")
+    for (i = 1; i <= n; i++) {
+      r = order[i]
+      if (r ~ /^gotel/)
+        printf "%s: %s\n", r, val[r, "dropped"] == "" ? "" : sprintf("ring dropped %s, read_faults %s, unmatched_returns %s", \
+          val[r, "dropped"], val[r, "read_faults"], val[r, "unmatched"])
+      if (r == "bpftrace") printf "%s: lost (bpftrace perf buffer) %s\n", r, val[r, "lost"]
+    }
   }' "$results"
+
+# The userspace side alone, one core (taskset), fed synthetic records: see the example.
+if [[ ${BENCH_USERSPACE:-1} == 1 ]]; then
+  echo
+  say "Userspace: taskset -c 0 target/release/examples/userspace_bench $app"
+  if [[ ${BENCH_PERF:-0} == 1 ]]; then
+    command -v perf >/dev/null || die "BENCH_PERF=1 needs perf (apt-get install linux-perf)"
+    perf record -q -g -o "$work/perf.data" -- taskset -c 0 target/release/examples/userspace_bench "$app"
+    perf report -i "$work/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null |
+      grep -E '^ +[0-9.]+%' | head -n 40
+  else
+    taskset -c 0 target/release/examples/userspace_bench "$app"
+  fi
+fi

@@ -1,7 +1,7 @@
 // Command bench calls one small non-inlined function in a tight loop, so that the
 // cost gotel adds per traced call can be measured against an untraced run.
 //
-//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N]
+//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N] [-func work|nested]
 //
 // Without -no-wait it prints "ready" and waits for a newline on stdin before the
 // loop starts, so a tracer can attach first. At the end it prints one line:
@@ -31,16 +31,51 @@ func work(a, b, c int, s string) int {
 	return a + b + c + len(s)
 }
 
+// Customer and Item make Order a nested struct with a slice: what a tracer copies
+// through a pointer, a string header, a slice header and its elements.
+type Customer struct {
+	Name string
+	Tier int
+}
+
+// Item is one element of Order.Items.
+type Item struct {
+	SKU string
+	Qty int
+}
+
+// Order is workNested's argument.
+type Order struct {
+	ID       int
+	Customer Customer
+	Items    []Item
+}
+
+// workNested is the traced function of -func nested: reading a nested struct and a
+// slice through a pointer costs a tracer more than work's registers do.
+//
+//go:noinline
+func workNested(o *Order, n int) int {
+	return o.ID + o.Customer.Tier + len(o.Items) + n
+}
+
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each goroutine calls work")
 	goroutines := flag.Int("goroutines", 1, "how many goroutines call work concurrently")
 	noWait := flag.Bool("no-wait", false, "start at once instead of waiting for a newline on stdin")
 	calls := flag.Uint64("calls", 0, "make exactly this many calls per goroutine instead of running for -duration")
+	fn := flag.String("func", "work", "the function called in the loop: work or nested (workNested)")
 	flag.Parse()
 	if *goroutines < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -goroutines must be at least 1")
 		os.Exit(2)
 	}
+
+	if *fn != "work" && *fn != "nested" {
+		fmt.Fprintln(os.Stderr, "bench: -func must be work or nested")
+		os.Exit(2)
+	}
+	nested := *fn == "nested"
 
 	if !*noWait {
 		fmt.Println("ready")
@@ -59,10 +94,22 @@ func main() {
 			defer wg.Done()
 			var n uint64
 			acc := 0
+			order := &Order{
+				ID:       g,
+				Customer: Customer{Name: "gotel-bench-customer", Tier: 3},
+				Items:    []Item{{SKU: "sku-0001", Qty: 1}, {SKU: "sku-0002", Qty: 2}, {SKU: "sku-0003", Qty: 3}},
+			}
 			for {
 				// Check the clock once per batch: time.Now costs about as much as work.
-				for i := 0; i < 1024; i++ {
-					acc += work(i, g, int(n), payload)
+				// The branch is outside the batch so work's loop stays as it was.
+				if nested {
+					for i := 0; i < 1024; i++ {
+						acc += workNested(order, i)
+					}
+				} else {
+					for i := 0; i < 1024; i++ {
+						acc += work(i, g, int(n), payload)
+					}
 				}
 				n += 1024
 				if *calls > 0 {

@@ -222,24 +222,37 @@ impl Serialize for Call {
 
 impl Call {
     /// `main.computeE(iterations=2) = 2.5 (194µs)`: a one-line summary.
+    /// Built in one buffer: OTLP makes one per call (the log body).
     pub fn summary(&self) -> String {
-        let args: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let rets: Vec<String> = self.returns.iter().map(|(_, v)| v.to_string()).collect();
-        let mut s = format!("{}({})", self.function, args.join(", "));
-        if !rets.is_empty() {
-            s.push_str(" = ");
-            s.push_str(&rets.join(", "));
+        let mut s = String::with_capacity(self.function.len() + 64);
+        // Writing to a String cannot fail.
+        let _ = self.write_summary(&mut s);
+        s
+    }
+
+    fn write_summary(&self, s: &mut String) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        s.push_str(&self.function);
+        s.push('(');
+        for (i, (k, v)) in self.args.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            write!(s, "{k}={v}")?;
+        }
+        s.push(')');
+        for (i, (_, v)) in self.returns.iter().enumerate() {
+            s.push_str(if i == 0 { " = " } else { ", " });
+            write!(s, "{v}")?;
         }
         match (self.duration_ns, self.panicked, self.unfinished) {
-            (Some(d), _, _) => s.push_str(&format!(" ({:.1}µs)", d as f64 / 1000.0)),
+            (Some(d), _, _) => write!(s, " ({:.1}µs)", d as f64 / 1000.0)?,
             (None, true, None) => s.push_str(" (panicked)"),
-            (None, true, Some(u)) => {
-                s.push_str(&format!(" (panicked; unfinished: {})", u.reason()))
-            }
-            (None, false, Some(u)) => s.push_str(&format!(" (unfinished: {})", u.reason())),
+            (None, true, Some(u)) => write!(s, " (panicked; unfinished: {})", u.reason())?,
+            (None, false, Some(u)) => write!(s, " (unfinished: {})", u.reason())?,
             (None, false, None) => s.push_str(" (entry only: not timed)"),
         }
-        s
+        Ok(())
     }
 }
 

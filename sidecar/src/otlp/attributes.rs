@@ -98,7 +98,13 @@ fn homogeneous(items: &[GoValue]) -> Option<any_value::Value> {
 /// Appends `v` under `key`, flattened. A cut string, slice or `[]byte` also
 /// gets `<key>.length` (its length in the program) and `<key>.truncated`.
 pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
-    let cut = |out: &mut Vec<KeyValue>, len: u64| {
+    flatten_owned(key.to_string(), v, out);
+}
+
+/// [`flatten`] with the key given away: a leaf's attribute takes it as is,
+/// one allocation per value fewer on the export path.
+fn flatten_owned(key: String, v: &GoValue, out: &mut Vec<KeyValue>) {
+    let cut = |out: &mut Vec<KeyValue>, key: &str, len: u64| {
         out.push(int(
             format!("{key}.length"),
             len.min(i64::MAX as u64) as i64,
@@ -111,20 +117,22 @@ pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
     match v {
         GoValue::Struct(fields) => {
             for (name, f) in fields {
-                flatten(&format!("{key}.{name}"), f, out);
+                flatten_owned(format!("{key}.{name}"), f, out);
             }
         }
         GoValue::Array(items) => elements(key, items, out),
         // An interface: its value under the key, its dynamic type beside it
         // (`type` cannot be a Go field name, so no struct field collides).
         GoValue::Dynamic { ty, value } => {
-            flatten(key, value, out);
-            out.push(string(format!("{key}.type"), ty));
+            let type_key = format!("{key}.type");
+            flatten_owned(key, value, out);
+            out.push(string(type_key, ty));
         }
         GoValue::Seq { items, len, .. } => {
+            let cut_at = ((items.len() as u64) < *len).then(|| key.clone());
             elements(key, items, out);
-            if (items.len() as u64) < *len {
-                cut(out, *len);
+            if let Some(key) = cut_at {
+                cut(out, &key, *len);
             }
         }
         GoValue::Str {
@@ -132,23 +140,23 @@ pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
             truncated: true,
             ..
         } => {
-            out.push(kv(key, scalar(v).expect("a string is a scalar")));
-            cut(out, *len);
+            out.push(kv(key.clone(), scalar(v).expect("a string is a scalar")));
+            cut(out, &key, *len);
         }
         GoValue::Bytes { data, len } if (data.len() as u64) < *len => {
-            out.push(kv(key, scalar(v).expect("bytes are a scalar")));
-            cut(out, *len);
+            out.push(kv(key.clone(), scalar(v).expect("bytes are a scalar")));
+            cut(out, &key, *len);
         }
         _ => out.push(kv(key, scalar(v).expect("composites handled above"))),
     }
 }
 
-fn elements(key: &str, items: &[GoValue], out: &mut Vec<KeyValue>) {
+fn elements(key: String, items: &[GoValue], out: &mut Vec<KeyValue>) {
     match homogeneous(items) {
         Some(a) => out.push(kv(key, a)),
         None => {
             for (i, item) in items.iter().enumerate() {
-                flatten(&format!("{key}.{i}"), item, out);
+                flatten_owned(format!("{key}.{i}"), item, out);
             }
         }
     }
@@ -167,10 +175,10 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
         _ => format!("{list}.{name}"),
     };
     for (name, v) in &call.args {
-        flatten(&key("go.arg", name), v, &mut out);
+        flatten_owned(key("go.arg", name), v, &mut out);
     }
     for (name, v) in &call.returns {
-        flatten(&key("go.ret", name), v, &mut out);
+        flatten_owned(key("go.ret", name), v, &mut out);
     }
     if let Some(d) = call.duration_ns {
         out.push(int("go.duration_ns", d.min(i64::MAX as u64) as i64));
