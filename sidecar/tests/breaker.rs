@@ -35,7 +35,10 @@ fn the_breaker_detaches_a_probe_on_a_tight_loop_and_attaches_it_after_the_cooldo
         "admin: 127.0.0.1:0\ndefaults:\n  breaker_cooldown: 6s\nprobes:\n  - function: main.spin\n    target: {{ pid: {} }}\n",
         app.pid()
     );
-    let mut gotel = Gotel::run(&config, 0);
+    // The default threshold (the harness turns the breaker off).
+    let default = gotel::config::DEFAULT_MAX_HITS_PER_SECOND.to_string();
+    let on = [("GOTEL_DEFAULTS__MAX_HITS_PER_SECOND", default.as_str())];
+    let mut gotel = Gotel::run_env(&config, 0, &on);
     let admin = gotel.admin_address();
     gotel.wait_log("attached", Duration::from_secs(30));
     let attached = Instant::now();

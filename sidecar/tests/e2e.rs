@@ -466,7 +466,7 @@ fn overload_drops_are_counted_and_never_block_the_app() {
     let mut target = Target::start(&bin, &["-calls", &calls.to_string()], "ready");
     let mut gotel = Gotel::run(
         &format!(
-            "admin: 127.0.0.1:0\nring_buffer_kib: 64\nprobes:\n  - function: main.work\n    target: {{ pid: {} }}\n",
+            "admin: 127.0.0.1:0\nring_buffer_kib: 64\nprobes:\n  - function: main.work\n    target: {{ pid: {} }}\n    max_hits_per_second: 0\n",
             target.pid()
         ),
         0,

@@ -478,7 +478,7 @@ fn export_throughput() {
     let mut target = Target::start(&bin, &["-calls", &CALLS.to_string()], "ready");
     let rx = Receiver::grpc(listener());
     let config = format!(
-        "probes:\n  - function: main.work\n    target: {{ pid: {} }}\noutputs: [otlp]\notlp: {{ endpoint: 'http://{}', protocol: grpc }}\n",
+        "probes:\n  - function: main.work\n    target: {{ pid: {} }}\n    max_hits_per_second: 0\noutputs: [otlp]\notlp: {{ endpoint: 'http://{}', protocol: grpc }}\n",
         target.pid(),
         rx.addr
     );
@@ -725,6 +725,7 @@ fn memory_stays_bounded_while_the_collector_is_down() {
         "probes:
   - function: main.work
     target: {{ pid: {} }}
+    max_hits_per_second: 0
 outputs: [otlp]
 otlp:
   endpoint: http://{port}

@@ -260,6 +260,9 @@ impl Gotel {
             .env("GOTEL_SCAN_INTERVAL_MS", "100")
             .env("GOTEL_LOG_FORMAT", "json")
             .env("GOTEL_LOG", "gotel=debug")
+            // The breaker off: tests trace loops far hotter than production
+            // would; tests/breaker.rs turns it back on.
+            .env("GOTEL_DEFAULTS__MAX_HITS_PER_SECOND", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
