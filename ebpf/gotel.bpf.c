@@ -165,6 +165,16 @@ struct scratch {
 	/* Write cursor of the dynamic values' blocks: in map memory, which
 	 * the verifier does not track per value (see elems_copy). */
 	__u32 doff;
+	/* `when`: a string test's bytes, the tests' outcomes, and the
+	 * postfix program's stack (here, not on the 512-byte BPF stack). */
+	__u64 tbuf[GOTEL_TEST_STR / 8];
+	__u8 when_out[GOTEL_MAX_TESTS];
+	__u8 when_stack[GOTEL_MAX_WHEN];
+	__u32 when_top;
+	__u32 when_bad;
+	/* The call's key in `kept` (limited probes), and its decision. */
+	struct gotel_kept_key kept_key;
+	__u8 keep;
 };
 
 struct {
@@ -703,6 +713,137 @@ static __always_inline __u8 keep_call(__u32 probe)
 	return 1;
 }
 
+/* Bytes [0, n) of a and b equal, n <= 8: one word, masked. */
+static __always_inline int same_bytes(__u64 a, __u64 b, __u32 n)
+{
+	__u64 mask = n >= 8 ? ~0ULL : ((1ULL << (8 * n)) - 1);
+	return ((a ^ b) & mask) == 0;
+}
+
+/* Test i of `when`, into s->when_out[i] (0 false, 1 true, 2 unknown). */
+static long run_test(__u32 i, struct capture *c)
+{
+	if (i >= GOTEL_MAX_TESTS)
+		return 1;
+	const struct gotel_test *t = &c->rc->tests[i];
+	struct scratch *s = c->s;
+	s->when_out[i] = 2;
+	__u32 o = t->op;
+	if (o >= GOTEL_MAX_OPS)
+		return 0;
+	struct resolved *r = &s->res[o];
+	if (r->status != RES_OK)
+		return 0;
+	if (t->kind == GOTEL_TEST_SIGNED || t->kind == GOTEL_TEST_UNSIGNED) {
+		__u64 v = r->a;
+		__u64 x = t->value;
+		int lt, eq = v == x;
+		if (t->kind == GOTEL_TEST_SIGNED) {
+			__u32 shift = t->size < 8 ? 64 - 8 * (t->size & 7) : 0;
+			__s64 sv = (__s64)(v << shift) >> shift;
+			lt = sv < (__s64)x;
+			eq = sv == (__s64)x;
+		} else {
+			lt = v < x;
+		}
+		__u8 out = 2;
+		switch (t->cmp) {
+		case GOTEL_CMP_EQ: out = eq; break;
+		case GOTEL_CMP_NE: out = !eq; break;
+		case GOTEL_CMP_LT: out = lt; break;
+		case GOTEL_CMP_LE: out = lt || eq; break;
+		case GOTEL_CMP_GT: out = !lt && !eq; break;
+		case GOTEL_CMP_GE: out = !lt; break;
+		}
+		s->when_out[i] = out;
+		return 0;
+	}
+	__u32 n = t->len;
+	if (n > GOTEL_TEST_STR)
+		return 0;
+	if (t->kind == GOTEL_TEST_STR_EQ ? r->b != n : r->b < n) {
+		s->when_out[i] = 0;
+		return 0;
+	}
+	s->tbuf[0] = s->tbuf[1] = s->tbuf[2] = s->tbuf[3] = 0;
+	if (n && bpf_probe_read_user(s->tbuf, n, (void *)r->a))
+		return 0;
+	const __u64 *lit = (const __u64 *)t->str;
+	s->when_out[i] = same_bytes(s->tbuf[0], lit[0], n) &&
+			 same_bytes(s->tbuf[1], lit[1], n > 8 ? n - 8 : 0) &&
+			 same_bytes(s->tbuf[2], lit[2], n > 16 ? n - 16 : 0) &&
+			 same_bytes(s->tbuf[3], lit[3], n > 24 ? n - 24 : 0);
+	return 0;
+}
+
+/* Kleene logic on outcomes (0 false, 1 true, 2 unknown). */
+static __always_inline __u8 and3(__u8 a, __u8 b)
+{
+	return a == 0 || b == 0 ? 0 : (a == 2 || b == 2 ? 2 : 1);
+}
+
+static __always_inline __u8 or3(__u8 a, __u8 b)
+{
+	return a == 1 || b == 1 ? 1 : (a == 2 || b == 2 ? 2 : 0);
+}
+
+/* Step i of `when`'s postfix program, on the scratch's stack. */
+static long when_step(__u32 i, struct capture *c)
+{
+	struct scratch *s = c->s;
+	if (i >= GOTEL_MAX_WHEN)
+		return 1;
+	__u8 step = c->rc->when[i];
+	__u32 top = s->when_top;
+	if (step < GOTEL_MAX_TESTS) {
+		if (top >= GOTEL_MAX_WHEN)
+			goto bad;
+		s->when_stack[top] = s->when_out[step];
+		s->when_top = top + 1;
+		return 0;
+	}
+	if (top < 1 || top > GOTEL_MAX_WHEN)
+		goto bad;
+	__u8 b = s->when_stack[top - 1];
+	if (step == GOTEL_WHEN_NOT) {
+		s->when_stack[top - 1] = b == 2 ? 2 : !b;
+		return 0;
+	}
+	if (top < 2)
+		goto bad;
+	__u8 a = s->when_stack[top - 2];
+	s->when_stack[top - 2] = step == GOTEL_WHEN_AND ? and3(a, b) : or3(a, b);
+	s->when_top = top - 1;
+	return 0;
+bad:
+	s->when_bad = 1;
+	return 1;
+}
+
+/*
+ * Whether the call's `when` (the recipe's tests and postfix program, on the
+ * resolved ops) may hold: false only when it is known false, then counted
+ * for the probe. A malformed program keeps the call.
+ */
+static __always_inline int when_holds(struct capture *c)
+{
+	const struct gotel_recipe *rc = c->rc;
+	struct scratch *s = c->s;
+	if (!rc->n_when)
+		return 1;
+	s->when_top = 0;
+	s->when_bad = 0;
+	bpf_loop(rc->n_tests, run_test, c, 0);
+	bpf_loop(rc->n_when, when_step, c, 0);
+	if (s->when_bad || s->when_top != 1 || s->when_stack[0] != 0)
+		return 1;
+	__u32 probe = rc->probe;
+	struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &probe);
+	if (pc)
+		__sync_fetch_and_add(&pc->filtered, 1);
+	return 0;
+}
+
 /* Builds and submits one record in the CPU's scratch buffer `s`. */
 static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 				 struct gotel_recipe *rc, struct scratch *s)
@@ -759,41 +900,58 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	}
 
 	/*
-	 * A limited probe with returns: the entry decides once per call, before
-	 * anything is copied, and notes the decision for its return. An entry
+	 * A limited probe with returns (rate limit, sample, `when`): the entry
+	 * decides once per call and notes the decision for its return. An entry
 	 * seen again at the same frame before its return is the prologue
 	 * restarted after a stack growth: the first decision stands, counted
 	 * once. A return without a note (attached mid-call, or the note
-	 * evicted) is emitted, for userspace to pair or count.
+	 * evicted) is emitted, for userspace to pair or count. Sampling and the
+	 * rate limit decide before anything is read; `when` after the ops are
+	 * resolved, before anything is copied.
 	 */
-	if (rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G)) {
-		struct gotel_kept_key k = {
-			.pid = ev->pid,
-			.probe = rc->probe,
-			.goid = ev->goid,
-			.frame = ev->frame,
-		};
-		__u8 *seen = bpf_map_lookup_elem(&kept, &k);
-		if (rc->site == GOTEL_SITE_ENTRY) {
-			__u8 keep = seen ? *seen : keep_call(rc->probe);
-			if (!seen)
-				bpf_map_update_elem(&kept, &k, &keep, BPF_ANY);
-			if (!keep)
-				return;
+	int track = rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G);
+	struct gotel_kept_key *k = &s->kept_key;
+	k->pid = ev->pid;
+	k->probe = rc->probe;
+	k->goid = ev->goid;
+	k->frame = ev->frame;
+	__u8 keep = 1;
+	int first = rc->site == GOTEL_SITE_ENTRY;
+	if (track) {
+		__u8 *seen = bpf_map_lookup_elem(&kept, k);
+		if (rc->site != GOTEL_SITE_ENTRY) {
+			if (seen) {
+				keep = *seen;
+				bpf_map_delete_elem(&kept, k);
+			}
 		} else if (seen) {
-			__u8 keep = *seen;
-			bpf_map_delete_elem(&kept, &k);
-			if (!keep)
-				return;
+			keep = *seen;
+			first = 0;
+		} else if (!rc->n_when) {
+			keep = keep_call(rc->probe);
+			s->keep = keep;
+			bpf_map_update_elem(&kept, k, &s->keep, BPF_ANY);
+			first = 0;
 		}
+		if (!keep)
+			return;
 	}
 
 	s->n_dyn = 0;
 	s->n_blocks = 0;
-	if (rc->n_ops) {
+	if (rc->n_ops)
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
-		bpf_loop(rc->n_ops, emit_op, &c, 0);
+	if (first && rc->n_when) {
+		keep = when_holds(&c) && (!track || keep_call(rc->probe));
+		if (track) {
+			s->keep = keep;
+			bpf_map_update_elem(&kept, k, &s->keep, BPF_ANY);
+		}
+		if (!keep)
+			return;
 	}
+	if (rc->n_ops)
+		bpf_loop(rc->n_ops, emit_op, &c, 0);
 	/* Dynamic values, breadth first: a block may queue more. */
 	if (s->n_dyn && !(ev->flags & GOTEL_EV_DATA_FULL)) {
 		s->doff = c.off;

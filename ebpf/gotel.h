@@ -152,6 +152,47 @@ enum gotel_site {
  * each call's decision in `kept`, its return emits only the kept ones. */
 #define GOTEL_RECIPE_TRACK 0x2
 
+/*
+ * A probe's `when`, in the kernel: up to GOTEL_MAX_TESTS tests on the entry's
+ * resolved ops (numbers compared with a constant, strings equal to or
+ * starting with a literal), combined by a postfix program of up to
+ * GOTEL_MAX_WHEN steps. Three-valued: a test whose op could not be read is
+ * unknown, and only a condition known false drops the call.
+ */
+#define GOTEL_MAX_TESTS 8
+#define GOTEL_MAX_WHEN 16
+#define GOTEL_TEST_STR 32
+/* Postfix steps: below GOTEL_MAX_TESTS, push that test's outcome. */
+#define GOTEL_WHEN_AND 0x80
+#define GOTEL_WHEN_OR 0x81
+#define GOTEL_WHEN_NOT 0x82
+
+enum gotel_test_kind {
+	GOTEL_TEST_SIGNED = 1,     /* the op's value, sign-extended from `size` */
+	GOTEL_TEST_UNSIGNED = 2,
+	GOTEL_TEST_STR_EQ = 3,     /* a string op equal to str[..len] */
+	GOTEL_TEST_STR_PREFIX = 4, /* a string op starting with str[..len] */
+};
+
+enum gotel_cmp {
+	GOTEL_CMP_EQ = 0,
+	GOTEL_CMP_NE = 1,
+	GOTEL_CMP_LT = 2,
+	GOTEL_CMP_LE = 3,
+	GOTEL_CMP_GT = 4,
+	GOTEL_CMP_GE = 5,
+};
+
+struct gotel_test {
+	__u8 kind; /* gotel_test_kind */
+	__u8 op;   /* the recipe op whose resolved value it reads */
+	__u8 cmp;  /* gotel_cmp, for numbers */
+	__u8 size; /* the op's bytes, for sign extension */
+	__u32 len; /* the string literal's bytes */
+	__u64 value;
+	__u8 str[GOTEL_TEST_STR];
+};
+
 /* Probe slots (gotel_recipe.probe): one per configured probe and version,
  * 0 for gotel's own markers. */
 #define GOTEL_MAX_PROBES 4096
@@ -177,6 +218,13 @@ struct gotel_recipe {
 	__u32 probe;
 	__u64 bias;
 	struct gotel_op ops[GOTEL_MAX_OPS];
+	/* `when`, at an entry site: tests and the postfix program over them
+	 * (n_when 0: none). */
+	__u8 n_tests;
+	__u8 n_when;
+	__u8 _pad3[6];
+	__u8 when[GOTEL_MAX_WHEN];
+	struct gotel_test tests[GOTEL_MAX_TESTS];
 };
 
 /*
@@ -312,6 +360,8 @@ struct gotel_probe_counts {
 	__u64 sampled_out;
 	/* Calls not kept by the rate limit. */
 	__u64 rate_limited;
+	/* Calls whose `when` was false (decided in the kernel). */
+	__u64 filtered;
 };
 
 /* A call a rate-limited or sampled probe kept (`kept`): its return emits. */

@@ -217,11 +217,7 @@ impl Bpf {
         };
         per_cpu
             .iter()
-            .fold(RawProbeCounts::default(), |a, c| RawProbeCounts {
-                hits: a.hits + c.hits,
-                sampled_out: a.sampled_out + c.sampled_out,
-                rate_limited: a.rate_limited + c.rate_limited,
-            })
+            .fold(RawProbeCounts::default(), |a, c| a.plus(*c))
     }
 
     /// Records of recipe `cookie` dropped since it was handed out.

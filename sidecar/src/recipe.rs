@@ -80,6 +80,38 @@ pub const RECIPE_EVERY_PROCESS: u16 = 1;
 /// `GOTEL_RECIPE_TRACK`: a limited probe's site; its entry notes the calls
 /// it keeps, its return emits only those.
 pub const RECIPE_TRACK: u16 = 2;
+/// `GOTEL_MAX_TESTS`: tests of a `when` in the kernel.
+pub const MAX_TESTS: usize = 8;
+/// `GOTEL_MAX_WHEN`: steps of its postfix program.
+pub const MAX_WHEN: usize = 16;
+/// `GOTEL_TEST_STR`: bytes of a string literal a test compares.
+pub const TEST_STR: usize = 32;
+/// `GOTEL_WHEN_AND`.
+pub const WHEN_AND: u8 = 0x80;
+/// `GOTEL_WHEN_OR`.
+pub const WHEN_OR: u8 = 0x81;
+/// `GOTEL_WHEN_NOT`.
+pub const WHEN_NOT: u8 = 0x82;
+/// `GOTEL_TEST_SIGNED`.
+pub const TEST_SIGNED: u8 = 1;
+/// `GOTEL_TEST_UNSIGNED`.
+pub const TEST_UNSIGNED: u8 = 2;
+/// `GOTEL_TEST_STR_EQ`.
+pub const TEST_STR_EQ: u8 = 3;
+/// `GOTEL_TEST_STR_PREFIX`.
+pub const TEST_STR_PREFIX: u8 = 4;
+/// `GOTEL_CMP_EQ`.
+pub const CMP_EQ: u8 = 0;
+/// `GOTEL_CMP_NE`.
+pub const CMP_NE: u8 = 1;
+/// `GOTEL_CMP_LT`.
+pub const CMP_LT: u8 = 2;
+/// `GOTEL_CMP_LE`.
+pub const CMP_LE: u8 = 3;
+/// `GOTEL_CMP_GT`.
+pub const CMP_GT: u8 = 4;
+/// `GOTEL_CMP_GE`.
+pub const CMP_GE: u8 = 5;
 /// `GOTEL_MAX_PROBES`: probe slots (slot 0: none).
 pub const MAX_PROBES: u32 = 4096;
 /// `GOTEL_MAX_KEPT`: kept calls of limited probes in flight at once.
@@ -141,6 +173,22 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_COUNT,
         RECIPE_EVERY_PROCESS,
         RECIPE_TRACK,
+        MAX_TESTS,
+        MAX_WHEN,
+        TEST_STR,
+        WHEN_AND,
+        WHEN_OR,
+        WHEN_NOT,
+        TEST_SIGNED,
+        TEST_UNSIGNED,
+        TEST_STR_EQ,
+        TEST_STR_PREFIX,
+        CMP_EQ,
+        CMP_NE,
+        CMP_LT,
+        CMP_LE,
+        CMP_GT,
+        CMP_GE,
         MAX_PROBES,
         MAX_KEPT,
         PROC_EXEC,
@@ -217,6 +265,37 @@ pub struct RawRecipe {
     pub bias: u64,
     /// The ops.
     pub ops: [RawOp; MAX_OPS],
+    /// `when`'s tests in use (entry sites).
+    pub n_tests: u8,
+    /// Steps of `when`'s postfix program; 0: no condition in the kernel.
+    pub n_when: u8,
+    /// Padding.
+    pub _pad3: [u8; 6],
+    /// The postfix program: a test's index pushes its outcome; `WHEN_AND`,
+    /// `WHEN_OR`, `WHEN_NOT` combine.
+    pub when: [u8; MAX_WHEN],
+    /// The tests.
+    pub tests: [RawTest; MAX_TESTS],
+}
+
+/// `struct gotel_test`: one test of `when` on a resolved op.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawTest {
+    /// `TEST_*`.
+    pub kind: u8,
+    /// The op whose resolved value it reads.
+    pub op: u8,
+    /// `CMP_*`, for numbers.
+    pub cmp: u8,
+    /// The op's bytes, for sign extension.
+    pub size: u8,
+    /// The string literal's bytes.
+    pub len: u32,
+    /// The number compared with.
+    pub value: u64,
+    /// The string literal.
+    pub str: [u8; TEST_STR],
 }
 
 /// `struct gotel_probe_limit`: what one probe may emit.
@@ -249,6 +328,20 @@ pub struct RawProbeCounts {
     pub sampled_out: u64,
     /// Calls not kept by the rate limit.
     pub rate_limited: u64,
+    /// Calls whose `when` was false (decided in the kernel).
+    pub filtered: u64,
+}
+
+impl RawProbeCounts {
+    /// These counts and `o`'s, added.
+    pub fn plus(self, o: RawProbeCounts) -> RawProbeCounts {
+        RawProbeCounts {
+            hits: self.hits + o.hits,
+            sampled_out: self.sampled_out + o.sampled_out,
+            rate_limited: self.rate_limited + o.rate_limited,
+            filtered: self.filtered + o.filtered,
+        }
+    }
 }
 
 /// `struct gotel_kept_key`: a call a limited probe kept.
@@ -446,6 +539,11 @@ impl Default for RawRecipe {
             probe: 0,
             bias: 0,
             ops: [RawOp::default(); MAX_OPS],
+            n_tests: 0,
+            n_when: 0,
+            _pad3: [0; 6],
+            when: [0; MAX_WHEN],
+            tests: [RawTest::default(); MAX_TESTS],
         }
     }
 }
@@ -524,6 +622,23 @@ pub fn layout() -> Vec<StructLayout> {
                 ("probe", offset_of!(RawRecipe, probe)),
                 ("bias", offset_of!(RawRecipe, bias)),
                 ("ops", offset_of!(RawRecipe, ops)),
+                ("n_tests", offset_of!(RawRecipe, n_tests)),
+                ("n_when", offset_of!(RawRecipe, n_when)),
+                ("when", offset_of!(RawRecipe, when)),
+                ("tests", offset_of!(RawRecipe, tests)),
+            ],
+        ),
+        (
+            "gotel_test",
+            size_of::<RawTest>(),
+            vec![
+                ("kind", offset_of!(RawTest, kind)),
+                ("op", offset_of!(RawTest, op)),
+                ("cmp", offset_of!(RawTest, cmp)),
+                ("size", offset_of!(RawTest, size)),
+                ("len", offset_of!(RawTest, len)),
+                ("value", offset_of!(RawTest, value)),
+                ("str", offset_of!(RawTest, str)),
             ],
         ),
         (
@@ -596,6 +711,7 @@ pub fn layout() -> Vec<StructLayout> {
                 ("hits", offset_of!(RawProbeCounts, hits)),
                 ("sampled_out", offset_of!(RawProbeCounts, sampled_out)),
                 ("rate_limited", offset_of!(RawProbeCounts, rate_limited)),
+                ("filtered", offset_of!(RawProbeCounts, filtered)),
             ],
         ),
         (
@@ -622,7 +738,8 @@ pub fn layout() -> Vec<StructLayout> {
 
 const _: () = assert!(size_of::<RawLoc>() == 8);
 const _: () = assert!(size_of::<RawOp>() == 48);
-const _: () = assert!(size_of::<RawRecipe>() == 32 + 48 * MAX_OPS);
+const _: () = assert!(size_of::<RawRecipe>() == 32 + 48 * MAX_OPS + 24 + 48 * MAX_TESTS);
+const _: () = assert!(size_of::<RawTest>() == 48);
 const _: () = assert!(size_of::<RawTypeRecipe>() == 8 + 48 * MAX_TYPE_OPS);
 const _: () = assert!(size_of::<RawDynBlock>() == 24);
 const _: () = assert!(size_of::<RawEvent>() == 56);

@@ -172,6 +172,8 @@ fn when_and_when_return_deliver_exactly_the_matching_calls() {
     assert_eq!(run.stopped["filtered"], calls - 18, "{}", run.stopped);
     assert_eq!(run.probe["filtered"], calls - 18, "{}", run.probe);
     assert_eq!(run.stopped["unmatched_returns"], 0);
+    // Decided in the kernel: records for the 18 calls only (entry, return).
+    assert_eq!(run.stopped["events"], 2 * 18, "{}", run.stopped);
 
     // Both: small a, large result: the second batch's only.
     let run = bench_with(
@@ -181,6 +183,8 @@ fn when_and_when_return_deliver_exactly_the_matching_calls() {
     let want: Vec<(i64, i64)> = (0..10).map(|a| (a, a + 1024 + 40)).collect();
     assert_eq!(a_and_result(&run.calls), want);
     assert_eq!(run.stopped["filtered"], calls - 10, "{}", run.stopped);
+    // `when` in the kernel (20 calls recorded), `when_return` in gotel.
+    assert_eq!(run.stopped["events"], 2 * 20, "{}", run.stopped);
 
     // Strings compared in full.
     let run = bench_with(
@@ -188,6 +192,16 @@ fn when_and_when_return_deliver_exactly_the_matching_calls() {
         calls,
     );
     assert_eq!(a_and_result(&run.calls), [(5, 45), (5, 5 + 1024 + 40)]);
+    // A literal longer than the kernel compares (32 bytes): decided in gotel.
+    assert_eq!(run.stopped["events"], 2 * calls, "{}", run.stopped);
+    let run = bench_with(
+        "    when: 's == \"gotel-bench-payload-0123456789abcdefghij\" && a == 5 || strings.HasPrefix(s, \"gotel-bench-payload-0123456789ab\") && a == 7'\n",
+        calls,
+    );
+    assert_eq!(
+        a_and_result(&run.calls),
+        [(5, 45), (5, 1069), (7, 47), (7, 1071)]
+    );
 }
 
 #[test]

@@ -123,10 +123,7 @@ impl<K: Kernel> Supervisor<K> {
             .collect();
         for (key, slot) in gone {
             let c = self.kernel.probe_counts(slot);
-            let r = &mut self.slots.retired;
-            r.hits += c.hits;
-            r.sampled_out += c.sampled_out;
-            r.rate_limited += c.rate_limited;
+            self.slots.retired = self.slots.retired.plus(c);
             let _ = self.kernel.set_probe(slot, RawProbeLimit::default(), true);
             self.slots.by_probe.remove(&key);
             self.slots.free.push_back(slot);

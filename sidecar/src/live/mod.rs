@@ -225,12 +225,7 @@ impl<K: Kernel> Supervisor<K> {
         let c = self.pipeline.correlate_stats();
         let p = self.pipeline.stats;
         let limited = self.slots.iter().fold(self.slots.retired, |a, (_, s)| {
-            let c = self.kernel.probe_counts(*s);
-            crate::recipe::RawProbeCounts {
-                hits: a.hits + c.hits,
-                sampled_out: a.sampled_out + c.sampled_out,
-                rate_limited: a.rate_limited + c.rate_limited,
-            }
+            a.plus(self.kernel.probe_counts(*s))
         });
         Counters {
             calls: self.calls,
@@ -253,7 +248,7 @@ impl<K: Kernel> Supervisor<K> {
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,
-            filtered: p.filtered,
+            filtered: p.filtered + limited.filtered,
             sink_errors: self.sink_errors,
             type_recipes_failed: self.types.failed,
         }

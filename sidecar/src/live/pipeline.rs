@@ -406,6 +406,15 @@ impl Pipeline {
         }
     }
 
+    /// Adds a retired previous version's kernel counts to probe `key`'s.
+    pub fn add_kernel_counts(&mut self, key: &ProbeKey, c: crate::recipe::RawProbeCounts) {
+        let p = self.per_probe.entry(key.clone()).or_default();
+        p.hits += c.hits;
+        p.rate_limited += c.rate_limited;
+        p.sampled_out += c.sampled_out;
+        p.filtered += c.filtered;
+    }
+
     /// Adds probe `old`'s counters to `new`'s (an edited probe's previous
     /// version, retired): the probe's counters keep growing.
     pub fn merge_probe_counts(&mut self, old: &ProbeKey, new: &ProbeKey) {

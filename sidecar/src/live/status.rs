@@ -134,8 +134,11 @@ impl<K: Kernel> Supervisor<K> {
             c.dropped += self.registry.dropped(&self.kernel, k);
             if let Some(slot) = self.slots.of(k) {
                 let kc = self.kernel.probe_counts(slot);
-                (c.hits, c.rate_limited, c.sampled_out) =
-                    (kc.hits, kc.rate_limited, kc.sampled_out);
+                // Added to what retired previous versions carried over.
+                c.hits += kc.hits;
+                c.rate_limited += kc.rate_limited;
+                c.sampled_out += kc.sampled_out;
+                c.filtered += kc.filtered;
             }
             c
         };

@@ -101,6 +101,7 @@ impl<K: Kernel> Supervisor<K> {
         if !pairs.is_empty() {
             drain(self);
         }
+        let mut retired = false;
         for (old, new) in pairs {
             let Some(spec) = self.cfg.probes.iter().find(|p| probe_key(p) == new) else {
                 continue;
@@ -140,7 +141,17 @@ impl<K: Kernel> Supervisor<K> {
             if self.registry.pids_of(&old).is_empty() && !self.registry.on_some_file(&old) {
                 self.superseded.remove(&old);
                 self.pipeline.merge_probe_counts(&old, &new);
+                // The kernel's counts of the old version too: the probe's
+                // counters never go back.
+                if let Some(slot) = self.slots.of(&old) {
+                    let c = self.kernel.probe_counts(slot);
+                    self.pipeline.add_kernel_counts(&new, c);
+                }
+                retired = true;
             }
+        }
+        if retired {
+            self.sync_slots();
         }
     }
 

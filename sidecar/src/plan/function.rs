@@ -214,15 +214,25 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
     let entry_args = entry.entry_args;
     let (mut entry, mut ret) = (entry.finish(), ret.finish());
-    // A probe that keeps some calls only: its return must know which.
-    if (spec.sample.is_some() || spec.rate_limit.is_some()) && !ret_offsets.is_empty() {
-        entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
-        ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
-    }
     let names = |site: &super::SitePlan| -> Vec<String> {
         site.values.iter().map(|v| v.name.clone()).collect()
     };
     let mut seen = names(&entry);
+    let when = condition(&spec.when, "when", &f.name, &seen, "entry")?;
+    // In the kernel too, when it can decide it: no copy for calls it drops.
+    let in_kernel = match when.as_deref() {
+        Some(w) => {
+            let site = entry.clone();
+            super::when::compile_into(w, &site, &mut entry.recipe)
+        }
+        None => false,
+    };
+    // A probe that keeps some calls only: its return must know which.
+    let limited = spec.sample.is_some() || spec.rate_limit.is_some() || in_kernel;
+    if limited && !ret_offsets.is_empty() {
+        entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
+        ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
+    }
     // A redacted value is never read: a condition cannot see it.
     let redacted = |c: &Option<String>, field: &'static str| -> Result<(), PlanError> {
         let Some(Ok(c)) = c.as_deref().map(crate::condition::Condition::parse) else {
@@ -239,7 +249,6 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     };
     redacted(&spec.when, "when")?;
     redacted(&spec.when_return, "when_return")?;
-    let when = condition(&spec.when, "when", &f.name, &seen, "entry")?;
     seen.extend(names(&ret));
     seen.push("duration".into());
     let when_return = condition(

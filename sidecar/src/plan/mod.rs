@@ -22,6 +22,7 @@ mod secrets;
 mod slice;
 mod type_recipe;
 mod walk;
+mod when;
 
 #[cfg(test)]
 mod tests;
