@@ -158,46 +158,29 @@ impl Collector for Scrape {
                 .map(|p| (label(p), ConstGauge::new(p.failed.len() as i64))),
             prometheus_client::metrics::MetricType::Gauge,
         )?;
-        per_probe(
-            &mut e,
-            "probe_calls",
-            "calls of the probe delivered",
-            s.probes
-                .iter()
-                .map(|p| (label(p), ConstCounter::new(p.counts.calls))),
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        per_probe(
-            &mut e,
-            "probe_failed_calls",
-            "delivered calls that returned a non-nil error or panicked",
-            s.probes
-                .iter()
-                .map(|p| (label(p), ConstCounter::new(p.counts.failed_calls))),
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        per_probe(
-            &mut e,
-            "probe_read_faults",
-            "records of the probe in which some memory could not be read",
-            s.probes
-                .iter()
-                .map(|p| (label(p), ConstCounter::new(p.counts.read_faults))),
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        per_probe(
-            &mut e,
-            "probe_dropped",
-            "records of the probe the kernel dropped (ring buffer full, CPU busy)",
-            s.probes
-                .iter()
-                .map(|p| (label(p), ConstCounter::new(p.counts.dropped))),
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
         let counter = |name: &'static str, help: &'static str, get: fn(&ProbeStatus) -> u64| {
             (name, help, get)
         };
+        // Each probe's counters, one series each.
         for (name, help, get) in [
+            counter("probe_calls", "calls of the probe delivered", |p| {
+                p.counts.calls
+            }),
+            counter(
+                "probe_failed_calls",
+                "delivered calls that returned a non-nil error or panicked",
+                |p| p.counts.failed_calls,
+            ),
+            counter(
+                "probe_read_faults",
+                "records of the probe in which some memory could not be read",
+                |p| p.counts.read_faults,
+            ),
+            counter(
+                "probe_dropped",
+                "records of the probe the kernel dropped (ring buffer full, CPU busy)",
+                |p| p.counts.dropped,
+            ),
             counter(
                 "probe_hits",
                 "uprobe hits of the probe (every site and process): what its breaker watches",
