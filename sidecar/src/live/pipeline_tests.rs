@@ -563,14 +563,9 @@ fn an_exec_ends_the_calls_its_old_image_entered_and_no_later_one() {
 
 #[test]
 fn both_versions_of_an_edited_probe_report_each_call_once() {
-    // main.f's old version on cookies 1/2 (id 1), its new one on 3/4 (id 2).
-    let mut p = Pipeline::new(16, 0);
-    let old = attachment(1, "main.f", false);
-    let new = attachment(2, "main.f", false);
-    p.route(1, old.clone(), SITE_ENTRY);
-    p.route(2, old, SITE_RETURN);
-    p.route(3, new.clone(), SITE_ENTRY);
-    p.route(4, new, SITE_RETURN);
+    // Attachment 1 (cookies 1/2) as the old version, 2 (3/4) as the new:
+    // the same shape of call.
+    let mut p = pipeline();
     p.cut_over(1, 2, 42, 100);
     let calls = run(
         &mut p,
