@@ -351,10 +351,7 @@ impl<K: Kernel> Registry<K> {
     /// Records of probe `key` its live recipes have dropped (those of
     /// released ones are in the pipeline's counts).
     pub fn dropped(&self, kernel: &K, key: &ProbeKey) -> u64 {
-        self.procs
-            .values()
-            .flat_map(|t| &t.attached)
-            .chain(self.files.values().flatten())
+        self.every()
             .filter(|a| a.meta.key == *key)
             .flat_map(|a| &a.cookies)
             .map(|c| kernel.recipe_drops(*c))
@@ -369,12 +366,13 @@ impl<K: Kernel> Registry<K> {
 
     /// Number of live attachments of configured probes.
     pub fn attachments(&self) -> usize {
-        self.procs
-            .values()
-            .flat_map(|t| &t.attached)
-            .chain(self.files.values().flatten())
-            .filter(|a| a.meta.marker.is_none())
-            .count()
+        self.every().filter(|a| a.meta.marker.is_none()).count()
+    }
+
+    /// Every attachment: to processes, then to files.
+    fn every(&self) -> impl Iterator<Item = &Attached<K::Link>> {
+        let procs = self.procs.values().flat_map(|t| &t.attached);
+        procs.chain(self.files.values().flatten())
     }
 }
 
