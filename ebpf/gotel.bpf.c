@@ -49,6 +49,15 @@ struct {
 	__type(value, struct gotel_type_recipe);
 } type_recipes SEC(".maps");
 
+/* How to step through each dynamic type a context chain can meet (see
+ * GOTEL_OP_SPAN_CTX), installed per binary by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GOTEL_MAX_CTX_TYPES);
+	__type(key, struct gotel_type_key);
+	__type(value, struct gotel_ctx_type);
+} ctx_types SEC(".maps");
+
 /* One global count of dropped records, stamped on every record. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -548,6 +557,137 @@ static long copy_elem(__u32 j, struct capture *c)
 	return 0;
 }
 
+/* State of one context walk (GOTEL_OP_SPAN_CTX). */
+struct ctx_walk {
+	const struct gotel_recipe *rc;
+	struct gotel_span_ctx *out;
+	__u64 itab; /* the current context.Context's itab (nil: none) */
+	__u64 data; /* and its data pointer */
+};
+
+/* What userspace planned for the dynamic type at runtime address rtype. */
+static __always_inline const struct gotel_ctx_type *
+ctx_type(const struct gotel_recipe *rc, __u64 rtype)
+{
+	struct gotel_type_key k = { .bin = rc->bin, .rtype = rtype - rc->bias };
+	return bpf_map_lookup_elem(&ctx_types, &k);
+}
+
+/*
+ * A WithValue context's {key, val}: when the key is the SDK's span key,
+ * the value is the innermost span, and the walk ends here either way.
+ * Returns 1 when it ended.
+ */
+static __always_inline int span_at(struct ctx_walk *w,
+				   const struct gotel_ctx_type *t)
+{
+	struct gotel_span_ctx *o = w->out;
+	__u64 key[2], val[2], k = 0;
+	/* key and val are `any`: {_type, data}. */
+	if (bpf_probe_read_user(key, sizeof(key), (void *)(w->data + t->key)))
+		goto fault;
+	const struct gotel_ctx_type *kt = ctx_type(w->rc, key[0]);
+	if (!kt || kt->kind != GOTEL_CTX_SPAN_KEY)
+		return 0;
+	if (bpf_probe_read_user(&k, 8, (void *)key[1]))
+		goto fault;
+	if (k != kt->key_value)
+		return 0;
+	if (bpf_probe_read_user(val, sizeof(val), (void *)(w->data + t->val)))
+		goto fault;
+	const struct gotel_ctx_type *st = ctx_type(w->rc, val[0]);
+	if (!st || st->kind != GOTEL_CTX_SPAN) {
+		o->status = GOTEL_SPAN_OTHER;
+		o->rtype = val[0];
+		return 1;
+	}
+	if (bpf_probe_read_user(o->trace_id, 16, (void *)(val[1] + st->trace_id)) ||
+	    bpf_probe_read_user(o->span_id, 8, (void *)(val[1] + st->span_id)) ||
+	    bpf_probe_read_user(&o->flags, 1, (void *)(val[1] + st->flags)))
+		goto fault;
+	o->status = GOTEL_SPAN_FOUND;
+	return 1;
+fault:
+	o->status = GOTEL_SPAN_FAULT;
+	return 1;
+}
+
+/* One context of the chain: the end, a span, or a step to its parent. */
+static long ctx_hop(__u32 i, struct ctx_walk *w)
+{
+	struct gotel_span_ctx *o = w->out;
+	o->hops = i + 1;
+	if (!w->itab) {
+		o->status = GOTEL_SPAN_NONE;
+		return 1;
+	}
+	/* itab._type: at 8 in every Go release with the register ABI. */
+	__u64 rtype = 0, parent[2];
+	if (bpf_probe_read_user(&rtype, 8, (void *)(w->itab + 8))) {
+		o->status = GOTEL_SPAN_FAULT;
+		return 1;
+	}
+	const struct gotel_ctx_type *t = ctx_type(w->rc, rtype);
+	if (!t) {
+		o->status = GOTEL_SPAN_UNKNOWN;
+		o->rtype = rtype;
+		return 1;
+	}
+	if (t->kind == GOTEL_CTX_ROOT) {
+		o->status = GOTEL_SPAN_NONE;
+		return 1;
+	}
+	if (t->kind == GOTEL_CTX_VALUE && span_at(w, t))
+		return 1;
+	if (t->kind != GOTEL_CTX_VALUE && t->kind != GOTEL_CTX_PARENT) {
+		o->status = GOTEL_SPAN_UNKNOWN;
+		o->rtype = rtype;
+		return 1;
+	}
+	if (bpf_probe_read_user(parent, sizeof(parent), (void *)(w->data + t->parent))) {
+		o->status = GOTEL_SPAN_FAULT;
+		return 1;
+	}
+	w->itab = parent[0];
+	w->data = parent[1];
+	return 0;
+}
+
+/*
+ * GOTEL_OP_SPAN_CTX: a gotel_str_head, then the gotel_span_ctx of the
+ * walk from the context r resolved ({itab, data} in a, b).
+ */
+static __always_inline __u32 emit_span_ctx(struct capture *c,
+					   const struct resolved *r,
+					   __u32 *cursor)
+{
+	const __u32 size = sizeof(struct gotel_str_head) + sizeof(struct gotel_span_ctx);
+	__u32 off = *cursor;
+	if (off > GOTEL_MAX_DATA - size) {
+		c->s->ev.flags |= GOTEL_EV_DATA_FULL;
+		return RES_FAULT;
+	}
+	struct gotel_str_head *h = (void *)&c->s->data[off];
+	if (r->status != RES_OK) {
+		/* A nil *http.Request or the like: a head with nothing after. */
+		h->len = 0;
+		h->copied = 0;
+		h->fault = r->status == RES_FAULT;
+		*cursor = off + sizeof(*h);
+		return r->status;
+	}
+	struct gotel_span_ctx *o = (void *)&c->s->data[off + sizeof(*h)];
+	__builtin_memset(o, 0, sizeof(*o));
+	o->status = GOTEL_SPAN_DEEP;
+	struct ctx_walk w = { .rc = c->rc, .out = o, .itab = r->a, .data = r->b };
+	bpf_loop(GOTEL_MAX_CTX_HOPS, ctx_hop, &w, 0);
+	h->len = sizeof(*o);
+	h->copied = sizeof(*o);
+	h->fault = 0;
+	*cursor = off + size;
+	return RES_OK;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -591,7 +731,8 @@ static long emit_op(__u32 i, struct capture *c)
 		sh->_pad = 0;
 		return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 	}
-	__u32 status = emit_value(op, r, s, &c->off);
+	__u32 status = op->kind == GOTEL_OP_SPAN_CTX ? emit_span_ctx(c, r, &c->off)
+						     : emit_value(op, r, s, &c->off);
 	if (status == RES_NIL)
 		ev->nil_mask |= 1U << i;
 	else if (status != RES_OK)

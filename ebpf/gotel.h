@@ -9,7 +9,7 @@
  * `recipes` array; the program interprets the recipe and emits one
  * `gotel_event` header followed by the captured data.
  *
- * The Rust mirror lives in sidecar/src/recipe.rs; a test compiles this
+ * The Rust mirror lives in sidecar/src/recipe/; a test compiles this
  * header and checks every size and offset against it. Change both together.
  */
 #ifndef GOTEL_H
@@ -97,6 +97,14 @@ enum gotel_op_kind {
 	 * captures.
 	 */
 	GOTEL_OP_ELEMS = 5,
+	/*
+	 * A context.Context {itab, data}, found like GOTEL_OP_STRING's
+	 * {data, len}: walks its chain of parents (`ctx_types` says how to
+	 * step through each dynamic type) to the innermost OpenTelemetry
+	 * span, read-only. Emits a gotel_str_head, then a gotel_span_ctx.
+	 * (6 is the planner's own OP_GROUP, never sent.)
+	 */
+	GOTEL_OP_SPAN_CTX = 7,
 	/* (GOTEL_OP_ELEMS with indirect = GOTEL_ADDR_ONLY: `max_len` elements
 	 * from the op's address, no header: a map's group or bucket; len is
 	 * max_len. One kind, not two: each kind test doubles the verifier's
@@ -310,6 +318,62 @@ struct gotel_dyn_block {
 	__u32 fault_bits; /* bit t: op t could not be read */
 	__u32 _pad2;
 };
+
+/*
+ * Following a context.Context to the application's OpenTelemetry span
+ * (GOTEL_OP_SPAN_CTX). `ctx_types` holds, per binary and link-time
+ * `_type`, what gotel planned from DWARF for the dynamic types a chain
+ * can meet: the context package's own (a parent to step to, a key and
+ * value to look at, or the end), the SDK's span key type, and span types
+ * (any type with a trace.SpanContext field).
+ */
+#define GOTEL_MAX_CTX_HOPS 16
+#define GOTEL_MAX_CTX_TYPES 2048
+
+enum gotel_ctx_kind {
+	GOTEL_CTX_ROOT = 1,     /* Background, TODO: the chain ends */
+	GOTEL_CTX_PARENT = 2,   /* cancel, timer, …: step to `parent` */
+	GOTEL_CTX_VALUE = 3,    /* WithValue: {key, val} at `key`, `val`, then `parent` */
+	GOTEL_CTX_SPAN_KEY = 4, /* the SDK's key type; `key_value` is the span's key */
+	GOTEL_CTX_SPAN = 5,     /* a span: its SpanContext's ids at trace_id, span_id, flags */
+};
+
+/* A value of `ctx_types`: offsets into the dynamic value (what the
+ * interface's data pointer points at). */
+struct gotel_ctx_type {
+	__u8 kind; /* gotel_ctx_kind */
+	__u8 _pad[3];
+	__u32 parent;
+	__u32 key;
+	__u32 val;
+	__u32 trace_id;
+	__u32 span_id;
+	__u32 flags;
+	__u32 _pad2;
+	__u64 key_value;
+};
+
+/* How a walk ended (gotel_span_ctx.status). */
+enum gotel_span_status {
+	GOTEL_SPAN_NONE = 0,    /* the chain ended without a span: no parent */
+	GOTEL_SPAN_FOUND = 1,
+	GOTEL_SPAN_UNKNOWN = 2, /* a context type gotel has no layout for (`rtype`) */
+	GOTEL_SPAN_OTHER = 3,   /* the innermost span's type has no SpanContext (`rtype`) */
+	GOTEL_SPAN_DEEP = 4,    /* more than GOTEL_MAX_CTX_HOPS contexts */
+	GOTEL_SPAN_FAULT = 5,   /* a read failed on the way */
+};
+
+/* What GOTEL_OP_SPAN_CTX emits after its gotel_str_head. */
+struct gotel_span_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 flags;
+	__u8 status; /* gotel_span_status */
+	__u8 hops;   /* contexts looked at */
+	__u8 _pad[5];
+	__u64 rtype; /* UNKNOWN, OTHER: the dynamic type met */
+};
+_Static_assert(sizeof(struct gotel_span_ctx) == 40, "gotel_span_ctx");
 
 /* Bits of gotel_event.flags. */
 #define GOTEL_EV_NO_G 1         /* could not read the goroutine (g) fields */

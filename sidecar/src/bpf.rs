@@ -11,8 +11,8 @@ use aya::programs::{RawTracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 
 use crate::recipe::{
-    RawProbeCounts, RawProbeLimit, RawProbeWindow, RawRecipe, RawTypeKey, RawTypeRecipe,
-    MAX_RECIPES, STAT_COUNT,
+    RawCtxType, RawProbeCounts, RawProbeLimit, RawProbeWindow, RawRecipe, RawTypeKey,
+    RawTypeRecipe, MAX_RECIPES, STAT_COUNT,
 };
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gotel.bpf.o"));
@@ -85,6 +85,7 @@ pub struct Bpf {
     ebpf: Ebpf,
     recipes: Array<MapData, RawRecipe>,
     type_recipes: HashMap<MapData, RawTypeKey, RawTypeRecipe>,
+    ctx_types: HashMap<MapData, RawTypeKey, RawCtxType>,
     stats: PerCpuArray<MapData, u64>,
     /// Records dropped per recipe (cookie).
     recipe_drops: Array<MapData, u64>,
@@ -132,6 +133,7 @@ impl Bpf {
         let recipes = Array::try_from(take(&mut ebpf, "recipes")?).map_err(|e| load(&e))?;
         let type_recipes =
             HashMap::try_from(take(&mut ebpf, "type_recipes")?).map_err(|e| load(&e))?;
+        let ctx_types = HashMap::try_from(take(&mut ebpf, "ctx_types")?).map_err(|e| load(&e))?;
         let stats = PerCpuArray::try_from(take(&mut ebpf, "stats")?).map_err(|e| load(&e))?;
         let recipe_drops =
             Array::try_from(take(&mut ebpf, "recipe_drops")?).map_err(|e| load(&e))?;
@@ -147,6 +149,7 @@ impl Bpf {
                 ebpf,
                 recipes,
                 type_recipes,
+                ctx_types,
                 stats,
                 recipe_drops,
                 probe_limits,
@@ -246,6 +249,19 @@ impl Bpf {
     /// Removes a dynamic type's recipe (its binary is no longer traced).
     pub fn remove_type_recipe(&mut self, key: RawTypeKey) {
         let _ = self.type_recipes.remove(&key);
+    }
+
+    /// Installs how a context walk steps through one type of one binary.
+    pub fn add_ctx_type(&mut self, key: RawTypeKey, t: &RawCtxType) -> Result<(), BpfError> {
+        self.ctx_types.insert(key, t, 0).map_err(|e| BpfError::Map {
+            map: "ctx_types",
+            why: e.to_string(),
+        })
+    }
+
+    /// Removes a context walk's step (its binary is no longer traced).
+    pub fn remove_ctx_type(&mut self, key: RawTypeKey) {
+        let _ = self.ctx_types.remove(&key);
     }
 
     /// Attaches the program at `offset` in the executable `path`, for `pid`

@@ -76,8 +76,13 @@ pub struct TraceIds {
     pub trace_id: [u8; 16],
     /// This call's span.
     pub span_id: [u8; 8],
-    /// The innermost enclosing probed call on the same goroutine, if any.
+    /// The innermost enclosing probed call on the same goroutine, or the
+    /// application's span the call's context carried, if any.
     pub parent_span_id: Option<[u8; 8]>,
+    /// The application's span this call's tree hangs under (its own
+    /// parent, or its enclosing call's): a nested call whose context
+    /// carries that same span stays below its enclosing call.
+    pub joined: Option<[u8; 8]>,
 }
 
 impl TraceIds {
@@ -87,6 +92,7 @@ impl TraceIds {
             trace_id: nonzero(),
             span_id: nonzero(),
             parent_span_id: None,
+            joined: None,
         }
     }
 
@@ -96,6 +102,17 @@ impl TraceIds {
             trace_id: parent.trace_id,
             span_id: nonzero(),
             parent_span_id: Some(parent.span_id),
+            joined: parent.joined,
+        }
+    }
+
+    /// A span in the application's trace, below its span `span_id`.
+    pub fn under_app(trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+        TraceIds {
+            trace_id,
+            span_id: nonzero(),
+            parent_span_id: Some(span_id),
+            joined: Some(span_id),
         }
     }
 }
@@ -339,6 +356,7 @@ mod tests {
                 trace_id: [0xab; 16],
                 span_id: [1, 2, 3, 4, 5, 6, 7, 8],
                 parent_span_id: Some([0xff; 8]),
+                joined: None,
             },
             origin: Arc::default(),
         };

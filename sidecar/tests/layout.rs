@@ -1,4 +1,4 @@
-//! The Rust mirror in `recipe.rs` must match `ebpf/gotel.h` byte for byte
+//! The Rust mirror in `recipe/` must match `ebpf/gotel.h` byte for byte
 //! and value for value: compile the header with the system C compiler and
 //! compare every size and offset the mirror declares, and every `#define`
 //! and enum value the header declares (names parsed from the header text,
@@ -254,9 +254,12 @@ fn every_header_constant_has_its_rust_twin_and_back() {
             problems.push(format!("recipe::{twin} has no GOTEL_{twin} in gotel.h"));
         }
     }
-    // Every integer constant of recipe.rs is a mirror, or says it is not.
-    let src =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/recipe.rs")).unwrap();
+    // Every integer constant of recipe/ is a mirror, or says it is not.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/recipe");
+    let mut src = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        src += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    }
     for line in src.lines() {
         let Some(decl) = line.trim_start().strip_prefix("pub const ") else {
             continue;

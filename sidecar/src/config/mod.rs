@@ -79,6 +79,11 @@ pub struct Defaults {
     /// again after re-attaching, up to 10 minutes.
     #[serde(default = "default_cooldown", with = "humantime_serde")]
     pub breaker_cooldown: std::time::Duration,
+    /// Make a call's span the child of the application's own OpenTelemetry
+    /// span when a `context.Context` argument (or one in a struct an
+    /// argument points to, like `*http.Request`) carries one.
+    #[serde(default = "default_true")]
+    pub join_traces: bool,
 }
 
 impl Default for Defaults {
@@ -87,6 +92,7 @@ impl Default for Defaults {
             rate_limit: None,
             max_hits_per_second: default_max_hits(),
             breaker_cooldown: default_cooldown(),
+            join_traces: true,
         }
     }
 }
@@ -285,6 +291,9 @@ pub struct ProbeSpec {
     /// `defaults.breaker_cooldown` for this probe.
     #[serde(default, with = "humantime_serde")]
     pub breaker_cooldown: Option<std::time::Duration>,
+    /// `defaults.join_traces` for this probe.
+    #[serde(default)]
+    pub join_traces: Option<bool>,
     /// Only calls whose arguments satisfy this (`amount > 100 && user.Name
     /// != "test"`; see `condition`).
     #[serde(default)]
@@ -324,6 +333,12 @@ impl ProbeSpec {
     /// Its breaker cool-down, else the default's.
     pub fn breaker_cooldown(&self, d: &Defaults) -> std::time::Duration {
         self.breaker_cooldown.unwrap_or(d.breaker_cooldown)
+    }
+
+    /// Whether its spans join the application's traces (resolved configs
+    /// say it; a spec built otherwise joins, as the default does).
+    pub fn joins_traces(&self) -> bool {
+        self.join_traces.unwrap_or(true)
     }
 }
 
@@ -532,6 +547,7 @@ impl Config {
             p.rate_limit = p.rate_limit.or(d.rate_limit);
             p.max_hits_per_second = Some(p.max_hits_per_second.unwrap_or(d.max_hits_per_second));
             p.breaker_cooldown = Some(p.breaker_cooldown.unwrap_or(d.breaker_cooldown));
+            p.join_traces = Some(p.join_traces.unwrap_or(d.join_traces));
         }
         self
     }

@@ -16,6 +16,7 @@ mod errors;
 mod interface;
 mod map;
 mod shape;
+mod span;
 mod value;
 mod wire;
 
@@ -31,6 +32,7 @@ use crate::plan::SitePlan;
 use crate::plan::TypePlan;
 
 pub use errors::{go_quote, ip_string};
+pub use span::{app_span, AppSpan};
 pub use value::{printable, GoValue};
 
 /// What decoding looks up about the traced binary, by address in the

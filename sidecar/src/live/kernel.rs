@@ -7,7 +7,9 @@ use std::path::Path;
 use aya::programs::uprobe::UProbeLink;
 
 use crate::bpf::{Bpf, BpfError, KernelStats};
-use crate::recipe::{RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe};
+use crate::recipe::{
+    RawCtxType, RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe,
+};
 
 /// Recipes, type recipes and uprobes in the kernel.
 pub trait Kernel {
@@ -22,6 +24,10 @@ pub trait Kernel {
     fn add_type_recipe(&mut self, key: RawTypeKey, r: &RawTypeRecipe) -> Result<(), BpfError>;
     /// Removes a dynamic type's recipe.
     fn remove_type_recipe(&mut self, key: RawTypeKey);
+    /// Installs how a context walk steps through one type of one binary.
+    fn add_ctx_type(&mut self, key: RawTypeKey, t: &RawCtxType) -> Result<(), BpfError>;
+    /// Removes a context walk's step.
+    fn remove_ctx_type(&mut self, key: RawTypeKey);
     /// Attaches the program at file `offset` of `path` for `pid`, running
     /// the recipe `cookie`.
     fn attach(
@@ -58,6 +64,14 @@ impl Kernel for Bpf {
 
     fn remove_type_recipe(&mut self, key: RawTypeKey) {
         Bpf::remove_type_recipe(self, key)
+    }
+
+    fn add_ctx_type(&mut self, key: RawTypeKey, t: &RawCtxType) -> Result<(), BpfError> {
+        Bpf::add_ctx_type(self, key, t)
+    }
+
+    fn remove_ctx_type(&mut self, key: RawTypeKey) {
+        Bpf::remove_ctx_type(self, key)
     }
 
     fn attach(
@@ -98,7 +112,9 @@ pub(crate) mod fake {
 
     use super::Kernel;
     use crate::bpf::{BpfError, KernelStats};
-    use crate::recipe::{RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe};
+    use crate::recipe::{
+        RawCtxType, RawProbeCounts, RawProbeLimit, RawRecipe, RawTypeKey, RawTypeRecipe,
+    };
 
     /// What the fake holds.
     #[derive(Debug, Default)]
@@ -106,6 +122,8 @@ pub(crate) mod fake {
         pub next: u32,
         pub recipes: BTreeSet<u32>,
         pub types: BTreeMap<(u32, u64), u8>,
+        /// Context walk steps installed, by (binary, type).
+        pub ctx_types: BTreeSet<(u32, u64)>,
         /// (path, offset, pid, cookie) of every attach that succeeded.
         pub attached: Vec<(PathBuf, u64, u32, u32)>,
         /// Each recipe's flags, by cookie.
@@ -171,6 +189,15 @@ pub(crate) mod fake {
 
         fn remove_type_recipe(&mut self, key: RawTypeKey) {
             self.types.remove(&(key.bin, key.rtype));
+        }
+
+        fn add_ctx_type(&mut self, key: RawTypeKey, _: &RawCtxType) -> Result<(), BpfError> {
+            self.ctx_types.insert((key.bin, key.rtype));
+            Ok(())
+        }
+
+        fn remove_ctx_type(&mut self, key: RawTypeKey) {
+            self.ctx_types.remove(&(key.bin, key.rtype));
         }
 
         fn attach(

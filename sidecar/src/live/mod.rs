@@ -471,6 +471,10 @@ impl<K: Kernel> Supervisor<K> {
                     .any(|o| o.flags & OPF_DYN != 0)
             })
         });
+        if plans.iter().any(|p| p.entry.span.is_some()) {
+            self.types
+                .install_contexts(&mut self.kernel, &dyn_types, bin);
+        }
         if captures_interfaces {
             let max = self.dyn_string_len();
             let redaction = self.redaction();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
-use crate::decode::{decode, GoValue, Names};
+use crate::decode::{app_span, decode, AppSpan, GoValue, Names};
 use crate::export::{Call, Origin, TraceIds, Unfinished};
 use crate::plan::Plan;
 use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY};
@@ -212,6 +212,9 @@ pub struct Pipeline {
     per_probe: HashMap<ProbeKey, ProbeCounts>,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC in ns: BPF timestamps are monotonic.
     clock_offset: i128,
+    /// Probes already warned that their spans could not join the
+    /// application's trace (bounded by the probes configured).
+    join_warned: std::collections::HashSet<ProbeKey>,
     /// Counters.
     pub stats: PipelineStats,
 }
@@ -226,6 +229,7 @@ impl Pipeline {
             correlator: Correlator::new(max_open),
             per_probe: HashMap::new(),
             clock_offset,
+            join_warned: Default::default(),
             stats: PipelineStats::default(),
         }
     }
@@ -506,7 +510,11 @@ impl Pipeline {
         if site == SITE_ENTRY {
             let names = meta.names.as_ref();
             let args = decode(&meta.plan.entry, data, masks, names, &mut |t| names.met(t));
-            self.enter(key, meta, &ev, args, stamp, emit);
+            let app = app_span(&meta.plan.entry, data, masks, names);
+            if let Some(AppSpan::Unreadable(why)) = &app {
+                self.join_failed(&meta, why);
+            }
+            self.enter(key, meta, &ev, (args, app), stamp, emit);
             return;
         }
         let (open, unwound) = self.correlator.exit(&key, stamp);
@@ -561,7 +569,7 @@ impl Pipeline {
         key: CallKey,
         meta: Arc<Attachment>,
         ev: &RawEvent,
-        mut args: Vec<(String, GoValue)>,
+        (mut args, app): (Vec<(String, GoValue)>, Option<AppSpan>),
         stamp: u64,
         emit: &mut dyn FnMut(Call),
     ) {
@@ -570,7 +578,7 @@ impl Pipeline {
         // got the first time (a lone-RET body is never open, so never one).
         let trace = match self.correlator.get(&key) {
             Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
-            _ => self.new_trace(&key),
+            _ => self.new_trace(&key, app),
         };
         // A lone-RET body: entry and return are one instruction, and the
         // entry's values are the arguments, then the results.
@@ -605,11 +613,35 @@ impl Pipeline {
     }
 
     /// Ids for a call entering at `key`: a child of the innermost open
-    /// call on its goroutine, else the root of a new trace.
-    fn new_trace(&self, key: &CallKey) -> TraceIds {
-        match self.correlator.enclosing(key) {
-            Some(parent) => TraceIds::child_of(&parent.trace),
-            None => TraceIds::root(),
+    /// call on its goroutine, else of the application's span its context
+    /// carried (`app`), else the root of a new trace. An application span
+    /// other than the one the enclosing call hangs under was started
+    /// between the two: it is the nearer parent.
+    fn new_trace(&self, key: &CallKey, app: Option<AppSpan>) -> TraceIds {
+        let enclosing = self.correlator.enclosing(key).map(|o| &o.trace);
+        match (app, enclosing) {
+            (Some(AppSpan::Found { span_id, .. }), Some(p)) if p.joined == Some(span_id) => {
+                TraceIds::child_of(p)
+            }
+            (
+                Some(AppSpan::Found {
+                    trace_id, span_id, ..
+                }),
+                _,
+            ) => TraceIds::under_app(trace_id, span_id),
+            (_, Some(p)) => TraceIds::child_of(p),
+            (_, None) => TraceIds::root(),
+        }
+    }
+
+    /// Warns once per probe version that its calls' spans could not join
+    /// the application's trace, and why (they start traces of their own).
+    fn join_failed(&mut self, meta: &Attachment, why: &str) {
+        if self.join_warned.insert(meta.key.clone()) {
+            tracing::warn!(
+                probe = %meta.probe,
+                "a call's span could not join the application's trace: {why}; its spans start traces of their own (later calls of this probe are not reported again)"
+            );
         }
     }
 

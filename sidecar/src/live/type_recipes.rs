@@ -69,6 +69,40 @@ impl TypeRecipes {
         );
     }
 
+    /// Installs, once per binary, how the context walk of its probes that
+    /// join the application's traces steps through its context and span
+    /// types (`plan::context_types`).
+    pub fn install_contexts<K: Kernel>(
+        &mut self,
+        kernel: &mut K,
+        d: &BinaryTypes,
+        bin: &BinaryInfo,
+    ) {
+        let Ok(mut s) = d.state.lock() else {
+            return;
+        };
+        if s.contexts_planned {
+            return;
+        }
+        s.contexts_planned = true;
+        for (rtype, t) in crate::plan::context_types(bin) {
+            let key = RawTypeKey {
+                bin: d.bin,
+                _pad: 0,
+                rtype,
+            };
+            match kernel.add_ctx_type(key, &t) {
+                Ok(()) => s.contexts.push(rtype),
+                // Counted with the type recipes: the walk then ends at this
+                // type, and says so.
+                Err(e) => {
+                    self.failed += 1;
+                    debug!("installing a context type: {e}");
+                }
+            }
+        }
+    }
+
     /// Plans and installs the recipe of the dynamic type at link-time
     /// address `rtype`; remembers when there is none to install.
     fn install<K: Kernel>(
@@ -134,12 +168,16 @@ impl TypeRecipes {
         self.by_binary.retain(|k, d| {
             let keep = in_use.contains(k);
             if !keep {
+                let key = |rtype| RawTypeKey {
+                    bin: d.bin,
+                    _pad: 0,
+                    rtype,
+                };
                 for rtype in d.installed() {
-                    kernel.remove_type_recipe(RawTypeKey {
-                        bin: d.bin,
-                        _pad: 0,
-                        rtype,
-                    });
+                    kernel.remove_type_recipe(key(rtype));
+                }
+                for rtype in d.contexts() {
+                    kernel.remove_ctx_type(key(rtype));
                 }
             }
             keep
@@ -164,6 +202,9 @@ struct State {
     wanted: HashSet<u64>,
     /// The error and address types were installed.
     prewarmed: bool,
+    /// The context walk's types were planned (`contexts`: installed).
+    contexts_planned: bool,
+    contexts: Vec<u64>,
 }
 
 impl BinaryTypes {
@@ -215,6 +256,14 @@ impl BinaryTypes {
     pub fn set(&self, rtype: u64, plan: Option<Arc<TypePlan>>) {
         if let Ok(mut s) = self.state.lock() {
             s.plans.insert(rtype, plan);
+        }
+    }
+
+    /// Link-time addresses of the installed context walk steps.
+    pub fn contexts(&self) -> Vec<u64> {
+        match self.state.lock() {
+            Ok(s) => s.contexts.clone(),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -43,6 +43,8 @@ pub(super) struct Builder<'t> {
     pub(super) pending_groups: Vec<PendingGroup>,
     /// Values that are arguments (the rest, at an instant entry, results).
     pub(super) entry_args: usize,
+    /// The `OP_SPAN_CTX` op and what it reads.
+    pub(super) span: Option<(usize, String)>,
     /// Ops and bytes each value took, in order.
     pub(super) costs: Vec<(u32, u32)>,
     /// (ops, bytes) used when the previous value was recorded.
@@ -96,6 +98,7 @@ impl<'t> Builder<'t> {
             pending: Vec::new(),
             pending_groups: Vec::new(),
             entry_args: 0,
+            span: None,
             costs: Vec::new(),
             mark: (0, 0),
             crowded: false,
@@ -120,6 +123,17 @@ impl<'t> Builder<'t> {
             return None;
         }
         emit::append(&mut self.recipe, op)
+    }
+
+    /// Plans the op that follows the call's context to the application's
+    /// span, before any value: it is not a value, and the values' costs
+    /// do not include it.
+    pub(super) fn push_span(&mut self, op: RawOp, reads: String) {
+        let bytes = super::span_ctx::SPAN_CTX_BYTES;
+        if let Some(i) = self.push(op, bytes, Priority::Value) {
+            self.span = Some((i, reads));
+            self.mark = (u32::from(self.recipe.n_ops), self.budget.bytes());
+        }
     }
 
     /// The shape of a value that did not fit; the user is told unless it
@@ -181,6 +195,7 @@ impl<'t> Builder<'t> {
         SitePlan {
             recipe: self.recipe,
             values: self.values,
+            span: self.span,
         }
     }
 

@@ -199,6 +199,9 @@ pub struct SitePlan {
     pub recipe: RawRecipe,
     /// The values, in output order.
     pub values: Vec<Value>,
+    /// The op following the call's `context.Context` to the application's
+    /// span (`OP_SPAN_CTX`), and what it reads (`ctx`, `r.ctx`).
+    pub span: Option<(usize, String)>,
 }
 
 /// A compiled probe for one function of one binary.

@@ -198,6 +198,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         args_suspect: args_suspect.as_deref(),
         unknown,
         instant,
+        join: spec.joins_traces() && !bin.symbols_only && super::span_ctx::has_sdk(bin),
     };
     let entry = ctx.build(SITE_ENTRY);
     let ret = ctx.build(SITE_RETURN);
@@ -316,6 +317,8 @@ pub(super) struct SiteCtx<'a> {
     pub(super) unknown: Option<&'a Incomplete>,
     /// The entry is the only site: it captures the results too.
     pub(super) instant: bool,
+    /// Follow the call's context to the application's span.
+    pub(super) join: bool,
 }
 
 impl<'a> SiteCtx<'a> {
@@ -346,6 +349,21 @@ impl<'a> SiteCtx<'a> {
             return base;
         }
         full
+    }
+
+    /// The op following the call's context to the application's span, if
+    /// the probe joins traces and an argument carries a context.
+    fn context_op(&self) -> Option<(crate::recipe::RawOp, String)> {
+        let (true, None, Ok(a)) = (self.join, self.args_suspect, self.assignment) else {
+            return None;
+        };
+        let args: Vec<_> = self
+            .args
+            .iter()
+            .zip(&a.args)
+            .filter_map(|(p, parts)| Some((p.name.as_str(), p.ty?, parts.as_slice())))
+            .collect();
+        super::span_ctx::context_op(self.types, &args)
     }
 
     /// The types of the values a site plans, in order (None: a field path,
@@ -397,6 +415,9 @@ impl<'a> SiteCtx<'a> {
             b.push_value(whole_list(u.reason()), later);
             b.entry_args = b.values.len();
         } else if site == SITE_ENTRY {
+            if let Some((op, reads)) = self.context_op() {
+                b.push_span(op, reads);
+            }
             for (i, p) in self.args.iter().enumerate() {
                 if p.is_dictionary() {
                     continue;

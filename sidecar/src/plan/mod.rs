@@ -20,6 +20,7 @@ mod function;
 mod map;
 mod secrets;
 mod slice;
+mod span_ctx;
 mod type_recipe;
 mod walk;
 mod when;
@@ -32,6 +33,7 @@ pub use contract::{
 };
 pub use function::{plan, plan_function, PlanError};
 pub use secrets::Secrets;
+pub use span_ctx::{context_types, has_sdk};
 pub use type_recipe::{
     likely_types, plan_type, pointer_shaped, IfaceAt, SliceAt, TypePlan, TYPES_PER_BINARY,
     TYPE_DATA,

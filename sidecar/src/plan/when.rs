@@ -215,6 +215,7 @@ mod tests {
         };
         let scalar = |op, kind, size| Shape::Scalar { op, kind, size };
         SitePlan {
+            span: None,
             recipe: RawRecipe::default(),
             values: vec![
                 v("a", scalar(0, ScalarKind::Int, 4)),

@@ -4,6 +4,9 @@
 
 use std::mem::{offset_of, size_of};
 
+mod span;
+pub use span::*;
+
 /// Ops per recipe (`GOTEL_MAX_OPS`): the width of the u32 op masks.
 pub const MAX_OPS: usize = 32;
 /// Recipes the map holds = possible attach cookies (`GOTEL_MAX_RECIPES`).
@@ -193,6 +196,20 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         MAX_KEPT,
         PROC_EXEC,
         PROC_EXIT,
+        OP_SPAN_CTX,
+        MAX_CTX_HOPS,
+        MAX_CTX_TYPES,
+        CTX_ROOT,
+        CTX_PARENT,
+        CTX_VALUE,
+        CTX_SPAN_KEY,
+        CTX_SPAN,
+        SPAN_NONE,
+        SPAN_FOUND,
+        SPAN_UNKNOWN,
+        SPAN_OTHER,
+        SPAN_DEEP,
+        SPAN_FAULT,
     ]
 }
 
@@ -554,6 +571,12 @@ pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 /// Every (struct, size, [(field, offset)]) the C header defines; compared
 /// against the compiled header in `tests/layout.rs`.
 pub fn layout() -> Vec<StructLayout> {
+    let mut all = own_layout();
+    all.extend(span::layout());
+    all
+}
+
+fn own_layout() -> Vec<StructLayout> {
     vec![
         (
             "gotel_str_head",
@@ -747,3 +770,5 @@ const _: () = assert!(size_of::<RawProcEvent>() == 16);
 const _: () = assert!(size_of::<RawStrHead>() == 16);
 const _: () = assert!(size_of::<RawSeqHead>() == 16);
 const _: () = assert!(size_of::<RawElemHead>() == 8);
+const _: () = assert!(size_of::<RawSpanCtx>() == 40);
+const _: () = assert!(size_of::<RawCtxType>() == 40);
