@@ -433,7 +433,7 @@ fn otlp(c: &mut Case, calls: u64, count: &Count, addr: std::net::SocketAddr) -> 
         stamp(&mut c.ret, 1_000_000 + i * 1000 + 400);
         p.handle(&c.entry, &mut |_| {});
         p.handle(&c.ret, &mut |call| {
-            sink.write(&call).expect("queued");
+            sink.write_owned(call).expect("queued");
         });
     }
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -247,7 +247,8 @@ impl Call {
         s
     }
 
-    fn write_summary(&self, s: &mut String) -> std::fmt::Result {
+    /// [`Call::summary`] appended to `s` (OTLP reuses one buffer).
+    pub fn write_summary(&self, s: &mut String) -> std::fmt::Result {
         use std::fmt::Write as _;
         s.push_str(&self.function);
         s.push('(');
@@ -277,6 +278,11 @@ impl Call {
 pub trait Sink {
     /// Accepts one call; must not block for long.
     fn write(&mut self, call: &Call) -> std::io::Result<()>;
+    /// Accepts one call given away: a sink that keeps calls (OTLP's queue)
+    /// takes it without a copy.
+    fn write_owned(&mut self, call: Call) -> std::io::Result<()> {
+        self.write(&call)
+    }
     /// Pushes buffered output out.
     fn flush(&mut self) -> std::io::Result<()>;
 }
@@ -319,6 +325,20 @@ impl Sink for Fanout {
             }
         }
         first
+    }
+
+    fn write_owned(&mut self, call: Call) -> std::io::Result<()> {
+        // The last sink gets the call itself, the others a look at it.
+        let Some((last, rest)) = self.0.split_last_mut() else {
+            return Ok(());
+        };
+        let mut first = Ok(());
+        for s in rest {
+            if let Err(e) = s.write(&call) {
+                first = first.and(Err(e));
+            }
+        }
+        first.and(last.write_owned(call))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -667,7 +667,7 @@ impl<K: Kernel> Supervisor<K> {
         let (sink, calls, sink_errors) = (&mut self.sink, &mut self.calls, &mut self.sink_errors);
         f(&mut self.pipeline, &mut |call: Call| {
             *calls += 1;
-            if let Err(e) = sink.write(&call) {
+            if let Err(e) = sink.write_owned(call) {
                 *sink_errors += 1;
                 if *sink_errors == 1 {
                     warn!("writing output: {e}");

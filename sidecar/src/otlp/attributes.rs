@@ -1,27 +1,31 @@
-//! One call as an OTLP LogRecord and Span: the attribute mapping.
+//! One call's attributes, encoded once as OTLP `KeyValue`s and copied into
+//! both its log record and its span.
 //!
 //! Go values are flattened to dotted paths (`go.arg.r.URL.Path`) with
 //! OTel-typed values; a slice or array of one scalar type becomes an array
 //! value, anything else is flattened by index (`go.arg.xs.0.Name`).
+//!
+//! Why bytes rather than `KeyValue` messages: a call has ~15 attributes,
+//! and as messages each owned its key and value, built once and cloned for
+//! the second signal: the largest part of the export's allocations. Here
+//! the keys are one reused path buffer, the values are borrowed from the
+//! call, and the encoding is written with prost's helpers in the layout
+//! prost gives the messages (`reference.rs` and the tests hold them to it).
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
-use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
+use std::fmt::Write as _;
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 use crate::decode::GoValue;
 use crate::export::Call;
 
-/// W3C trace flags: sampled. Every call is recorded.
-const SAMPLED: u32 = 1;
-/// Span flags bit: whether the parent is remote is known (it is not).
-const HAS_IS_REMOTE: u32 = 0x100;
-
-/// A string attribute.
+/// A string attribute, as a message (the resource's few attributes).
 pub fn string(key: impl Into<String>, v: impl Into<String>) -> KeyValue {
     kv(key, any_value::Value::StringValue(v.into()))
 }
 
-/// An integer attribute.
+/// An integer attribute, as a message.
 pub fn int(key: impl Into<String>, v: i64) -> KeyValue {
     kv(key, any_value::Value::IntValue(v))
 }
@@ -33,106 +37,243 @@ fn kv(key: impl Into<String>, v: any_value::Value) -> KeyValue {
     }
 }
 
-/// How an uncapturable value reads in an attribute.
-fn unavailable(why: &str) -> String {
-    format!("<unavailable: {why}>")
+// Field numbers of opentelemetry/proto/common/v1/common.proto.
+const KEY_VALUE_KEY: u32 = 1;
+const KEY_VALUE_VALUE: u32 = 2;
+pub(super) const ANY_STRING: u32 = 1;
+const ANY_BOOL: u32 = 2;
+const ANY_INT: u32 = 3;
+const ANY_DOUBLE: u32 = 4;
+const ANY_ARRAY: u32 = 5;
+const ARRAY_VALUES: u32 = 1;
+
+/// Length of a length-delimited field holding `len` bytes.
+pub(super) fn delimited_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
-/// A scalar's OTel value; None for values that flatten into several keys.
-fn scalar(v: &GoValue) -> Option<any_value::Value> {
-    use any_value::Value as V;
+/// Writes a length-delimited field.
+pub(super) fn put_delimited(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// One `AnyValue`, as OTel types a Go value.
+#[derive(Clone, Copy)]
+enum Leaf<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    /// An `ArrayValue`, already encoded.
+    Array(&'a [u8]),
+}
+
+impl Leaf<'_> {
+    /// The encoded `AnyValue`'s length. A oneof member is encoded even
+    /// when it holds its type's default.
+    fn len(self) -> usize {
+        match self {
+            Leaf::Str(s) => delimited_len(ANY_STRING, s.len()),
+            Leaf::Bool(b) => prost::encoding::bool::encoded_len(ANY_BOOL, &b),
+            Leaf::Int(i) => prost::encoding::int64::encoded_len(ANY_INT, &i),
+            Leaf::Double(f) => prost::encoding::double::encoded_len(ANY_DOUBLE, &f),
+            Leaf::Array(a) => delimited_len(ANY_ARRAY, a.len()),
+        }
+    }
+
+    fn put(self, out: &mut Vec<u8>) {
+        match self {
+            Leaf::Str(s) => put_delimited(ANY_STRING, s.as_bytes(), out),
+            Leaf::Bool(b) => prost::encoding::bool::encode(ANY_BOOL, &b, out),
+            Leaf::Int(i) => prost::encoding::int64::encode(ANY_INT, &i, out),
+            Leaf::Double(f) => prost::encoding::double::encode(ANY_DOUBLE, &f, out),
+            Leaf::Array(a) => put_delimited(ANY_ARRAY, a, out),
+        }
+    }
+
+    /// Which `AnyValue` member: an array's elements must all share one.
+    fn member(self) -> u32 {
+        match self {
+            Leaf::Str(_) => ANY_STRING,
+            Leaf::Bool(_) => ANY_BOOL,
+            Leaf::Int(_) => ANY_INT,
+            Leaf::Double(_) => ANY_DOUBLE,
+            Leaf::Array(_) => ANY_ARRAY,
+        }
+    }
+}
+
+/// A scalar's value; None for values that flatten into several keys.
+/// Text gotel makes up (`<nil>` aside) is written into `text`.
+fn leaf<'a>(v: &'a GoValue, text: &'a mut String) -> Option<Leaf<'a>> {
     Some(match v {
         // Attributes cannot be null; Go prints nil as `<nil>`.
-        GoValue::Null => V::StringValue("<nil>".into()),
-        GoValue::Bool(b) => V::BoolValue(*b),
-        GoValue::Int(i) => V::IntValue(*i),
+        GoValue::Null => Leaf::Str("<nil>"),
+        GoValue::Bool(b) => Leaf::Bool(*b),
+        GoValue::Int(i) => Leaf::Int(*i),
         // OTel integers are signed 64-bit: larger values keep their digits.
         GoValue::Uint(u) => match i64::try_from(*u) {
-            Ok(i) => V::IntValue(i),
-            Err(_) => V::StringValue(u.to_string()),
+            Ok(i) => Leaf::Int(i),
+            Err(_) => made(text, format_args!("{u}")),
         },
-        GoValue::Float(f) => V::DoubleValue(*f),
-        GoValue::Pointer(p) => V::StringValue(format!("{p:#x}")),
-        GoValue::Str { text, .. } => V::StringValue(text.clone()),
-        GoValue::Interface(why) | GoValue::Unavailable(why) => V::StringValue(unavailable(why)),
-        GoValue::Redacted(text) => V::StringValue(text.clone()),
-        GoValue::Bytes { data, .. } => V::StringValue(bytes_text(data)),
+        GoValue::Float(f) => Leaf::Double(*f),
+        GoValue::Pointer(p) => made(text, format_args!("{p:#x}")),
+        GoValue::Str { text, .. } => Leaf::Str(text),
+        GoValue::Interface(why) | GoValue::Unavailable(why) => {
+            made(text, format_args!("<unavailable: {why}>"))
+        }
+        GoValue::Redacted(t) => Leaf::Str(t),
+        // `[]byte` as text when it is printable UTF-8, else as hex (like JSONL).
+        GoValue::Bytes { data, .. } => match crate::decode::printable(data) {
+            Some(t) => Leaf::Str(t),
+            None => {
+                *text = crate::export::hex(data);
+                Leaf::Str(text)
+            }
+        },
         GoValue::Struct(_) | GoValue::Array(_) | GoValue::Seq { .. } | GoValue::Dynamic { .. } => {
             return None
         }
     })
 }
 
-/// `[]byte` as text when it is printable UTF-8, else as hex (like JSONL).
-fn bytes_text(data: &[u8]) -> String {
-    match crate::decode::printable(data) {
-        Some(t) => t.to_string(),
-        None => crate::export::hex(data),
+fn made<'a>(text: &'a mut String, args: std::fmt::Arguments) -> Leaf<'a> {
+    text.clear();
+    // Writing to a String cannot fail.
+    let _ = text.write_fmt(args);
+    Leaf::Str(text)
+}
+
+/// The encoded attributes of one call, reused from call to call.
+#[derive(Default)]
+pub struct Attributes {
+    /// Each `KeyValue`, length-prefixed, back to back.
+    bytes: Vec<u8>,
+    /// Where each ends in `bytes`.
+    ends: Vec<usize>,
+    /// The dotted path being flattened.
+    key: String,
+    /// Scratch for values gotel formats.
+    text: String,
+    /// Scratch for an array's elements.
+    array: Vec<u8>,
+}
+
+/// The encoded list; apart from the scratch buffers, for the borrows.
+struct List<'a> {
+    bytes: &'a mut Vec<u8>,
+    ends: &'a mut Vec<usize>,
+}
+
+impl List<'_> {
+    fn push(&mut self, key: &str, value: Leaf) {
+        // proto3: an empty string field is left out.
+        let key_len = match key.len() {
+            0 => 0,
+            n => delimited_len(KEY_VALUE_KEY, n),
+        };
+        let value_len = value.len();
+        let len = key_len + delimited_len(KEY_VALUE_VALUE, value_len);
+        encode_varint(len as u64, self.bytes);
+        if !key.is_empty() {
+            put_delimited(KEY_VALUE_KEY, key.as_bytes(), self.bytes);
+        }
+        encode_key(KEY_VALUE_VALUE, WireType::LengthDelimited, self.bytes);
+        encode_varint(value_len as u64, self.bytes);
+        value.put(self.bytes);
+        self.ends.push(self.bytes.len());
     }
 }
 
-/// The elements as one homogeneous OTel array, when they allow it.
-fn homogeneous(items: &[GoValue]) -> Option<any_value::Value> {
-    use any_value::Value as V;
-    let values: Vec<any_value::Value> = items
-        .iter()
-        .map(|v| match v {
-            // nil/unavailable elements would break the single type.
-            GoValue::Null | GoValue::Interface(_) | GoValue::Unavailable(_) => None,
-            _ => scalar(v),
-        })
-        .collect::<Option<_>>()?;
-    let same = values
-        .windows(2)
-        .all(|w| std::mem::discriminant(&w[0]) == std::mem::discriminant(&w[1]));
-    same.then(|| {
-        V::ArrayValue(ArrayValue {
-            values: values
-                .into_iter()
-                .map(|v| AnyValue { value: Some(v) })
-                .collect(),
-        })
-    })
+impl Attributes {
+    /// Encodes the attributes a call's log record and span share.
+    pub fn encode(&mut self, call: &Call) {
+        self.bytes.clear();
+        self.ends.clear();
+        let mut list = List {
+            bytes: &mut self.bytes,
+            ends: &mut self.ends,
+        };
+        let (key, text, array) = (&mut self.key, &mut self.text, &mut self.array);
+        list.push("code.function.name", Leaf::Str(&call.function));
+        list.push("gotel.probe", Leaf::Str(&call.probe));
+        list.push("go.goroutine.id", Leaf::Int(call.goroutine as i64));
+        list.push("thread.id", Leaf::Int(i64::from(call.tid)));
+        for (prefix, values) in [("go.arg.", &call.args), ("go.ret.", &call.returns)] {
+            for (name, v) in values {
+                key.clear();
+                key.push_str(prefix);
+                // An unnamed value stands for a whole list DWARF does not give.
+                key.push_str(if name.is_empty() { "unavailable" } else { name });
+                flatten(&mut list, key, v, text, array);
+            }
+        }
+        if let Some(d) = call.duration_ns {
+            list.push("go.duration_ns", Leaf::Int(d.min(i64::MAX as u64) as i64));
+        }
+        if call.panicked {
+            list.push("go.panicked", Leaf::Bool(true));
+        }
+        if let Some(u) = call.unfinished {
+            list.push("go.unfinished", Leaf::Str(u.reason()));
+        }
+    }
+
+    /// Encoded length as the repeated field `tag` of a message.
+    pub fn encoded_len(&self, tag: u32) -> usize {
+        self.ends.len() * key_len(tag) + self.bytes.len()
+    }
+
+    /// Writes them as the repeated field `tag` of a message.
+    pub fn put(&self, tag: u32, out: &mut Vec<u8>) {
+        let mut start = 0;
+        for &end in &self.ends {
+            encode_key(tag, WireType::LengthDelimited, out);
+            out.extend_from_slice(&self.bytes[start..end]);
+            start = end;
+        }
+    }
 }
 
 /// Appends `v` under `key`, flattened. A cut string, slice or `[]byte` also
 /// gets `<key>.length` (its length in the program) and `<key>.truncated`.
-pub fn flatten(key: &str, v: &GoValue, out: &mut Vec<KeyValue>) {
-    flatten_owned(key.to_string(), v, out);
-}
-
-/// [`flatten`] with the key given away: a leaf's attribute takes it as is,
-/// one allocation per value fewer on the export path.
-fn flatten_owned(key: String, v: &GoValue, out: &mut Vec<KeyValue>) {
-    let cut = |out: &mut Vec<KeyValue>, key: &str, len: u64| {
-        out.push(int(
-            format!("{key}.length"),
-            len.min(i64::MAX as u64) as i64,
-        ));
-        out.push(kv(
-            format!("{key}.truncated"),
-            any_value::Value::BoolValue(true),
-        ));
+/// `key` comes back as it was given.
+fn flatten(list: &mut List, key: &mut String, v: &GoValue, text: &mut String, array: &mut Vec<u8>) {
+    let cut = |list: &mut List, key: &mut String, len: u64| {
+        let n = key.len();
+        key.push_str(".length");
+        list.push(key, Leaf::Int(len.min(i64::MAX as u64) as i64));
+        key.truncate(n);
+        key.push_str(".truncated");
+        list.push(key, Leaf::Bool(true));
+        key.truncate(n);
     };
     match v {
         GoValue::Struct(fields) => {
             for (name, f) in fields {
-                flatten_owned(format!("{key}.{name}"), f, out);
+                let n = key.len();
+                key.push('.');
+                key.push_str(name);
+                flatten(list, key, f, text, array);
+                key.truncate(n);
             }
         }
-        GoValue::Array(items) => elements(key, items, out),
+        GoValue::Array(items) => elements(list, key, items, text, array),
         // An interface: its value under the key, its dynamic type beside it
         // (`type` cannot be a Go field name, so no struct field collides).
         GoValue::Dynamic { ty, value } => {
-            let type_key = format!("{key}.type");
-            flatten_owned(key, value, out);
-            out.push(string(type_key, ty));
+            flatten(list, key, value, text, array);
+            let n = key.len();
+            key.push_str(".type");
+            list.push(key, Leaf::Str(ty));
+            key.truncate(n);
         }
         GoValue::Seq { items, len, .. } => {
-            let cut_at = ((items.len() as u64) < *len).then(|| key.clone());
-            elements(key, items, out);
-            if let Some(key) = cut_at {
-                cut(out, &key, *len);
+            elements(list, key, items, text, array);
+            if (items.len() as u64) < *len {
+                cut(list, key, *len);
             }
         }
         GoValue::Str {
@@ -140,310 +281,64 @@ fn flatten_owned(key: String, v: &GoValue, out: &mut Vec<KeyValue>) {
             truncated: true,
             ..
         } => {
-            out.push(kv(key.clone(), scalar(v).expect("a string is a scalar")));
-            cut(out, &key, *len);
+            list.push(key, leaf(v, text).expect("a string is a scalar"));
+            cut(list, key, *len);
         }
         GoValue::Bytes { data, len } if (data.len() as u64) < *len => {
-            out.push(kv(key.clone(), scalar(v).expect("bytes are a scalar")));
-            cut(out, &key, *len);
+            list.push(key, leaf(v, text).expect("bytes are a scalar"));
+            cut(list, key, *len);
         }
-        _ => out.push(kv(key, scalar(v).expect("composites handled above"))),
+        _ => list.push(key, leaf(v, text).expect("composites handled above")),
     }
 }
 
-fn elements(key: String, items: &[GoValue], out: &mut Vec<KeyValue>) {
-    match homogeneous(items) {
-        Some(a) => out.push(kv(key, a)),
-        None => {
-            for (i, item) in items.iter().enumerate() {
-                flatten_owned(format!("{key}.{i}"), item, out);
-            }
+/// A slice's or array's elements: one array value when they are scalars
+/// of one OTel type, else each under its index.
+fn elements(
+    list: &mut List,
+    key: &mut String,
+    items: &[GoValue],
+    text: &mut String,
+    array: &mut Vec<u8>,
+) {
+    if homogeneous(items, text) {
+        array.clear();
+        for item in items {
+            let value = leaf(item, text).expect("checked by homogeneous");
+            encode_key(ARRAY_VALUES, WireType::LengthDelimited, array);
+            encode_varint(value.len() as u64, array);
+            value.put(array);
         }
+        list.push(key, Leaf::Array(array));
+        return;
+    }
+    for (i, item) in items.iter().enumerate() {
+        let n = key.len();
+        // Writing to a String cannot fail.
+        let _ = write!(key, ".{i}");
+        flatten(list, key, item, text, array);
+        key.truncate(n);
     }
 }
 
-/// The attributes a call's log record and span share.
-pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
-    let mut out = Vec::with_capacity(6 + call.args.len() + call.returns.len());
-    out.push(string("code.function.name", &call.function));
-    out.push(string("gotel.probe", &call.probe));
-    out.push(int("go.goroutine.id", call.goroutine as i64));
-    out.push(int("thread.id", i64::from(call.tid)));
-    // An unnamed value stands for a whole list DWARF does not give.
-    let key = |list: &str, name: &str| match name {
-        "" => format!("{list}.unavailable"),
-        _ => format!("{list}.{name}"),
-    };
-    for (name, v) in &call.args {
-        flatten_owned(key("go.arg", name), v, &mut out);
-    }
-    for (name, v) in &call.returns {
-        flatten_owned(key("go.ret", name), v, &mut out);
-    }
-    if let Some(d) = call.duration_ns {
-        out.push(int("go.duration_ns", d.min(i64::MAX as u64) as i64));
-    }
-    if call.panicked {
-        out.push(kv("go.panicked", any_value::Value::BoolValue(true)));
-    }
-    if let Some(u) = call.unfinished {
-        out.push(string("go.unfinished", u.reason()));
-    }
-    out
-}
-
-/// Why the call failed, if it did.
-fn failure(call: &Call) -> Option<String> {
-    if call.panicked {
-        return Some(match call.unfinished {
-            Some(_) => {
-                "a panic began on its goroutine and the process ended before the call returned"
-                    .into()
-            }
-            None => "unwound by a panic (recovered by a caller)".into(),
-        });
-    }
-    call.error.clone()
-}
-
-/// The call's log record: INFO, or WARN for an error result or a panic;
-/// stamped with the call's start, linked to its span.
-pub fn log_record(call: &Call, attributes: Vec<KeyValue>, observed_unix_nano: u64) -> LogRecord {
-    let (severity, text) = match failure(call) {
-        Some(_) => (SeverityNumber::Warn, "WARN"),
-        None => (SeverityNumber::Info, "INFO"),
-    };
-    LogRecord {
-        time_unix_nano: call.start_time_unix_nano,
-        observed_time_unix_nano: observed_unix_nano,
-        severity_number: severity as i32,
-        severity_text: text.into(),
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(call.summary())),
-        }),
-        attributes,
-        dropped_attributes_count: 0,
-        flags: SAMPLED,
-        trace_id: call.trace.trace_id.to_vec(),
-        span_id: call.trace.span_id.to_vec(),
-        event_name: String::new(),
-    }
-}
-
-/// The call's span, from its real start to its return. A call unwound by a
-/// panic has no observed end: its span ends when the record that proved it
-/// unwound was taken (an upper bound), status Error.
-pub fn span(call: &Call, attributes: Vec<KeyValue>) -> Span {
-    let end = match (call.duration_ns, call.ended_by_unix_nano) {
-        (Some(d), _) => call.start_time_unix_nano + d,
-        (None, Some(t)) => t.max(call.start_time_unix_nano),
-        (None, None) => call.start_time_unix_nano,
-    };
-    let status = failure(call).map(|message| Status {
-        message,
-        code: status::StatusCode::Error as i32,
-    });
-    Span {
-        trace_id: call.trace.trace_id.to_vec(),
-        span_id: call.trace.span_id.to_vec(),
-        trace_state: String::new(),
-        parent_span_id: call
-            .trace
-            .parent_span_id
-            .map(|p| p.to_vec())
-            .unwrap_or_default(),
-        flags: SAMPLED | HAS_IS_REMOTE,
-        name: call.probe.clone(),
-        kind: span::SpanKind::Internal as i32,
-        start_time_unix_nano: call.start_time_unix_nano,
-        end_time_unix_nano: end,
-        attributes,
-        dropped_attributes_count: 0,
-        events: Vec::new(),
-        dropped_events_count: 0,
-        links: Vec::new(),
-        dropped_links_count: 0,
-        status,
-    }
+/// Whether every element is a scalar of the same OTel type.
+fn homogeneous(items: &[GoValue], text: &mut String) -> bool {
+    let mut member = None;
+    items.iter().all(|v| {
+        // nil/unavailable elements would break the single type.
+        if matches!(
+            v,
+            GoValue::Null | GoValue::Interface(_) | GoValue::Unavailable(_)
+        ) {
+            return false;
+        }
+        match leaf(v, text).map(Leaf::member) {
+            Some(m) => *member.get_or_insert(m) == m,
+            None => false,
+        }
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use any_value::Value as V;
-
-    fn flat(v: &GoValue) -> Vec<(String, V)> {
-        let mut out = Vec::new();
-        flatten("go.arg.x", v, &mut out);
-        out.into_iter()
-            .map(|kv| (kv.key, kv.value.unwrap().value.unwrap()))
-            .collect()
-    }
-
-    fn s(t: &str) -> GoValue {
-        GoValue::Str {
-            text: t.into(),
-            len: t.len() as u64,
-            truncated: false,
-        }
-    }
-
-    #[test]
-    fn scalars_keep_their_types() {
-        assert_eq!(
-            flat(&GoValue::Int(-3)),
-            vec![("go.arg.x".into(), V::IntValue(-3))]
-        );
-        assert_eq!(
-            flat(&GoValue::Uint(u64::MAX)),
-            vec![(
-                "go.arg.x".into(),
-                V::StringValue("18446744073709551615".into())
-            )]
-        );
-        assert_eq!(
-            flat(&GoValue::Float(0.5)),
-            vec![("go.arg.x".into(), V::DoubleValue(0.5))]
-        );
-        assert_eq!(
-            flat(&GoValue::Bool(true)),
-            vec![("go.arg.x".into(), V::BoolValue(true))]
-        );
-        assert_eq!(
-            flat(&GoValue::Null),
-            vec![("go.arg.x".into(), V::StringValue("<nil>".into()))]
-        );
-        assert_eq!(
-            flat(&GoValue::Unavailable("float in XMM0".into())),
-            vec![(
-                "go.arg.x".into(),
-                V::StringValue("<unavailable: float in XMM0>".into())
-            )]
-        );
-    }
-
-    #[test]
-    fn structs_flatten_to_dotted_paths_and_cut_values_say_so() {
-        let v = GoValue::Struct(vec![
-            ("Name".into(), s("ann")),
-            (
-                "Bio".into(),
-                GoValue::Str {
-                    text: "abc".into(),
-                    len: 10,
-                    truncated: true,
-                },
-            ),
-            (
-                "Inner".into(),
-                GoValue::Struct(vec![("N".into(), GoValue::Int(1))]),
-            ),
-        ]);
-        assert_eq!(
-            flat(&v),
-            vec![
-                ("go.arg.x.Name".into(), V::StringValue("ann".into())),
-                ("go.arg.x.Bio".into(), V::StringValue("abc".into())),
-                ("go.arg.x.Bio.length".into(), V::IntValue(10)),
-                ("go.arg.x.Bio.truncated".into(), V::BoolValue(true)),
-                ("go.arg.x.Inner.N".into(), V::IntValue(1)),
-            ]
-        );
-    }
-
-    #[test]
-    fn interfaces_flatten_their_value_and_name_its_type() {
-        let v = GoValue::Dynamic {
-            ty: "*main.Point".into(),
-            value: Box::new(GoValue::Struct(vec![("X".into(), GoValue::Int(1))])),
-        };
-        assert_eq!(
-            flat(&v),
-            vec![
-                ("go.arg.x.X".into(), V::IntValue(1)),
-                ("go.arg.x.type".into(), V::StringValue("*main.Point".into())),
-            ]
-        );
-    }
-
-    #[test]
-    fn homogeneous_slices_are_arrays_others_flatten_by_index() {
-        let ints = GoValue::Seq {
-            items: vec![GoValue::Int(1), GoValue::Int(2)],
-            len: 5,
-            cap: Some(8),
-        };
-        let arr = |vals: Vec<V>| {
-            V::ArrayValue(ArrayValue {
-                values: vals
-                    .into_iter()
-                    .map(|v| AnyValue { value: Some(v) })
-                    .collect(),
-            })
-        };
-        assert_eq!(
-            flat(&ints),
-            vec![
-                ("go.arg.x".into(), arr(vec![V::IntValue(1), V::IntValue(2)])),
-                ("go.arg.x.length".into(), V::IntValue(5)),
-                ("go.arg.x.truncated".into(), V::BoolValue(true)),
-            ]
-        );
-        let mixed = GoValue::Array(vec![s("a"), GoValue::Null]);
-        assert_eq!(
-            flat(&mixed),
-            vec![
-                ("go.arg.x.0".into(), V::StringValue("a".into())),
-                ("go.arg.x.1".into(), V::StringValue("<nil>".into())),
-            ]
-        );
-        assert_eq!(
-            flat(&GoValue::Seq {
-                items: vec![],
-                len: 0,
-                cap: Some(0)
-            }),
-            vec![("go.arg.x".into(), arr(vec![]))]
-        );
-    }
-
-    #[test]
-    fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
-        let why = || GoValue::Unavailable("lost".into());
-        let call = Call {
-            probe: "p".into(),
-            function: "asm.F".into(),
-            pid: 1,
-            tid: 2,
-            goroutine: 3,
-            start_time_unix_nano: 4,
-            duration_ns: Some(5),
-            panicked: false,
-            unfinished: None,
-            ended_by_unix_nano: None,
-            args: vec![("".into(), why())],
-            returns: vec![("".into(), why())],
-            error: None,
-            trace: Default::default(),
-            origin: Default::default(),
-        };
-        let attrs: Vec<(String, V)> = call_attributes(&call)
-            .into_iter()
-            .map(|kv| (kv.key, kv.value.unwrap().value.unwrap()))
-            .filter(|(k, _)| k.starts_with("go.arg") || k.starts_with("go.ret"))
-            .collect();
-        assert_eq!(
-            attrs,
-            vec![
-                (
-                    "go.arg.unavailable".into(),
-                    V::StringValue("<unavailable: lost>".into())
-                ),
-                (
-                    "go.ret.unavailable".into(),
-                    V::StringValue("<unavailable: lost>".into())
-                ),
-            ]
-        );
-    }
-}
+#[path = "attributes_tests.rs"]
+mod tests;

@@ -5,42 +5,39 @@
 use std::io::Write;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    logs_service_client::LogsServiceClient, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    metrics_service_client::MetricsServiceClient, ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    trace_service_client::TraceServiceClient, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use bytes::{BufMut, Bytes};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use super::settings::{Protocol, SignalSettings};
+use super::settings::{Protocol, Signal, SignalSettings};
 
-/// One export request.
+/// One export request, encoded: built once, sent (and resent on retry)
+/// as is.
 #[derive(Debug, Clone)]
-pub enum Payload {
-    /// Log records.
-    Logs(ExportLogsServiceRequest),
-    /// Spans.
-    Traces(ExportTraceServiceRequest),
-    /// Counters.
-    Metrics(ExportMetricsServiceRequest),
+pub struct Payload {
+    /// Which request it is.
+    pub signal: Signal,
+    /// The `Export*ServiceRequest` message.
+    pub body: Bytes,
 }
 
 impl Payload {
+    /// A request built as a prost message.
+    pub fn of(signal: Signal, m: &impl Message) -> Self {
+        Payload {
+            signal,
+            body: m.encode_to_vec().into(),
+        }
+    }
+
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        match self {
-            Payload::Logs(m) => m.encoded_len(),
-            Payload::Traces(m) => m.encoded_len(),
-            Payload::Metrics(m) => m.encoded_len(),
-        }
+        self.body.len()
     }
 }
 
@@ -226,49 +223,23 @@ impl Client {
         p: &Payload,
         timeout: Duration,
     ) -> Result<i64, SendError> {
-        fn request<T>(m: T, metadata: &MetadataMap, timeout: Duration) -> tonic::Request<T> {
-            let mut r = tonic::Request::new(m);
-            *r.metadata_mut() = metadata.clone();
-            r.set_timeout(timeout);
-            r
+        let mut request = tonic::Request::new(p.body.clone());
+        *request.metadata_mut() = metadata.clone();
+        request.set_timeout(timeout);
+        let mut grpc = tonic::client::Grpc::new(channel);
+        if self.gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
-        let gzip = |c: CompressionEncoding| if self.gzip { Some(c) } else { None };
-        let r = match p {
-            Payload::Logs(m) => {
-                let mut c = LogsServiceClient::new(channel);
-                if let Some(e) = gzip(CompressionEncoding::Gzip) {
-                    c = c.send_compressed(e);
-                }
-                c.export(request(m.clone(), metadata, timeout))
-                    .await
-                    .map(|r| {
-                        r.into_inner()
-                            .partial_success
-                            .map(|p| p.rejected_log_records)
-                    })
-            }
-            Payload::Traces(m) => {
-                let mut c = TraceServiceClient::new(channel);
-                if let Some(e) = gzip(CompressionEncoding::Gzip) {
-                    c = c.send_compressed(e);
-                }
-                c.export(request(m.clone(), metadata, timeout))
-                    .await
-                    .map(|r| r.into_inner().partial_success.map(|p| p.rejected_spans))
-            }
-            Payload::Metrics(m) => {
-                let mut c = MetricsServiceClient::new(channel);
-                if let Some(e) = gzip(CompressionEncoding::Gzip) {
-                    c = c.send_compressed(e);
-                }
-                c.export(request(m.clone(), metadata, timeout))
-                    .await
-                    .map(|r| {
-                        r.into_inner()
-                            .partial_success
-                            .map(|p| p.rejected_data_points)
-                    })
-            }
+        let r = match p.signal {
+            Signal::Logs => unary::<ExportLogsServiceResponse>(grpc, request, LOGS)
+                .await
+                .map(|r| r.partial_success.map(|p| p.rejected_log_records)),
+            Signal::Traces => unary::<ExportTraceServiceResponse>(grpc, request, TRACE)
+                .await
+                .map(|r| r.partial_success.map(|p| p.rejected_spans)),
+            Signal::Metrics => unary::<ExportMetricsServiceResponse>(grpc, request, METRICS)
+                .await
+                .map(|r| r.partial_success.map(|p| p.rejected_data_points)),
         };
         match r {
             Ok(rejected) => Ok(rejected.unwrap_or(0)),
@@ -298,11 +269,6 @@ impl Client {
         p: &Payload,
         timeout: Duration,
     ) -> Result<i64, SendError> {
-        let body = match p {
-            Payload::Logs(m) => m.encode_to_vec(),
-            Payload::Traces(m) => m.encode_to_vec(),
-            Payload::Metrics(m) => m.encode_to_vec(),
-        };
         let mut req = client
             .post(&self.url)
             .headers(headers.clone())
@@ -311,15 +277,16 @@ impl Client {
         let body = if self.gzip {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
             let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            z.write_all(&body)
+            z.write_all(&p.body)
                 .and_then(|_| z.finish())
                 .map_err(|e| SendError {
                     retryable: false,
                     retry_after: None,
                     message: format!("gzip: {e}"),
                 })?
+                .into()
         } else {
-            body
+            p.body.clone()
         };
         let resp = req.body(body).send().await.map_err(|e| SendError {
             // Not connected, reset, timed out: the collector may come back.
@@ -345,21 +312,102 @@ impl Client {
                 message: format!("HTTP {status}: {text}"),
             });
         }
-        let rejected = match p {
-            Payload::Logs(_) => ExportLogsServiceResponse::decode(bytes)
+        let rejected = match p.signal {
+            Signal::Logs => ExportLogsServiceResponse::decode(bytes)
                 .ok()
                 .and_then(|r| r.partial_success)
                 .map(|p| p.rejected_log_records),
-            Payload::Traces(_) => ExportTraceServiceResponse::decode(bytes)
+            Signal::Traces => ExportTraceServiceResponse::decode(bytes)
                 .ok()
                 .and_then(|r| r.partial_success)
                 .map(|p| p.rejected_spans),
-            Payload::Metrics(_) => ExportMetricsServiceResponse::decode(bytes)
+            Signal::Metrics => ExportMetricsServiceResponse::decode(bytes)
                 .ok()
                 .and_then(|r| r.partial_success)
                 .map(|p| p.rejected_data_points),
         };
         Ok(rejected.unwrap_or(0))
+    }
+}
+
+/// One OTLP `Export` call over gRPC, as the `opentelemetry-proto`
+/// generated clients make it (same method path and `GrpcMethod`), but with
+/// the request already encoded: the generated clients take a message tree
+/// and would encode it again on every attempt.
+async fn unary<R: Message + Default + Send + Sync + 'static>(
+    mut grpc: tonic::client::Grpc<Channel>,
+    mut request: tonic::Request<Bytes>,
+    (service, path): (&'static str, &'static str),
+) -> Result<R, tonic::Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+    request
+        .extensions_mut()
+        .insert(tonic::GrpcMethod::new(service, "Export"));
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(request, path, Encoded::<R>::default())
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The OTLP services and their `Export` methods' paths.
+const LOGS: (&str, &str) = (
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+);
+const TRACE: (&str, &str) = (
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+);
+const METRICS: (&str, &str) = (
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+);
+
+/// The codec of [`unary`]: encoded bytes out, a prost message back.
+struct Encoded<R>(std::marker::PhantomData<R>);
+
+impl<R> Default for Encoded<R> {
+    fn default() -> Self {
+        Encoded(std::marker::PhantomData)
+    }
+}
+
+impl<R: Message + Default + Send + 'static> Codec for Encoded<R> {
+    type Encode = Bytes;
+    type Decode = R;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self::default()
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self::default()
+    }
+}
+
+impl<R> Encoder for Encoded<R> {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        // One reservation: the buffer would otherwise grow from 8 KiB in steps.
+        dst.reserve(item.len());
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl<R: Message + Default> Decoder for Encoded<R> {
+    type Item = R;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<R>, tonic::Status> {
+        let r = R::decode(src).map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(Some(r))
     }
 }
 

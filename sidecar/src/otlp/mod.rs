@@ -12,31 +12,31 @@
 //! per signal. It also keeps the call's real start/end times and the trace
 //! ids gotel assigned at entry, which an SDK span API would want to own.
 //!
-//! Data flow: the supervisor's sink ([`OtlpSink`]) only tries to enqueue a
-//! copy of the call in a bounded channel and counts a drop when it is full,
-//! so draining the ring buffer never waits on the network. One task batches;
-//! up to `max_in_flight` deliveries convert, send and retry concurrently.
+//! Data flow: the supervisor's sink ([`OtlpSink`]) only tries to enqueue
+//! the call in a bounded channel and counts a drop when it is full, so
+//! draining the ring buffer never waits on the network. One task batches
+//! and encodes each batch into request bytes ([`encode`]); up to
+//! `max_in_flight` deliveries send and retry concurrently.
 
 pub mod attributes;
 pub mod client;
+pub mod encode;
+#[cfg(test)]
+mod reference;
 pub mod resource;
 pub mod settings;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
     ResourceMetrics, ScopeMetrics, Sum,
 };
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -45,8 +45,9 @@ use crate::config::{Config, OtlpConfig, Output};
 
 /// Largest export request gotel sends, under the 4 MiB collectors accept.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
-use crate::export::{Call, Origin, Sink};
+use crate::export::{Call, Sink};
 use client::{Client, ClientError, Payload, SendError};
+use encode::Encoder;
 use resource::Resources;
 pub use settings::{Settings, Signal};
 
@@ -146,13 +147,37 @@ impl ExportStats {
 pub struct OtlpSink {
     tx: mpsc::Sender<Call>,
     counters: Arc<AtomicExportStats>,
+    wake: Arc<Wake>,
+}
+
+/// Wakes the export task once a batch is queued. Waiting on the channel
+/// itself would wake it for every call while it fills a batch: a futex
+/// wake and a context switch per call, a large part of the export's CPU.
+#[derive(Default)]
+struct Wake {
+    /// Calls the task waits for in the queue; `usize::MAX`: not waiting.
+    want: AtomicUsize,
+    notify: Notify,
 }
 
 impl Sink for OtlpSink {
     fn write(&mut self, call: &Call) -> std::io::Result<()> {
         // Reserve first: a full queue costs no copy of the call.
         match self.tx.try_reserve() {
-            Ok(permit) => permit.send(call.clone()),
+            Ok(permit) => {
+                permit.send(call.clone());
+                self.queued();
+            }
+            Err(_) => {
+                self.counters.queue_dropped.fetch_add(1, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_owned(&mut self, call: Call) -> std::io::Result<()> {
+        match self.tx.try_send(call) {
+            Ok(()) => self.queued(),
             Err(_) => {
                 self.counters.queue_dropped.fetch_add(1, Relaxed);
             }
@@ -163,6 +188,19 @@ impl Sink for OtlpSink {
     fn flush(&mut self) -> std::io::Result<()> {
         // The export task batches on its own clock.
         Ok(())
+    }
+}
+
+impl OtlpSink {
+    /// After a call was queued: wakes the export task if the queue now
+    /// holds what it waits for. SeqCst, against the task's store of `want`
+    /// then read of the queue's length: one of the two sees the other.
+    fn queued(&self) {
+        let len = self.tx.max_capacity() - self.tx.capacity();
+        if len >= self.wake.want.load(SeqCst) {
+            self.wake.want.store(usize::MAX, SeqCst);
+            self.wake.notify.notify_one();
+        }
     }
 }
 
@@ -221,6 +259,10 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
     let (traces, logs, metrics) = (traces?, logs?, metrics?);
     let (tx, rx) = mpsc::channel(settings.queue_size);
     let counters = Arc::new(AtomicExportStats::default());
+    let wake = Arc::new(Wake {
+        want: AtomicUsize::new(usize::MAX),
+        notify: Notify::new(),
+    });
     let gotel_counters = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let (shutdown, shutdown_rx) = watch::channel(None);
     let traces_url = traces
@@ -229,6 +271,8 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         .unwrap_or_else(|| "(traces disabled)".into());
     let exporter = Exporter {
         rx,
+        wake: wake.clone(),
+        encoder: Encoder::default(),
         metrics: metrics.map(Arc::new),
         metrics_task: None,
         delivery: Arc::new(Delivery {
@@ -250,6 +294,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         OtlpSink {
             tx,
             counters: counters.clone(),
+            wake,
         },
         OtlpHandle {
             counters,
@@ -295,6 +340,9 @@ struct Delivery {
 
 struct Exporter {
     rx: mpsc::Receiver<Call>,
+    wake: Arc<Wake>,
+    /// Encodes the batches, with buffers kept from one to the next.
+    encoder: Encoder,
     metrics: Option<Arc<Client>>,
     /// The periodic metrics send under way, if any: it runs beside the
     /// batching, which a slow collector must not stall.
@@ -331,21 +379,8 @@ impl Exporter {
             }
             // Fill the batch for a little while: fewer, larger requests.
             let until = Instant::now() + self.settings.batch_timeout;
-            while batch.len() < max {
-                let room = max - batch.len();
-                tokio::select! {
-                    n = self.rx.recv_many(&mut batch, room) => if n == 0 { break },
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = self.shutdown.changed() => break,
-                }
-            }
-            let permit = permits.clone().acquire_owned().await.expect("never closed");
-            let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
-            let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
-            inflight.spawn(async move {
-                d.deliver(&calls, stop).await;
-                drop(permit);
-            });
+            self.fill(&mut batch, until).await;
+            self.dispatch(&mut batch, &permits, &mut inflight).await;
             while inflight.try_join_next().is_some() {}
             if self.shutdown.borrow().is_some() {
                 break;
@@ -354,13 +389,7 @@ impl Exporter {
         // Shutdown: everything still queued, then the final counters.
         while !self.rx.is_empty() {
             self.rx.recv_many(&mut batch, max).await;
-            let permit = permits.clone().acquire_owned().await.expect("never closed");
-            let calls = std::mem::replace(&mut batch, Vec::with_capacity(max));
-            let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
-            inflight.spawn(async move {
-                d.deliver(&calls, stop).await;
-                drop(permit);
-            });
+            self.dispatch(&mut batch, &permits, &mut inflight).await;
         }
         while inflight.join_next().await.is_some() {}
         // The final totals go last.
@@ -370,6 +399,88 @@ impl Exporter {
         if let Some(send) = self.metrics_send() {
             send.await;
         }
+    }
+
+    /// Adds queued calls to `batch` until it is full, `until` passes or
+    /// shutdown begins; the sink wakes this task when enough are queued.
+    async fn fill(&mut self, batch: &mut Vec<Call>, until: Instant) {
+        let max = self.settings.max_batch;
+        loop {
+            while batch.len() < max {
+                match self.rx.try_recv() {
+                    Ok(call) => batch.push(call),
+                    Err(_) => break,
+                }
+            }
+            let room = max - batch.len();
+            if room == 0 || self.rx.is_closed() {
+                break;
+            }
+            self.wake.want.store(room, SeqCst);
+            // Queued since the drain, before `want` was set: no wake coming.
+            if self.rx.len() >= room {
+                continue;
+            }
+            tokio::select! {
+                // A wake may be stale (for an earlier wait): the loop
+                // takes what there is and waits again.
+                _ = self.wake.notify.notified() => {}
+                _ = tokio::time::sleep_until(until) => break,
+                _ = self.shutdown.changed() => break,
+            }
+        }
+        self.wake.want.store(usize::MAX, SeqCst);
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(call) => batch.push(call),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Encodes `batch` (emptied, its capacity kept) and hands its requests
+    /// to a delivery once one of the `max_in_flight` is free.
+    async fn dispatch(
+        &mut self,
+        batch: &mut Vec<Call>,
+        permits: &Arc<Semaphore>,
+        inflight: &mut JoinSet<()>,
+    ) {
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        let mut jobs = Vec::new();
+        self.encode(batch, &mut jobs);
+        batch.clear();
+        let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
+        inflight.spawn(async move {
+            for (n, payloads) in jobs {
+                d.deliver(n, payloads, stop.clone()).await;
+            }
+            drop(permit);
+        });
+    }
+
+    /// `calls` as requests: (calls, logs and spans requests) in `out`.
+    fn encode(&mut self, calls: &[Call], out: &mut Vec<(u64, Vec<Payload>)>) {
+        if calls.is_empty() {
+            return;
+        }
+        let d = &self.delivery;
+        let payloads = self.encoder.requests(
+            calls,
+            &d.resources,
+            d.logs.is_some(),
+            d.traces.is_some(),
+            unix_nano(),
+        );
+        // Collectors refuse messages over 4 MiB (gRPC's default), and a
+        // call can carry 16 KiB of values twice: halve until it fits.
+        if calls.len() > 1 && payloads.iter().any(|p| p.encoded_len() > MAX_REQUEST_BYTES) {
+            let (a, b) = calls.split_at(calls.len() / 2);
+            self.encode(a, out);
+            self.encode(b, out);
+            return;
+        }
+        out.push((calls.len() as u64, payloads));
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -415,17 +526,20 @@ impl Exporter {
             metric(name, unit, metric::Data::Gauge(gauge))
         });
         let metrics = sums.chain(gauges).collect();
-        let req = Payload::Metrics(ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                resource: Some(self.delivery.resources.for_gotel()),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(scope()),
-                    metrics,
+        let req = Payload::of(
+            Signal::Metrics,
+            &ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    resource: Some(self.delivery.resources.for_gotel()),
+                    scope_metrics: vec![ScopeMetrics {
+                        scope: Some(scope()),
+                        metrics,
+                        schema_url: String::new(),
+                    }],
                     schema_url: String::new(),
                 }],
-                schema_url: String::new(),
-            }],
-        });
+            },
+        );
         let timeout = match self.deadline() {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => self.settings.metrics.timeout,
@@ -447,8 +561,8 @@ impl Exporter {
 impl Delivery {
     /// The client of a call payload's signal (enabled, or no payload).
     fn client(&self, p: &Payload) -> &Client {
-        match p {
-            Payload::Logs(_) => self.logs.as_ref(),
+        match p.signal {
+            Signal::Logs => self.logs.as_ref(),
             _ => self.traces.as_ref(),
         }
         .expect("payloads are built for enabled signals only")
@@ -457,11 +571,13 @@ impl Delivery {
     /// Sends one batch's logs and spans, retrying the retryable failures
     /// with exponential backoff for up to `max_retry` (or until the
     /// shutdown deadline `stop` announces).
-    async fn deliver(&self, calls: &[Call], mut stop: watch::Receiver<Option<Instant>>) {
-        if calls.is_empty() {
-            return;
-        }
-        let n = calls.len() as u64;
+    /// `pending` holds the requests of `n` calls.
+    async fn deliver(
+        &self,
+        n: u64,
+        mut pending: Vec<Payload>,
+        mut stop: watch::Receiver<Option<Instant>>,
+    ) {
         // Past the shutdown deadline: count, do not build what cannot be sent.
         if stop.borrow().is_some_and(|d| d <= Instant::now()) {
             if self.logs.is_some() {
@@ -472,23 +588,8 @@ impl Delivery {
             }
             return;
         }
-        let mut pending = requests(
-            calls,
-            &self.resources,
-            self.logs.is_some(),
-            self.traces.is_some(),
-        );
         if pending.is_empty() {
             // OTEL_LOGS_EXPORTER=none and OTEL_TRACES_EXPORTER=none.
-            return;
-        }
-        // Collectors refuse messages over 4 MiB (gRPC's default), and a
-        // call can carry 16 KiB of values twice: halve until it fits.
-        if calls.len() > 1 && pending.iter().any(|p| p.encoded_len() > MAX_REQUEST_BYTES) {
-            drop(pending);
-            let (a, b) = calls.split_at(calls.len() / 2);
-            Box::pin(self.deliver(a, stop.clone())).await;
-            Box::pin(self.deliver(b, stop)).await;
             return;
         }
         // max_retry bounds the retries, not the first attempt, which gets
@@ -524,8 +625,8 @@ impl Delivery {
             let mut failed = Vec::new();
             let mut wait = backoff;
             for (p, r) in pending.into_iter().zip(results) {
-                let (exported, lost) = match &p {
-                    Payload::Logs(_) => (&self.counters.exported_logs, &self.counters.failed_logs),
+                let (exported, lost) = match p.signal {
+                    Signal::Logs => (&self.counters.exported_logs, &self.counters.failed_logs),
                     _ => (&self.counters.exported_spans, &self.counters.failed_spans),
                 };
                 let url = &self.client(&p).url;
@@ -562,8 +663,8 @@ impl Delivery {
             }
             if Instant::now() + wait >= limit(&stop) {
                 for p in &pending {
-                    match p {
-                        Payload::Logs(_) => self.counters.failed_logs.fetch_add(n, Relaxed),
+                    match p.signal {
+                        Signal::Logs => self.counters.failed_logs.fetch_add(n, Relaxed),
                         _ => self.counters.failed_spans.fetch_add(n, Relaxed),
                     };
                 }
@@ -583,144 +684,5 @@ impl Delivery {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-    }
-}
-
-/// The batch as an ExportLogsServiceRequest (when `logs`) and an
-/// ExportTraceServiceRequest (when `traces`), with one
-/// ResourceLogs/ResourceSpans per traced process.
-fn requests(calls: &[Call], resources: &Resources, logs: bool, traces: bool) -> Vec<Payload> {
-    let observed = unix_nano();
-    let mut groups: Vec<(&Arc<Origin>, Vec<_>, Vec<_>)> = Vec::new();
-    for c in calls {
-        let i = match groups
-            .iter()
-            .position(|(o, _, _)| Arc::ptr_eq(o, &c.origin) || ***o == *c.origin)
-        {
-            Some(i) => i,
-            None => {
-                groups.push((&c.origin, Vec::new(), Vec::new()));
-                groups.len() - 1
-            }
-        };
-        let attrs = attributes::call_attributes(c);
-        if logs {
-            groups[i]
-                .1
-                .push(attributes::log_record(c, attrs.clone(), observed));
-        }
-        if traces {
-            groups[i].2.push(attributes::span(c, attrs));
-        }
-    }
-    let mut resource_logs = Vec::new();
-    let mut resource_spans = Vec::new();
-    for (origin, l, s) in groups {
-        let resource = resources.for_process(origin);
-        resource_logs.push(ResourceLogs {
-            resource: Some(resource.clone()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope()),
-                log_records: l,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        });
-        resource_spans.push(ResourceSpans {
-            resource: Some(resource),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(scope()),
-                spans: s,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        });
-    }
-    let mut out = Vec::with_capacity(2);
-    if logs {
-        out.push(Payload::Logs(ExportLogsServiceRequest { resource_logs }));
-    }
-    if traces {
-        out.push(Payload::Traces(ExportTraceServiceRequest {
-            resource_spans,
-        }));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decode::GoValue;
-    use crate::export::TraceIds;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-
-    fn call(origin: &Arc<Origin>, n: i64) -> Call {
-        Call {
-            probe: "p".into(),
-            function: "main.f".into(),
-            pid: origin.pid,
-            tid: 1,
-            goroutine: 1,
-            start_time_unix_nano: 1,
-            duration_ns: Some(1),
-            panicked: false,
-            unfinished: None,
-            ended_by_unix_nano: None,
-            args: vec![("n".into(), GoValue::Int(n))],
-            returns: vec![],
-            error: None,
-            trace: TraceIds::root(),
-            origin: origin.clone(),
-        }
-    }
-
-    #[test]
-    fn one_resource_per_traced_process() {
-        let a = Arc::new(Origin {
-            pid: 10,
-            exe: "/a".into(),
-            ..Default::default()
-        });
-        // Another attachment of the same process: equal, not the same Arc.
-        let a2 = Arc::new((*a).clone());
-        let b = Arc::new(Origin {
-            pid: 20,
-            exe: "/b".into(),
-            ..Default::default()
-        });
-        let calls = [call(&a, 1), call(&b, 2), call(&a2, 3)];
-        let settings = Settings::resolve(&OtlpConfig::default(), &|_| None).unwrap();
-        let out = requests(&calls, &Resources::new(&settings), true, true);
-        let [Payload::Logs(logs), Payload::Traces(traces)] = &out[..] else {
-            panic!("{out:?}");
-        };
-        let per_pid: Vec<(Option<Value>, usize)> = traces
-            .resource_spans
-            .iter()
-            .map(|rs| {
-                let pid = rs
-                    .resource
-                    .as_ref()
-                    .unwrap()
-                    .attributes
-                    .iter()
-                    .find(|kv| kv.key == "process.pid")
-                    .and_then(|kv| kv.value.clone()?.value);
-                (pid, rs.scope_spans[0].spans.len())
-            })
-            .collect();
-        assert_eq!(
-            per_pid,
-            [
-                (Some(Value::IntValue(10)), 2),
-                (Some(Value::IntValue(20)), 1)
-            ]
-        );
-        assert_eq!(logs.resource_logs.len(), 2);
-        assert_eq!(logs.resource_logs[0].scope_logs[0].log_records.len(), 2);
-        // Spans only: no log request at all.
-        let out = requests(&calls, &Resources::new(&settings), false, true);
-        assert!(matches!(&out[..], [Payload::Traces(_)]));
     }
 }
