@@ -22,6 +22,7 @@ fn scalar_site(site: u8, name: &str) -> SitePlan {
     };
     SitePlan {
         recipe,
+        span: None,
         values: vec![Value {
             name: name.into(),
             ty: "int64".into(),

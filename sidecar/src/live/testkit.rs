@@ -61,6 +61,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             ..RawRecipe::default()
         },
         values: Vec::new(),
+        span: None,
     };
     Arc::new(Attachment {
         id,

@@ -171,6 +171,7 @@ fn plan_site(
         args_suspect: None,
         unknown: None,
         instant: false,
+        join: false,
     };
     adjust(&mut ctx);
     let b = ctx.build(site);

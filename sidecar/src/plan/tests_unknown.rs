@@ -34,6 +34,7 @@ fn plan_unknown(t: &Types, unknown: &Incomplete, site: u8, args: &[(&str, TypeId
         args_suspect: None,
         unknown: Some(unknown),
         instant: false,
+        join: false,
     };
     let b = ctx.build(site);
     let warnings = b.warnings.clone();
