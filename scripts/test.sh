@@ -41,5 +41,9 @@ fi
 # kube-apiserver, kubectl and etcd for sidecar/tests/k8s.rs: built once (long), then cached.
 # shellcheck source=scripts/k8s-tools.sh
 source scripts/k8s-tools.sh
+# The OpenTelemetry Collector and Jaeger for sidecar/tests/jaeger.rs (and the SDK modules
+# of integration/otelapp): built once, then cached.
+# shellcheck source=scripts/otel-tools.sh
+source scripts/otel-tools.sh
 cargo build --workspace --all-targets
 cargo test --workspace "$@"

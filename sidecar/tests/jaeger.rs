@@ -1,0 +1,369 @@
+//! Into the real pipeline: an application instrumented with the OpenTelemetry
+//! Go SDK and otelhttp (integration/otelapp) and gotel both export to a real
+//! OpenTelemetry Collector (built from the collector's Go modules by
+//! scripts/otel-tools.sh), which sends traces on to a real Jaeger v2 and
+//! writes every log record and span to a file. gotel's span for a function
+//! that takes a `context.Context` must sit in the application's own trace, as
+//! the child of the application's span that context carried, with exact ids,
+//! under concurrent requests.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::{build, http_get, repo, toolchains, Gotel, Target, Toolchain};
+
+/// Where scripts/otel-tools.sh put the collector and Jaeger.
+fn tools() -> PathBuf {
+    let dir = std::env::var("OTEL_TOOLS_BIN").expect(
+        "OTEL_TOOLS_BIN is not set: run `source scripts/otel-tools.sh` (scripts/test.sh does)",
+    );
+    PathBuf::from(dir)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+struct Daemon {
+    child: Child,
+    what: &'static str,
+}
+
+impl Daemon {
+    fn start(what: &'static str, bin: &Path, config: &Path, env: &[(&str, String)]) -> Daemon {
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what} ({}): {e}", bin.display()));
+        Daemon { child, what }
+    }
+
+    /// Waits until `port` accepts connections.
+    fn wait_port(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited: {status}", self.what);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never listened on {port}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Jaeger and a collector in front of it, on free ports.
+struct Pipeline {
+    _jaeger: Daemon,
+    _collector: Daemon,
+    query: String,
+    grpc: u16,
+    http: u16,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Pipeline {
+    fn start() -> Pipeline {
+        let bin = tools();
+        let configs = repo().join("otel-collector/test");
+        let dir = tempfile::tempdir().unwrap();
+        let (otlp, query, query_grpc) = (free_port(), free_port(), free_port());
+        let mut jaeger = Daemon::start(
+            "jaeger",
+            &bin.join("jaeger"),
+            &configs.join("jaeger.yaml"),
+            &[
+                ("JAEGER_OTLP_PORT", otlp.to_string()),
+                ("JAEGER_QUERY_PORT", query.to_string()),
+                ("JAEGER_QUERY_GRPC_PORT", query_grpc.to_string()),
+            ],
+        );
+        jaeger.wait_port(query);
+        jaeger.wait_port(otlp);
+        let (grpc, http) = (free_port(), free_port());
+        let file = dir.path().join("collected.jsonl");
+        let mut collector = Daemon::start(
+            "the collector",
+            &bin.join("otelcol-gotel"),
+            &configs.join("collector.yaml"),
+            &[
+                ("COLLECTOR_GRPC_PORT", grpc.to_string()),
+                ("COLLECTOR_HTTP_PORT", http.to_string()),
+                ("JAEGER_OTLP_PORT", otlp.to_string()),
+                ("COLLECTOR_FILE", file.display().to_string()),
+            ],
+        );
+        collector.wait_port(grpc);
+        collector.wait_port(http);
+        Pipeline {
+            _jaeger: jaeger,
+            _collector: collector,
+            query: format!("127.0.0.1:{query}"),
+            grpc,
+            http,
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// Jaeger's trace `id` once it holds `want` spans (it may take a batch
+    /// or two), as its HTTP API returns it.
+    fn trace(&self, id: &str, want: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = http_get(&self.query, &format!("/api/traces/{id}"));
+            let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            let n = v["data"][0]["spans"].as_array().map_or(0, Vec::len);
+            if n >= want {
+                return v["data"][0].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Jaeger has {n} of {want} spans of trace {id}: {response}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The log records the collector's file exporter wrote, by span id.
+    fn log_records(&self) -> HashMap<String, Value> {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let mut out = HashMap::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            for rl in v["resourceLogs"].as_array().into_iter().flatten() {
+                for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
+                    for r in sl["logRecords"].as_array().into_iter().flatten() {
+                        if let Some(s) = r["spanId"].as_str() {
+                            out.insert(s.to_string(), r.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The toolchains that can build integration/otelapp: its modules need Go ≥ 1.26.
+fn sdk_toolchains() -> Vec<Toolchain> {
+    let able: Vec<Toolchain> = toolchains()
+        .into_iter()
+        .filter(|t| go_minor(&t.version) >= 26)
+        .collect();
+    if !able.is_empty() {
+        return able;
+    }
+    // The default (short) matrix stops below 1.26: the toolchain the tools were built with.
+    let go = std::env::var("OTEL_TOOLS_GOBIN").expect("OTEL_TOOLS_GOBIN (scripts/otel-tools.sh)");
+    vec![Toolchain {
+        go: go.into(),
+        version: "otel-tools".into(),
+    }]
+}
+
+fn go_minor(version: &str) -> u32 {
+    version
+        .strip_prefix("go1.")
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the app answered: its span's trace id and span id as the probed
+/// function saw them, and (nested) its server span.
+#[derive(Debug, Clone)]
+struct Answer {
+    path: &'static str,
+    n: u32,
+    trace: String,
+    span: String,
+    server: Option<String>,
+}
+
+fn ask(addr: &str, path: &'static str, n: u32) -> Answer {
+    let response = http_get(addr, &format!("/{path}?n={n}"));
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    let field = |k: &str| {
+        body.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .map(str::to_string)
+    };
+    Answer {
+        path,
+        n,
+        trace: field("trace=").unwrap_or_else(|| panic!("{response}")),
+        span: field("span=").unwrap(),
+        server: field("server="),
+    }
+}
+
+/// The span of `trace` (Jaeger's JSON) with operation `name` and tag
+/// `go.arg.n` = n.
+fn span_of<'a>(trace: &'a Value, name: &str, n: Option<u32>) -> &'a Value {
+    let spans = trace["spans"].as_array().unwrap();
+    let found: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["operationName"] == name)
+        .filter(|s| n.is_none_or(|n| tag(s, "go.arg.n") == Some(Value::from(n))))
+        .collect();
+    let names: Vec<&Value> = spans.iter().map(|s| &s["operationName"]).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "spans {name} (n={n:?}) among {names:?} in {trace:#}"
+    );
+    found[0]
+}
+
+fn tag(span: &Value, key: &str) -> Option<Value> {
+    span["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .map(|t| t["value"].clone())
+}
+
+/// The span id `span`'s CHILD_OF reference names.
+fn parent(span: &Value) -> String {
+    let refs = span["references"].as_array().unwrap();
+    let parents: Vec<&Value> = refs.iter().filter(|r| r["refType"] == "CHILD_OF").collect();
+    assert_eq!(parents.len(), 1, "references of {span:#}");
+    assert_eq!(parents[0]["traceID"], span["traceID"]);
+    parents[0]["spanID"].as_str().unwrap().to_string()
+}
+
+fn service(trace: &Value, span: &Value) -> String {
+    let p = span["processID"].as_str().unwrap();
+    trace["processes"][p]["serviceName"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn joins(tc: &Toolchain, protocol: &str) {
+    let pipe = Pipeline::start();
+    let bin = build(
+        tc,
+        "otelapp",
+        &format!("jaeger-{protocol}"),
+        &["-mod=readonly"],
+    );
+    let endpoint = format!("http://127.0.0.1:{}", pipe.grpc);
+    let app = Target::start_env(
+        &bin,
+        &["-addr", "127.0.0.1:0"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+        "listening on",
+    );
+    let addr = app.addr();
+    let gotel_endpoint = match protocol {
+        "grpc" => format!("http://127.0.0.1:{}", pipe.grpc),
+        _ => format!("http://127.0.0.1:{}", pipe.http),
+    };
+    let pid = app.pid();
+    let config = format!(
+        "probes:\n  - function: main.lookup\n    target: {{ pid: {pid} }}\n  - function: main.score\n    target: {{ pid: {pid} }}\noutputs: [otlp, jsonl]\notlp:\n  endpoint: {gotel_endpoint}\n  protocol: {protocol}\n  batch_timeout_ms: 100\n"
+    );
+    let gotel = Gotel::run(&config, 2);
+
+    // Concurrent requests: each goroutine's call must find its own span.
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..=12u32)
+            .map(|n| {
+                let addr = &addr;
+                let path = if n % 2 == 0 { "nested" } else { "work" };
+                s.spawn(move || ask(addr, path, n))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (calls, logs) = gotel.stop();
+    assert_eq!(calls.len(), 24, "calls: {calls:#?}\n{}", logs.join("\n"));
+    assert_eq!(common::stopped(&logs, "export_failed_spans"), 0);
+
+    let collected = pipe.log_records();
+    for a in &answers {
+        // The server span, gotel's lookup (child of the app's span the
+        // context carried), and gotel's score (child of gotel's lookup);
+        // nested requests also hold the app's own child span.
+        let want = if a.path == "nested" { 4 } else { 3 };
+        let trace = pipe.trace(&a.trace, want);
+        let spans = trace["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), want, "{a:?}: {trace:#}");
+        let lookup = span_of(&trace, "main.lookup", Some(a.n));
+        let score = span_of(&trace, "main.score", None);
+        assert_eq!(parent(lookup), a.span, "{a:?}: {trace:#}");
+        assert_eq!(parent(score), lookup["spanID"].as_str().unwrap());
+        assert_eq!(tag(score, "go.arg.n"), Some(Value::from(a.n)));
+        assert_eq!(tag(score, "go.ret.r0"), Some(Value::from(a.n * a.n + 1)));
+        assert_eq!(tag(lookup, "go.ret.r0"), Some(Value::from(a.n * a.n + 2)));
+        // otelhttp names its server span after the method and route.
+        let server = span_of(&trace, &format!("GET /{}", a.path), None);
+        assert_eq!(service(&trace, server), "otelapp");
+        match &a.server {
+            Some(id) => {
+                let child = span_of(&trace, "app.child", None);
+                assert_eq!(child["spanID"].as_str(), Some(a.span.as_str()));
+                assert_eq!(server["spanID"].as_str(), Some(id.as_str()));
+                assert_eq!(parent(child), *id);
+            }
+            None => assert_eq!(server["spanID"].as_str(), Some(a.span.as_str())),
+        }
+        // gotel's resource: the traced executable.
+        let exe = bin.file_name().unwrap().to_str().unwrap();
+        assert_eq!(service(&trace, lookup), exe);
+        assert!(lookup["duration"].as_u64().unwrap() > 0);
+        // The JSON lines and the collector's log records carry the same ids.
+        let line = calls
+            .iter()
+            .find(|c| c["probe"] == "main.lookup" && c["args"]["n"] == a.n)
+            .unwrap();
+        assert_eq!(line["trace_id"].as_str(), Some(a.trace.as_str()));
+        assert_eq!(line["span_id"], lookup["spanID"]);
+        assert_eq!(line["parent_span_id"].as_str(), Some(a.span.as_str()));
+        let record = &collected[lookup["spanID"].as_str().unwrap()];
+        assert_eq!(record["traceId"].as_str(), Some(a.trace.as_str()));
+    }
+}
+
+#[test]
+fn gotel_spans_join_the_app_trace_in_jaeger_over_grpc() {
+    for tc in sdk_toolchains() {
+        joins(&tc, "grpc");
+    }
+}
+
+#[test]
+fn gotel_spans_join_the_app_trace_in_jaeger_over_http() {
+    joins(sdk_toolchains().last().unwrap(), "http");
+}
