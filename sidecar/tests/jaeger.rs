@@ -82,23 +82,24 @@ impl Drop for Daemon {
 /// Jaeger and a collector in front of it, on free ports.
 struct Pipeline {
     _jaeger: Daemon,
-    _collector: Daemon,
+    collector: Daemon,
     query: String,
     grpc: u16,
     http: u16,
-    file: PathBuf,
-    _dir: tempfile::TempDir,
+    otlp: u16,
+    /// The file exporter's files, one per collector run (it truncates).
+    files: Vec<PathBuf>,
+    dir: tempfile::TempDir,
 }
 
 impl Pipeline {
     fn start() -> Pipeline {
-        let bin = tools();
         let configs = repo().join("otel-collector/test");
         let dir = tempfile::tempdir().unwrap();
         let (otlp, query, query_grpc) = (free_port(), free_port(), free_port());
         let mut jaeger = Daemon::start(
             "jaeger",
-            &bin.join("jaeger"),
+            &tools().join("jaeger"),
             &configs.join("jaeger.yaml"),
             &[
                 ("JAEGER_OTLP_PORT", otlp.to_string()),
@@ -109,11 +110,25 @@ impl Pipeline {
         jaeger.wait_port(query);
         jaeger.wait_port(otlp);
         let (grpc, http) = (free_port(), free_port());
-        let file = dir.path().join("collected.jsonl");
+        let collector =
+            Pipeline::collector(grpc, http, otlp, &dir.path().join("collected-0.jsonl"));
+        Pipeline {
+            _jaeger: jaeger,
+            collector,
+            query: format!("127.0.0.1:{query}"),
+            grpc,
+            http,
+            otlp,
+            files: vec![dir.path().join("collected-0.jsonl")],
+            dir,
+        }
+    }
+
+    fn collector(grpc: u16, http: u16, otlp: u16, file: &Path) -> Daemon {
         let mut collector = Daemon::start(
             "the collector",
-            &bin.join("otelcol-gotel"),
-            &configs.join("collector.yaml"),
+            &tools().join("otelcol-gotel"),
+            &repo().join("otel-collector/test/collector.yaml"),
             &[
                 ("COLLECTOR_GRPC_PORT", grpc.to_string()),
                 ("COLLECTOR_HTTP_PORT", http.to_string()),
@@ -123,15 +138,22 @@ impl Pipeline {
         );
         collector.wait_port(grpc);
         collector.wait_port(http);
-        Pipeline {
-            _jaeger: jaeger,
-            _collector: collector,
-            query: format!("127.0.0.1:{query}"),
-            grpc,
-            http,
-            file,
-            _dir: dir,
-        }
+        collector
+    }
+
+    /// Stops the collector as a rollout does (SIGTERM: it flushes what it
+    /// acknowledged), then, after `down`, starts it again on the same ports.
+    fn restart_collector(&mut self, down: Duration) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.collector.child.id() as i32, libc::SIGTERM) };
+        let _ = self.collector.child.wait();
+        std::thread::sleep(down);
+        let file = self
+            .dir
+            .path()
+            .join(format!("collected-{}.jsonl", self.files.len()));
+        self.collector = Pipeline::collector(self.grpc, self.http, self.otlp, &file);
+        self.files.push(file);
     }
 
     /// Jaeger's trace `id` once it holds `want` spans (it may take a batch
@@ -154,9 +176,37 @@ impl Pipeline {
         }
     }
 
+    /// The spans of service `service` the collector's file exporter wrote.
+    fn spans_of(&self, service: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for line in text.lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+                    let attrs = rs["resource"]["attributes"].as_array();
+                    let named = attrs.into_iter().flatten().any(|a| {
+                        a["key"] == "service.name" && a["value"]["stringValue"] == service
+                    });
+                    if !named {
+                        continue;
+                    }
+                    for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                        out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The log records the collector's file exporter wrote, by span id.
     fn log_records(&self) -> HashMap<String, Value> {
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let text: String = self
+            .files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect();
         let mut out = HashMap::new();
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
@@ -366,4 +416,61 @@ fn gotel_spans_join_the_app_trace_in_jaeger_over_grpc() {
 #[test]
 fn gotel_spans_join_the_app_trace_in_jaeger_over_http() {
     joins(sdk_toolchains().last().unwrap(), "http");
+}
+
+/// The collector restarted while gotel exports: every call is in the
+/// collector's output or in one of gotel's failure counters, none twice.
+#[test]
+fn collector_restart_mid_run_loses_nothing_uncounted() {
+    let tc = sdk_toolchains().pop().unwrap();
+    let mut pipe = Pipeline::start();
+    let bin = build(&tc, "otelapp", "jaeger-restart", &["-mod=readonly"]);
+    // The app exports its own spans synchronously: while the collector is
+    // down, it gives up at once instead of holding each request 10 s.
+    let endpoint = format!("http://127.0.0.1:{}", pipe.grpc);
+    let app = Target::start_env(
+        &bin,
+        &["-addr", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "50"),
+        ],
+        "listening on",
+    );
+    let (addr, pid) = (app.addr(), app.pid());
+    let config = format!(
+        "probes:\n  - function: main.score\n    target: {{ pid: {pid} }}\noutputs: [otlp]\notlp:\n  endpoint: http://127.0.0.1:{}\n  protocol: grpc\n  batch_timeout_ms: 50\n",
+        pipe.grpc
+    );
+    let gotel = Gotel::run(&config, 1);
+    let round = |from: u32| {
+        for n in from..from + 20 {
+            ask(&addr, "work", n);
+        }
+        // Past a batch timeout: the round's calls are on their way.
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    round(0);
+    // Down across a whole round, then back.
+    pipe.restart_collector(Duration::from_secs(2));
+    round(100);
+    pipe.restart_collector(Duration::ZERO);
+    round(200);
+    let (_, logs) = gotel.stop();
+    let count = |k: &str| common::stopped(&logs, k);
+    assert_eq!(count("calls"), 60);
+    let exported = count("exported_spans");
+    let lost = count("export_failed_spans") + count("export_queue_dropped");
+    assert_eq!(exported + lost, 60, "{}", logs.join("\n"));
+    // What gotel counts exported, the collector wrote, each once.
+    let exe = bin.file_name().unwrap().to_str().unwrap();
+    let spans = pipe.spans_of(exe);
+    let mut ids: Vec<&str> = spans
+        .iter()
+        .map(|s| s["spanId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, exported, "{} spans written", spans.len());
+    assert_eq!(spans.len() as u64, exported);
 }
