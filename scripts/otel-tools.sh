@@ -105,7 +105,11 @@ _gotel_otel_main() {
   # The SDK-instrumented test programs: modules into the module cache, so that the tests
   # build them with GOPROXY=off.
   for app in "$root"/integration/otelapp; do
-    (cd "$app" && _gotel_otel_go "$go" mod download) || {
+    (cd "$app" && _gotel_otel_go "$go" mod download &&
+      for modfile in go.*.mod; do
+        [[ -e "$modfile" ]] || continue
+        _gotel_otel_go "$go" mod download -modfile="$modfile" || exit 1
+      done) || {
       _gotel_otel_say "error: downloading the modules of $app failed"
       return 1
     }
