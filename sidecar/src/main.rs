@@ -390,6 +390,9 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                             );
                         }
                     }
+                    if let Some((_, reads)) = &plan.entry.span {
+                        println!("  trace: joins the application's OpenTelemetry span that `{reads}` carries");
+                    }
                     for w in &plan.warnings {
                         println!("  warning: {w}");
                     }
