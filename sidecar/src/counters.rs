@@ -40,7 +40,8 @@ macro_rules! counters {
                     export_failed_logs = x.failed_logs,
                     export_failed_spans = x.failed_spans,
                     export_failed_metric_requests = x.failed_metrics,
-                    export_rejected = x.rejected,
+                    export_rejected_logs = x.rejected_logs,
+                    export_rejected_spans = x.rejected_spans,
                     export_retries = x.retries,
                     "stopped"
                 );
@@ -143,8 +144,9 @@ mod tests {
             failed_logs: 4,
             failed_spans: 5,
             failed_metrics: 6,
-            rejected: 7,
-            retries: 8,
+            rejected_logs: 7,
+            rejected_spans: 8,
+            retries: 9,
         };
         let buf = Buf::default();
         let out = buf.clone();

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -62,17 +62,82 @@ pub enum ClientError {
     },
 }
 
+/// How a send failed, which decides what becomes of the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The collector may accept the same request later (it is down,
+    /// overloaded or timed out): retry with backoff.
+    Retryable,
+    /// The collector answered and refused the request for good (HTTP 4xx,
+    /// gRPC InvalidArgument…): its items count as rejected.
+    Refused,
+    /// Neither: the request could not be built, or the collector's answer
+    /// could not be read or decoded. The collector may hold the items, so
+    /// resending could duplicate them; they are not known delivered either.
+    Failed,
+}
+
 /// A failed send.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct SendError {
-    /// The collector may accept the same request later (it is down,
-    /// overloaded or timed out): retry with backoff.
-    pub retryable: bool,
+    /// What becomes of the batch.
+    pub failure: Failure,
     /// The collector's `Retry-After` (HTTP 429/503), when it sent one.
     pub retry_after: Option<Duration>,
     /// What happened.
     pub message: String,
+}
+
+impl SendError {
+    fn new(failure: Failure, message: String) -> Self {
+        SendError {
+            failure,
+            retry_after: None,
+            message,
+        }
+    }
+
+    /// Worth sending again.
+    pub fn retryable(&self) -> bool {
+        self.failure == Failure::Retryable
+    }
+}
+
+/// The collector's answer to a request it took: the `partial_success` of
+/// the `Export*ServiceResponse`, all zero when it accepted everything.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Items the collector says it rejected (`rejected_log_records`,
+    /// `rejected_spans`, `rejected_data_points`; a negative count as 0).
+    pub rejected: u64,
+    /// Its `error_message`: why, or a warning when nothing was rejected.
+    pub message: String,
+}
+
+impl Accepted {
+    fn of(rejected: i64, message: String) -> Self {
+        Accepted {
+            rejected: rejected.max(0) as u64,
+            message,
+        }
+    }
+}
+
+/// The `partial_success` of a decoded response, as [`Accepted`].
+fn accepted(signal: Signal, body: &[u8]) -> Result<Accepted, prost::DecodeError> {
+    Ok(match signal {
+        Signal::Logs => ExportLogsServiceResponse::decode(body)?
+            .partial_success
+            .map(|p| Accepted::of(p.rejected_log_records, p.error_message)),
+        Signal::Traces => ExportTraceServiceResponse::decode(body)?
+            .partial_success
+            .map(|p| Accepted::of(p.rejected_spans, p.error_message)),
+        Signal::Metrics => ExportMetricsServiceResponse::decode(body)?
+            .partial_success
+            .map(|p| Accepted::of(p.rejected_data_points, p.error_message)),
+    }
+    .unwrap_or_default())
 }
 
 enum Transport {
@@ -204,15 +269,29 @@ impl Client {
         })
     }
 
-    /// Sends `p`, waiting at most `timeout` (capped by the configured one).
-    /// Ok carries the number of items the collector rejected (partial success).
-    pub async fn send(&self, p: &Payload, timeout: Duration) -> Result<i64, SendError> {
+    /// Sends `p`, waiting at most `timeout` (capped by the configured one)
+    /// for the collector's answer.
+    pub async fn send(&self, p: &Payload, timeout: Duration) -> Result<Accepted, SendError> {
         let timeout = timeout.min(self.timeout).max(Duration::from_millis(1));
-        match &self.transport {
-            Transport::Grpc { channel, metadata } => {
-                self.grpc(channel.clone(), metadata, p, timeout).await
+        let sent = async {
+            match &self.transport {
+                Transport::Grpc { channel, metadata } => {
+                    self.grpc(channel.clone(), metadata, p, timeout).await
+                }
+                Transport::Http { client, headers } => self.http(client, headers, p, timeout).await,
             }
-            Transport::Http { client, headers } => self.http(client, headers, p, timeout).await,
+        };
+        // Enforced here for both transports: tonic's per-request timeout
+        // only sets the `grpc-timeout` header (its channel-wide one is the
+        // configured timeout, not what is left before shutdown), and a
+        // collector that accepts and never answers must not hold a batch
+        // past its deadline.
+        match tokio::time::timeout(timeout, sent).await {
+            Ok(r) => r,
+            Err(_) => Err(SendError::new(
+                Failure::Retryable,
+                format!("no answer within {} ms", timeout.as_millis()),
+            )),
         }
     }
 
@@ -222,7 +301,7 @@ impl Client {
         metadata: &MetadataMap,
         p: &Payload,
         timeout: Duration,
-    ) -> Result<i64, SendError> {
+    ) -> Result<Accepted, SendError> {
         let mut request = tonic::Request::new(p.body.clone());
         *request.metadata_mut() = metadata.clone();
         request.set_timeout(timeout);
@@ -230,34 +309,37 @@ impl Client {
         if self.gzip {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
-        let r = match p.signal {
-            Signal::Logs => unary::<ExportLogsServiceResponse>(grpc, request, LOGS)
-                .await
-                .map(|r| r.partial_success.map(|p| p.rejected_log_records)),
-            Signal::Traces => unary::<ExportTraceServiceResponse>(grpc, request, TRACE)
-                .await
-                .map(|r| r.partial_success.map(|p| p.rejected_spans)),
-            Signal::Metrics => unary::<ExportMetricsServiceResponse>(grpc, request, METRICS)
-                .await
-                .map(|r| r.partial_success.map(|p| p.rejected_data_points)),
+        let method = match p.signal {
+            Signal::Logs => LOGS,
+            Signal::Traces => TRACE,
+            Signal::Metrics => METRICS,
         };
-        match r {
-            Ok(rejected) => Ok(rejected.unwrap_or(0)),
+        match unary(grpc, request, method).await {
+            Ok(body) => accepted(p.signal, &body).map_err(|e| {
+                SendError::new(
+                    Failure::Failed,
+                    format!("gRPC OK with an unreadable response: {e}"),
+                )
+            }),
             Err(status) => {
                 use tonic::Code::*;
                 // The OTLP spec's retryable codes. ResourceExhausted only
                 // with RetryInfo, which gotel does not read: without it,
                 // it is what a too-large message gets, and resending the
-                // same bytes can never succeed.
-                let retryable = matches!(
-                    status.code(),
-                    Cancelled | DeadlineExceeded | Aborted | Unavailable | DataLoss
-                );
-                Err(SendError {
-                    retryable,
-                    retry_after: None,
-                    message: format!("gRPC {:?}: {}", status.code(), status.message()),
-                })
+                // same bytes can never succeed. Unknown and Internal are
+                // also what tonic reports for a broken or undecodable
+                // answer, so they do not say the collector refused.
+                let failure = match status.code() {
+                    Cancelled | DeadlineExceeded | Aborted | Unavailable | DataLoss => {
+                        Failure::Retryable
+                    }
+                    Unknown | Internal => Failure::Failed,
+                    _ => Failure::Refused,
+                };
+                Err(SendError::new(
+                    failure,
+                    format!("gRPC {:?}: {}", status.code(), status.message()),
+                ))
             }
         }
     }
@@ -268,7 +350,7 @@ impl Client {
         headers: &reqwest::header::HeaderMap,
         p: &Payload,
         timeout: Duration,
-    ) -> Result<i64, SendError> {
+    ) -> Result<Accepted, SendError> {
         let mut req = client
             .post(&self.url)
             .headers(headers.clone())
@@ -279,21 +361,19 @@ impl Client {
             let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             z.write_all(&p.body)
                 .and_then(|_| z.finish())
-                .map_err(|e| SendError {
-                    retryable: false,
-                    retry_after: None,
-                    message: format!("gzip: {e}"),
-                })?
+                .map_err(|e| SendError::new(Failure::Failed, format!("gzip: {e}")))?
                 .into()
         } else {
             p.body.clone()
         };
-        let resp = req.body(body).send().await.map_err(|e| SendError {
+        let resp = req.body(body).send().await.map_err(|e| {
             // Not connected, reset, timed out: the collector may come back.
             // A request that cannot even be built never will.
-            retryable: !e.is_builder(),
-            retry_after: None,
-            message: format!("HTTP: {}", error_chain(&e)),
+            let failure = match e.is_builder() {
+                true => Failure::Failed,
+                false => Failure::Retryable,
+            };
+            SendError::new(failure, format!("HTTP: {}", error_chain(&e)))
         })?;
         let status = resp.status();
         // Only the delay-seconds form; an HTTP date is rare from collectors.
@@ -302,31 +382,40 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let bytes = resp.bytes().await;
         if !status.is_success() {
-            let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+            let failure = match status.as_u16() {
+                429 | 502 | 503 | 504 => Failure::Retryable,
+                _ => Failure::Refused,
+            };
+            let bytes = bytes.unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
             return Err(SendError {
-                retryable,
+                failure,
                 retry_after,
                 message: format!("HTTP {status}: {text}"),
             });
         }
-        let rejected = match p.signal {
-            Signal::Logs => ExportLogsServiceResponse::decode(bytes)
-                .ok()
-                .and_then(|r| r.partial_success)
-                .map(|p| p.rejected_log_records),
-            Signal::Traces => ExportTraceServiceResponse::decode(bytes)
-                .ok()
-                .and_then(|r| r.partial_success)
-                .map(|p| p.rejected_spans),
-            Signal::Metrics => ExportMetricsServiceResponse::decode(bytes)
-                .ok()
-                .and_then(|r| r.partial_success)
-                .map(|p| p.rejected_data_points),
-        };
-        Ok(rejected.unwrap_or(0))
+        // A success status says nothing until the body does: a body cut
+        // short or not an Export*ServiceResponse (OTLP/HTTP answers in the
+        // request's encoding, protobuf) may hide a proxy's error page or a
+        // partial success, so the items are not counted as exported. Not
+        // retried: the collector most likely has them.
+        let bytes = bytes.map_err(|e| {
+            SendError::new(
+                Failure::Failed,
+                format!("HTTP {status} with a body cut short: {}", error_chain(&e)),
+            )
+        })?;
+        accepted(p.signal, &bytes).map_err(|e| {
+            SendError::new(
+                Failure::Failed,
+                format!(
+                    "HTTP {status} with a body that is not an OTLP response ({} bytes): {e}",
+                    bytes.len()
+                ),
+            )
+        })
     }
 }
 
@@ -334,11 +423,11 @@ impl Client {
 /// generated clients make it (same method path and `GrpcMethod`), but with
 /// the request already encoded: the generated clients take a message tree
 /// and would encode it again on every attempt.
-async fn unary<R: Message + Default + Send + Sync + 'static>(
+async fn unary(
     mut grpc: tonic::client::Grpc<Channel>,
     mut request: tonic::Request<Bytes>,
     (service, path): (&'static str, &'static str),
-) -> Result<R, tonic::Status> {
+) -> Result<Bytes, tonic::Status> {
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
@@ -346,7 +435,7 @@ async fn unary<R: Message + Default + Send + Sync + 'static>(
         .extensions_mut()
         .insert(tonic::GrpcMethod::new(service, "Export"));
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
-    grpc.unary(request, path, Encoded::<R>::default())
+    grpc.unary(request, path, Encoded)
         .await
         .map(tonic::Response::into_inner)
 }
@@ -365,31 +454,27 @@ const METRICS: (&str, &str) = (
     "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
 );
 
-/// The codec of [`unary`]: encoded bytes out, a prost message back.
-struct Encoded<R>(std::marker::PhantomData<R>);
+/// The codec of [`unary`]: encoded bytes out, the response's bytes back,
+/// decoded by [`accepted`] so that gRPC and HTTP answers are read alike.
+#[derive(Default)]
+struct Encoded;
 
-impl<R> Default for Encoded<R> {
-    fn default() -> Self {
-        Encoded(std::marker::PhantomData)
-    }
-}
-
-impl<R: Message + Default + Send + 'static> Codec for Encoded<R> {
+impl Codec for Encoded {
     type Encode = Bytes;
-    type Decode = R;
+    type Decode = Bytes;
     type Encoder = Self;
     type Decoder = Self;
 
     fn encoder(&mut self) -> Self {
-        Self::default()
+        Encoded
     }
 
     fn decoder(&mut self) -> Self {
-        Self::default()
+        Encoded
     }
 }
 
-impl<R> Encoder for Encoded<R> {
+impl Encoder for Encoded {
     type Item = Bytes;
     type Error = tonic::Status;
 
@@ -401,13 +486,12 @@ impl<R> Encoder for Encoded<R> {
     }
 }
 
-impl<R: Message + Default> Decoder for Encoded<R> {
-    type Item = R;
+impl Decoder for Encoded {
+    type Item = Bytes;
     type Error = tonic::Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<R>, tonic::Status> {
-        let r = R::decode(src).map_err(|e| tonic::Status::internal(e.to_string()))?;
-        Ok(Some(r))
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
@@ -421,4 +505,49 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+
+    #[test]
+    fn responses_are_read_with_their_partial_success() {
+        // An empty body is a response with every field unset: all accepted.
+        assert_eq!(accepted(Signal::Logs, b"").unwrap(), Accepted::default());
+        let logs = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 3,
+                error_message: "too old".into(),
+            }),
+        };
+        let a = accepted(Signal::Logs, &logs.encode_to_vec()).unwrap();
+        assert_eq!((a.rejected, a.message.as_str()), (3, "too old"));
+        let spans = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: -4,
+                error_message: String::new(),
+            }),
+        };
+        assert_eq!(
+            accepted(Signal::Traces, &spans.encode_to_vec()).unwrap(),
+            Accepted::default(),
+            "a negative count rejects nothing"
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_responses_do_not_decode() {
+        assert!(accepted(Signal::Logs, b"<html>502 Bad Gateway</html>").is_err());
+        let full = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 1,
+                error_message: "a reason long enough to cut".into(),
+            }),
+        }
+        .encode_to_vec();
+        assert!(accepted(Signal::Logs, &full[..full.len() / 2]).is_err());
+    }
 }

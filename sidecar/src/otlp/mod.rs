@@ -25,8 +25,9 @@ pub mod encode;
 mod reference;
 pub mod resource;
 pub mod settings;
+mod stats;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,13 +47,15 @@ use crate::config::{Config, OtlpConfig, Output};
 /// Largest export request gotel sends, under the 4 MiB collectors accept.
 const MAX_REQUEST_BYTES: usize = 3 << 20;
 use crate::export::{Call, Sink};
-use client::{Client, ClientError, Payload, SendError};
+use client::{Accepted, Client, ClientError, Failure, Payload, SendError};
 use encode::Encoder;
 use resource::Resources;
 pub use settings::{Settings, Signal};
+use stats::AtomicExportStats;
+pub use stats::ExportStats;
 
-/// Items rejected by the collector (partial success), or why sending failed.
-type SendResult = Result<i64, SendError>;
+/// The collector's answer, or why sending failed.
+type SendResult = Result<Accepted, SendError>;
 
 /// The outputs in effect: the configured ones, else OTLP when an endpoint
 /// is configured anywhere, else JSONL.
@@ -75,72 +78,6 @@ pub enum OtlpError {
     /// A client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-}
-
-/// Export counters, shared by the sink, the task and the handle.
-#[derive(Debug, Default)]
-struct AtomicExportStats {
-    queue_dropped: AtomicU64,
-    exported_logs: AtomicU64,
-    exported_spans: AtomicU64,
-    failed_logs: AtomicU64,
-    failed_spans: AtomicU64,
-    failed_metrics: AtomicU64,
-    rejected: AtomicU64,
-    retries: AtomicU64,
-}
-
-/// A snapshot of the export counters.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct ExportStats {
-    /// Calls dropped because the export queue was full (collector slow or down).
-    pub queue_dropped: u64,
-    /// Log records the collector accepted.
-    pub exported_logs: u64,
-    /// Spans the collector accepted.
-    pub exported_spans: u64,
-    /// Log records given up on (non-retryable error, retries exhausted, or
-    /// unsent at the shutdown deadline).
-    pub failed_logs: u64,
-    /// Spans given up on.
-    pub failed_spans: u64,
-    /// Metric requests that failed (the next one carries the same totals).
-    pub failed_metrics: u64,
-    /// Items the collector answered as rejected (partial success).
-    pub rejected: u64,
-    /// Request retries after a retryable failure.
-    pub retries: u64,
-}
-
-impl AtomicExportStats {
-    fn snapshot(&self) -> ExportStats {
-        ExportStats {
-            queue_dropped: self.queue_dropped.load(Relaxed),
-            exported_logs: self.exported_logs.load(Relaxed),
-            exported_spans: self.exported_spans.load(Relaxed),
-            failed_logs: self.failed_logs.load(Relaxed),
-            failed_spans: self.failed_spans.load(Relaxed),
-            failed_metrics: self.failed_metrics.load(Relaxed),
-            rejected: self.rejected.load(Relaxed),
-            retries: self.retries.load(Relaxed),
-        }
-    }
-}
-
-impl ExportStats {
-    /// As named counters, for metrics.
-    pub fn named(&self) -> [(&'static str, u64); 8] {
-        [
-            ("export.queue_dropped", self.queue_dropped),
-            ("export.exported_logs", self.exported_logs),
-            ("export.exported_spans", self.exported_spans),
-            ("export.failed_logs", self.failed_logs),
-            ("export.failed_spans", self.failed_spans),
-            ("export.failed_metric_requests", self.failed_metrics),
-            ("export.rejected", self.rejected),
-            ("export.retries", self.retries),
-        ]
-    }
 }
 
 /// The supervisor's side: enqueues calls, never waits.
@@ -166,6 +103,7 @@ impl Sink for OtlpSink {
         match self.tx.try_reserve() {
             Ok(permit) => {
                 permit.send(call.clone());
+                self.counters.queued.fetch_add(1, Relaxed);
                 self.queued();
             }
             Err(_) => {
@@ -177,7 +115,10 @@ impl Sink for OtlpSink {
 
     fn write_owned(&mut self, call: Call) -> std::io::Result<()> {
         match self.tx.try_send(call) {
-            Ok(()) => self.queued(),
+            Ok(()) => {
+                self.counters.queued.fetch_add(1, Relaxed);
+                self.queued();
+            }
             Err(_) => {
                 self.counters.queue_dropped.fetch_add(1, Relaxed);
             }
@@ -217,6 +158,8 @@ pub struct OtlpHandle {
     shutdown: watch::Sender<Option<Instant>>,
     task: tokio::task::JoinHandle<()>,
     shutdown_timeout: Duration,
+    /// Which signals export calls: (logs, traces).
+    signals: (bool, bool),
     /// Where spans go, for the start-up log.
     pub traces_url: String,
 }
@@ -239,11 +182,22 @@ impl OtlpHandle {
         self.set_counters(last, gauges);
         let deadline = Instant::now() + self.shutdown_timeout;
         let _ = self.shutdown.send(Some(deadline));
-        // The task honours the deadline itself; the margin covers a request
-        // that ignores its timeout.
-        let margin = deadline + Duration::from_millis(500);
-        if tokio::time::timeout_at(margin, self.task).await.is_err() {
-            warn!("OTLP export did not finish by the shutdown deadline");
+        // The task and its deliveries stop at the deadline themselves; the
+        // margin covers one stuck where it cannot see the deadline.
+        let margin = deadline + SHUTDOWN_MARGIN;
+        let mut task = self.task;
+        if tokio::time::timeout_at(margin, &mut task).await.is_err() {
+            warn!("OTLP export did not finish by the shutdown deadline; stopping it");
+            task.abort();
+            let _ = task.await;
+        }
+        let (logs, traces) = self.signals;
+        let unsent = self.counters.seal(logs, traces);
+        if unsent > 0 {
+            warn!(
+                calls = unsent,
+                "OTLP export: calls never sent by the shutdown deadline, counted as failed"
+            );
         }
         self.counters.snapshot()
     }
@@ -289,6 +243,10 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         settings,
     };
     let shutdown_timeout = exporter.settings.shutdown_timeout;
+    let signals = (
+        exporter.delivery.logs.is_some(),
+        exporter.delivery.traces.is_some(),
+    );
     let task = tokio::spawn(exporter.run());
     Ok((
         OtlpSink {
@@ -302,6 +260,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
             shutdown,
             task,
             shutdown_timeout,
+            signals,
             traces_url,
         },
     ))
@@ -320,6 +279,27 @@ fn scope() -> InstrumentationScope {
         version: env!("CARGO_PKG_VERSION").into(),
         attributes: Vec::new(),
         dropped_attributes_count: 0,
+    }
+}
+
+/// How long past the shutdown deadline [`OtlpHandle::shutdown`] waits for
+/// the export task before stopping it.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(500);
+
+/// Resolves once the shutdown deadline `stop` announces has passed; never
+/// before shutdown. Sends and waits race it, so that a collector that
+/// accepts connections and never answers cannot hold gotel past it.
+async fn deadline_passed(mut stop: watch::Receiver<Option<Instant>>) {
+    loop {
+        let deadline = *stop.borrow_and_update();
+        if let Some(d) = deadline {
+            tokio::time::sleep_until(d).await;
+            return;
+        }
+        if stop.changed().await.is_err() {
+            // The handle is gone without a shutdown: no deadline comes.
+            return std::future::pending().await;
+        }
     }
 }
 
@@ -386,13 +366,17 @@ impl Exporter {
                 break;
             }
         }
-        // Shutdown: everything still queued, then the final counters.
+        // Shutdown: everything still queued (counted as failed, unsent,
+        // once the deadline has passed), then the final counters.
+        self.dispatch(&mut batch, &permits, &mut inflight).await;
         while !self.rx.is_empty() {
             self.rx.recv_many(&mut batch, max).await;
             self.dispatch(&mut batch, &permits, &mut inflight).await;
         }
+        // Each delivery ends by the deadline.
         while inflight.join_next().await.is_some() {}
-        // The final totals go last.
+        // The final totals go last; a periodic send under way also ends by
+        // the deadline.
         if let Some(t) = self.metrics_task.take() {
             let _ = t.await;
         }
@@ -439,14 +423,29 @@ impl Exporter {
     }
 
     /// Encodes `batch` (emptied, its capacity kept) and hands its requests
-    /// to a delivery once one of the `max_in_flight` is free.
+    /// to a delivery once one of the `max_in_flight` is free; past the
+    /// shutdown deadline, counts its calls as failed instead.
     async fn dispatch(
         &mut self,
         batch: &mut Vec<Call>,
         permits: &Arc<Semaphore>,
         inflight: &mut JoinSet<()>,
     ) {
-        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        if batch.is_empty() {
+            return;
+        }
+        // All deliveries may be stuck on a collector that does not answer;
+        // they give up at the deadline, and so does this wait.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => Some(p.expect("never closed")),
+            _ = deadline_passed(self.shutdown.clone()) => None,
+        };
+        let late = self.deadline().is_some_and(|d| d <= Instant::now());
+        let Some(permit) = permit.filter(|_| !late) else {
+            self.delivery.unsent(batch.len() as u64);
+            batch.clear();
+            return;
+        };
         let mut jobs = Vec::new();
         self.encode(batch, &mut jobs);
         batch.clear();
@@ -545,14 +544,27 @@ impl Exporter {
             None => self.settings.metrics.timeout,
         };
         let counters = self.delivery.counters.clone();
+        let stop = self.shutdown.clone();
         Some(async move {
             if timeout.is_zero() {
                 counters.failed_metrics.fetch_add(1, Relaxed);
                 return;
             }
-            if let Err(e) = client.send(&req, timeout).await {
-                counters.failed_metrics.fetch_add(1, Relaxed);
-                tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
+            let sent = tokio::select! {
+                r = client.send(&req, timeout) => r.map_err(|e| e.to_string()),
+                _ = deadline_passed(stop) => Err("unanswered at the shutdown deadline".into()),
+            };
+            match sent {
+                Err(e) => {
+                    counters.failed_metrics.fetch_add(1, Relaxed);
+                    tracing::debug!(url = %client.url, "OTLP metrics export failed: {e}");
+                }
+                // Counters are resent whole next time: a refused point is
+                // noted, not counted.
+                Ok(a) if a.rejected > 0 || !a.message.is_empty() => {
+                    tracing::debug!(url = %client.url, rejected = a.rejected, "OTLP metrics partially rejected: {}", a.message);
+                }
+                Ok(_) => {}
             }
         })
     }
@@ -568,10 +580,21 @@ impl Delivery {
         .expect("payloads are built for enabled signals only")
     }
 
+    /// Counts `n` calls never sent (past the shutdown deadline) as failed
+    /// for each enabled signal.
+    fn unsent(&self, n: u64) {
+        if self.logs.is_some() {
+            self.counters.settle(Signal::Logs, n, 0, 0);
+        }
+        if self.traces.is_some() {
+            self.counters.settle(Signal::Traces, n, 0, 0);
+        }
+    }
+
     /// Sends one batch's logs and spans, retrying the retryable failures
     /// with exponential backoff for up to `max_retry` (or until the
-    /// shutdown deadline `stop` announces).
-    /// `pending` holds the requests of `n` calls.
+    /// shutdown deadline `stop` announces, even mid-request). Settles each
+    /// request's `n` calls exactly once: exported, rejected or failed.
     async fn deliver(
         &self,
         n: u64,
@@ -580,12 +603,7 @@ impl Delivery {
     ) {
         // Past the shutdown deadline: count, do not build what cannot be sent.
         if stop.borrow().is_some_and(|d| d <= Instant::now()) {
-            if self.logs.is_some() {
-                self.counters.failed_logs.fetch_add(n, Relaxed);
-            }
-            if self.traces.is_some() {
-                self.counters.failed_spans.fetch_add(n, Relaxed);
-            }
+            self.unsent(n);
             return;
         }
         if pending.is_empty() {
@@ -606,18 +624,29 @@ impl Delivery {
         let mut backoff = FIRST_BACKOFF;
         loop {
             let left = limit(&stop).saturating_duration_since(Instant::now());
-            async fn send(c: &Client, p: &Payload, left: Duration) -> Option<SendResult> {
-                match left.is_zero() {
-                    true => None,
-                    false => Some(c.send(p, left).await),
+            // None: not answered by the deadline (given or announced meanwhile).
+            async fn send(
+                c: &Client,
+                p: &Payload,
+                left: Duration,
+                stop: watch::Receiver<Option<Instant>>,
+            ) -> Option<SendResult> {
+                if left.is_zero() {
+                    return None;
+                }
+                tokio::select! {
+                    r = c.send(p, left) => Some(r),
+                    _ = deadline_passed(stop) => None,
                 }
             }
-            // Logs and spans travel concurrently.
+            // Logs and spans travel concurrently, each settled on its own.
             let results = match pending.as_slice() {
-                [a] => vec![send(self.client(a), a, left).await],
+                [a] => vec![send(self.client(a), a, left, stop.clone()).await],
                 [a, b] => {
-                    let (x, y) =
-                        tokio::join!(send(self.client(a), a, left), send(self.client(b), b, left));
+                    let (x, y) = tokio::join!(
+                        send(self.client(a), a, left, stop.clone()),
+                        send(self.client(b), b, left, stop.clone())
+                    );
                     vec![x, y]
                 }
                 _ => unreachable!("at most logs and traces"),
@@ -625,25 +654,26 @@ impl Delivery {
             let mut failed = Vec::new();
             let mut wait = backoff;
             for (p, r) in pending.into_iter().zip(results) {
-                let (exported, lost) = match p.signal {
-                    Signal::Logs => (&self.counters.exported_logs, &self.counters.failed_logs),
-                    _ => (&self.counters.exported_spans, &self.counters.failed_spans),
-                };
                 let url = &self.client(&p).url;
+                let settle = |exported, rejected| {
+                    self.counters.settle(p.signal, n, exported, rejected);
+                };
                 match r {
                     None => {
-                        lost.fetch_add(n, Relaxed);
+                        warn!(url = %url, items = n, "OTLP export unanswered at the shutdown deadline; counted as failed");
+                        settle(0, 0);
                     }
-                    Some(Ok(rejected)) => {
-                        exported.fetch_add(n - (rejected.max(0) as u64).min(n), Relaxed);
-                        if rejected > 0 {
-                            self.counters.rejected.fetch_add(rejected as u64, Relaxed);
+                    Some(Ok(a)) => {
+                        let rejected = a.rejected.min(n);
+                        settle(n - rejected, rejected);
+                        if rejected > 0 || !a.message.is_empty() {
+                            warn!(url = %url, items = n, rejected, "OTLP collector rejected part of a batch: {}", a.message);
                         }
                         if self.down.swap(false, Relaxed) {
                             info!(url = %url, "OTLP collector reachable again");
                         }
                     }
-                    Some(Err(e)) if e.retryable => {
+                    Some(Err(e)) if e.retryable() => {
                         // The collector's own throttling hint wins when longer.
                         wait = wait.max(e.retry_after.unwrap_or_default());
                         if !self.down.swap(true, Relaxed) {
@@ -651,9 +681,13 @@ impl Delivery {
                         }
                         failed.push(p);
                     }
-                    Some(Err(e)) => {
+                    Some(Err(e)) if e.failure == Failure::Refused => {
                         warn!(url = %url, items = n, "OTLP export rejected, dropping the batch: {e}");
-                        lost.fetch_add(n, Relaxed);
+                        settle(0, n);
+                    }
+                    Some(Err(e)) => {
+                        warn!(url = %url, items = n, "OTLP export failed, dropping the batch: {e}");
+                        settle(0, 0);
                     }
                 }
             }
@@ -663,10 +697,7 @@ impl Delivery {
             }
             if Instant::now() + wait >= limit(&stop) {
                 for p in &pending {
-                    match p.signal {
-                        Signal::Logs => self.counters.failed_logs.fetch_add(n, Relaxed),
-                        _ => self.counters.failed_spans.fetch_add(n, Relaxed),
-                    };
+                    self.counters.settle(p.signal, n, 0, 0);
                 }
                 warn!(
                     items = n,
