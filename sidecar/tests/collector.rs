@@ -67,14 +67,16 @@ fn the_collector_accepts_every_collector_config_shipped() {
         ("COLLECTOR_HTTP_PORT", "4318"),
         ("JAEGER_OTLP_PORT", "14317"),
         ("COLLECTOR_FILE", "/tmp/collected.jsonl"),
+        ("COLLECTOR_SMALL_PORT", "4319"),
     ];
-    let cases: [(&[PathBuf], &[(&str, &str)]); 3] = [
+    let cases: [(&[PathBuf], &[(&str, &str)]); 4] = [
         // docker compose
         (&[dir().join("config.yaml")], &[]),
         // k8s/observability: the compose config with the Kubernetes overrides merged over it
         (&[dir().join("config.yaml"), k8s], &[]),
         // the end-to-end tests' own
         (&[dir().join("test/collector.yaml")], &test_env),
+        (&[dir().join("test/delivery.yaml")], &test_env),
     ];
     for (configs, env) in cases {
         if let Err(e) = validate(configs, env) {
