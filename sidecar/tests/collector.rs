@@ -69,7 +69,8 @@ fn the_collector_accepts_every_collector_config_shipped() {
         ("COLLECTOR_FILE", "/tmp/collected.jsonl"),
         ("COLLECTOR_SMALL_PORT", "4319"),
     ];
-    let cases: [(&[PathBuf], &[(&str, &str)]); 4] = [
+    type Case<'a> = (&'a [PathBuf], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 4] = [
         // docker compose
         (&[dir().join("config.yaml")], &[]),
         // k8s/observability: the compose config with the Kubernetes overrides merged over it

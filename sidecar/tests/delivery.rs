@@ -18,15 +18,16 @@
 //! depend on the Go version.
 
 mod common;
+#[path = "common/daemon.rs"]
+mod daemon;
 #[path = "common/faults.rs"]
 mod faults;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
+use daemon::{free_port, tools, Daemon};
 use faults::{Fault, FaultServer, Tally};
 use serde_json::Value;
 
@@ -334,7 +335,7 @@ fn grpc_partial_success_and_refusals_are_counted() {
 /// The real collector (`otel-collector/test/delivery.yaml`), writing what
 /// it takes to a file; killed on drop.
 struct Collector {
-    child: Child,
+    daemon: Daemon,
     grpc: u16,
     http: u16,
     /// An OTLP/HTTP receiver refusing every body over 16 bytes.
@@ -343,54 +344,31 @@ struct Collector {
     _dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Collector {
     fn start() -> Collector {
-        let bin = std::env::var("OTEL_TOOLS_BIN").expect(
-            "OTEL_TOOLS_BIN is not set: run `source scripts/otel-tools.sh` (scripts/test.sh does)",
-        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("collected.jsonl");
         let (grpc, http, small) = (free_port(), free_port(), free_port());
-        let child = Command::new(Path::new(&bin).join("otelcol-gotel"))
-            .arg("--config")
-            .arg(repo().join("otel-collector/test/delivery.yaml"))
-            .env("COLLECTOR_GRPC_PORT", grpc.to_string())
-            .env("COLLECTOR_HTTP_PORT", http.to_string())
-            .env("COLLECTOR_SMALL_PORT", small.to_string())
-            .env("COLLECTOR_FILE", &file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting otelcol-gotel from {bin}: {e}"));
-        let mut c = Collector {
-            child,
+        let daemon = Daemon::start(
+            "the collector",
+            &tools().join("otelcol-gotel"),
+            &repo().join("otel-collector/test/delivery.yaml"),
+            &[
+                ("COLLECTOR_GRPC_PORT", grpc.to_string()),
+                ("COLLECTOR_HTTP_PORT", http.to_string()),
+                ("COLLECTOR_SMALL_PORT", small.to_string()),
+                ("COLLECTOR_FILE", file.display().to_string()),
+            ],
+            &[grpc, http, small],
+        );
+        Collector {
+            daemon,
             grpc,
             http,
             small,
             file,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [grpc, http, small] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    c.child.try_wait().unwrap().is_none(),
-                    "the collector exited"
-                );
-                assert!(Instant::now() < deadline, "the collector never listened");
-                std::thread::sleep(Duration::from_millis(100));
-            }
         }
-        c
     }
 
     /// (log records, spans) in the collector's file so far.
@@ -415,16 +393,7 @@ impl Collector {
     }
 
     fn signal(&self, signal: i32) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.signal(signal);
     }
 }
 

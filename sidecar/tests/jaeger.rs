@@ -8,76 +8,17 @@
 //! under concurrent requests.
 
 mod common;
+#[path = "common/daemon.rs"]
+mod daemon;
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use common::{build, http_get, repo, toolchains, Gotel, Target, Toolchain};
-
-/// Where scripts/otel-tools.sh put the collector and Jaeger.
-fn tools() -> PathBuf {
-    let dir = std::env::var("OTEL_TOOLS_BIN").expect(
-        "OTEL_TOOLS_BIN is not set: run `source scripts/otel-tools.sh` (scripts/test.sh does)",
-    );
-    PathBuf::from(dir)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when dropped.
-struct Daemon {
-    child: Child,
-    what: &'static str,
-}
-
-impl Daemon {
-    fn start(what: &'static str, bin: &Path, config: &Path, env: &[(&str, String)]) -> Daemon {
-        let child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {what} ({}): {e}", bin.display()));
-        Daemon { child, what }
-    }
-
-    /// Waits until `port` accepts connections.
-    fn wait_port(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited: {status}", self.what);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never listened on {port}",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use daemon::{free_port, tools, Daemon};
 
 /// Jaeger and a collector in front of it, on free ports.
 struct Pipeline {
@@ -97,7 +38,7 @@ impl Pipeline {
         let configs = repo().join("otel-collector/test");
         let dir = tempfile::tempdir().unwrap();
         let (otlp, query, query_grpc) = (free_port(), free_port(), free_port());
-        let mut jaeger = Daemon::start(
+        let jaeger = Daemon::start(
             "jaeger",
             &tools().join("jaeger"),
             &configs.join("jaeger.yaml"),
@@ -106,9 +47,8 @@ impl Pipeline {
                 ("JAEGER_QUERY_PORT", query.to_string()),
                 ("JAEGER_QUERY_GRPC_PORT", query_grpc.to_string()),
             ],
+            &[query, otlp],
         );
-        jaeger.wait_port(query);
-        jaeger.wait_port(otlp);
         let (grpc, http) = (free_port(), free_port());
         let collector =
             Pipeline::collector(grpc, http, otlp, &dir.path().join("collected-0.jsonl"));
@@ -125,7 +65,7 @@ impl Pipeline {
     }
 
     fn collector(grpc: u16, http: u16, otlp: u16, file: &Path) -> Daemon {
-        let mut collector = Daemon::start(
+        Daemon::start(
             "the collector",
             &tools().join("otelcol-gotel"),
             &repo().join("otel-collector/test/collector.yaml"),
@@ -135,10 +75,8 @@ impl Pipeline {
                 ("JAEGER_OTLP_PORT", otlp.to_string()),
                 ("COLLECTOR_FILE", file.display().to_string()),
             ],
-        );
-        collector.wait_port(grpc);
-        collector.wait_port(http);
-        collector
+            &[grpc, http],
+        )
     }
 
     /// Stops the collector as a rollout does (SIGTERM), then, after `down`,
@@ -147,8 +85,7 @@ impl Pipeline {
     /// batch processor flushes into it during shutdown (a nil file writer),
     /// which loses that last batch after the collector acknowledged it.
     fn restart_collector(&mut self, down: Duration) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.collector.child.id() as i32, libc::SIGTERM) };
+        self.collector.signal(libc::SIGTERM);
         let _ = self.collector.child.wait();
         std::thread::sleep(down);
         let file = self
