@@ -11,13 +11,16 @@ mod collect;
 mod incomplete;
 mod lines;
 mod location;
+mod raw_types;
 mod resolve;
+mod stream;
 
 use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, Collected, RawParam, RawType, Types};
+use collect::{collect, Collected, RawParam};
+use raw_types::{RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
@@ -344,24 +347,18 @@ fn sort_stably<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
 }
 
 fn g_offsets(types: &Types<'_>) -> Option<GOffsets> {
-    let find = |name: &str| {
-        types
-            .values()
-            .find(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(name))
-    };
     let member = |t: &RawType<'_>, name: &str| t.members.iter().find(|m| m.0 == name).map(|m| m.1);
-    let g = find("runtime.g")?;
-    let stack = find("runtime.stack")?;
+    let g = types.structs("runtime.g").next()?;
+    let stack = types.structs("runtime.stack").next()?;
     Some(GOffsets {
-        goid: member(g, "goid")?,
-        stack_hi: member(g, "stack")? + member(stack, "hi")?,
+        goid: member(&g, "goid")?,
+        stack_hi: member(&g, "stack")? + member(&stack, "hi")?,
     })
 }
 
 fn member_of(types: &Types<'_>, ty: &str, field: &str) -> Option<u64> {
     types
-        .values()
-        .filter(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(ty))
+        .structs(ty)
         .find_map(|t| t.members.iter().find(|m| m.0 == field).map(|m| m.1))
 }
 
@@ -402,7 +399,9 @@ pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInf
     release();
     let mut lines = lines::LineHeaders::of(file, endian(file), release)
         .map_err(|e| AnalysisError::Dwarf(format!(".debug_line: {e}")))?;
-    with_dwarf(file, &[], release, |d| read(d, lines.as_mut(), &frames))
+    with_dwarf(file, &SECTIONS, release, |d| {
+        read(d, lines.as_mut(), &frames)
+    })
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -417,10 +416,9 @@ fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
     Some(frames.into_iter().collect())
 }
 
-/// The sections every pass decompresses; location lists are added by the
-/// passes that read them. `.debug_line` is not among them: units are read
-/// without their line programs, and the one pass that needs their headers
-/// streams them (`lines`).
+/// The sections the analysis decompresses. `.debug_line` is not among
+/// them: units are read without their line programs, and the one pass
+/// that needs their headers streams them (`lines`).
 const SECTIONS: [gimli::SectionId; 6] = [
     gimli::SectionId::DebugAbbrev,
     gimli::SectionId::DebugInfo,
@@ -431,13 +429,14 @@ const SECTIONS: [gimli::SectionId; 6] = [
 ];
 
 /// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED
-/// sections, older toolchains `.zdebug_*`) and runs `f` on them: the
-/// [`SECTIONS`] and `more`; the others read as empty. `release` is called
-/// once they are decompressed: the compressed bytes read from the mapped
-/// file would otherwise stay resident through `f`, which makes the peak.
+/// sections, older toolchains `.zdebug_*`) and runs `f` on them: those of
+/// `sections`; the others read as empty. `release` is called after each
+/// is decompressed: the compressed bytes read from the mapped file would
+/// otherwise stay resident, each section's beside the others' and
+/// through `f`.
 fn with_dwarf<T>(
     file: &object::File<'_>,
-    more: &[gimli::SectionId],
+    sections: &[gimli::SectionId],
     release: &dyn Fn(),
     f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> Result<T, AnalysisError>,
 ) -> Result<T, AnalysisError> {
@@ -448,8 +447,8 @@ fn with_dwarf<T>(
         return Err(AnalysisError::NoDwarf);
     }
     let endian = endian(file);
-    let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
-    for &id in SECTIONS.iter().chain(more) {
+    let mut loaded: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
+    for &id in sections {
         let zname = format!(".z{}", &id.name()[1..]);
         let data = match file
             .section_by_name(id.name())
@@ -460,14 +459,17 @@ fn with_dwarf<T>(
                 .map_err(|e| AnalysisError::Dwarf(format!("{}: {e}", id.name())))?,
             None => std::borrow::Cow::Borrowed(&[][..]),
         };
-        sections.insert(id, data);
+        loaded.insert(id, data);
+        release();
     }
-    release();
-    let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
-        let data: &[u8] = sections.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
+    let mut dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
+        let data: &[u8] = loaded.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+    // Go's units share one abbreviation table: parsed once, not per unit
+    // (types are read through units kept for the whole analysis).
+    dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
     f(&dwarf)
 }
 

@@ -1,6 +1,6 @@
-//! One pass over `.debug_info`: the raw DIEs gotel needs (types with
-//! their members, functions with their parameters, inlined call sites),
-//! keyed by offset, before any type is resolved.
+//! One pass over `.debug_info`: the raw DIEs gotel needs (functions with
+//! their parameters, inlined call sites, where the types are), keyed by
+//! offset, before any type is resolved.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,14 +9,15 @@ use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
 
 use super::chunked::Chunked;
 use super::lines::{self, LineHeaders};
+use super::raw_types::Types;
 use super::R;
 
 /// `DW_AT_go_kind`: the type's `reflect.Kind`.
-const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
+pub(super) const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
 /// `DW_AT_go_elem`: element type of slices, chans, maps.
-const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+pub(super) const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
 /// `DW_AT_go_key`: a map's key type.
-const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
+pub(super) const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
 /// `DW_AT_go_runtime_type`: the type's runtime `_type`, as an offset from
 /// the module's type data (`runtime.types`).
 const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
@@ -25,53 +26,6 @@ const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 /// allocation per name was most of the collected data's size), except
 /// when it is not UTF-8.
 pub(super) type Name<'a> = Cow<'a, str>;
-
-#[derive(Debug)]
-pub(super) struct RawType<'a> {
-    pub(super) tag: gimli::DwTag,
-    pub(super) name: Option<Name<'a>>,
-    pub(super) size: Option<u64>,
-    pub(super) go_kind: Option<u64>,
-    pub(super) encoding: Option<gimli::DwAte>,
-    pub(super) ty: Option<DebugInfoOffset>,
-    pub(super) elem: Option<DebugInfoOffset>,
-    pub(super) key: Option<DebugInfoOffset>,
-    pub(super) members: Vec<(Name<'a>, u64, Option<DebugInfoOffset>)>,
-    pub(super) count: Option<u64>,
-}
-
-/// Raw types by offset: DIEs come in offset order, so a sorted list with
-/// binary search, without a hash table's slack (a third of it, and twice
-/// that while it grows).
-#[derive(Debug, Default)]
-pub(super) struct Types<'a>(Vec<(DebugInfoOffset, RawType<'a>)>);
-
-impl<'a> Types<'a> {
-    fn push(&mut self, off: DebugInfoOffset, t: RawType<'a>) {
-        debug_assert!(self.0.last().is_none_or(|(o, _)| o.0 < off.0));
-        self.0.push((off, t));
-    }
-
-    pub(super) fn get(&self, off: &DebugInfoOffset) -> Option<&RawType<'a>> {
-        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
-        Some(&self.0[i].1)
-    }
-
-    fn get_mut(&mut self, off: &DebugInfoOffset) -> Option<&mut RawType<'a>> {
-        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
-        Some(&mut self.0[i].1)
-    }
-
-    /// Every type with its offset, in offset order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&DebugInfoOffset, &RawType<'a>)> {
-        self.0.iter().map(|(o, t)| (o, t))
-    }
-
-    /// Every type, in offset order.
-    pub(super) fn values(&self) -> impl Iterator<Item = &RawType<'a>> {
-        self.0.iter().map(|(_, t)| t)
-    }
-}
 
 #[derive(Debug, Default, Clone)]
 pub(super) struct RawParam<'a> {
@@ -152,8 +106,8 @@ impl<'a> Params<'a> {
     }
 }
 
-#[derive(Default)]
 pub(super) struct Collected<'a> {
+    /// Where the types are, to be read on demand.
     pub(super) types: Types<'a>,
     /// Functions with code (their parameters in `params`).
     pub(super) funcs: Chunked<RawFunc<'a>>,
@@ -172,10 +126,19 @@ pub(super) struct Collected<'a> {
 /// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
 /// program headers (their file names tell assembly functions).
 pub(super) fn collect<'a>(
-    dwarf: &gimli::Dwarf<R<'a>>,
+    dwarf: &'a gimli::Dwarf<R<'a>>,
     mut lines: Option<&mut LineHeaders<'_>>,
 ) -> gimli::Result<Collected<'a>> {
-    let mut c = Collected::default();
+    let mut c = Collected {
+        types: Types::new(dwarf),
+        funcs: Chunked::default(),
+        params: Params::default(),
+        abstract_funcs: Vec::new(),
+        abstract_params: Params::default(),
+        inline_counts: HashMap::new(),
+        producer: None,
+        runtime_types: HashMap::new(),
+    };
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let (unit, stmt_list) = lines::unit(dwarf, header)?;
@@ -191,7 +154,6 @@ pub(super) fn collect<'a>(
         };
         // Stack of (depth, kind of parent) so children attach to their owner.
         enum Owner {
-            Type(DebugInfoOffset),
             Func(usize),
             Abstract(usize),
             Other,
@@ -211,10 +173,6 @@ pub(super) fn collect<'a>(
                 Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy()),
                 None => None,
             };
-            let tyref = entry.attr_value(gimli::DW_AT_type)?.and_then(reference);
-            let udata = |at| -> gimli::Result<Option<u64>> {
-                Ok(entry.attr_value(at)?.and_then(|v| v.udata_value()))
-            };
             let mut owner = Owner::Other;
             match entry.tag() {
                 gimli::DW_TAG_compile_unit if c.producer.is_none() => {
@@ -232,10 +190,6 @@ pub(super) fn collect<'a>(
                 | gimli::DW_TAG_array_type
                 | gimli::DW_TAG_subroutine_type
                 | gimli::DW_TAG_interface_type => {
-                    let encoding = match entry.attr_value(gimli::DW_AT_encoding)? {
-                        Some(AttributeValue::Encoding(e)) => Some(e),
-                        _ => None,
-                    };
                     // Encoded as DW_FORM_addr although it is an offset.
                     let rt = match entry.attr_value(DW_AT_GO_RUNTIME_TYPE)? {
                         Some(AttributeValue::Addr(a)) => Some(a),
@@ -247,34 +201,8 @@ pub(super) fn collect<'a>(
                             .entry(rt)
                             .or_insert_with(|| (n.clone(), off));
                     }
-                    c.types.push(
-                        off,
-                        RawType {
-                            tag: entry.tag(),
-                            name,
-                            size: udata(gimli::DW_AT_byte_size)?,
-                            go_kind: udata(DW_AT_GO_KIND)?,
-                            encoding,
-                            ty: tyref,
-                            elem: entry.attr_value(DW_AT_GO_ELEM)?.and_then(reference),
-                            key: entry.attr_value(DW_AT_GO_KEY)?.and_then(reference),
-                            members: Vec::new(),
-                            count: None,
-                        },
-                    );
-                    owner = Owner::Type(off);
-                }
-                gimli::DW_TAG_member | gimli::DW_TAG_subrange_type => {
-                    if let Some((_, Owner::Type(t))) = owners.last() {
-                        if let Some(raw) = c.types.get_mut(t) {
-                            if entry.tag() == gimli::DW_TAG_member {
-                                let loc = udata(gimli::DW_AT_data_member_location)?.unwrap_or(0);
-                                raw.members.push((name.unwrap_or_default(), loc, tyref));
-                            } else {
-                                raw.count = udata(gimli::DW_AT_count)?;
-                            }
-                        }
-                    }
+                    // The rest of the type (members too) is read when needed.
+                    c.types.push(off, entry.tag(), name.as_ref());
                 }
                 gimli::DW_TAG_subprogram => {
                     // DWARF 5 (Go ≥ 1.25) gives addresses as indices into .debug_addr.
@@ -324,7 +252,7 @@ pub(super) fn collect<'a>(
                     );
                     let p = RawParam {
                         name,
-                        ty: tyref,
+                        ty: entry.attr_value(gimli::DW_AT_type)?.and_then(reference),
                         is_result,
                         origin: entry
                             .attr_value(gimli::DW_AT_abstract_origin)?
@@ -349,6 +277,7 @@ pub(super) fn collect<'a>(
                 owners.push((depth, owner));
             }
         }
+        c.types.push_unit(unit);
     }
     Ok(c)
 }

@@ -2,10 +2,12 @@
 //! compiler's own location lists, the cross-check for the register ABI.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use gimli::{AttributeValue, DebugInfoOffset};
 
+use super::stream::Units;
 use super::{with_dwarf, R};
 use crate::golang::abi::Loc;
 use crate::golang::AnalysisError;
@@ -41,24 +43,48 @@ pub fn each_entry_location(
     release: &dyn Fn(),
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> Result<(), AnalysisError> {
-    let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
-    with_dwarf(file, &lists, release, |dwarf| {
-        entry_locations_in(dwarf, emit).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+    // `.debug_info` is streamed a unit at a time (see `entry_locations_in`).
+    const SECTIONS: [gimli::SectionId; 7] = [
+        gimli::SectionId::DebugAbbrev,
+        gimli::SectionId::DebugStr,
+        gimli::SectionId::DebugAddr,
+        gimli::SectionId::DebugStrOffsets,
+        gimli::SectionId::DebugLineStr,
+        gimli::SectionId::DebugLoc,
+        gimli::SectionId::DebugLocLists,
+    ];
+    let endian = super::endian(file);
+    with_dwarf(file, &SECTIONS, release, |dwarf| {
+        let Some(mut units) = Units::of(file, endian, release)? else {
+            return Err(AnalysisError::NoDwarf);
+        };
+        entry_locations_in(dwarf, &mut units, endian, emit)
+            .map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }
 
+/// Reads `units` one after the other: nothing here looks back at an
+/// earlier unit's bytes (references to other units are only compared as
+/// offsets), so only the current unit is in memory.
 fn entry_locations_in(
     dwarf: &gimli::Dwarf<R<'_>>,
+    units: &mut Units<'_>,
+    endian: gimli::RunTimeEndian,
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> gimli::Result<()> {
     // Names of abstract functions' parameters, for concrete ones that
-    // only point there (only those are ever an origin), borrowed from the
-    // sections and in DIE order (offset order).
-    let mut names: Vec<(DebugInfoOffset, Cow<'_, str>)> = Vec::new();
-    let mut units = dwarf.units();
-    while let Some(header) = units.next()? {
+    // only point there (only those are ever an origin), in DIE order
+    // (offset order); each name once (`intern`): they outlive their unit.
+    let mut names: Vec<(DebugInfoOffset, Rc<str>)> = Vec::new();
+    let mut intern: HashSet<Rc<str>> = HashSet::new();
+    while let Some((base, bytes)) = units.next().map_err(|_| gimli::Error::Io)? {
+        let Some(header) = gimli::DebugInfo::new(bytes, endian).units().next()? else {
+            continue;
+        };
         // The line programs say nothing of locations.
         let (unit, _) = super::lines::unit(dwarf, header)?;
+        // Offsets in the section, from offsets in this unit's bytes.
+        let global = |o: DebugInfoOffset| DebugInfoOffset(base.0 + o.0);
         let mut entries = unit.entries();
         let mut depth = 0isize;
         let mut current: Option<(isize, u64)> = None;
@@ -102,7 +128,15 @@ fn entry_locations_in(
                         abstract_fn,
                     ) {
                         if depth == d + 1 {
-                            names.push((off, n.clone()));
+                            let n = match intern.get(n.as_ref()) {
+                                Some(n) => n.clone(),
+                                None => {
+                                    let n: Rc<str> = n.as_ref().into();
+                                    intern.insert(n.clone());
+                                    n
+                                }
+                            };
+                            names.push((global(off), n));
                         }
                     }
                     let Some((d, low)) = current else { continue };
@@ -110,7 +144,9 @@ fn entry_locations_in(
                         continue;
                     }
                     let origin = match entry.attr_value(gimli::DW_AT_abstract_origin)? {
-                        Some(AttributeValue::UnitRef(o)) => o.to_debug_info_offset(&unit.header),
+                        Some(AttributeValue::UnitRef(o)) => {
+                            o.to_debug_info_offset(&unit.header).map(global)
+                        }
                         Some(AttributeValue::DebugInfoRef(o)) => Some(o),
                         _ => None,
                     };
@@ -137,13 +173,13 @@ fn entry_locations_in(
             }
         }
         for (low, origin, name, pieces) in pending {
-            let name = name
-                .or_else(|| {
-                    let i = names.binary_search_by_key(&origin?.0, |(o, _)| o.0).ok()?;
-                    Some(names[i].1.clone())
-                })
-                .unwrap_or_default()
-                .into_owned();
+            let name = match name {
+                Some(n) => n.into_owned(),
+                None => origin
+                    .and_then(|o| names.binary_search_by_key(&o.0, |(o, _)| o.0).ok())
+                    .map(|i| names[i].1.to_string())
+                    .unwrap_or_default(),
+            };
             emit(low, EntryLocation { name, pieces });
         }
     }
