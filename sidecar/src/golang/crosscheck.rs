@@ -59,7 +59,7 @@ impl BinaryInfo {
                 let f = &functions[i];
                 let slots = found[i].get_or_insert_with(|| vec![None; f.args().count()]);
                 for (slot, p) in slots.iter_mut().zip(f.args()) {
-                    if slot.is_none() && l.name == p.name {
+                    if slot.is_none() && *l.name == *p.name {
                         *slot = Some(l.pieces.clone().map(Vec::into_boxed_slice));
                     }
                 }

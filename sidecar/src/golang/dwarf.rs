@@ -5,6 +5,7 @@
 //! only for what function signatures reach.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 mod chunked;
 mod collect;
@@ -61,8 +62,11 @@ impl Function {
 /// One formal parameter or result.
 #[derive(Debug, Clone)]
 pub struct Param {
-    /// Source name; unnamed results are `~r0`, `~r1`… as the compiler names them.
-    pub name: String,
+    /// Source name; unnamed results are `~r0`, `~r1`… as the compiler
+    /// names them. Shared: a binary's tens of thousands of parameters
+    /// have a few thousand names (`ctx`, `err`, `~r0`…), and a small
+    /// string apart each cost more than its own bytes.
+    pub name: Arc<str>,
     /// Its type, or None when DWARF gives none.
     pub ty: Option<TypeId>,
     /// True for results (`DW_AT_variable_parameter`).
@@ -73,7 +77,7 @@ impl Param {
     /// The dictionary of a generic body (`.dict`, listed since Go 1.27):
     /// passed and located like an argument, never shown.
     pub fn is_dictionary(&self) -> bool {
-        self.name == ".dict"
+        &*self.name == ".dict"
     }
 }
 
@@ -131,14 +135,14 @@ pub struct GOffsets {
     /// `offsetof(runtime.g, stack) + offsetof(runtime.stack, hi)`.
     pub stack_hi: u64,
 }
+
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF
-/// sections; `frames` (entry address → argument frame bytes, from
-/// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
+/// sections. What is no longer needed is dropped as soon as it is not,
+/// before the next step adds to the peak.
 fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
     lines: Option<&mut lines::LineHeaders<'_>>,
-    frames: &HashMap<u64, u32>,
-) -> Result<DwarfInfo, AnalysisError> {
+) -> Result<Unchecked, AnalysisError> {
     let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let range_owners = c
         .funcs
@@ -159,6 +163,7 @@ fn read(
     let mut resolver = Resolver::new(&types);
 
     let mut functions = Vec::with_capacity(funcs.len());
+    let mut names = std::collections::HashSet::new();
     let mut asm = std::collections::HashSet::new();
     // Which abstract functions have an out-of-line copy, by index.
     let mut by_abstract = vec![false; abstract_funcs.len()];
@@ -208,7 +213,7 @@ fn read(
             let mut params: Vec<Param> = raw_params
                 .iter()
                 .map(|p| Param {
-                    name: p.name.as_deref().unwrap_or_default().to_string(),
+                    name: intern(&mut names, p.name.as_deref().unwrap_or_default()),
                     ty: p.ty.map(|t| resolver.resolve(t)),
                     is_result: p.is_result,
                 })
@@ -234,13 +239,13 @@ fn read(
         funcs.free_below(i + 1);
         params.free_below(free_below);
     }
-    drop((funcs, params));
+    // Only the functions' names and counts are read from here on.
+    drop((funcs, params, abstract_params));
     sort_stably(&mut functions, |a, b| {
         a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
     });
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
-    incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
     for (a, (off, f)) in abstract_funcs.iter().enumerate() {
         if by_abstract[a] {
@@ -251,6 +256,7 @@ fn read(
             inlined_only.insert(name.to_string(), n);
         }
     }
+    drop((abstract_funcs, inline_counts));
 
     // Interfaces' dynamic values are decoded by these types: resolve
     // them all, not only those reachable from a signature.
@@ -260,7 +266,7 @@ fn read(
         .collect();
     let g_offsets = g_offsets(&types);
     let layout = runtime_layout(&types);
-    Ok(DwarfInfo {
+    let info = DwarfInfo {
         functions,
         inlined_only,
         types: resolver.into_table(),
@@ -268,8 +274,19 @@ fn read(
         layout,
         producer,
         runtime_types,
-    })
+    };
+    Ok((info, asm, range_owners))
 }
+
+/// What [`read`] makes of the DWARF, before [`incomplete::check`]: the
+/// functions are yet to be marked where their lists fall short. With
+/// the entry addresses of assembly functions and the functions that
+/// have range-over-func loops, which it needs.
+type Unchecked = (
+    DwarfInfo,
+    std::collections::HashSet<u64>,
+    std::collections::HashSet<String>,
+);
 
 /// The signature of an out-of-line copy of an inlinable function. The
 /// copy lists its parameters in signature order: those the abstract origin
@@ -325,6 +342,16 @@ where
         is_result: p.is_result || o.is_result,
         origin: None,
     }
+}
+
+/// The one copy in `names` of the string `s`.
+pub(super) fn intern(names: &mut std::collections::HashSet<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(n) = names.get(s) {
+        return n.clone();
+    }
+    let n: Arc<str> = s.into();
+    names.insert(n.clone());
+    n
 }
 
 /// Sorts `v` as `sort_by` would (equal elements keep their order) without
@@ -394,14 +421,16 @@ fn runtime_layout(types: &Types<'_>) -> RuntimeLayout {
 /// Reads Go DWARF from an ELF file; `release` drops the file's pages read
 /// so far from memory (see [`with_dwarf`]).
 pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInfo, AnalysisError> {
-    let frames = arg_frames(file).unwrap_or_default();
-    // The function table is read whole: its pages need not stay for the peak.
-    release();
     let mut lines = lines::LineHeaders::of(file, endian(file), release)
         .map_err(|e| AnalysisError::Dwarf(format!(".debug_line: {e}")))?;
-    with_dwarf(file, &SECTIONS, release, |d| {
-        read(d, lines.as_mut(), &frames)
-    })
+    let (mut info, asm, range_owners) =
+        with_dwarf(file, &SECTIONS, release, |d| read(d, lines.as_mut()))?;
+    // Read once the sections are freed, so as not to add to their peak.
+    let frames = arg_frames(file).unwrap_or_default();
+    // The function table is read whole: its pages need not stay.
+    release();
+    incomplete::check(&mut info.functions, &frames, &asm, &range_owners);
+    Ok(info)
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.

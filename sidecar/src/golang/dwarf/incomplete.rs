@@ -125,7 +125,7 @@ mod tests {
             params: params
                 .iter()
                 .map(|(n, is_result)| Param {
-                    name: n.to_string(),
+                    name: (*n).into(),
                     ty: None,
                     is_result: *is_result,
                 })
