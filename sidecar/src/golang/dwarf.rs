@@ -43,8 +43,9 @@ pub struct Function {
     /// How many call sites inline this function elsewhere.
     pub inlined_sites: usize,
     /// Set when `params` is (or may be) short of the function's real
-    /// signature: what is unknown, and why.
-    pub incomplete: Option<Incomplete>,
+    /// signature: what is unknown, and why. Boxed: few functions have
+    /// one, and every function would carry its size.
+    pub incomplete: Option<Box<Incomplete>>,
 }
 
 impl Function {
@@ -168,10 +169,8 @@ fn read(
     // Which abstract functions have an out-of-line copy, by index.
     let mut by_abstract = vec![false; abstract_funcs.len()];
     let abstract_func = |o: DebugInfoOffset| {
-        let i = abstract_funcs
-            .binary_search_by_key(&o.0, |(o, _)| o.0)
-            .ok()?;
-        Some((i, &abstract_funcs[i].1))
+        let i = abstract_funcs.search(&o.0, |(o, _)| o.0)?;
+        Some((i, &abstract_funcs.get(i).1))
     };
     let abstract_param = |o| abstract_params.get(o);
     // Each function's raw records are freed (a chunk at a time) once it
@@ -229,10 +228,10 @@ fn read(
                 low_pc: low,
                 high_pc: high,
                 params,
-                inlined_sites: f
-                    .origin
-                    .and_then(|o| inline_counts.get(&o).copied())
-                    .unwrap_or(0),
+                inlined_sites: f.origin.map_or(0, |o| match abstract_func(o) {
+                    Some((_, a)) => a.inlined as usize,
+                    None => inline_counts.get(&o).copied().unwrap_or(0),
+                }),
                 incomplete: None,
             });
         }
@@ -247,13 +246,12 @@ fn read(
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
     let mut inlined_only = HashMap::new();
-    for (a, (off, f)) in abstract_funcs.iter().enumerate() {
+    for (a, (_, f)) in abstract_funcs.iter().enumerate() {
         if by_abstract[a] {
             continue;
         }
         if let Some(name) = &f.name {
-            let n = inline_counts.get(off).copied().unwrap_or(0);
-            inlined_only.insert(name.to_string(), n);
+            inlined_only.insert(name.to_string(), f.inlined as usize);
         }
     }
     drop((abstract_funcs, inline_counts));
@@ -262,7 +260,7 @@ fn read(
     // them all, not only those reachable from a signature.
     let runtime_types = runtime_types
         .iter()
-        .map(|(rt, (n, off))| (*rt, (n.to_string(), resolver.resolve(*off))))
+        .filter_map(|&(rt, off)| Some((rt, (types.name(off)?.to_string(), resolver.resolve(off)))))
         .collect();
     let g_offsets = g_offsets(&types);
     let layout = runtime_layout(&types);

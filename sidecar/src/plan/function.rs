@@ -152,7 +152,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
             bin.path.display()
         ));
     }
-    let unknown = f.incomplete.as_ref();
+    let unknown = f.incomplete.as_deref();
     if let (Some(_), Some(u)) = (&spec.args, unknown.filter(|u| u.arguments())) {
         return Err(PlanError::ArgsUnknown {
             function: f.name.clone(),

@@ -46,6 +46,8 @@ pub(super) struct RawFunc<'a> {
     params: std::ops::Range<u32>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
+    /// Abstract functions: how many call sites inline it.
+    pub(super) inlined: u32,
 }
 
 /// Every parameter of a kind of function, in DIE order, each with its
@@ -116,11 +118,15 @@ pub(super) struct Collected<'a> {
     /// their parameters: only an abstract function's parameters are ever
     /// an origin (keeping the others, inlined calls' arguments, cost most
     /// of the peak).
-    pub(super) abstract_funcs: Vec<(DebugInfoOffset, RawFunc<'a>)>,
+    pub(super) abstract_funcs: Chunked<(DebugInfoOffset, RawFunc<'a>)>,
     pub(super) abstract_params: Params<'a>,
+    /// Inlined call sites by origin, for origins other than the abstract
+    /// functions (which count their own: a map entry per function cost
+    /// more than the count).
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
-    pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
+    /// Runtime type offset → its type DIE (named), the first of each.
+    pub(super) runtime_types: Vec<(u64, DebugInfoOffset)>,
 }
 
 /// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
@@ -133,11 +139,11 @@ pub(super) fn collect<'a>(
         types: Types::new(dwarf),
         funcs: Chunked::default(),
         params: Params::default(),
-        abstract_funcs: Vec::new(),
+        abstract_funcs: Chunked::default(),
         abstract_params: Params::default(),
         inline_counts: HashMap::new(),
         producer: None,
-        runtime_types: HashMap::new(),
+        runtime_types: Vec::new(),
     };
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
@@ -196,10 +202,8 @@ pub(super) fn collect<'a>(
                         Some(v) => v.udata_value(),
                         None => None,
                     };
-                    if let (Some(rt), Some(n)) = (rt, &name) {
-                        c.runtime_types
-                            .entry(rt)
-                            .or_insert_with(|| (n.clone(), off));
+                    if let (Some(rt), Some(_)) = (rt, &name) {
+                        c.runtime_types.push((rt, off));
                     }
                     // The rest of the type (members too) is read when needed.
                     c.types.push(off, entry.tag(), name.as_ref());
@@ -228,6 +232,7 @@ pub(super) fn collect<'a>(
                         origin,
                         params: 0..0,
                         asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
+                        inlined: 0,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
                         c.abstract_funcs.push((off, f));
@@ -242,7 +247,14 @@ pub(super) fn collect<'a>(
                         .attr_value(gimli::DW_AT_abstract_origin)?
                         .and_then(reference)
                     {
-                        *c.inline_counts.entry(o).or_default() += 1;
+                        match c.abstract_funcs.search(&o.0, |(a, _)| a.0) {
+                            Some(i) => {
+                                let f = &mut c.abstract_funcs.get_mut(i).1;
+                                f.inlined = f.inlined.saturating_add(1);
+                            }
+                            // Not an abstract function, or not read yet.
+                            None => *c.inline_counts.entry(o).or_default() += 1,
+                        }
                     }
                 }
                 gimli::DW_TAG_formal_parameter => {
@@ -265,7 +277,7 @@ pub(super) fn collect<'a>(
                             c.params.push(off, (*i, c.funcs.get_mut(*i)), p)
                         }
                         Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
-                            let f = &mut c.abstract_funcs[*i].1;
+                            let f = &mut c.abstract_funcs.get_mut(*i).1;
                             c.abstract_params.push(off, (*i, f), p)
                         }
                         _ => {}
@@ -279,6 +291,24 @@ pub(super) fn collect<'a>(
         }
         c.types.push_unit(unit);
     }
+    // Counts of abstract functions met after their inlined calls.
+    let abstract_funcs = &mut c.abstract_funcs;
+    c.inline_counts
+        .retain(|o, n| match abstract_funcs.search(&o.0, |(a, _)| a.0) {
+            Some(i) => {
+                let f = &mut abstract_funcs.get_mut(i).1;
+                f.inlined = f
+                    .inlined
+                    .saturating_add(u32::try_from(*n).unwrap_or(u32::MAX));
+                false
+            }
+            None => true,
+        });
+    c.inline_counts.shrink_to_fit();
+    // The first DIE of each runtime type, as a map's first insert would keep.
+    c.runtime_types.sort_by_key(|(rt, _)| *rt);
+    c.runtime_types.dedup_by_key(|(rt, _)| *rt);
+    c.runtime_types.shrink_to_fit();
     Ok(c)
 }
 

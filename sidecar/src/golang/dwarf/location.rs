@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use gimli::{AttributeValue, DebugInfoOffset};
+use gimli::{AttributeValue, DebugInfoOffset, EndianSlice};
 
-use super::stream::Units;
+use super::stream::{Units, Window};
 use super::{with_dwarf, R};
 use crate::golang::abi::Loc;
 use crate::golang::AnalysisError;
@@ -43,24 +43,136 @@ pub fn each_entry_location(
     release: &dyn Fn(),
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> Result<(), AnalysisError> {
-    // `.debug_info` is streamed a unit at a time (see `entry_locations_in`).
-    const SECTIONS: [gimli::SectionId; 7] = [
+    // `.debug_info` is streamed a unit at a time, and the location lists
+    // a unit's worth at a time (see `entry_locations_in`).
+    const SECTIONS: [gimli::SectionId; 5] = [
         gimli::SectionId::DebugAbbrev,
         gimli::SectionId::DebugStr,
         gimli::SectionId::DebugAddr,
         gimli::SectionId::DebugStrOffsets,
         gimli::SectionId::DebugLineStr,
-        gimli::SectionId::DebugLoc,
-        gimli::SectionId::DebugLocLists,
     ];
     let endian = super::endian(file);
     with_dwarf(file, &SECTIONS, release, |dwarf| {
         let Some(mut units) = Units::of(file, endian, release)? else {
             return Err(AnalysisError::NoDwarf);
         };
-        entry_locations_in(dwarf, &mut units, endian, emit)
+        let mut lists = Lists {
+            loc: Window::of(file, ".debug_loc", release)?,
+            loclists: Window::of(file, ".debug_loclists", release)?,
+            endian,
+        };
+        entry_locations_in(dwarf, &mut units, &mut lists, emit)
             .map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
+}
+
+/// The location list sections, each through a window: `.debug_loc` for
+/// DWARF 4 units (Go ≤ 1.24), `.debug_loclists` for DWARF 5 ones.
+struct Lists<'d> {
+    loc: Option<Window<'d>>,
+    loclists: Option<Window<'d>>,
+    endian: gimli::RunTimeEndian,
+}
+
+impl<'d> Lists<'d> {
+    fn window(&mut self, enc: gimli::Encoding) -> Option<&mut Window<'d>> {
+        match enc.version {
+            ..5 => self.loc.as_mut(),
+            _ => self.loclists.as_mut(),
+        }
+    }
+
+    /// Moves the window of `unit`'s lists to the first one its DIEs
+    /// refer to (DIEs and lists are in the same order).
+    fn seek(&mut self, unit: &gimli::Unit<R<'_>>) -> gimli::Result<()> {
+        let mut first: Option<u64> = None;
+        let mut entries = unit.entries();
+        while let Some((_, entry)) = entries.next_dfs()? {
+            let at = match entry.attr_value(gimli::DW_AT_location)? {
+                Some(AttributeValue::LocationListsRef(o)) => o.0 as u64,
+                // An index into the table at the unit's base.
+                Some(AttributeValue::DebugLocListsIndex(_)) => unit.loclists_base.0 as u64,
+                _ => continue,
+            };
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+        match (first, self.window(unit.encoding())) {
+            (Some(at), Some(w)) => w.seek(at).map_err(|_| gimli::Error::Io),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pieces at `low` of the location list `v` refers to (None for
+    /// other forms), as [`gimli::Dwarf::attr_locations`] reads it from the
+    /// whole section: the window grows while the list runs past it.
+    fn at(
+        &mut self,
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &gimli::Unit<R<'_>>,
+        v: AttributeValue<R<'_>>,
+        low: u64,
+    ) -> gimli::Result<Option<Vec<Loc>>> {
+        let (enc, endian) = (unit.encoding(), self.endian);
+        // Where in the section the list (or the index table) is.
+        let need = match v {
+            AttributeValue::LocationListsRef(o) => o.0 as u64,
+            AttributeValue::DebugLocListsIndex(_) => unit.loclists_base.0 as u64,
+            _ => return Ok(None),
+        };
+        let Some(w) = self.window(enc) else {
+            // No such section: as gimli reads an empty one.
+            let lists = gimli::LocationLists::new(
+                gimli::DebugLoc::new(&[], endian),
+                gimli::DebugLocLists::new(&[], endian),
+            );
+            return entry_pieces(dwarf, unit, &lists, v, 0, low);
+        };
+        if need < w.start() {
+            w.seek(need).map_err(|_| gimli::Error::Io)?;
+        }
+        loop {
+            let section = EndianSlice::new(w.bytes(), endian);
+            let lists = gimli::LocationLists::new(section.into(), section.into());
+            match entry_pieces(dwarf, unit, &lists, v, w.start(), low) {
+                Err(gimli::Error::UnexpectedEof(_))
+                    if w.grow().map_err(|_| gimli::Error::Io)? => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+/// The pieces at `low` of the list `v` refers to, in `lists`: a window
+/// of the section that starts at its offset `start`.
+fn entry_pieces<'w>(
+    dwarf: &gimli::Dwarf<R<'w>>,
+    unit: &gimli::Unit<R<'w>>,
+    lists: &gimli::LocationLists<R<'w>>,
+    v: AttributeValue<R<'w>>,
+    start: u64,
+    low: u64,
+) -> gimli::Result<Option<Vec<Loc>>> {
+    let enc = unit.encoding();
+    let local = |o: usize| {
+        let o = (o as u64).checked_sub(start).ok_or(gimli::Error::Io)?;
+        usize::try_from(o).map_err(|_| gimli::Error::Io)
+    };
+    let offset = match v {
+        AttributeValue::LocationListsRef(o) => gimli::LocationListsOffset(local(o.0)?),
+        AttributeValue::DebugLocListsIndex(i) => {
+            let base = gimli::DebugLocListsBase(local(unit.loclists_base.0)?);
+            lists.get_offset(enc, base, i)?
+        }
+        _ => return Ok(None),
+    };
+    let mut iter = lists.locations(offset, enc, unit.low_pc, &dwarf.debug_addr, unit.addr_base)?;
+    while let Some(le) = iter.next()? {
+        if le.range.begin <= low && low < le.range.end {
+            return Ok(eval(le.data, enc));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads `units` one after the other: nothing here looks back at an
@@ -69,7 +181,7 @@ pub fn each_entry_location(
 fn entry_locations_in(
     dwarf: &gimli::Dwarf<R<'_>>,
     units: &mut Units<'_>,
-    endian: gimli::RunTimeEndian,
+    lists: &mut Lists<'_>,
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> gimli::Result<()> {
     // Names of abstract functions' parameters, for concrete ones that
@@ -78,11 +190,12 @@ fn entry_locations_in(
     let mut names: Vec<(DebugInfoOffset, Rc<str>)> = Vec::new();
     let mut intern: HashSet<Rc<str>> = HashSet::new();
     while let Some((base, bytes)) = units.next().map_err(|_| gimli::Error::Io)? {
-        let Some(header) = gimli::DebugInfo::new(bytes, endian).units().next()? else {
+        let Some(header) = gimli::DebugInfo::new(bytes, lists.endian).units().next()? else {
             continue;
         };
         // The line programs say nothing of locations.
         let (unit, _) = super::lines::unit(dwarf, header)?;
+        lists.seek(&unit)?;
         // Offsets in the section, from offsets in this unit's bytes.
         let global = |o: DebugInfoOffset| DebugInfoOffset(base.0 + o.0);
         let mut entries = unit.entries();
@@ -152,19 +265,7 @@ fn entry_locations_in(
                     };
                     let pieces = match entry.attr_value(gimli::DW_AT_location)? {
                         Some(AttributeValue::Exprloc(e)) => eval(e, unit.encoding()),
-                        Some(v) => match dwarf.attr_locations(&unit, v)? {
-                            Some(mut iter) => {
-                                let mut found = None;
-                                while let Some(le) = iter.next()? {
-                                    if le.range.begin <= low && low < le.range.end {
-                                        found = eval(le.data, unit.encoding());
-                                        break;
-                                    }
-                                }
-                                found
-                            }
-                            None => None,
-                        },
+                        Some(v) => lists.at(dwarf, &unit, v, low)?,
                         None => None,
                     };
                     pending.push((low, origin, name, pieces));

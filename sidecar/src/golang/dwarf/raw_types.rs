@@ -111,14 +111,22 @@ impl<'a> Types<'a> {
             .filter_map(|(_, off)| self.get(*off))
     }
 
-    /// The type whose DIE is at `off`; None when no type DIE is there (or
-    /// it cannot be read).
-    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<RawType<'a>> {
+    /// The name of the type whose DIE is at `off`, read as the pass over
+    /// the DIEs read it.
+    pub(super) fn name(&self, off: DebugInfoOffset) -> Option<Name<'a>> {
         self.offsets.binary_search_by_key(&off.0, |o| o.0).ok()?;
-        self.read(off).ok()
+        let (unit, at) = self.unit_of(off).ok()?;
+        let mut entries = unit.entries_at_offset(at).ok()?;
+        let (_, entry) = entries.next_dfs().ok()??;
+        let v = entry.attr_value(gimli::DW_AT_name).ok()??;
+        Some(self.dwarf.attr_string(unit, v).ok()?.to_string_lossy())
     }
 
-    fn read(&self, off: DebugInfoOffset) -> gimli::Result<RawType<'a>> {
+    /// The unit of the DIE at `off`, and its offset there.
+    fn unit_of(
+        &self,
+        off: DebugInfoOffset,
+    ) -> gimli::Result<(&gimli::Unit<R<'a>>, gimli::UnitOffset)> {
         let start = |u: &gimli::Unit<R<'a>>| u.header.offset().as_debug_info_offset();
         let i = self
             .units
@@ -127,6 +135,18 @@ impl<'a> Types<'a> {
         let at = off
             .to_unit_offset(&unit.header)
             .ok_or(gimli::Error::NoEntryAtGivenOffset)?;
+        Ok((unit, at))
+    }
+
+    /// The type whose DIE is at `off`; None when no type DIE is there (or
+    /// it cannot be read).
+    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<RawType<'a>> {
+        self.offsets.binary_search_by_key(&off.0, |o| o.0).ok()?;
+        self.read(off).ok()
+    }
+
+    fn read(&self, off: DebugInfoOffset) -> gimli::Result<RawType<'a>> {
+        let (unit, at) = self.unit_of(off)?;
         let dwarf = self.dwarf;
         let reference = |v: AttributeValue<R<'a>>| match v {
             AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header),

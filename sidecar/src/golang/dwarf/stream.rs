@@ -104,3 +104,99 @@ impl<'d> Units<'d> {
         Ok(Some((DebugInfoOffset(start), &self.buf)))
     }
 }
+
+/// A section read forward through a window of it: the bytes from
+/// [`Window::start`] on, as far as read so far. For `.debug_loc` and
+/// `.debug_loclists`, whose lists Go writes unit after unit: each unit's
+/// lists are read in a window that starts where the first of them does,
+/// instead of the whole section decompressed (3.4 MB of cmd/go's).
+pub(super) struct Window<'d> {
+    data: object::CompressedData<'d>,
+    reader: Box<dyn Read + 'd>,
+    /// Drops the mapped file's pages read so far (the compressed bytes).
+    release: &'d dyn Fn(),
+    /// Section offset of `buf[0]`, and of the first byte not yet read.
+    start: u64,
+    end: u64,
+    buf: Vec<u8>,
+}
+
+/// Bytes a window grows by when a list runs past it.
+const GROW: usize = 64 * 1024;
+
+impl<'d> Window<'d> {
+    /// A window on the section `name` (or its `.z` variant) of `file`,
+    /// at its start; None when there is no such section.
+    pub(super) fn of(
+        file: &object::File<'d>,
+        name: &str,
+        release: &'d dyn Fn(),
+    ) -> Result<Option<Self>, AnalysisError> {
+        use object::{Object, ObjectSection};
+        let Some(section) = file
+            .section_by_name(name)
+            .or_else(|| file.section_by_name(&format!(".z{}", &name[1..])))
+        else {
+            return Ok(None);
+        };
+        let fail = |e: &dyn std::fmt::Display| AnalysisError::Dwarf(format!("{name}: {e}"));
+        let data = section.compressed_data().map_err(|e| fail(&e))?;
+        Ok(Some(Window {
+            reader: decompressing(&data).map_err(|e| fail(&e))?,
+            data,
+            release,
+            start: 0,
+            end: 0,
+            buf: Vec::new(),
+        }))
+    }
+
+    /// Section offset of the window's first byte.
+    pub(super) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The window's bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Moves the window's start to `offset`, forgetting the bytes before
+    /// it; back before the start, the section is read again from its own.
+    pub(super) fn seek(&mut self, offset: u64) -> std::io::Result<()> {
+        if offset < self.start {
+            self.reader = decompressing(&self.data)?;
+            (self.start, self.end) = (0, 0);
+            self.buf.clear();
+        }
+        if offset <= self.end {
+            self.buf.drain(..(offset - self.start) as usize);
+        } else {
+            let skip = offset - self.end;
+            if std::io::copy(&mut self.reader.by_ref().take(skip), &mut std::io::sink())? != skip {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.clear();
+            self.end = offset;
+        }
+        self.start = offset;
+        Ok(())
+    }
+
+    /// Reads more of the section into the window; false at its end.
+    pub(super) fn grow(&mut self) -> std::io::Result<bool> {
+        let at = self.buf.len();
+        self.buf.resize(at + GROW, 0);
+        let mut n = 0;
+        while n < GROW {
+            match self.reader.read(&mut self.buf[at + n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        self.buf.truncate(at + n);
+        self.end += n as u64;
+        (self.release)();
+        Ok(n > 0)
+    }
+}
