@@ -11,7 +11,41 @@ use super::{Function, Param};
 /// like `dwarf.functions` and then in the order of [`Function::args`]: what
 /// the ABI cross-check compares, kept for later plans without the names
 /// and other entries of [`BinaryInfo::entry_locations`] (a third of its size).
-pub(super) type ArgLocations = Vec<Option<Box<[Option<Box<[abi::Loc]>>]>>>;
+/// In three flat lists: a list per function and per argument cost an
+/// allocation each (twice the size of what they held, on cmd/go).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ArgLocations {
+    /// Per function: its arguments' slots in `args`; None while DWARF
+    /// lists no parameter at its entry.
+    functions: Vec<Option<std::ops::Range<u32>>>,
+    args: Vec<Slot>,
+    /// The pieces of every location found, one after the other.
+    pieces: Vec<abi::Loc>,
+}
+
+/// What DWARF says of one argument at its function's entry.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Not listed (yet: a later entry of the same name may fill it).
+    Unlisted,
+    /// Listed, without a location at the entry.
+    Nowhere,
+    /// In `pieces[start..end]`.
+    At(u32, u32),
+}
+
+impl ArgLocations {
+    /// The location of each argument of function `i` (None for those
+    /// without one); None when DWARF lists no parameter at its entry.
+    fn of(&self, i: usize) -> Option<impl Iterator<Item = Option<&[abi::Loc]>>> {
+        let range = self.functions.get(i)?.clone()?;
+        let args = &self.args[range.start as usize..range.end as usize];
+        Some(args.iter().map(|s| match *s {
+            Slot::At(start, end) => Some(&self.pieces[start as usize..end as usize]),
+            Slot::Unlisted | Slot::Nowhere => None,
+        }))
+    }
+}
 
 impl BinaryInfo {
     /// DWARF's own view of each parameter's location at each function's
@@ -50,25 +84,43 @@ impl BinaryInfo {
         // then per argument, the first location listed under its name
         // (what a search of `entry_locations`' list would find), streamed
         // instead of keeping every location of every function.
-        type Slots = Vec<Option<Option<Box<[abi::Loc]>>>>;
-        let mut found: Vec<Option<Slots>> = vec![None; functions.len()];
+        // At most every argument of every function, a piece or so each:
+        // sized once, instead of doubling (and twice the size for a moment).
+        let args = functions.iter().map(|f| f.args().count()).sum();
+        let mut found = ArgLocations {
+            functions: vec![None; functions.len()],
+            args: Vec::with_capacity(args),
+            pieces: Vec::with_capacity(args),
+        };
         let file = object::File::parse(self.data.bytes()).ok()?;
         let read = dwarf::each_entry_location(&file, &|| self.data.release(), &mut |low, l| {
             let start = by_low.partition_point(|(at, _)| *at < low);
             for &(_, i) in by_low[start..].iter().take_while(|(at, _)| *at == low) {
                 let f = &functions[i];
-                let slots = found[i].get_or_insert_with(|| vec![None; f.args().count()]);
+                let args = &mut found.args;
+                let slots = found.functions[i].get_or_insert_with(|| {
+                    let start = args.len() as u32;
+                    args.extend(f.args().map(|_| Slot::Unlisted));
+                    start..args.len() as u32
+                });
+                let slots = &mut args[slots.start as usize..slots.end as usize];
                 for (slot, p) in slots.iter_mut().zip(f.args()) {
-                    if slot.is_none() && l.name == p.name {
-                        *slot = Some(l.pieces.clone().map(Vec::into_boxed_slice));
+                    if matches!(slot, Slot::Unlisted) && *l.name == *p.name {
+                        *slot = match &l.pieces {
+                            Some(pieces) => {
+                                let start = found.pieces.len() as u32;
+                                found.pieces.extend_from_slice(pieces);
+                                Slot::At(start, found.pieces.len() as u32)
+                            }
+                            None => Slot::Nowhere,
+                        };
                     }
                 }
             }
         });
         self.data.release();
         read.ok()?;
-        let by_arg = |slots: Slots| slots.into_iter().map(Option::flatten).collect();
-        Some(found.into_iter().map(|f| f.map(by_arg)).collect())
+        Some(found)
     }
 
     /// The register ABI assignment of `f`'s parameters (types `args`,
@@ -123,8 +175,8 @@ impl BinaryInfo {
             .functions
             .binary_search_by(|g| g.name.cmp(&f.name).then(g.low_pc.cmp(&f.low_pc)))
             .ok()?;
-        let by_arg = self.arg_locations()?.get(i)?.as_ref()?;
-        for ((p, parts), pieces) in f.args().zip(&assigned.args).zip(by_arg.iter()) {
+        let by_arg = self.arg_locations()?.of(i)?;
+        for ((p, parts), pieces) in f.args().zip(&assigned.args).zip(by_arg) {
             // Unnamed parameters (`~p0`) are untracked by the compiler: Go
             // 1.27 gives them a placeholder location (the bare CFA) even
             // when they arrive in registers.

@@ -5,19 +5,23 @@
 //! only for what function signatures reach.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 mod chunked;
 mod collect;
 mod incomplete;
 mod lines;
 mod location;
+mod raw_types;
 mod resolve;
+mod stream;
 
 use gimli::{DebugInfoOffset, EndianSlice, RunTimeEndian};
 
 use super::types::{TypeId, TypeTable};
 use super::AnalysisError;
-use collect::{collect, Collected, RawParam, RawType, Types};
+use collect::{collect, Collected, RawParam};
+use raw_types::{RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
@@ -39,8 +43,9 @@ pub struct Function {
     /// How many call sites inline this function elsewhere.
     pub inlined_sites: usize,
     /// Set when `params` is (or may be) short of the function's real
-    /// signature: what is unknown, and why.
-    pub incomplete: Option<Incomplete>,
+    /// signature: what is unknown, and why. Boxed: few functions have
+    /// one, and every function would carry its size.
+    pub incomplete: Option<Box<Incomplete>>,
 }
 
 impl Function {
@@ -58,8 +63,11 @@ impl Function {
 /// One formal parameter or result.
 #[derive(Debug, Clone)]
 pub struct Param {
-    /// Source name; unnamed results are `~r0`, `~r1`… as the compiler names them.
-    pub name: String,
+    /// Source name; unnamed results are `~r0`, `~r1`… as the compiler
+    /// names them. Shared: a binary's tens of thousands of parameters
+    /// have a few thousand names (`ctx`, `err`, `~r0`…), and a small
+    /// string apart each cost more than its own bytes.
+    pub name: Arc<str>,
     /// Its type, or None when DWARF gives none.
     pub ty: Option<TypeId>,
     /// True for results (`DW_AT_variable_parameter`).
@@ -70,7 +78,7 @@ impl Param {
     /// The dictionary of a generic body (`.dict`, listed since Go 1.27):
     /// passed and located like an argument, never shown.
     pub fn is_dictionary(&self) -> bool {
-        self.name == ".dict"
+        &*self.name == ".dict"
     }
 }
 
@@ -128,14 +136,14 @@ pub struct GOffsets {
     /// `offsetof(runtime.g, stack) + offsetof(runtime.stack, hi)`.
     pub stack_hi: u64,
 }
+
 /// Reads functions, types and `runtime.g` offsets from loaded DWARF
-/// sections; `frames` (entry address → argument frame bytes, from
-/// `.gopclntab`) helps tell where DWARF's parameter lists fall short.
+/// sections. What is no longer needed is dropped as soon as it is not,
+/// before the next step adds to the peak.
 fn read(
     dwarf: &gimli::Dwarf<R<'_>>,
     lines: Option<&mut lines::LineHeaders<'_>>,
-    frames: &HashMap<u64, u32>,
-) -> Result<DwarfInfo, AnalysisError> {
+) -> Result<Unchecked, AnalysisError> {
     let c = collect(dwarf, lines).map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
     let range_owners = c
         .funcs
@@ -156,14 +164,13 @@ fn read(
     let mut resolver = Resolver::new(&types);
 
     let mut functions = Vec::with_capacity(funcs.len());
+    let mut names = std::collections::HashSet::new();
     let mut asm = std::collections::HashSet::new();
     // Which abstract functions have an out-of-line copy, by index.
     let mut by_abstract = vec![false; abstract_funcs.len()];
     let abstract_func = |o: DebugInfoOffset| {
-        let i = abstract_funcs
-            .binary_search_by_key(&o.0, |(o, _)| o.0)
-            .ok()?;
-        Some((i, &abstract_funcs[i].1))
+        let i = abstract_funcs.search(&o.0, |(o, _)| o.0)?;
+        Some((i, &abstract_funcs.get(i).1))
     };
     let abstract_param = |o| abstract_params.get(o);
     // Each function's raw records are freed (a chunk at a time) once it
@@ -205,7 +212,7 @@ fn read(
             let mut params: Vec<Param> = raw_params
                 .iter()
                 .map(|p| Param {
-                    name: p.name.as_deref().unwrap_or_default().to_string(),
+                    name: intern(&mut names, p.name.as_deref().unwrap_or_default()),
                     ty: p.ty.map(|t| resolver.resolve(t)),
                     is_result: p.is_result,
                 })
@@ -221,43 +228,43 @@ fn read(
                 low_pc: low,
                 high_pc: high,
                 params,
-                inlined_sites: f
-                    .origin
-                    .and_then(|o| inline_counts.get(&o).copied())
-                    .unwrap_or(0),
+                inlined_sites: f.origin.map_or(0, |o| match abstract_func(o) {
+                    Some((_, a)) => a.inlined as usize,
+                    None => inline_counts.get(&o).copied().unwrap_or(0),
+                }),
                 incomplete: None,
             });
         }
         funcs.free_below(i + 1);
         params.free_below(free_below);
     }
-    drop((funcs, params));
+    // Only the functions' names and counts are read from here on.
+    drop((funcs, params, abstract_params));
     sort_stably(&mut functions, |a, b| {
         a.name.cmp(&b.name).then(a.low_pc.cmp(&b.low_pc))
     });
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
-    incomplete::check(&mut functions, frames, &asm, &range_owners);
     let mut inlined_only = HashMap::new();
-    for (a, (off, f)) in abstract_funcs.iter().enumerate() {
+    for (a, (_, f)) in abstract_funcs.iter().enumerate() {
         if by_abstract[a] {
             continue;
         }
         if let Some(name) = &f.name {
-            let n = inline_counts.get(off).copied().unwrap_or(0);
-            inlined_only.insert(name.to_string(), n);
+            inlined_only.insert(name.to_string(), f.inlined as usize);
         }
     }
+    drop((abstract_funcs, inline_counts));
 
     // Interfaces' dynamic values are decoded by these types: resolve
     // them all, not only those reachable from a signature.
     let runtime_types = runtime_types
         .iter()
-        .map(|(rt, (n, off))| (*rt, (n.to_string(), resolver.resolve(*off))))
+        .filter_map(|&(rt, off)| Some((rt, (types.name(off)?.to_string(), resolver.resolve(off)))))
         .collect();
     let g_offsets = g_offsets(&types);
     let layout = runtime_layout(&types);
-    Ok(DwarfInfo {
+    let info = DwarfInfo {
         functions,
         inlined_only,
         types: resolver.into_table(),
@@ -265,8 +272,19 @@ fn read(
         layout,
         producer,
         runtime_types,
-    })
+    };
+    Ok((info, asm, range_owners))
 }
+
+/// What [`read`] makes of the DWARF, before [`incomplete::check`]: the
+/// functions are yet to be marked where their lists fall short. With
+/// the entry addresses of assembly functions and the functions that
+/// have range-over-func loops, which it needs.
+type Unchecked = (
+    DwarfInfo,
+    std::collections::HashSet<u64>,
+    std::collections::HashSet<String>,
+);
 
 /// The signature of an out-of-line copy of an inlinable function. The
 /// copy lists its parameters in signature order: those the abstract origin
@@ -324,6 +342,16 @@ where
     }
 }
 
+/// The one copy in `names` of the string `s`.
+pub(super) fn intern(names: &mut std::collections::HashSet<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(n) = names.get(s) {
+        return n.clone();
+    }
+    let n: Arc<str> = s.into();
+    names.insert(n.clone());
+    n
+}
+
 /// Sorts `v` as `sort_by` would (equal elements keep their order) without
 /// its scratch buffer, which for the functions is as large as they are.
 fn sort_stably<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
@@ -344,24 +372,18 @@ fn sort_stably<T>(v: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
 }
 
 fn g_offsets(types: &Types<'_>) -> Option<GOffsets> {
-    let find = |name: &str| {
-        types
-            .values()
-            .find(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(name))
-    };
     let member = |t: &RawType<'_>, name: &str| t.members.iter().find(|m| m.0 == name).map(|m| m.1);
-    let g = find("runtime.g")?;
-    let stack = find("runtime.stack")?;
+    let g = types.structs("runtime.g").next()?;
+    let stack = types.structs("runtime.stack").next()?;
     Some(GOffsets {
-        goid: member(g, "goid")?,
-        stack_hi: member(g, "stack")? + member(stack, "hi")?,
+        goid: member(&g, "goid")?,
+        stack_hi: member(&g, "stack")? + member(&stack, "hi")?,
     })
 }
 
 fn member_of(types: &Types<'_>, ty: &str, field: &str) -> Option<u64> {
     types
-        .values()
-        .filter(|t| t.tag == gimli::DW_TAG_structure_type && t.name.as_deref() == Some(ty))
+        .structs(ty)
         .find_map(|t| t.members.iter().find(|m| m.0 == field).map(|m| m.1))
 }
 
@@ -397,12 +419,16 @@ fn runtime_layout(types: &Types<'_>) -> RuntimeLayout {
 /// Reads Go DWARF from an ELF file; `release` drops the file's pages read
 /// so far from memory (see [`with_dwarf`]).
 pub fn read_file(file: &object::File<'_>, release: &dyn Fn()) -> Result<DwarfInfo, AnalysisError> {
-    let frames = arg_frames(file).unwrap_or_default();
-    // The function table is read whole: its pages need not stay for the peak.
-    release();
     let mut lines = lines::LineHeaders::of(file, endian(file), release)
         .map_err(|e| AnalysisError::Dwarf(format!(".debug_line: {e}")))?;
-    with_dwarf(file, &[], release, |d| read(d, lines.as_mut(), &frames))
+    let (mut info, asm, range_owners) =
+        with_dwarf(file, &SECTIONS, release, |d| read(d, lines.as_mut()))?;
+    // Read once the sections are freed, so as not to add to their peak.
+    let frames = arg_frames(file).unwrap_or_default();
+    // The function table is read whole: its pages need not stay.
+    release();
+    incomplete::check(&mut info.functions, &frames, &asm, &range_owners);
+    Ok(info)
 }
 
 /// Every function's argument frame from `.gopclntab`, by entry address.
@@ -417,10 +443,9 @@ fn arg_frames(file: &object::File<'_>) -> Option<HashMap<u64, u32>> {
     Some(frames.into_iter().collect())
 }
 
-/// The sections every pass decompresses; location lists are added by the
-/// passes that read them. `.debug_line` is not among them: units are read
-/// without their line programs, and the one pass that needs their headers
-/// streams them (`lines`).
+/// The sections the analysis decompresses. `.debug_line` is not among
+/// them: units are read without their line programs, and the one pass
+/// that needs their headers streams them (`lines`).
 const SECTIONS: [gimli::SectionId; 6] = [
     gimli::SectionId::DebugAbbrev,
     gimli::SectionId::DebugInfo,
@@ -431,13 +456,14 @@ const SECTIONS: [gimli::SectionId; 6] = [
 ];
 
 /// Loads the DWARF sections (decompressing: Go ≥ 1.22 writes SHF_COMPRESSED
-/// sections, older toolchains `.zdebug_*`) and runs `f` on them: the
-/// [`SECTIONS`] and `more`; the others read as empty. `release` is called
-/// once they are decompressed: the compressed bytes read from the mapped
-/// file would otherwise stay resident through `f`, which makes the peak.
+/// sections, older toolchains `.zdebug_*`) and runs `f` on them: those of
+/// `sections`; the others read as empty. `release` is called after each
+/// is decompressed: the compressed bytes read from the mapped file would
+/// otherwise stay resident, each section's beside the others' and
+/// through `f`.
 fn with_dwarf<T>(
     file: &object::File<'_>,
-    more: &[gimli::SectionId],
+    sections: &[gimli::SectionId],
     release: &dyn Fn(),
     f: impl FnOnce(&gimli::Dwarf<R<'_>>) -> Result<T, AnalysisError>,
 ) -> Result<T, AnalysisError> {
@@ -448,8 +474,8 @@ fn with_dwarf<T>(
         return Err(AnalysisError::NoDwarf);
     }
     let endian = endian(file);
-    let mut sections: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
-    for &id in SECTIONS.iter().chain(more) {
+    let mut loaded: HashMap<gimli::SectionId, std::borrow::Cow<'_, [u8]>> = HashMap::new();
+    for &id in sections {
         let zname = format!(".z{}", &id.name()[1..]);
         let data = match file
             .section_by_name(id.name())
@@ -460,14 +486,17 @@ fn with_dwarf<T>(
                 .map_err(|e| AnalysisError::Dwarf(format!("{}: {e}", id.name())))?,
             None => std::borrow::Cow::Borrowed(&[][..]),
         };
-        sections.insert(id, data);
+        loaded.insert(id, data);
+        release();
     }
-    release();
-    let dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
-        let data: &[u8] = sections.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
+    let mut dwarf = gimli::Dwarf::load(|id| -> Result<R<'_>, gimli::Error> {
+        let data: &[u8] = loaded.get(&id).map(|c| c.as_ref()).unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
     })
     .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+    // Go's units share one abbreviation table: parsed once, not per unit
+    // (types are read through units kept for the whole analysis).
+    dwarf.populate_abbreviations_cache(gimli::AbbreviationsCacheStrategy::Duplicates);
     f(&dwarf)
 }
 

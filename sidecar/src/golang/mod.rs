@@ -141,7 +141,7 @@ impl BinaryInfo {
         })?;
         let keep = |r: Result<Self, _>| {
             r.map(|mut b| {
-                b.dwarf = copy_dwarf(&b.dwarf);
+                b.dwarf = copy_dwarf(std::mem::take(&mut b.dwarf));
                 b
             })
         };
@@ -351,12 +351,44 @@ fn fix_mmap_threshold() {
     }
 }
 
-/// A copy of `d` in the calling thread's arena (see [`apart`]).
-fn copy_dwarf(d: &dwarf::DwarfInfo) -> dwarf::DwarfInfo {
+/// A copy of `d` in the calling thread's arena (see [`apart`]), made a
+/// piece at a time: each piece of `d` is freed, and its pages given back,
+/// once copied, so that `d` and its copy are not both in memory whole.
+/// The parameters' shared names are copied too, or they would keep the
+/// pages they sit on in the other arena.
+fn copy_dwarf(d: dwarf::DwarfInfo) -> dwarf::DwarfInfo {
+    /// Functions copied between two trims: a few hundred KB.
+    const BATCH: usize = 4096;
+    let mut names = std::collections::HashSet::new();
+    let mut functions = Vec::with_capacity(d.functions.len());
+    for (i, f) in d.functions.into_iter().enumerate() {
+        let params = f
+            .params
+            .iter()
+            .map(|p| Param {
+                name: dwarf::intern(&mut names, &p.name),
+                ty: p.ty,
+                is_result: p.is_result,
+            })
+            .collect();
+        functions.push(Function {
+            name: f.name.as_str().to_owned(),
+            params,
+            incomplete: f.incomplete.clone(),
+            ..f
+        });
+        if i % BATCH == BATCH - 1 {
+            trim_heap();
+        }
+    }
+    trim_heap();
+    let types = d.types.clone();
+    drop(d.types);
+    trim_heap();
     dwarf::DwarfInfo {
-        functions: d.functions.clone(),
+        functions,
         inlined_only: d.inlined_only.clone(),
-        types: d.types.clone(),
+        types,
         g_offsets: d.g_offsets,
         layout: d.layout,
         producer: d.producer.clone(),

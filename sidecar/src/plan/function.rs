@@ -152,7 +152,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
             bin.path.display()
         ));
     }
-    let unknown = f.incomplete.as_ref();
+    let unknown = f.incomplete.as_deref();
     if let (Some(_), Some(u)) = (&spec.args, unknown.filter(|u| u.arguments())) {
         return Err(PlanError::ArgsUnknown {
             function: f.name.clone(),
@@ -170,14 +170,14 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     if let (Some(w), false) = (&spec.args, bin.symbols_only) {
         for name in w {
             let root = name.split('.').next().unwrap_or(name);
-            if !args.iter().any(|p| p.name == root && !p.is_dictionary()) {
+            if !args.iter().any(|p| &*p.name == root && !p.is_dictionary()) {
                 return Err(PlanError::NoSuchArg {
                     function: f.name.clone(),
                     arg: name.clone(),
                     available: args
                         .iter()
                         .filter(|p| !p.is_dictionary())
-                        .map(|p| p.name.clone())
+                        .map(|p| p.name.to_string())
                         .collect(),
                 });
             }
@@ -375,7 +375,7 @@ impl<'a> SiteCtx<'a> {
         } else if site == SITE_ENTRY {
             for p in self.args.iter().filter(|p| !p.is_dictionary()) {
                 for path in selected(self.spec, p) {
-                    out.push(p.ty.filter(|_| path == p.name));
+                    out.push(p.ty.filter(|_| path == &*p.name));
                 }
             }
         }
@@ -423,7 +423,7 @@ impl<'a> SiteCtx<'a> {
                     continue;
                 }
                 for path in selected(spec, p) {
-                    let whole = p.ty.filter(|_| path == p.name);
+                    let whole = p.ty.filter(|_| path == &*p.name);
                     self.leave_least(&mut b, whole, least);
                     let value = match (assignment, p.ty) {
                         _ if args_suspect.is_some() => {
@@ -490,11 +490,11 @@ impl SiteCtx<'_> {
 /// the paths in `args:` that start at it.
 fn selected<'s>(spec: &'s ProbeSpec, p: &'s Param) -> Vec<&'s str> {
     match &spec.args {
-        None => vec![p.name.as_str()],
+        None => vec![&*p.name],
         Some(w) => w
             .iter()
             .map(|s| s.as_str())
-            .filter(|n| n.split('.').next() == Some(p.name.as_str()))
+            .filter(|n| n.split('.').next() == Some(&*p.name))
             .collect(),
     }
 }

@@ -145,7 +145,7 @@ fn plan_site(
     let params = |list: &[(&str, TypeId)], is_result| -> Vec<Param> {
         list.iter()
             .map(|(n, ty)| Param {
-                name: n.to_string(),
+                name: (*n).into(),
                 ty: Some(*ty),
                 is_result,
             })

@@ -10,7 +10,7 @@ fn plan_unknown(t: &Types, unknown: &Incomplete, site: u8, args: &[(&str, TypeId
     let a: Vec<Param> = args
         .iter()
         .map(|(n, ty)| Param {
-            name: n.to_string(),
+            name: (*n).into(),
             ty: Some(*ty),
             is_result: false,
         })

@@ -1,6 +1,6 @@
-//! One pass over `.debug_info`: the raw DIEs gotel needs (types with
-//! their members, functions with their parameters, inlined call sites),
-//! keyed by offset, before any type is resolved.
+//! One pass over `.debug_info`: the raw DIEs gotel needs (functions with
+//! their parameters, inlined call sites, where the types are), keyed by
+//! offset, before any type is resolved.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,14 +9,15 @@ use gimli::{AttributeValue, DebugInfoOffset, UnitOffset};
 
 use super::chunked::Chunked;
 use super::lines::{self, LineHeaders};
+use super::raw_types::Types;
 use super::R;
 
 /// `DW_AT_go_kind`: the type's `reflect.Kind`.
-const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
+pub(super) const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
 /// `DW_AT_go_elem`: element type of slices, chans, maps.
-const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
+pub(super) const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
 /// `DW_AT_go_key`: a map's key type.
-const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
+pub(super) const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
 /// `DW_AT_go_runtime_type`: the type's runtime `_type`, as an offset from
 /// the module's type data (`runtime.types`).
 const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
@@ -25,53 +26,6 @@ const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 /// allocation per name was most of the collected data's size), except
 /// when it is not UTF-8.
 pub(super) type Name<'a> = Cow<'a, str>;
-
-#[derive(Debug)]
-pub(super) struct RawType<'a> {
-    pub(super) tag: gimli::DwTag,
-    pub(super) name: Option<Name<'a>>,
-    pub(super) size: Option<u64>,
-    pub(super) go_kind: Option<u64>,
-    pub(super) encoding: Option<gimli::DwAte>,
-    pub(super) ty: Option<DebugInfoOffset>,
-    pub(super) elem: Option<DebugInfoOffset>,
-    pub(super) key: Option<DebugInfoOffset>,
-    pub(super) members: Vec<(Name<'a>, u64, Option<DebugInfoOffset>)>,
-    pub(super) count: Option<u64>,
-}
-
-/// Raw types by offset: DIEs come in offset order, so a sorted list with
-/// binary search, without a hash table's slack (a third of it, and twice
-/// that while it grows).
-#[derive(Debug, Default)]
-pub(super) struct Types<'a>(Vec<(DebugInfoOffset, RawType<'a>)>);
-
-impl<'a> Types<'a> {
-    fn push(&mut self, off: DebugInfoOffset, t: RawType<'a>) {
-        debug_assert!(self.0.last().is_none_or(|(o, _)| o.0 < off.0));
-        self.0.push((off, t));
-    }
-
-    pub(super) fn get(&self, off: &DebugInfoOffset) -> Option<&RawType<'a>> {
-        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
-        Some(&self.0[i].1)
-    }
-
-    fn get_mut(&mut self, off: &DebugInfoOffset) -> Option<&mut RawType<'a>> {
-        let i = self.0.binary_search_by_key(&off.0, |(o, _)| o.0).ok()?;
-        Some(&mut self.0[i].1)
-    }
-
-    /// Every type with its offset, in offset order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&DebugInfoOffset, &RawType<'a>)> {
-        self.0.iter().map(|(o, t)| (o, t))
-    }
-
-    /// Every type, in offset order.
-    pub(super) fn values(&self) -> impl Iterator<Item = &RawType<'a>> {
-        self.0.iter().map(|(_, t)| t)
-    }
-}
 
 #[derive(Debug, Default, Clone)]
 pub(super) struct RawParam<'a> {
@@ -92,6 +46,8 @@ pub(super) struct RawFunc<'a> {
     params: std::ops::Range<u32>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
+    /// Abstract functions: how many call sites inline it.
+    pub(super) inlined: u32,
 }
 
 /// Every parameter of a kind of function, in DIE order, each with its
@@ -152,8 +108,8 @@ impl<'a> Params<'a> {
     }
 }
 
-#[derive(Default)]
 pub(super) struct Collected<'a> {
+    /// Where the types are, to be read on demand.
     pub(super) types: Types<'a>,
     /// Functions with code (their parameters in `params`).
     pub(super) funcs: Chunked<RawFunc<'a>>,
@@ -162,20 +118,33 @@ pub(super) struct Collected<'a> {
     /// their parameters: only an abstract function's parameters are ever
     /// an origin (keeping the others, inlined calls' arguments, cost most
     /// of the peak).
-    pub(super) abstract_funcs: Vec<(DebugInfoOffset, RawFunc<'a>)>,
+    pub(super) abstract_funcs: Chunked<(DebugInfoOffset, RawFunc<'a>)>,
     pub(super) abstract_params: Params<'a>,
+    /// Inlined call sites by origin, for origins other than the abstract
+    /// functions (which count their own: a map entry per function cost
+    /// more than the count).
     pub(super) inline_counts: HashMap<DebugInfoOffset, usize>,
     pub(super) producer: Option<String>,
-    pub(super) runtime_types: HashMap<u64, (Name<'a>, DebugInfoOffset)>,
+    /// Runtime type offset → its type DIE (named), the first of each.
+    pub(super) runtime_types: Vec<(u64, DebugInfoOffset)>,
 }
 
 /// Collects the DIEs of every unit of `dwarf`; `lines` gives their line
 /// program headers (their file names tell assembly functions).
 pub(super) fn collect<'a>(
-    dwarf: &gimli::Dwarf<R<'a>>,
+    dwarf: &'a gimli::Dwarf<R<'a>>,
     mut lines: Option<&mut LineHeaders<'_>>,
 ) -> gimli::Result<Collected<'a>> {
-    let mut c = Collected::default();
+    let mut c = Collected {
+        types: Types::new(dwarf),
+        funcs: Chunked::default(),
+        params: Params::default(),
+        abstract_funcs: Chunked::default(),
+        abstract_params: Params::default(),
+        inline_counts: HashMap::new(),
+        producer: None,
+        runtime_types: Vec::new(),
+    };
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let (unit, stmt_list) = lines::unit(dwarf, header)?;
@@ -191,7 +160,6 @@ pub(super) fn collect<'a>(
         };
         // Stack of (depth, kind of parent) so children attach to their owner.
         enum Owner {
-            Type(DebugInfoOffset),
             Func(usize),
             Abstract(usize),
             Other,
@@ -211,10 +179,6 @@ pub(super) fn collect<'a>(
                 Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy()),
                 None => None,
             };
-            let tyref = entry.attr_value(gimli::DW_AT_type)?.and_then(reference);
-            let udata = |at| -> gimli::Result<Option<u64>> {
-                Ok(entry.attr_value(at)?.and_then(|v| v.udata_value()))
-            };
             let mut owner = Owner::Other;
             match entry.tag() {
                 gimli::DW_TAG_compile_unit if c.producer.is_none() => {
@@ -232,49 +196,17 @@ pub(super) fn collect<'a>(
                 | gimli::DW_TAG_array_type
                 | gimli::DW_TAG_subroutine_type
                 | gimli::DW_TAG_interface_type => {
-                    let encoding = match entry.attr_value(gimli::DW_AT_encoding)? {
-                        Some(AttributeValue::Encoding(e)) => Some(e),
-                        _ => None,
-                    };
                     // Encoded as DW_FORM_addr although it is an offset.
                     let rt = match entry.attr_value(DW_AT_GO_RUNTIME_TYPE)? {
                         Some(AttributeValue::Addr(a)) => Some(a),
                         Some(v) => v.udata_value(),
                         None => None,
                     };
-                    if let (Some(rt), Some(n)) = (rt, &name) {
-                        c.runtime_types
-                            .entry(rt)
-                            .or_insert_with(|| (n.clone(), off));
+                    if let (Some(rt), Some(_)) = (rt, &name) {
+                        c.runtime_types.push((rt, off));
                     }
-                    c.types.push(
-                        off,
-                        RawType {
-                            tag: entry.tag(),
-                            name,
-                            size: udata(gimli::DW_AT_byte_size)?,
-                            go_kind: udata(DW_AT_GO_KIND)?,
-                            encoding,
-                            ty: tyref,
-                            elem: entry.attr_value(DW_AT_GO_ELEM)?.and_then(reference),
-                            key: entry.attr_value(DW_AT_GO_KEY)?.and_then(reference),
-                            members: Vec::new(),
-                            count: None,
-                        },
-                    );
-                    owner = Owner::Type(off);
-                }
-                gimli::DW_TAG_member | gimli::DW_TAG_subrange_type => {
-                    if let Some((_, Owner::Type(t))) = owners.last() {
-                        if let Some(raw) = c.types.get_mut(t) {
-                            if entry.tag() == gimli::DW_TAG_member {
-                                let loc = udata(gimli::DW_AT_data_member_location)?.unwrap_or(0);
-                                raw.members.push((name.unwrap_or_default(), loc, tyref));
-                            } else {
-                                raw.count = udata(gimli::DW_AT_count)?;
-                            }
-                        }
-                    }
+                    // The rest of the type (members too) is read when needed.
+                    c.types.push(off, entry.tag(), name.as_ref());
                 }
                 gimli::DW_TAG_subprogram => {
                     // DWARF 5 (Go ≥ 1.25) gives addresses as indices into .debug_addr.
@@ -300,6 +232,7 @@ pub(super) fn collect<'a>(
                         origin,
                         params: 0..0,
                         asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
+                        inlined: 0,
                     };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
                         c.abstract_funcs.push((off, f));
@@ -314,7 +247,14 @@ pub(super) fn collect<'a>(
                         .attr_value(gimli::DW_AT_abstract_origin)?
                         .and_then(reference)
                     {
-                        *c.inline_counts.entry(o).or_default() += 1;
+                        match c.abstract_funcs.search(&o.0, |(a, _)| a.0) {
+                            Some(i) => {
+                                let f = &mut c.abstract_funcs.get_mut(i).1;
+                                f.inlined = f.inlined.saturating_add(1);
+                            }
+                            // Not an abstract function, or not read yet.
+                            None => *c.inline_counts.entry(o).or_default() += 1,
+                        }
                     }
                 }
                 gimli::DW_TAG_formal_parameter => {
@@ -324,7 +264,7 @@ pub(super) fn collect<'a>(
                     );
                     let p = RawParam {
                         name,
-                        ty: tyref,
+                        ty: entry.attr_value(gimli::DW_AT_type)?.and_then(reference),
                         is_result,
                         origin: entry
                             .attr_value(gimli::DW_AT_abstract_origin)?
@@ -337,7 +277,7 @@ pub(super) fn collect<'a>(
                             c.params.push(off, (*i, c.funcs.get_mut(*i)), p)
                         }
                         Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
-                            let f = &mut c.abstract_funcs[*i].1;
+                            let f = &mut c.abstract_funcs.get_mut(*i).1;
                             c.abstract_params.push(off, (*i, f), p)
                         }
                         _ => {}
@@ -349,7 +289,26 @@ pub(super) fn collect<'a>(
                 owners.push((depth, owner));
             }
         }
+        c.types.push_unit(unit);
     }
+    // Counts of abstract functions met after their inlined calls.
+    let abstract_funcs = &mut c.abstract_funcs;
+    c.inline_counts
+        .retain(|o, n| match abstract_funcs.search(&o.0, |(a, _)| a.0) {
+            Some(i) => {
+                let f = &mut abstract_funcs.get_mut(i).1;
+                f.inlined = f
+                    .inlined
+                    .saturating_add(u32::try_from(*n).unwrap_or(u32::MAX));
+                false
+            }
+            None => true,
+        });
+    c.inline_counts.shrink_to_fit();
+    // The first DIE of each runtime type, as a map's first insert would keep.
+    c.runtime_types.sort_by_key(|(rt, _)| *rt);
+    c.runtime_types.dedup_by_key(|(rt, _)| *rt);
+    c.runtime_types.shrink_to_fit();
     Ok(c)
 }
 

@@ -36,15 +36,15 @@ pub(super) fn check(
         // Assembly declares its frame size by hand, and not always truly
         // (Go 1.19's runtime.cputicks returns a word from a frame of 0).
         if asm.contains(&f.low_pc) && f.params.is_empty() {
-            f.incomplete = Some(Incomplete::Everything(
+            f.incomplete = Some(Box::new(Incomplete::Everything(
                 "an assembly function, whose parameters DWARF does not list".into(),
-            ));
+            )));
             continue;
         }
         if let (true, Some(n @ 1..)) = (f.params.is_empty(), frame) {
-            f.incomplete = Some(Incomplete::Everything(format!(
+            f.incomplete = Some(Box::new(Incomplete::Everything(format!(
                 "DWARF lists none of its parameters, yet Go's function table gives them {n} bytes"
-            )));
+            ))));
             continue;
         }
         // Go does not mix named and unnamed results, and named ones stay
@@ -54,9 +54,9 @@ pub(super) fn check(
         if f.results().next().is_none()
             && (range_owners.contains(&owner) || range_owners.contains(&value_method(&owner)))
         {
-            f.incomplete = Some(Incomplete::Results(
+            f.incomplete = Some(Box::new(Incomplete::Results(
                 "it has range-over-func loops, and Go's compiler leaves the unnamed results of such functions out of DWARF: it may return nothing, or values DWARF does not list".into(),
-            ));
+            )));
         }
     }
 }
@@ -125,7 +125,7 @@ mod tests {
             params: params
                 .iter()
                 .map(|(n, is_result)| Param {
-                    name: n.to_string(),
+                    name: (*n).into(),
                     ty: None,
                     is_result: *is_result,
                 })

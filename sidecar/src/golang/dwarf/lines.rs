@@ -152,19 +152,7 @@ impl<'d> LineHeaders<'d> {
     fn read_header(&mut self, offset: DebugLineOffset<usize>) -> std::io::Result<()> {
         let offset = offset.0 as u64;
         if self.reader.is_none() || offset < self.pos {
-            self.reader = Some(match self.data.format {
-                object::CompressionFormat::None => Box::new(self.data.data),
-                object::CompressionFormat::Zlib => {
-                    Box::new(flate2::read::ZlibDecoder::new(self.data.data))
-                }
-                // Not what Go writes: decompressed whole, as gimli would have it.
-                _ => Box::new(std::io::Cursor::new(
-                    self.data
-                        .decompress()
-                        .map_err(std::io::Error::other)?
-                        .into_owned(),
-                )),
-            });
+            self.reader = Some(super::stream::decompressing(&self.data)?);
             self.pos = 0;
         }
         let reader = self.reader.as_mut().expect("set above");

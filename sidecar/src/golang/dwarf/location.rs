@@ -2,10 +2,12 @@
 //! compiler's own location lists, the cross-check for the register ABI.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
-use gimli::{AttributeValue, DebugInfoOffset};
+use gimli::{AttributeValue, DebugInfoOffset, EndianSlice};
 
+use super::stream::{Units, Window};
 use super::{with_dwarf, R};
 use crate::golang::abi::Loc;
 use crate::golang::AnalysisError;
@@ -41,24 +43,161 @@ pub fn each_entry_location(
     release: &dyn Fn(),
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> Result<(), AnalysisError> {
-    let lists = [gimli::SectionId::DebugLoc, gimli::SectionId::DebugLocLists];
-    with_dwarf(file, &lists, release, |dwarf| {
-        entry_locations_in(dwarf, emit).map_err(|e| AnalysisError::Dwarf(e.to_string()))
+    // `.debug_info` is streamed a unit at a time, and the location lists
+    // a unit's worth at a time (see `entry_locations_in`).
+    const SECTIONS: [gimli::SectionId; 5] = [
+        gimli::SectionId::DebugAbbrev,
+        gimli::SectionId::DebugStr,
+        gimli::SectionId::DebugAddr,
+        gimli::SectionId::DebugStrOffsets,
+        gimli::SectionId::DebugLineStr,
+    ];
+    let endian = super::endian(file);
+    with_dwarf(file, &SECTIONS, release, |dwarf| {
+        let Some(mut units) = Units::of(file, endian, release)? else {
+            return Err(AnalysisError::NoDwarf);
+        };
+        let mut lists = Lists {
+            loc: Window::of(file, ".debug_loc", release)?,
+            loclists: Window::of(file, ".debug_loclists", release)?,
+            endian,
+        };
+        entry_locations_in(dwarf, &mut units, &mut lists, emit)
+            .map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
 }
 
+/// The location list sections, each through a window: `.debug_loc` for
+/// DWARF 4 units (Go ≤ 1.24), `.debug_loclists` for DWARF 5 ones.
+struct Lists<'d> {
+    loc: Option<Window<'d>>,
+    loclists: Option<Window<'d>>,
+    endian: gimli::RunTimeEndian,
+}
+
+impl<'d> Lists<'d> {
+    fn window(&mut self, enc: gimli::Encoding) -> Option<&mut Window<'d>> {
+        match enc.version {
+            ..5 => self.loc.as_mut(),
+            _ => self.loclists.as_mut(),
+        }
+    }
+
+    /// Moves the window of `unit`'s lists to the first one its DIEs
+    /// refer to (DIEs and lists are in the same order).
+    fn seek(&mut self, unit: &gimli::Unit<R<'_>>) -> gimli::Result<()> {
+        let mut first: Option<u64> = None;
+        let mut entries = unit.entries();
+        while let Some((_, entry)) = entries.next_dfs()? {
+            let at = match entry.attr_value(gimli::DW_AT_location)? {
+                Some(AttributeValue::LocationListsRef(o)) => o.0 as u64,
+                // An index into the table at the unit's base.
+                Some(AttributeValue::DebugLocListsIndex(_)) => unit.loclists_base.0 as u64,
+                _ => continue,
+            };
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+        match (first, self.window(unit.encoding())) {
+            (Some(at), Some(w)) => w.seek(at).map_err(|_| gimli::Error::Io),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pieces at `low` of the location list `v` refers to (None for
+    /// other forms), as [`gimli::Dwarf::attr_locations`] reads it from the
+    /// whole section: the window grows while the list runs past it.
+    fn at(
+        &mut self,
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &gimli::Unit<R<'_>>,
+        v: AttributeValue<R<'_>>,
+        low: u64,
+    ) -> gimli::Result<Option<Vec<Loc>>> {
+        let (enc, endian) = (unit.encoding(), self.endian);
+        // Where in the section the list (or the index table) is.
+        let need = match v {
+            AttributeValue::LocationListsRef(o) => o.0 as u64,
+            AttributeValue::DebugLocListsIndex(_) => unit.loclists_base.0 as u64,
+            _ => return Ok(None),
+        };
+        let Some(w) = self.window(enc) else {
+            // No such section: as gimli reads an empty one.
+            let lists = gimli::LocationLists::new(
+                gimli::DebugLoc::new(&[], endian),
+                gimli::DebugLocLists::new(&[], endian),
+            );
+            return entry_pieces(dwarf, unit, &lists, v, 0, low);
+        };
+        if need < w.start() {
+            w.seek(need).map_err(|_| gimli::Error::Io)?;
+        }
+        loop {
+            let section = EndianSlice::new(w.bytes(), endian);
+            let lists = gimli::LocationLists::new(section.into(), section.into());
+            match entry_pieces(dwarf, unit, &lists, v, w.start(), low) {
+                Err(gimli::Error::UnexpectedEof(_))
+                    if w.grow().map_err(|_| gimli::Error::Io)? => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+/// The pieces at `low` of the list `v` refers to, in `lists`: a window
+/// of the section that starts at its offset `start`.
+fn entry_pieces<'w>(
+    dwarf: &gimli::Dwarf<R<'w>>,
+    unit: &gimli::Unit<R<'w>>,
+    lists: &gimli::LocationLists<R<'w>>,
+    v: AttributeValue<R<'w>>,
+    start: u64,
+    low: u64,
+) -> gimli::Result<Option<Vec<Loc>>> {
+    let enc = unit.encoding();
+    let local = |o: usize| {
+        let o = (o as u64).checked_sub(start).ok_or(gimli::Error::Io)?;
+        usize::try_from(o).map_err(|_| gimli::Error::Io)
+    };
+    let offset = match v {
+        AttributeValue::LocationListsRef(o) => gimli::LocationListsOffset(local(o.0)?),
+        AttributeValue::DebugLocListsIndex(i) => {
+            let base = gimli::DebugLocListsBase(local(unit.loclists_base.0)?);
+            lists.get_offset(enc, base, i)?
+        }
+        _ => return Ok(None),
+    };
+    let mut iter = lists.locations(offset, enc, unit.low_pc, &dwarf.debug_addr, unit.addr_base)?;
+    while let Some(le) = iter.next()? {
+        if le.range.begin <= low && low < le.range.end {
+            return Ok(eval(le.data, enc));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads `units` one after the other: nothing here looks back at an
+/// earlier unit's bytes (references to other units are only compared as
+/// offsets), so only the current unit is in memory.
 fn entry_locations_in(
     dwarf: &gimli::Dwarf<R<'_>>,
+    units: &mut Units<'_>,
+    lists: &mut Lists<'_>,
     emit: &mut dyn FnMut(u64, EntryLocation),
 ) -> gimli::Result<()> {
     // Names of abstract functions' parameters, for concrete ones that
-    // only point there (only those are ever an origin), borrowed from the
-    // sections and in DIE order (offset order).
-    let mut names: Vec<(DebugInfoOffset, Cow<'_, str>)> = Vec::new();
-    let mut units = dwarf.units();
-    while let Some(header) = units.next()? {
+    // only point there (only those are ever an origin), in DIE order
+    // (offset order); each name once (`intern`): they outlive their unit.
+    let mut names: Vec<(DebugInfoOffset, Rc<str>)> = Vec::new();
+    let mut intern: HashSet<Rc<str>> = HashSet::new();
+    while let Some((base, bytes)) = units.next().map_err(|_| gimli::Error::Io)? {
+        let Some(header) = gimli::DebugInfo::new(bytes, lists.endian).units().next()? else {
+            continue;
+        };
         // The line programs say nothing of locations.
         let (unit, _) = super::lines::unit(dwarf, header)?;
+        lists.seek(&unit)?;
+        // Offsets in the section, from offsets in this unit's bytes.
+        let global = |o: DebugInfoOffset| DebugInfoOffset(base.0 + o.0);
         let mut entries = unit.entries();
         let mut depth = 0isize;
         let mut current: Option<(isize, u64)> = None;
@@ -102,7 +241,15 @@ fn entry_locations_in(
                         abstract_fn,
                     ) {
                         if depth == d + 1 {
-                            names.push((off, n.clone()));
+                            let n = match intern.get(n.as_ref()) {
+                                Some(n) => n.clone(),
+                                None => {
+                                    let n: Rc<str> = n.as_ref().into();
+                                    intern.insert(n.clone());
+                                    n
+                                }
+                            };
+                            names.push((global(off), n));
                         }
                     }
                     let Some((d, low)) = current else { continue };
@@ -110,25 +257,15 @@ fn entry_locations_in(
                         continue;
                     }
                     let origin = match entry.attr_value(gimli::DW_AT_abstract_origin)? {
-                        Some(AttributeValue::UnitRef(o)) => o.to_debug_info_offset(&unit.header),
+                        Some(AttributeValue::UnitRef(o)) => {
+                            o.to_debug_info_offset(&unit.header).map(global)
+                        }
                         Some(AttributeValue::DebugInfoRef(o)) => Some(o),
                         _ => None,
                     };
                     let pieces = match entry.attr_value(gimli::DW_AT_location)? {
                         Some(AttributeValue::Exprloc(e)) => eval(e, unit.encoding()),
-                        Some(v) => match dwarf.attr_locations(&unit, v)? {
-                            Some(mut iter) => {
-                                let mut found = None;
-                                while let Some(le) = iter.next()? {
-                                    if le.range.begin <= low && low < le.range.end {
-                                        found = eval(le.data, unit.encoding());
-                                        break;
-                                    }
-                                }
-                                found
-                            }
-                            None => None,
-                        },
+                        Some(v) => lists.at(dwarf, &unit, v, low)?,
                         None => None,
                     };
                     pending.push((low, origin, name, pieces));
@@ -137,13 +274,13 @@ fn entry_locations_in(
             }
         }
         for (low, origin, name, pieces) in pending {
-            let name = name
-                .or_else(|| {
-                    let i = names.binary_search_by_key(&origin?.0, |(o, _)| o.0).ok()?;
-                    Some(names[i].1.clone())
-                })
-                .unwrap_or_default()
-                .into_owned();
+            let name = match name {
+                Some(n) => n.into_owned(),
+                None => origin
+                    .and_then(|o| names.binary_search_by_key(&o.0, |(o, _)| o.0).ok())
+                    .map(|i| names[i].1.to_string())
+                    .unwrap_or_default(),
+            };
             emit(low, EntryLocation { name, pieces });
         }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use gimli::DebugInfoOffset;
 
-use super::collect::{RawType, Types};
+use super::raw_types::{RawType, Types};
 use super::Param;
 use crate::golang::types::{Field, GoType, Kind, TypeId, TypeTable};
 
@@ -13,8 +13,6 @@ pub(super) struct Resolver<'a> {
     raw: &'a Types<'a>,
     table: TypeTable,
     memo: HashMap<DebugInfoOffset, TypeId>,
-    /// Type name → DIE, built on first use.
-    names: HashMap<&'a str, DebugInfoOffset>,
 }
 
 /// Splits a method symbol into its package path and receiver:
@@ -45,7 +43,6 @@ impl<'a> Resolver<'a> {
             raw,
             table: TypeTable::default(),
             memo: HashMap::new(),
-            names: HashMap::new(),
         }
     }
 
@@ -102,22 +99,15 @@ impl<'a> Resolver<'a> {
         );
     }
 
-    fn by_name(&mut self, name: &str) -> Option<DebugInfoOffset> {
-        if self.names.is_empty() {
-            for (off, t) in self.raw.iter() {
-                if let Some(n) = &t.name {
-                    self.names.entry(n.as_ref()).or_insert(*off);
-                }
-            }
-        }
-        self.names.get(name).copied()
+    fn by_name(&self, name: &str) -> Option<DebugInfoOffset> {
+        self.raw.by_name(name)
     }
 
     pub(super) fn resolve(&mut self, off: DebugInfoOffset) -> TypeId {
         if let Some(&id) = self.memo.get(&off) {
             return id;
         }
-        let Some(raw) = self.raw.get(&off) else {
+        let Some(raw) = self.raw.get(off) else {
             return self.table.push(GoType {
                 name: "?".into(),
                 size: 0,
@@ -131,7 +121,7 @@ impl<'a> Resolver<'a> {
             kind: Kind::Unsupported("recursive".into()),
         });
         self.memo.insert(off, id);
-        let t = self.build(raw);
+        let t = self.build(&raw);
         self.table.set(id, t);
         id
     }
@@ -245,8 +235,8 @@ impl<'a> Resolver<'a> {
     }
 
     fn is_eface(&self, raw: &RawType<'_>) -> bool {
-        let target = raw.ty.and_then(|t| self.raw.get(&t));
-        match target.and_then(|t| t.name.as_deref()) {
+        let target = raw.ty.and_then(|t| self.raw.get(t));
+        match target.as_ref().and_then(|t| t.name.as_deref()) {
             Some(n) => n == "runtime.eface",
             None => raw.name.as_deref().is_some_and(|n| n == "interface {}"),
         }
