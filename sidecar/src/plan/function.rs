@@ -361,7 +361,7 @@ impl<'a> SiteCtx<'a> {
             .args
             .iter()
             .zip(&a.args)
-            .filter_map(|(p, parts)| Some((p.name.as_str(), p.ty?, parts.as_slice())))
+            .filter_map(|(p, parts)| Some((&*p.name, p.ty?, parts.as_slice())))
             .collect();
         super::span_ctx::context_op(self.types, &args)
     }
