@@ -80,6 +80,13 @@ pub const RECIPE_EVERY_PROCESS: u16 = 1;
 /// `GOTEL_RECIPE_TRACK`: a limited probe's site; its entry notes the calls
 /// it keeps, its return emits only those.
 pub const RECIPE_TRACK: u16 = 2;
+/// `GOTEL_RECIPE_FAST`: the recipe qualifies for the program's fast path
+/// ([`RawRecipe::fast`]); set when the recipe is installed.
+pub const RECIPE_FAST: u16 = 4;
+/// `GOTEL_FAST_OPS`: ops of a fast recipe.
+pub const FAST_OPS: usize = 8;
+/// `GOTEL_FAST_DATA`: data bytes of a fast recipe's record.
+pub const FAST_DATA: u32 = 304;
 /// `GOTEL_MAX_TESTS`: tests of a `when` in the kernel.
 pub const MAX_TESTS: usize = 8;
 /// `GOTEL_MAX_WHEN`: steps of its postfix program.
@@ -173,6 +180,9 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_COUNT,
         RECIPE_EVERY_PROCESS,
         RECIPE_TRACK,
+        RECIPE_FAST,
+        FAST_OPS,
+        FAST_DATA,
         MAX_TESTS,
         MAX_WHEN,
         TEST_STR,
@@ -276,6 +286,35 @@ pub struct RawRecipe {
     pub when: [u8; MAX_WHEN],
     /// The tests.
     pub tests: [RawTest; MAX_TESTS],
+}
+
+impl RawRecipe {
+    /// Whether the BPF program may build this recipe's records on its fast
+    /// path (`GOTEL_RECIPE_FAST`): at most [`FAST_OPS`] direct ops, scalars
+    /// and at most one string, no `when`, and at most [`FAST_DATA`] bytes of
+    /// data whatever the values. The record is the same either way.
+    pub fn fast(&self) -> bool {
+        let n = self.n_ops as usize;
+        if self.n_when != 0 || n > FAST_OPS {
+            return false;
+        }
+        let (mut bytes, mut strings) = (0u32, 0);
+        for op in &self.ops[..n] {
+            if op.indirect != 0 || op.flags != 0 || op.a.kind == LOC_ELEM || op.b.kind == LOC_ELEM {
+                return false;
+            }
+            match op.kind {
+                OP_SCALAR => bytes += 8,
+                OP_STRING => {
+                    strings += 1;
+                    bytes +=
+                        size_of::<RawStrHead>() as u32 + u32::from(op.max_len).next_multiple_of(8);
+                }
+                _ => return false,
+            }
+        }
+        strings <= 1 && bytes <= FAST_DATA
+    }
 }
 
 /// `struct gotel_test`: one test of `when` on a resolved op.
@@ -747,3 +786,62 @@ const _: () = assert!(size_of::<RawProcEvent>() == 16);
 const _: () = assert!(size_of::<RawStrHead>() == 16);
 const _: () = assert!(size_of::<RawSeqHead>() == 16);
 const _: () = assert!(size_of::<RawElemHead>() == 8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: u8, max_len: u16) -> RawOp {
+        let reg = |reg| RawLoc {
+            kind: LOC_REG,
+            reg,
+            ..RawLoc::default()
+        };
+        RawOp {
+            kind,
+            size: if kind == OP_SCALAR { 8 } else { 1 },
+            max_len,
+            a: reg(0),
+            b: reg(1),
+            ..RawOp::default()
+        }
+    }
+
+    fn recipe(ops: &[RawOp]) -> RawRecipe {
+        let mut r = RawRecipe {
+            n_ops: ops.len() as u8,
+            ..RawRecipe::default()
+        };
+        r.ops[..ops.len()].copy_from_slice(ops);
+        r
+    }
+
+    #[test]
+    fn fast_path_takes_direct_scalars_and_one_string_that_fit() {
+        // The bench's main.work: 3 ints and a string of max_string_len 256
+        // (296 bytes at most), and its return (one int).
+        let s = op(OP_STRING, 256);
+        let i = op(OP_SCALAR, 0);
+        assert!(recipe(&[i, i, i, s]).fast());
+        assert!(recipe(&[i]).fast());
+        assert!(recipe(&[]).fast());
+        // Too much data, two strings, too many ops.
+        assert!(recipe(&[i, i, i, i, s]).fast()); // 304 bytes
+        assert!(!recipe(&[i, i, i, i, i, s]).fast());
+        assert!(!recipe(&[op(OP_STRING, 64), op(OP_STRING, 64)]).fast());
+        assert!(!recipe(&[i; FAST_OPS + 1]).fast());
+        assert!(recipe(&[i; FAST_OPS]).fast());
+        // Indirect, dynamic, element, slice-of-strings ops, and `when`.
+        let mut ind = i;
+        ind.indirect = 1;
+        assert!(!recipe(&[ind]).fast());
+        let mut dynop = i;
+        dynop.flags = OPF_DYN;
+        assert!(!recipe(&[dynop]).fast());
+        assert!(!recipe(&[op(OP_STRINGS, 16)]).fast());
+        assert!(!recipe(&[op(OP_ELEMS, 3)]).fast());
+        let mut when = recipe(&[i]);
+        when.n_when = 1;
+        assert!(!when.fast());
+    }
+}
