@@ -890,6 +890,8 @@ static __always_inline void start_record(struct pt_regs *ctx, __u32 cookie,
 	    (goid_off | hi_off) & 7 ||
 	    bpf_probe_read_user(gbuf, goid_off + 8, (void *)g)) {
 		ev->flags |= GOTEL_EV_NO_G;
+		/* Written on every path (see fast_emit). */
+		__builtin_memset(gbuf, 0, GOTEL_G_SPAN);
 	} else {
 		ev->goid = *(__u64 *)&gbuf[goid_off & (GOTEL_G_SPAN - 8)];
 		__u64 stack_hi = *(__u64 *)&gbuf[hi_off & (GOTEL_G_SPAN - 8)];
@@ -1082,8 +1084,12 @@ static __noinline int fast_emit(struct pt_regs *ctx, __u32 cookie,
 	__u64 sp = ctx->rsp;
 	barrier_var(sp);
 	struct gotel_event *ev = &r.ev;
-	/* The data area serves first for g, then for the `kept` key. */
+	/* The data area serves first for g, then for the `kept` key. The
+	 * record is sent up to a variable length: before Linux 6.3 the
+	 * verifier wants every byte it may send written, which the g read
+	 * does for the first GOTEL_G_SPAN, this for the rest. */
 	start_record(ctx, cookie, rc, ev, r.data);
+	__builtin_memset(&r.data[GOTEL_G_SPAN], 0, GOTEL_FAST_DATA - GOTEL_G_SPAN);
 	int first;
 	if (!kept_call(rc, ev, (struct gotel_kept_key *)r.data,
 		       &r.data[sizeof(struct gotel_kept_key)], &first))
