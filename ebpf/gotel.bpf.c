@@ -819,9 +819,11 @@ static long dyn_block(__u32 b, struct capture *c)
 /*
  * Whether probe `probe` keeps the call entering now: sampling first, then
  * at most `rate` calls per 1-second window. Decided before anything is
- * copied; what is not kept is counted in `pc`.
+ * copied; what is not kept is counted in `pc`. Not inlined: its map keys
+ * would sit in the main program's frame, which every call chain's stack
+ * (at most 512 bytes) includes.
  */
-static __always_inline __u8 keep_call(__u32 probe)
+static __noinline __u8 keep_call(__u32 probe)
 {
 	struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &probe);
 	struct gotel_probe_limit *l = bpf_map_lookup_elem(&probe_limits, &probe);
@@ -985,23 +987,15 @@ static __always_inline int when_holds(struct capture *c)
 	return 0;
 }
 
-/* Builds and submits one record in the CPU's scratch buffer `s`. */
-static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
-				 struct gotel_recipe *rc, struct scratch *s)
+/*
+ * The record header: time, ids, and the goroutine (goid, frame) from g
+ * (R14), read through `gbuf`, GOTEL_G_SPAN + 8 bytes the caller has free.
+ */
+static __always_inline void start_record(struct pt_regs *ctx, __u32 cookie,
+					 const struct gotel_recipe *rc,
+					 struct gotel_event *ev, __u8 *gbuf)
 {
-
-	struct capture c = {
-		.regs = { ctx->rax, ctx->rbx, ctx->rcx, ctx->rdi, ctx->rsi,
-			  ctx->r8, ctx->r9, ctx->r10, ctx->r11 },
-		.sp = ctx->rsp,
-		.rc = rc,
-		.s = s,
-		.off = 0,
-		.tr = NULL,
-		.base = 0,
-	};
 	__u64 g = ctx->r14;
-	struct gotel_event *ev = &s->ev;
 	ev->ktime_ns = bpf_ktime_get_ns();
 	ev->cookie = cookie;
 	struct bpf_pidns_info ns = {};
@@ -1016,6 +1010,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		ev->pid = tgid_pid >> 32;
 		ev->tid = (__u32)tgid_pid;
 	}
+	ev->data_len = 0;
 	ev->site = rc->site;
 	ev->flags = 0;
 	ev->fault_mask = 0;
@@ -1025,58 +1020,109 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 	ev->drop_seq = seq ? *seq : 0;
 
 	/* One user read covering both g fields: each bpf_probe_read_user
-	 * costs ~125 ns here, more than the rest of the program. The planner
-	 * guarantees stack_hi_offset < goid_offset < GOTEL_G_SPAN. */
-	__u32 goid_off = rc->goid_offset;
+	 * costs ~85 ns here (~135 ns into map memory, which the kernel's
+	 * hardened-usercopy checks cost), more than the rest of the program. The planner
+	 * guarantees stack_hi_offset < goid_offset < GOTEL_G_SPAN, both
+	 * 8-aligned (Go's layout; the BPF stack takes aligned loads only). */
+	__u32 goid_off = rc->goid_offset, hi_off = rc->stack_hi_offset;
 	ev->goid = 0;
 	ev->frame = 0;
-	if (goid_off < 8 || goid_off > GOTEL_G_SPAN - 8 ||
-	    rc->stack_hi_offset > goid_off - 8 ||
-	    bpf_probe_read_user(s->g, goid_off + 8, (void *)g)) {
+	if (goid_off < 8 || goid_off > GOTEL_G_SPAN - 8 || hi_off > goid_off - 8 ||
+	    (goid_off | hi_off) & 7 ||
+	    bpf_probe_read_user(gbuf, goid_off + 8, (void *)g)) {
 		ev->flags |= GOTEL_EV_NO_G;
+		/* Written on every path (see fast_emit). */
+		__builtin_memset(gbuf, 0, GOTEL_G_SPAN);
 	} else {
-		ev->goid = *(__u64 *)&s->g[goid_off & (GOTEL_G_SPAN - 1)];
-		__u64 stack_hi = *(__u64 *)&s->g[rc->stack_hi_offset & (GOTEL_G_SPAN - 1)];
-		ev->frame = stack_hi - c.sp;
+		ev->goid = *(__u64 *)&gbuf[goid_off & (GOTEL_G_SPAN - 8)];
+		__u64 stack_hi = *(__u64 *)&gbuf[hi_off & (GOTEL_G_SPAN - 8)];
+		ev->frame = stack_hi - ctx->rsp;
 	}
+}
 
-	/*
-	 * A limited probe with returns (rate limit, sample, `when`): the entry
-	 * decides once per call and notes the decision for its return. An entry
-	 * seen again at the same frame before its return is the prologue
-	 * restarted after a stack growth: the first decision stands, counted
-	 * once. A return without a note (attached mid-call, or the note
-	 * evicted) is emitted, for userspace to pair or count. Sampling and the
-	 * rate limit decide before anything is read; `when` after the ops are
-	 * resolved, before anything is copied.
-	 */
+/*
+ * A limited probe with returns (rate limit, sample, `when`): the entry
+ * decides once per call and notes the decision for its return. An entry
+ * seen again at the same frame before its return is the prologue
+ * restarted after a stack growth: the first decision stands, counted
+ * once. A return without a note (attached mid-call, or the note evicted)
+ * is emitted, for userspace to pair or count. Sampling and the rate limit
+ * decide here, before anything is read; `when` after the ops are resolved,
+ * before anything is copied (*decide: the caller decides with `when`).
+ * `k` and `kv` are the key and value for `kept`, in the caller's memory.
+ * Returns 0 when the call is not kept.
+ */
+static __always_inline int kept_call(const struct gotel_recipe *rc,
+				     const struct gotel_event *ev,
+				     struct gotel_kept_key *k, __u8 *kv,
+				     int *decide)
+{
 	int track = rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G);
-	struct gotel_kept_key *k = &s->kept_key;
+	__u8 keep = 1;
+	*decide = rc->site == GOTEL_SITE_ENTRY;
+	if (!track)
+		return 1;
 	k->pid = ev->pid;
 	k->probe = rc->probe;
 	k->goid = ev->goid;
 	k->frame = ev->frame;
-	__u8 keep = 1;
-	int first = rc->site == GOTEL_SITE_ENTRY;
-	if (track) {
-		__u8 *seen = bpf_map_lookup_elem(&kept, k);
-		if (rc->site != GOTEL_SITE_ENTRY) {
-			if (seen) {
-				keep = *seen;
-				bpf_map_delete_elem(&kept, k);
-			}
-		} else if (seen) {
+	__u8 *seen = bpf_map_lookup_elem(&kept, k);
+	if (rc->site != GOTEL_SITE_ENTRY) {
+		if (seen) {
 			keep = *seen;
-			first = 0;
-		} else if (!rc->n_when) {
-			keep = keep_call(rc->probe);
-			s->keep = keep;
-			bpf_map_update_elem(&kept, k, &s->keep, BPF_ANY);
-			first = 0;
+			bpf_map_delete_elem(&kept, k);
 		}
-		if (!keep)
-			return;
+	} else if (seen) {
+		keep = *seen;
+		*decide = 0;
+	} else if (!rc->n_when) {
+		keep = keep_call(rc->probe);
+		*kv = keep;
+		bpf_map_update_elem(&kept, k, kv, BPF_ANY);
+		*decide = 0;
 	}
+	return keep;
+}
+
+/* Submits the record at `ev` with `off` bytes of data; a full ring loses
+ * it, counted. */
+static __always_inline void submit(struct gotel_event *ev, __u32 off,
+				   const struct gotel_recipe *rc, __u32 cookie)
+{
+	if (ev->fault_mask & ~rc->quiet_mask)
+		count(GOTEL_STAT_FAULTS);
+	ev->data_len = off;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, ev, sizeof(struct gotel_event) + off, flags))
+		dropped(GOTEL_STAT_RINGBUF_FULL, cookie);
+	/* No per-event success counter: userspace counts what it reads, and
+	 * a map update per hit is measurable. */
+}
+
+/* Builds and submits one record in the CPU's scratch buffer `s`. */
+static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
+			   struct gotel_recipe *rc, struct scratch *s)
+{
+	struct capture c = {
+		.regs = { ctx->rax, ctx->rbx, ctx->rcx, ctx->rdi, ctx->rsi,
+			  ctx->r8, ctx->r9, ctx->r10, ctx->r11 },
+		.sp = ctx->rsp,
+		.rc = rc,
+		.s = s,
+		.off = 0,
+		.tr = NULL,
+		.base = 0,
+	};
+	struct gotel_event *ev = &s->ev;
+	start_record(ctx, cookie, rc, ev, s->g);
+	struct gotel_kept_key *k = &s->kept_key;
+	int first;
+	__u8 keep = kept_call(rc, ev, k, &s->keep, &first);
+	if (!keep)
+		return 0;
+	int track = rc->flags & GOTEL_RECIPE_TRACK && !(ev->flags & GOTEL_EV_NO_G);
 
 	s->n_dyn = 0;
 	s->n_blocks = 0;
@@ -1089,7 +1135,7 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 			bpf_map_update_elem(&kept, k, &s->keep, BPF_ANY);
 		}
 		if (!keep)
-			return;
+			return 0;
 	}
 	if (rc->n_ops)
 		bpf_loop(rc->n_ops, emit_op, &c, 0);
@@ -1099,24 +1145,182 @@ static __always_inline void emit(struct pt_regs *ctx, __u32 cookie,
 		bpf_loop(GOTEL_MAX_DYN, dyn_block, &c, 0);
 		c.off = s->doff;
 	}
-	if (ev->fault_mask & ~rc->quiet_mask)
-		count(GOTEL_STAT_FAULTS);
-
 	/* off <= GOTEL_MAX_DATA by construction; make the bound visible to
 	 * the verifier as above. */
 	__u32 off = c.off;
 	barrier_var(off);
 	off &= 2 * GOTEL_MAX_DATA - 1;
-	ev->data_len = off;
+	submit(ev, off, rc, cookie);
+	return 0;
+}
 
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, &s->ev, sizeof(struct gotel_event) + off,
-			       flags))
-		dropped(GOTEL_STAT_RINGBUF_FULL, cookie);
-	/* No per-event success counter: userspace counts what it reads, and
-	 * a map update per hit is measurable. */
+/*
+ * One load of a pt_regs field at a constant offset: clang may not merge the
+ * cases of go_reg into one load through a computed ctx pointer, which the
+ * verifier refuses.
+ */
+#define CTX_U64(ctx, field) ({						\
+	__u64 v_;							\
+	asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(v_)		\
+		     : "r"(ctx), "i"(__builtin_offsetof(struct pt_regs, field))); \
+	v_;								\
+})
+
+/* Go's integer argument register r (ABI order): straight from ctx, where
+ * the slow path copies all nine (72 bytes the fast path's stack lacks). */
+static __always_inline __u64 go_reg(struct pt_regs *ctx, __u32 r)
+{
+	switch (r) {
+	case 0: return CTX_U64(ctx, rax);
+	case 1: return CTX_U64(ctx, rbx);
+	case 2: return CTX_U64(ctx, rcx);
+	case 3: return CTX_U64(ctx, rdi);
+	case 4: return CTX_U64(ctx, rsi);
+	case 5: return CTX_U64(ctx, r8);
+	case 6: return CTX_U64(ctx, r9);
+	case 7: return CTX_U64(ctx, r10);
+	default: return CTX_U64(ctx, r11);
+	}
+}
+
+/* load_word of the fast path: registers from ctx, a stack word read into
+ * the BPF stack. */
+static __always_inline int fast_word(struct pt_regs *ctx, __u64 sp,
+				     const struct gotel_loc *loc, __u32 size,
+				     __u64 *out)
+{
+	*out = 0;
+	if (loc->kind == GOTEL_LOC_REG) {
+		if (loc->reg >= GOTEL_NUM_INT_REGS)
+			return -1;
+		*out = go_reg(ctx, loc->reg);
+		return 0;
+	}
+	if (loc->kind == GOTEL_LOC_STACK) {
+		if (size == 0 || size > 8)
+			size = 8;
+		return bpf_probe_read_user(out, size, (void *)(sp + (__s64)loc->offset));
+	}
+	return -1;
+}
+
+/*
+ * The fast path (GOTEL_RECIPE_FAST): the same record as emit() makes, built
+ * on this function's stack by straight-line code. Per hit that saves the
+ * bpf_loop callbacks (two per op), the scratch claim (two atomics), and,
+ * since user memory is copied to the stack instead of map memory, the
+ * hardened-usercopy heap checks each bpf_probe_read_user pays for a map
+ * destination (~50 ns a read on the bench VM). The unrolled ops keep the
+ * verifier's walk small: a string's copy needs a constant data offset, so
+ * at most one string, after which the offset is only bounded.
+ */
+static __noinline int fast_emit(struct pt_regs *ctx, __u32 cookie,
+				struct gotel_recipe *rc)
+{
+	struct {
+		struct gotel_event ev;
+		__u8 data[GOTEL_FAST_DATA];
+	} r;
+	/* A value, not a ctx pointer clang would keep to load it again. */
+	__u64 sp = ctx->rsp;
+	barrier_var(sp);
+	struct gotel_event *ev = &r.ev;
+	/* The data area serves first for g, then for the `kept` key. The
+	 * record is sent up to a variable length: before Linux 6.3 the
+	 * verifier wants every byte it may send written, which the g read
+	 * does for the first GOTEL_G_SPAN, this for the rest. */
+	start_record(ctx, cookie, rc, ev, r.data);
+	__builtin_memset(&r.data[GOTEL_G_SPAN], 0, GOTEL_FAST_DATA - GOTEL_G_SPAN);
+	int first;
+	if (!kept_call(rc, ev, (struct gotel_kept_key *)r.data,
+		       &r.data[sizeof(struct gotel_kept_key)], &first))
+		return 0;
+	__u32 off = 0, strings = 0;
+#pragma clang loop unroll(full)
+	for (__u32 i = 0; i < GOTEL_FAST_OPS; i++) {
+		if (i >= rc->n_ops)
+			break;
+		const struct gotel_op *op = &rc->ops[i];
+		__u64 a, b = 0;
+		if (op->kind == GOTEL_OP_SCALAR) {
+			if (off > GOTEL_FAST_DATA - 8)
+				goto full;
+			int bad = fast_word(ctx, sp, &op->a, op->size, &a);
+			*(__u64 *)&r.data[off] = bad ? 0 : mask_to(a, op->size);
+			off += 8;
+			if (bad)
+				ev->fault_mask |= 1U << i;
+			continue;
+		}
+		/* GOTEL_OP_STRING: as emit_value and put_bytes. */
+		const __u32 head = sizeof(struct gotel_str_head);
+		if (strings++ || off > GOTEL_FAST_DATA - head)
+			goto full;
+		int bad = fast_word(ctx, sp, &op->a, 8, &a) ||
+			  fast_word(ctx, sp, &op->b, 8, &b);
+		__u64 len = bad ? 0 : b;
+		__u64 elem = op->size ? op->size : 1;
+		__u64 want = len < op->max_len ? len * elem : op->max_len;
+		if (want > op->max_len)
+			want = op->max_len;
+		__u32 copied = (__u32)want;
+		/* Hidden from clang, so that this clamp, which userspace makes
+		 * redundant, stays for the verifier (off is constant here). */
+		barrier_var(copied);
+		if (copied > GOTEL_FAST_DATA - head - off)
+			copied = GOTEL_FAST_DATA - head - off;
+		__u8 *dst = &r.data[off];
+		__u32 fault = 0;
+		if (copied) {
+			/* The padding after the bytes: zeros, not stack. */
+			if (copied & 7)
+				*(__u64 *)(dst + head + (copied & ~7U)) = 0;
+			if (bpf_probe_read_user(dst + head, copied, (void *)a)) {
+				fault = 1;
+				copied = 0;
+			}
+		}
+		struct gotel_str_head *h = (void *)dst;
+		h->len = len;
+		h->copied = copied;
+		h->fault = fault;
+		off += head + ((copied + 7) & ~7U);
+		if (bad || fault)
+			ev->fault_mask |= 1U << i;
+	}
+	submit(ev, off, rc, cookie);
+	return 0;
+full:
+	/* Not for a recipe userspace marked fast; a torn one, maybe. */
+	ev->flags |= GOTEL_EV_DATA_FULL;
+	submit(ev, off, rc, cookie);
+	return 0;
+}
+
+/* Any recipe: the record is built in the CPU's scratch buffer. Its own
+ * function (as fast_emit is), so that the main program's stack frame, which
+ * every call chain below it adds up, stays small. */
+static __noinline int slow_emit(struct pt_regs *ctx, __u32 cookie,
+				struct gotel_recipe *rc)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return 0;
+	/*
+	 * Uprobe programs run with migration disabled but may be preempted
+	 * (PREEMPT/lazy kernels); another hit on this CPU would then build
+	 * its record in the same scratch. Claim it atomically; a collision
+	 * drops the newcomer, counted, rather than mixing two records.
+	 */
+	if (__sync_fetch_and_add(&s->busy, 1)) {
+		__sync_fetch_and_add(&s->busy, -1);
+		dropped(GOTEL_STAT_BUSY, cookie);
+		return 0;
+	}
+	emit(ctx, cookie, rc, s);
+	__sync_fetch_and_add(&s->busy, -1);
+	return 0;
 }
 
 SEC("uprobe")
@@ -1131,7 +1335,9 @@ int gotel_probe(struct pt_regs *ctx)
 	}
 	__u32 probe = rc->probe;
 	if (probe) {
-		struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &probe);
+		/* Keyed by the recipe's own field: no stack slot (the main
+		 * program's frame adds to every call chain's stack). */
+		struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &rc->probe);
 		/* Atomic: a uprobe program may be preempted by another hit. */
 		if (pc)
 			__sync_fetch_and_add(&pc->hits, 1);
@@ -1153,24 +1359,9 @@ int gotel_probe(struct pt_regs *ctx)
 	if (probe && rc->site == GOTEL_SITE_ENTRY && !(rc->flags & GOTEL_RECIPE_TRACK) &&
 	    !keep_call(probe))
 		return 0;
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (!s)
-		return 0;
-	/*
-	 * Uprobe programs run with migration disabled but may be preempted
-	 * (PREEMPT/lazy kernels); another hit on this CPU would then build
-	 * its record in the same scratch. Claim it atomically; a collision
-	 * drops the newcomer, counted, rather than mixing two records.
-	 */
-	if (__sync_fetch_and_add(&s->busy, 1)) {
-		__sync_fetch_and_add(&s->busy, -1);
-		dropped(GOTEL_STAT_BUSY, cookie);
-		return 0;
-	}
-	emit(ctx, cookie, rc, s);
-	__sync_fetch_and_add(&s->busy, -1);
-	return 0;
+	if (rc->flags & GOTEL_RECIPE_FAST && rc->n_ops <= GOTEL_FAST_OPS && !rc->n_when)
+		return fast_emit(ctx, cookie, rc);
+	return slow_emit(ctx, cookie, rc);
 }
 
 /* Lifecycle records (gotel_proc_event): few and urgent, so each one wakes

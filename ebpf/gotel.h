@@ -159,6 +159,16 @@ enum gotel_site {
 /* The probe keeps some calls only (rate limit, sampling): its entry notes
  * each call's decision in `kept`, its return emits only the kept ones. */
 #define GOTEL_RECIPE_TRACK 0x2
+/*
+ * Set by userspace (RawRecipe::fast) when the recipe is at most
+ * GOTEL_FAST_OPS direct ops (GOTEL_OP_SCALAR, and at most one
+ * GOTEL_OP_STRING), has no `when`, and its data cannot exceed
+ * GOTEL_FAST_DATA bytes: the program builds the record on the BPF stack,
+ * straight-line, with no per-CPU scratch and no bpf_loop. Same record.
+ */
+#define GOTEL_RECIPE_FAST 0x4
+#define GOTEL_FAST_OPS 8
+#define GOTEL_FAST_DATA 304
 
 /*
  * A probe's `when`, in the kernel: up to GOTEL_MAX_TESTS tests on the entry's
@@ -297,6 +307,8 @@ struct gotel_elem_head {
  * must fit the u32 status masks. */
 _Static_assert(GOTEL_MAX_TYPE_OPS <= GOTEL_MAX_OPS, "type ops share res[]");
 _Static_assert(GOTEL_MAX_OPS <= 32, "ops are named by u32 bit masks");
+/* The fast path reads g into its record's data, which it then fills. */
+_Static_assert(GOTEL_G_SPAN + 8 <= GOTEL_FAST_DATA, "g fits the fast record");
 
 /* The BPF program writes these at fixed offsets (16 and 8 bytes on). */
 _Static_assert(sizeof(struct gotel_str_head) == 16, "gotel_str_head");

@@ -12,7 +12,7 @@ use aya::{Ebpf, EbpfLoader};
 
 use crate::recipe::{
     RawCtxType, RawProbeCounts, RawProbeLimit, RawProbeWindow, RawRecipe, RawTypeKey,
-    RawTypeRecipe, MAX_RECIPES, STAT_COUNT,
+    RawTypeRecipe, MAX_RECIPES, RECIPE_FAST, STAT_COUNT,
 };
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gotel.bpf.o"));
@@ -164,6 +164,10 @@ impl Bpf {
     /// Stores a recipe and returns its index in the map, which is the
     /// attach cookie.
     pub fn add_recipe(&mut self, r: &RawRecipe) -> Result<u32, BpfError> {
+        let mut r = *r;
+        if r.fast() {
+            r.flags |= RECIPE_FAST;
+        }
         let cookie = self.free.pop_front().ok_or(BpfError::RecipesExhausted)?;
         // Its drops count from zero for its new owner.
         let zeroed = self.recipe_drops.set(cookie, 0, 0);

@@ -83,6 +83,13 @@ pub const RECIPE_EVERY_PROCESS: u16 = 1;
 /// `GOTEL_RECIPE_TRACK`: a limited probe's site; its entry notes the calls
 /// it keeps, its return emits only those.
 pub const RECIPE_TRACK: u16 = 2;
+/// `GOTEL_RECIPE_FAST`: the recipe qualifies for the program's fast path
+/// ([`RawRecipe::fast`]); set when the recipe is installed.
+pub const RECIPE_FAST: u16 = 4;
+/// `GOTEL_FAST_OPS`: ops of a fast recipe.
+pub const FAST_OPS: usize = 8;
+/// `GOTEL_FAST_DATA`: data bytes of a fast recipe's record.
+pub const FAST_DATA: u32 = 304;
 /// `GOTEL_MAX_TESTS`: tests of a `when` in the kernel.
 pub const MAX_TESTS: usize = 8;
 /// `GOTEL_MAX_WHEN`: steps of its postfix program.
@@ -176,6 +183,9 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_COUNT,
         RECIPE_EVERY_PROCESS,
         RECIPE_TRACK,
+        RECIPE_FAST,
+        FAST_OPS,
+        FAST_DATA,
         MAX_TESTS,
         MAX_WHEN,
         TEST_STR,
@@ -293,6 +303,35 @@ pub struct RawRecipe {
     pub when: [u8; MAX_WHEN],
     /// The tests.
     pub tests: [RawTest; MAX_TESTS],
+}
+
+impl RawRecipe {
+    /// Whether the BPF program may build this recipe's records on its fast
+    /// path (`GOTEL_RECIPE_FAST`): at most [`FAST_OPS`] direct ops, scalars
+    /// and at most one string, no `when`, and at most [`FAST_DATA`] bytes of
+    /// data whatever the values. The record is the same either way.
+    pub fn fast(&self) -> bool {
+        let n = self.n_ops as usize;
+        if self.n_when != 0 || n > FAST_OPS {
+            return false;
+        }
+        let (mut bytes, mut strings) = (0u32, 0);
+        for op in &self.ops[..n] {
+            if op.indirect != 0 || op.flags != 0 || op.a.kind == LOC_ELEM || op.b.kind == LOC_ELEM {
+                return false;
+            }
+            match op.kind {
+                OP_SCALAR => bytes += 8,
+                OP_STRING => {
+                    strings += 1;
+                    bytes +=
+                        size_of::<RawStrHead>() as u32 + u32::from(op.max_len).next_multiple_of(8);
+                }
+                _ => return false,
+            }
+        }
+        strings <= 1 && bytes <= FAST_DATA
+    }
 }
 
 /// `struct gotel_test`: one test of `when` on a resolved op.
@@ -772,3 +811,6 @@ const _: () = assert!(size_of::<RawSeqHead>() == 16);
 const _: () = assert!(size_of::<RawElemHead>() == 8);
 const _: () = assert!(size_of::<RawSpanCtx>() == 40);
 const _: () = assert!(size_of::<RawCtxType>() == 40);
+
+#[cfg(test)]
+mod tests;
