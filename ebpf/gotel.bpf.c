@@ -595,6 +595,11 @@ static __always_inline int span_at(struct ctx_walk *w,
 		return 0;
 	if (bpf_probe_read_user(val, sizeof(val), (void *)(w->data + t->val)))
 		goto fault;
+	/* ContextWithSpan(ctx, nil): no span, as the SDK reads it. */
+	if (!val[0]) {
+		o->status = GOTEL_SPAN_NONE;
+		return 1;
+	}
 	const struct gotel_ctx_type *st = ctx_type(w->rc, val[0]);
 	if (!st || st->kind != GOTEL_CTX_SPAN) {
 		o->status = GOTEL_SPAN_OTHER;

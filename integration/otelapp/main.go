@@ -42,12 +42,20 @@ func score(n int) int {
 	return n*n + 1
 }
 
+// audit takes the same context as lookup, its caller: gotel's span for it must be
+// the child of gotel's span for lookup (the same app span: the tree stays nested).
+//
+//go:noinline
+func audit(ctx context.Context, n int) int {
+	return n + 1
+}
+
 // lookup is the probed function that takes a context.Context: gotel's span for it
 // must be the child of the app's span that ctx carries.
 //
 //go:noinline
 func lookup(ctx context.Context, n int) int {
-	return score(n) + 1
+	return score(n) + audit(ctx, n) - n
 }
 
 func ids(ctx context.Context) string {
@@ -66,6 +74,10 @@ func handleWork(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s value=%d\n", ids(ctx), v)
 }
 
+// handleNested is probed through its *http.Request (r.ctx: the server span); the
+// lookup under it carries a newer app span, app.child, which is its parent.
+//
+//go:noinline
 func handleNested(w http.ResponseWriter, r *http.Request) {
 	ctx, span := otel.Tracer("otelapp").Start(r.Context(), "app.child")
 	v := lookup(ctx, number(r))

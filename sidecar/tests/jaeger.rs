@@ -80,10 +80,11 @@ impl Pipeline {
     }
 
     /// Stops the collector as a rollout does (SIGTERM), then, after `down`,
-    /// starts it again on the same ports. The caller waits past the batch
-    /// timeout first: the contrib file exporter (v0.161.0) panics when the
-    /// batch processor flushes into it during shutdown (a nil file writer),
-    /// which loses that last batch after the collector acknowledged it.
+    /// starts it again on the same ports. The caller waits until the file
+    /// holds what the collector took first: the contrib file exporter
+    /// (v0.161.0) panics when the batch processor flushes into it during
+    /// shutdown (a nil file writer), which loses that last batch after the
+    /// collector acknowledged it.
     fn restart_collector(&mut self, down: Duration) {
         self.collector.signal(libc::SIGTERM);
         let _ = self.collector.child.wait();
@@ -308,9 +309,9 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
     };
     let pid = app.pid();
     let config = format!(
-        "probes:\n  - function: main.lookup\n    target: {{ pid: {pid} }}\n  - function: main.score\n    target: {{ pid: {pid} }}\noutputs: [otlp, jsonl]\notlp:\n  endpoint: {gotel_endpoint}\n  protocol: {protocol}\n  batch_timeout_ms: 100\n"
+        "probes:\n  - function: main.lookup\n    target: {{ pid: {pid} }}\n  - function: main.score\n    target: {{ pid: {pid} }}\n  - function: main.audit\n    target: {{ pid: {pid} }}\n  - function: main.handleNested\n    target: {{ pid: {pid} }}\n    args: [r.Method]\noutputs: [otlp, jsonl]\notlp:\n  endpoint: {gotel_endpoint}\n  protocol: {protocol}\n  batch_timeout_ms: 100\n"
     );
-    let gotel = Gotel::run(&config, 2);
+    let gotel = Gotel::run(&config, 4);
 
     // Concurrent requests: each goroutine's call must find its own span.
     let answers: Vec<Answer> = std::thread::scope(|s| {
@@ -324,23 +325,29 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let (calls, logs) = gotel.stop();
-    assert_eq!(calls.len(), 24, "calls: {calls:#?}\n{}", logs.join("\n"));
+    // lookup, score and audit per request, and handleNested per nested one.
+    assert_eq!(calls.len(), 42, "calls: {calls:#?}\n{}", logs.join("\n"));
     assert_eq!(common::stopped(&logs, "export_failed_spans"), 0);
 
     let collected = pipe.log_records();
     for a in &answers {
-        // The server span, gotel's lookup (child of the app's span the
-        // context carried), and gotel's score (child of gotel's lookup);
-        // nested requests also hold the app's own child span.
-        let want = if a.path == "nested" { 4 } else { 3 };
+        // The server span; gotel's lookup, the child of the app span the
+        // context carried; gotel's score and audit under gotel's lookup
+        // (audit's context carries that same app span). Nested requests
+        // also hold the app's own child span and gotel's handleNested,
+        // joined through its *http.Request under the server span.
+        let want = if a.path == "nested" { 6 } else { 4 };
         let trace = pipe.trace(&a.trace, want);
         let spans = trace["spans"].as_array().unwrap();
         assert_eq!(spans.len(), want, "{a:?}: {trace:#}");
         let lookup = span_of(&trace, "main.lookup", Some(a.n));
-        let score = span_of(&trace, "main.score", None);
+        let lookup_id = lookup["spanID"].as_str().unwrap();
         assert_eq!(parent(lookup), a.span, "{a:?}: {trace:#}");
-        assert_eq!(parent(score), lookup["spanID"].as_str().unwrap());
-        assert_eq!(tag(score, "go.arg.n"), Some(Value::from(a.n)));
+        for inner in ["main.score", "main.audit"] {
+            let s = span_of(&trace, inner, Some(a.n));
+            assert_eq!(parent(s), lookup_id, "{inner} of {a:?}: {trace:#}");
+        }
+        let score = span_of(&trace, "main.score", Some(a.n));
         assert_eq!(tag(score, "go.ret.r0"), Some(Value::from(a.n * a.n + 1)));
         assert_eq!(tag(lookup, "go.ret.r0"), Some(Value::from(a.n * a.n + 2)));
         // otelhttp's server span (named after the route or the handler,
@@ -353,6 +360,9 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
                 assert_eq!(child["spanID"].as_str(), Some(a.span.as_str()));
                 assert_eq!(server["spanID"].as_str(), Some(id.as_str()));
                 assert_eq!(parent(child), *id);
+                let handler = span_of(&trace, "main.handleNested", None);
+                assert_eq!(parent(handler), *id, "{a:?}: {trace:#}");
+                assert_eq!(tag(handler, "go.arg.r.Method"), Some(Value::from("GET")));
             }
             None => assert_eq!(server["spanID"].as_str(), Some(a.span.as_str())),
         }
@@ -410,17 +420,27 @@ fn collector_restart_mid_run_loses_nothing_uncounted() {
         pipe.grpc
     );
     let gotel = Gotel::run(&config, 1);
+    let exe = bin.file_name().unwrap().to_str().unwrap().to_string();
     let round = |from: u32| {
         for n in from..from + 20 {
             ask(&addr, "work", n);
         }
-        // Past a batch timeout: the round's calls are on their way.
-        std::thread::sleep(Duration::from_millis(300));
+    };
+    // Before each stop, the collector's file holds what it took so far (a
+    // few seconds at most): its file exporter loses a batch flushed into it
+    // during shutdown (see restart_collector), which is not gotel's loss.
+    let settle = |pipe: &Pipeline, want: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pipe.spans_of(&exe).len() < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     };
     round(0);
+    settle(&pipe, 20);
     // Down across a whole round, then back.
     pipe.restart_collector(Duration::from_secs(2));
     round(100);
+    settle(&pipe, 40);
     pipe.restart_collector(Duration::ZERO);
     round(200);
     let (_, logs) = gotel.stop();
@@ -430,8 +450,8 @@ fn collector_restart_mid_run_loses_nothing_uncounted() {
     let lost = count("export_failed_spans") + count("export_queue_dropped");
     assert_eq!(exported + lost, 60, "{}", logs.join("\n"));
     // What gotel counts exported, the collector wrote, each once.
-    let exe = bin.file_name().unwrap().to_str().unwrap();
-    let spans = pipe.spans_of(exe);
+    settle(&pipe, 60);
+    let spans = pipe.spans_of(&exe);
     let mut ids: Vec<&str> = spans
         .iter()
         .map(|s| s["spanId"].as_str().unwrap())

@@ -8,6 +8,12 @@ use crate::recipe::{
 
 use super::{type_name, wire, Names};
 
+/// Span types of the OpenTelemetry API that stand for "no span".
+const NO_OP_SPANS: &[&str] = &[
+    "go.opentelemetry.io/otel/trace.noopSpan",
+    "go.opentelemetry.io/otel/trace/noop.Span",
+];
+
 /// What following a call's context found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppSpan {
@@ -58,6 +64,9 @@ pub fn app_span(
             "{reads} passes through {}, a context type gotel cannot follow",
             ty()
         )),
+        // The API's no-op spans (no SDK installed, or a no-op provider):
+        // no parent, as the SDK reads them.
+        SPAN_OTHER if NO_OP_SPANS.contains(&ty().trim_start_matches('*')) => AppSpan::None,
         SPAN_OTHER => AppSpan::Unreadable(format!(
             "{reads} holds a span of type {}, which has no trace.SpanContext field",
             ty()

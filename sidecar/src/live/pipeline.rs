@@ -431,6 +431,7 @@ impl Pipeline {
     /// Forgets the counters of probes not in `keep` (removed from the config).
     pub fn retain_probe_counts(&mut self, keep: &std::collections::HashSet<ProbeKey>) {
         self.per_probe.retain(|k, _| keep.contains(k));
+        self.join_warned.retain(|k| keep.contains(k));
     }
 
     /// Counters from pairing entries with returns.
@@ -618,20 +619,11 @@ impl Pipeline {
     /// other than the one the enclosing call hangs under was started
     /// between the two: it is the nearer parent.
     fn new_trace(&self, key: &CallKey, app: Option<AppSpan>) -> TraceIds {
-        let enclosing = self.correlator.enclosing(key).map(|o| &o.trace);
-        match (app, enclosing) {
-            (Some(AppSpan::Found { span_id, .. }), Some(p)) if p.joined == Some(span_id) => {
-                TraceIds::child_of(p)
-            }
-            (
-                Some(AppSpan::Found {
-                    trace_id, span_id, ..
-                }),
-                _,
-            ) => TraceIds::under_app(trace_id, span_id),
-            (_, Some(p)) => TraceIds::child_of(p),
-            (_, None) => TraceIds::root(),
-        }
+        let enclosing = self
+            .correlator
+            .enclosing(key)
+            .map(|o| (&o.trace, o.filtered));
+        trace_ids(app.as_ref(), enclosing)
     }
 
     /// Warns once per probe version that its calls' spans could not join
@@ -685,6 +677,35 @@ impl Pipeline {
             trace: open.trace,
             origin: open.meta.origin.clone(),
         }
+    }
+}
+
+/// Ids for a call whose context carried `app` and whose innermost open
+/// probed caller is `enclosing` (its ids, and whether `when` filtered it:
+/// a filtered call is never exported, so it parents no joined call).
+///
+/// - Under its enclosing call when that call hangs under the same app span
+///   (nested probed calls keep their tree);
+/// - else under the app span: one started between the two is the nearer
+///   parent; an unsampled one is not joined (the app exports none of its
+///   trace, so the call's span would point at a parent that never arrives);
+/// - else under its enclosing call, else the root of a new trace.
+pub(super) fn trace_ids(app: Option<&AppSpan>, enclosing: Option<(&TraceIds, bool)>) -> TraceIds {
+    let joinable = match app {
+        Some(AppSpan::Found {
+            trace_id,
+            span_id,
+            flags,
+        }) if flags & 1 != 0 => Some((*trace_id, *span_id)),
+        _ => None,
+    };
+    match (joinable, enclosing) {
+        (Some((_, span_id)), Some((p, false))) if p.joined == Some(span_id) => {
+            TraceIds::child_of(p)
+        }
+        (Some((trace_id, span_id)), _) => TraceIds::under_app(trace_id, span_id),
+        (None, Some((p, _))) => TraceIds::child_of(p),
+        (None, None) => TraceIds::root(),
     }
 }
 

@@ -596,3 +596,40 @@ fn both_versions_of_an_edited_probe_report_each_call_once() {
     run(&mut p, &[record(4, SITE_RETURN, 3, 64, 200, 30)]);
     assert_eq!(p.correlate_stats().unmatched_returns, 1);
 }
+
+/// Which parent a call's span gets, from the app span its context carried
+/// and its innermost open probed caller.
+#[test]
+fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
+    let (s1, s2) = ([1; 8], [2; 8]);
+    let found = |span_id, flags| AppSpan::Found {
+        trace_id: [9; 16],
+        span_id,
+        flags,
+    };
+    // No enclosing call: under the app span, in the app's trace.
+    let outer = trace_ids(Some(&found(s1, 1)), None);
+    assert_eq!(outer.trace_id, [9; 16]);
+    assert_eq!(outer.parent_span_id, Some(s1));
+    assert_eq!(outer.joined, Some(s1));
+    // The same app span as the enclosing call: under the enclosing call.
+    let nested = trace_ids(Some(&found(s1, 1)), Some((&outer, false)));
+    assert_eq!(nested.parent_span_id, Some(outer.span_id));
+    assert_eq!((nested.trace_id, nested.joined), ([9; 16], Some(s1)));
+    // A newer app span (started between the two): under it.
+    let newer = trace_ids(Some(&found(s2, 1)), Some((&outer, false)));
+    assert_eq!(newer.parent_span_id, Some(s2));
+    // The enclosing call was filtered (never exported): under the app span.
+    let past_filtered = trace_ids(Some(&found(s1, 1)), Some((&outer, true)));
+    assert_eq!(past_filtered.parent_span_id, Some(s1));
+    // No app span: under the enclosing call, else a new trace.
+    let plain = trace_ids(Some(&AppSpan::None), Some((&outer, false)));
+    assert_eq!(plain.parent_span_id, Some(outer.span_id));
+    assert_eq!(plain.joined, Some(s1));
+    let root = trace_ids(None, None);
+    assert_eq!((root.parent_span_id, root.joined), (None, None));
+    // An unsampled app span is not joined: the app exports none of it.
+    let unsampled = trace_ids(Some(&found(s1, 0)), None);
+    assert_eq!((unsampled.parent_span_id, unsampled.joined), (None, None));
+    assert_ne!(unsampled.trace_id, [9; 16]);
+}

@@ -29,6 +29,8 @@ const SPAN_CONTEXT: &str = "go.opentelemetry.io/otel/trace.SpanContext";
 /// Names the SDK gives a span's own SpanContext field
 /// (`sdk/trace.recordingSpan`, `trace.nonRecordingSpan`).
 const OWN_SPAN_CONTEXT: &[&str] = &["spanContext", "sc"];
+/// The request type whose `ctx` a handler's context is.
+const HTTP_REQUEST: &str = "net/http.Request";
 /// The interface every link of the chain is.
 const CONTEXT: &str = "context.Context";
 /// Entries one binary may install: the context package has ~10 types, a
@@ -42,10 +44,12 @@ pub(super) const SPAN_CTX_BYTES: u32 =
 /// Whether the binary has the OpenTelemetry Go SDK's span key at all:
 /// without it no context can hold an SDK span.
 pub fn has_sdk(bin: &BinaryInfo) -> bool {
-    bin.dwarf
-        .runtime_types
-        .values()
-        .any(|(name, _)| name.as_str() == SPAN_KEY_TYPE)
+    bin.types_base.is_some()
+        && bin
+            .dwarf
+            .runtime_types
+            .values()
+            .any(|(name, _)| name.as_str() == SPAN_KEY_TYPE)
 }
 
 /// The `ctx_types` entries of `bin`: (link-time `_type` address, how to
@@ -175,9 +179,10 @@ fn context_field(types: &TypeTable, fields: &[crate::golang::types::Field]) -> O
 }
 
 /// Where a call's context is: the first argument that is a
-/// `context.Context`, else the first that points to a struct holding one
-/// (`*http.Request`'s `ctx`). Returns the op and what it reads, as the
-/// outputs name it (`ctx`, `r.ctx`).
+/// `context.Context`, else the first `*net/http.Request`'s `ctx`. Not any
+/// struct holding a context: a receiver's long-lived `ctx` field (a
+/// worker's, a server's) is not the call's. Returns the op and what it
+/// reads, as the outputs name it (`ctx`, `r.ctx`).
 pub(super) fn context_op(
     types: &TypeTable,
     args: &[(&str, TypeId, &[Part])],
@@ -195,6 +200,9 @@ pub(super) fn context_op(
             let Kind::Pointer { elem: Some(e) } = types.get(*ty).kind else {
                 return None;
             };
+            if types.get(e).name != HTTP_REQUEST {
+                return None;
+            }
             let [p] = parts else { return None };
             let field = struct_fields(types, e)?
                 .iter()

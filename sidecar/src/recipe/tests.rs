@@ -51,6 +51,9 @@ fn fast_path_takes_direct_scalars_and_one_string_that_fit() {
     assert!(!recipe(&[dynop]).fast());
     assert!(!recipe(&[op(OP_STRINGS, 16)]).fast());
     assert!(!recipe(&[op(OP_ELEMS, 3)]).fast());
+    // The context walk reads {itab, data} as a string op reads {data,
+    // len}, but is never a plain copy.
+    assert!(!recipe(&[op(OP_SPAN_CTX, 0)]).fast());
     let mut when = recipe(&[i]);
     when.n_when = 1;
     assert!(!when.fast());
