@@ -693,6 +693,110 @@ static __always_inline __u32 emit_span_ctx(struct capture *c,
 	return RES_OK;
 }
 
+/* State of one scan of a small http.Header for `Traceparent`. */
+struct tp_scan {
+	__u64 base;  /* the group (swiss) or bucket */
+	__u64 ctrl;  /* its control word or tophash bytes */
+	__u64 value; /* the found value's {data, len} */
+	__u64 len;
+	__u32 swiss;
+	__u32 found;
+};
+
+/* One slot of the group or bucket: a full slot keyed `Traceparent`. */
+static long tp_slot(__u32 j, struct tp_scan *t)
+{
+	if (j >= 8)
+		return 1;
+	__u64 byte = (t->ctrl >> (8 * j)) & 0xff;
+	__u64 key_at, elem_at;
+	if (t->swiss) {
+		/* ctrlEmpty 0x80, ctrlDeleted 0xfe: full slots have the high bit
+		 * clear. group { ctrl; slots [8]{ key string; elem []string } } */
+		if (byte & 0x80)
+			return 0;
+		key_at = t->base + 8 + 40 * (__u64)j;
+		elem_at = key_at + 16;
+	} else {
+		/* tophash: emptyRest 0, emptyOne 1, evacuated 2-4; full from 5.
+		 * bucket { tophash [8]; keys [8]string; elems [8][]string } */
+		if (byte < 5)
+			return 0;
+		key_at = t->base + 8 + 16 * (__u64)j;
+		elem_at = t->base + 8 + 8 * 16 + 24 * (__u64)j;
+	}
+	__u64 key[2], word[2] = {}, elem[3];
+	if (bpf_probe_read_user(key, sizeof(key), (void *)key_at) || key[1] != 11)
+		return 0;
+	if (bpf_probe_read_user(word, 11, (void *)key[0]))
+		return 0;
+	/* "Traceparent": "Tracepar" and "ent" as little-endian words. */
+	if (word[0] != 0x7261706563617254ULL || word[1] != 0x746e65ULL)
+		return 0;
+	if (bpf_probe_read_user(elem, sizeof(elem), (void *)elem_at) || !elem[1])
+		return 1;
+	/* The first value's {data, len}. */
+	if (bpf_probe_read_user(key, sizeof(key), (void *)elem[0]))
+		return 1;
+	t->value = key[0];
+	t->len = key[1];
+	t->found = 1;
+	return 1;
+}
+
+/*
+ * GOTEL_OP_TRACEPARENT: a gotel_str_head and the first `Traceparent` value
+ * of the small map r resolved to (its pointer in a).
+ */
+static __noinline __u32 emit_traceparent(const struct gotel_op *op,
+					      struct capture *c,
+					      const struct resolved *r,
+					      __u32 *cursor)
+{
+	__u32 off = *cursor;
+	if (off > GOTEL_MAX_DATA - sizeof(struct gotel_str_head)) {
+		c->s->ev.flags |= GOTEL_EV_DATA_FULL;
+		return RES_FAULT;
+	}
+	__u8 *dst = &c->s->data[off];
+	struct tp_scan t = { .swiss = op->size == GOTEL_MAP_SWISS };
+	__u64 m = r->a, large = 0, w[2] = {};
+	__u32 fault = 0;
+	if (r->status != RES_OK || !m) {
+		/* A nil *Request (or map): no header. */
+	} else if (t.swiss) {
+		/* dirLen 0: the one group dirPtr points at (nil: empty). */
+		if (bpf_probe_read_user(&w[0], 8, (void *)(m + op->hops[0])) ||
+		    bpf_probe_read_user(&w[1], 8, (void *)(m + op->hops[1])))
+			fault = 1;
+		else if (w[1])
+			large = 1;
+		else
+			t.base = w[0];
+	} else {
+		/* B 0 and no old buckets: the one bucket. */
+		__u8 b = 0;
+		if (bpf_probe_read_user(&b, 1, (void *)(m + op->hops[0])) ||
+		    bpf_probe_read_user(&w[0], 8, (void *)(m + op->hops[1])) ||
+		    bpf_probe_read_user(&w[1], 8, (void *)(m + op->hops[2])))
+			fault = 1;
+		else if (b || w[1])
+			large = 1;
+		else
+			t.base = w[0];
+	}
+	if (t.base && !bpf_probe_read_user(&t.ctrl, 8, (void *)t.base))
+		bpf_loop(8, tp_slot, &t, 0);
+	__u64 want = t.len < op->max_len ? t.len : op->max_len;
+	if (!t.found)
+		want = 0;
+	__u64 len = large ? GOTEL_TP_LARGE : (t.found ? t.len : 0);
+	*cursor = put_bytes(dst, off, len, want, t.value, &fault);
+	if (r->status != RES_OK)
+		return r->status;
+	return fault ? RES_FAULT : RES_OK;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -736,8 +840,9 @@ static long emit_op(__u32 i, struct capture *c)
 		sh->_pad = 0;
 		return (ev->flags & GOTEL_EV_DATA_FULL) ? 1 : 0;
 	}
-	__u32 status = op->kind == GOTEL_OP_SPAN_CTX ? emit_span_ctx(c, r, &c->off)
-						     : emit_value(op, r, s, &c->off);
+	__u32 status = op->kind == GOTEL_OP_SPAN_CTX	  ? emit_span_ctx(c, r, &c->off)
+		       : op->kind == GOTEL_OP_TRACEPARENT ? emit_traceparent(op, c, r, &c->off)
+							  : emit_value(op, r, s, &c->off);
 	if (status == RES_NIL)
 		ev->nil_mask |= 1U << i;
 	else if (status != RES_OK)

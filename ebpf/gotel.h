@@ -105,6 +105,18 @@ enum gotel_op_kind {
 	 * (6 is the planner's own OP_GROUP, never sent.)
 	 */
 	GOTEL_OP_SPAN_CTX = 7,
+	/*
+	 * An http.Header (map[string][]string), found like an indirect
+	 * GOTEL_OP_SCALAR's map pointer: the first value of its `Traceparent`
+	 * key, scanned for in a small map only (Go >= 1.24: `dirLen` 0, one
+	 * group; older: `B` 0 and no old buckets, one bucket). `size` says
+	 * which (GOTEL_MAP_SWISS, GOTEL_MAP_BUCKETS); no chase (n_hops 0), so
+	 * `hops` holds the map header's offsets from DWARF: dirPtr, dirLen, or
+	 * B, buckets, oldbuckets. Emits a gotel_str_head (len 0: no such
+	 * header; GOTEL_TP_LARGE: a larger map, not scanned), then at most
+	 * `max_len` bytes of the value.
+	 */
+	GOTEL_OP_TRACEPARENT = 8,
 	/* (GOTEL_OP_ELEMS with indirect = GOTEL_ADDR_ONLY: `max_len` elements
 	 * from the op's address, no header: a map's group or bucket; len is
 	 * max_len. One kind, not two: each kind test doubles the verifier's
@@ -364,6 +376,12 @@ struct gotel_ctx_type {
 	__u32 _pad2;
 	__u64 key_value;
 };
+
+/* GOTEL_OP_TRACEPARENT's map implementations (gotel_op.size). */
+#define GOTEL_MAP_SWISS 1
+#define GOTEL_MAP_BUCKETS 2
+/* GOTEL_OP_TRACEPARENT's gotel_str_head.len for a map too large to scan. */
+#define GOTEL_TP_LARGE 0xffffffff
 
 /* How a walk ended (gotel_span_ctx.status). */
 enum gotel_span_status {

@@ -393,6 +393,9 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                     if let Some((_, reads)) = &plan.entry.span {
                         println!("  trace: joins the application's OpenTelemetry span that `{reads}` carries");
                     }
+                    if let Some((_, reads)) = &plan.entry.traceparent {
+                        println!("  trace: joins the W3C trace context in `{reads}` (a request with at most 8 headers)");
+                    }
                     for w in &plan.warnings {
                         println!("  warning: {w}");
                     }

@@ -218,6 +218,20 @@ struct Answer {
     server: Option<String>,
 }
 
+/// A GET of `path` with extra request headers; the whole response.
+fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
 fn ask(addr: &str, path: &'static str, n: u32) -> Answer {
     let response = http_get(addr, &format!("/{path}?n={n}"));
     let body = response.split_once("\r\n\r\n").unwrap().1;
@@ -309,9 +323,9 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
     };
     let pid = app.pid();
     let config = format!(
-        "probes:\n  - function: main.lookup\n    target: {{ pid: {pid} }}\n  - function: main.score\n    target: {{ pid: {pid} }}\n  - function: main.audit\n    target: {{ pid: {pid} }}\n  - function: main.handleNested\n    target: {{ pid: {pid} }}\n    args: [r.Method]\noutputs: [otlp, jsonl]\notlp:\n  endpoint: {gotel_endpoint}\n  protocol: {protocol}\n  batch_timeout_ms: 100\n"
+        "probes:\n  - function: main.lookup\n    target: {{ pid: {pid} }}\n  - function: main.score\n    target: {{ pid: {pid} }}\n  - function: main.audit\n    target: {{ pid: {pid} }}\n  - function: main.handleNested\n    target: {{ pid: {pid} }}\n    args: [r.Method]\n  - function: main.handlePlain\n    target: {{ pid: {pid} }}\n    args: [r.Method]\noutputs: [otlp, jsonl]\notlp:\n  endpoint: {gotel_endpoint}\n  protocol: {protocol}\n  batch_timeout_ms: 100\n"
     );
-    let gotel = Gotel::run(&config, 4);
+    let gotel = Gotel::run(&config, 5);
 
     // Concurrent requests: each goroutine's call must find its own span.
     let answers: Vec<Answer> = std::thread::scope(|s| {
@@ -324,9 +338,43 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // An uninstrumented handler with an incoming W3C trace context, and
+    // one without.
+    let remote = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{}-{}-01", remote.0, remote.1);
+    let plain = http_get_with(&addr, "/plain?n=7", &[("traceparent", &traceparent)]);
+    assert!(plain.contains(&traceparent), "{plain}");
+    http_get_with(&addr, "/plain?n=8", &[]);
     let (calls, logs) = gotel.stop();
-    // lookup, score and audit per request, and handleNested per nested one.
-    assert_eq!(calls.len(), 42, "calls: {calls:#?}\n{}", logs.join("\n"));
+    // lookup, score and audit per request, handleNested per nested one,
+    // handlePlain and its score twice.
+    assert_eq!(calls.len(), 46, "calls: {calls:#?}\n{}", logs.join("\n"));
+    let plain_call = |n: u64| {
+        calls
+            .iter()
+            .find(|c| {
+                c["probe"] == "main.handlePlain" && c["trace_id"] != Value::Null && {
+                    let score = calls.iter().find(|s| {
+                        s["probe"] == "main.score"
+                            && s["args"]["n"] == n
+                            && s["parent_span_id"] == c["span_id"]
+                    });
+                    score.is_some()
+                }
+            })
+            .unwrap_or_else(|| panic!("handlePlain(n={n}) in {calls:#?}"))
+    };
+    let joined = plain_call(7);
+    assert_eq!(joined["trace_id"].as_str(), Some(remote.0));
+    assert_eq!(joined["parent_span_id"].as_str(), Some(remote.1));
+    let alone = plain_call(8);
+    assert_ne!(alone["trace_id"].as_str(), Some(remote.0));
+    assert_eq!(alone["parent_span_id"], Value::Null);
+    // In Jaeger: gotel's span in the caller's trace (whose own spans live
+    // wherever the caller sent them).
+    let trace = pipe.trace(remote.0, 2);
+    let handler = span_of(&trace, "main.handlePlain", None);
+    assert_eq!(parent(handler), remote.1);
     assert_eq!(common::stopped(&logs, "export_failed_spans"), 0);
 
     let collected = pipe.log_records();

@@ -144,6 +144,7 @@ pub fn site(ops: &[RawOp], values: Vec<(&str, Shape)>) -> SitePlan {
     recipe.ops[..ops.len()].copy_from_slice(ops);
     SitePlan {
         span: None,
+        traceparent: None,
         recipe,
         values: values
             .into_iter()

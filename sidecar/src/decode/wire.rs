@@ -15,7 +15,7 @@ use super::Names;
 use crate::plan::TypePlan;
 use crate::recipe::{
     RawDynBlock, RawElemHead, RawOp, RawSeqHead, RawStrHead, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS,
-    OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_SPAN_CTX, OP_STRING, OP_STRINGS,
+    OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_SPAN_CTX, OP_STRING, OP_STRINGS, OP_TRACEPARENT,
 };
 
 /// `OP_SCALAR`: one little-endian word.
@@ -276,7 +276,7 @@ fn capture<'a>(
                 _ => Capture::Strings { len, items },
             }
         }
-        OP_STRING | OP_BYTES | OP_SPAN_CTX => {
+        OP_STRING | OP_BYTES | OP_SPAN_CTX | OP_TRACEPARENT => {
             let (head, bytes) = bytes_at(data, off)?;
             match bytes {
                 _ if nil && !fault => Capture::Nil,

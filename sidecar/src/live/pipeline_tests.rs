@@ -23,6 +23,7 @@ fn scalar_site(site: u8, name: &str) -> SitePlan {
     SitePlan {
         recipe,
         span: None,
+        traceparent: None,
         values: vec![Value {
             name: name.into(),
             ty: "int64".into(),

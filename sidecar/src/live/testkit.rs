@@ -62,6 +62,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
         },
         values: Vec::new(),
         span: None,
+        traceparent: None,
     };
     Arc::new(Attachment {
         id,

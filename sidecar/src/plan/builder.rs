@@ -45,6 +45,8 @@ pub(super) struct Builder<'t> {
     pub(super) entry_args: usize,
     /// The `OP_SPAN_CTX` op and what it reads.
     pub(super) span: Option<(usize, String)>,
+    /// The `OP_TRACEPARENT` op and what it reads.
+    pub(super) traceparent: Option<(usize, String)>,
     /// Ops and bytes each value took, in order.
     pub(super) costs: Vec<(u32, u32)>,
     /// (ops, bytes) used when the previous value was recorded.
@@ -99,6 +101,7 @@ impl<'t> Builder<'t> {
             pending_groups: Vec::new(),
             entry_args: 0,
             span: None,
+            traceparent: None,
             costs: Vec::new(),
             mark: (0, 0),
             crowded: false,
@@ -125,15 +128,13 @@ impl<'t> Builder<'t> {
         emit::append(&mut self.recipe, op)
     }
 
-    /// Plans the op that follows the call's context to the application's
-    /// span, before any value: it is not a value, and the values' costs
-    /// do not include it.
-    pub(super) fn push_span(&mut self, op: RawOp, reads: String) {
-        let bytes = super::span_ctx::SPAN_CTX_BYTES;
-        if let Some(i) = self.push(op, bytes, Priority::Value) {
-            self.span = Some((i, reads));
-            self.mark = (u32::from(self.recipe.n_ops), self.budget.bytes());
-        }
+    /// Plans an op that finds the application's trace context (the walk of
+    /// a context, or an incoming `traceparent`), before any value: it is
+    /// not a value, and the values' costs do not include it.
+    pub(super) fn push_join(&mut self, op: RawOp, bytes: u32) -> Option<usize> {
+        let i = self.push(op, bytes, Priority::Value)?;
+        self.mark = (u32::from(self.recipe.n_ops), self.budget.bytes());
+        Some(i)
     }
 
     /// The shape of a value that did not fit; the user is told unless it
@@ -196,6 +197,7 @@ impl<'t> Builder<'t> {
             recipe: self.recipe,
             values: self.values,
             span: self.span,
+            traceparent: self.traceparent,
         }
     }
 

@@ -202,6 +202,9 @@ pub struct SitePlan {
     /// The op following the call's `context.Context` to the application's
     /// span (`OP_SPAN_CTX`), and what it reads (`ctx`, `r.ctx`).
     pub span: Option<(usize, String)>,
+    /// The op reading an incoming W3C `traceparent` header
+    /// (`OP_TRACEPARENT`), used when the context holds no span.
+    pub traceparent: Option<(usize, String)>,
 }
 
 /// A compiled probe for one function of one binary.

@@ -198,7 +198,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         args_suspect: args_suspect.as_deref(),
         unknown,
         instant,
-        join: spec.joins_traces() && !bin.symbols_only && super::span_ctx::has_sdk(bin),
+        join: spec.joins_traces() && !bin.symbols_only,
+        sdk: super::span_ctx::has_sdk(bin),
     };
     let entry = ctx.build(SITE_ENTRY);
     let ret = ctx.build(SITE_RETURN);
@@ -317,9 +318,18 @@ pub(super) struct SiteCtx<'a> {
     pub(super) unknown: Option<&'a Incomplete>,
     /// The entry is the only site: it captures the results too.
     pub(super) instant: bool,
-    /// Follow the call's context to the application's span.
+    /// Join the application's traces (`join_traces`).
     pub(super) join: bool,
+    /// The binary has the OpenTelemetry SDK: follow context arguments.
+    pub(super) sdk: bool,
 }
+
+/// The join ops of an entry: the context walk's and the `traceparent`
+/// scan's, each with what it reads.
+type JoinOps = (
+    Option<(crate::recipe::RawOp, String)>,
+    Option<(crate::recipe::RawOp, String)>,
+);
 
 impl<'a> SiteCtx<'a> {
     /// Plans the entry or return site. The speculative reads that decode
@@ -351,11 +361,12 @@ impl<'a> SiteCtx<'a> {
         full
     }
 
-    /// The op following the call's context to the application's span, if
-    /// the probe joins traces and an argument carries a context.
-    fn context_op(&self) -> Option<(crate::recipe::RawOp, String)> {
+    /// The ops finding the application's trace context, if the probe joins
+    /// traces: the walk of a context argument (binaries with the SDK), and
+    /// the `traceparent` header of an `*http.Request` argument.
+    fn join_ops(&self) -> JoinOps {
         let (true, None, Ok(a)) = (self.join, self.args_suspect, self.assignment) else {
-            return None;
+            return (None, None);
         };
         let args: Vec<_> = self
             .args
@@ -363,7 +374,12 @@ impl<'a> SiteCtx<'a> {
             .zip(&a.args)
             .filter_map(|(p, parts)| Some((&*p.name, p.ty?, parts.as_slice())))
             .collect();
-        super::span_ctx::context_op(self.types, &args)
+        let span = match self.sdk {
+            true => super::span_ctx::context_op(self.types, &args),
+            false => None,
+        };
+        let tp = super::span_ctx::traceparent_op(self.types, &self.layout, &args);
+        (span, tp)
     }
 
     /// The types of the values a site plans, in order (None: a field path,
@@ -415,8 +431,14 @@ impl<'a> SiteCtx<'a> {
             b.push_value(whole_list(u.reason()), later);
             b.entry_args = b.values.len();
         } else if site == SITE_ENTRY {
-            if let Some((op, reads)) = self.context_op() {
-                b.push_span(op, reads);
+            let (span, traceparent) = self.join_ops();
+            if let Some((op, reads)) = span {
+                let bytes = super::span_ctx::SPAN_CTX_BYTES;
+                b.span = b.push_join(op, bytes).map(|i| (i, reads));
+            }
+            if let Some((op, reads)) = traceparent {
+                let bytes = super::span_ctx::TRACEPARENT_BYTES;
+                b.traceparent = b.push_join(op, bytes).map(|i| (i, reads));
             }
             for (i, p) in self.args.iter().enumerate() {
                 if p.is_dictionary() {

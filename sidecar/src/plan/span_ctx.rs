@@ -13,8 +13,10 @@
 use crate::golang::abi::Part;
 use crate::golang::types::{Kind, TypeId, TypeTable};
 use crate::golang::BinaryInfo;
+use crate::golang::RuntimeLayout;
 use crate::recipe::{
-    RawCtxType, RawOp, CTX_PARENT, CTX_ROOT, CTX_SPAN, CTX_SPAN_KEY, CTX_VALUE, OP_SPAN_CTX,
+    RawCtxType, RawOp, CTX_PARENT, CTX_ROOT, CTX_SPAN, CTX_SPAN_KEY, CTX_VALUE, MAP_BUCKETS,
+    MAP_SWISS, OP_SPAN_CTX, OP_TRACEPARENT,
 };
 
 use super::emit::{self, Access};
@@ -36,6 +38,14 @@ const CONTEXT: &str = "context.Context";
 /// Entries one binary may install: the context package has ~10 types, a
 /// program a handful of span types.
 const PER_BINARY: usize = 64;
+
+/// Bytes of a `traceparent` value copied: version 00 is 55.
+const TRACEPARENT_MAX: u16 = 64;
+/// Bytes `OP_TRACEPARENT` takes of a record: its head and the value.
+pub(super) const TRACEPARENT_BYTES: u32 = emit::STR_HEAD + TRACEPARENT_MAX as u32;
+/// The type of `http.Request.Header`: a `map[string][]string`, the layout
+/// the BPF program's scan assumes.
+const HTTP_HEADER: &str = "net/http.Header";
 
 /// Bytes `OP_SPAN_CTX` takes of a record: its head and a `gotel_span_ctx`.
 pub(super) const SPAN_CTX_BYTES: u32 =
@@ -211,5 +221,41 @@ pub(super) fn context_op(
             let op = emit::op(OP_SPAN_CTX, 0, 0, at, None);
             Some((op, format!("{name}.{}", field.name)))
         })
+    })
+}
+
+/// The op reading the `traceparent` header of the first `*net/http.Request`
+/// argument (an uninstrumented app's incoming W3C trace context): its
+/// `Header` map, scanned in the kernel when small; only that one value is
+/// copied, never the other headers. Returns the op and what it reads.
+pub(super) fn traceparent_op(
+    types: &TypeTable,
+    layout: &RuntimeLayout,
+    args: &[(&str, TypeId, &[Part])],
+) -> Option<(RawOp, String)> {
+    let (kind, offsets) = match (layout.swiss, layout.hmap) {
+        (Some((dir_ptr, dir_len)), _) => (MAP_SWISS, vec![dir_ptr, dir_len]),
+        (None, Some((b, buckets, old))) => (MAP_BUCKETS, vec![b, buckets, old]),
+        _ => return None,
+    };
+    args.iter().find_map(|(name, ty, parts)| {
+        let Kind::Pointer { elem: Some(e) } = types.get(*ty).kind else {
+            return None;
+        };
+        if types.get(e).name != HTTP_REQUEST {
+            return None;
+        }
+        let [p] = parts else { return None };
+        let header = struct_fields(types, e)?
+            .iter()
+            .find(|f| f.name == "Header" && types.get(f.ty).name == HTTP_HEADER)?;
+        let at = Access::Direct(p.loc).follow_to(i64::try_from(header.offset).ok()?)?;
+        let mut op = emit::op(OP_TRACEPARENT, kind, TRACEPARENT_MAX, at, None);
+        // No chase: `hops` holds the map header's offsets.
+        op.n_hops = 0;
+        for (h, o) in op.hops.iter_mut().zip(&offsets) {
+            *h = i32::try_from(*o).ok()?;
+        }
+        Some((op, format!("{name}.Header[\"Traceparent\"]")))
     })
 }

@@ -172,6 +172,7 @@ fn plan_site(
         unknown: None,
         instant: false,
         join: false,
+        sdk: false,
     };
     adjust(&mut ctx);
     let b = ctx.build(site);

@@ -35,6 +35,7 @@ fn plan_unknown(t: &Types, unknown: &Incomplete, site: u8, args: &[(&str, TypeId
         unknown: Some(unknown),
         instant: false,
         join: false,
+        sdk: false,
     };
     let b = ctx.build(site);
     let warnings = b.warnings.clone();

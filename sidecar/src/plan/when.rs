@@ -216,6 +216,7 @@ mod tests {
         let scalar = |op, kind, size| Shape::Scalar { op, kind, size };
         SitePlan {
             span: None,
+            traceparent: None,
             recipe: RawRecipe::default(),
             values: vec![
                 v("a", scalar(0, ScalarKind::Int, 4)),

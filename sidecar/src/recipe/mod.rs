@@ -220,6 +220,10 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         SPAN_OTHER,
         SPAN_DEEP,
         SPAN_FAULT,
+        OP_TRACEPARENT,
+        MAP_SWISS,
+        MAP_BUCKETS,
+        TP_LARGE,
     ]
 }
 

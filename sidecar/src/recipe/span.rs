@@ -7,6 +7,15 @@ use super::StructLayout;
 
 /// `GOTEL_OP_SPAN_CTX`: walk a `context.Context` to the innermost span.
 pub const OP_SPAN_CTX: u8 = 7;
+/// `GOTEL_OP_TRACEPARENT`: the first `Traceparent` value of a small
+/// `http.Header`.
+pub const OP_TRACEPARENT: u8 = 8;
+/// `GOTEL_MAP_SWISS`: swiss-table maps (Go ≥ 1.24), in `RawOp::size`.
+pub const MAP_SWISS: u8 = 1;
+/// `GOTEL_MAP_BUCKETS`: bucket maps (Go < 1.24).
+pub const MAP_BUCKETS: u8 = 2;
+/// `GOTEL_TP_LARGE`: the header map was too large to scan (the head's len).
+pub const TP_LARGE: u64 = 0xffff_ffff;
 /// Contexts one walk looks at (`GOTEL_MAX_CTX_HOPS`).
 pub const MAX_CTX_HOPS: u32 = 16;
 /// Entries of `ctx_types` (`GOTEL_MAX_CTX_TYPES`), all binaries.
