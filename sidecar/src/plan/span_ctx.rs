@@ -206,22 +206,31 @@ pub(super) fn context_op(
         Some((op, name.to_string()))
     });
     direct.or_else(|| {
-        args.iter().find_map(|(name, ty, parts)| {
-            let Kind::Pointer { elem: Some(e) } = types.get(*ty).kind else {
-                return None;
-            };
-            if types.get(e).name != HTTP_REQUEST {
-                return None;
-            }
-            let [p] = parts else { return None };
-            let field = struct_fields(types, e)?
-                .iter()
-                .find(|f| types.get(f.ty).name == CONTEXT)?;
-            let at = Access::Direct(p.loc).follow_to(i64::try_from(field.offset).ok()?)?;
-            let op = emit::op(OP_SPAN_CTX, 0, 0, at, None);
-            Some((op, format!("{name}.{}", field.name)))
-        })
+        let (name, at, field) = request_field(types, args, |f| types.get(f.ty).name == CONTEXT)?;
+        let op = emit::op(OP_SPAN_CTX, 0, 0, at, None);
+        Some((op, format!("{name}.{}", field.name)))
     })
+}
+
+/// The first `*net/http.Request` argument's field that `pick` chooses:
+/// the argument's name, where the field is, and the field.
+fn request_field<'t>(
+    types: &'t TypeTable,
+    args: &[(&str, TypeId, &[Part])],
+    pick: impl Fn(&crate::golang::types::Field) -> bool,
+) -> Option<(String, Access, &'t crate::golang::types::Field)> {
+    let (name, e, p) = args.iter().find_map(|(name, ty, parts)| {
+        let Kind::Pointer { elem: Some(e) } = types.get(*ty).kind else {
+            return None;
+        };
+        match (types.get(e).name == HTTP_REQUEST, parts) {
+            (true, [p]) => Some((name.to_string(), e, p)),
+            _ => None,
+        }
+    })?;
+    let field = struct_fields(types, e)?.iter().find(|f| pick(f))?;
+    let at = Access::Direct(p.loc).follow_to(i64::try_from(field.offset).ok()?)?;
+    Some((name, at, field))
 }
 
 /// The op reading the `traceparent` header of the first `*net/http.Request`
@@ -238,24 +247,14 @@ pub(super) fn traceparent_op(
         (None, Some((b, buckets, old))) => (MAP_BUCKETS, vec![b, buckets, old]),
         _ => return None,
     };
-    args.iter().find_map(|(name, ty, parts)| {
-        let Kind::Pointer { elem: Some(e) } = types.get(*ty).kind else {
-            return None;
-        };
-        if types.get(e).name != HTTP_REQUEST {
-            return None;
-        }
-        let [p] = parts else { return None };
-        let header = struct_fields(types, e)?
-            .iter()
-            .find(|f| f.name == "Header" && types.get(f.ty).name == HTTP_HEADER)?;
-        let at = Access::Direct(p.loc).follow_to(i64::try_from(header.offset).ok()?)?;
-        let mut op = emit::op(OP_TRACEPARENT, kind, TRACEPARENT_MAX, at, None);
-        // No chase: `hops` holds the map header's offsets.
-        op.n_hops = 0;
-        for (h, o) in op.hops.iter_mut().zip(&offsets) {
-            *h = i32::try_from(*o).ok()?;
-        }
-        Some((op, format!("{name}.Header[\"Traceparent\"]")))
-    })
+    let (name, at, _) = request_field(types, args, |f| {
+        f.name == "Header" && types.get(f.ty).name == HTTP_HEADER
+    })?;
+    let mut op = emit::op(OP_TRACEPARENT, kind, TRACEPARENT_MAX, at, None);
+    // No chase: `hops` holds the map header's offsets.
+    op.n_hops = 0;
+    for (h, o) in op.hops.iter_mut().zip(&offsets) {
+        *h = i32::try_from(*o).ok()?;
+    }
+    Some((op, format!("{name}.Header[\"Traceparent\"]")))
 }
