@@ -509,3 +509,69 @@ fn collector_restart_mid_run_loses_nothing_uncounted() {
     assert_eq!(ids.len() as u64, exported, "{} spans written", spans.len());
     assert_eq!(spans.len() as u64, exported);
 }
+
+/// The walkthrough through the real pipeline: the demo app (no SDK) and
+/// gotel → the collector → Jaeger. computeE's span in Jaeger has its
+/// argument, a duration, handleE's span as parent and the demo's resource;
+/// the collector's file holds the log records with the same ids; and with
+/// `join_traces: false` nothing changes for an app with nothing to join.
+#[test]
+fn demo_compute_e_through_the_collector_into_jaeger() {
+    let tc = toolchains().pop().unwrap();
+    let pipe = Pipeline::start();
+    let app = Target::demo(&tc, "jaeger", &[]);
+    let (addr, pid) = (app.addr(), app.pid());
+    let config = format!(
+        "probes:\n  - function: main.computeE\n    target: {{ pid: {pid} }}\n  - function: main.handleE\n    args: [r.URL.RawQuery]\n    target: {{ pid: {pid} }}\n    join_traces: false\noutputs: [otlp, jsonl]\notlp:\n  endpoint: http://127.0.0.1:{}\n  protocol: grpc\n  batch_timeout_ms: 100\n",
+        pipe.grpc
+    );
+    let gotel = Gotel::run(&config, 2);
+    let body = http_get(&addr, "/e?iters=200");
+    assert!(body.contains("e = 2.7182818"), "{body}");
+    let (calls, _) = gotel.stop();
+    let line = |probe: &str| {
+        calls
+            .iter()
+            .find(|c| c["probe"] == probe)
+            .unwrap_or_else(|| panic!("{probe} in {calls:#?}"))
+    };
+    let (handle, compute) = (line("main.handleE"), line("main.computeE"));
+    let trace_id = handle["trace_id"].as_str().unwrap();
+    let trace = pipe.trace(trace_id, 2);
+    let handle_span = span_of(&trace, "main.handleE", None);
+    let compute_span = span_of(&trace, "main.computeE", None);
+    assert_eq!(handle_span["spanID"], handle["span_id"]);
+    assert_eq!(compute_span["spanID"], compute["span_id"]);
+    assert_eq!(parent(compute_span), handle["span_id"].as_str().unwrap());
+    assert!(handle_span["references"].as_array().unwrap().is_empty());
+    assert_eq!(
+        tag(compute_span, "go.arg.iterations"),
+        Some(Value::from(200))
+    );
+    assert_eq!(
+        tag(handle_span, "go.arg.r.URL.RawQuery"),
+        Some(Value::from("iters=200"))
+    );
+    // Jaeger keeps microseconds: the call's duration, to the microsecond.
+    let micros = compute_span["duration"].as_u64().unwrap();
+    let nanos = compute["duration_ns"].as_u64().unwrap();
+    assert!(
+        micros > 0 && (micros * 1000).abs_diff(nanos) < 2000,
+        "{micros} µs, {nanos} ns"
+    );
+    assert_eq!(service(&trace, compute_span), "demo-jaeger");
+    let process = &trace["processes"][compute_span["processID"].as_str().unwrap()];
+    let pid_tag = process["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "process.pid")
+        .map(|t| t["value"].clone());
+    assert_eq!(pid_tag, Some(Value::from(pid)));
+    let records = pipe.log_records();
+    for (c, span) in [(handle, handle_span), (compute, compute_span)] {
+        let record = &records[span["spanID"].as_str().unwrap()];
+        assert_eq!(record["traceId"].as_str(), Some(trace_id));
+        assert_eq!(record["spanId"], c["span_id"]);
+    }
+}

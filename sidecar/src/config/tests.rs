@@ -195,3 +195,21 @@ fn the_readme_config_example_parses() {
         std::time::Duration::from_secs(30)
     );
 }
+
+#[test]
+fn join_traces_defaults_to_on_and_resolves_per_probe() {
+    let probe = |extra: &str| format!("  - function: main.f\n    target: {{ exe: app }}\n{extra}");
+    let cfg = super::from_yaml(&format!("probes:\n{}", probe(""))).unwrap();
+    assert_eq!(cfg.probes[0].join_traces, Some(true));
+    assert!(cfg.probes[0].joins_traces());
+    let off = format!(
+        "defaults:\n  join_traces: false\nprobes:\n{}{}",
+        probe(""),
+        probe("    join_traces: true\n")
+    );
+    let cfg = super::from_yaml(&off).unwrap();
+    assert!(!cfg.probes[0].joins_traces());
+    assert!(cfg.probes[1].joins_traces());
+    // Part of the probe's identity: editing it re-plans the probe.
+    assert_ne!(cfg.probes[0], cfg.probes[1]);
+}
