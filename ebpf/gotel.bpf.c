@@ -184,6 +184,8 @@ struct scratch {
 	/* The call's key in `kept` (limited probes), and its decision. */
 	struct gotel_kept_key kept_key;
 	__u8 keep;
+	/* The context walk found the app's span: no traceparent scan. */
+	__u8 span_found;
 };
 
 struct {
@@ -686,6 +688,7 @@ static __always_inline __u32 emit_span_ctx(struct capture *c,
 	o->status = GOTEL_SPAN_DEEP;
 	struct ctx_walk w = { .rc = c->rc, .out = o, .itab = r->a, .data = r->b };
 	bpf_loop(GOTEL_MAX_CTX_HOPS, ctx_hop, &w, 0);
+	c->s->span_found = o->status == GOTEL_SPAN_FOUND;
 	h->len = sizeof(*o);
 	h->copied = sizeof(*o);
 	h->fault = 0;
@@ -762,8 +765,9 @@ static __noinline __u32 emit_traceparent(const struct gotel_op *op,
 	struct tp_scan t = { .swiss = op->size == GOTEL_MAP_SWISS };
 	__u64 m = r->a, large = 0, w[2] = {};
 	__u32 fault = 0;
-	if (r->status != RES_OK || !m) {
-		/* A nil *Request (or map): no header. */
+	if (r->status != RES_OK || !m || c->s->span_found) {
+		/* A nil *Request (or map): no header. Or the context's span
+		 * already joins the call: the scan would be wasted reads. */
 	} else if (t.swiss) {
 		/* dirLen 0: the one group dirPtr points at (nil: empty). */
 		if (bpf_probe_read_user(&w[0], 8, (void *)(m + op->hops[0])) ||
@@ -1236,6 +1240,7 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
 
 	s->n_dyn = 0;
 	s->n_blocks = 0;
+	s->span_found = 0;
 	if (rc->n_ops)
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
 	if (first && rc->n_when) {

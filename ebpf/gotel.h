@@ -113,8 +113,9 @@ enum gotel_op_kind {
 	 * which (GOTEL_MAP_SWISS, GOTEL_MAP_BUCKETS); no chase (n_hops 0), so
 	 * `hops` holds the map header's offsets from DWARF: dirPtr, dirLen, or
 	 * B, buckets, oldbuckets. Emits a gotel_str_head (len 0: no such
-	 * header; GOTEL_TP_LARGE: a larger map, not scanned), then at most
-	 * `max_len` bytes of the value.
+	 * header, or not looked for because a GOTEL_OP_SPAN_CTX before it
+	 * found a span; GOTEL_TP_LARGE: a larger map, not scanned), then at
+	 * most `max_len` bytes of the value.
 	 */
 	GOTEL_OP_TRACEPARENT = 8,
 	/* (GOTEL_OP_ELEMS with indirect = GOTEL_ADDR_ONLY: `max_len` elements

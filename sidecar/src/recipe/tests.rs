@@ -54,6 +54,7 @@ fn fast_path_takes_direct_scalars_and_one_string_that_fit() {
     // The context walk reads {itab, data} as a string op reads {data,
     // len}, but is never a plain copy.
     assert!(!recipe(&[op(OP_SPAN_CTX, 0)]).fast());
+    assert!(!recipe(&[op(OP_TRACEPARENT, 64)]).fast());
     let mut when = recipe(&[i]);
     when.n_when = 1;
     assert!(!when.fast());
