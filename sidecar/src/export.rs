@@ -83,6 +83,8 @@ pub struct TraceIds {
     /// parent, or its enclosing call's): a nested call whose context
     /// carries that same span stays below its enclosing call.
     pub joined: Option<[u8; 8]>,
+    /// The parent is another process's span (an incoming `traceparent`).
+    pub remote_parent: bool,
 }
 
 impl TraceIds {
@@ -93,6 +95,7 @@ impl TraceIds {
             span_id: nonzero(),
             parent_span_id: None,
             joined: None,
+            remote_parent: false,
         }
     }
 
@@ -103,16 +106,19 @@ impl TraceIds {
             span_id: nonzero(),
             parent_span_id: Some(parent.span_id),
             joined: parent.joined,
+            remote_parent: false,
         }
     }
 
-    /// A span in the application's trace, below its span `span_id`.
-    pub fn under_app(trace_id: [u8; 16], span_id: [u8; 8]) -> Self {
+    /// A span in the application's trace, below its span `span_id`
+    /// (`remote`: another process's).
+    pub fn under_app(trace_id: [u8; 16], span_id: [u8; 8], remote: bool) -> Self {
         TraceIds {
             trace_id,
             span_id: nonzero(),
             parent_span_id: Some(span_id),
             joined: Some(span_id),
+            remote_parent: remote,
         }
     }
 }
@@ -377,6 +383,7 @@ mod tests {
                 span_id: [1, 2, 3, 4, 5, 6, 7, 8],
                 parent_span_id: Some([0xff; 8]),
                 joined: None,
+                remote_parent: false,
             },
             origin: Arc::default(),
         };

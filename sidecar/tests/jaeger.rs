@@ -364,6 +364,11 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
             })
             .unwrap_or_else(|| panic!("handlePlain(n={n}) in {calls:#?}"))
     };
+    let joined_lookup_id = calls
+        .iter()
+        .find(|c| c["probe"] == "main.lookup")
+        .map(|c| c["span_id"].clone())
+        .unwrap();
     let joined = plain_call(7);
     assert_eq!(joined["trace_id"].as_str(), Some(remote.0));
     assert_eq!(joined["parent_span_id"].as_str(), Some(remote.1));
@@ -375,6 +380,19 @@ fn joins((tc, modfile): &Variant, protocol: &str) {
     let trace = pipe.trace(remote.0, 2);
     let handler = span_of(&trace, "main.handlePlain", None);
     assert_eq!(parent(handler), remote.1);
+    // Its OTLP flags say the parent is remote (sampled | has-is-remote |
+    // is-remote); a span joined through a context, local (no is-remote).
+    let exe = bin.file_name().unwrap().to_str().unwrap();
+    let written = pipe.spans_of(exe);
+    let flags = |id: &Value| {
+        written
+            .iter()
+            .find(|s| s["spanId"] == *id)
+            .map(|s| s["flags"].as_u64())
+            .unwrap_or_else(|| panic!("span {id} not written"))
+    };
+    assert_eq!(flags(&handler["spanID"]), Some(0x301));
+    assert_eq!(flags(&joined_lookup_id), Some(0x101));
     assert_eq!(common::stopped(&logs, "export_failed_spans"), 0);
 
     let collected = pipe.log_records();

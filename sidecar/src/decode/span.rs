@@ -25,6 +25,8 @@ pub enum AppSpan {
         span_id: [u8; 8],
         /// W3C trace flags (bit 0: sampled).
         flags: u8,
+        /// It is another process's span (an incoming `traceparent`).
+        remote: bool,
     },
     /// The context holds no span (or is nil): a trace of gotel's own.
     None,
@@ -81,6 +83,7 @@ fn walk(capture: &wire::Capture<'_>, reads: &str, names: &dyn Names) -> AppSpan 
             trace_id: s.trace_id,
             span_id: s.span_id,
             flags: s.flags,
+            remote: false,
         },
         // An invalid span context (all zero) is no parent, as in the SDK.
         SPAN_FOUND | SPAN_NONE => AppSpan::None,
@@ -148,6 +151,7 @@ pub(super) fn parse_traceparent(v: &[u8]) -> Option<AppSpan> {
         trace_id,
         span_id,
         flags,
+        remote: true,
     })
 }
 
@@ -162,6 +166,7 @@ mod tests {
             trace_id,
             span_id,
             flags,
+            remote: true,
         }) = found
         else {
             panic!("{found:?}");

@@ -696,14 +696,15 @@ pub(super) fn trace_ids(app: Option<&AppSpan>, enclosing: Option<(&TraceIds, boo
             trace_id,
             span_id,
             flags,
-        }) if flags & 1 != 0 => Some((*trace_id, *span_id)),
+            remote,
+        }) if flags & 1 != 0 => Some((*trace_id, *span_id, *remote)),
         _ => None,
     };
     match (joinable, enclosing) {
-        (Some((_, span_id)), Some((p, false))) if p.joined == Some(span_id) => {
+        (Some((_, span_id, _)), Some((p, false))) if p.joined == Some(span_id) => {
             TraceIds::child_of(p)
         }
-        (Some((trace_id, span_id)), _) => TraceIds::under_app(trace_id, span_id),
+        (Some((trace_id, span_id, remote)), _) => TraceIds::under_app(trace_id, span_id, remote),
         (None, Some((p, _))) => TraceIds::child_of(p),
         (None, None) => TraceIds::root(),
     }

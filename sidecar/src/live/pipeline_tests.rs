@@ -607,6 +607,7 @@ fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
         trace_id: [9; 16],
         span_id,
         flags,
+        remote: false,
     };
     // No enclosing call: under the app span, in the app's trace.
     let outer = trace_ids(Some(&found(s1, 1)), None);

@@ -26,8 +26,10 @@ use crate::export::Call;
 
 /// W3C trace flags: sampled. Every call is recorded.
 const SAMPLED: u32 = 1;
-/// Span flags bit: whether the parent is remote is known (it is not).
+/// Span flags bit: whether the parent is remote is known.
 const HAS_IS_REMOTE: u32 = 0x100;
+/// Span flags bit: the parent is remote (an incoming `traceparent`).
+const IS_REMOTE: u32 = 0x200;
 
 // Field numbers of opentelemetry/proto: collector/{logs,trace}/v1 (the
 // requests), logs/v1/logs.proto and trace/v1/trace.proto.
@@ -295,7 +297,12 @@ fn span(call: &Call, attrs: &Attributes, out: &mut Vec<u8>) {
         }
         int32::encode(span::STATUS_CODE, &code, out);
     }
-    fixed32::encode(span::FLAGS, &(SAMPLED | HAS_IS_REMOTE), out);
+    let remote = if call.trace.remote_parent {
+        IS_REMOTE
+    } else {
+        0
+    };
+    fixed32::encode(span::FLAGS, &(SAMPLED | HAS_IS_REMOTE | remote), out);
 }
 
 #[cfg(test)]

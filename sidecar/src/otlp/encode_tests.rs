@@ -166,9 +166,15 @@ fn calls() -> Vec<Call> {
         trace: TraceIds::child_of(&base.trace),
         ..base.clone()
     };
+    // Joined under another process's span (an incoming traceparent).
+    let remote = Call {
+        trace: TraceIds::under_app([7; 16], [8; 8], true),
+        ..base.clone()
+    };
     vec![
         base.clone(),
         values,
+        remote,
         Call {
             error: Some("boom".into()),
             origin: b.clone(),

@@ -21,8 +21,10 @@ use crate::export::{Call, Origin};
 
 /// W3C trace flags: sampled. Every call is recorded.
 const SAMPLED: u32 = 1;
-/// Span flags bit: whether the parent is remote is known (it is not).
+/// Span flags bit: whether the parent is remote is known.
 const HAS_IS_REMOTE: u32 = 0x100;
+/// Span flags bit: the parent is remote (an incoming `traceparent`).
+const IS_REMOTE: u32 = 0x200;
 
 fn kv(key: impl Into<String>, v: any_value::Value) -> KeyValue {
     KeyValue {
@@ -244,7 +246,13 @@ pub fn span(call: &Call, attributes: Vec<KeyValue>) -> Span {
             .parent_span_id
             .map(|p| p.to_vec())
             .unwrap_or_default(),
-        flags: SAMPLED | HAS_IS_REMOTE,
+        flags: SAMPLED
+            | HAS_IS_REMOTE
+            | if call.trace.remote_parent {
+                IS_REMOTE
+            } else {
+                0
+            },
         name: call.probe.clone(),
         kind: span::SpanKind::Internal as i32,
         start_time_unix_nano: call.start_time_unix_nano,
