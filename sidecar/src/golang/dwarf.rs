@@ -148,8 +148,9 @@ fn read(
     let range_owners = c
         .funcs
         .iter()
-        .chain(c.abstract_funcs.iter().map(|(_, f)| f))
-        .filter_map(|f| incomplete::range_owner(f.name.as_deref()?))
+        .map(|f| f.name())
+        .chain(c.abstract_funcs.iter().map(|f| f.name()))
+        .filter_map(|name| incomplete::range_owner(&name?))
         .collect();
     let Collected {
         types,
@@ -169,8 +170,8 @@ fn read(
     // Which abstract functions have an out-of-line copy, by index.
     let mut by_abstract = vec![false; abstract_funcs.len()];
     let abstract_func = |o: DebugInfoOffset| {
-        let i = abstract_funcs.search(&o.0, |(o, _)| o.0)?;
-        Some((i, &abstract_funcs.get(i).1))
+        let i = abstract_funcs.search(o)?;
+        Some((i, abstract_funcs.get(i)))
     };
     let abstract_param = |o| abstract_params.get(o);
     // Each function's raw records are freed (a chunk at a time) once it
@@ -186,10 +187,9 @@ fn read(
             };
             let origin = f.origin.and_then(abstract_func);
             let Some(name) = f
-                .name
-                .as_deref()
-                .or_else(|| origin.and_then(|(_, o)| o.name.as_deref()))
-                .map(str::to_string)
+                .name()
+                .or_else(|| origin.and_then(|(_, o)| o.name()))
+                .map(std::borrow::Cow::into_owned)
             else {
                 break 'one;
             };
@@ -199,15 +199,14 @@ fn read(
             if f.asm {
                 asm.insert(low);
             }
-            let own = params.of(i, f);
+            let own = params.of(i, &f.params);
             let raw_params: Vec<RawParam> = match origin {
-                Some((a, o)) if abstract_params.of(a, o).next().is_some() => {
-                    let abstract_params: Vec<RawParam> =
-                        abstract_params.of(a, o).cloned().collect();
-                    let own: Vec<RawParam> = own.cloned().collect();
+                Some((a, o)) if abstract_params.of(a, &o.params).next().is_some() => {
+                    let abstract_params: Vec<RawParam> = abstract_params.of(a, &o.params).collect();
+                    let own: Vec<RawParam> = own.collect();
                     out_of_line_params(&abstract_params, &own, &abstract_param)
                 }
-                _ => own.map(|p| merge_param(p, &abstract_param)).collect(),
+                _ => own.map(|p| merge_param(&p, &abstract_param)).collect(),
             };
             let mut params: Vec<Param> = raw_params
                 .iter()
@@ -246,11 +245,11 @@ fn read(
     functions.dedup_by(|a, b| a.name == b.name && a.low_pc == b.low_pc);
 
     let mut inlined_only = HashMap::new();
-    for (a, (_, f)) in abstract_funcs.iter().enumerate() {
+    for (a, f) in abstract_funcs.iter().enumerate() {
         if by_abstract[a] {
             continue;
         }
-        if let Some(name) = &f.name {
+        if let Some(name) = f.name() {
             inlined_only.insert(name.to_string(), f.inlined as usize);
         }
     }
@@ -292,14 +291,11 @@ type Unchecked = (
 /// `_` ones, a generic's `.dict`) stand alone. The copy may omit unused
 /// parameters the abstract list has: each goes right after the abstract
 /// parameter before it, keeping the ABI's order.
-fn out_of_line_params<'a, 'c>(
+fn out_of_line_params<'a>(
     abstract_params: &[RawParam<'a>],
     own: &[RawParam<'a>],
-    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
-) -> Vec<RawParam<'a>>
-where
-    'a: 'c,
-{
+    all: &impl Fn(DebugInfoOffset) -> Option<RawParam<'a>>,
+) -> Vec<RawParam<'a>> {
     let same = |q: &RawParam, a: &RawParam| {
         q.name.is_some() && q.name == a.name && q.is_result == a.is_result
     };
@@ -324,13 +320,10 @@ where
     params
 }
 
-fn merge_param<'a, 'c>(
+fn merge_param<'a>(
     p: &RawParam<'a>,
-    all: &impl Fn(DebugInfoOffset) -> Option<&'c RawParam<'a>>,
-) -> RawParam<'a>
-where
-    'a: 'c,
-{
+    all: &impl Fn(DebugInfoOffset) -> Option<RawParam<'a>>,
+) -> RawParam<'a> {
     let Some(o) = p.origin.and_then(all) else {
         return p.clone();
     };
@@ -577,14 +570,14 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o).cloned())),
             pairs(&[("gp", false), ("~p1", false), ("~r0", true)])
         );
         // ServeHTTP(_ ResponseWriter, r *Request): the blank comes first.
         let abs = [param("r", false, None)];
         let copy = [own("~p0", false), linked("r", false, 16, &mut all)];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o).cloned())),
             pairs(&[("~p0", false), ("r", false)])
         );
         // f(x int) (_ int, err error): the unnamed result before the named one.
@@ -595,7 +588,7 @@ mod tests {
             linked("err", true, 32, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o).cloned())),
             pairs(&[("x", false), ("~r0", true), ("err", true)])
         );
         // A generic's dictionary stays where the copy has it.
@@ -606,7 +599,7 @@ mod tests {
             linked("b", false, 48, &mut all),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o).cloned())),
             pairs(&[(".dict", false), ("a", false), ("b", false)])
         );
         // An unused parameter the copy omits goes back after its predecessor.
@@ -621,7 +614,7 @@ mod tests {
             own("~r0", true),
         ];
         assert_eq!(
-            names(out_of_line_params(&abs, &copy, &|o| all.get(&o))),
+            names(out_of_line_params(&abs, &copy, &|o| all.get(&o).cloned())),
             pairs(&[("a", false), ("unused", false), ("c", false), ("~r0", true)])
         );
     }

@@ -35,19 +35,72 @@ pub(super) struct RawParam<'a> {
     pub(super) origin: Option<DebugInfoOffset>,
 }
 
+/// A function with code. Its name is the section's bytes, made a string
+/// when it is read (see [`Packed`]).
 #[derive(Debug, Default)]
 pub(super) struct RawFunc<'a> {
-    pub(super) name: Option<Name<'a>>,
+    name: Option<&'a [u8]>,
     pub(super) low_pc: Option<u64>,
     pub(super) high_pc: Option<u64>,
     pub(super) origin: Option<DebugInfoOffset>,
     /// Where its parameters are in [`Params`]: between the first and one
     /// past the last (those of this function, see [`Params::of`]).
-    params: std::ops::Range<u32>,
+    pub(super) params: std::ops::Range<u32>,
     /// Declared in a `.s` file: assembly, whose parameters DWARF omits.
     pub(super) asm: bool,
-    /// Abstract functions: how many call sites inline it.
+}
+
+impl<'a> RawFunc<'a> {
+    pub(super) fn name(&self) -> Option<Name<'a>> {
+        self.name.map(String::from_utf8_lossy)
+    }
+}
+
+/// An abstract (inlinable) function: it has no code, so no addresses,
+/// origin or assembly flag; 32 bytes where a [`RawFunc`] and its offset
+/// took 96, for thousands of them kept until the end of [`collect`]'s caller.
+#[derive(Debug)]
+pub(super) struct AbstractFunc<'a> {
+    name: Option<&'a [u8]>,
+    /// Its DIE's offset, in 32 bits (see [`offset`]).
+    off: u32,
+    /// How many call sites inline it.
     pub(super) inlined: u32,
+    /// As [`RawFunc::params`], in the abstract parameters.
+    pub(super) params: std::ops::Range<u32>,
+}
+
+impl<'a> AbstractFunc<'a> {
+    pub(super) fn name(&self) -> Option<Name<'a>> {
+        self.name.map(String::from_utf8_lossy)
+    }
+}
+
+/// Abstract functions in offset order (as DIEs come).
+#[derive(Debug, Default)]
+pub(super) struct AbstractFuncs<'a>(Chunked<AbstractFunc<'a>>);
+
+impl<'a> AbstractFuncs<'a> {
+    /// The index of the abstract function whose DIE is at `off`.
+    pub(super) fn search(&self, off: DebugInfoOffset) -> Option<usize> {
+        self.0.search(&off.0, |f| f.off as usize)
+    }
+
+    pub(super) fn get(&self, i: usize) -> &AbstractFunc<'a> {
+        self.0.get(i)
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut AbstractFunc<'a> {
+        self.0.get_mut(i)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &AbstractFunc<'a>> {
+        self.0.iter()
+    }
 }
 
 /// Every parameter of a kind of function, in DIE order, each with its
@@ -55,30 +108,88 @@ pub(super) struct RawFunc<'a> {
 /// per function (most have two or three parameters, and each vector
 /// cost an allocation and its slack).
 #[derive(Debug, Default)]
-pub(super) struct Params<'a>(Chunked<(DebugInfoOffset, u32, RawParam<'a>)>);
+pub(super) struct Params<'a>(Chunked<Packed<'a>>);
+
+/// A [`RawParam`] as [`Params`] keeps it, 40 bytes instead of 80: they
+/// are most of the collected records. Offsets in 32 bits (a DWARF32
+/// `.debug_info` is under 4 GiB; [`offset`] refuses any other), the
+/// name as the section's bytes, made a string when it is read.
+#[derive(Debug)]
+pub(super) struct Packed<'a> {
+    name: Option<&'a [u8]>,
+    off: u32,
+    owner: u32,
+    /// [`NONE`] when there is none.
+    ty: u32,
+    origin: u32,
+    is_result: bool,
+}
+
+/// An absent offset in a [`Packed`]: [`offset`] never gives it.
+const NONE: u32 = u32::MAX;
+
+/// `o` in 32 bits, or an error when it does not fit.
+fn offset(o: DebugInfoOffset) -> gimli::Result<u32> {
+    u32::try_from(o.0)
+        .ok()
+        .filter(|&o| o != NONE)
+        .ok_or(gimli::Error::OffsetOutOfBounds)
+}
+
+fn unpack(o: u32) -> Option<DebugInfoOffset> {
+    (o != NONE).then_some(DebugInfoOffset(o as usize))
+}
+
+impl<'a> Packed<'a> {
+    fn raw(&self) -> RawParam<'a> {
+        RawParam {
+            name: self.name.map(String::from_utf8_lossy),
+            ty: unpack(self.ty),
+            is_result: self.is_result,
+            origin: unpack(self.origin),
+        }
+    }
+}
 
 impl<'a> Params<'a> {
-    fn push(&mut self, off: DebugInfoOffset, owner: (usize, &mut RawFunc<'a>), p: RawParam<'a>) {
-        let (index, f) = owner;
+    /// Adds the parameter at `off` named `name` (the section's bytes) to
+    /// its function `owner`; `p`'s own name is not read.
+    fn push(
+        &mut self,
+        off: DebugInfoOffset,
+        owner: (usize, &mut std::ops::Range<u32>),
+        name: Option<&'a [u8]>,
+        p: &RawParam<'_>,
+    ) -> gimli::Result<()> {
+        let (index, params) = owner;
         let at = self.0.len() as u32;
-        if f.params.is_empty() {
-            f.params = at..at;
+        if params.start == params.end {
+            *params = at..at;
         }
-        f.params.end = at + 1;
-        self.0.push((off, index as u32, p));
+        params.end = at + 1;
+        self.0.push(Packed {
+            name,
+            off: offset(off)?,
+            owner: index as u32,
+            ty: p.ty.map_or(Ok(NONE), offset)?,
+            origin: p.origin.map_or(Ok(NONE), offset)?,
+            is_result: p.is_result,
+        });
+        Ok(())
     }
 
-    /// The parameters of function `index` (`f`), in order. They follow
-    /// one another unless a function nests in another (Go's never do).
+    /// The parameters of function `index` (whose `params` are `range`),
+    /// in order. They follow one another unless a function nests in
+    /// another (Go's never do).
     pub(super) fn of<'s>(
         &'s self,
         index: usize,
-        f: &RawFunc<'a>,
-    ) -> impl Iterator<Item = &'s RawParam<'a>> + Clone {
-        (f.params.start as usize..f.params.end as usize)
+        range: &std::ops::Range<u32>,
+    ) -> impl Iterator<Item = RawParam<'a>> + Clone + 's {
+        (range.start as usize..range.end as usize)
             .map(|i| self.0.get(i))
-            .filter(move |(_, owner, _)| *owner as usize == index)
-            .map(|(_, _, p)| p)
+            .filter(move |p| p.owner as usize == index)
+            .map(Packed::raw)
     }
 
     /// For each function of `funcs`, the first parameter the functions
@@ -102,9 +213,9 @@ impl<'a> Params<'a> {
     }
 
     /// The parameter whose DIE is at `off`; DIEs come in offset order.
-    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<&RawParam<'a>> {
-        let i = self.0.search(&off.0, |(o, _, _)| o.0)?;
-        Some(&self.0.get(i).2)
+    pub(super) fn get(&self, off: DebugInfoOffset) -> Option<RawParam<'a>> {
+        let i = self.0.search(&off.0, |p| p.off as usize)?;
+        Some(self.0.get(i).raw())
     }
 }
 
@@ -118,7 +229,7 @@ pub(super) struct Collected<'a> {
     /// their parameters: only an abstract function's parameters are ever
     /// an origin (keeping the others, inlined calls' arguments, cost most
     /// of the peak).
-    pub(super) abstract_funcs: Chunked<(DebugInfoOffset, RawFunc<'a>)>,
+    pub(super) abstract_funcs: AbstractFuncs<'a>,
     pub(super) abstract_params: Params<'a>,
     /// Inlined call sites by origin, for origins other than the abstract
     /// functions (which count their own: a map entry per function cost
@@ -139,7 +250,7 @@ pub(super) fn collect<'a>(
         types: Types::new(dwarf),
         funcs: Chunked::default(),
         params: Params::default(),
-        abstract_funcs: Chunked::default(),
+        abstract_funcs: AbstractFuncs::default(),
         abstract_params: Params::default(),
         inline_counts: HashMap::new(),
         producer: None,
@@ -175,10 +286,11 @@ pub(super) fn collect<'a>(
             let Some(off) = global(entry.offset()) else {
                 continue;
             };
-            let name = match entry.attr_value(gimli::DW_AT_name)? {
-                Some(v) => Some(dwarf.attr_string(&unit, v)?.to_string_lossy()),
+            let name_bytes = match entry.attr_value(gimli::DW_AT_name)? {
+                Some(v) => Some(dwarf.attr_string(&unit, v)?.slice()),
                 None => None,
             };
+            let name = name_bytes.map(String::from_utf8_lossy);
             let mut owner = Owner::Other;
             match entry.tag() {
                 gimli::DW_TAG_compile_unit if c.producer.is_none() => {
@@ -225,19 +337,23 @@ pub(super) fn collect<'a>(
                     let origin = entry
                         .attr_value(gimli::DW_AT_abstract_origin)?
                         .and_then(reference);
-                    let f = RawFunc {
-                        name,
-                        low_pc,
-                        high_pc,
-                        origin,
-                        params: 0..0,
-                        asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
-                        inlined: 0,
-                    };
                     if low_pc.is_none() && entry.attr_value(gimli::DW_AT_inline)?.is_some() {
-                        c.abstract_funcs.push((off, f));
+                        c.abstract_funcs.0.push(AbstractFunc {
+                            name: name_bytes,
+                            off: offset(off)?,
+                            inlined: 0,
+                            params: 0..0,
+                        });
                         owner = Owner::Abstract(c.abstract_funcs.len() - 1);
                     } else {
+                        let f = RawFunc {
+                            name: name_bytes,
+                            low_pc,
+                            high_pc,
+                            origin,
+                            params: 0..0,
+                            asm: declared_in_assembly(dwarf, &unit, program.as_ref(), entry)?,
+                        };
                         c.funcs.push(f);
                         owner = Owner::Func(c.funcs.len() - 1);
                     }
@@ -247,9 +363,9 @@ pub(super) fn collect<'a>(
                         .attr_value(gimli::DW_AT_abstract_origin)?
                         .and_then(reference)
                     {
-                        match c.abstract_funcs.search(&o.0, |(a, _)| a.0) {
+                        match c.abstract_funcs.search(o) {
                             Some(i) => {
-                                let f = &mut c.abstract_funcs.get_mut(i).1;
+                                let f = c.abstract_funcs.get_mut(i);
                                 f.inlined = f.inlined.saturating_add(1);
                             }
                             // Not an abstract function, or not read yet.
@@ -263,7 +379,7 @@ pub(super) fn collect<'a>(
                         Some(AttributeValue::Flag(true))
                     );
                     let p = RawParam {
-                        name,
+                        name: None,
                         ty: entry.attr_value(gimli::DW_AT_type)?.and_then(reference),
                         is_result,
                         origin: entry
@@ -273,12 +389,16 @@ pub(super) fn collect<'a>(
                     // Only direct children of a subprogram are its signature;
                     // parameters of inlined calls nest deeper.
                     match owners.last() {
-                        Some((d, Owner::Func(i))) if *d == depth - 1 => {
-                            c.params.push(off, (*i, c.funcs.get_mut(*i)), p)
-                        }
+                        Some((d, Owner::Func(i))) if *d == depth - 1 => c.params.push(
+                            off,
+                            (*i, &mut c.funcs.get_mut(*i).params),
+                            name_bytes,
+                            &p,
+                        )?,
                         Some((d, Owner::Abstract(i))) if *d == depth - 1 => {
-                            let f = &mut c.abstract_funcs.get_mut(*i).1;
-                            c.abstract_params.push(off, (*i, f), p)
+                            let f = c.abstract_funcs.get_mut(*i);
+                            c.abstract_params
+                                .push(off, (*i, &mut f.params), name_bytes, &p)?
                         }
                         _ => {}
                     }
@@ -294,9 +414,9 @@ pub(super) fn collect<'a>(
     // Counts of abstract functions met after their inlined calls.
     let abstract_funcs = &mut c.abstract_funcs;
     c.inline_counts
-        .retain(|o, n| match abstract_funcs.search(&o.0, |(a, _)| a.0) {
+        .retain(|o, n| match abstract_funcs.search(*o) {
             Some(i) => {
-                let f = &mut abstract_funcs.get_mut(i).1;
+                let f = abstract_funcs.get_mut(i);
                 f.inlined = f
                     .inlined
                     .saturating_add(u32::try_from(*n).unwrap_or(u32::MAX));
