@@ -114,11 +114,8 @@ impl<'d> LineHeaders<'d> {
         endian: RunTimeEndian,
         release: &'d dyn Fn(),
     ) -> Result<Option<Self>, object::Error> {
-        use object::{Object, ObjectSection};
-        let Some(section) = file
-            .section_by_name(".debug_line")
-            .or_else(|| file.section_by_name(".zdebug_line"))
-        else {
+        use object::ObjectSection;
+        let Some(section) = super::stream::section(file, ".debug_line") else {
             return Ok(None);
         };
         Ok(Some(LineHeaders {
@@ -155,31 +152,22 @@ impl<'d> LineHeaders<'d> {
             self.reader = Some(super::stream::decompressing(&self.data)?);
             self.pos = 0;
         }
-        let reader = self.reader.as_mut().expect("set above");
+        let reader = &mut **self.reader.as_mut().expect("set above");
         let skip = offset - self.pos;
-        if std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink())? != skip {
+        if std::io::copy(&mut (&mut *reader).take(skip), &mut std::io::sink())? != skip {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         self.pos = offset;
         let endian = self.endian;
         let buf = &mut self.buf;
         buf.clear();
-        // Reads `n` more bytes onto `buf`; where they start.
-        let mut more = |buf: &mut Vec<u8>, n: usize| -> std::io::Result<usize> {
-            let at = buf.len();
-            buf.resize(at + n, 0);
-            reader.read_exact(&mut buf[at..])?;
-            Ok(at)
-        };
-        // unit_length (4 bytes, or 0xffffffff then 8), version,
-        // address and segment selector sizes (DWARF 5), header_length.
-        more(buf, 4)?;
-        let (unit_length, length_size, offset_size) = match endian.read_u32(&buf[..4]) {
-            0xffff_ffff => {
-                let at = more(buf, 8)?;
-                (endian.read_u64(&buf[at..]), 12, 8)
-            }
-            n => (u64::from(n), 4, 4),
+        // unit_length, version, address and segment selector sizes
+        // (DWARF 5), header_length.
+        let unit_length = super::stream::unit_length(reader, buf, endian)?;
+        let mut more = |buf: &mut Vec<u8>, n| super::stream::read_more(reader, buf, n);
+        let (length_size, offset_size) = match buf.len() {
+            12 => (12, 8),
+            _ => (4, 4),
         };
         let at = more(buf, 2)?;
         if endian.read_u16(&buf[at..]) >= 5 {

@@ -25,6 +25,46 @@ pub(super) fn decompressing<'d>(
     })
 }
 
+/// The section `name` (`.debug_info`…) of `file`, or its compressed `.z`
+/// variant (`.zdebug_info`).
+pub(super) fn section<'d, 'f>(
+    file: &'f object::File<'d>,
+    name: &str,
+) -> Option<object::Section<'d, 'f>> {
+    use object::Object;
+    file.section_by_name(name)
+        .or_else(|| file.section_by_name(&format!(".z{}", name.strip_prefix('.')?)))
+}
+
+/// Reads `n` more bytes of `reader` onto `buf`; where they start.
+pub(super) fn read_more(
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> std::io::Result<usize> {
+    let at = buf.len();
+    buf.resize(at + n, 0);
+    reader.read_exact(&mut buf[at..])?;
+    Ok(at)
+}
+
+/// Reads a DWARF `unit_length` onto `buf` (4 bytes, or 0xffffffff then 8
+/// for 64-bit DWARF) and returns it; `buf`'s length is then 4 or 12.
+pub(super) fn unit_length(
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    endian: RunTimeEndian,
+) -> std::io::Result<u64> {
+    let at = read_more(reader, buf, 4)?;
+    Ok(match endian.read_u32(&buf[at..]) {
+        0xffff_ffff => {
+            let at = read_more(reader, buf, 8)?;
+            endian.read_u64(&buf[at..])
+        }
+        n => u64::from(n),
+    })
+}
+
 /// `.debug_info` (or `.zdebug_info`), one unit at a time in section order:
 /// what a pass that never looks back at an earlier unit's bytes holds is
 /// the largest unit, not the section (6 MB of cmd/go's).
@@ -47,11 +87,8 @@ impl<'d> Units<'d> {
         endian: RunTimeEndian,
         release: &'d dyn Fn(),
     ) -> Result<Option<Self>, AnalysisError> {
-        use object::{Object, ObjectSection};
-        let Some(section) = file
-            .section_by_name(".debug_info")
-            .or_else(|| file.section_by_name(".zdebug_info"))
-        else {
+        use object::ObjectSection;
+        let Some(section) = section(file, ".debug_info") else {
             return Ok(None);
         };
         let fail = |e: &dyn std::fmt::Display| AnalysisError::Dwarf(format!(".debug_info: {e}"));
@@ -75,29 +112,19 @@ impl<'d> Units<'d> {
         let start = self.pos;
         let buf = &mut self.buf;
         buf.clear();
-        let reader = &mut self.reader;
-        let mut more = |buf: &mut Vec<u8>, n: usize| -> std::io::Result<usize> {
-            let at = buf.len();
-            buf.resize(at + n, 0);
-            reader.read_exact(&mut buf[at..])?;
-            Ok(at)
-        };
-        // unit_length: 4 bytes, or 0xffffffff then 8 (64-bit DWARF).
-        more(buf, 4)?;
-        let length = match self.endian.read_u32(&buf[..4]) {
-            0xffff_ffff => {
-                let at = more(buf, 8)?;
-                self.endian.read_u64(&buf[at..])
-            }
-            n => u64::from(n),
-        };
+        let reader = &mut *self.reader;
+        let length = unit_length(reader, buf, self.endian)?;
         // As gimli: a unit running past the section is malformed (and is
         // not read into memory first).
         let end = (start + buf.len() as u64).saturating_add(length);
         if end > self.size {
             return Err(std::io::ErrorKind::InvalidData.into());
         }
-        more(buf, usize::try_from(length).map_err(std::io::Error::other)?)?;
+        read_more(
+            reader,
+            buf,
+            usize::try_from(length).map_err(std::io::Error::other)?,
+        )?;
         self.pos = end;
         (self.release)();
         let start = usize::try_from(start).map_err(std::io::Error::other)?;
@@ -132,11 +159,8 @@ impl<'d> Window<'d> {
         name: &str,
         release: &'d dyn Fn(),
     ) -> Result<Option<Self>, AnalysisError> {
-        use object::{Object, ObjectSection};
-        let Some(section) = file
-            .section_by_name(name)
-            .or_else(|| file.section_by_name(&format!(".z{}", &name[1..])))
-        else {
+        use object::ObjectSection;
+        let Some(section) = section(file, name) else {
             return Ok(None);
         };
         let fail = |e: &dyn std::fmt::Display| AnalysisError::Dwarf(format!("{name}: {e}"));
