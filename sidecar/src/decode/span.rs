@@ -46,8 +46,19 @@ pub fn app_span(
     if site.span.is_none() && site.traceparent.is_none() {
         return None;
     }
-    let ops = &site.recipe.ops[..usize::from(site.recipe.n_ops).min(site.recipe.ops.len())];
-    let (captures, _) = wire::captures(ops, data, masks.0, masks.1);
+    // The join ops come before every value (`Builder::push_join`) and the
+    // layout is sequential: their captures need only the ops up to them,
+    // not the whole record `decode` already parsed.
+    let last = [&site.span, &site.traceparent]
+        .into_iter()
+        .flatten()
+        .map(|(op, _)| op + 1)
+        .max()
+        .unwrap_or(0);
+    let n = usize::from(site.recipe.n_ops)
+        .min(site.recipe.ops.len())
+        .min(last);
+    let (captures, _) = wire::captures(&site.recipe.ops[..n], data, masks.0, masks.1);
     let walked = site
         .span
         .as_ref()
