@@ -25,6 +25,9 @@ pub struct CallKey {
     pub frame: u64,
     /// Which attachment (probe × process) fired.
     pub attachment: u64,
+    /// The probed function's entry (file offset): probes on one function
+    /// share it, so their entries at one frame are one activation.
+    pub function: u64,
 }
 
 /// Counters for calls that could not be paired.
@@ -46,6 +49,14 @@ pub struct CorrelateStats {
     pub unfinished: u64,
 }
 
+/// Consecutive entries of one activation: frame, function, first `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    frame: u64,
+    function: u64,
+    since: u64,
+}
+
 /// An open call: insertion order, the loss stamp at entry, the value.
 type Entry<T> = (u64, u64, T);
 
@@ -54,8 +65,10 @@ type Entry<T> = (u64, u64, T);
 struct Goroutine {
     /// Open calls, shallowest first.
     keys: Vec<CallKey>,
-    /// `seq` of this goroutine's latest entry, return or panic.
-    last: u64,
+    /// The run of entries its latest records were: all at one frame of
+    /// one function (several probes on it), from `seq` on. A restarted
+    /// prologue repeats an entry of the run, with nothing else between.
+    run: Option<Run>,
     /// Its latest sign of life was the start of a panic.
     panicking: bool,
 }
@@ -138,20 +151,30 @@ impl<T> Correlator<T> {
         if key.goid != 0 {
             let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
             g.keys.push(key);
-            g.last = self.seq;
             g.panicking = false;
+            let same = |r: &Run| r.frame == key.frame && r.function == key.function;
+            if !g.run.as_ref().is_some_and(same) {
+                g.run = Some(Run {
+                    frame: key.frame,
+                    function: key.function,
+                    since: self.seq,
+                });
+            }
         }
         unwound
     }
 
     /// Whether an entry at `key` now would be its open call's prologue
-    /// restarting (same call, nothing else seen on its goroutine since).
+    /// restarting: same call, and nothing seen on its goroutine since but
+    /// entries of the same activation (other probes on the function).
     pub fn is_restart(&self, key: &CallKey) -> bool {
         let Some((seq, _, _)) = self.open.get(key) else {
             return false;
         };
         match self.by_goroutine.get(&(key.pid, key.goid)) {
-            Some(g) => g.last == *seq,
+            Some(g) => g.run.is_some_and(|r| {
+                r.frame == key.frame && r.function == key.function && r.since <= *seq
+            }),
             // goid 0: no goroutine to tell by; the frame key decides.
             None => true,
         }
@@ -174,8 +197,8 @@ impl<T> Correlator<T> {
         let Some(gr) = self.by_goroutine.get_mut(&g) else {
             return (v, unwound);
         };
-        gr.last = self.seq;
         gr.panicking = false;
+        gr.run = None;
         let keys = &mut gr.keys;
         // frame = stack.hi - SP: larger is deeper, and deeper calls entered
         // later, so they form the end of the list.
@@ -230,8 +253,8 @@ impl<T> Correlator<T> {
     pub fn touch(&mut self, pid: u32, goid: u64) {
         self.seq += 1;
         if let Some(g) = self.by_goroutine.get_mut(&(pid, goid)) {
-            g.last = self.seq;
             g.panicking = true;
+            g.run = None;
         }
     }
 
@@ -348,6 +371,7 @@ mod tests {
             goid,
             frame,
             attachment: 9,
+            function: 0x4000,
         }
     }
 
@@ -411,6 +435,41 @@ mod tests {
         c.enter(key(1, 200), "leaf#2", 0);
         assert_eq!(c.enter(key(1, 150), "other", 1), Vec::<&str>::new());
         assert_eq!(c.stats.unobserved, 1);
+    }
+
+    #[test]
+    fn two_probes_on_one_function_restart_together() {
+        let mut c = Correlator::new(16);
+        let other = CallKey {
+            attachment: 10,
+            ..key(1, 100)
+        };
+        c.enter(key(1, 100), "a#1", 0);
+        c.enter(other, "b#1", 0);
+        // runtime.morestack ran; the prologue fires both probes again.
+        assert!(c.is_restart(&key(1, 100)));
+        assert_eq!(c.enter(key(1, 100), "a#2", 0), Vec::<&str>::new());
+        assert!(c.is_restart(&other));
+        assert_eq!(c.enter(other, "b#2", 0), Vec::<&str>::new());
+        assert_eq!((c.stats.restarted_entries, c.stats.panicked), (2, 0));
+        assert_eq!(c.exit(&other, 0).0, Some("b#2"));
+        assert_eq!(c.exit(&key(1, 100), 0).0, Some("a#2"));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn another_function_at_the_frame_ends_the_run() {
+        let mut c = Correlator::new(16);
+        // a's return was lost; b, called next from the same caller,
+        // enters at the same frame; then a is called again.
+        c.enter(key(1, 100), "a#1", 0);
+        let b = CallKey {
+            attachment: 10,
+            function: 0x5000,
+            ..key(1, 100)
+        };
+        c.enter(b, "b", 0);
+        assert!(!c.is_restart(&key(1, 100)));
     }
 
     #[test]
@@ -511,6 +570,7 @@ mod tests {
             goid: 0,
             frame,
             attachment: 9,
+            function: 0x4000,
         };
         c.enter(g0(100), "thread A", 0);
         c.enter(g0(200), "thread B", 0);

@@ -90,6 +90,7 @@ fn sigs_config(pid: u32) -> String {
         p("main.many", ""),
         p("main.mixed", ""),
         p("main.deep", ""),
+        p("main.deep", "    name: deep_too\n    args: [n]\n"),
         p("(*Counter).Add", ""),
         p("Counter.Peek", ""),
         p("main.blank", ""),
@@ -110,7 +111,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 17);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 18);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -359,13 +360,18 @@ fn sigs_exact_values() {
                 + outer["duration_ns"].as_u64().unwrap();
             assert!(ie <= oe, "{v}");
         }
+        // A second probe on deep: its entries at each restarted prologue
+        // interleave with the first probe's, and still make one call each.
+        let too = of(&calls, "deep_too");
+        assert_eq!(too.len(), 82, "{v}: 41 calls per round");
+        assert!(too.iter().all(|c| c.get("panicked").is_none()), "{v}");
         let stopped = stopped_record(&logs);
         assert_eq!(stopped["dropped"], 0);
         assert_eq!(stopped["unmatched_returns"], 0, "{v}");
-        // The entry probe did fire twice for calls whose prologue ran
+        // Both entry probes did fire twice for calls whose prologue ran
         // runtime.morestack (the stack really grew), and each was counted once.
         assert!(
-            stopped["restarted_entries"].as_u64().unwrap() >= 2,
+            stopped["restarted_entries"].as_u64().unwrap() >= 4,
             "{v}: {stopped}"
         );
         assert_eq!(stopped["panicked"], 2, "{v}: {stopped}");

@@ -491,6 +491,7 @@ impl Pipeline {
             goid: ev.goid,
             frame: ev.frame,
             attachment: meta.id,
+            function: meta.plan.entry_offset,
         };
         let masks = (ev.fault_mask, ev.nil_mask);
         // Both versions of an edited probe saw this: the entry is one
