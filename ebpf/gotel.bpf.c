@@ -100,6 +100,15 @@ struct {
 	__type(value, __u8);
 } kept SEC(".maps");
 
+/* Prologues of entry-only probes about to run again (GOTEL_SITE_RESTART);
+ * LRU: a note whose re-entry was never seen ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GOTEL_MAX_RESTARTING);
+	__type(key, struct gotel_restart_key);
+	__type(value, __u8);
+} restarting SEC(".maps");
+
 /* Records dropped per recipe (by cookie), for per-probe counts: written
  * only when a record is lost, so a shared array costs nothing per hit.
  * Userspace zeroes a slot when it hands its cookie out. */
@@ -1438,6 +1447,31 @@ static __noinline int slow_emit(struct pt_regs *ctx, __u32 cookie,
 	return 0;
 }
 
+/*
+ * At a restart site (`note`): remembers this goroutine's SP for `probe`.
+ * At an entry: whether this hit is the restart just noted (the note is
+ * used up). Not inlined: its key stays off the main program's frame,
+ * which every call chain's stack includes.
+ */
+static __noinline int restart(struct pt_regs *ctx, __u32 probe, int note)
+{
+	struct gotel_restart_key k = {
+		.pid = bpf_get_current_pid_tgid() >> 32,
+		.probe = probe,
+		.sp = ctx->rsp,
+	};
+	if (note) {
+		__u8 one = 1;
+		bpf_map_update_elem(&restarting, &k, &one, BPF_ANY);
+		return 0;
+	}
+	if (!bpf_map_lookup_elem(&restarting, &k))
+		return 0;
+	bpf_map_delete_elem(&restarting, &k);
+	count(GOTEL_STAT_RESTARTED);
+	return 1;
+}
+
 SEC("uprobe")
 int gotel_probe(struct pt_regs *ctx)
 {
@@ -1448,6 +1482,9 @@ int gotel_probe(struct pt_regs *ctx)
 		count(GOTEL_STAT_NO_RECIPE);
 		return 0;
 	}
+	/* Not a hit of the probe: the call that runs again was counted. */
+	if (rc->site == GOTEL_SITE_RESTART)
+		return restart(ctx, rc->probe, 1);
 	__u32 probe = rc->probe;
 	if (probe) {
 		/* Keyed by the recipe's own field: no stack slot (the main
@@ -1469,6 +1506,8 @@ int gotel_probe(struct pt_regs *ctx)
 			return 0;
 		}
 	}
+	if (rc->flags & GOTEL_RECIPE_RESTARTS && restart(ctx, rc->probe, 0))
+		return 0;
 	/* Untracked (entry-only) limited probes decide here; tracked ones
 	 * once the goroutine is known (emit). */
 	if (probe && rc->site == GOTEL_SITE_ENTRY && !(rc->flags & GOTEL_RECIPE_TRACK) &&

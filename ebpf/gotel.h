@@ -163,6 +163,9 @@ struct gotel_op {
 enum gotel_site {
 	GOTEL_SITE_ENTRY = 0,
 	GOTEL_SITE_RETURN = 1,
+	/* Right after the prologue's call to runtime.morestack: the entry
+	 * runs again next (see GOTEL_RECIPE_RESTARTS). Emits no record. */
+	GOTEL_SITE_RESTART = 2,
 };
 
 /* gotel_recipe.flags */
@@ -180,6 +183,13 @@ enum gotel_site {
  * straight-line, with no per-CPU scratch and no bpf_loop. Same record.
  */
 #define GOTEL_RECIPE_FAST 0x4
+/*
+ * The entry of an entry-only probe whose function has restart sites: a
+ * hit at the SP its restart site just noted (`restarting`) is the same
+ * call's prologue run again after the stack grew, not a new call, and is
+ * dropped, counted. (With returns, userspace tells the two apart.)
+ */
+#define GOTEL_RECIPE_RESTARTS 0x8
 #define GOTEL_FAST_OPS 8
 #define GOTEL_FAST_DATA 304
 
@@ -459,6 +469,17 @@ struct gotel_probe_counts {
 	__u64 filtered;
 };
 
+/* Restarts noted and not yet re-entered (`restarting`): few at once. */
+#define GOTEL_MAX_RESTARTING 4096
+
+/* A prologue about to run again (`restarting`): SP is the same at the
+ * restart site and at the entry it jumps back to. */
+struct gotel_restart_key {
+	__u32 pid;
+	__u32 probe;
+	__u64 sp;
+};
+
 /* A call a rate-limited or sampled probe kept (`kept`): its return emits. */
 struct gotel_kept_key {
 	__u32 pid;
@@ -474,7 +495,8 @@ enum gotel_stat {
 	GOTEL_STAT_NO_RECIPE = 2,   /* hits whose cookie had no recipe */
 	GOTEL_STAT_FAULTS = 3,      /* records with at least one faulted op */
 	GOTEL_STAT_FOREIGN = 4,     /* file-wide hits outside gotel's PID namespace */
-	GOTEL_STAT_COUNT = 5,
+	GOTEL_STAT_RESTARTED = 5,   /* entry-only hits that were a restarted prologue */
+	GOTEL_STAT_COUNT = 6,
 };
 
 /*

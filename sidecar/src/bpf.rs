@@ -77,6 +77,9 @@ pub struct KernelStats {
     /// Hits of file-wide (`from_start`) uprobes in processes outside
     /// gotel's PID namespace, not recorded.
     pub foreign: u64,
+    /// Entry-only hits dropped as their call's prologue run again after
+    /// `runtime.morestack`.
+    pub restarted: u64,
 }
 
 /// The loaded program and its maps (except the ring buffer, which is handed
@@ -340,13 +343,14 @@ impl Bpf {
                 .map(|v| v.iter().copied().sum())
                 .unwrap_or(0)
         };
-        debug_assert_eq!(STAT_COUNT, 5);
+        debug_assert_eq!(STAT_COUNT, 6);
         KernelStats {
             busy: get(crate::recipe::STAT_BUSY),
             ringbuf_full: get(crate::recipe::STAT_RINGBUF_FULL),
             no_recipe: get(crate::recipe::STAT_NO_RECIPE),
             faults: get(crate::recipe::STAT_FAULTS),
             foreign: get(crate::recipe::STAT_FOREIGN),
+            restarted: get(crate::recipe::STAT_RESTARTED),
         }
     }
 

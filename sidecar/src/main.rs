@@ -361,6 +361,12 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                         plan.entry_offset,
                         plan.ret_offsets.len()
                     );
+                    if !plan.restart_offsets.is_empty() {
+                        println!(
+                            "  entry only: {} restart site(s) after the prologue's call to runtime.morestack (a restarted prologue is not a second call)",
+                            plan.restart_offsets.len()
+                        );
+                    }
                     let (args, rets) = if plan.instant {
                         println!("  its body is a lone RET: arguments and results are read at entry, duration 0");
                         plan.entry

@@ -91,6 +91,10 @@ fn sigs_config(pid: u32) -> String {
         p("main.mixed", ""),
         p("main.deep", ""),
         p("main.deep", "    name: deep_too\n    args: [n]\n"),
+        p(
+            "main.deep",
+            "    name: deep_entry\n    args: [n]\n    returns: false\n    latency: false\n",
+        ),
         p("(*Counter).Add", ""),
         p("Counter.Peek", ""),
         p("main.blank", ""),
@@ -111,7 +115,7 @@ fn sigs_exact_values() {
     for tc in toolchains() {
         let bin = build(&tc, "sigs", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        let gotel = Gotel::run(&sigs_config(target.pid()), 18);
+        let gotel = Gotel::run(&sigs_config(target.pid()), 19);
         target.round(1);
         target.round(2);
         std::thread::sleep(Duration::from_millis(300));
@@ -365,6 +369,14 @@ fn sigs_exact_values() {
         let too = of(&calls, "deep_too");
         assert_eq!(too.len(), 82, "{v}: 41 calls per round");
         assert!(too.iter().all(|c| c.get("panicked").is_none()), "{v}");
+        // An entry-only probe has no return to pair with: the kernel drops
+        // the entry run again (noted right after the call to morestack).
+        let entered: Vec<i64> = of(&calls, "deep_entry")
+            .iter()
+            .map(|c| c["args"]["n"].as_i64().unwrap())
+            .collect();
+        let once: Vec<i64> = (0..=40).rev().chain((0..=40).rev()).collect();
+        assert_eq!(entered, once, "{v}");
         let stopped = stopped_record(&logs);
         assert_eq!(stopped["dropped"], 0);
         assert_eq!(stopped["unmatched_returns"], 0, "{v}");

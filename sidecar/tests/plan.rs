@@ -233,3 +233,47 @@ return quiet=0x0
         ),
     );
 }
+
+/// An entry-only probe has a restart site right after its prologue's call
+/// to `runtime.morestack` (the 5 bytes before it are that CALL, checked
+/// against the ELF symbol); a probe with returns pairs restarts in
+/// userspace and has none, and so has a leaf with no stack check.
+#[test]
+fn restart_sites() {
+    let entry_only = serde_json::json!({"returns": false, "latency": false});
+    for tc in toolchains() {
+        let v = &tc.version;
+        let path = build(&tc, "sigs", "plan", &[]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        let plan_of = |f: &str, extra: &serde_json::Value| {
+            gotel::plan::plan(&bin, &probe(f, extra.clone())).unwrap()[0].clone()
+        };
+        let deep = plan_of("main.deep", &entry_only);
+        assert_eq!(deep.restart_offsets.len(), 1, "{v}");
+        assert_ne!(deep.entry.recipe.flags & gotel::recipe::RECIPE_RESTARTS, 0);
+        let at = deep.restart_offsets[0] as usize;
+        assert_eq!(file[at - 5], 0xE8, "{v}: a near CALL");
+        let rel = i32::from_le_bytes(file[at - 4..at].try_into().unwrap());
+        let low_pc = bin.lookup("main.deep").unwrap().low_pc;
+        let vaddr = low_pc + (deep.restart_offsets[0] - deep.entry_offset);
+        let target = vaddr.wrapping_add_signed(i64::from(rel));
+        let morestack = ["runtime.morestack_noctxt.abi0", "runtime.morestack_noctxt"]
+            .iter()
+            .find_map(|s| bin.symbol(s))
+            .unwrap()
+            .0;
+        assert_eq!(target, morestack, "{v}");
+
+        let paired = plan_of("main.deep", &serde_json::json!({}));
+        assert!(paired.restart_offsets.is_empty(), "{v}");
+        assert_eq!(
+            paired.entry.recipe.flags & gotel::recipe::RECIPE_RESTARTS,
+            0
+        );
+        assert!(
+            plan_of("main.flip", &entry_only).restart_offsets.is_empty(),
+            "{v}"
+        );
+    }
+}

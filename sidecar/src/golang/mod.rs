@@ -308,6 +308,28 @@ impl BinaryInfo {
         }
         out
     }
+
+    /// Addresses right after each call in `f` to `runtime.morestack` (or
+    /// `morestack_noctxt`): where a prologue that had to grow the stack
+    /// resumes, on the new stack, before jumping back to the entry.
+    pub fn restart_sites(&self, f: &Function) -> Vec<u64> {
+        use iced_x86::{Decoder, DecoderOptions};
+        let Some(code) = self.code(f) else {
+            return Vec::new();
+        };
+        let mut decoder = Decoder::with_ip(64, code, f.low_pc, DecoderOptions::NONE);
+        let mut out = Vec::new();
+        for ins in &mut decoder {
+            let morestack = ins.is_call_near()
+                && self
+                    .function_at(ins.near_branch_target())
+                    .is_some_and(|t| t.name.starts_with("runtime.morestack"));
+            if morestack {
+                out.push(ins.next_ip());
+            }
+        }
+        out
+    }
 }
 
 /// Runs `f` on a thread of its own and returns what `keep` makes of its

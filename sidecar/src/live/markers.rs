@@ -65,6 +65,8 @@ impl Marker {
         .map_err(|e| e.to_string())?;
         let mut plan = crate::plan::plan_function(bin, f, &spec).map_err(|e| e.to_string())?;
         plan.ret_offsets.clear();
+        plan.restart_offsets.clear();
+        plan.entry.recipe.flags &= !crate::recipe::RECIPE_RESTARTS;
         Ok(Arc::new(plan))
     }
 }

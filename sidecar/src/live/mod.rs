@@ -237,7 +237,7 @@ impl<K: Kernel> Supervisor<K> {
             read_faults: k.faults,
             unmatched_returns: c.unmatched_returns,
             evicted_entries: c.evicted_entries,
-            restarted_entries: c.restarted_entries,
+            restarted_entries: c.restarted_entries + k.restarted,
             panicked: c.panicked,
             unobserved: c.unobserved,
             unfinished: c.unfinished,

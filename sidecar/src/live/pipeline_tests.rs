@@ -43,6 +43,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         signature: format!("{function}(x int64) (n int64)"),
         entry_offset: 0x1000,
         ret_offsets: vec![0x1040],
+        restart_offsets: vec![],
         instant,
         entry_args: 1,
         entry: scalar_site(SITE_ENTRY, "x"),

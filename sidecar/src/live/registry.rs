@@ -14,7 +14,7 @@ use super::kernel::Kernel;
 use super::pipeline::{Attachment, Pipeline, ProbeKey};
 use super::AttachError;
 use crate::proc::{Identity, Process};
-use crate::recipe::{RawRecipe, RECIPE_EVERY_PROCESS, SITE_ENTRY, SITE_RETURN};
+use crate::recipe::{RawRecipe, RECIPE_EVERY_PROCESS, SITE_ENTRY, SITE_RESTART, SITE_RETURN};
 
 /// The kernel objects of one attachment; dropping the links detaches.
 struct Attached<L> {
@@ -400,20 +400,52 @@ fn install<K: Kernel>(
         ..*r
     };
     let plan = meta.plan.clone();
-    let entry = kernel.add_recipe(&with_bin(&plan.entry.recipe))?;
-    // A lone-RET body, or the panic marker, fires at its entry only.
-    let ret = match plan.ret_offsets.is_empty() {
-        true => None,
-        false => match kernel.add_recipe(&with_bin(&plan.ret.recipe)) {
-            Ok(c) => Some(c),
+    // A lone-RET body, or the panic marker, fires at its entry only. An
+    // entry-only probe's restart sites note a restart and emit nothing:
+    // their recipe reads nothing, and is not the probe's hit.
+    let restart = RawRecipe {
+        site: SITE_RESTART,
+        n_ops: 0,
+        n_when: 0,
+        flags: 0,
+        ..plan.entry.recipe
+    };
+    let recipes = [
+        Some(&plan.entry.recipe),
+        (!plan.ret_offsets.is_empty()).then_some(&plan.ret.recipe),
+        (!plan.restart_offsets.is_empty()).then_some(&restart),
+    ];
+    let mut cookies: Vec<u32> = Vec::with_capacity(3);
+    let mut by_site = [None; 3];
+    for (i, r) in recipes.iter().enumerate() {
+        let Some(r) = r else { continue };
+        match kernel.add_recipe(&with_bin(r)) {
+            Ok(c) => {
+                cookies.push(c);
+                by_site[i] = Some(c);
+            }
             Err(e) => {
-                kernel.remove_recipe(entry);
+                for &c in &cookies {
+                    kernel.remove_recipe(c);
+                }
                 return Err(e.into());
             }
-        },
+        }
+    }
+    let [Some(entry), ret, restart] = by_site else {
+        unreachable!("the entry recipe is always added")
     };
-    let cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
-    let links = match attach_sites(kernel, path, pid, &plan, entry, ret.unwrap_or(entry)) {
+    let sites = std::iter::once((plan.entry_offset, entry))
+        .chain(
+            ret.into_iter()
+                .flat_map(|c| plan.ret_offsets.iter().map(move |&o| (o, c))),
+        )
+        .chain(
+            restart
+                .into_iter()
+                .flat_map(|c| plan.restart_offsets.iter().map(move |&o| (o, c))),
+        );
+    let links = match attach_sites(kernel, path, pid, sites) {
         Ok(l) => l,
         Err(e) => {
             for &c in &cookies {
@@ -433,19 +465,15 @@ fn install<K: Kernel>(
     })
 }
 
-/// Attaches the entry site with cookie `entry` and every RET site with
-/// `ret`; on failure the links made so far are dropped (detached).
+/// Attaches each (file offset, cookie) site; on failure the links made so
+/// far are dropped (detached).
 fn attach_sites<K: Kernel>(
     kernel: &mut K,
     path: &Path,
     pid: u32,
-    plan: &crate::plan::Plan,
-    entry: u32,
-    ret: u32,
+    sites: impl Iterator<Item = (u64, u32)>,
 ) -> Result<Vec<K::Link>, AttachError> {
-    let sites = std::iter::once((plan.entry_offset, entry))
-        .chain(plan.ret_offsets.iter().map(|&o| (o, ret)));
-    let mut links = Vec::with_capacity(1 + plan.ret_offsets.len());
+    let mut links = Vec::new();
     for (offset, cookie) in sites {
         links.push(kernel.attach(path, offset, pid, cookie)?);
     }

@@ -161,7 +161,7 @@ impl<K: Kernel> Supervisor<K> {
                     every_process: a.every_process.is_some(),
                     exe: a.origin.exe.clone(),
                     function: a.plan.function.clone(),
-                    sites: 1 + a.plan.ret_offsets.len(),
+                    sites: 1 + a.plan.ret_offsets.len() + a.plan.restart_offsets.len(),
                 };
                 let attached = self.registry.attached_to(&key).map(view).collect();
                 let previous_version = self

@@ -74,6 +74,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             signature: "main.f()".into(),
             entry_offset: 0x1000,
             ret_offsets: vec![0x1040, 0x1080],
+            restart_offsets: vec![],
             instant: false,
             entry_args: 0,
             entry: site(SITE_ENTRY),

@@ -218,6 +218,10 @@ pub struct Plan {
     pub entry_offset: u64,
     /// File offsets of every RET instruction.
     pub ret_offsets: Vec<u64>,
+    /// Entry-only probes: file offsets right after the prologue's call to
+    /// `runtime.morestack`, where a restart is noted so that the entry
+    /// run again is not taken for a second call (`SITE_RESTART`).
+    pub restart_offsets: Vec<u64>,
     /// The body is a lone RET: the entry captures arguments and results
     /// (`entry.values[entry_args..]`), with no return probe.
     pub instant: bool,

@@ -235,6 +235,19 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         entry.recipe.flags |= crate::recipe::RECIPE_TRACK;
         ret.recipe.flags |= crate::recipe::RECIPE_TRACK;
     }
+    // With no return to pair with, a restarted prologue would be a second
+    // call: the kernel drops it, told by a probe at the restart site.
+    let restart_offsets: Vec<u64> = match spec.entry_only() && !instant {
+        true => bin
+            .restart_sites(f)
+            .into_iter()
+            .filter_map(|a| bin.file_offset(a))
+            .collect(),
+        false => Vec::new(),
+    };
+    if !restart_offsets.is_empty() {
+        entry.recipe.flags |= crate::recipe::RECIPE_RESTARTS;
+    }
     // A redacted value is never read: a condition cannot see it.
     let redacted = |c: &Option<String>, field: &'static str| -> Result<(), PlanError> {
         let Some(Ok(c)) = c.as_deref().map(crate::condition::Condition::parse) else {
@@ -267,6 +280,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         signature: crate::golang::signature(bin, f),
         entry_offset,
         ret_offsets,
+        restart_offsets,
         instant,
         entry_args,
         entry,

@@ -178,6 +178,15 @@ fn own_layout() -> Vec<StructLayout> {
             ],
         ),
         (
+            "gotel_restart_key",
+            size_of::<RawRestartKey>(),
+            vec![
+                ("pid", offset_of!(RawRestartKey, pid)),
+                ("probe", offset_of!(RawRestartKey, probe)),
+                ("sp", offset_of!(RawRestartKey, sp)),
+            ],
+        ),
+        (
             "gotel_kept_key",
             size_of::<RawKeptKey>(),
             vec![

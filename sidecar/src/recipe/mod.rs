@@ -58,6 +58,9 @@ pub const MAX_HOPS: usize = 4;
 pub const SITE_ENTRY: u8 = 0;
 /// `GOTEL_SITE_RETURN`.
 pub const SITE_RETURN: u8 = 1;
+/// `GOTEL_SITE_RESTART`: right after the prologue's call to
+/// `runtime.morestack`, for entry-only probes; emits no record.
+pub const SITE_RESTART: u8 = 2;
 /// `GOTEL_EV_NO_G`: the goroutine fields could not be read.
 pub const EV_NO_G: u8 = 1;
 /// `GOTEL_EV_DATA_FULL`: ops were skipped because the record was full.
@@ -65,7 +68,7 @@ pub const EV_DATA_FULL: u8 = 2;
 /// Bytes of `runtime.g` the program reads per hit (`GOTEL_G_SPAN`).
 pub const G_SPAN: u32 = 256;
 /// Number of per-CPU counters in the `stats` map.
-pub const STAT_COUNT: u32 = 5;
+pub const STAT_COUNT: u32 = 6;
 /// `GOTEL_STAT_BUSY`: records dropped because the CPU's scratch was in use.
 pub const STAT_BUSY: u32 = 0;
 /// `GOTEL_STAT_RINGBUF_FULL`.
@@ -77,6 +80,8 @@ pub const STAT_FAULTS: u32 = 3;
 /// `GOTEL_STAT_FOREIGN`: file-wide hits in processes outside gotel's PID
 /// namespace, not recorded.
 pub const STAT_FOREIGN: u32 = 4;
+/// `GOTEL_STAT_RESTARTED`: entry-only hits that were a restarted prologue.
+pub const STAT_RESTARTED: u32 = 5;
 /// `GOTEL_RECIPE_EVERY_PROCESS`: the recipe's uprobes are on the file,
 /// for every process (`from_start`).
 pub const RECIPE_EVERY_PROCESS: u16 = 1;
@@ -86,6 +91,9 @@ pub const RECIPE_TRACK: u16 = 2;
 /// `GOTEL_RECIPE_FAST`: the recipe qualifies for the program's fast path
 /// ([`RawRecipe::fast`]); set when the recipe is installed.
 pub const RECIPE_FAST: u16 = 4;
+/// `GOTEL_RECIPE_RESTARTS`: an entry-only probe's entry, whose hits at an
+/// SP its restart site noted are dropped as restarts.
+pub const RECIPE_RESTARTS: u16 = 8;
 /// `GOTEL_FAST_OPS`: ops of a fast recipe.
 pub const FAST_OPS: usize = 8;
 /// `GOTEL_FAST_DATA`: data bytes of a fast recipe's record.
@@ -126,6 +134,8 @@ pub const CMP_GE: u8 = 5;
 pub const MAX_PROBES: u32 = 4096;
 /// `GOTEL_MAX_KEPT`: kept calls of limited probes in flight at once.
 pub const MAX_KEPT: u32 = 65536;
+/// `GOTEL_MAX_RESTARTING`: restarts noted, not yet re-entered.
+pub const MAX_RESTARTING: u32 = 4096;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
@@ -170,6 +180,7 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         OPF_DYN,
         SITE_ENTRY,
         SITE_RETURN,
+        SITE_RESTART,
         MAX_TYPE_OPS,
         MAX_TYPE_RECIPES,
         MAX_DYN,
@@ -180,10 +191,12 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         STAT_NO_RECIPE,
         STAT_FAULTS,
         STAT_FOREIGN,
+        STAT_RESTARTED,
         STAT_COUNT,
         RECIPE_EVERY_PROCESS,
         RECIPE_TRACK,
         RECIPE_FAST,
+        RECIPE_RESTARTS,
         FAST_OPS,
         FAST_DATA,
         MAX_TESTS,
@@ -204,6 +217,7 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         CMP_GE,
         MAX_PROBES,
         MAX_KEPT,
+        MAX_RESTARTING,
         PROC_EXEC,
         PROC_EXIT,
         OP_SPAN_CTX,
@@ -402,6 +416,18 @@ impl RawProbeCounts {
             filtered: self.filtered + o.filtered,
         }
     }
+}
+
+/// `struct gotel_restart_key`: a prologue about to run again.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawRestartKey {
+    /// Process (the kernel's own id).
+    pub pid: u32,
+    /// The probe's slot.
+    pub probe: u32,
+    /// The goroutine's SP at the restart site and at the entry.
+    pub sp: u64,
 }
 
 /// `struct gotel_kept_key`: a call a limited probe kept.
