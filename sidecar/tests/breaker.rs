@@ -83,3 +83,40 @@ fn the_breaker_detaches_a_probe_on_a_tight_loop_and_attaches_it_after_the_cooldo
     // come from attaching mid-call.
     assert_eq!(stopped["panicked"], 0, "{v}: {stopped}");
 }
+
+/// An edited probe whose new version cannot attach keeps its previous
+/// version attached; the breaker counts that version's hits as the
+/// probe's, and a trip detaches it too.
+#[test]
+fn the_breaker_watches_an_edited_probes_previous_version() {
+    let tc = toolchains().pop().unwrap();
+    let v = &tc.version;
+    let bin = build(&tc, "hotloop", "breaker_edit", &[]);
+    let app = Target::start(&bin, &["-duration", "60s"], "rate");
+    let config = |extra: &str| {
+        format!(
+            "admin: 127.0.0.1:0\nprobes:\n  - function: main.spin\n    target: {{ pid: {} }}\n{extra}",
+            app.pid()
+        )
+    };
+    // The harness turns the breaker off: this version never trips.
+    let mut gotel = Gotel::run_env(&config(""), 0, &[]);
+    let admin = gotel.admin_address();
+    gotel.wait_log("attached", Duration::from_secs(30));
+    // The new version has no argument `nosuch`: it cannot attach, so the
+    // previous one stays, and the new one's threshold is what applies.
+    gotel.rewrite_config(&config(
+        "    args: [nosuch]\n    max_hits_per_second: 10000\n    breaker_cooldown: 60s\n",
+    ));
+    let trip = gotel.wait_log(
+        "breaker: the probe is hit too often",
+        Duration::from_secs(15),
+    );
+    assert_eq!(trip["max_hits_per_second"], 10_000, "{v}: {trip}");
+    let p = &admin_json(&admin, "/probes")["probes"][0];
+    assert_eq!(p["breaker"]["open"], true, "{v}: {p}");
+    assert_eq!(p["attached"], serde_json::json!([]), "{v}: {p}");
+    assert_eq!(p["previous_version"], serde_json::json!([]), "{v}: {p}");
+    let (_, logs) = gotel.stop();
+    assert_eq!(stopped_record(&logs)["breaker_trips"], 1, "{v}");
+}

@@ -150,10 +150,26 @@ impl<K: Kernel> Supervisor<K> {
         let probes = self.cfg.probes.clone();
         for spec in &probes {
             let key = probe_key(spec);
-            let Some(slot) = self.slots.of(&key) else {
+            // An edited probe's previous version, still attached where the
+            // new one is not (yet, or cannot be), is the same probe to the
+            // app: their hits count together, and a trip detaches both.
+            let previous: Vec<ProbeKey> = self
+                .superseded
+                .iter()
+                .filter(|(_, new)| **new == key)
+                .map(|(old, _)| old.clone())
+                .collect();
+            let slots: Vec<u32> = std::iter::once(&key)
+                .chain(&previous)
+                .filter_map(|k| self.slots.of(k))
+                .collect();
+            if slots.is_empty() {
                 continue;
-            };
-            let hits = self.kernel.probe_counts(slot).hits;
+            }
+            let hits: u64 = slots
+                .iter()
+                .map(|&s| self.kernel.probe_counts(s).hits)
+                .sum();
             let base = spec.breaker_cooldown(&self.cfg.defaults);
             let b = self.breakers.entry(key.clone()).or_insert(Breaker {
                 samples: Default::default(),
@@ -212,6 +228,9 @@ impl<K: Kernel> Supervisor<K> {
                 "breaker: the probe is hit too often and costs the app a trap per hit; detached everywhere until the cool-down is over (raise max_hits_per_second, or probe a less hot function)"
             );
             self.detach_everywhere(&key);
+            for old in &previous {
+                self.detach_everywhere(old);
+            }
         }
     }
 
