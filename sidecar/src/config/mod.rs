@@ -223,7 +223,7 @@ fn default_drain_ms() -> u64 {
     100
 }
 fn default_ring_kib() -> u32 {
-    8192
+    4096
 }
 fn default_max_elems() -> u32 {
     16
