@@ -48,6 +48,9 @@ pub struct Call {
     pub trace: TraceIds,
     /// The traced process this call ran in.
     pub origin: Arc<Origin>,
+    /// Its callers, innermost first (`stack:`), shared by the calls from
+    /// the same call path.
+    pub stack: Option<Arc<crate::decode::Stack>>,
 }
 
 /// Why a call ended without returning, other than a recovered panic.
@@ -216,7 +219,11 @@ impl Serialize for Call {
         let n = 11
             + usize::from(self.panicked)
             + usize::from(self.unfinished.is_some())
-            + usize::from(self.trace.parent_span_id.is_some());
+            + usize::from(self.trace.parent_span_id.is_some())
+            + self
+                .stack
+                .as_ref()
+                .map_or(0, |s| 2 + usize::from(s.truncated));
         let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
@@ -238,6 +245,16 @@ impl Serialize for Call {
         m.serialize_entry("span_id", &hex(&self.trace.span_id))?;
         if let Some(p) = &self.trace.parent_span_id {
             m.serialize_entry("parent_span_id", &hex(p))?;
+        }
+        // The callers' names, innermost first; the id names the call path
+        // (the same in the OTLP records' `gotel.stack.id`).
+        if let Some(st) = &self.stack {
+            let names: Vec<&str> = st.frames.iter().map(|f| f.function.as_str()).collect();
+            m.serialize_entry("stack", &names)?;
+            if st.truncated {
+                m.serialize_entry("stack_truncated", &true)?;
+            }
+            m.serialize_entry("stack_id", &st.id_hex())?;
         }
         m.end()
     }
@@ -386,6 +403,7 @@ mod tests {
                 remote_parent: false,
             },
             origin: Arc::default(),
+            stack: None,
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap(),
