@@ -3,10 +3,15 @@
 //! binaries without DWARF (`.gopclntab`), on every toolchain.
 
 mod common;
+#[path = "common/otlp.rs"]
+#[allow(dead_code)]
+mod otlp;
 
 use std::time::Duration;
 
 use common::*;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+use otlp::*;
 use serde_json::Value;
 
 /// The callers' names of a JSONL call.
@@ -86,5 +91,88 @@ fn callers_in_order_up_to_the_depth() {
             assert_eq!(none.len(), 3, "{v} {tag}");
             assert!(none.iter().all(|c| c.get("stack").is_none()), "{v} {tag}");
         }
+    }
+}
+
+/// OTLP to a real receiver: every log record and span carries the call
+/// path's `gotel.stack.id`; each request spells the frames out once, as
+/// the first record's `code.stacktrace` and its span's `gotel.stack` event.
+#[test]
+fn otlp_sends_each_stack_once_per_request_and_its_id_on_every_call() {
+    let tc = newest_toolchain();
+    let bin = build(&tc, "stack", "stack-otlp", &[]);
+    let mut target = Target::start(&bin, &[], "ready");
+    let pid = target.pid();
+    let rx = Receiver::grpc(listener());
+    let gotel = Gotel::run(
+        &format!(
+            "probes:
+  - function: main.c
+    target: {{ pid: {pid} }}
+    stack: 3
+outputs: [otlp]
+otlp:
+  endpoint: http://{}
+  protocol: grpc
+  batch_timeout_ms: 500
+",
+            rx.addr
+        ),
+        1,
+    );
+    for n in 1..=4 {
+        target.round(n);
+    }
+    rx.wait("4 logs and 4 spans", Duration::from_secs(20), |g| {
+        g.logs().len() >= 4 && g.spans().len() >= 4
+    });
+    gotel.stop();
+    let got = rx.got.lock().unwrap();
+    let logs = got.logs();
+    assert_eq!(logs.len(), 4);
+    let id = str_attr(&logs[0].1.attributes, "gotel.stack.id");
+    assert_eq!(id.len(), 16);
+    for (_, l) in &logs {
+        assert_eq!(str_attr(&l.attributes, "gotel.stack.id"), id);
+        assert_eq!(
+            attr(&l.attributes, "gotel.stack.truncated"),
+            Some(&V::BoolValue(true))
+        );
+    }
+    let frames = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split('+').next().unwrap().to_string())
+            .collect()
+    };
+    let want = ["main.b", "main.a", "main.round", "..."];
+    // One request per ResourceLogs here (one process): the frames once in
+    // each, on its first record.
+    assert!(!got.logs.is_empty());
+    for rl in &got.logs {
+        let records = &rl.scope_logs[0].log_records;
+        let texts: Vec<String> = records
+            .iter()
+            .filter_map(|r| match attr(&r.attributes, "code.stacktrace") {
+                Some(V::StringValue(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts.len(), 1, "{records:?}");
+        assert_eq!(frames(&texts[0]), want);
+        assert!(attr(&records[0].attributes, "code.stacktrace").is_some());
+    }
+    for rs in &got.spans {
+        let spans = &rs.scope_spans[0].spans;
+        let events: Vec<_> = spans.iter().flat_map(|s| &s.events).collect();
+        assert_eq!(events.len(), 1, "{spans:?}");
+        assert_eq!(events[0].name, "gotel.stack");
+        assert_eq!(
+            frames(&str_attr(&events[0].attributes, "code.stacktrace")),
+            want
+        );
+        assert_eq!(str_attr(&events[0].attributes, "gotel.stack.id"), id);
+        assert!(spans
+            .iter()
+            .all(|s| str_attr(&s.attributes, "gotel.stack.id") == id));
     }
 }
