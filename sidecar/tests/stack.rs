@@ -176,3 +176,27 @@ otlp:
             .all(|s| str_attr(&s.attributes, "gotel.stack.id") == id));
     }
 }
+
+/// `gotel check` says a probe captures its callers, and how many.
+#[test]
+fn check_shows_the_stack_depth() {
+    let tc = newest_toolchain();
+    for (tag, flags) in [
+        ("stack-check", &[][..]),
+        ("stack-check-stripped", &["-ldflags=-s -w"][..]),
+    ] {
+        let bin = build(&tc, "stack", tag, flags);
+        let out = check(
+            &bin,
+            "probes:\n  - function: main.c\n    target: { exe: stack }\n    stack: 5\n  - function: main.b\n    target: { exe: stack }\n",
+        );
+        let text = text(&out);
+        assert!(out.status.success(), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("stack:")).collect();
+        assert_eq!(
+            lines,
+            ["  stack: the 5 innermost callers, by frame pointers at the entry"],
+            "{tag}: {text}"
+        );
+    }
+}

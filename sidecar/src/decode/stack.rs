@@ -150,11 +150,13 @@ mod tests {
         let data = record(&[0x1010, 0x2020, 0x3030], STACK_DEPTH);
         let (pcs, end) = stack_pcs(&s, &data, (0, 0)).unwrap();
         assert_eq!(pcs, [0x1010, 0x2020, 0x3030]);
-        let mut names = Fake::default();
-        names.code = vec![
-            (0x1000, 0x1010, "main.b".into()),
-            (0x2000, 0x2100, "main.a".into()),
-        ];
+        let names = Fake {
+            code: vec![
+                (0x1000, 0x1010, "main.b".into()),
+                (0x2000, 0x2100, "main.a".into()),
+            ],
+            ..Fake::default()
+        };
         let st = symbolize(&pcs, end, &names);
         let shown: Vec<String> = st.frames.iter().map(|f| f.to_string()).collect();
         // 0x1010 returns past main.b's last instruction: still main.b.

@@ -152,6 +152,10 @@ struct Open {
     stack: Option<Arc<Stack>>,
 }
 
+/// What an entry record says: the arguments, the application's span, the
+/// callers.
+type Entered = (Vec<(String, GoValue)>, Option<AppSpan>, Option<Arc<Stack>>);
+
 /// A call's values as conditions read them: its arguments, then results.
 struct CallValues<'a>(
     &'a [(String, GoValue)],
@@ -584,7 +588,7 @@ impl Pipeline {
         key: CallKey,
         meta: Arc<Attachment>,
         ev: &RawEvent,
-        (mut args, app, stack): (Vec<(String, GoValue)>, Option<AppSpan>, Option<Arc<Stack>>),
+        (mut args, app, stack): Entered,
         stamp: u64,
         emit: &mut dyn FnMut(Call),
     ) {
