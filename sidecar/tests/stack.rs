@@ -1,6 +1,6 @@
 //! Caller stacks (`stack:`): real uprobes on `integration/stack` (round →
 //! a → b → c), the exact callers of every call, truncation at the depth,
-//! binaries without DWARF (`.gopclntab`), on every toolchain.
+//! binaries without DWARF (`.gopclntab`) and PIE, on every toolchain.
 
 mod common;
 #[path = "common/otlp.rs"]
@@ -31,6 +31,7 @@ fn callers_in_order_up_to_the_depth() {
         for (tag, flags) in [
             ("stack", &[][..]),
             ("stack-stripped", &["-ldflags=-s -w"][..]),
+            ("stack-pie", &["-buildmode=pie"][..]),
         ] {
             let bin = build(&tc, "stack", tag, flags);
             let mut target = Target::start(&bin, &[], "ready");
