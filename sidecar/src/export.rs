@@ -220,10 +220,9 @@ impl Serialize for Call {
             + usize::from(self.panicked)
             + usize::from(self.unfinished.is_some())
             + usize::from(self.trace.parent_span_id.is_some())
-            + self
-                .stack
-                .as_ref()
-                .map_or(0, |s| 2 + usize::from(s.truncated));
+            + self.stack.as_ref().map_or(0, |s| {
+                2 + usize::from(s.truncated) + usize::from(s.broken.is_some())
+            });
         let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
@@ -253,6 +252,9 @@ impl Serialize for Call {
             m.serialize_entry("stack", &names)?;
             if st.truncated {
                 m.serialize_entry("stack_truncated", &true)?;
+            }
+            if let Some(why) = st.broken {
+                m.serialize_entry("stack_broken", why)?;
             }
             m.serialize_entry("stack_id", &st.id_hex())?;
         }
@@ -426,6 +428,25 @@ mod tests {
         assert_eq!(
             crash.summary(),
             "main.computeE(iterations=2) (panicked; unfinished: the process ended)"
+        );
+        // Callers: names, the path's id, and why the list is short.
+        let frame = |f: &str| crate::decode::Frame {
+            function: f.into(),
+            offset: 0x1d,
+        };
+        let stacked = Call {
+            stack: Some(Arc::new(crate::decode::Stack {
+                id: 0xabc,
+                frames: vec![frame("main.b"), frame("main.a")],
+                truncated: true,
+                broken: Some("a frame could not be read"),
+            })),
+            ..crash.clone()
+        };
+        let json = serde_json::to_string(&stacked).unwrap();
+        assert!(
+            json.ends_with(r#","stack":["main.b","main.a"],"stack_truncated":true,"stack_broken":"a frame could not be read","stack_id":"0000000000000abc"}"#),
+            "{json}"
         );
         let goexit = Call {
             panicked: false,

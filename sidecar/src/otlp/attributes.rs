@@ -248,6 +248,9 @@ impl Attributes {
             if st.truncated {
                 list.push("gotel.stack.truncated", Leaf::Bool(true));
             }
+            if let Some(why) = st.broken {
+                list.push("gotel.stack.broken", Leaf::Str(why));
+            }
         }
     }
 

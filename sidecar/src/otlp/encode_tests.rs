@@ -230,6 +230,15 @@ fn calls() -> Vec<Call> {
             start_time_unix_nano: 0,
             ..call(&a, 9)
         },
+        // A walk a bad frame pointer stopped.
+        Call {
+            stack: Some(Arc::new(crate::decode::Stack {
+                id: 0xbad,
+                broken: Some("a frame could not be read"),
+                ..(*stack(false)).clone()
+            })),
+            ..call(&b, 10)
+        },
     ]
 }
 
@@ -295,14 +304,14 @@ fn requests_are_the_bytes_prost_gives_the_message_trees() {
         .iter()
         .map(|r| has(&r.attributes, "gotel.stack.id"))
         .sum();
-    assert_eq!((texts, ids), (2, 3));
+    assert_eq!((texts, ids), (3, 4));
     let events: Vec<_> = traces
         .resource_spans
         .iter()
         .flat_map(|r| &r.scope_spans[0].spans)
         .flat_map(|s| &s.events)
         .collect();
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     assert_eq!(events[0].name, "gotel.stack");
     let text = &events[0].attributes[0].value.as_ref().unwrap().value;
     assert_eq!(

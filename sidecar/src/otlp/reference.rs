@@ -191,6 +191,9 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
                 any_value::Value::BoolValue(true),
             ));
         }
+        if let Some(why) = st.broken {
+            out.push(string("gotel.stack.broken", why));
+        }
     }
     out
 }
