@@ -433,6 +433,7 @@ mod tests {
         let frame = |f: &str| crate::decode::Frame {
             function: f.into(),
             offset: 0x1d,
+            source: None,
         };
         let stacked = Call {
             stack: Some(Arc::new(crate::decode::Stack {

@@ -96,12 +96,20 @@ fn callers_in_order_up_to_the_depth() {
 }
 
 /// OTLP to a real receiver: every log record and span carries the call
-/// path's `gotel.stack.id`; each request spells the frames out once, as
-/// the first record's `code.stacktrace` and its span's `gotel.stack` event.
+/// path's `gotel.stack.id`; each request spells the frames out once (with
+/// their source lines), as the first record's `code.stacktrace` and its
+/// span's `gotel.stack` event. On every toolchain: the lines come from
+/// `.gopclntab`, whose layout is Go's.
 #[test]
 fn otlp_sends_each_stack_once_per_request_and_its_id_on_every_call() {
-    let tc = newest_toolchain();
-    let bin = build(&tc, "stack", "stack-otlp", &[]);
+    for tc in toolchains() {
+        otlp_stack(&tc);
+    }
+}
+
+fn otlp_stack(tc: &Toolchain) {
+    let v = &tc.version;
+    let bin = build(tc, "stack", "stack-otlp", &[]);
     let mut target = Target::start(&bin, &[], "ready");
     let pid = target.pid();
     let rx = Receiver::grpc(listener());
@@ -130,22 +138,35 @@ otlp:
     gotel.stop();
     let got = rx.got.lock().unwrap();
     let logs = got.logs();
-    assert_eq!(logs.len(), 4);
+    assert_eq!(logs.len(), 4, "{v}");
     let id = str_attr(&logs[0].1.attributes, "gotel.stack.id");
     assert_eq!(id.len(), 16);
     for (_, l) in &logs {
-        assert_eq!(str_attr(&l.attributes, "gotel.stack.id"), id);
+        assert_eq!(str_attr(&l.attributes, "gotel.stack.id"), id, "{v}");
         assert_eq!(
             attr(&l.attributes, "gotel.stack.truncated"),
             Some(&V::BoolValue(true))
         );
     }
-    let frames = |text: &str| -> Vec<String> {
+    // Each frame: `function+0xoff (file:line)`, the line of its call.
+    let frames = |text: &str| -> Vec<(String, String)> {
         text.lines()
-            .map(|l| l.split('+').next().unwrap().to_string())
+            .map(|l| {
+                let name = l.split('+').next().unwrap().to_string();
+                let at = l.rsplit('/').next().unwrap().trim_end_matches(')');
+                (name, at.to_string())
+            })
             .collect()
     };
-    let want = ["main.b", "main.a", "main.round", "..."];
+    let want: Vec<(String, String)> = [
+        ("main.b", "main.go:22"),
+        ("main.a", "main.go:25"),
+        ("main.round", "main.go:28"),
+        ("...", "..."),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     // One request per ResourceLogs here (one process): the frames once in
     // each, on its first record.
     assert!(!got.logs.is_empty());
@@ -158,14 +179,14 @@ otlp:
                 _ => None,
             })
             .collect();
-        assert_eq!(texts.len(), 1, "{records:?}");
-        assert_eq!(frames(&texts[0]), want);
+        assert_eq!(texts.len(), 1, "{v}: {records:?}");
+        assert_eq!(frames(&texts[0]), want, "{v}: {}", texts[0]);
         assert!(attr(&records[0].attributes, "code.stacktrace").is_some());
     }
     for rs in &got.spans {
         let spans = &rs.scope_spans[0].spans;
         let events: Vec<_> = spans.iter().flat_map(|s| &s.events).collect();
-        assert_eq!(events.len(), 1, "{spans:?}");
+        assert_eq!(events.len(), 1, "{v}: {spans:?}");
         assert_eq!(events[0].name, "gotel.stack");
         assert_eq!(
             frames(&str_attr(&events[0].attributes, "code.stacktrace")),

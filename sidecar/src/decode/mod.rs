@@ -60,6 +60,11 @@ pub trait Names {
     fn code_at(&self, pc: u64) -> Option<(String, u64)> {
         self.func_name(pc).map(|n| (n, pc))
     }
+    /// The source file and line of the instruction at `pc`, when the
+    /// binary's tables say.
+    fn line_at(&self, _pc: u64) -> Option<(String, u32)> {
+        None
+    }
     /// `syscall.Errno(n).Error()`, from the traced binary's own table.
     fn errno_text(&self, n: u64) -> Option<String>;
     /// The recipe installed for the dynamic type whose `_type` is at

@@ -16,11 +16,17 @@ pub struct Frame {
     /// The return address minus the function's entry (Go's tracebacks'
     /// `+0x1d`); 0 when the function is unknown.
     pub offset: u64,
+    /// The call's source file and line (`.gopclntab`), when known.
+    pub source: Option<(String, u32)>,
 }
 
 impl std::fmt::Display for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}+{:#x}", self.function, self.offset)
+        write!(f, "{}+{:#x}", self.function, self.offset)?;
+        match &self.source {
+            Some((file, line)) => write!(f, " ({file}:{line})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -40,8 +46,8 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The stack as text, one `function+0xoff` frame a line (the
-    /// `code.stacktrace` attribute), `...` last when truncated.
+    /// The stack as text, one `function+0xoff (file:line)` frame a line
+    /// (the `code.stacktrace` attribute), `...` last when truncated.
     pub fn text(&self) -> String {
         let mut lines: Vec<String> = self.frames.iter().map(|f| f.to_string()).collect();
         if self.truncated {
@@ -84,10 +90,12 @@ pub fn symbolize(pcs: &[u64], end: u32, names: &dyn Names) -> Stack {
                 Some((function, entry)) => Frame {
                     function,
                     offset: pc.wrapping_sub(entry),
+                    source: names.line_at(pc.wrapping_sub(1)),
                 },
                 None => Frame {
                     function: format!("{pc:#x}"),
                     offset: 0,
+                    source: None,
                 },
             }
         })

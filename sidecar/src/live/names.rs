@@ -59,6 +59,10 @@ impl Names for ProcessNames {
         Some((f.name.clone(), f.low_pc.wrapping_add(self.bias)))
     }
 
+    fn line_at(&self, pc: u64) -> Option<(String, u32)> {
+        self.bin.file_line(self.link_time(pc))
+    }
+
     fn type_table(&self) -> Option<&TypeTable> {
         Some(&self.bin.dwarf.types)
     }

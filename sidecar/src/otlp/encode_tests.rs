@@ -248,6 +248,7 @@ fn stack(truncated: bool) -> Arc<crate::decode::Stack> {
     let frame = |f: &str, offset| Frame {
         function: f.into(),
         offset,
+        source: Some(("/src/main.go".into(), offset as u32)),
     };
     let frames = match truncated {
         false => vec![frame("main.b", 0x1d), frame("main.a", 0x2a)],
@@ -316,7 +317,9 @@ fn requests_are_the_bytes_prost_gives_the_message_trees() {
     let text = &events[0].attributes[0].value.as_ref().unwrap().value;
     assert_eq!(
         text,
-        &Some(Value::StringValue("main.b+0x1d\nmain.a+0x2a".into()))
+        &Some(Value::StringValue(
+            "main.b+0x1d (/src/main.go:29)\nmain.a+0x2a (/src/main.go:42)".into()
+        ))
     );
     // Call by call, and a smaller batch after a larger one.
     for c in calls.chunks(1) {
