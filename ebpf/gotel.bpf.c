@@ -164,6 +164,18 @@ struct dyn_item {
 	__u8 _pad[5];
 };
 
+/* State of one GOTEL_OP_STACK walk (see emit_stack). */
+struct stack_walk {
+	__u64 fp;   /* the frame pointer to read next */
+	__u64 prev; /* the last one read: frame pointers only increase */
+	__u64 lo;   /* the goroutine's stack, [lo, hi) */
+	__u64 hi;
+	__u32 off;  /* write cursor in data */
+	__u32 n;    /* return addresses written */
+	__u32 end;  /* gotel_stack_end */
+	__u32 _pad;
+};
+
 struct scratch {
 	__u32 busy; /* non-zero while a program builds a record here */
 	__u32 n_dyn; /* dynamic values queued */
@@ -195,6 +207,11 @@ struct scratch {
 	__u8 keep;
 	/* The context walk found the app's span: no traceparent scan. */
 	__u8 span_found;
+	/* RBP at the probe: the caller's frame pointer (GOTEL_OP_STACK). */
+	__u64 bp;
+	/* GOTEL_OP_STACK's walk, here and not on the BPF stack (see
+	 * gotel_stack). */
+	struct stack_walk sw;
 };
 
 struct {
@@ -810,6 +827,118 @@ static __noinline __u32 emit_traceparent(const struct gotel_op *op,
 	return fault ? RES_FAULT : RES_OK;
 }
 
+/* What stack_frame works on: the scratch its caller looked up. */
+struct stack_ctx {
+	struct scratch *s;
+};
+
+/*
+ * One frame of GOTEL_OP_STACK's walk: [fp] is the next frame pointer,
+ * [fp + 8] the return address into the next caller.
+ */
+static long stack_frame(__u32 i, struct stack_ctx *sc)
+{
+	struct scratch *s = sc->s;
+	struct stack_walk *w = &s->sw;
+	__u64 fp = w->fp, pair[2];
+	if (!fp) {
+		w->end = GOTEL_STACK_BOTTOM;
+		return 1;
+	}
+	if (fp <= w->prev || fp < w->lo || fp > w->hi - 16) {
+		w->end = GOTEL_STACK_BAD_FP;
+		return 1;
+	}
+	if (bpf_probe_read_user(pair, sizeof(pair), (void *)fp)) {
+		w->end = GOTEL_STACK_FAULT;
+		return 1;
+	}
+	/* A zero return address: nothing called this frame. */
+	if (!pair[1]) {
+		w->end = GOTEL_STACK_BOTTOM;
+		return 1;
+	}
+	__u32 off = w->off;
+	if (off > GOTEL_MAX_DATA - 8) {
+		s->ev.flags |= GOTEL_EV_DATA_FULL;
+		w->end = GOTEL_STACK_FAULT;
+		return 1;
+	}
+	*(__u64 *)&s->data[off] = pair[1];
+	w->off = off + 8;
+	w->n++;
+	w->prev = fp;
+	w->fp = pair[0];
+	return 0;
+}
+
+/*
+ * GOTEL_OP_STACK at an entry site, `depth` frames at data offset `off`: a
+ * gotel_stack_head and up to `depth` return addresses; returns the offset
+ * after them (s->sw.end: how the walk ended). A global function, verified
+ * once on its own: as a static one, verified in each of emit_op's
+ * contexts, it took the verifier past its limit. Its state is in the
+ * scratch map, not on the stack: the general path's deepest call chain
+ * is at the 512-byte limit, and this adds a 16-byte read buffer.
+ */
+__noinline int gotel_stack(__u32 off, __u32 depth, __u64 sp, __u32 hi_off)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	if (!s)
+		return 0;
+	struct stack_walk *w = &s->sw;
+	if (off > GOTEL_MAX_DATA - 16) {
+		s->ev.flags |= GOTEL_EV_DATA_FULL;
+		w->end = GOTEL_STACK_FAULT;
+		return off;
+	}
+	if (depth > GOTEL_MAX_STACK)
+		depth = GOTEL_MAX_STACK;
+	w->off = off + sizeof(struct gotel_stack_head);
+	w->n = 0;
+	w->prev = 0;
+	w->fp = s->bp;
+	w->end = GOTEL_STACK_DEPTH;
+	/* The goroutine's stack from g (stack.lo just before stack.hi),
+	 * above SP: the caller's frame is above the probed function's. */
+	w->lo = sp;
+	w->hi = ~0ULL;
+	if (!(s->ev.flags & GOTEL_EV_NO_G) && hi_off >= 8 && hi_off <= GOTEL_G_SPAN - 8) {
+		__u64 lo = *(__u64 *)&s->g[(hi_off - 8) & (GOTEL_G_SPAN - 8)];
+		w->hi = *(__u64 *)&s->g[hi_off & (GOTEL_G_SPAN - 8)];
+		if (lo > w->lo)
+			w->lo = lo;
+	}
+	/* The first caller: the return address at [SP]. */
+	__u64 ret = 0;
+	if (!depth) {
+		w->end = GOTEL_STACK_DEPTH;
+	} else if (bpf_probe_read_user(&ret, 8, (void *)sp)) {
+		w->end = GOTEL_STACK_FAULT;
+	} else if (!ret) {
+		w->end = GOTEL_STACK_BOTTOM;
+	} else {
+		__u32 o = w->off;
+		if (o <= GOTEL_MAX_DATA - 8) {
+			*(__u64 *)&s->data[o] = ret;
+			w->off = o + 8;
+			w->n = 1;
+		}
+		struct stack_ctx sc = { .s = s };
+		if (depth > 1)
+			bpf_loop(depth - 1, stack_frame, &sc, 0);
+		/* The loop ran out: the depth was reached, unless the next
+		 * frame pointer says this was the last frame. */
+		if (w->end == GOTEL_STACK_DEPTH && !w->fp)
+			w->end = GOTEL_STACK_BOTTOM;
+	}
+	struct gotel_stack_head *h = (void *)&s->data[off];
+	h->n = w->n;
+	h->end = w->end;
+	return w->off;
+}
+
 /* Pass 2, per op: write the value into the record. */
 static long emit_op(__u32 i, struct capture *c)
 {
@@ -822,6 +951,9 @@ static long emit_op(__u32 i, struct capture *c)
 	__u32 off = c->off;
 	/* Element ops: written by their GOTEL_OP_ELEMS, per element. */
 	if (op->a.kind == GOTEL_LOC_ELEM)
+		return 0;
+	/* Written before the loop (see emit). */
+	if (op->kind == GOTEL_OP_STACK)
 		return 0;
 	if (op->kind == GOTEL_OP_ELEMS) {
 		if (off > GOTEL_MAX_DATA - 16) {
@@ -1250,6 +1382,7 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
 	s->n_dyn = 0;
 	s->n_blocks = 0;
 	s->span_found = 0;
+	s->bp = ctx->rbp;
 	if (rc->n_ops)
 		bpf_loop(rc->n_ops, resolve_op, &c, 0);
 	if (first && rc->n_when) {
@@ -1260,6 +1393,14 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
 		}
 		if (!keep)
 			return 0;
+	}
+	/* The stack, planned first when asked for (GOTEL_OP_STACK): its
+	 * walk is kept out of emit_op, whose every kind multiplies the
+	 * verifier's paths there. */
+	if (rc->n_ops && rc->ops[0].kind == GOTEL_OP_STACK) {
+		c.off = gotel_stack(0, rc->ops[0].size, c.sp, rc->stack_hi_offset);
+		if (s->sw.end == GOTEL_STACK_FAULT)
+			ev->fault_mask |= 1;
 	}
 	if (rc->n_ops)
 		bpf_loop(rc->n_ops, emit_op, &c, 0);

@@ -416,6 +416,36 @@ struct gotel_span_ctx {
 };
 _Static_assert(sizeof(struct gotel_span_ctx) == 40, "gotel_span_ctx");
 
+/*
+ * GOTEL_OP_STACK: the call's callers, read at an entry site by walking Go's
+ * frame pointers (amd64 Go keeps RBP frame pointers). Before the prologue
+ * the return address is at [SP] and RBP is the caller's frame pointer;
+ * then [fp] is the next frame pointer and [fp + 8] the next return
+ * address. `size` is the depth asked for (at most GOTEL_MAX_STACK); no
+ * location. Emits a gotel_stack_head, then `n` return addresses (u64, as
+ * the process sees them). The walk stops at the depth, at a zero or
+ * non-increasing frame pointer, at one outside the goroutine's stack
+ * [g.stack.lo, g.stack.hi), or at a failed read (`end` says which).
+ * Only as op 0 of a recipe (the program writes it before the other ops,
+ * outside their loop), never on the fast path.
+ */
+#define GOTEL_OP_STACK 9
+#define GOTEL_MAX_STACK 32
+
+enum gotel_stack_end {
+	GOTEL_STACK_BOTTOM = 0, /* a zero frame pointer: the goroutine's first frame */
+	GOTEL_STACK_DEPTH = 1,  /* `size` frames read, more may follow (truncated) */
+	GOTEL_STACK_BAD_FP = 2, /* a frame pointer below the last or off the stack */
+	GOTEL_STACK_FAULT = 3,  /* a read failed */
+};
+
+/* What GOTEL_OP_STACK emits before its return addresses. */
+struct gotel_stack_head {
+	__u32 n;   /* return addresses that follow */
+	__u32 end; /* gotel_stack_end */
+};
+_Static_assert(sizeof(struct gotel_stack_head) == 8, "gotel_stack_head");
+
 /* Bits of gotel_event.flags. */
 #define GOTEL_EV_NO_G 1         /* could not read the goroutine (g) fields */
 #define GOTEL_EV_DATA_FULL 2    /* ops skipped: GOTEL_MAX_DATA reached */

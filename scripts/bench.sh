@@ -10,6 +10,7 @@
 #   untraced nested   main.workNested(*Order, int), nothing attached
 #   gotel nested      the nested struct (a string, an int) and a 3-element slice of structs
 #   gotel entry-only  main.work with `returns: false` + `latency: false`: one trap per call
+#   gotel entry-stack the same with `stack: 8`: the callers walked at each entry
 #
 # and prints ns/call, ns/call added, the ratios gotel/floor and gotel/bpftrace, and the
 # kernel's own BPF run time per hit (bpf_stats). Then the userspace side alone, on one
@@ -25,7 +26,10 @@
 #   BENCH_GOROUTINES  goroutines calling it (default 1)
 #   BENCH_ROWS        the rows to run, by key (default: all of them, in the order above):
 #                     untraced floor gotel bpftrace untraced-nested gotel-nested gotel-entry
+#                     (gotel-entry-stack: on request)
 #   BENCH_USERSPACE   0: skip the userspace measurement (default 1)
+#   BENCH_GOTEL       a gotel binary to use instead of building the release one (with
+#                     BENCH_USERSPACE=0; the BPF program is the same in any build)
 #   BENCH_PERF        1: also `perf record` the userspace measurement and print its top
 #                     symbols (needs perf, Debian package linux-perf)
 #
@@ -120,8 +124,8 @@ settle() {
 }
 
 say "Building gotel: cargo build --release -p gotel --bins --example userspace_bench"
-cargo build --release -p gotel --bins --example userspace_bench
-gotel=target/release/gotel
+gotel=${BENCH_GOTEL:-target/release/gotel}
+[[ -n "${BENCH_GOTEL:-}" ]] || cargo build --release -p gotel --bins --example userspace_bench
 
 # bpftrace is the peer the issue compares with; Debian packages it.
 if ! command -v bpftrace >/dev/null; then
@@ -329,6 +333,7 @@ for r in $rows; do
     untraced-nested) untraced untraced-nested nested ;;
     gotel-nested) gotel_row gotel-nested nested "" ;;
     gotel-entry) gotel_row gotel-entry work $'    returns: false\n    latency: false' ;;
+    gotel-entry-stack) gotel_row gotel-entry-stack work $'    returns: false\n    latency: false\n    stack: 8' ;;
     *) die "unknown row $r in BENCH_ROWS" ;;
   esac
 done

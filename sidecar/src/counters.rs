@@ -97,6 +97,10 @@ counters! {
     sink_errors,
     /// Dynamic types whose recipe could not be installed (type-recipe map full).
     type_recipes_failed,
+    /// Distinct caller stacks (`stack:`) symbolized: each is looked up once, then cached.
+    stacks_symbolized,
+    /// Times the cache of symbolized stacks (4096) was full and started over.
+    stack_cache_resets,
 }
 
 /// The one-line description of counter `name` (its doc comment).

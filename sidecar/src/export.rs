@@ -48,6 +48,9 @@ pub struct Call {
     pub trace: TraceIds,
     /// The traced process this call ran in.
     pub origin: Arc<Origin>,
+    /// Its callers, innermost first (`stack:`), shared by the calls from
+    /// the same call path.
+    pub stack: Option<Arc<crate::decode::Stack>>,
 }
 
 /// Why a call ended without returning, other than a recovered panic.
@@ -216,7 +219,10 @@ impl Serialize for Call {
         let n = 11
             + usize::from(self.panicked)
             + usize::from(self.unfinished.is_some())
-            + usize::from(self.trace.parent_span_id.is_some());
+            + usize::from(self.trace.parent_span_id.is_some())
+            + self.stack.as_ref().map_or(0, |s| {
+                2 + usize::from(s.truncated) + usize::from(s.broken.is_some())
+            });
         let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
         m.serialize_entry("function", &self.function)?;
@@ -238,6 +244,19 @@ impl Serialize for Call {
         m.serialize_entry("span_id", &hex(&self.trace.span_id))?;
         if let Some(p) = &self.trace.parent_span_id {
             m.serialize_entry("parent_span_id", &hex(p))?;
+        }
+        // The callers' names, innermost first; the id names the call path
+        // (the same in the OTLP records' `gotel.stack.id`).
+        if let Some(st) = &self.stack {
+            let names: Vec<&str> = st.frames.iter().map(|f| f.function.as_str()).collect();
+            m.serialize_entry("stack", &names)?;
+            if st.truncated {
+                m.serialize_entry("stack_truncated", &true)?;
+            }
+            if let Some(why) = st.broken {
+                m.serialize_entry("stack_broken", why)?;
+            }
+            m.serialize_entry("stack_id", &st.id_hex())?;
         }
         m.end()
     }
@@ -386,6 +405,7 @@ mod tests {
                 remote_parent: false,
             },
             origin: Arc::default(),
+            stack: None,
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap(),
@@ -408,6 +428,26 @@ mod tests {
         assert_eq!(
             crash.summary(),
             "main.computeE(iterations=2) (panicked; unfinished: the process ended)"
+        );
+        // Callers: names, the path's id, and why the list is short.
+        let frame = |f: &str| crate::decode::Frame {
+            function: f.into(),
+            offset: 0x1d,
+            source: None,
+        };
+        let stacked = Call {
+            stack: Some(Arc::new(crate::decode::Stack {
+                id: 0xabc,
+                frames: vec![frame("main.b"), frame("main.a")],
+                truncated: true,
+                broken: Some("a frame could not be read"),
+            })),
+            ..crash.clone()
+        };
+        let json = serde_json::to_string(&stacked).unwrap();
+        assert!(
+            json.ends_with(r#","stack":["main.b","main.a"],"stack_truncated":true,"stack_broken":"a frame could not be read","stack_id":"0000000000000abc"}"#),
+            "{json}"
         );
         let goexit = Call {
             panicked: false,

@@ -402,6 +402,10 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                     if let Some((_, reads)) = &plan.entry.traceparent {
                         println!("  trace: joins the W3C trace context in `{reads}` (a request with at most 8 headers)");
                     }
+                    if let Some(op) = plan.entry.stack {
+                        let depth = plan.entry.recipe.ops[op].size;
+                        println!("  stack: the {depth} innermost callers, by frame pointers at the entry");
+                    }
                     for w in &plan.warnings {
                         println!("  warning: {w}");
                     }

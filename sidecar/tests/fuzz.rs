@@ -83,6 +83,7 @@ const KEYS: &[&str] = &[
     "max_string_len",
     "max_elems",
     "pointer_depth",
+    "stack",
     "from_start",
     "defaults",
     "redact",
@@ -227,7 +228,12 @@ fn field_paths() -> Vec<Vec<Step>> {
     .iter()
     .map(|k| vec![Key(k)])
     .collect();
-    for k in ["rate_limit", "max_hits_per_second", "breaker_cooldown"] {
+    for k in [
+        "rate_limit",
+        "max_hits_per_second",
+        "breaker_cooldown",
+        "stack",
+    ] {
         out.push(vec![Key("defaults"), Key(k)]);
     }
     for k in ["names", "replacement"] {
@@ -263,6 +269,7 @@ fn field_paths() -> Vec<Vec<Step>> {
             "max_string_len",
             "max_elems",
             "pointer_depth",
+            "stack",
             "from_start",
             "service_name",
         ] {

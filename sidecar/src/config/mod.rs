@@ -84,6 +84,9 @@ pub struct Defaults {
     /// argument points to, like `*http.Request`) carries one.
     #[serde(default = "default_true")]
     pub join_traces: bool,
+    /// Callers to capture with each call (`stack:`); none: no stack.
+    #[serde(default)]
+    pub stack: Option<u32>,
 }
 
 impl Default for Defaults {
@@ -93,6 +96,7 @@ impl Default for Defaults {
             max_hits_per_second: default_max_hits(),
             breaker_cooldown: default_cooldown(),
             join_traces: true,
+            stack: None,
         }
     }
 }
@@ -302,6 +306,11 @@ pub struct ProbeSpec {
     /// (`err != nil || duration > 5ms`).
     #[serde(default)]
     pub when_return: Option<String>,
+    /// The calling functions to capture with each call, innermost first,
+    /// read at the entry from Go's frame pointers (1 to
+    /// [`crate::recipe::MAX_STACK`]; 0 or none: no stack).
+    #[serde(default)]
+    pub stack: Option<u32>,
     /// The config's top-level `redact:`, compiled, copied into every probe
     /// when the config is loaded (not settable per probe): part of the
     /// probe's identity, so that changing it re-plans the probe.
@@ -548,6 +557,7 @@ impl Config {
             p.max_hits_per_second = Some(p.max_hits_per_second.unwrap_or(d.max_hits_per_second));
             p.breaker_cooldown = Some(p.breaker_cooldown.unwrap_or(d.breaker_cooldown));
             p.join_traces = Some(p.join_traces.unwrap_or(d.join_traces));
+            p.stack = p.stack.or(d.stack).filter(|&n| n > 0);
         }
         self
     }

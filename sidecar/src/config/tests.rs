@@ -213,3 +213,40 @@ fn join_traces_defaults_to_on_and_resolves_per_probe() {
     // Part of the probe's identity: editing it re-plans the probe.
     assert_ne!(cfg.probes[0], cfg.probes[1]);
 }
+
+#[test]
+fn stack_depth_is_bounded_and_resolves_from_the_defaults() {
+    let probe = |extra: &str| format!("  - function: main.f\n    target: {{ exe: app }}\n{extra}");
+    let cfg = from_yaml(&format!(
+        "defaults:\n  stack: 8\nprobes:\n{}{}{}",
+        probe(""),
+        probe("    stack: 3\n"),
+        probe("    stack: 0\n")
+    ))
+    .unwrap();
+    let depths: Vec<_> = cfg.probes.iter().map(|p| p.stack).collect();
+    // 0 turns a default off for one probe.
+    assert_eq!(depths, [Some(8), Some(3), None]);
+    assert_eq!(
+        from_yaml(&format!("probes:\n{}", probe("")))
+            .unwrap()
+            .probes[0]
+            .stack,
+        None
+    );
+    let e = from_yaml(&format!(
+        "probes:\n{}{}",
+        probe(""),
+        probe("    stack: 33\n")
+    ))
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config probes[1].stack: must be between 0 and 32 (callers read per call; 0: none)"
+    );
+    let e = from_yaml(&format!("defaults:\n  stack: 100\nprobes:\n{}", probe(""))).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config defaults.stack: must be between 0 and 32 (callers read per call; 0: none)"
+    );
+}

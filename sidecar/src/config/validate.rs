@@ -55,6 +55,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
     if let Err(m) = check_cooldown(cfg.defaults.breaker_cooldown) {
         return Err(invalid("defaults.breaker_cooldown".into(), &m));
     }
+    if let Some(Err(m)) = cfg.defaults.stack.map(check_stack) {
+        return Err(invalid("defaults.stack".into(), &m));
+    }
     for (i, re) in cfg.redact.names.iter().enumerate() {
         if let Err(e) = regex::Regex::new(re) {
             return Err(invalid(
@@ -155,6 +158,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 &format!("must be between 0 and {MAX_HOPS}"),
             ));
         }
+        if let Some(n) = p.stack {
+            check_stack(n).map_err(|m| invalid(at("stack"), &m))?;
+        }
         if let Some(args) = &p.args {
             for (j, a) in args.iter().enumerate() {
                 if a.trim().is_empty() {
@@ -235,4 +241,15 @@ fn validate_otlp(cfg: &OtlpConfig) -> Result<(), (String, String)> {
         );
     }
     Ok(())
+}
+
+/// A `stack:` depth: up to what the BPF walk reads (0: no stack).
+fn check_stack(n: u32) -> Result<(), String> {
+    let max = crate::recipe::MAX_STACK;
+    match n <= max {
+        true => Ok(()),
+        false => Err(format!(
+            "must be between 0 and {max} (callers read per call; 0: none)"
+        )),
+    }
 }

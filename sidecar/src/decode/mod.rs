@@ -17,6 +17,7 @@ mod interface;
 mod map;
 mod shape;
 mod span;
+mod stack;
 mod value;
 mod wire;
 
@@ -33,6 +34,7 @@ use crate::plan::TypePlan;
 
 pub use errors::{go_quote, ip_string};
 pub use span::{app_span, AppSpan};
+pub use stack::{stack_pcs, symbolize, Frame, Stack};
 pub use value::{printable, GoValue};
 
 /// What decoding looks up about the traced binary, by address in the
@@ -53,6 +55,16 @@ pub trait Names {
     fn type_table(&self) -> Option<&TypeTable>;
     /// The function whose code contains `pc` (func values).
     fn func_name(&self, pc: u64) -> Option<String>;
+    /// The function whose code contains `pc`: its name and entry address
+    /// (as the process sees it), for a caller stack's frames.
+    fn code_at(&self, pc: u64) -> Option<(String, u64)> {
+        self.func_name(pc).map(|n| (n, pc))
+    }
+    /// The source file and line of the instruction at `pc`, when the
+    /// binary's tables say.
+    fn line_at(&self, _pc: u64) -> Option<(String, u32)> {
+        None
+    }
     /// `syscall.Errno(n).Error()`, from the traced binary's own table.
     fn errno_text(&self, n: u64) -> Option<String>;
     /// The recipe installed for the dynamic type whose `_type` is at

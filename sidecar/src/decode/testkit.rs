@@ -27,6 +27,8 @@ pub struct Fake {
     pub errnos: HashMap<u64, String>,
     /// Names of DWARF types, for `type_named`.
     pub named: HashMap<String, TypeId>,
+    /// Functions' [entry, end) and names, for `code_at`.
+    pub code: Vec<(u64, u64, String)>,
 }
 
 impl Fake {
@@ -112,6 +114,10 @@ impl Names for Fake {
     fn errno_text(&self, n: u64) -> Option<String> {
         self.errnos.get(&n).cloned()
     }
+    fn code_at(&self, pc: u64) -> Option<(String, u64)> {
+        let (entry, _, name) = self.code.iter().find(|(a, b, _)| (*a..*b).contains(&pc))?;
+        Some((name.clone(), *entry))
+    }
     fn dyn_plan(&self, rtype: u64) -> Option<Arc<TypePlan>> {
         self.plans.get(&rtype).cloned()
     }
@@ -145,6 +151,7 @@ pub fn site(ops: &[RawOp], values: Vec<(&str, Shape)>) -> SitePlan {
     SitePlan {
         span: None,
         traceparent: None,
+        stack: None,
         recipe,
         values: values
             .into_iter()

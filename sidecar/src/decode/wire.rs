@@ -14,8 +14,9 @@ use std::sync::Arc;
 use super::Names;
 use crate::plan::TypePlan;
 use crate::recipe::{
-    RawDynBlock, RawElemHead, RawOp, RawSeqHead, RawStrHead, LOC_ELEM, MAX_DYN, MAX_TYPE_OPS,
-    OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_SPAN_CTX, OP_STRING, OP_STRINGS, OP_TRACEPARENT,
+    RawDynBlock, RawElemHead, RawOp, RawSeqHead, RawStackHead, RawStrHead, LOC_ELEM, MAX_DYN,
+    MAX_TYPE_OPS, OPF_DYN, OP_BYTES, OP_ELEMS, OP_SCALAR, OP_SPAN_CTX, OP_STACK, OP_STRING,
+    OP_STRINGS, OP_TRACEPARENT,
 };
 
 /// `OP_SCALAR`: one little-endian word.
@@ -46,6 +47,10 @@ pub(super) enum Capture<'a> {
         len: u64,
         items: Vec<Vec<Capture<'a>>>,
     },
+    /// The callers' return addresses (`OP_STACK`), innermost first, and
+    /// how the walk ended (`STACK_*`): a walk cut short by a fault still
+    /// names the frames it read.
+    Stack { end: u32, pcs: Vec<u64> },
     /// The memory could not be read (or the record ended).
     Fault,
 }
@@ -213,11 +218,12 @@ fn blocks<'a>(data: &'a [u8], mut off: usize, names: &dyn Names) -> Vec<Block<'a
 /// Only integer fields and explicit padding: every bit pattern is a value.
 unsafe trait Mirror: Copy {}
 
-// SAFETY (all four): repr(C), integer fields and explicit padding only.
+// SAFETY (all five): repr(C), integer fields and explicit padding only.
 unsafe impl Mirror for RawDynBlock {}
 unsafe impl Mirror for RawStrHead {}
 unsafe impl Mirror for RawSeqHead {}
 unsafe impl Mirror for RawElemHead {}
+unsafe impl Mirror for RawStackHead {}
 
 /// The `T` at `off`, None when `data` ends first.
 fn mirror<T: Mirror>(data: &[u8], off: usize) -> Option<T> {
@@ -286,6 +292,16 @@ fn capture<'a>(
                 },
                 _ => Capture::Fault,
             }
+        }
+        OP_STACK => {
+            let RawStackHead { n, end } = mirror(data, *off)?;
+            *off += size_of::<RawStackHead>();
+            let mut pcs = Vec::with_capacity((n as usize).min(64));
+            for _ in 0..n {
+                pcs.push(u64_at(data, *off)?);
+                *off += WORD;
+            }
+            Capture::Stack { end, pcs }
         }
         _ => return None,
     })

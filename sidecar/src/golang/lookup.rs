@@ -171,6 +171,20 @@ impl BinaryInfo {
         }
     }
 
+    /// The source file and line of link-time address `pc`, from
+    /// `.gopclntab` (copied out of the mapped file on first use; its pages
+    /// are handed back again).
+    pub fn file_line(&self, pc: u64) -> Option<(String, u32)> {
+        self.lines
+            .get_or_init(|| {
+                let table = super::pcln::LineTable::read(self.data.bytes());
+                self.data.release();
+                table
+            })
+            .as_ref()?
+            .file_line(pc)
+    }
+
     /// The function whose code contains `pc` (a link-time address).
     pub fn function_at(&self, pc: u64) -> Option<&Function> {
         let by_addr = self.by_addr.get_or_init(|| {

@@ -8,6 +8,7 @@ mod crosscheck;
 pub mod dwarf;
 mod lookup;
 mod mapping;
+pub mod pcln;
 pub mod pclntab;
 mod rtype;
 pub mod types;
@@ -128,6 +129,8 @@ pub struct BinaryInfo {
     entry_locs: std::sync::OnceLock<Option<crosscheck::ArgLocations>>,
     /// (low_pc, high_pc, index into functions), sorted, built on first use.
     by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
+    /// `.gopclntab`'s line tables, read on the first caller stack.
+    lines: std::sync::OnceLock<Option<pcln::LineTable>>,
     /// Runtime type name → DWARF type, built on first use.
     rt_by_name: std::sync::OnceLock<HashMap<String, types::TypeId>>,
 }
@@ -237,6 +240,7 @@ impl BinaryInfo {
             data,
             entry_locs: std::sync::OnceLock::new(),
             by_addr: std::sync::OnceLock::new(),
+            lines: std::sync::OnceLock::new(),
             rt_by_name: std::sync::OnceLock::new(),
         })
     }

@@ -84,16 +84,16 @@ pub fn arg_frames(tab: &[u8], text: u64) -> Result<Vec<(u64, u32)>, PclntabError
 }
 
 /// The header fields both readers need.
-struct Table<'a> {
-    tab: &'a [u8],
-    nfunc: usize,
+pub(super) struct Table<'a> {
+    pub(super) tab: &'a [u8],
+    pub(super) nfunc: usize,
     text_start: u64,
     funcnames: usize,
-    pcln: usize,
+    pub(super) pcln: usize,
 }
 
 impl<'a> Table<'a> {
-    fn new(tab: &'a [u8], text: u64) -> Result<Self, PclntabError> {
+    pub(super) fn new(tab: &'a [u8], text: u64) -> Result<Self, PclntabError> {
         let mut t = Table {
             tab,
             nfunc: 0,
@@ -126,18 +126,18 @@ impl<'a> Table<'a> {
         Ok(t)
     }
 
-    fn u32_at(&self, o: usize) -> Result<u32, PclntabError> {
+    pub(super) fn u32_at(&self, o: usize) -> Result<u32, PclntabError> {
         let b = self.tab.get(o..o + 4).ok_or(PclntabError::Truncated)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
-    fn u64_at(&self, o: usize) -> Result<u64, PclntabError> {
+    pub(super) fn u64_at(&self, o: usize) -> Result<u64, PclntabError> {
         let b = self.tab.get(o..o + 8).ok_or(PclntabError::Truncated)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// Function `i`'s entry address and its `_func`'s offset.
-    fn entry(&self, i: usize) -> Result<(u64, usize), PclntabError> {
+    pub(super) fn entry(&self, i: usize) -> Result<(u64, usize), PclntabError> {
         let at = self.pcln + 8 * i;
         let e = self.u32_at(at)?;
         let f = self.u32_at(at + 4)?;

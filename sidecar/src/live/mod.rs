@@ -18,6 +18,7 @@ mod names;
 pub mod pipeline;
 mod registry;
 mod ring;
+mod stacks;
 mod status;
 #[cfg(test)]
 mod testkit;
@@ -245,6 +246,8 @@ impl<K: Kernel> Supervisor<K> {
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
             superseded_records: p.superseded_records,
+            stacks_symbolized: p.stacks_symbolized,
+            stack_cache_resets: p.stack_cache_resets,
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,

@@ -54,6 +54,15 @@ impl Names for ProcessNames {
             .map(|f| f.name.clone())
     }
 
+    fn code_at(&self, pc: u64) -> Option<(String, u64)> {
+        let f = self.bin.function_at(self.link_time(pc))?;
+        Some((f.name.clone(), f.low_pc.wrapping_add(self.bias)))
+    }
+
+    fn line_at(&self, pc: u64) -> Option<(String, u32)> {
+        self.bin.file_line(self.link_time(pc))
+    }
+
     fn type_table(&self) -> Option<&TypeTable> {
         Some(&self.bin.dwarf.types)
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::correlate::{CallKey, CorrelateStats, Correlator};
-use crate::decode::{app_span, decode, AppSpan, GoValue, Names};
+use crate::decode::{app_span, decode, stack_pcs, AppSpan, GoValue, Names, Stack};
 use crate::export::{Call, Origin, TraceIds, Unfinished};
 use crate::plan::Plan;
 use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY};
@@ -81,6 +81,10 @@ pub struct PipelineStats {
     /// Calls not delivered because their probe's `when` or `when_return`
     /// was false.
     pub filtered: u64,
+    /// Distinct caller stacks symbolized (`stack:`).
+    pub stacks_symbolized: u64,
+    /// Times the cache of symbolized stacks was full and started over.
+    pub stack_cache_resets: u64,
 }
 
 /// One probe's counters (all its processes and instantiations).
@@ -144,7 +148,13 @@ struct Open {
     /// Its arguments failed the probe's `when`: it is paired with its
     /// return (and keeps its place in the trace tree) but not delivered.
     filtered: bool,
+    /// Its callers (`stack:`).
+    stack: Option<Arc<Stack>>,
 }
+
+/// What an entry record says: the arguments, the application's span, the
+/// callers.
+type Entered = (Vec<(String, GoValue)>, Option<AppSpan>, Option<Arc<Stack>>);
 
 /// A call's values as conditions read them: its arguments, then results.
 struct CallValues<'a>(
@@ -215,6 +225,8 @@ pub struct Pipeline {
     /// Probes already warned that their spans could not join the
     /// application's trace (bounded by the probes configured).
     join_warned: std::collections::HashSet<ProbeKey>,
+    /// Caller stacks (`stack:`), symbolized once each.
+    stacks: super::stacks::StackCache,
     /// Counters.
     pub stats: PipelineStats,
 }
@@ -230,6 +242,7 @@ impl Pipeline {
             per_probe: HashMap::new(),
             clock_offset,
             join_warned: Default::default(),
+            stacks: Default::default(),
             stats: PipelineStats::default(),
         }
     }
@@ -516,7 +529,11 @@ impl Pipeline {
             if let Some(AppSpan::Unreadable(why)) = &app {
                 self.join_failed(&meta, why);
             }
-            self.enter(key, meta, &ev, (args, app), stamp, emit);
+            let stack = stack_pcs(&meta.plan.entry, data, masks)
+                .map(|(pcs, end)| self.stacks.get(&meta.names, pcs, end));
+            self.stats.stacks_symbolized = self.stacks.symbolized;
+            self.stats.stack_cache_resets = self.stacks.resets;
+            self.enter(key, meta, &ev, (args, app, stack), stamp, emit);
             return;
         }
         let (open, unwound) = self.correlator.exit(&key, stamp);
@@ -571,7 +588,7 @@ impl Pipeline {
         key: CallKey,
         meta: Arc<Attachment>,
         ev: &RawEvent,
-        (mut args, app): (Vec<(String, GoValue)>, Option<AppSpan>),
+        (mut args, app, stack): Entered,
         stamp: u64,
         emit: &mut dyn FnMut(Call),
     ) {
@@ -598,6 +615,7 @@ impl Pipeline {
             args,
             trace,
             filtered,
+            stack,
         };
         if instant {
             self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
@@ -677,6 +695,7 @@ impl Pipeline {
             error,
             trace: open.trace,
             origin: open.meta.origin.clone(),
+            stack: open.stack,
         }
     }
 }

@@ -24,6 +24,7 @@ fn scalar_site(site: u8, name: &str) -> SitePlan {
         recipe,
         span: None,
         traceparent: None,
+        stack: None,
         values: vec![Value {
             name: name.into(),
             ty: "int64".into(),

@@ -63,6 +63,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
         values: Vec::new(),
         span: None,
         traceparent: None,
+        stack: None,
     };
     Arc::new(Attachment {
         id,

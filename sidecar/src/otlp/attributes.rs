@@ -53,6 +53,26 @@ pub(super) fn delimited_len(tag: u32, len: usize) -> usize {
 }
 
 /// Writes a length-delimited field.
+/// Writes the string attribute `key` = `value` as the repeated KeyValue
+/// field `tag` of a message.
+pub(super) fn put_string_attr(tag: u32, key: &str, value: &str, out: &mut Vec<u8>) {
+    let value_len = delimited_len(ANY_STRING, value.len());
+    let len = delimited_len(KEY_VALUE_KEY, key.len()) + delimited_len(KEY_VALUE_VALUE, value_len);
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(len as u64, out);
+    put_delimited(KEY_VALUE_KEY, key.as_bytes(), out);
+    encode_key(KEY_VALUE_VALUE, WireType::LengthDelimited, out);
+    encode_varint(value_len as u64, out);
+    put_delimited(ANY_STRING, value.as_bytes(), out);
+}
+
+/// The attribute naming a call's stack (its path's id, 16 hex digits).
+pub const STACK_ID: &str = "gotel.stack.id";
+/// The attribute holding a stack's frames, one `function+0xoff` a line.
+pub const STACKTRACE: &str = "code.stacktrace";
+/// The span event carrying a stack's frames.
+pub const STACK_EVENT: &str = "gotel.stack";
+
 pub(super) fn put_delimited(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(bytes.len() as u64, out);
@@ -218,6 +238,19 @@ impl Attributes {
         }
         if let Some(u) = call.unfinished {
             list.push("go.unfinished", Leaf::Str(u.reason()));
+        }
+        // The call path's id on every record; its frames once per batch
+        // (`encode::Encoder::requests`).
+        if let Some(st) = &call.stack {
+            text.clear();
+            let _ = write!(text, "{:016x}", st.id);
+            list.push(STACK_ID, Leaf::Str(text.as_str()));
+            if st.truncated {
+                list.push("gotel.stack.truncated", Leaf::Bool(true));
+            }
+            if let Some(why) = st.broken {
+                list.push("gotel.stack.broken", Leaf::Str(why));
+            }
         }
     }
 

@@ -18,10 +18,14 @@ use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
 use prost::encoding::{encode_key, encode_varint, fixed32, fixed64, int32, WireType};
 use prost::Message;
 
-use super::attributes::{delimited_len, put_delimited, Attributes, ANY_STRING};
+use super::attributes::{
+    delimited_len, put_delimited, put_string_attr, Attributes, ANY_STRING, STACKTRACE, STACK_EVENT,
+    STACK_ID,
+};
 use super::client::Payload;
 use super::resource::Resources;
 use super::settings::Signal;
+use crate::decode::Stack;
 use crate::export::Call;
 
 /// W3C trace flags: sampled. Every call is recorded.
@@ -67,10 +71,14 @@ mod span {
     pub const START: u32 = 7;
     pub const END: u32 = 8;
     pub const ATTRIBUTES: u32 = 9;
+    pub const EVENTS: u32 = 11;
     pub const STATUS: u32 = 15;
     pub const FLAGS: u32 = 16;
     pub const STATUS_MESSAGE: u32 = 2;
     pub const STATUS_CODE: u32 = 3;
+    pub const EVENT_TIME: u32 = 1;
+    pub const EVENT_NAME: u32 = 2;
+    pub const EVENT_ATTRIBUTES: u32 = 3;
 }
 
 /// One traced process's records in a batch.
@@ -97,6 +105,12 @@ pub struct Encoder {
     /// Bytes per call in the last logs and traces requests: the next
     /// request's buffer is allocated at its size rather than grown.
     per_call: [usize; 2],
+    /// The stacks whose frames this batch has sent: later calls from the
+    /// same path carry only its id.
+    stacks_sent: std::collections::HashSet<u64>,
+    /// Scratch: a stack's text and its span event.
+    stack_text: String,
+    event: Vec<u8>,
 }
 
 impl Default for Encoder {
@@ -109,6 +123,9 @@ impl Default for Encoder {
             used: 0,
             scope: super::scope().encode_to_vec(),
             per_call: [0; 2],
+            stacks_sent: Default::default(),
+            stack_text: String::new(),
+            event: Vec::new(),
         }
     }
 }
@@ -127,16 +144,27 @@ impl Encoder {
         observed_unix_nano: u64,
     ) -> Vec<Payload> {
         self.used = 0;
+        self.stacks_sent.clear();
         for (i, c) in calls.iter().enumerate() {
             let g = self.group(calls, i);
             self.attrs.encode(c);
+            // A stack's frames, the first time this batch meets it.
+            let stack = c
+                .stack
+                .as_deref()
+                .filter(|st| self.stacks_sent.insert(st.id));
+            if let Some(st) = stack {
+                self.stack_text = st.text();
+                stack_event(c, st, &self.stack_text, &mut self.event);
+            }
+            let text = stack.map(|_| self.stack_text.as_str());
             if logs {
                 self.summary.clear();
                 // Writing to a String cannot fail.
                 let _ = c.write_summary(&mut self.summary);
                 log_record(
                     c,
-                    &self.attrs,
+                    (&self.attrs, text),
                     &self.summary,
                     observed_unix_nano,
                     &mut self.record,
@@ -144,7 +172,8 @@ impl Encoder {
                 put_delimited(SCOPE_ITEMS, &self.record, &mut self.groups[g].logs);
             }
             if traces {
-                span(c, &self.attrs, &mut self.record);
+                let event = stack.map(|_| self.event.as_slice());
+                span(c, (&self.attrs, event), &mut self.record);
                 put_delimited(SCOPE_ITEMS, &self.record, &mut self.groups[g].spans);
             }
         }
@@ -230,7 +259,15 @@ fn failure(call: &Call) -> Option<&str> {
 /// The call's `LogRecord` into `out`: INFO, or WARN for an error result or
 /// a panic; stamped with the call's start, linked to its span. proto3
 /// leaves zero numbers and empty strings out.
-fn log_record(call: &Call, attrs: &Attributes, summary: &str, observed: u64, out: &mut Vec<u8>) {
+/// `stack`: the call's stack as text, when this record is the batch's
+/// first of it (`code.stacktrace`, after the shared attributes).
+fn log_record(
+    call: &Call,
+    (attrs, stack): (&Attributes, Option<&str>),
+    summary: &str,
+    observed: u64,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     let (severity, text) = match failure(call) {
         Some(_) => (SeverityNumber::Warn, "WARN"),
@@ -246,6 +283,9 @@ fn log_record(call: &Call, attrs: &Attributes, summary: &str, observed: u64, out
     encode_varint(delimited_len(ANY_STRING, summary.len()) as u64, out);
     put_delimited(ANY_STRING, summary.as_bytes(), out);
     attrs.put(log::ATTRIBUTES, out);
+    if let Some(text) = stack {
+        put_string_attr(log::ATTRIBUTES, STACKTRACE, text, out);
+    }
     fixed32::encode(log::FLAGS, &SAMPLED, out);
     put_delimited(log::TRACE_ID, &call.trace.trace_id, out);
     put_delimited(log::SPAN_ID, &call.trace.span_id, out);
@@ -257,7 +297,9 @@ fn log_record(call: &Call, attrs: &Attributes, summary: &str, observed: u64, out
 /// The call's `Span` into `out`, from its real start to its return. A call
 /// unwound by a panic has no observed end: its span ends when the record
 /// that proved it unwound was taken (an upper bound), status Error.
-fn span(call: &Call, attrs: &Attributes, out: &mut Vec<u8>) {
+/// `event`: the encoded `gotel.stack` event, when this span is the
+/// batch's first of the call's stack.
+fn span(call: &Call, (attrs, event): (&Attributes, Option<&[u8]>), out: &mut Vec<u8>) {
     out.clear();
     let start = call.start_time_unix_nano;
     let end = match (call.duration_ns, call.ended_by_unix_nano) {
@@ -281,6 +323,9 @@ fn span(call: &Call, attrs: &Attributes, out: &mut Vec<u8>) {
         fixed64::encode(span::END, &end, out);
     }
     attrs.put(span::ATTRIBUTES, out);
+    if let Some(e) = event {
+        put_delimited(span::EVENTS, e, out);
+    }
     if let Some(message) = failure(call) {
         let code = StatusCode::Error as i32;
         let message_len = match message.len() {
@@ -303,6 +348,19 @@ fn span(call: &Call, attrs: &Attributes, out: &mut Vec<u8>) {
         0
     };
     fixed32::encode(span::FLAGS, &(SAMPLED | HAS_IS_REMOTE | remote), out);
+}
+
+/// The span event `gotel.stack` (an `Event`'s fields, untagged) into
+/// `out`: at the call's start, when the stack was read, with the frames
+/// (`code.stacktrace`) and the path's id.
+fn stack_event(call: &Call, st: &Stack, text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    if call.start_time_unix_nano != 0 {
+        fixed64::encode(span::EVENT_TIME, &call.start_time_unix_nano, out);
+    }
+    put_delimited(span::EVENT_NAME, STACK_EVENT.as_bytes(), out);
+    put_string_attr(span::EVENT_ATTRIBUTES, STACKTRACE, text, out);
+    put_string_attr(span::EVENT_ATTRIBUTES, STACK_ID, &st.id_hex(), out);
 }
 
 #[cfg(test)]

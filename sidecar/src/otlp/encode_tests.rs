@@ -36,6 +36,7 @@ fn call(origin: &Arc<Origin>, n: i64) -> Call {
         error: None,
         trace: TraceIds::root(),
         origin: origin.clone(),
+        stack: None,
     }
 }
 
@@ -212,9 +213,53 @@ fn calls() -> Vec<Call> {
             trace: TraceIds::default(),
             // Another attachment of the first process: equal, not the same Arc.
             origin: Arc::new((*a).clone()),
-            ..base
+            ..base.clone()
+        },
+        // Two calls from one path (its frames sent once), and another path,
+        // cut at its depth.
+        Call {
+            stack: Some(stack(false)),
+            ..call(&a, 7)
+        },
+        Call {
+            stack: Some(stack(false)),
+            ..call(&b, 8)
+        },
+        Call {
+            stack: Some(stack(true)),
+            start_time_unix_nano: 0,
+            ..call(&a, 9)
+        },
+        // A walk a bad frame pointer stopped.
+        Call {
+            stack: Some(Arc::new(crate::decode::Stack {
+                id: 0xbad,
+                broken: Some("a frame could not be read"),
+                ..(*stack(false)).clone()
+            })),
+            ..call(&b, 10)
         },
     ]
+}
+
+/// A stack of two frames, or of one, truncated.
+fn stack(truncated: bool) -> Arc<crate::decode::Stack> {
+    use crate::decode::{Frame, Stack};
+    let frame = |f: &str, offset| Frame {
+        function: f.into(),
+        offset,
+        source: Some(("/src/main.go".into(), offset as u32)),
+    };
+    let frames = match truncated {
+        false => vec![frame("main.b", 0x1d), frame("main.a", 0x2a)],
+        true => vec![frame("main.b", 0x1d)],
+    };
+    Arc::new(Stack {
+        id: if truncated { 0xfeed } else { 0xabc },
+        frames,
+        truncated,
+        broken: None,
+    })
 }
 
 #[test]
@@ -239,6 +284,43 @@ fn requests_are_the_bytes_prost_gives_the_message_trees() {
         assert_eq!(l.body, logs.encode_to_vec());
         assert_eq!(t.body, traces.encode_to_vec());
     }
+    // Each stack's frames once per batch, on the first call from its path
+    // (log attribute and span event); its id on every call.
+    let out = enc.requests(&calls, &resources, true, true, 0);
+    let logs = ExportLogsServiceRequest::decode(out[0].body.clone()).unwrap();
+    let traces = ExportTraceServiceRequest::decode(out[1].body.clone()).unwrap();
+    let records: Vec<_> = logs
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs[0].log_records)
+        .collect();
+    let has = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue], k: &str| {
+        attrs.iter().filter(|a| a.key == k).count()
+    };
+    let texts: usize = records
+        .iter()
+        .map(|r| has(&r.attributes, "code.stacktrace"))
+        .sum();
+    let ids: usize = records
+        .iter()
+        .map(|r| has(&r.attributes, "gotel.stack.id"))
+        .sum();
+    assert_eq!((texts, ids), (3, 4));
+    let events: Vec<_> = traces
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans[0].spans)
+        .flat_map(|s| &s.events)
+        .collect();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].name, "gotel.stack");
+    let text = &events[0].attributes[0].value.as_ref().unwrap().value;
+    assert_eq!(
+        text,
+        &Some(Value::StringValue(
+            "main.b+0x1d (/src/main.go:29)\nmain.a+0x2a (/src/main.go:42)".into()
+        ))
+    );
     // Call by call, and a smaller batch after a larger one.
     for c in calls.chunks(1) {
         let (logs, traces) = reference::requests(c, &resources, 0);

@@ -183,6 +183,18 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
     if let Some(u) = call.unfinished {
         out.push(string("go.unfinished", u.reason()));
     }
+    if let Some(st) = &call.stack {
+        out.push(string("gotel.stack.id", st.id_hex()));
+        if st.truncated {
+            out.push(kv(
+                "gotel.stack.truncated",
+                any_value::Value::BoolValue(true),
+            ));
+        }
+        if let Some(why) = st.broken {
+            out.push(string("gotel.stack.broken", why));
+        }
+    }
     out
 }
 
@@ -276,6 +288,7 @@ pub fn requests(
     observed: u64,
 ) -> (ExportLogsServiceRequest, ExportTraceServiceRequest) {
     let mut groups: Vec<(&Arc<Origin>, Vec<_>, Vec<_>)> = Vec::new();
+    let mut sent = std::collections::HashSet::new();
     for c in calls {
         let i = match groups
             .iter()
@@ -288,8 +301,22 @@ pub fn requests(
             }
         };
         let attrs = call_attributes(c);
-        groups[i].1.push(log_record(c, attrs.clone(), observed));
-        groups[i].2.push(span(c, attrs));
+        // A stack's frames go with the batch's first call from its path.
+        let first = c.stack.as_deref().filter(|st| sent.insert(st.id));
+        let mut log_attrs = attrs.clone();
+        log_attrs.extend(first.map(|st| string("code.stacktrace", st.text())));
+        groups[i].1.push(log_record(c, log_attrs, observed));
+        let mut sp = span(c, attrs);
+        sp.events.extend(first.map(|st| span::Event {
+            time_unix_nano: c.start_time_unix_nano,
+            name: "gotel.stack".into(),
+            attributes: vec![
+                string("code.stacktrace", st.text()),
+                string("gotel.stack.id", st.id_hex()),
+            ],
+            dropped_attributes_count: 0,
+        }));
+        groups[i].2.push(sp);
     }
     let mut resource_logs = Vec::new();
     let mut resource_spans = Vec::new();

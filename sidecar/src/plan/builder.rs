@@ -47,6 +47,8 @@ pub(super) struct Builder<'t> {
     pub(super) span: Option<(usize, String)>,
     /// The `OP_TRACEPARENT` op and what it reads.
     pub(super) traceparent: Option<(usize, String)>,
+    /// The `OP_STACK` op (`stack:`).
+    pub(super) stack: Option<usize>,
     /// Ops and bytes each value took, in order.
     pub(super) costs: Vec<(u32, u32)>,
     /// (ops, bytes) used when the previous value was recorded.
@@ -102,6 +104,7 @@ impl<'t> Builder<'t> {
             entry_args: 0,
             span: None,
             traceparent: None,
+            stack: None,
             costs: Vec::new(),
             mark: (0, 0),
             crowded: false,
@@ -198,6 +201,7 @@ impl<'t> Builder<'t> {
             values: self.values,
             span: self.span,
             traceparent: self.traceparent,
+            stack: self.stack,
         }
     }
 

@@ -205,6 +205,8 @@ pub struct SitePlan {
     /// The op reading an incoming W3C `traceparent` header
     /// (`OP_TRACEPARENT`), used when the context holds no span.
     pub traceparent: Option<(usize, String)>,
+    /// The op walking the callers' frame pointers (`OP_STACK`, `stack:`).
+    pub stack: Option<usize>,
 }
 
 /// A compiled probe for one function of one binary.

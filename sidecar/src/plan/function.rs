@@ -439,6 +439,10 @@ impl<'a> SiteCtx<'a> {
             extras,
         );
         b.reserve_after(0, later);
+        // The callers first: op 0 (see `stack::push_stack`).
+        if let (SITE_ENTRY, Some(depth)) = (site, spec.stack) {
+            b.stack = super::stack::push_stack(&mut b, depth);
+        }
         let assignment = self.assignment;
         let args_suspect = self.args_suspect;
         if let (SITE_ENTRY, Some(u)) = (site, self.unknown.filter(|u| u.arguments())) {

@@ -11,6 +11,7 @@
 //!   the kinds that need more than one op.
 //! - `type_recipe`: the recipes of interfaces' dynamic types.
 //! - `secrets`: what `redact:` keeps out of every recipe.
+//! - `stack`: a probe's `stack:`, the entry's walk of its callers.
 
 mod budget;
 mod builder;
@@ -21,6 +22,7 @@ mod map;
 mod secrets;
 mod slice;
 mod span_ctx;
+mod stack;
 mod type_recipe;
 mod walk;
 mod when;

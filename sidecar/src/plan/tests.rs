@@ -772,5 +772,7 @@ mod unknown;
 
 #[path = "tests_redact.rs"]
 mod redact;
+#[path = "tests_stack.rs"]
+mod stack;
 #[path = "tests_strings.rs"]
 mod strings;

@@ -217,6 +217,7 @@ mod tests {
         SitePlan {
             span: None,
             traceparent: None,
+            stack: None,
             recipe: RawRecipe::default(),
             values: vec![
                 v("a", scalar(0, ScalarKind::Int, 4)),

@@ -13,6 +13,7 @@ pub type StructLayout = (&'static str, usize, Vec<(&'static str, usize)>);
 pub fn layout() -> Vec<StructLayout> {
     let mut all = own_layout();
     all.extend(super::span::layout());
+    all.extend(super::stack::layout());
     all
 }
 

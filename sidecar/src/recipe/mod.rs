@@ -6,6 +6,8 @@ use std::mem::size_of;
 
 mod span;
 pub use span::*;
+mod stack;
+pub use stack::*;
 
 /// Ops per recipe (`GOTEL_MAX_OPS`): the width of the u32 op masks.
 pub const MAX_OPS: usize = 32;
@@ -238,6 +240,12 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         MAP_SWISS,
         MAP_BUCKETS,
         TP_LARGE,
+        OP_STACK,
+        MAX_STACK,
+        STACK_BOTTOM,
+        STACK_DEPTH,
+        STACK_BAD_FP,
+        STACK_FAULT,
     ]
 }
 

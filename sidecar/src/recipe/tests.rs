@@ -55,6 +55,8 @@ fn fast_path_takes_direct_scalars_and_one_string_that_fit() {
     // len}, but is never a plain copy.
     assert!(!recipe(&[op(OP_SPAN_CTX, 0)]).fast());
     assert!(!recipe(&[op(OP_TRACEPARENT, 64)]).fast());
+    // The stack walk runs in its own BPF function on the general path.
+    assert!(!recipe(&[op(OP_STACK, 8)]).fast());
     let mut when = recipe(&[i]);
     when.n_when = 1;
     assert!(!when.fast());
