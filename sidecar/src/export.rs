@@ -48,6 +48,9 @@ pub struct Call {
     pub trace: TraceIds,
     /// The traced process this call ran in.
     pub origin: Arc<Origin>,
+    /// Seen at an inlined site: the caller and line it was inlined at
+    /// (`main.handle:42`).
+    pub inlined_at: Option<String>,
 }
 
 /// Why a call ended without returning, other than a recovered panic.
@@ -216,6 +219,7 @@ impl Serialize for Call {
         let n = 11
             + usize::from(self.panicked)
             + usize::from(self.unfinished.is_some())
+            + 2 * usize::from(self.inlined_at.is_some())
             + usize::from(self.trace.parent_span_id.is_some());
         let mut m = s.serialize_map(Some(n))?;
         m.serialize_entry("probe", &self.probe)?;
@@ -230,6 +234,10 @@ impl Serialize for Call {
         }
         if let Some(u) = self.unfinished {
             m.serialize_entry("unfinished", u.reason())?;
+        }
+        if let Some(at) = &self.inlined_at {
+            m.serialize_entry("inlined", &true)?;
+            m.serialize_entry("inlined_at", at)?;
         }
         m.serialize_entry("args", &Fields(&self.args))?;
         m.serialize_entry("returns", &Fields(&self.returns))?;
@@ -386,6 +394,7 @@ mod tests {
                 remote_parent: false,
             },
             origin: Arc::default(),
+            inlined_at: None,
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap(),

@@ -83,7 +83,80 @@ pub fn arg_frames(tab: &[u8], text: u64) -> Result<Vec<(u64, u32)>, PclntabError
     Ok(out)
 }
 
-/// The header fields both readers need.
+/// For each of `pcs` (link-time addresses), how far below its entry
+/// value the stack pointer of the function containing it is there (the
+/// `pcsp` table: the runtime's `funcspdelta`), so that its CFA is
+/// `SP + delta + 8`; None outside every function or past the table.
+pub fn sp_deltas(tab: &[u8], text: u64, pcs: &[u64]) -> Result<Vec<Option<u32>>, PclntabError> {
+    let t = Table::new(tab, text)?;
+    // pcHeader's seventh word: where the pc-value tables start.
+    let pctab = t.u64_at(8 + 8 * 6)? as usize;
+    let mut out = Vec::with_capacity(pcs.len());
+    for &pc in pcs {
+        // The function whose [entry, next entry) holds pc (entries ascend).
+        let (mut lo, mut hi) = (0, t.nfunc);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match t.entry(mid + 1)?.0 <= pc {
+                true => lo = mid + 1,
+                false => hi = mid,
+            }
+        }
+        let (entry, func) = t.entry(lo.min(t.nfunc.saturating_sub(1)))?;
+        if lo >= t.nfunc || pc < entry {
+            out.push(None);
+            continue;
+        }
+        // _func { entryOff, nameOff, args, deferreturn, pcsp, … }
+        let pcsp = t.u32_at(t.pcln + func + 16)? as usize;
+        let table = tab.get(pctab + pcsp..).ok_or(PclntabError::Truncated)?;
+        out.push(pc_value(table, entry, pc)?.and_then(|v| u32::try_from(v).ok()));
+    }
+    Ok(out)
+}
+
+/// The value a pc-value table (`runtime.pcvalue`) gives `pc` in a
+/// function entered at `entry`: (value delta, pc delta) varint pairs from
+/// value −1 at the entry, each value holding until the pc it steps to.
+fn pc_value(mut p: &[u8], entry: u64, pc: u64) -> Result<Option<i64>, PclntabError> {
+    fn varint(p: &mut &[u8]) -> Result<u64, PclntabError> {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let (&b, rest) = p.split_first().ok_or(PclntabError::Truncated)?;
+            *p = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(PclntabError::Truncated);
+            }
+        }
+    }
+    let (mut at, mut value, mut first) = (entry, -1i64, true);
+    loop {
+        let uv = varint(&mut p)?;
+        if uv == 0 && !first {
+            return Ok(None);
+        }
+        first = false;
+        let delta = match uv & 1 {
+            0 => (uv >> 1) as i64,
+            _ => !((uv >> 1) as i64),
+        };
+        // x86's pc quantum is 1.
+        at = at
+            .checked_add(varint(&mut p)?)
+            .ok_or(PclntabError::Truncated)?;
+        value += delta;
+        if pc < at {
+            return Ok(Some(value));
+        }
+    }
+}
+
+/// The header fields the readers need.
 struct Table<'a> {
     tab: &'a [u8],
     nfunc: usize,

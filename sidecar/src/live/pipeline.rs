@@ -677,6 +677,7 @@ impl Pipeline {
             error,
             trace: open.trace,
             origin: open.meta.origin.clone(),
+            inlined_at: open.meta.plan.inlined_at.clone(),
         }
     }
 }

@@ -176,6 +176,7 @@ fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
         error: None,
         trace: Default::default(),
         origin: Default::default(),
+        inlined_at: None,
     };
     let mut a = Attributes::default();
     a.encode(&call);

@@ -36,6 +36,7 @@ fn call(origin: &Arc<Origin>, n: i64) -> Call {
         error: None,
         trace: TraceIds::root(),
         origin: origin.clone(),
+        inlined_at: None,
     }
 }
 

@@ -1,0 +1,131 @@
+//! Inlined call sites (issue 14, part 2): every inlined instance of a
+//! probed function is probed at its start, its calls marked inlined with
+//! their caller and line, and the arguments DWARF locates there captured
+//! exactly; the others `unavailable` with DWARF's reason, never guessed.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// `integration/inl`'s line of the call marked `// site: NAME`.
+fn site_line(name: &str) -> usize {
+    let src = std::fs::read_to_string(repo().join("integration/inl/main.go")).unwrap();
+    let mark = format!("// site: {name}");
+    1 + src.lines().position(|l| l.ends_with(&mark)).unwrap()
+}
+
+/// The program's own printout of one call: function, caller, arguments.
+fn printed(line: &str) -> (String, String, Vec<(String, String)>) {
+    let mut words = line.split(' ').skip(1);
+    let f = words.next().unwrap().to_string();
+    let caller = words.next().unwrap().to_string();
+    let args = words
+        .map(|w| {
+            let (k, v) = w.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    (f, caller, args)
+}
+
+/// Whether gotel's value `got` of argument `name` is the printed `want`
+/// (`it` is printed as the `N` it points at).
+fn same(name: &str, got: &Value, want: &str) -> bool {
+    match name {
+        "s" | "label" => got == &json!(want),
+        "n" => got["N"] == json!(want.parse::<i64>().unwrap()),
+        _ => got == &json!(want.parse::<i64>().unwrap()),
+    }
+}
+
+#[test]
+fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "inl", "e2e", &[]);
+        let mut target = Target::start(&bin, &[], "ready");
+        let pid = target.pid();
+        // main.add: its out-of-line copy and two inlined sites; main.mark:
+        // two inlined sites, no copy.
+        let gotel = Gotel::run(
+            &format!(
+                "probes:
+  - function: main.add
+    target: {{ pid: {pid} }}
+  - function: main.mark
+    target: {{ pid: {pid} }}
+"
+            ),
+            5,
+        );
+        target.round(1);
+        target.round(2);
+        let (calls, _) = gotel.stop();
+        let want: Vec<_> = target
+            .stdout
+            .seen
+            .iter()
+            .filter(|l| l.starts_with("call "))
+            .map(|l| printed(l))
+            .collect();
+        assert_eq!(want.len(), 2 * (3 * 4 + 1), "{v}");
+        let mut captured = 0;
+        for (probe, sites) in [
+            ("main.add", &["first", "second", "out-of-line"][..]),
+            ("main.mark", &["third", "fourth"][..]),
+        ] {
+            let got = of(&calls, probe);
+            let function = probe.strip_prefix("main.").unwrap();
+            for site in sites {
+                let printed: Vec<_> = want
+                    .iter()
+                    .filter(|(f, c, _)| f == function && c.ends_with(site))
+                    .collect();
+                let seen: Vec<&&Value> = got
+                    .iter()
+                    .filter(|c| match *site {
+                        "out-of-line" => c.get("inlined").is_none(),
+                        _ => c["inlined_at"] == json!(format!("main.{site}:{}", site_line(site))),
+                    })
+                    .collect();
+                assert_eq!(
+                    seen.len(),
+                    printed.len(),
+                    "{v} {probe} at {site}: {calls:#?}"
+                );
+                for (c, (_, _, args)) in seen.iter().zip(&printed) {
+                    assert_eq!(c["function"], json!(probe), "{v}");
+                    if *site == "out-of-line" {
+                        assert!(c["duration_ns"].is_u64(), "{v} {c}");
+                    } else {
+                        assert_eq!(c["inlined"], json!(true), "{v} {c}");
+                        assert!(c["duration_ns"].is_null(), "{v} {c}");
+                    }
+                    for (name, want) in args {
+                        let key = if name == "n" { "it" } else { name.as_str() };
+                        let got = &c["args"][key];
+                        if let Some(why) = got.get("unavailable") {
+                            // Never a guess: DWARF's reason for this site.
+                            assert!(
+                                why.as_str().is_some_and(|w| w.contains("inlined site")),
+                                "{v} {probe} at {site}: {key} {why}"
+                            );
+                            assert_ne!(*site, "out-of-line", "{v} {c}");
+                        } else {
+                            assert!(
+                                same(name, got, want),
+                                "{v} {probe} at {site}: {key}={got}, printed {want}"
+                            );
+                            if *site != "out-of-line" {
+                                captured += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{v}: {captured} argument values captured at inlined sites");
+        assert!(captured > 0, "{v}: no argument captured at an inlined site");
+    }
+}
