@@ -188,8 +188,11 @@ fn type_of(bin: &BinaryInfo, f: Option<&Function>, p: &InlinedParam) -> Option<T
     let types = &bin.dwarf.types;
     let mut found = (0..types.len()).filter(|&t| types.get(t).name == name);
     let first = found.next()?;
-    // Two types of one name (local types of two functions): neither.
-    found.next().is_none().then_some(first)
+    // Two different types of one name (local types of two functions):
+    // neither; copies of one type (resolved from two DIEs) are one.
+    found
+        .all(|t| types.get(t) == types.get(first))
+        .then_some(first)
 }
 
 /// The ABI parts of a value of type `ty` placed at DWARF's `pieces`: the
