@@ -129,3 +129,83 @@ fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
         assert!(captured > 0, "{v}: no argument captured at an inlined site");
     }
 }
+
+/// `gotel check` lists each inlined site (caller:line) and, per argument,
+/// captured or unavailable and why; `gotel functions` no longer calls an
+/// inlined-only function untraceable.
+#[test]
+fn check_lists_each_inlined_site_and_its_arguments() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let bin = build(&tc, "inl", "e2e", &[]);
+        let out = check(
+            &bin,
+            "probes:\n  - function: main.add\n    target: { exe: inl }\n  - function: main.mark\n    target: { exe: inl }\n",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{v}: {text}");
+        assert!(
+            text.contains("main.add is also inlined at 2 call site(s); 2 probed at their start"),
+            "{v}: {text}"
+        );
+        for (f, site, args) in [
+            ("main.add", "first", &["a", "s", "it"][..]),
+            ("main.add", "second", &["a", "s", "it"][..]),
+            ("main.mark", "third", &["id", "label"][..]),
+            ("main.mark", "fourth", &["id", "label"][..]),
+        ] {
+            let head = format!(
+                "  inlined site: {f} inlined in main.{site}:{}, ",
+                site_line(site)
+            );
+            let at = text
+                .find(&head)
+                .unwrap_or_else(|| panic!("{v}: no {head:?} in {text}"));
+            let lines: Vec<&str> = text[at..].lines().skip(1).take(args.len()).collect();
+            for (line, arg) in lines.iter().zip(args) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                assert_eq!(&words[..2], &["arg", arg], "{v}: {line}");
+                assert!(
+                    line.ends_with("captured") || line.contains("unavailable: "),
+                    "{v}: {line}"
+                );
+            }
+        }
+        let listed = gotel(&["functions", bin.to_str().unwrap(), "main.mark"]);
+        let listed = text_of(&listed);
+        assert!(
+            listed.contains("main.mark  // inlined at 2 site(s) only: probed at their start"),
+            "{v}: {listed}"
+        );
+    }
+}
+
+/// `inlined: false` leaves the inlined sites alone: the copy only, with the
+/// old note, and a function inlined everywhere is refused as before.
+#[test]
+fn inlined_false_probes_the_out_of_line_copy_only() {
+    let tc = newest_toolchain();
+    let bin = build(&tc, "inl", "e2e", &[]);
+    let out = check(
+        &bin,
+        "probes:\n  - function: main.add\n    inlined: false\n    target: { exe: inl }\n  - function: main.mark\n    inlined: false\n    target: { exe: inl }\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains("inlined site:"), "{text}");
+    assert!(
+        text.contains("main.add is also inlined at 2 call site(s); calls there are not seen"),
+        "{text}"
+    );
+    assert!(
+        text.contains("function main.mark is inlined at 2 call site(s)"),
+        "{text}"
+    );
+}
+
+fn text_of(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
