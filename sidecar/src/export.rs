@@ -282,7 +282,10 @@ impl Call {
             (None, true, None) => s.push_str(" (panicked)"),
             (None, true, Some(u)) => write!(s, " (panicked; unfinished: {})", u.reason())?,
             (None, false, Some(u)) => write!(s, " (unfinished: {})", u.reason())?,
-            (None, false, None) => s.push_str(" (entry only: not timed)"),
+            (None, false, None) => match &self.inlined_at {
+                Some(at) => write!(s, " (inlined in {at}: entry only, not timed)")?,
+                None => s.push_str(" (entry only: not timed)"),
+            },
         }
         Ok(())
     }
@@ -430,6 +433,24 @@ mod tests {
         assert_eq!(
             goexit.summary(),
             "main.computeE(iterations=2) (unfinished: runtime.Goexit)"
+        );
+        // Seen at an inlined site: marked, with its caller and line.
+        let inlined = Call {
+            unfinished: None,
+            inlined_at: Some("main.handle:42".into()),
+            ..goexit
+        };
+        let json = serde_json::to_value(&inlined).unwrap();
+        assert_eq!(
+            (&json["inlined"], &json["inlined_at"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!("main.handle:42")
+            )
+        );
+        assert_eq!(
+            inlined.summary(),
+            "main.computeE(iterations=2) (inlined in main.handle:42: entry only, not timed)"
         );
     }
 

@@ -286,4 +286,35 @@ mod tests {
             Err(PclntabError::Truncated)
         ));
     }
+
+    /// A function at 0x1000 whose SP is 0 bytes below its entry value
+    /// until 0x1004, 24 until 0x100e, 0 until 0x1010, its `pcsp` table
+    /// ending there.
+    #[test]
+    fn sp_deltas_follow_the_pcsp_table() {
+        let mut t = Vec::new();
+        t.extend(MAGIC_120.to_le_bytes());
+        t.extend([0, 0, 1, 8]);
+        let (funcnames, pcln, pctab) = (72u64, 80u64, 116u64);
+        for w in [1, 0, 0, funcnames, 0, 0, pctab, pcln] {
+            t.extend(w.to_le_bytes());
+        }
+        t.extend(b"a\0\0\0\0\0\0\0");
+        for (entry, func) in [(0u32, 16u32), (0x20, 0)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(func.to_le_bytes());
+        }
+        // _func { entryOff, nameOff, args, deferreturn, pcsp }.
+        for w in [0u32, 0, 0, 0, 0] {
+            t.extend(w.to_le_bytes());
+        }
+        assert_eq!(t.len() as u64, pctab);
+        // (+1, 4), (+24, 10), (−24, 2): zig-zag value deltas, pc deltas.
+        t.extend([0x02, 0x04, 0x30, 0x0a, 0x2f, 0x02, 0x00]);
+        let pcs = [0x1000, 0x1005, 0x100e, 0x1010, 0x2000, 0xfff];
+        assert_eq!(
+            sp_deltas(&t, 0x1000, &pcs).unwrap(),
+            vec![Some(0), Some(24), Some(0), None, None, None]
+        );
+    }
 }
