@@ -62,6 +62,17 @@ func fourth(k int) {
 	sink += mark(k+100, label) // site: fourth
 }
 
+// fifth prints after the call: its arguments need not be spilled for
+// the print before it, and may still be in registers at the site.
+//
+//go:noinline
+func fifth(k int, it *Item) {
+	s := words[k%len(words)]
+	r := add(k*3, s, it) // site: fifth
+	fmt.Printf("call add main.fifth a=%d s=%s n=%d\n", k*3, s, it.N)
+	sink += r
+}
+
 //go:noinline
 func viaValue(k int) {
 	it := &Item{N: k}
@@ -80,6 +91,7 @@ func main() {
 			second(k)
 			third(k)
 			fourth(k)
+			fifth(k, &Item{N: k + 5})
 		}
 		viaValue(n)
 		fmt.Printf("done %d\n", n)

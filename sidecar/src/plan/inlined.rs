@@ -129,7 +129,11 @@ fn site_plan(
         for path in paths {
             let value = match (&p.location, ty) {
                 (Err(why), _) => unavailable(path, p, why),
-                (Ok(_), None) => unavailable(path, p, "its type is not among those gotel resolved"),
+                (Ok(_), None) => unavailable(
+                    path,
+                    p,
+                    "its type at this inlined site is not among those gotel resolved",
+                ),
                 (Ok(pieces), Some(ty)) => match parts(bin, ty, pieces) {
                     Ok(parts) => b.value(path, &p.name, ty, &parts),
                     Err(why) => unavailable(path, p, &why),

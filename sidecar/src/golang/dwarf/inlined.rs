@@ -390,7 +390,11 @@ fn eval_here(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Locate
         let op = match ops.next() {
             Ok(Some(op)) => op,
             Ok(None) => break,
-            Err(_) => return Some(Err("a DWARF location gotel cannot parse".into())),
+            Err(_) => {
+                return Some(Err(
+                    "a DWARF location at this inlined site that gotel cannot parse".into(),
+                ))
+            }
         };
         any = true;
         match op {
@@ -398,9 +402,9 @@ fn eval_here(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Locate
                 Some(l) => cur = Some(l),
                 None => {
                     return Some(Err(format!(
-                        "in DWARF register {}, which gotel's recipes do not read",
-                        register.0
-                    )))
+                    "in DWARF register {} at this inlined site, which gotel's recipes do not read",
+                    register.0
+                )))
                 }
             },
             // CFA-relative (Go's frame base is the CFA) until `frame_slots`
