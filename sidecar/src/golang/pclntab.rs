@@ -108,8 +108,14 @@ pub fn sp_deltas(tab: &[u8], text: u64, pcs: &[u64]) -> Result<Vec<Option<u32>>,
             continue;
         }
         // _func { entryOff, nameOff, args, deferreturn, pcsp, … }
-        let pcsp = t.u32_at(t.pcln + func + 16)? as usize;
-        let table = tab.get(pctab + pcsp..).ok_or(PclntabError::Truncated)?;
+        let field = t
+            .pcln
+            .checked_add(func + 16)
+            .ok_or(PclntabError::Truncated)?;
+        let pcsp = t.u32_at(field)? as usize;
+        // Offsets from the file: a corrupt one must not wrap.
+        let at = pctab.checked_add(pcsp).ok_or(PclntabError::Truncated)?;
+        let table = tab.get(at..).ok_or(PclntabError::Truncated)?;
         out.push(pc_value(table, entry, pc)?.and_then(|v| u32::try_from(v).ok()));
     }
     Ok(out)
@@ -200,18 +206,22 @@ impl<'a> Table<'a> {
     }
 
     fn u32_at(&self, o: usize) -> Result<u32, PclntabError> {
-        let b = self.tab.get(o..o + 4).ok_or(PclntabError::Truncated)?;
+        let end = o.checked_add(4).ok_or(PclntabError::Truncated)?;
+        let b = self.tab.get(o..end).ok_or(PclntabError::Truncated)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
     fn u64_at(&self, o: usize) -> Result<u64, PclntabError> {
-        let b = self.tab.get(o..o + 8).ok_or(PclntabError::Truncated)?;
+        let end = o.checked_add(8).ok_or(PclntabError::Truncated)?;
+        let b = self.tab.get(o..end).ok_or(PclntabError::Truncated)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// Function `i`'s entry address and its `_func`'s offset.
     fn entry(&self, i: usize) -> Result<(u64, usize), PclntabError> {
-        let at = self.pcln + 8 * i;
+        let at = (8 * i)
+            .checked_add(self.pcln)
+            .ok_or(PclntabError::Truncated)?;
         let e = self.u32_at(at)?;
         let f = self.u32_at(at + 4)?;
         let entry = self
