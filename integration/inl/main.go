@@ -73,6 +73,17 @@ func fifth(k int, it *Item) {
 	sink += r
 }
 
+// sixth inlines mark in a loop: each iteration is one call at the site.
+//
+//go:noinline
+func sixth(k int) {
+	for i := 0; i < 3; i++ {
+		label := words[(k+i)%len(words)]
+		fmt.Printf("call mark main.sixth id=%d label=%s\n", k+i, label)
+		sink += mark(k+i, label) // site: sixth
+	}
+}
+
 //go:noinline
 func viaValue(k int) {
 	it := &Item{N: k}
@@ -93,6 +104,7 @@ func main() {
 			fourth(k)
 			fifth(k, &Item{N: k + 5})
 		}
+		sixth(n)
 		viaValue(n)
 		fmt.Printf("done %d\n", n)
 	}

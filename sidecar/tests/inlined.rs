@@ -47,7 +47,7 @@ fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
         let mut target = Target::start(&bin, &[], "ready");
         let pid = target.pid();
         // main.add: its out-of-line copy and three inlined sites;
-        // main.mark: two inlined sites, no copy.
+        // main.mark: three inlined sites (one in a loop), no copy.
         let gotel = Gotel::run(
             &format!(
                 "probes:
@@ -57,7 +57,7 @@ fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
     target: {{ pid: {pid} }}
 "
             ),
-            6,
+            7,
         );
         target.round(1);
         target.round(2);
@@ -69,11 +69,11 @@ fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
             .filter(|l| l.starts_with("call "))
             .map(|l| printed(l))
             .collect();
-        assert_eq!(want.len(), 2 * (3 * 5 + 1), "{v}");
+        assert_eq!(want.len(), 2 * (3 * 5 + 3 + 1), "{v}");
         let mut captured = std::collections::BTreeMap::<String, usize>::new();
         for (probe, sites) in [
             ("main.add", &["first", "second", "fifth", "out-of-line"][..]),
-            ("main.mark", &["third", "fourth"][..]),
+            ("main.mark", &["third", "fourth", "sixth"][..]),
         ] {
             let got = of(&calls, probe);
             let function = probe.strip_prefix("main.").unwrap();
@@ -165,6 +165,7 @@ fn check_lists_each_inlined_site_and_its_arguments() {
             ("main.add", "fifth", &["a", "s", "it"][..]),
             ("main.mark", "third", &["id", "label"][..]),
             ("main.mark", "fourth", &["id", "label"][..]),
+            ("main.mark", "sixth", &["id", "label"][..]),
         ] {
             let head = format!(
                 "  inlined site: {f} inlined in main.{site}:{}, ",
@@ -186,7 +187,7 @@ fn check_lists_each_inlined_site_and_its_arguments() {
         let listed = gotel(&["functions", bin.to_str().unwrap(), "main.mark"]);
         let listed = text_of(&listed);
         assert!(
-            listed.contains("main.mark  // inlined at 2 site(s) only: probed at their start"),
+            listed.contains("main.mark  // inlined at 3 site(s) only: probed at their start"),
             "{v}: {listed}"
         );
     }
@@ -209,7 +210,7 @@ fn inlined_false_probes_the_out_of_line_copy_only() {
         "{text}"
     );
     assert!(
-        text.contains("function main.mark is inlined at 2 call site(s)"),
+        text.contains("function main.mark is inlined at 3 call site(s)"),
         "{text}"
     );
 }
