@@ -143,6 +143,8 @@ fn reference(v: AttributeValue<R<'_>>, base: DebugInfoOffset) -> Option<DebugInf
     }
 }
 
+/// Names every abstract function, and finds the target's (several units
+/// may each hold one) and their parameters.
 fn first_pass(
     dwarf: &gimli::Dwarf<R<'_>>,
     units: &mut Units<'_>,
@@ -206,6 +208,9 @@ fn first_pass(
     Ok(a)
 }
 
+/// Reads every inlined instance of the target: its start, its caller and
+/// line, and each parameter's location at the start; then names the
+/// parameters' types (their DIEs may come after the instances).
 fn second_pass(
     dwarf: &gimli::Dwarf<R<'_>>,
     units: &mut Units<'_>,
