@@ -551,6 +551,7 @@ impl<K: Kernel> Supervisor<K> {
                     function = %plan.function,
                     pid = p.pid,
                     ret_sites = plan.ret_offsets.len(),
+                    inlined_at = plan.inlined_at.as_deref(),
                     "attached"
                 ),
                 At::File { shown, .. } => info!(
@@ -558,6 +559,7 @@ impl<K: Kernel> Supervisor<K> {
                     function = %plan.function,
                     exe = %shown.display(),
                     ret_sites = plan.ret_offsets.len(),
+                    inlined_at = plan.inlined_at.as_deref(),
                     "attached to the file: every process running it is traced from its start"
                 ),
             }
