@@ -51,6 +51,9 @@ pub struct Call {
     /// Its callers, innermost first (`stack:`), shared by the calls from
     /// the same call path.
     pub stack: Option<Arc<crate::decode::Stack>>,
+    /// Seen at an inlined site: the caller and line it was inlined at
+    /// (`main.handle:42`).
+    pub inlined_at: Option<String>,
 }
 
 /// Why a call ended without returning, other than a recovered panic.
@@ -220,6 +223,7 @@ impl Serialize for Call {
             + usize::from(self.panicked)
             + usize::from(self.unfinished.is_some())
             + usize::from(self.trace.parent_span_id.is_some())
+            + 2 * usize::from(self.inlined_at.is_some())
             + self.stack.as_ref().map_or(0, |s| {
                 2 + usize::from(s.truncated) + usize::from(s.broken.is_some())
             });
@@ -236,6 +240,10 @@ impl Serialize for Call {
         }
         if let Some(u) = self.unfinished {
             m.serialize_entry("unfinished", u.reason())?;
+        }
+        if let Some(at) = &self.inlined_at {
+            m.serialize_entry("inlined", &true)?;
+            m.serialize_entry("inlined_at", at)?;
         }
         m.serialize_entry("args", &Fields(&self.args))?;
         m.serialize_entry("returns", &Fields(&self.returns))?;
@@ -293,7 +301,10 @@ impl Call {
             (None, true, None) => s.push_str(" (panicked)"),
             (None, true, Some(u)) => write!(s, " (panicked; unfinished: {})", u.reason())?,
             (None, false, Some(u)) => write!(s, " (unfinished: {})", u.reason())?,
-            (None, false, None) => s.push_str(" (entry only: not timed)"),
+            (None, false, None) => match &self.inlined_at {
+                Some(at) => write!(s, " (inlined in {at}: entry only, not timed)")?,
+                None => s.push_str(" (entry only: not timed)"),
+            },
         }
         Ok(())
     }
@@ -406,6 +417,7 @@ mod tests {
             },
             origin: Arc::default(),
             stack: None,
+            inlined_at: None,
         };
         assert_eq!(
             serde_json::to_string(&c).unwrap(),
@@ -461,6 +473,24 @@ mod tests {
         assert_eq!(
             goexit.summary(),
             "main.computeE(iterations=2) (unfinished: runtime.Goexit)"
+        );
+        // Seen at an inlined site: marked, with its caller and line.
+        let inlined = Call {
+            unfinished: None,
+            inlined_at: Some("main.handle:42".into()),
+            ..goexit
+        };
+        let json = serde_json::to_value(&inlined).unwrap();
+        assert_eq!(
+            (&json["inlined"], &json["inlined_at"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!("main.handle:42")
+            )
+        );
+        assert_eq!(
+            inlined.summary(),
+            "main.computeE(iterations=2) (inlined in main.handle:42: entry only, not timed)"
         );
     }
 

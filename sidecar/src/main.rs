@@ -288,7 +288,7 @@ fn functions(binary: Option<PathBuf>, pid: Option<u32>, pattern: Option<&str>) -
     inl.sort();
     for (name, sites) in inl {
         lines.push(format!(
-            "{name}  // inlined at {sites} site(s), not traceable"
+            "{name}  // inlined at {sites} site(s) only: probed at their start (entry only)"
         ));
     }
     if lines.is_empty() {
@@ -350,17 +350,25 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
         };
         match gotel::plan::plan(bin, spec) {
             Ok(plans) => {
-                if plans.len() > 1 {
-                    println!("  generic: {} instantiations, each attached", plans.len());
+                let copies = plans.iter().filter(|p| p.inlined_at.is_none()).count();
+                if copies > 1 {
+                    println!("  generic: {copies} instantiations, each attached");
                 }
                 for plan in plans {
-                    println!("  function: {}", plan.signature);
-                    println!(
-                        "  go: {}   entry at file offset {:#x}, {} RET site(s)",
-                        bin.go_version.as_deref().unwrap_or("?"),
-                        plan.entry_offset,
-                        plan.ret_offsets.len()
-                    );
+                    if let Some(at) = &plan.inlined_at {
+                        println!(
+                            "  inlined site: {} inlined in {at}, probed at its start (file offset {:#x}): entry only, no results or latency",
+                            plan.function, plan.entry_offset
+                        );
+                    } else {
+                        println!("  function: {}", plan.signature);
+                        println!(
+                            "  go: {}   entry at file offset {:#x}, {} RET site(s)",
+                            bin.go_version.as_deref().unwrap_or("?"),
+                            plan.entry_offset,
+                            plan.ret_offsets.len()
+                        );
+                    }
                     if !plan.restart_offsets.is_empty() {
                         println!(
                             "  entry only: {} restart site(s) after the prologue's call to runtime.morestack (a restarted prologue is not a second call)",

@@ -452,11 +452,21 @@ fn a_function_also_inlined_elsewhere_shows_its_result() {
         assert!(text.contains("main.twice(x int) int"), "{v}: {text}");
         assert!(text.contains("ret r0"), "{v}: {text}");
         let (calls, _) = probe_alone(&bin, "twice", 1);
-        let seen = calls_of(&calls, "twice", v);
-        // The direct call is inlined (not seen); apply's is the copy's.
+        let (inlined, seen): (Vec<&Value>, Vec<&Value>) = calls_of(&calls, "twice", v)
+            .into_iter()
+            .partition(|c| c.get("inlined").is_some());
+        // The direct call is inlined (seen at its start, entry only);
+        // apply's is the copy's.
         assert_eq!(seen.len(), 1, "{v}: {seen:?}");
         assert_eq!(seen[0]["args"], json!({"x": 21}), "{v}");
         assert_eq!(seen[0]["returns"], json!({"r0": 42}), "{v}");
+        // Each inlined site `gotel check` lists (none where the compiler
+        // folded the call away, as Go 1.19 does) sees its one call.
+        let sites = text.matches("inlined site: main.twice inlined in").count();
+        assert_eq!(inlined.len(), sites, "{v}: {inlined:?}");
+        for c in inlined {
+            assert_eq!(c["returns"], json!({}), "{v}");
+        }
     }
 }
 
@@ -516,8 +526,8 @@ fn a_recovered_panic_is_not_taken_for_a_stack_growth_restart() {
     }
 }
 
-/// An inlined standard-library function is refused with the reason, and
-/// the other probes still attach.
+/// An inlined standard-library function is probed at its inlined sites
+/// (it has no out-of-line copy), and the other probes still attach.
 #[test]
 fn inlined_stdlib_function_is_named_as_such() {
     let tc = toolchains().remove(0);
@@ -527,6 +537,9 @@ fn inlined_stdlib_function_is_named_as_such() {
         "probes:\n  - function: net/url.ParseQuery\n    target: { exe: shapes }\n  - function: withDefer\n    target: { exe: shapes }\n",
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("net/url.ParseQuery is inlined at"), "{text}");
+    assert!(
+        text.contains("inlined site: net/url.ParseQuery inlined in "),
+        "{text}"
+    );
     assert!(text.contains("main.withDefer(n int) (r int)"), "{text}");
 }

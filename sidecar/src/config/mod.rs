@@ -282,6 +282,10 @@ pub struct ProbeSpec {
     /// false`: the entry alone, one trap per call.
     #[serde(default = "default_true")]
     pub latency: bool,
+    /// Probe the function's inlined sites too: each call there delivered
+    /// at its start (no results, no latency), marked inlined.
+    #[serde(default = "default_true")]
+    pub inlined: bool,
     /// Keep this fraction of calls (0 < sample ≤ 1), chosen in the kernel
     /// before anything is copied; the rest counted as `sampled_out`.
     #[serde(default)]

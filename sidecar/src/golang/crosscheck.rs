@@ -62,6 +62,19 @@ impl BinaryInfo {
         locs
     }
 
+    /// The inlined instances of the function named `name`, read from the
+    /// file at each call (only the functions being planned need them).
+    pub fn inlined_instances(
+        &self,
+        name: &str,
+    ) -> Result<Vec<dwarf::InlinedInstance>, AnalysisError> {
+        let file = object::File::parse(self.data.bytes())
+            .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
+        let found = dwarf::inlined_instances(&file, &|| self.data.release(), name);
+        self.data.release();
+        found
+    }
+
     /// [`ArgLocations`], computed on first use and kept.
     fn arg_locations(&self) -> Option<&ArgLocations> {
         self.entry_locs

@@ -10,6 +10,7 @@ use std::sync::Arc;
 mod chunked;
 mod collect;
 mod incomplete;
+mod inlined;
 mod lines;
 mod location;
 mod raw_types;
@@ -25,6 +26,7 @@ use raw_types::{RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
+pub use inlined::{inlined_instances, InlinedInstance, InlinedParam};
 pub use location::{each_entry_location, entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;

@@ -74,40 +74,11 @@ impl LineTable {
     }
 }
 
-/// The value table at `off` gives at `target`, for a function at `entry`:
-/// (value delta, pc delta) pairs, zig-zag and varint coded, from -1.
+/// The value table at `off` gives at `target`, for a function at `entry`
+/// (`pclntab::pc_value`, the one decoder of these tables).
 fn pcvalue(tab: &[u8], off: usize, entry: u64, target: u64) -> Option<i32> {
-    let mut p = tab.get(off..)?;
-    let (mut pc, mut val, mut first) = (entry, -1i32, true);
-    loop {
-        let (d, n) = uvarint(p)?;
-        if d == 0 && !first {
-            return None;
-        }
-        p = p.get(n..)?;
-        let d = d as u32;
-        val = val.wrapping_add((0u32.wrapping_sub(d & 1) ^ (d >> 1)) as i32);
-        let (step, n) = uvarint(p)?;
-        p = p.get(n..)?;
-        // amd64's PC quantum is 1.
-        pc = pc.checked_add(step)?;
-        if target < pc {
-            return Some(val);
-        }
-        first = false;
-    }
-}
-
-/// A little-endian base-128 number and its length in bytes.
-fn uvarint(p: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &b) in p.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
+    let v = super::pclntab::pc_value(tab.get(off..)?, entry, target).ok()??;
+    i32::try_from(v).ok()
 }
 
 #[cfg(test)]
@@ -122,6 +93,5 @@ mod tests {
         assert_eq!(pcvalue(&tab, 0, 0x100, 0x103), Some(10));
         assert_eq!(pcvalue(&tab, 0, 0x100, 0x104), Some(7));
         assert_eq!(pcvalue(&tab, 0, 0x100, 0x106), None);
-        assert_eq!(uvarint(&[0x96, 0x01]), Some((150, 2)));
     }
 }

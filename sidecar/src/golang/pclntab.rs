@@ -83,6 +83,85 @@ pub fn arg_frames(tab: &[u8], text: u64) -> Result<Vec<(u64, u32)>, PclntabError
     Ok(out)
 }
 
+/// For each of `pcs` (link-time addresses), how far below its entry
+/// value the stack pointer of the function containing it is there (the
+/// `pcsp` table: the runtime's `funcspdelta`), so that its CFA is
+/// `SP + delta + 8`; None outside every function or past the table.
+pub fn sp_deltas(tab: &[u8], text: u64, pcs: &[u64]) -> Result<Vec<Option<u32>>, PclntabError> {
+    let t = Table::new(tab, text)?;
+    // pcHeader's seventh word: where the pc-value tables start.
+    let pctab = t.u64_at(8 + 8 * 6)? as usize;
+    let mut out = Vec::with_capacity(pcs.len());
+    for &pc in pcs {
+        // The function whose [entry, next entry) holds pc (entries ascend).
+        let (mut lo, mut hi) = (0, t.nfunc);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match t.entry(mid + 1)?.0 <= pc {
+                true => lo = mid + 1,
+                false => hi = mid,
+            }
+        }
+        let (entry, func) = t.entry(lo.min(t.nfunc.saturating_sub(1)))?;
+        if lo >= t.nfunc || pc < entry {
+            out.push(None);
+            continue;
+        }
+        // _func { entryOff, nameOff, args, deferreturn, pcsp, … }
+        let field = t
+            .pcln
+            .checked_add(func + 16)
+            .ok_or(PclntabError::Truncated)?;
+        let pcsp = t.u32_at(field)? as usize;
+        // Offsets from the file: a corrupt one must not wrap.
+        let at = pctab.checked_add(pcsp).ok_or(PclntabError::Truncated)?;
+        let table = tab.get(at..).ok_or(PclntabError::Truncated)?;
+        out.push(pc_value(table, entry, pc)?.and_then(|v| u32::try_from(v).ok()));
+    }
+    Ok(out)
+}
+
+/// The value a pc-value table (`runtime.pcvalue`) gives `pc` in a
+/// function entered at `entry`: (value delta, pc delta) varint pairs from
+/// value −1 at the entry, each value holding until the pc it steps to.
+pub(super) fn pc_value(mut p: &[u8], entry: u64, pc: u64) -> Result<Option<i64>, PclntabError> {
+    fn varint(p: &mut &[u8]) -> Result<u64, PclntabError> {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let (&b, rest) = p.split_first().ok_or(PclntabError::Truncated)?;
+            *p = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(PclntabError::Truncated);
+            }
+        }
+    }
+    let (mut at, mut value, mut first) = (entry, -1i64, true);
+    loop {
+        let uv = varint(&mut p)?;
+        if uv == 0 && !first {
+            return Ok(None);
+        }
+        first = false;
+        let delta = match uv & 1 {
+            0 => (uv >> 1) as i64,
+            _ => !((uv >> 1) as i64),
+        };
+        // x86's pc quantum is 1.
+        at = at
+            .checked_add(varint(&mut p)?)
+            .ok_or(PclntabError::Truncated)?;
+        value += delta;
+        if pc < at {
+            return Ok(Some(value));
+        }
+    }
+}
+
 /// The header fields both readers need.
 pub(super) struct Table<'a> {
     pub(super) tab: &'a [u8],
@@ -127,18 +206,22 @@ impl<'a> Table<'a> {
     }
 
     pub(super) fn u32_at(&self, o: usize) -> Result<u32, PclntabError> {
-        let b = self.tab.get(o..o + 4).ok_or(PclntabError::Truncated)?;
+        let end = o.checked_add(4).ok_or(PclntabError::Truncated)?;
+        let b = self.tab.get(o..end).ok_or(PclntabError::Truncated)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
     pub(super) fn u64_at(&self, o: usize) -> Result<u64, PclntabError> {
-        let b = self.tab.get(o..o + 8).ok_or(PclntabError::Truncated)?;
+        let end = o.checked_add(8).ok_or(PclntabError::Truncated)?;
+        let b = self.tab.get(o..end).ok_or(PclntabError::Truncated)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// Function `i`'s entry address and its `_func`'s offset.
     pub(super) fn entry(&self, i: usize) -> Result<(u64, usize), PclntabError> {
-        let at = self.pcln + 8 * i;
+        let at = (8 * i)
+            .checked_add(self.pcln)
+            .ok_or(PclntabError::Truncated)?;
         let e = self.u32_at(at)?;
         let f = self.u32_at(at + 4)?;
         let entry = self
@@ -212,5 +295,36 @@ mod tests {
             arg_frames(&t[..100], 0x1000),
             Err(PclntabError::Truncated)
         ));
+    }
+
+    /// A function at 0x1000 whose SP is 0 bytes below its entry value
+    /// until 0x1004, 24 until 0x100e, 0 until 0x1010, its `pcsp` table
+    /// ending there.
+    #[test]
+    fn sp_deltas_follow_the_pcsp_table() {
+        let mut t = Vec::new();
+        t.extend(MAGIC_120.to_le_bytes());
+        t.extend([0, 0, 1, 8]);
+        let (funcnames, pcln, pctab) = (72u64, 80u64, 116u64);
+        for w in [1, 0, 0, funcnames, 0, 0, pctab, pcln] {
+            t.extend(w.to_le_bytes());
+        }
+        t.extend(b"a\0\0\0\0\0\0\0");
+        for (entry, func) in [(0u32, 16u32), (0x20, 0)] {
+            t.extend(entry.to_le_bytes());
+            t.extend(func.to_le_bytes());
+        }
+        // _func { entryOff, nameOff, args, deferreturn, pcsp }.
+        for w in [0u32, 0, 0, 0, 0] {
+            t.extend(w.to_le_bytes());
+        }
+        assert_eq!(t.len() as u64, pctab);
+        // (+1, 4), (+24, 10), (−24, 2): zig-zag value deltas, pc deltas.
+        t.extend([0x02, 0x04, 0x30, 0x0a, 0x2f, 0x02, 0x00]);
+        let pcs = [0x1000, 0x1005, 0x100e, 0x1010, 0x2000, 0xfff];
+        assert_eq!(
+            sp_deltas(&t, 0x1000, &pcs).unwrap(),
+            vec![Some(0), Some(24), Some(0), None, None, None]
+        );
     }
 }

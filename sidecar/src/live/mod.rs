@@ -554,6 +554,7 @@ impl<K: Kernel> Supervisor<K> {
                     function = %plan.function,
                     pid = p.pid,
                     ret_sites = plan.ret_offsets.len(),
+                    inlined_at = plan.inlined_at.as_deref(),
                     "attached"
                 ),
                 At::File { shown, .. } => info!(
@@ -561,6 +562,7 @@ impl<K: Kernel> Supervisor<K> {
                     function = %plan.function,
                     exe = %shown.display(),
                     ret_sites = plan.ret_offsets.len(),
+                    inlined_at = plan.inlined_at.as_deref(),
                     "attached to the file: every process running it is traced from its start"
                 ),
             }

@@ -696,6 +696,7 @@ impl Pipeline {
             trace: open.trace,
             origin: open.meta.origin.clone(),
             stack: open.stack,
+            inlined_at: open.meta.plan.inlined_at.clone(),
         }
     }
 }

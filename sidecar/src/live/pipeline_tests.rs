@@ -52,6 +52,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         warnings: Vec::new(),
         when: None,
         when_return: None,
+        inlined_at: None,
     }
 }
 

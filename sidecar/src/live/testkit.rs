@@ -83,6 +83,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             warnings: Vec::new(),
             when: None,
             when_return: None,
+            inlined_at: None,
         }),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),

@@ -221,6 +221,9 @@ impl Attributes {
         list.push("gotel.probe", Leaf::Str(&call.probe));
         list.push("go.goroutine.id", Leaf::Int(call.goroutine as i64));
         list.push("thread.id", Leaf::Int(i64::from(call.tid)));
+        if let Some(at) = &call.inlined_at {
+            list.push("go.inlined_at", Leaf::Str(at));
+        }
         for (prefix, values) in [("go.arg.", &call.args), ("go.ret.", &call.returns)] {
             for (name, v) in values {
                 key.clear();

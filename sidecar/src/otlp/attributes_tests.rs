@@ -177,6 +177,7 @@ fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
         trace: Default::default(),
         origin: Default::default(),
         stack: None,
+        inlined_at: None,
     };
     let mut a = Attributes::default();
     a.encode(&call);
@@ -197,4 +198,43 @@ fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
             ),
         ]
     );
+}
+
+#[test]
+fn a_call_at_an_inlined_site_names_its_caller() {
+    let call = Call {
+        probe: "p".into(),
+        function: "main.add".into(),
+        pid: 1,
+        tid: 2,
+        goroutine: 3,
+        start_time_unix_nano: 4,
+        duration_ns: None,
+        panicked: false,
+        unfinished: None,
+        ended_by_unix_nano: None,
+        args: Vec::new(),
+        returns: Vec::new(),
+        error: None,
+        trace: Default::default(),
+        origin: Default::default(),
+        stack: None,
+        inlined_at: Some("main.first:40".into()),
+    };
+    let mut a = Attributes::default();
+    a.encode(&call);
+    let attrs: Vec<(String, V)> = decoded(&a)
+        .into_iter()
+        .filter(|(k, _)| k == "go.inlined_at")
+        .collect();
+    assert_eq!(
+        attrs,
+        vec![(
+            "go.inlined_at".into(),
+            V::StringValue("main.first:40".into())
+        )]
+    );
+    // The reference encoder agrees.
+    let reference = crate::otlp::reference::call_attributes(&call);
+    assert!(reference.iter().any(|kv| kv.key == "go.inlined_at"));
 }

@@ -37,6 +37,7 @@ fn call(origin: &Arc<Origin>, n: i64) -> Call {
         trace: TraceIds::root(),
         origin: origin.clone(),
         stack: None,
+        inlined_at: None,
     }
 }
 

@@ -163,6 +163,9 @@ pub fn call_attributes(call: &Call) -> Vec<KeyValue> {
     out.push(string("gotel.probe", &call.probe));
     out.push(int("go.goroutine.id", call.goroutine as i64));
     out.push(int("thread.id", i64::from(call.tid)));
+    if let Some(at) = &call.inlined_at {
+        out.push(string("go.inlined_at", at));
+    }
     // An unnamed value stands for a whole list DWARF does not give.
     let key = |list: &str, name: &str| match name {
         "" => format!("{list}.unavailable"),

@@ -239,6 +239,9 @@ pub struct Plan {
     pub when: Option<std::sync::Arc<crate::condition::Condition>>,
     /// The probe's `when_return`, on arguments, results and `duration`.
     pub when_return: Option<std::sync::Arc<crate::condition::Condition>>,
+    /// An inlined site's plan (entry only): the caller and line the
+    /// function was inlined at, `main.handle:42`.
+    pub inlined_at: Option<String>,
 }
 
 impl Plan {

@@ -87,12 +87,53 @@ pub enum PlanError {
 }
 
 /// Plans `spec` against `bin`: one plan per function it names (several
-/// for the instantiations of a generic function).
+/// for the instantiations of a generic function), then, unless the probe
+/// says `inlined: false`, one entry-only plan per inlined site of each.
 pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Vec<Plan>, PlanError> {
-    bin.lookup_all(&spec.function)?
-        .into_iter()
-        .map(|f| plan_function(bin, f, spec))
-        .collect()
+    let with_sites = spec.inlined && !bin.symbols_only;
+    let found = match bin.lookup_all(&spec.function) {
+        Ok(found) => found,
+        // Inlined at every call: its sites are all there is to probe.
+        Err(LookupError::Inlined { name, sites }) if with_sites => {
+            let (mut plans, notes) = super::inlined::inlined_plans(bin, spec, &name, None)
+                .map_err(|_| LookupError::Inlined {
+                    name: name.clone(),
+                    sites,
+                })?;
+            let Some(first) = plans.first_mut() else {
+                return Err(LookupError::Inlined { name, sites }.into());
+            };
+            first.warnings.extend(notes);
+            return Ok(plans);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for f in found {
+        let mut p = plan_function(bin, f, spec)?;
+        if !with_sites || f.inlined_sites == 0 {
+            out.push(p);
+            continue;
+        }
+        match super::inlined::inlined_plans(bin, spec, &f.name, Some(f)) {
+            Ok((sites, notes)) => {
+                p.warnings.push(format!(
+                    "{} is also inlined at {} call site(s); {} probed at their start (entry only, marked inlined)",
+                    f.name,
+                    f.inlined_sites,
+                    sites.len()
+                ));
+                p.warnings.extend(notes);
+                out.push(p);
+                out.extend(sites);
+            }
+            Err(e) => {
+                p.warnings.push(e.to_string());
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Plans a resolved function.
@@ -208,7 +249,8 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
     // A note, not a value lost: after the warnings that are (the attach log
     // shows the first one and counts the rest).
-    if f.inlined_sites > 0 {
+    // `plan` says what it probes of them otherwise.
+    if f.inlined_sites > 0 && (!spec.inlined || bin.symbols_only) {
         warnings.push(format!(
             "{} is also inlined at {} call site(s); calls there are not seen",
             f.name, f.inlined_sites
@@ -286,12 +328,13 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         entry,
         ret,
         warnings,
+        inlined_at: None,
     })
 }
 
 /// Parses `text` (a probe's `field`) and checks that every value it reads
 /// is captured (`seen`) at `site` of `function`.
-fn condition(
+pub(super) fn condition(
     text: &Option<String>,
     field: &'static str,
     function: &str,

@@ -12,12 +12,14 @@
 //! - `type_recipe`: the recipes of interfaces' dynamic types.
 //! - `secrets`: what `redact:` keeps out of every recipe.
 //! - `stack`: a probe's `stack:`, the entry's walk of its callers.
+//! - `inlined`: an entry-only plan per inlined site of a function.
 
 mod budget;
 mod builder;
 mod contract;
 mod emit;
 mod function;
+mod inlined;
 mod map;
 mod secrets;
 mod slice;
@@ -34,6 +36,7 @@ pub use contract::{
     byte_layout, ByteLayout, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
+pub use inlined::{inlined_plans, InlinedError, MAX_INLINED_SITES};
 pub use secrets::Secrets;
 pub use span_ctx::{context_types, has_sdk};
 pub use type_recipe::{

@@ -57,11 +57,7 @@ pub fn each_entry_location(
         let Some(mut units) = Units::of(file, endian, release)? else {
             return Err(AnalysisError::NoDwarf);
         };
-        let mut lists = Lists {
-            loc: Window::of(file, ".debug_loc", release)?,
-            loclists: Window::of(file, ".debug_loclists", release)?,
-            endian,
-        };
+        let mut lists = Lists::of(file, release)?;
         entry_locations_in(dwarf, &mut units, &mut lists, emit)
             .map_err(|e| AnalysisError::Dwarf(e.to_string()))
     })
@@ -69,13 +65,28 @@ pub fn each_entry_location(
 
 /// The location list sections, each through a window: `.debug_loc` for
 /// DWARF 4 units (Go ≤ 1.24), `.debug_loclists` for DWARF 5 ones.
-struct Lists<'d> {
+pub(super) struct Lists<'d> {
     loc: Option<Window<'d>>,
     loclists: Option<Window<'d>>,
     endian: gimli::RunTimeEndian,
 }
 
+/// Evaluates one location expression (see [`eval`]).
+pub(super) type Eval<T> = fn(gimli::Expression<R<'_>>, gimli::Encoding) -> Option<T>;
+
 impl<'d> Lists<'d> {
+    /// Both sections of `file`, each through a window at its start.
+    pub(super) fn of(
+        file: &object::File<'d>,
+        release: &'d dyn Fn(),
+    ) -> Result<Self, AnalysisError> {
+        Ok(Lists {
+            loc: Window::of(file, ".debug_loc", release)?,
+            loclists: Window::of(file, ".debug_loclists", release)?,
+            endian: super::endian(file),
+        })
+    }
+
     fn window(&mut self, enc: gimli::Encoding) -> Option<&mut Window<'d>> {
         match enc.version {
             ..5 => self.loc.as_mut(),
@@ -85,7 +96,7 @@ impl<'d> Lists<'d> {
 
     /// Moves the window of `unit`'s lists to the first one its DIEs
     /// refer to (DIEs and lists are in the same order).
-    fn seek(&mut self, unit: &gimli::Unit<R<'_>>) -> gimli::Result<()> {
+    pub(super) fn seek(&mut self, unit: &gimli::Unit<R<'_>>) -> gimli::Result<()> {
         let mut first: Option<u64> = None;
         let mut entries = unit.entries();
         while let Some((_, entry)) = entries.next_dfs()? {
@@ -113,6 +124,18 @@ impl<'d> Lists<'d> {
         v: AttributeValue<R<'_>>,
         low: u64,
     ) -> gimli::Result<Option<Vec<Loc>>> {
+        self.at_with(dwarf, unit, v, low, eval)
+    }
+
+    /// As [`Lists::at`], with `ev` evaluating the expression found.
+    pub(super) fn at_with<T>(
+        &mut self,
+        dwarf: &gimli::Dwarf<R<'_>>,
+        unit: &gimli::Unit<R<'_>>,
+        v: AttributeValue<R<'_>>,
+        low: u64,
+        ev: Eval<T>,
+    ) -> gimli::Result<Option<T>> {
         let (enc, endian) = (unit.encoding(), self.endian);
         // Where in the section the list (or the index table) is.
         let need = match v {
@@ -126,7 +149,7 @@ impl<'d> Lists<'d> {
                 gimli::DebugLoc::new(&[], endian),
                 gimli::DebugLocLists::new(&[], endian),
             );
-            return entry_pieces(dwarf, unit, &lists, v, 0, low);
+            return entry_pieces(dwarf, unit, &lists, v, 0, low, ev);
         };
         if need < w.start() {
             w.seek(need).map_err(|_| gimli::Error::Io)?;
@@ -134,7 +157,7 @@ impl<'d> Lists<'d> {
         loop {
             let section = EndianSlice::new(w.bytes(), endian);
             let lists = gimli::LocationLists::new(section.into(), section.into());
-            match entry_pieces(dwarf, unit, &lists, v, w.start(), low) {
+            match entry_pieces(dwarf, unit, &lists, v, w.start(), low, ev) {
                 Err(gimli::Error::UnexpectedEof(_))
                     if w.grow().map_err(|_| gimli::Error::Io)? => {}
                 r => return r,
@@ -145,14 +168,15 @@ impl<'d> Lists<'d> {
 
 /// The pieces at `low` of the list `v` refers to, in `lists`: a window
 /// of the section that starts at its offset `start`.
-fn entry_pieces<'w>(
+fn entry_pieces<'w, T>(
     dwarf: &gimli::Dwarf<R<'w>>,
     unit: &gimli::Unit<R<'w>>,
     lists: &gimli::LocationLists<R<'w>>,
     v: AttributeValue<R<'w>>,
     start: u64,
     low: u64,
-) -> gimli::Result<Option<Vec<Loc>>> {
+    ev: Eval<T>,
+) -> gimli::Result<Option<T>> {
     let enc = unit.encoding();
     let local = |o: usize| {
         let o = (o as u64).checked_sub(start).ok_or(gimli::Error::Io)?;
@@ -169,7 +193,7 @@ fn entry_pieces<'w>(
     let mut iter = lists.locations(offset, enc, unit.low_pc, &dwarf.debug_addr, unit.addr_base)?;
     while let Some(le) = iter.next()? {
         if le.range.begin <= low && low < le.range.end {
-            return Ok(eval(le.data, enc));
+            return Ok(ev(le.data, enc));
         }
     }
     Ok(None)
@@ -332,7 +356,7 @@ fn eval(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Vec<Loc>> {
 }
 
 /// DWARF x86-64 register number → Go ABI location.
-fn dwarf_reg(n: u16) -> Option<Loc> {
+pub(super) fn dwarf_reg(n: u16) -> Option<Loc> {
     let abi = match n {
         0 => 0,  // RAX
         3 => 1,  // RBX
