@@ -163,6 +163,12 @@ struct gotel_op {
 enum gotel_site {
 	GOTEL_SITE_ENTRY = 0,
 	GOTEL_SITE_RETURN = 1,
+	/* A landing site: an instruction of a caller, right after the call,
+	 * where a float result has left its XMM register for an integer
+	 * register or a stack slot (ops read it there). Never TRACK'ed: the
+	 * program treats it as any non-entry site, and userspace pairs it
+	 * with the call that just returned on its goroutine. */
+	GOTEL_SITE_LANDING = 2,
 };
 
 /* gotel_recipe.flags */

@@ -396,6 +396,11 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                     if let Some((_, reads)) = &plan.entry.traceparent {
                         println!("  trace: joins the W3C trace context in `{reads}` (a request with at most 8 headers)");
                     }
+                    if let Some(l) = &plan.landings {
+                        for line in &l.report {
+                            println!("  landing: {line}");
+                        }
+                    }
                     for w in &plan.warnings {
                         println!("  warning: {w}");
                     }

@@ -6,6 +6,7 @@
 pub mod abi;
 mod crosscheck;
 pub mod dwarf;
+pub mod landing;
 mod lookup;
 mod mapping;
 pub mod pclntab;
@@ -130,6 +131,9 @@ pub struct BinaryInfo {
     by_addr: std::sync::OnceLock<Vec<(u64, u64, usize)>>,
     /// Runtime type name → DWARF type, built on first use.
     rt_by_name: std::sync::OnceLock<HashMap<String, types::TypeId>>,
+    /// Every direct call (target, return address), sorted, decoded on
+    /// first use (`landing`).
+    calls: std::sync::OnceLock<Vec<(u64, u64)>>,
 }
 
 impl BinaryInfo {
@@ -238,6 +242,7 @@ impl BinaryInfo {
             entry_locs: std::sync::OnceLock::new(),
             by_addr: std::sync::OnceLock::new(),
             rt_by_name: std::sync::OnceLock::new(),
+            calls: std::sync::OnceLock::new(),
         })
     }
 

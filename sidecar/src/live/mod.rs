@@ -701,7 +701,14 @@ impl<K: Kernel> Supervisor<K> {
 
     /// Flushes the sink (on shutdown).
     pub fn flush(&mut self) {
+        self.release_held(u64::MAX);
         let _ = self.sink.flush();
+    }
+
+    /// Hands on the calls that waited long enough for their landing
+    /// records (all of them with `now` u64::MAX).
+    pub fn release_held(&mut self, now: u64) {
+        self.deliver(|pipeline, emit| pipeline.release_held(now, emit));
     }
 }
 

@@ -48,6 +48,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         entry: scalar_site(SITE_ENTRY, "x"),
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
+        landings: None,
         when: None,
         when_return: None,
     }

@@ -412,8 +412,39 @@ fn install<K: Kernel>(
             }
         },
     };
-    let cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
-    let links = match attach_sites(kernel, path, pid, &plan, entry, ret.unwrap_or(entry)) {
+    let mut cookies: Vec<u32> = std::iter::once(entry).chain(ret).collect();
+    // Float results' landing sites: one recipe each, at its offsets.
+    let landings = plan.landings.as_ref().filter(|_| ret.is_some());
+    let mut landed = Vec::new();
+    for (i, l) in landings
+        .map(|l| &l.sites[..])
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        match kernel.add_recipe(&with_bin(&l.site.recipe)) {
+            Ok(c) => {
+                cookies.push(c);
+                landed.push((i, c));
+            }
+            Err(e) => {
+                for &c in &cookies {
+                    kernel.remove_recipe(c);
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    let links = match attach_sites(kernel, path, pid, &plan, entry, ret.unwrap_or(entry)).and_then(
+        |mut links| {
+            for &(i, cookie) in &landed {
+                for &offset in &plan.landings.as_ref().expect("landed").sites[i].offsets {
+                    links.push(kernel.attach(path, offset, pid, cookie)?);
+                }
+            }
+            Ok(links)
+        },
+    ) {
         Ok(l) => l,
         Err(e) => {
             for &c in &cookies {
@@ -425,6 +456,9 @@ fn install<K: Kernel>(
     pipeline.route(entry, meta.clone(), SITE_ENTRY);
     if let Some(ret) = ret {
         pipeline.route(ret, meta.clone(), SITE_RETURN);
+    }
+    for (i, cookie) in landed {
+        pipeline.route_landing(cookie, meta.clone(), i);
     }
     Ok(Attached {
         meta,

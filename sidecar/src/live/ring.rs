@@ -46,6 +46,8 @@ impl Supervisor<Bpf> {
             self.handle_record(&item);
             n += 1;
         };
+        // After the batch: a held call's landing record, if any, was in it.
+        self.release_held(super::monotonic_ns());
         if n > 0 {
             self.end_batch();
         }

@@ -216,6 +216,16 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
     let entry_args = entry.entry_args;
     let (mut entry, mut ret) = (entry.finish(), ret.finish());
+    let landings = match (spec.float_landing && spec.returns, &assignment) {
+        (true, Ok(a)) if !ret_offsets.is_empty() && unknown.is_none() => {
+            let floats = super::landing::floats(&ret, &a.results);
+            super::landing::plan(bin, f, &mut ret, &floats)
+        }
+        _ => None,
+    };
+    if let Some(l) = &landings {
+        super::landing::warn(l, &ret, &mut warnings);
+    }
     let names = |site: &super::SitePlan| -> Vec<String> {
         site.values.iter().map(|v| v.name.clone()).collect()
     };
@@ -272,6 +282,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         entry,
         ret,
         warnings,
+        landings: landings.map(std::sync::Arc::new),
     })
 }
 

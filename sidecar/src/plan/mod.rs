@@ -17,6 +17,7 @@ mod builder;
 mod contract;
 mod emit;
 mod function;
+mod landing;
 mod map;
 mod secrets;
 mod slice;
@@ -29,7 +30,8 @@ mod when;
 mod tests;
 
 pub use contract::{
-    byte_layout, ByteLayout, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
+    byte_layout, ByteLayout, LandingSite, Landings, MapEntries, Plan, ScalarKind, Shape, SitePlan,
+    Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
 pub use secrets::Secrets;
