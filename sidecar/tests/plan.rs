@@ -189,7 +189,7 @@ fn mixed() {
             r#"
 main.mixed(x int64, f float64, s string) (float64, error)
 ! f: float64 passed in register X0; eBPF cannot read XMM registers
-! r0: float64 passed in register X0; eBPF cannot read XMM registers
+! r0 (float64 result in X0): readable at 0 of 1 direct call sites; not at main.round: it stays in XMM across a call of runtime.makechan
 entry quiet=0x0
   x int64 RAX = Int8@0
   f float64 X0 = (float64 passed in register X0; eBPF cannot read XMM registers)

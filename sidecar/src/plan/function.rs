@@ -226,6 +226,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     if let Some(l) = &landings {
         super::landing::warn(l, &ret, &mut warnings);
     }
+    let landings = landings.filter(|l| !l.sites.is_empty());
     let names = |site: &super::SitePlan| -> Vec<String> {
         site.values.iter().map(|v| v.name.clone()).collect()
     };

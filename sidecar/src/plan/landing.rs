@@ -70,8 +70,9 @@ pub(super) fn warn(l: &Landings, ret: &SitePlan, warnings: &mut Vec<String>) {
 }
 
 /// Plans the landing sites of `f`'s float results `floats` (values of
-/// `ret`), adding the return-address op to `ret`'s recipe; None when
-/// there is nothing to read or no op left for the return address.
+/// `ret`), adding the return-address op to `ret`'s recipe when there is
+/// one (`sites` empty: no call site is readable, nothing is probed);
+/// None when there is nothing to read or no op left for the return address.
 pub(super) fn plan(
     bin: &BinaryInfo,
     f: &Function,
@@ -82,13 +83,13 @@ pub(super) fn plan(
     if floats.is_empty() || n >= MAX_OPS {
         return None;
     }
-    ret.recipe.ops[n] = emit::op(OP_SCALAR, 8, 0, Access::Direct(Loc::Stack(0)), None);
-    ret.recipe.n_ops += 1;
-
     let sites = bin.call_sites(f);
+    // The call site as `caller+offset` of its return address.
     let caller = |r: u64| {
-        bin.function_at(r)
-            .map_or_else(|| format!("{r:#x}"), |g| g.name.clone())
+        bin.function_at(r).map_or_else(
+            || format!("{r:#x}"),
+            |g| format!("{}+{:#x}", g.name, r - g.low_pc),
+        )
     };
     let mut by_addr: BTreeMap<u64, Vec<(usize, Loc, u8)>> = BTreeMap::new();
     let mut calls: HashMap<u64, Vec<CallSiteFloat>> = HashMap::new();
@@ -157,10 +158,16 @@ pub(super) fn plan(
         let off = bin.file_offset(addr).expect("checked above");
         groups.entry(reads).or_default().push(off);
     }
-    let sites = groups
+    let sites: Vec<LandingSite> = groups
         .into_iter()
         .map(|(reads, offsets)| landing_site(ret, &reads, offsets))
         .collect();
+    // The return address tells which landing records follow a return:
+    // read only when some call site has one.
+    if !sites.is_empty() {
+        ret.recipe.ops[n] = emit::op(OP_SCALAR, 8, 0, Access::Direct(Loc::Stack(0)), None);
+        ret.recipe.n_ops += 1;
+    }
     Some(Landings {
         ret_addr_op: n,
         sites,
