@@ -233,3 +233,40 @@ return quiet=0x0
         ),
     );
 }
+
+/// Float results in X0 read at landing sites (`integration/floats`): how
+/// many direct call sites move the value where eBPF reads it, the return
+/// recipe's extra op (the return address), and `float_landing: false`.
+#[test]
+fn float_results_at_landing_sites() {
+    for tc in toolchains() {
+        let v = &tc.version;
+        let path = build(&tc, "floats", "plan", &[]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        let plan = |f: &str, extra| gotel::plan::plan(&bin, &probe(f, extra)).unwrap().remove(0);
+        for (f, line) in [
+            ("main.area", "r0 (float64 result in X0): readable at 2 of 7 direct call sites; not at main.round+0x"),
+            ("main.third", "r0 (float32 result in X0): readable at 3 of 4 direct call sites; not at main.round+0x"),
+        ] {
+            let on = plan(f, serde_json::json!({}));
+            let l = on.landings.as_ref().unwrap_or_else(|| panic!("{v}: {f}"));
+            assert!(l.report[0].starts_with(line), "{v}: {:?}", l.report);
+            assert_eq!(on.warnings, l.report, "{v}: the unread sites, once");
+            let reads: usize = l.sites.iter().map(|s| s.offsets.len()).sum();
+            assert!(reads >= 2, "{v}: {f}: {:?}", l.sites);
+            for s in &l.sites {
+                assert_eq!(s.site.recipe.site, gotel::recipe::SITE_LANDING);
+                assert_eq!(s.results, vec![0]);
+            }
+            let off = plan(f, serde_json::json!({"float_landing": false}));
+            assert!(off.landings.is_none());
+            assert_eq!(off.ret.recipe.n_ops + 1, on.ret.recipe.n_ops, "{v}: the return address");
+            let ty = if f == "main.area" { "float64" } else { "float32" };
+            assert_eq!(
+                off.warnings,
+                vec![format!("r0: {ty} passed in register X0; eBPF cannot read XMM registers")],
+                "{v}"
+            );
+        }
+    }
+}

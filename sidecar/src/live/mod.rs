@@ -224,6 +224,7 @@ impl<K: Kernel> Supervisor<K> {
         let k = self.kernel.stats();
         let c = self.pipeline.correlate_stats();
         let p = self.pipeline.stats;
+        let l = self.pipeline.landing_stats();
         let limited = self.slots.iter().fold(self.slots.retired, |a, (_, s)| {
             a.plus(self.kernel.probe_counts(*s))
         });
@@ -245,6 +246,9 @@ impl<K: Kernel> Supervisor<K> {
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
             superseded_records: p.superseded_records,
+            landed_floats: l.landed,
+            landing_missed: l.missed,
+            landing_unmatched: l.unmatched,
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,
