@@ -10,16 +10,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-/// The demo's `computeE`, the same IEEE operations in the same order.
-fn compute_e(iterations: i64) -> f64 {
-    let (mut res, mut fact) = (2.0f64, 1.0f64);
-    for i in 2..iterations {
-        fact *= i as f64;
-        res += 1.0 / fact;
-    }
-    res
-}
-
 /// The walkthrough: computeE's iterations, result and latency for each
 /// request, with wall-clock start times inside the request window.
 #[test]

@@ -79,8 +79,11 @@ impl BinaryInfo {
     /// the call returning to `ret`: one landing per path (deduplicated),
     /// or why some path keeps it in XMM.
     pub fn landings(&self, ret: u64, xmm: u8, size: u8) -> Result<Vec<Landing>, String> {
+        // The function holding the call (a call ending its function
+        // returns to the next one's first byte).
         let caller = self
-            .function_at(ret)
+            .function_at(ret.wrapping_sub(1))
+            .filter(|f| ret < f.high_pc)
             .ok_or("the caller is not a known function")?;
         let code = self.code(caller).ok_or("the caller has no code")?;
         let mut walk = Walk {

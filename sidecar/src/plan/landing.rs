@@ -86,7 +86,7 @@ pub(super) fn plan(
     let sites = bin.call_sites(f);
     // The call site as `caller+offset` of its return address.
     let caller = |r: u64| {
-        bin.function_at(r).map_or_else(
+        bin.function_at(r.wrapping_sub(1)).map_or_else(
             || format!("{r:#x}"),
             |g| format!("{}+{:#x}", g.name, r - g.low_pc),
         )
