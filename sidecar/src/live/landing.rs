@@ -20,9 +20,10 @@ use crate::recipe::RawEvent;
 
 /// Calls held at once at most; the oldest leaves first.
 pub(super) const MAX_HELD: usize = 4096;
-/// How long a call may wait for its landing records (monotonic ns): the
-/// landing runs a few instructions after the RET, so its record is in the
-/// ring long before the next drain.
+/// How long a call may wait for its landing records (monotonic ns) once
+/// the ring has been read to empty: the landing runs a few instructions
+/// after the RET, so its record is in the ring by then unless the thread
+/// was descheduled in between.
 pub(super) const HOLD_NS: u64 = 20_000_000;
 
 /// A returned call whose landing records are due.
@@ -160,8 +161,11 @@ impl Pipeline {
     }
 
     /// Releases calls held since before monotonic time `now − HOLD_NS`
-    /// (all of them with `now` u64::MAX).
+    /// (all of them with `now` u64::MAX), or `HOLD_NS` before the newest
+    /// record read: the ring is in time order (within what one hit takes),
+    /// so a landing record would have come by then.
     pub fn release_held(&mut self, now: u64, emit: &mut dyn FnMut(Call)) {
+        let now = now.max(self.newest);
         let old: Vec<(u32, u64)> = self
             .held
             .iter()

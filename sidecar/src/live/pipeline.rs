@@ -227,6 +227,8 @@ pub struct Pipeline {
     unheld: Vec<landing::Waiting>,
     /// Landing records' counters.
     landing: LandingStats,
+    /// The newest record's monotonic time: how far the ring has been read.
+    newest: u64,
     /// Counters.
     pub stats: PipelineStats,
 }
@@ -246,6 +248,7 @@ impl Pipeline {
             held: HashMap::new(),
             unheld: Vec::new(),
             landing: LandingStats::default(),
+            newest: 0,
             stats: PipelineStats::default(),
         }
     }
@@ -490,6 +493,7 @@ impl Pipeline {
         if ev.flags & EV_DATA_FULL != 0 {
             self.stats.data_full += 1;
         }
+        self.newest = self.newest.max(ev.ktime_ns);
         if let (SITE_LANDING, Some(&i)) = (site, self.landing_routes.get(&ev.cookie)) {
             return self.land(&meta, i, &ev, data, emit);
         }
