@@ -16,6 +16,10 @@ use super::emit::{self, Access};
 /// Landing sites (uprobes) one probe of one function attaches at most;
 /// call sites past them stay unread.
 pub(super) const MAX_LANDINGS: usize = 64;
+/// Distinct places (result, register or slot, size) one probe reads at
+/// its landing sites at most: each set of them is a recipe of the
+/// kernel's 4096, per process.
+pub(super) const MAX_PLACES: usize = 8;
 
 /// A float result passed in an XMM register.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +96,7 @@ pub(super) fn plan(
         )
     };
     let mut by_addr: BTreeMap<u64, Vec<(usize, Loc, u8)>> = BTreeMap::new();
+    let mut places: std::collections::BTreeSet<(usize, Loc, u8)> = Default::default();
     let mut calls: HashMap<u64, Vec<CallSiteFloat>> = HashMap::new();
     let mut floats_out = Vec::new();
     let mut report = Vec::new();
@@ -106,6 +111,14 @@ pub(super) fn plan(
                     if by_addr.len() + new > MAX_LANDINGS {
                         return Err(format!("more than {MAX_LANDINGS} landing sites"));
                     }
+                    let mut more = places.clone();
+                    more.extend(ls.iter().map(|l| (fl.index, l.loc, l.size)));
+                    if more.len() > MAX_PLACES {
+                        return Err(format!(
+                            "more than {MAX_PLACES} distinct places to read it at landing sites"
+                        ));
+                    }
+                    places = more;
                     if ls.iter().any(|l| bin.file_offset(l.addr).is_none()) {
                         return Err("a landing site outside the executable code".into());
                     }
