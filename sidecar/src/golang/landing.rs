@@ -239,7 +239,10 @@ fn never_returns(name: &str) -> bool {
     let Some(n) = name.strip_prefix("runtime.") else {
         return false;
     };
-    n.starts_with("panic") || n.starts_with("goPanic") || n == "throw" || n == "fatal"
+    // panicCheck1/2 return when the check passes.
+    (n.starts_with("panic") && !n.starts_with("panicCheck"))
+        || n.starts_with("goPanic")
+        || matches!(n, "gopanic" | "throw" | "fatal")
 }
 
 /// The value held in register operand `op` of `ins`, if it is one.
@@ -324,3 +327,28 @@ const INT_REGS: [Register; 9] = [
     Register::R10,
     Register::R11,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::never_returns;
+
+    #[test]
+    fn only_runtime_functions_that_cannot_return_end_a_path() {
+        for n in [
+            "runtime.panicIndex",
+            "runtime.goPanicSliceB",
+            "runtime.throw",
+            "runtime.gopanic",
+        ] {
+            assert!(never_returns(n), "{n}");
+        }
+        for n in [
+            "runtime.panicCheck1",
+            "runtime.convT64",
+            "main.panicky",
+            "runtime.morestack",
+        ] {
+            assert!(!never_returns(n), "{n}");
+        }
+    }
+}
