@@ -166,6 +166,12 @@ enum gotel_site {
 	/* Right after the prologue's call to runtime.morestack: the entry
 	 * runs again next (see GOTEL_RECIPE_RESTARTS). Emits no record. */
 	GOTEL_SITE_RESTART = 2,
+	/* A landing site: an instruction of a caller, right after the call,
+	 * where a float result has left its XMM register for an integer
+	 * register or a stack slot (ops read it there). Never TRACK'ed: the
+	 * program treats it as any non-entry site, and userspace pairs it
+	 * with the call that just returned on its goroutine. */
+	GOTEL_SITE_LANDING = 3,
 };
 
 /* gotel_recipe.flags */

@@ -93,6 +93,12 @@ counters! {
     filtered,
     /// Records of an edited probe's previous version once its new version was attached there: the new version reports those calls.
     superseded_records,
+    /// Float results read at a landing site, after their call returned.
+    landed_floats,
+    /// Calls delivered without some float result their landing site would have read (the caller panicked, the record was lost or late).
+    landing_missed,
+    /// Landing-site records with no call waiting for them (the landing instruction reached from elsewhere, its call not kept by `sample`/`rate_limit`/`when`, or delivered already).
+    landing_unmatched,
     /// Output write or flush failures.
     sink_errors,
     /// Dynamic types whose recipe could not be installed (type-recipe map full).

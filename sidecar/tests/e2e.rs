@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-/// The walkthrough: computeE's iterations and latency for each request,
-/// with wall-clock start times inside the request window.
+/// The walkthrough: computeE's iterations, result and latency for each
+/// request, with wall-clock start times inside the request window.
 #[test]
 fn demo_compute_e() {
     for tc in toolchains() {
@@ -31,11 +31,13 @@ fn demo_compute_e() {
             2,
         );
         let mut windows = Vec::new();
+        let mut printed = Vec::new();
         for q in ["/e?iters=2", "/e?iters=200", "/e"] {
             let before = now_ns();
             let body = http_get(&addr, q);
             windows.push((before, now_ns()));
-            assert!(body.contains("e = 2."), "{body}");
+            let e = body.split("e = ").nth(1).map(str::trim);
+            printed.push(e.unwrap_or_else(|| panic!("{body}")).to_string());
         }
         std::thread::sleep(Duration::from_millis(300));
         let (all, _) = gotel.stop();
@@ -54,13 +56,18 @@ fn demo_compute_e() {
         );
         let calls: Vec<Value> = of(&all, "main.computeE").into_iter().cloned().collect();
         assert_eq!(calls.len(), 3, "{}: {calls:?}", tc.version);
-        for ((c, want), (before, after)) in calls.iter().zip([2, 200, 100]).zip(windows) {
+        for (((c, want), (before, after)), printed) in
+            calls.iter().zip([2, 200, 100]).zip(windows).zip(&printed)
+        {
             assert_eq!(c["function"], "main.computeE");
             assert_eq!(c["probe"], "main.computeE");
             assert_eq!(c["pid"], target.pid());
             assert_eq!(c["args"], json!({ "iterations": want }), "{}", tc.version);
-            let r0 = &c["returns"]["r0"]["unavailable"];
-            assert!(r0.as_str().unwrap().contains("XMM"), "{c}");
+            // Read at handleE's landing site, after the call: exactly
+            // the float the program computed and printed.
+            let r0 = c["returns"]["r0"].as_f64().unwrap_or_else(|| panic!("{c}"));
+            assert_eq!(r0, compute_e(want), "{}: {c}", tc.version);
+            assert_eq!(&format!("{r0:.10}"), printed, "{}", tc.version);
             let start = c["start_time_unix_nano"].as_u64().unwrap();
             let dur = c["duration_ns"].as_u64().unwrap();
             assert!(dur > 0 && dur < 1_000_000_000, "{c}");

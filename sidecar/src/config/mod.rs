@@ -302,6 +302,11 @@ pub struct ProbeSpec {
     /// `defaults.join_traces` for this probe.
     #[serde(default)]
     pub join_traces: Option<bool>,
+    /// Read float results a caller moves out of their XMM register (a
+    /// `movq` to an integer register, a store to its frame) with extra
+    /// uprobes at those landing sites; false: they stay unavailable.
+    #[serde(default = "default_true")]
+    pub float_landing: bool,
     /// Only calls whose arguments satisfy this (`amount > 100 && user.Name
     /// != "test"`; see `condition`).
     #[serde(default)]

@@ -65,6 +65,11 @@ pub trait Names {
     fn line_at(&self, _pc: u64) -> Option<(String, u32)> {
         None
     }
+    /// The link-time address of the run-time code address `pc` (a PIE's
+    /// load bias taken off).
+    fn link_time(&self, pc: u64) -> u64 {
+        pc
+    }
     /// `syscall.Errno(n).Error()`, from the traced binary's own table.
     fn errno_text(&self, n: u64) -> Option<String>;
     /// The recipe installed for the dynamic type whose `_type` is at
@@ -109,6 +114,22 @@ pub fn decode(
         .iter()
         .map(|v| (v.name.clone(), shape::shape(&v.shape, &rec, &mut cx)))
         .collect()
+}
+
+/// The word op `op` of `site` read (an `OP_SCALAR`), if it was read.
+pub fn word(
+    site: &SitePlan,
+    data: &[u8],
+    masks: (u32, u32),
+    names: &dyn Names,
+    op: usize,
+) -> Option<u64> {
+    let ops = &site.recipe.ops[..usize::from(site.recipe.n_ops).min(site.recipe.ops.len())];
+    let rec = wire::Rec::parse(ops, data, masks, names);
+    match rec.captures.get(op)? {
+        wire::Capture::Scalar(v) => Some(*v),
+        _ => None,
+    }
 }
 
 /// The name of the runtime type at `rtype`.

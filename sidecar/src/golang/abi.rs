@@ -16,7 +16,7 @@ pub const NUM_FLOAT_REGS: u8 = 15;
 pub const INT_REG_NAMES: [&str; 9] = ["RAX", "RBX", "RCX", "RDI", "RSI", "R8", "R9", "R10", "R11"];
 
 /// Where one primitive part of a value lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Loc {
     /// Integer register, index in ABI order.
     IntReg(u8),

@@ -6,6 +6,7 @@
 pub mod abi;
 mod crosscheck;
 pub mod dwarf;
+pub mod landing;
 mod lookup;
 mod mapping;
 pub mod pcln;
@@ -133,6 +134,9 @@ pub struct BinaryInfo {
     lines: std::sync::OnceLock<Option<pcln::LineTable>>,
     /// Runtime type name → DWARF type, built on first use.
     rt_by_name: std::sync::OnceLock<HashMap<String, types::TypeId>>,
+    /// Every direct call (target, return address), sorted, decoded on
+    /// first use (`landing`).
+    calls: std::sync::OnceLock<Vec<(u64, u64)>>,
 }
 
 impl BinaryInfo {
@@ -242,6 +246,7 @@ impl BinaryInfo {
             by_addr: std::sync::OnceLock::new(),
             lines: std::sync::OnceLock::new(),
             rt_by_name: std::sync::OnceLock::new(),
+            calls: std::sync::OnceLock::new(),
         })
     }
 

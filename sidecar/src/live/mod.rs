@@ -225,6 +225,7 @@ impl<K: Kernel> Supervisor<K> {
         let k = self.kernel.stats();
         let c = self.pipeline.correlate_stats();
         let p = self.pipeline.stats;
+        let l = self.pipeline.landing_stats();
         let limited = self.slots.iter().fold(self.slots.retired, |a, (_, s)| {
             a.plus(self.kernel.probe_counts(*s))
         });
@@ -248,6 +249,9 @@ impl<K: Kernel> Supervisor<K> {
             superseded_records: p.superseded_records,
             stacks_symbolized: p.stacks_symbolized,
             stack_cache_resets: p.stack_cache_resets,
+            landed_floats: l.landed,
+            landing_missed: l.missed,
+            landing_unmatched: l.unmatched,
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,
@@ -706,7 +710,14 @@ impl<K: Kernel> Supervisor<K> {
 
     /// Flushes the sink (on shutdown).
     pub fn flush(&mut self) {
+        self.release_held(u64::MAX);
         let _ = self.sink.flush();
+    }
+
+    /// Hands on the calls that waited long enough for their landing
+    /// records (all of them with `now` u64::MAX).
+    pub fn release_held(&mut self, now: u64) {
+        self.deliver(|pipeline, emit| pipeline.release_held(now, emit));
     }
 }
 

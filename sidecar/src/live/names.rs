@@ -48,6 +48,10 @@ impl Names for ProcessNames {
         self.bin.runtime_type(self.link_time(addr))
     }
 
+    fn link_time(&self, pc: u64) -> u64 {
+        pc.wrapping_sub(self.bias)
+    }
+
     fn func_name(&self, pc: u64) -> Option<String> {
         self.bin
             .function_at(self.link_time(pc))

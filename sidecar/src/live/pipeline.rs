@@ -10,9 +10,13 @@ use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{app_span, decode, stack_pcs, AppSpan, GoValue, Names, Stack};
 use crate::export::{Call, Origin, TraceIds, Unfinished};
 use crate::plan::Plan;
-use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY};
+use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY, SITE_LANDING};
 
 use super::markers::Marker;
+
+#[path = "landing.rs"]
+mod landing;
+pub use landing::LandingStats;
 
 /// A probe's identity: its whole spec, serialised, so that an edited probe
 /// (even a renamed one) is a new probe, and the old one is detached.
@@ -227,6 +231,16 @@ pub struct Pipeline {
     join_warned: std::collections::HashSet<ProbeKey>,
     /// Caller stacks (`stack:`), symbolized once each.
     stacks: super::stacks::StackCache,
+    /// Cookie of a landing recipe → its index in the plan's landing sites.
+    landing_routes: HashMap<u32, usize>,
+    /// Calls waiting for their landing records, by (pid, goid).
+    held: landing::Held,
+    /// Calls taken out of `held`, to be handed on.
+    unheld: Vec<landing::Waiting>,
+    /// Landing records' counters.
+    landing: LandingStats,
+    /// The newest record's monotonic time: how far the ring has been read.
+    newest: u64,
     /// Counters.
     pub stats: PipelineStats,
 }
@@ -243,6 +257,11 @@ impl Pipeline {
             clock_offset,
             join_warned: Default::default(),
             stacks: Default::default(),
+            landing_routes: HashMap::new(),
+            held: HashMap::new(),
+            unheld: Vec::new(),
+            landing: LandingStats::default(),
+            newest: 0,
             stats: PipelineStats::default(),
         }
     }
@@ -258,8 +277,15 @@ impl Pipeline {
         self.routes.insert(cookie, (meta, site));
     }
 
+    /// Records carrying `cookie` come from landing site `index` of `meta`.
+    pub fn route_landing(&mut self, cookie: u32, meta: Arc<Attachment>, index: usize) {
+        self.routes.insert(cookie, (meta, SITE_LANDING));
+        self.landing_routes.insert(cookie, index);
+    }
+
     /// `cookie` is released: its records are stray from now on.
     pub fn unroute(&mut self, cookie: u32) {
+        self.landing_routes.remove(&cookie);
         if let Some((meta, _)) = self.routes.remove(&cookie) {
             if meta.every_process.is_some() {
                 self.per_process.retain(|(id, _), _| *id != meta.id);
@@ -360,6 +386,7 @@ impl Pipeline {
     /// `now_ktime` (when its end was noticed): they are handed to `emit`
     /// unfinished, never silently forgotten.
     pub fn end_process(&mut self, pid: u32, now_ktime: u64, emit: &mut dyn FnMut(Call)) {
+        self.release_process(pid, emit);
         for (open, panicking) in self.correlator.end_process(pid) {
             let end = match panicking {
                 true => End::Crashed,
@@ -479,6 +506,15 @@ impl Pipeline {
         if ev.flags & EV_DATA_FULL != 0 {
             self.stats.data_full += 1;
         }
+        self.newest = self.newest.max(ev.ktime_ns);
+        if let (SITE_LANDING, Some(&i)) = (site, self.landing_routes.get(&ev.cookie)) {
+            return self.land(&meta, i, &ev, data, emit);
+        }
+        // Any other record of the goroutine: no landing record is coming
+        // for the call held on it.
+        if !self.held.is_empty() {
+            self.release_goroutine(meta.pid, ev.goid, emit);
+        }
         if ev.fault_mask != 0 && meta.marker.is_none() {
             self.per_probe
                 .entry(meta.key.clone())
@@ -549,6 +585,13 @@ impl Pipeline {
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
         });
+        let (open, returns) = match open.meta.plan.landings.clone() {
+            Some(l) => match self.hold(open, returns, &ev, data, &l) {
+                Some(call) => call,
+                None => return self.release_unheld(emit),
+            },
+            None => (open, returns),
+        };
         self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
     }
 

@@ -50,6 +50,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         entry: scalar_site(SITE_ENTRY, "x"),
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
+        landings: None,
         when: None,
         when_return: None,
         inlined_at: None,
@@ -638,3 +639,6 @@ fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
     assert_eq!((unsampled.parent_span_id, unsampled.joined), (None, None));
     assert_ne!(unsampled.trace_id, [9; 16]);
 }
+
+#[path = "landing_tests.rs"]
+mod landing;

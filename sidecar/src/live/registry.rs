@@ -400,8 +400,7 @@ fn install<K: Kernel>(
         ..*r
     };
     let plan = meta.plan.clone();
-    // A lone-RET body, or the panic marker, fires at its entry only. An
-    // entry-only probe's restart sites note a restart and emit nothing:
+    // An entry-only probe's restart sites note a restart and emit nothing:
     // their recipe reads nothing, and is not the probe's hit.
     let restart = RawRecipe {
         site: SITE_RESTART,
@@ -410,20 +409,32 @@ fn install<K: Kernel>(
         flags: 0,
         ..plan.entry.recipe
     };
-    let recipes = [
-        Some(&plan.entry.recipe),
-        (!plan.ret_offsets.is_empty()).then_some(&plan.ret.recipe),
-        (!plan.restart_offsets.is_empty()).then_some(&restart),
-    ];
-    let mut cookies: Vec<u32> = Vec::with_capacity(3);
-    let mut by_site = [None; 3];
-    for (i, r) in recipes.iter().enumerate() {
-        let Some(r) = r else { continue };
+    // Each recipe, where it goes, and how its records are routed. A
+    // lone-RET body, or the panic marker, fires at its entry only; float
+    // results' landing sites follow a return.
+    let mut sites: Vec<(&RawRecipe, &[u64], Route)> = vec![(
+        &plan.entry.recipe,
+        std::slice::from_ref(&plan.entry_offset),
+        Route::Entry,
+    )];
+    if !plan.ret_offsets.is_empty() {
+        sites.push((&plan.ret.recipe, &plan.ret_offsets, Route::Return));
+        for (i, l) in plan
+            .landings
+            .iter()
+            .flat_map(|l| l.sites.iter())
+            .enumerate()
+        {
+            sites.push((&l.site.recipe, &l.offsets, Route::Landing(i)));
+        }
+    }
+    if !plan.restart_offsets.is_empty() {
+        sites.push((&restart, &plan.restart_offsets, Route::Restart));
+    }
+    let mut cookies: Vec<u32> = Vec::with_capacity(sites.len());
+    for (r, _, _) in &sites {
         match kernel.add_recipe(&with_bin(r)) {
-            Ok(c) => {
-                cookies.push(c);
-                by_site[i] = Some(c);
-            }
+            Ok(c) => cookies.push(c),
             Err(e) => {
                 for &c in &cookies {
                     kernel.remove_recipe(c);
@@ -432,20 +443,11 @@ fn install<K: Kernel>(
             }
         }
     }
-    let [Some(entry), ret, restart] = by_site else {
-        unreachable!("the entry recipe is always added")
-    };
-    let sites = std::iter::once((plan.entry_offset, entry))
-        .chain(
-            ret.into_iter()
-                .flat_map(|c| plan.ret_offsets.iter().map(move |&o| (o, c))),
-        )
-        .chain(
-            restart
-                .into_iter()
-                .flat_map(|c| plan.restart_offsets.iter().map(move |&o| (o, c))),
-        );
-    let links = match attach_sites(kernel, path, pid, sites) {
+    let offsets = sites
+        .iter()
+        .zip(&cookies)
+        .flat_map(|((_, at, _), &c)| at.iter().map(move |&o| (o, c)));
+    let links = match attach_sites(kernel, path, pid, offsets) {
         Ok(l) => l,
         Err(e) => {
             for &c in &cookies {
@@ -454,15 +456,30 @@ fn install<K: Kernel>(
             return Err(e);
         }
     };
-    pipeline.route(entry, meta.clone(), SITE_ENTRY);
-    if let Some(ret) = ret {
-        pipeline.route(ret, meta.clone(), SITE_RETURN);
+    for ((_, _, route), &c) in sites.iter().zip(&cookies) {
+        match *route {
+            Route::Entry => pipeline.route(c, meta.clone(), SITE_ENTRY),
+            Route::Return => pipeline.route(c, meta.clone(), SITE_RETURN),
+            Route::Landing(i) => pipeline.route_landing(c, meta.clone(), i),
+            // The kernel keeps what it notes there: no record comes.
+            Route::Restart => {}
+        }
     }
     Ok(Attached {
         meta,
         cookies,
         _links: links,
     })
+}
+
+/// How the records of one of an attachment's recipes are routed.
+#[derive(Clone, Copy)]
+enum Route {
+    Entry,
+    Return,
+    Restart,
+    /// The plan's landing site `i`.
+    Landing(usize),
 }
 
 /// Attaches each (file offset, cookie) site; on failure the links made so

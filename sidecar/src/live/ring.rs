@@ -46,6 +46,11 @@ impl Supervisor<Bpf> {
             self.handle_record(&item);
             n += 1;
         };
+        // A held call's landing record runs microseconds after its return:
+        // with the ring read to empty, it was in this batch if it is
+        // coming. Records left unread (a backlog) may still hold it: then
+        // only the records read so far tell the time.
+        self.release_held(if empty { super::monotonic_ns() } else { 0 });
         if n > 0 {
             self.end_batch();
         }

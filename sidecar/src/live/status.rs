@@ -161,7 +161,13 @@ impl<K: Kernel> Supervisor<K> {
                     every_process: a.every_process.is_some(),
                     exe: a.origin.exe.clone(),
                     function: a.plan.function.clone(),
-                    sites: 1 + a.plan.ret_offsets.len() + a.plan.restart_offsets.len(),
+                    sites: 1
+                        + a.plan.ret_offsets.len()
+                        + a.plan.restart_offsets.len()
+                        + a.plan
+                            .landings
+                            .as_ref()
+                            .map_or(0, |l| l.sites.iter().map(|s| s.offsets.len()).sum()),
                 };
                 let attached = self.registry.attached_to(&key).map(view).collect();
                 let previous_version = self

@@ -81,6 +81,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             entry: site(SITE_ENTRY),
             ret: site(SITE_RETURN),
             warnings: Vec::new(),
+            landings: None,
             when: None,
             when_return: None,
             inlined_at: None,

@@ -242,6 +242,45 @@ pub struct Plan {
     /// An inlined site's plan (entry only): the caller and line the
     /// function was inlined at, `main.handle:42`.
     pub inlined_at: Option<String>,
+    /// Float results read at landing sites after the call (None: no
+    /// float result in XMM, or `float_landing: false`).
+    pub landings: Option<std::sync::Arc<Landings>>,
+}
+
+/// Float results in XMM, read where callers move them out (see
+/// `golang::landing`): the return site notes where each call returns to,
+/// which says which landing records follow it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Landings {
+    /// The return recipe's op reading the return address (SP points at it
+    /// at a RET).
+    pub ret_addr_op: usize,
+    /// The landing recipes, each attached at its offsets.
+    pub sites: Vec<LandingSite>,
+    /// Return address (link time) of each direct call → for each float
+    /// result (index in `ret.values`), Ok: a landing record brings it; Err:
+    /// why it is not readable after that call.
+    pub calls: std::collections::HashMap<u64, Vec<CallSiteFloat>>,
+    /// Per float result: (index in `ret.values`, its reason when the call
+    /// returns elsewhere: a func value, an interface, assembly).
+    pub floats: Vec<(usize, String)>,
+    /// What `gotel check` says of each float result.
+    pub report: Vec<String>,
+}
+
+/// One float result after one call site: (index in `ret.values`, Ok: a
+/// landing record brings it, Err: why not).
+pub type CallSiteFloat = (usize, Result<(), String>);
+
+/// One landing recipe: where it is attached and which results it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LandingSite {
+    /// File offsets of the instructions it is attached at.
+    pub offsets: Vec<u64>,
+    /// Its recipe (`SITE_LANDING`) and values, one per result it reads.
+    pub site: SitePlan,
+    /// For each of `site.values`: the index in `ret.values` it fills.
+    pub results: Vec<usize>,
 }
 
 impl Plan {

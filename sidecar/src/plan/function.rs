@@ -258,6 +258,17 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     }
     let entry_args = entry.entry_args;
     let (mut entry, mut ret) = (entry.finish(), ret.finish());
+    let landings = match (spec.float_landing && spec.returns, &assignment) {
+        (true, Ok(a)) if !ret_offsets.is_empty() && unknown.is_none() => {
+            let floats = super::landing::floats(&ret, &a.results);
+            super::landing::plan(bin, f, &mut ret, &floats)
+        }
+        _ => None,
+    };
+    if let Some(l) = &landings {
+        super::landing::warn(l, &ret, &mut warnings);
+    }
+    let landings = landings.filter(|l| !l.sites.is_empty());
     let names = |site: &super::SitePlan| -> Vec<String> {
         site.values.iter().map(|v| v.name.clone()).collect()
     };
@@ -329,6 +340,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ret,
         warnings,
         inlined_at: None,
+        landings: landings.map(std::sync::Arc::new),
     })
 }
 

@@ -178,6 +178,7 @@ fn site_plan(
         when,
         when_return: None,
         inlined_at: Some(format!("{}:{}", inst.caller, inst.call_line)),
+        landings: None,
     })
 }
 

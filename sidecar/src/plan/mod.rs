@@ -20,6 +20,7 @@ mod contract;
 mod emit;
 mod function;
 mod inlined;
+mod landing;
 mod map;
 mod secrets;
 mod slice;
@@ -33,7 +34,8 @@ mod when;
 mod tests;
 
 pub use contract::{
-    byte_layout, ByteLayout, MapEntries, Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
+    byte_layout, ByteLayout, LandingSite, Landings, MapEntries, Plan, ScalarKind, Shape, SitePlan,
+    Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
 pub use inlined::{inlined_plans, InlinedError, MAX_INLINED_SITES};

@@ -63,6 +63,8 @@ pub const SITE_RETURN: u8 = 1;
 /// `GOTEL_SITE_RESTART`: right after the prologue's call to
 /// `runtime.morestack`, for entry-only probes; emits no record.
 pub const SITE_RESTART: u8 = 2;
+/// `GOTEL_SITE_LANDING`: where a caller has moved a float result out of XMM.
+pub const SITE_LANDING: u8 = 3;
 /// `GOTEL_EV_NO_G`: the goroutine fields could not be read.
 pub const EV_NO_G: u8 = 1;
 /// `GOTEL_EV_DATA_FULL`: ops were skipped because the record was full.
@@ -183,6 +185,7 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         SITE_ENTRY,
         SITE_RETURN,
         SITE_RESTART,
+        SITE_LANDING,
         MAX_TYPE_OPS,
         MAX_TYPE_RECIPES,
         MAX_DYN,
@@ -298,7 +301,7 @@ pub struct RawOp {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawRecipe {
-    /// SITE_ENTRY or SITE_RETURN.
+    /// SITE_ENTRY, SITE_RETURN or SITE_LANDING.
     pub site: u8,
     /// Ops in use.
     pub n_ops: u8,
@@ -571,7 +574,7 @@ pub struct RawEvent {
     pub tid: u32,
     /// Captured bytes after the header.
     pub data_len: u16,
-    /// SITE_ENTRY or SITE_RETURN.
+    /// SITE_ENTRY, SITE_RETURN or SITE_LANDING.
     pub site: u8,
     /// EV_* bits.
     pub flags: u8,

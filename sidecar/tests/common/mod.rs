@@ -399,6 +399,17 @@ pub fn of<'a>(calls: &'a [Value], probe: &str) -> Vec<&'a Value> {
     calls.iter().filter(|c| c["probe"] == probe).collect()
 }
 
+/// The demo's `computeE`: the same IEEE operations in the same order, so
+/// the same float64, bit for bit.
+pub fn compute_e(iterations: i64) -> f64 {
+    let (mut res, mut fact) = (2.0f64, 1.0f64);
+    for i in 2..iterations {
+        fact *= i as f64;
+        res += 1.0 / fact;
+    }
+    res
+}
+
 /// Wall clock now, in ns since the epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()

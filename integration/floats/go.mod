@@ -1,0 +1,3 @@
+module example.com/floats
+
+go 1.19

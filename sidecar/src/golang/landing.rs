@@ -1,0 +1,354 @@
+//! Landing sites: where a caller moves a float result out of its XMM
+//! register into a place eBPF can read.
+//!
+//! eBPF cannot read XMM registers, but Go code very often copies a float
+//! result into an integer register (`movq %xmm0,%rax` before
+//! `runtime.convT64`) or spills it to its frame (`movsd %xmm0,0x38(%rsp)`)
+//! within a few instructions of the call. From each direct call site's
+//! return address every path is followed, instruction by instruction,
+//! until the value (still in its register, or copied or exactly widened
+//! into another one) is read out: that next instruction is a **landing
+//! site**. A path that branches out of the caller, calls, returns, moves
+//! SP, overwrites every copy of the value or runs too long makes the site
+//! unreadable: nothing is ever guessed. A path that ends in a panic (a
+//! call to a runtime `panic*`/`throw`, `ud2`, `int3`) never continues, so
+//! it needs no landing.
+
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
+    OpKind, Register,
+};
+
+use super::abi::Loc;
+use super::{BinaryInfo, Function};
+
+/// Instructions followed on one path from the return address.
+const MAX_PATH: usize = 32;
+/// Instructions decoded for one call site, all paths together.
+const MAX_SITE: usize = 256;
+
+/// Where, after one call site, the float result is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Landing {
+    /// The instruction probed (link-time address): the value is at `loc`
+    /// before it runs.
+    pub addr: u64,
+    /// An integer register (ABI order) or `SP + off` at `addr`.
+    pub loc: Loc,
+    /// 8: the float64's bits; 4: a float32's bits.
+    pub size: u8,
+}
+
+/// A float held in one XMM register: its number and width in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    xmm: usize,
+    size: u8,
+}
+
+impl BinaryInfo {
+    /// The return addresses of every direct call of `f`, in address order.
+    /// The text of every function is decoded once per binary, on first use.
+    pub fn call_sites(&self, f: &Function) -> Vec<u64> {
+        let calls = self.calls.get_or_init(|| {
+            let mut v = Vec::new();
+            for g in &self.dwarf.functions {
+                let Some(code) = self.code(g) else { continue };
+                let mut d = Decoder::with_ip(64, code, g.low_pc, DecoderOptions::NONE);
+                for ins in &mut d {
+                    if ins.flow_control() == FlowControl::Call
+                        && ins.op0_kind() == OpKind::NearBranch64
+                    {
+                        v.push((ins.near_branch_target(), ins.next_ip()));
+                    }
+                }
+            }
+            v.sort_unstable();
+            v.shrink_to_fit();
+            v
+        });
+        let start = calls.partition_point(|&(t, _)| t < f.low_pc);
+        calls[start..]
+            .iter()
+            .take_while(|&&(t, _)| t == f.low_pc)
+            .map(|&(_, r)| r)
+            .collect()
+    }
+
+    /// Where the float of `size` bytes a call left in X`xmm` is read after
+    /// the call returning to `ret`: one landing per path (deduplicated),
+    /// or why some path keeps it in XMM.
+    pub fn landings(&self, ret: u64, xmm: u8, size: u8) -> Result<Vec<Landing>, String> {
+        // The function holding the call (a call ending its function
+        // returns to the next one's first byte).
+        let caller = self
+            .function_at(ret.wrapping_sub(1))
+            .filter(|f| ret < f.high_pc)
+            .ok_or("the caller is not a known function")?;
+        let code = self.code(caller).ok_or("the caller has no code")?;
+        let mut walk = Walk {
+            bin: self,
+            caller,
+            code,
+            info: InstructionInfoFactory::new(),
+            left: MAX_SITE,
+            out: Vec::new(),
+        };
+        let held = vec![Held {
+            xmm: usize::from(xmm),
+            size,
+        }];
+        walk.path(ret, held, Vec::new())?;
+        let mut out = walk.out;
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// A path's instructions so far, each with where the value was before it.
+type Seen = Vec<(u64, Vec<Held>)>;
+
+/// One call site's exploration.
+struct Walk<'a> {
+    bin: &'a BinaryInfo,
+    caller: &'a Function,
+    code: &'a [u8],
+    info: InstructionInfoFactory,
+    /// Instructions this site may still decode.
+    left: usize,
+    out: Vec<Landing>,
+}
+
+impl Walk<'_> {
+    /// Follows the path from `ip` with the value in `held`, after the
+    /// instructions `seen` (each with where the value was); every branch
+    /// it meets is followed too. A path back to an instruction it passed
+    /// with the value in the same registers is a loop that cannot land
+    /// on this round either: its exits are the paths already followed.
+    fn path(&mut self, mut ip: u64, mut held: Vec<Held>, mut seen: Seen) -> Result<(), String> {
+        loop {
+            if seen.iter().any(|(at, h)| *at == ip && *h == held) {
+                return Ok(());
+            }
+            if seen.len() >= MAX_PATH || self.left == 0 {
+                return Err(format!(
+                    "it does not leave XMM within {MAX_PATH} instructions"
+                ));
+            }
+            seen.push((ip, held.clone()));
+            self.left -= 1;
+            let ins = self.decode(ip)?;
+            if let Some(l) = landing(&ins, &held) {
+                self.out.push(l);
+                return Ok(());
+            }
+            match ins.flow_control() {
+                FlowControl::Next => {}
+                FlowControl::UnconditionalBranch => {
+                    ip = self.target(&ins)?;
+                    continue;
+                }
+                FlowControl::ConditionalBranch => {
+                    let to = self.target(&ins)?;
+                    self.path(to, held.clone(), seen.clone())?;
+                }
+                FlowControl::Call => {
+                    let callee = (ins.op0_kind() == OpKind::NearBranch64)
+                        .then(|| self.bin.function_at(ins.near_branch_target()))
+                        .flatten();
+                    return match callee {
+                        Some(f) if never_returns(&f.name) => Ok(()),
+                        Some(f) => Err(format!("it stays in XMM across a call of {}", f.name)),
+                        None => Err("it stays in XMM across a call".into()),
+                    };
+                }
+                // ud2, int3: the path ends here (a fault, padding).
+                FlowControl::Exception | FlowControl::Interrupt => return Ok(()),
+                FlowControl::Return => {
+                    return Err(format!("{} returns with it still in XMM", self.caller.name))
+                }
+                _ => return Err("it stays in XMM up to an indirect jump or call".into()),
+            }
+            held = self.after(&ins, held)?;
+            ip = ins.next_ip();
+        }
+    }
+
+    /// The instruction at `ip`, which must lie in the caller.
+    fn decode(&self, ip: u64) -> Result<Instruction, String> {
+        let off = ip
+            .checked_sub(self.caller.low_pc)
+            .filter(|&o| ip < self.caller.high_pc && (o as usize) < self.code.len())
+            .ok_or("it stays in XMM past the caller's code")?;
+        let mut d = Decoder::with_ip(64, &self.code[off as usize..], ip, DecoderOptions::NONE);
+        let ins = d.decode();
+        match ins.is_invalid() {
+            true => Err(format!("undecodable instruction at {ip:#x}")),
+            false => Ok(ins),
+        }
+    }
+
+    /// A direct branch's target inside the caller.
+    fn target(&self, ins: &Instruction) -> Result<u64, String> {
+        let t = ins.near_branch_target();
+        match ins.op0_kind() == OpKind::NearBranch64
+            && (self.caller.low_pc..self.caller.high_pc).contains(&t)
+        {
+            true => Ok(t),
+            false => Err("it stays in XMM up to a jump out of the caller".into()),
+        }
+    }
+
+    /// Where the value is after `ins` (not a landing): copies and exact
+    /// widenings add a register, writes remove one; SP must not move.
+    fn after(&mut self, ins: &Instruction, mut held: Vec<Held>) -> Result<Vec<Held>, String> {
+        let copy = copied(ins, &held);
+        for u in self.info.info(ins).used_registers() {
+            let written = matches!(
+                u.access(),
+                OpAccess::Write
+                    | OpAccess::CondWrite
+                    | OpAccess::ReadWrite
+                    | OpAccess::ReadCondWrite
+            );
+            if !written {
+                continue;
+            }
+            let r = u.register();
+            if r.full_register() == Register::RSP {
+                return Err("SP moves before it leaves XMM".into());
+            }
+            if r.is_xmm() || r.is_ymm() || r.is_zmm() {
+                held.retain(|h| h.xmm != r.number());
+            }
+        }
+        held.extend(copy);
+        match held.is_empty() {
+            true => Err(format!(
+                "its register is overwritten ({}) before it leaves XMM",
+                format!("{:?}", ins.mnemonic()).to_lowercase()
+            )),
+            false => Ok(held),
+        }
+    }
+}
+
+/// Runtime functions that never return: a path calling one ends there.
+fn never_returns(name: &str) -> bool {
+    let Some(n) = name.strip_prefix("runtime.") else {
+        return false;
+    };
+    // panicCheck1/2 return when the check passes.
+    (n.starts_with("panic") && !n.starts_with("panicCheck"))
+        || n.starts_with("goPanic")
+        || matches!(n, "gopanic" | "throw" | "fatal")
+}
+
+/// The value held in register operand `op` of `ins`, if it is one.
+fn held_in(ins: &Instruction, op: u32, held: &[Held]) -> Option<Held> {
+    if ins.op_count() != 2 || ins.op_kind(op) != OpKind::Register {
+        return None;
+    }
+    let r = ins.op_register(op);
+    let n = r.is_xmm().then(|| r.number())?;
+    held.iter().copied().find(|h| h.xmm == n)
+}
+
+/// The landing `ins` makes, if it copies the held value (whole) to an
+/// integer register eBPF reads, or stores it at `SP + disp`: the value is
+/// there before the next instruction runs.
+fn landing(ins: &Instruction, held: &[Held]) -> Option<Landing> {
+    let h = held_in(ins, 1, held)?;
+    let m = ins.mnemonic();
+    let at = ins.next_ip();
+    match ins.op0_kind() {
+        OpKind::Register => {
+            let d = ins.op0_register();
+            // movq keeps all 64 bits (a float32's are the low 4); movd
+            // the low 32 (a float32 only).
+            let whole = (m == Mnemonic::Movq && d.is_gpr64())
+                || (m == Mnemonic::Movd && d.is_gpr32() && h.size == 4);
+            let reg = INT_REGS.iter().position(|&r| r == d.full_register())?;
+            whole.then_some(Landing {
+                addr: at,
+                loc: Loc::IntReg(reg as u8),
+                size: h.size,
+            })
+        }
+        OpKind::Memory => {
+            let stores = match h.size {
+                8 => matches!(m, Mnemonic::Movsd | Mnemonic::Movq),
+                _ => matches!(
+                    m,
+                    Mnemonic::Movss | Mnemonic::Movd | Mnemonic::Movsd | Mnemonic::Movq
+                ),
+            };
+            let on_sp = ins.memory_base() == Register::RSP
+                && ins.memory_index() == Register::None
+                && ins.segment_prefix() == Register::None;
+            (stores && on_sp).then_some(Landing {
+                addr: at,
+                loc: Loc::Stack(ins.memory_displacement64() as i64),
+                size: h.size,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The register `ins` copies the held value into whole, or widens it into
+/// exactly (float32 → float64 is exact), if it does.
+fn copied(ins: &Instruction, held: &[Held]) -> Option<Held> {
+    let h = held_in(ins, 1, held)?;
+    if ins.op0_kind() != OpKind::Register || !ins.op0_register().is_xmm() {
+        return None;
+    }
+    let xmm = ins.op0_register().number();
+    let size = match ins.mnemonic() {
+        Mnemonic::Movaps | Mnemonic::Movapd | Mnemonic::Movups | Mnemonic::Movupd => h.size,
+        Mnemonic::Movdqa | Mnemonic::Movdqu | Mnemonic::Movsd | Mnemonic::Movq => h.size,
+        Mnemonic::Movss if h.size == 4 => 4,
+        Mnemonic::Cvtss2sd if h.size == 4 => 8,
+        _ => return None,
+    };
+    Some(Held { xmm, size })
+}
+
+/// Go's integer argument registers in ABI order (what a recipe reads).
+const INT_REGS: [Register; 9] = [
+    Register::RAX,
+    Register::RBX,
+    Register::RCX,
+    Register::RDI,
+    Register::RSI,
+    Register::R8,
+    Register::R9,
+    Register::R10,
+    Register::R11,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::never_returns;
+
+    #[test]
+    fn only_runtime_functions_that_cannot_return_end_a_path() {
+        for n in [
+            "runtime.panicIndex",
+            "runtime.goPanicSliceB",
+            "runtime.throw",
+            "runtime.gopanic",
+        ] {
+            assert!(never_returns(n), "{n}");
+        }
+        for n in [
+            "runtime.panicCheck1",
+            "runtime.convT64",
+            "main.panicky",
+            "runtime.morestack",
+        ] {
+            assert!(!never_returns(n), "{n}");
+        }
+    }
+}
