@@ -106,7 +106,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GOTEL_MAX_RESTARTING);
 	__type(key, struct gotel_restart_key);
-	__type(value, __u8);
+	__type(value, __u64); /* when it was noted (ktime) */
 } restarting SEC(".maps");
 
 /* Records dropped per recipe (by cookie), for per-probe counts: written
@@ -1602,13 +1602,20 @@ static __noinline int restart(struct pt_regs *ctx, __u32 probe, int note)
 		.sp = ctx->rsp,
 	};
 	if (note) {
-		__u8 one = 1;
-		bpf_map_update_elem(&restarting, &k, &one, BPF_ANY);
+		__u64 now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&restarting, &k, &now, BPF_ANY);
 		return 0;
 	}
-	if (!bpf_map_lookup_elem(&restarting, &k))
+	__u64 *noted = bpf_map_lookup_elem(&restarting, &k);
+	if (!noted)
 		return 0;
+	__u64 at = *noted;
 	bpf_map_delete_elem(&restarting, &k);
+	/* A note whose re-entry never came (the probe detached in between)
+	 * must not swallow a later call at the same SP: a restart re-enters
+	 * within microseconds, unless its goroutine waits to be scheduled. */
+	if (bpf_ktime_get_ns() - at > GOTEL_RESTART_NS)
+		return 0;
 	count(GOTEL_STAT_RESTARTED);
 	return 1;
 }
@@ -1623,11 +1630,10 @@ int gotel_probe(struct pt_regs *ctx)
 		count(GOTEL_STAT_NO_RECIPE);
 		return 0;
 	}
-	/* Not a hit of the probe: the call that runs again was counted. */
-	if (rc->site == GOTEL_SITE_RESTART)
-		return restart(ctx, rc->probe, 1);
 	__u32 probe = rc->probe;
-	if (probe) {
+	/* A restart site's trap is not a hit: the call that runs again was
+	 * counted at its first entry. */
+	if (probe && rc->site != GOTEL_SITE_RESTART) {
 		/* Keyed by the recipe's own field: no stack slot (the main
 		 * program's frame adds to every call chain's stack). */
 		struct gotel_probe_counts *pc = bpf_map_lookup_elem(&probe_counts, &rc->probe);
@@ -1647,7 +1653,9 @@ int gotel_probe(struct pt_regs *ctx)
 			return 0;
 		}
 	}
-	if (rc->flags & GOTEL_RECIPE_RESTARTS && restart(ctx, rc->probe, 0))
+	if (rc->site == GOTEL_SITE_RESTART)
+		return restart(ctx, probe, 1);
+	if (rc->flags & GOTEL_RECIPE_RESTARTS && restart(ctx, probe, 0))
 		return 0;
 	/* Untracked (entry-only) limited probes decide here; tracked ones
 	 * once the goroutine is known (emit). */

@@ -507,6 +507,8 @@ struct gotel_probe_counts {
 
 /* Restarts noted and not yet re-entered (`restarting`): few at once. */
 #define GOTEL_MAX_RESTARTING 4096
+/* A note older than this is stale (its re-entry was never seen). */
+#define GOTEL_RESTART_NS 1000000000ULL
 
 /* A prologue about to run again (`restarting`): SP is the same at the
  * restart site and at the entry it jumps back to. */

@@ -110,7 +110,7 @@ impl<T> Correlator<T> {
     /// the prologue restarting after `runtime.morestack`, which replaces
     /// the first entry.
     pub fn enter(&mut self, key: CallKey, value: T, stamp: u64) -> Vec<T> {
-        let restart = self.is_restart(&key);
+        let restart = self.is_restart(&key, stamp);
         let mut unwound = Vec::new();
         if key.goid != 0 {
             let g = self.by_goroutine.entry((key.pid, key.goid)).or_default();
@@ -166,11 +166,15 @@ impl<T> Correlator<T> {
 
     /// Whether an entry at `key` now would be its open call's prologue
     /// restarting: same call, and nothing seen on its goroutine since but
-    /// entries of the same activation (other probes on the function).
-    pub fn is_restart(&self, key: &CallKey) -> bool {
-        let Some((seq, _, _)) = self.open.get(key) else {
+    /// entries of the same activation (other probes on the function), and
+    /// no record lost since (`stamp`: a lost return would look the same).
+    pub fn is_restart(&self, key: &CallKey, stamp: u64) -> bool {
+        let Some((seq, at, _)) = self.open.get(key) else {
             return false;
         };
+        if *at != stamp {
+            return false;
+        }
         match self.by_goroutine.get(&(key.pid, key.goid)) {
             Some(g) => g.run.is_some_and(|r| {
                 r.frame == key.frame && r.function == key.function && r.since <= *seq
@@ -447,14 +451,32 @@ mod tests {
         c.enter(key(1, 100), "a#1", 0);
         c.enter(other, "b#1", 0);
         // runtime.morestack ran; the prologue fires both probes again.
-        assert!(c.is_restart(&key(1, 100)));
+        assert!(c.is_restart(&key(1, 100), 0));
         assert_eq!(c.enter(key(1, 100), "a#2", 0), Vec::<&str>::new());
-        assert!(c.is_restart(&other));
+        assert!(c.is_restart(&other, 0));
         assert_eq!(c.enter(other, "b#2", 0), Vec::<&str>::new());
         assert_eq!((c.stats.restarted_entries, c.stats.panicked), (2, 0));
         assert_eq!(c.exit(&other, 0).0, Some("b#2"));
         assert_eq!(c.exit(&key(1, 100), 0).0, Some("a#2"));
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_reentry_after_lost_records_is_not_taken_for_a_restart() {
+        let mut c = Correlator::new(16);
+        let other = CallKey {
+            attachment: 10,
+            ..key(1, 100)
+        };
+        c.enter(key(1, 100), "a#1", 0);
+        c.enter(other, "b#1", 0);
+        // Both returns were lost (the stamp moved on): the next entries are
+        // a new call, and the first one's calls are unobserved.
+        assert!(!c.is_restart(&key(1, 100), 1));
+        c.enter(key(1, 100), "a#2", 1);
+        c.enter(other, "b#2", 1);
+        assert_eq!((c.stats.restarted_entries, c.stats.unobserved), (0, 2));
+        assert_eq!(c.exit(&key(1, 100), 1).0, Some("a#2"));
     }
 
     #[test]
@@ -469,7 +491,7 @@ mod tests {
             ..key(1, 100)
         };
         c.enter(b, "b", 0);
-        assert!(!c.is_restart(&key(1, 100)));
+        assert!(!c.is_restart(&key(1, 100), 0));
     }
 
     #[test]

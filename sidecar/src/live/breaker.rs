@@ -79,6 +79,10 @@ pub struct Breaker {
     cooldown: Duration,
     /// Times it tripped.
     pub trips: u64,
+    /// The slots its hits were summed over (the probe's, and a previous
+    /// version's while that stays attached): when they change, the sum
+    /// jumps, and the samples start over.
+    slots: Vec<u32>,
 }
 
 /// What `/probes` shows of a breaker.
@@ -177,7 +181,12 @@ impl<K: Kernel> Supervisor<K> {
                 closed_at: None,
                 cooldown: base,
                 trips: 0,
+                slots: Vec::new(),
             });
+            if b.slots != slots {
+                b.slots = slots;
+                b.samples.clear();
+            }
             // The rate over the last second, however often this runs.
             b.samples.push_back((hits, now));
             while b.samples.len() > 2

@@ -639,7 +639,7 @@ impl Pipeline {
         // before its parent does. A restarted prologue keeps the ids it
         // got the first time (a lone-RET body is never open, so never one).
         let trace = match self.correlator.get(&key) {
-            Some(restarted) if self.correlator.is_restart(&key) => restarted.trace,
+            Some(restarted) if self.correlator.is_restart(&key, stamp) => restarted.trace,
             _ => self.new_trace(&key, app),
         };
         // A lone-RET body: entry and return are one instruction, and the

@@ -448,7 +448,12 @@ fn install<K: Kernel>(
         .zip(&cookies)
         .flat_map(|((_, at, _), &c)| at.iter().map(move |&o| (o, c)));
     let links = match attach_sites(kernel, path, pid, offsets) {
-        Ok(l) => l,
+        // Dropped (detached) in reverse: restart sites before the entry,
+        // so that no restart is noted whose re-entry is not seen.
+        Ok(mut l) => {
+            l.reverse();
+            l
+        }
         Err(e) => {
             for &c in &cookies {
                 kernel.remove_recipe(c);

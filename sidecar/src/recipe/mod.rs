@@ -140,6 +140,8 @@ pub const MAX_PROBES: u32 = 4096;
 pub const MAX_KEPT: u32 = 65536;
 /// `GOTEL_MAX_RESTARTING`: restarts noted, not yet re-entered.
 pub const MAX_RESTARTING: u32 = 4096;
+/// `GOTEL_RESTART_NS`: a restart note older than this is stale.
+pub const RESTART_NS: u64 = 1_000_000_000;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
@@ -223,6 +225,7 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         MAX_PROBES,
         MAX_KEPT,
         MAX_RESTARTING,
+        RESTART_NS,
         PROC_EXEC,
         PROC_EXIT,
         OP_SPAN_CTX,

@@ -127,7 +127,7 @@ fn frame_slots(file: &object::File<'_>, found: &mut [InlinedInstance]) {
             };
             for (l, _) in pieces.iter_mut() {
                 if let Loc::Stack(o) = l {
-                    *o += i64::from(d) + 8;
+                    *o = o.saturating_add(i64::from(d) + 8);
                 }
             }
         }
@@ -386,9 +386,10 @@ fn eval_here(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Locate
     let mut cur: Option<Loc> = None;
     let mut any = false;
     let mut cfa = false;
+    // Offsets come from the file: one that overflows is no location.
     fn add(cur: &mut Option<Loc>, v: i64) {
-        if let Some(Loc::Stack(o)) = cur {
-            *o += v;
+        if let Some(Loc::Stack(o)) = *cur {
+            *cur = o.checked_add(v).map(Loc::Stack);
         }
     }
     loop {

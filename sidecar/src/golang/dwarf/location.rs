@@ -326,20 +326,23 @@ fn eval(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Vec<Loc>> {
                 // At the entry PC, CFA = SP + 8 (the return address).
                 cur = Some(Loc::Stack(8));
             }
-            gimli::Operation::FrameOffset { offset } => cur = Some(Loc::Stack(8 + offset)),
+            // Offsets come from the file: one that overflows is no location.
+            gimli::Operation::FrameOffset { offset } => {
+                cur = Some(Loc::Stack(offset.checked_add(8)?))
+            }
             gimli::Operation::PlusConstant { value } if cfa => {
                 if let Some(Loc::Stack(o)) = cur {
-                    cur = Some(Loc::Stack(o + value as i64));
+                    cur = Some(Loc::Stack(o.checked_add_unsigned(value)?));
                 }
             }
             gimli::Operation::SignedConstant { value } if cfa => {
                 if let Some(Loc::Stack(o)) = cur {
-                    cur = Some(Loc::Stack(o + value));
+                    cur = Some(Loc::Stack(o.checked_add(value)?));
                 }
             }
             gimli::Operation::UnsignedConstant { value } if cfa => {
                 if let Some(Loc::Stack(o)) = cur {
-                    cur = Some(Loc::Stack(o + value as i64));
+                    cur = Some(Loc::Stack(o.checked_add_unsigned(value)?));
                 }
             }
             gimli::Operation::Piece { .. } => {
