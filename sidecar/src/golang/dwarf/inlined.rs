@@ -92,6 +92,9 @@ pub fn inlined_instances(
         let mut found =
             second_pass(dwarf, &mut units, &mut lists, endian, &abstracts).map_err(fail)?;
         frame_slots(file, &mut found);
+        // The pc-value tables it read are pages of the file, resident
+        // until given back.
+        release();
         Ok(found)
     })
 }
