@@ -79,6 +79,18 @@ impl BinaryInfo {
     /// the call returning to `ret`: one landing per path (deduplicated),
     /// or why some path keeps it in XMM.
     pub fn landings(&self, ret: u64, xmm: u8, size: u8) -> Result<Vec<Landing>, String> {
+        self.landings_and_path(ret, xmm, size).map(|(l, _)| l)
+    }
+
+    /// [`BinaryInfo::landings`], and every instruction a path runs while
+    /// the value is still in XMM: a landing site among them (this call
+    /// site's or another's) would fire with the value not there yet.
+    pub fn landings_and_path(
+        &self,
+        ret: u64,
+        xmm: u8,
+        size: u8,
+    ) -> Result<(Vec<Landing>, Vec<u64>), String> {
         // The function holding the call (a call ending its function
         // returns to the next one's first byte).
         let caller = self
@@ -93,16 +105,19 @@ impl BinaryInfo {
             info: InstructionInfoFactory::new(),
             left: MAX_SITE,
             out: Vec::new(),
+            ran: Vec::new(),
         };
         let held = vec![Held {
             xmm: usize::from(xmm),
             size,
         }];
         walk.path(ret, held, Vec::new())?;
-        let mut out = walk.out;
+        let (mut out, mut ran) = (walk.out, walk.ran);
         out.sort_unstable();
         out.dedup();
-        Ok(out)
+        ran.sort_unstable();
+        ran.dedup();
+        Ok((out, ran))
     }
 }
 
@@ -118,6 +133,8 @@ struct Walk<'a> {
     /// Instructions this site may still decode.
     left: usize,
     out: Vec<Landing>,
+    /// Every instruction run with the value still in XMM.
+    ran: Vec<u64>,
 }
 
 impl Walk<'_> {
@@ -137,6 +154,7 @@ impl Walk<'_> {
                 ));
             }
             seen.push((ip, held.clone()));
+            self.ran.push(ip);
             self.left -= 1;
             let ins = self.decode(ip)?;
             if let Some(l) = landing(&ins, &held) {

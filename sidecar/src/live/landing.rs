@@ -33,6 +33,9 @@ pub(super) struct Waiting {
     /// The return record's time and frame.
     ktime: u64,
     frame: u64,
+    /// Records lost before the return record (its loss stamp): a landing
+    /// record after a loss may be another call's (this call's was lost).
+    stamp: u64,
     /// Results (indices in `returns`) still to come, each with what it
     /// shows if its record does not.
     need: Vec<(usize, String)>,
@@ -101,6 +104,7 @@ impl Pipeline {
             returns,
             ktime: ev.ktime_ns,
             frame: ev.frame,
+            stamp: ev.drop_seq.wrapping_add(self.stats.no_goroutine),
             need,
         };
         if let Some(prev) = self.held.insert(key, w) {
@@ -120,10 +124,10 @@ impl Pipeline {
         emit: &mut dyn FnMut(Call),
     ) {
         let key = (meta.pid, ev.goid);
-        let ours = self
-            .held
-            .get(&key)
-            .is_some_and(|w| w.open.meta.id == meta.id && w.frame.wrapping_sub(8) == ev.frame);
+        let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
+        let ours = self.held.get(&key).is_some_and(|w| {
+            w.open.meta.id == meta.id && w.frame.wrapping_sub(8) == ev.frame && w.stamp == stamp
+        });
         let (Some(site), true) = (
             meta.plan.landings.as_ref().and_then(|l| l.sites.get(index)),
             ours,

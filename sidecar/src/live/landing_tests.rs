@@ -155,3 +155,34 @@ fn a_held_call_leaves_after_its_wait_or_with_its_process() {
     assert!(out[2].returns.len() == 1 && out[3].unfinished.is_some());
     assert_eq!(p.landing_stats().missed, 3);
 }
+
+/// A held call whose landing record was lost (the ring was full: the loss
+/// stamp moved), then another landing record at the same frame (a later
+/// call that sampling or the rate limit did not keep): not this call's
+/// value. The call leaves unread, counted missed.
+#[test]
+fn a_landing_record_after_a_loss_is_not_taken_for_the_held_call() {
+    let mut p = pipeline();
+    let [e, r] = call(9, 100, READABLE);
+    assert!(run(&mut p, &[e, r]).is_empty());
+    let other = record_with(
+        5,
+        SITE_LANDING,
+        9,
+        0x1f8,
+        5_000,
+        &[7.0f64.to_bits() as i64],
+        |ev| ev.drop_seq = 1,
+    );
+    assert!(run(&mut p, &[other]).is_empty());
+    assert_eq!(p.landing_stats().unmatched, 1);
+    let mut calls = Vec::new();
+    p.release_held(u64::MAX, &mut |c| calls.push(c));
+    assert_eq!(calls.len(), 1);
+    assert!(
+        matches!(r0(&calls[0]), GoValue::Unavailable(_)),
+        "{:?}",
+        r0(&calls[0])
+    );
+    assert_eq!((p.landing_stats().landed, p.landing_stats().missed), (0, 1));
+}

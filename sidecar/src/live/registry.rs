@@ -448,11 +448,23 @@ fn install<K: Kernel>(
         .zip(&cookies)
         .flat_map(|((_, at, _), &c)| at.iter().map(move |&o| (o, c)));
     let links = match attach_sites(kernel, path, pid, offsets) {
-        // Dropped (detached) in reverse: restart sites before the entry,
-        // so that no restart is noted whose re-entry is not seen.
-        Ok(mut l) => {
-            l.reverse();
-            l
+        // Dropped (detached) in this order: restart sites before the
+        // entry (no restart noted whose re-entry is not seen), the entry
+        // before the returns (no call begun that cannot end), landing
+        // sites last (a call that returned gets its float).
+        Ok(l) => {
+            let rank = |r: &Route| match r {
+                Route::Restart => 0,
+                Route::Entry => 1,
+                Route::Return => 2,
+                Route::Landing(_) => 3,
+            };
+            let ranks = sites
+                .iter()
+                .flat_map(|(_, at, r)| std::iter::repeat_n(rank(r), at.len()));
+            let mut ranked: Vec<(u8, K::Link)> = ranks.zip(l).collect();
+            ranked.sort_by_key(|(r, _)| *r);
+            ranked.into_iter().map(|(_, l)| l).collect()
         }
         Err(e) => {
             for &c in &cookies {

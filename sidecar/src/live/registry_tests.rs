@@ -110,12 +110,13 @@ fn a_gone_process_is_detached_and_its_cookies_freed() {
     assert_eq!(k.recipes, [5, 6].into());
     assert_eq!(r.attachments(), 1);
     // Every uprobe is gone before its recipe is cleared: a late hit never
-    // finds an empty recipe. The entry goes last (after any restart site).
+    // finds an empty recipe. The entry goes before the returns (and after
+    // any restart site).
     assert_eq!(
         *k.log.borrow(),
         [
-            "detach 2", "detach 2", "detach 1", "remove 1", "remove 2", "detach 4", "detach 4",
-            "detach 3", "remove 3", "remove 4"
+            "detach 1", "detach 2", "detach 2", "remove 1", "remove 2", "detach 3", "detach 4",
+            "detach 4", "remove 3", "remove 4"
         ]
     );
     assert!(!is_routed(&mut pl, 1) && !is_routed(&mut pl, 4));

@@ -103,10 +103,31 @@ pub(super) fn plan(
     for fl in floats {
         let v = &ret.values[fl.index];
         let what = format!("{} result in X{}", v.ty, fl.xmm);
-        let found: Vec<(u64, Result<Vec<Landing>, String>)> = sites
+        let walked: Vec<(u64, Result<(Vec<Landing>, Vec<u64>), String>)> = sites
             .iter()
-            .map(|&r| {
-                let got = bin.landings(r, fl.xmm, fl.size).and_then(|ls| {
+            .map(|&r| (r, bin.landings_and_path(r, fl.xmm, fl.size)))
+            .collect();
+        // A landing site's uprobe fires on every path through it: one that
+        // a call site's path runs through before its value left XMM would
+        // read something else there, for that call. Such call sites are
+        // not read at all.
+        let landing_at: std::collections::HashSet<u64> = walked
+            .iter()
+            .filter_map(|(_, w)| w.as_ref().ok())
+            .flat_map(|(ls, _)| ls.iter().map(|l| l.addr))
+            .collect();
+        let found: Vec<(u64, Result<Vec<Landing>, String>)> = walked
+            .into_iter()
+            .map(|(r, walk)| {
+                let got = walk.and_then(|(ls, ran)| {
+                    match ran.iter().find(|a| landing_at.contains(a)) {
+                        Some(a) => Err(format!(
+                            "a path from it runs through the landing site at {a:#x} before the value leaves XMM"
+                        )),
+                        None => Ok(ls),
+                    }
+                });
+                let got = got.and_then(|ls| {
                     let new = ls.iter().filter(|l| !by_addr.contains_key(&l.addr)).count();
                     if by_addr.len() + new > MAX_LANDINGS {
                         return Err(format!("more than {MAX_LANDINGS} landing sites"));
