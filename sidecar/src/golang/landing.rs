@@ -85,12 +85,7 @@ impl BinaryInfo {
     /// [`BinaryInfo::landings`], and every instruction a path runs while
     /// the value is still in XMM: a landing site among them (this call
     /// site's or another's) would fire with the value not there yet.
-    pub fn landings_and_path(
-        &self,
-        ret: u64,
-        xmm: u8,
-        size: u8,
-    ) -> Result<(Vec<Landing>, Vec<u64>), String> {
+    pub fn landings_and_path(&self, ret: u64, xmm: u8, size: u8) -> Result<Walked, String> {
         // The function holding the call (a call ending its function
         // returns to the next one's first byte).
         let caller = self
@@ -120,6 +115,10 @@ impl BinaryInfo {
         Ok((out, ran))
     }
 }
+
+/// A call site's landings, and the instructions its paths ran with the
+/// value still in XMM.
+pub type Walked = (Vec<Landing>, Vec<u64>);
 
 /// A path's instructions so far, each with where the value was before it.
 type Seen = Vec<(u64, Vec<Held>)>;

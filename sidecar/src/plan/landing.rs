@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::golang::abi::{Loc, Part};
-use crate::golang::landing::Landing;
+use crate::golang::landing::{Landing, Walked};
 use crate::golang::{BinaryInfo, Function};
 use crate::recipe::{RawRecipe, MAX_OPS, OP_SCALAR, SITE_LANDING};
 
@@ -103,7 +103,7 @@ pub(super) fn plan(
     for fl in floats {
         let v = &ret.values[fl.index];
         let what = format!("{} result in X{}", v.ty, fl.xmm);
-        let walked: Vec<(u64, Result<(Vec<Landing>, Vec<u64>), String>)> = sites
+        let walked: Vec<(u64, Result<Walked, String>)> = sites
             .iter()
             .map(|&r| (r, bin.landings_and_path(r, fl.xmm, fl.size)))
             .collect();
