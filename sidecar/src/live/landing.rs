@@ -41,6 +41,13 @@ pub(super) struct Waiting {
     need: Vec<(usize, String)>,
 }
 
+impl Waiting {
+    /// Its attachment.
+    pub(super) fn id(&self) -> u64 {
+        self.open.meta.id
+    }
+}
+
 /// Counters of the landing records and the calls waiting for them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LandingStats {
@@ -92,10 +99,10 @@ impl Pipeline {
             let oldest = self
                 .held
                 .iter()
-                .min_by_key(|(_, w)| w.ktime)
+                .min_by_key(|(_, ws)| ws.iter().map(|w| w.ktime).min())
                 .map(|(k, _)| *k);
-            if let Some(w) = oldest.and_then(|k| self.held.remove(&k)) {
-                self.unheld.push(w);
+            if let Some(ws) = oldest.and_then(|k| self.held.remove(&k)) {
+                self.unheld.extend(ws);
             }
         }
         let key = (open.meta.pid, open.goid);
@@ -107,9 +114,13 @@ impl Pipeline {
             stamp: ev.drop_seq.wrapping_add(self.stats.no_goroutine),
             need,
         };
-        if let Some(prev) = self.held.insert(key, w) {
-            self.unheld.push(prev);
+        // Another probe on the same function (or the other version of an
+        // edited one) holds its own call of this RET beside it.
+        let ws = self.held.entry(key).or_default();
+        if let Some(i) = ws.iter().position(|x| x.open.meta.id == w.open.meta.id) {
+            self.unheld.push(ws.swap_remove(i));
         }
+        ws.push(w);
         None
     }
 
@@ -125,17 +136,23 @@ impl Pipeline {
     ) {
         let key = (meta.pid, ev.goid);
         let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
-        let ours = self.held.get(&key).is_some_and(|w| {
-            w.open.meta.id == meta.id && w.frame.wrapping_sub(8) == ev.frame && w.stamp == stamp
+        let ours = self.held.get(&key).and_then(|ws| {
+            ws.iter().position(|w| {
+                w.open.meta.id == meta.id && w.frame.wrapping_sub(8) == ev.frame && w.stamp == stamp
+            })
         });
-        let (Some(site), true) = (
+        let (Some(site), Some(at)) = (
             meta.plan.landings.as_ref().and_then(|l| l.sites.get(index)),
             ours,
         ) else {
             self.landing.unmatched += 1;
             return;
         };
-        let mut w = self.held.remove(&key).expect("checked");
+        let ws = self.held.get_mut(&key).expect("checked");
+        let mut w = ws.swap_remove(at);
+        if ws.is_empty() {
+            self.held.remove(&key);
+        }
         let names = meta.names.as_ref();
         let masks = (ev.fault_mask, ev.nil_mask);
         let values = decode(&site.site, data, masks, names, &mut |_| false);
@@ -148,18 +165,28 @@ impl Pipeline {
         }
         match w.need.is_empty() {
             true => self.finish(w.open, End::Returned, w.returns, w.ktime, emit),
-            false => {
-                self.held.insert(key, w);
-            }
+            false => self.held.entry(key).or_default().push(w),
         }
     }
 
-    /// Releases the call held on goroutine `goid` of `pid` (another record
+    /// Releases the calls held on goroutine `goid` of `pid` (another record
     /// of it came first: no landing record is coming), and those pushed
-    /// out by newer ones.
-    pub(super) fn release_goroutine(&mut self, pid: u32, goid: u64, emit: &mut dyn FnMut(Call)) {
-        if let Some(w) = self.held.remove(&(pid, goid)) {
-            self.unheld.push(w);
+    /// out by newer ones. A return at a held call's frame (`ret_frame`) is
+    /// the same RET seen by another probe: that call waits on.
+    pub(super) fn release_goroutine(
+        &mut self,
+        pid: u32,
+        goid: u64,
+        ret_frame: Option<u64>,
+        emit: &mut dyn FnMut(Call),
+    ) {
+        if let Some(ws) = self.held.remove(&(pid, goid)) {
+            let (wait, go): (Vec<Waiting>, Vec<Waiting>) =
+                ws.into_iter().partition(|w| Some(w.frame) == ret_frame);
+            self.unheld.extend(go);
+            if !wait.is_empty() {
+                self.held.insert((pid, goid), wait);
+            }
         }
         self.release_unheld(emit);
     }
@@ -170,15 +197,19 @@ impl Pipeline {
     /// so a landing record would have come by then.
     pub fn release_held(&mut self, now: u64, emit: &mut dyn FnMut(Call)) {
         let now = now.max(self.newest);
-        let old: Vec<(u32, u64)> = self
+        let due = |w: &Waiting| w.ktime.saturating_add(HOLD_NS) < now;
+        let keys: Vec<(u32, u64)> = self
             .held
             .iter()
-            .filter(|(_, w)| w.ktime.saturating_add(HOLD_NS) < now)
+            .filter(|(_, ws)| ws.iter().any(due))
             .map(|(k, _)| *k)
             .collect();
-        for k in old {
-            if let Some(w) = self.held.remove(&k) {
-                self.unheld.push(w);
+        for k in keys {
+            let ws = self.held.remove(&k).expect("listed");
+            let (go, wait): (Vec<Waiting>, Vec<Waiting>) = ws.into_iter().partition(due);
+            self.unheld.extend(go);
+            if !wait.is_empty() {
+                self.held.insert(k, wait);
             }
         }
         self.release_unheld(emit);
@@ -188,8 +219,8 @@ impl Pipeline {
     pub(super) fn release_process(&mut self, pid: u32, emit: &mut dyn FnMut(Call)) {
         let keys: Vec<(u32, u64)> = self.held.keys().filter(|k| k.0 == pid).copied().collect();
         for k in keys {
-            if let Some(w) = self.held.remove(&k) {
-                self.unheld.push(w);
+            if let Some(ws) = self.held.remove(&k) {
+                self.unheld.extend(ws);
             }
         }
         self.release_unheld(emit);
@@ -214,8 +245,8 @@ impl Pipeline {
     }
 }
 
-/// The held calls, by (pid, goid).
-pub(super) type Held = HashMap<(u32, u64), Waiting>;
+/// The held calls, by (pid, goid): one per attachment at most.
+pub(super) type Held = HashMap<(u32, u64), Vec<Waiting>>;
 
 /// What result `i` shows when its landing record never comes.
 fn unread(returns: &[(String, GoValue)], i: usize) -> String {

@@ -186,3 +186,38 @@ fn a_landing_record_after_a_loss_is_not_taken_for_the_held_call() {
     );
     assert_eq!((p.landing_stats().landed, p.landing_stats().missed), (0, 1));
 }
+
+/// Two probes on one float function (or both versions of an edited probe
+/// during its cut-over): both return uprobes fire at the RET, then both
+/// landing uprobes; each call gets its float.
+#[test]
+fn two_probes_on_one_function_each_get_the_float() {
+    let mut p = pipeline();
+    let (h, _) = p.routes.get(&1).unwrap().clone();
+    let h2 = attachment_of(2, (*h.plan).clone());
+    p.route(11, h2.clone(), SITE_ENTRY);
+    p.route(12, h2.clone(), SITE_RETURN);
+    p.route_landing(15, h2, 0);
+    let bits = 2.5f64.to_bits() as i64;
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x200, 100, 3),
+            record(11, SITE_ENTRY, 9, 0x200, 101, 3),
+            record(2, SITE_RETURN, 9, 0x200, 110, READABLE as i64),
+            record(12, SITE_RETURN, 9, 0x200, 111, READABLE as i64),
+            record(5, SITE_LANDING, 9, 0x1f8, 120, bits),
+            record(15, SITE_LANDING, 9, 0x1f8, 121, bits),
+        ],
+    );
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert!(
+            matches!(r0(c), GoValue::Float(f) if *f == 2.5),
+            "{:?}",
+            r0(c)
+        );
+    }
+    let s = p.landing_stats();
+    assert_eq!((s.landed, s.missed, s.unmatched), (2, 0, 0));
+}

@@ -10,7 +10,7 @@ use crate::correlate::{CallKey, CorrelateStats, Correlator};
 use crate::decode::{app_span, decode, stack_pcs, AppSpan, GoValue, Names, Stack};
 use crate::export::{Call, Origin, TraceIds, Unfinished};
 use crate::plan::Plan;
-use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY, SITE_LANDING};
+use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY, SITE_LANDING, SITE_RETURN};
 
 use super::markers::Marker;
 
@@ -296,6 +296,15 @@ impl Pipeline {
     /// Forgets the open calls of a detached attachment (counted unobserved).
     pub fn forget_attachment(&mut self, id: u64) {
         self.correlator.forget_attachment(id);
+        // Its landing sites are gone too: its held calls leave with the
+        // next records handled, their floats unread.
+        for ws in self.held.values_mut() {
+            let (gone, stay): (Vec<_>, Vec<_>) =
+                std::mem::take(ws).into_iter().partition(|w| w.id() == id);
+            self.unheld.extend(gone);
+            *ws = stay;
+        }
+        self.held.retain(|_, ws| !ws.is_empty());
         // A retired previous version: its successor reports every call.
         let partners: Vec<(u64, u32)> = self
             .cutover
@@ -513,7 +522,8 @@ impl Pipeline {
         // Any other record of the goroutine: no landing record is coming
         // for the call held on it.
         if !self.held.is_empty() {
-            self.release_goroutine(meta.pid, ev.goid, emit);
+            let ret_frame = (site == SITE_RETURN).then_some(ev.frame);
+            self.release_goroutine(meta.pid, ev.goid, ret_frame, emit);
         }
         if ev.fault_mask != 0 && meta.marker.is_none() {
             self.per_probe
