@@ -72,9 +72,6 @@ impl BinaryInfo {
             .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
         let found = dwarf::inlined_instances(&file, &|| self.data.release(), name);
         self.data.release();
-        // The scan's buffers are free again: give their pages back before
-        // the next probe's scan (a config's probes are planned one by one).
-        super::trim_heap();
         found
     }
 

@@ -361,7 +361,7 @@ fn apart<T: Send, U>(f: impl FnOnce() -> T + Send, keep: impl FnOnce(T) -> U) ->
 
 /// Gives freed memory back to the system: the allocator otherwise keeps
 /// free chunks between live ones resident for as long as gotel runs.
-pub(super) fn trim_heap() {
+fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages to the kernel.
     unsafe {
