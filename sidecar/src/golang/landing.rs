@@ -53,9 +53,7 @@ impl BinaryInfo {
         let calls = self.calls.get_or_init(|| {
             let mut v = Vec::new();
             for g in &self.dwarf.functions {
-                let Some(code) = self.code(g) else { continue };
-                let mut d = Decoder::with_ip(64, code, g.low_pc, DecoderOptions::NONE);
-                for ins in &mut d {
+                for ins in self.instructions(g) {
                     if ins.flow_control() == FlowControl::Call
                         && ins.op0_kind() == OpKind::NearBranch64
                     {

@@ -301,43 +301,34 @@ impl BinaryInfo {
         self.data.bytes().get(start..start + len)
     }
 
-    /// Addresses of every RET instruction in `f`, decoded with a real x86
-    /// decoder so that 0xC3 bytes inside other instructions are not taken.
+    /// The instructions of `f`, decoded with a real x86 decoder (so that
+    /// bytes inside other instructions are never taken for one).
+    pub fn instructions(&self, f: &Function) -> impl Iterator<Item = iced_x86::Instruction> + '_ {
+        let code = self.code(f).unwrap_or_default();
+        iced_x86::Decoder::with_ip(64, code, f.low_pc, iced_x86::DecoderOptions::NONE).into_iter()
+    }
+
+    /// Addresses of every RET instruction in `f`.
     pub fn ret_sites(&self, f: &Function) -> Vec<u64> {
-        use iced_x86::{Decoder, DecoderOptions, FlowControl};
-        let Some(code) = self.code(f) else {
-            return Vec::new();
-        };
-        let mut decoder = Decoder::with_ip(64, code, f.low_pc, DecoderOptions::NONE);
-        let mut out = Vec::new();
-        for ins in &mut decoder {
-            if ins.flow_control() == FlowControl::Return {
-                out.push(ins.ip());
-            }
-        }
-        out
+        self.instructions(f)
+            .filter(|i| i.flow_control() == iced_x86::FlowControl::Return)
+            .map(|i| i.ip())
+            .collect()
     }
 
     /// Addresses right after each call in `f` to `runtime.morestack` (or
     /// `morestack_noctxt`): where a prologue that had to grow the stack
     /// resumes, on the new stack, before jumping back to the entry.
     pub fn restart_sites(&self, f: &Function) -> Vec<u64> {
-        use iced_x86::{Decoder, DecoderOptions};
-        let Some(code) = self.code(f) else {
-            return Vec::new();
-        };
-        let mut decoder = Decoder::with_ip(64, code, f.low_pc, DecoderOptions::NONE);
-        let mut out = Vec::new();
-        for ins in &mut decoder {
-            let morestack = ins.is_call_near()
-                && self
-                    .function_at(ins.near_branch_target())
-                    .is_some_and(|t| t.name.starts_with("runtime.morestack"));
-            if morestack {
-                out.push(ins.next_ip());
-            }
-        }
-        out
+        self.instructions(f)
+            .filter(|i| {
+                i.is_call_near()
+                    && self
+                        .function_at(i.near_branch_target())
+                        .is_some_and(|t| t.name.starts_with("runtime.morestack"))
+            })
+            .map(|i| i.next_ip())
+            .collect()
     }
 }
 
