@@ -290,27 +290,50 @@ fn float_results_at_landing_sites() {
         let path = build(&tc, "floats", "plan", &[]);
         let bin = BinaryInfo::open(&path).unwrap();
         let plan = |f: &str, extra| gotel::plan::plan(&bin, &probe(f, extra)).unwrap().remove(0);
-        for (f, line) in [
-            ("main.area", "r0 (float64 result in X0): readable at 2 of 7 direct call sites; not at main.round+0x"),
-            ("main.third", "r0 (float32 result in X0): readable at 3 of 4 direct call sites; not at main.round+0x"),
+        // How many call sites move the value out of XMM depends on the
+        // compiler (Go 1.21-1.23 keep main.round's `area` result in XMM
+        // across the next call); the number of direct call sites does not.
+        for (f, head, total) in [
+            ("main.area", "r0 (float64 result in X0): readable at ", 7),
+            ("main.third", "r0 (float32 result in X0): readable at ", 4),
         ] {
             let on = plan(f, serde_json::json!({}));
             let l = on.landings.as_ref().unwrap_or_else(|| panic!("{v}: {f}"));
-            assert!(l.report[0].starts_with(line), "{v}: {:?}", l.report);
+            let line = &l.report[0];
+            let counts = line
+                .strip_prefix(head)
+                .and_then(|r| r.split_once(" direct call sites"))
+                .and_then(|(c, _)| c.split_once(" of "))
+                .unwrap_or_else(|| panic!("{v}: {f}: {line}"));
+            let readable: usize = counts.0.parse().unwrap();
+            assert_eq!(counts.1, total.to_string(), "{v}: {f}: {line}");
+            assert!((1..total).contains(&readable), "{v}: {f}: {line}");
+            assert!(line.contains("; not at main.round+0x"), "{v}: {line}");
             assert_eq!(on.warnings, l.report, "{v}: the unread sites, once");
             let reads: usize = l.sites.iter().map(|s| s.offsets.len()).sum();
-            assert!(reads >= 2, "{v}: {f}: {:?}", l.sites);
+            // A readable call site has a landing site per path out of XMM.
+            assert!(reads >= readable, "{v}: {f}: {reads} landing sites");
             for s in &l.sites {
                 assert_eq!(s.site.recipe.site, gotel::recipe::SITE_LANDING);
                 assert_eq!(s.results, vec![0]);
             }
             let off = plan(f, serde_json::json!({"float_landing": false}));
             assert!(off.landings.is_none());
-            assert_eq!(off.ret.recipe.n_ops + 1, on.ret.recipe.n_ops, "{v}: the return address");
-            let ty = if f == "main.area" { "float64" } else { "float32" };
+            assert_eq!(
+                off.ret.recipe.n_ops + 1,
+                on.ret.recipe.n_ops,
+                "{v}: the return address"
+            );
+            let ty = if f == "main.area" {
+                "float64"
+            } else {
+                "float32"
+            };
             assert_eq!(
                 off.warnings,
-                vec![format!("r0: {ty} passed in register X0; eBPF cannot read XMM registers")],
+                vec![format!(
+                    "r0: {ty} passed in register X0; eBPF cannot read XMM registers"
+                )],
                 "{v}"
             );
         }
