@@ -52,7 +52,8 @@ pub fn inlined_plans(
             why: e.to_string(),
         })?;
     let mut notes = Vec::new();
-    if found.len() > MAX_INLINED_SITES {
+    // With an out-of-line copy, its own warning says how many are probed.
+    if f.is_none() && found.len() > MAX_INLINED_SITES {
         notes.push(format!(
             "{name} is inlined at {} sites: only the first {MAX_INLINED_SITES} are probed",
             found.len()
