@@ -93,6 +93,8 @@ counters! {
     filtered,
     /// Records of an edited probe's previous version once its new version was attached there: the new version reports those calls.
     superseded_records,
+    /// Hits of an inlined site's exit with none of its calls open there (the caller's code after the site, reached another way): not a return.
+    inlined_exit_passes,
     /// Float results read at a landing site, after their call returned.
     landed_floats,
     /// Calls delivered without some float result their landing site would have read (the caller panicked, the record was lost or late).

@@ -356,8 +356,13 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                 }
                 for plan in plans {
                     if let Some(at) = &plan.inlined_at {
+                        let how = match (plan.ret_offsets.len(), &plan.untimed) {
+                            (0, Some(why)) => format!("entry only, not timed: {why}"),
+                            (0, None) => "entry only".to_string(),
+                            (n, _) => format!("timed by {n} exit(s); no results"),
+                        };
                         println!(
-                            "  inlined site: {} inlined in {at}, probed at its start (file offset {:#x}): entry only, no results or latency",
+                            "  inlined site: {} inlined in {at}, probed at its start (file offset {:#x}): {how}",
                             plan.function, plan.entry_offset
                         );
                     } else {

@@ -100,7 +100,16 @@ fn every_call_at_every_inlined_site_is_seen_with_its_caller() {
                         assert!(c["duration_ns"].is_u64(), "{v} {c}");
                     } else {
                         assert_eq!(c["inlined"], json!(true), "{v} {c}");
-                        assert!(c["duration_ns"].is_null(), "{v} {c}");
+                        // Timed from its start to its exit (every site of
+                        // this program has exits gotel can pair); its
+                        // results are said unavailable, never `{}`.
+                        assert!(c["duration_ns"].as_u64().is_some_and(|d| d > 0), "{v} {c}");
+                        assert!(
+                            c["returns"]["unavailable"]
+                                .as_str()
+                                .is_some_and(|w| w.contains("inlined call's results")),
+                            "{v} {c}"
+                        );
                     }
                     for (name, want) in args {
                         let key = if name == "n" { "it" } else { name.as_str() };
@@ -171,6 +180,11 @@ fn check_lists_each_inlined_site_and_its_arguments() {
                 "  inlined site: {f} inlined in main.{site}:{}, ",
                 site_line(site)
             );
+            let timed = text
+                .lines()
+                .find(|l| l.starts_with(&head))
+                .is_some_and(|l| l.ends_with(": timed by 1 exit(s); no results"));
+            assert!(timed, "{v}: {site}: {text}");
             let at = text
                 .find(&head)
                 .unwrap_or_else(|| panic!("{v}: no {head:?} in {text}"));

@@ -250,7 +250,7 @@ impl Walk<'_> {
 }
 
 /// Runtime functions that never return: a path calling one ends there.
-fn never_returns(name: &str) -> bool {
+pub(super) fn never_returns(name: &str) -> bool {
     let Some(n) = name.strip_prefix("runtime.") else {
         return false;
     };

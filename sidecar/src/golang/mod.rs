@@ -6,6 +6,7 @@
 pub mod abi;
 mod crosscheck;
 pub mod dwarf;
+mod exits;
 pub mod landing;
 mod lookup;
 mod mapping;

@@ -247,6 +247,7 @@ impl<K: Kernel> Supervisor<K> {
             no_goroutine: p.no_goroutine,
             data_full: p.data_full,
             superseded_records: p.superseded_records,
+            inlined_exit_passes: p.inlined_exit_passes,
             stacks_symbolized: p.stacks_symbolized,
             stack_cache_resets: p.stack_cache_resets,
             landed_floats: l.landed,

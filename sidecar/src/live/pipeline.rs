@@ -82,6 +82,9 @@ pub struct PipelineStats {
     /// Records of an edited probe's previous version after its new version
     /// was attached: the new version reports those calls.
     pub superseded_records: u64,
+    /// Hits of an inlined site's exit with no call of it open there: the
+    /// caller's code after the site, reached another way. Not a return.
+    pub inlined_exit_passes: u64,
     /// Calls not delivered because their probe's `when` or `when_return`
     /// was false.
     pub filtered: u64,
@@ -580,6 +583,12 @@ impl Pipeline {
             self.stats.stacks_symbolized = self.stacks.symbolized;
             self.stats.stack_cache_resets = self.stacks.resets;
             self.enter(key, meta, &ev, (args, app, stack), stamp, emit);
+            return;
+        }
+        // An inlined site's exits are its caller's ordinary code, run on
+        // other paths too: only with a call of it open is a hit its end.
+        if meta.plan.inlined_at.is_some() && self.correlator.get(&key).is_none() {
+            self.stats.inlined_exit_passes += 1;
             return;
         }
         let (open, unwound) = self.correlator.exit(&key, stamp);

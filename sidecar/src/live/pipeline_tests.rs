@@ -54,6 +54,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         when: None,
         when_return: None,
         inlined_at: None,
+        untimed: None,
     }
 }
 
@@ -642,3 +643,30 @@ fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
 
 #[path = "landing_tests.rs"]
 mod landing;
+
+/// An inlined site's exit is its caller's ordinary code: a hit there with
+/// none of its calls open is not a return (not `unmatched_returns`), and
+/// one with a call open ends that call, timed.
+#[test]
+fn an_inlined_sites_exit_ends_only_an_open_call() {
+    let mut p = Pipeline::new(16, 1_000);
+    let mut site = plan("main.add", false);
+    site.inlined_at = Some("main.first:40".into());
+    let site = attachment_of(1, site);
+    p.route(1, site.clone(), SITE_ENTRY);
+    p.route(2, site, SITE_RETURN);
+    let calls = run(
+        &mut p,
+        &[
+            record(2, SITE_RETURN, 9, 0x200, 4_000, 0),
+            record(1, SITE_ENTRY, 9, 0x200, 5_000, 3),
+            record(2, SITE_RETURN, 9, 0x200, 5_300, 0),
+            record(2, SITE_RETURN, 9, 0x200, 6_000, 0),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].inlined_at.as_deref(), Some("main.first:40"));
+    assert_eq!(calls[0].duration_ns, Some(300));
+    assert_eq!(p.stats.inlined_exit_passes, 2);
+    assert_eq!(p.correlate_stats(), CorrelateStats::default());
+}

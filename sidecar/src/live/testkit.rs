@@ -85,6 +85,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             when: None,
             when_return: None,
             inlined_at: None,
+            untimed: None,
         }),
         origin: Arc::new(Origin::default()),
         names: Arc::new(NoNames),

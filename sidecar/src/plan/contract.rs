@@ -239,9 +239,13 @@ pub struct Plan {
     pub when: Option<std::sync::Arc<crate::condition::Condition>>,
     /// The probe's `when_return`, on arguments, results and `duration`.
     pub when_return: Option<std::sync::Arc<crate::condition::Condition>>,
-    /// An inlined site's plan (entry only): the caller and line the
-    /// function was inlined at, `main.handle:42`.
+    /// An inlined site's plan: the caller and line the function was
+    /// inlined at, `main.handle:42`. Its `ret_offsets` are the site's exits
+    /// (the call timed, no results), else it is probed at its start only.
     pub inlined_at: Option<String>,
+    /// An inlined site probed at its start only while its probe wants
+    /// results or latency: why its exits are not probed.
+    pub untimed: Option<String>,
     /// Float results read at landing sites after the call (None: no
     /// float result in XMM, or `float_landing: false`).
     pub landings: Option<std::sync::Arc<Landings>>,

@@ -118,7 +118,7 @@ pub fn plan(bin: &BinaryInfo, spec: &ProbeSpec) -> Result<Vec<Plan>, PlanError> 
         match super::inlined::inlined_plans(bin, spec, &f.name, Some(f)) {
             Ok((sites, notes)) => {
                 p.warnings.push(format!(
-                    "{} is also inlined at {} call site(s); {} probed at their start (entry only, marked inlined)",
+                    "{} is also inlined at {} call site(s); {} probed at their start (marked inlined; timed where their exits are known, no results)",
                     f.name,
                     f.inlined_sites,
                     sites.len()
@@ -340,6 +340,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         ret,
         warnings,
         inlined_at: None,
+        untimed: None,
         landings: landings.map(std::sync::Arc::new),
     })
 }

@@ -4,8 +4,10 @@
 //! frame), each other argument `unavailable` with DWARF's reason.
 //!
 //! There is no call there, so no RET of its own: an inlined site gives no
-//! results and no latency. Its recipe is an ordinary entry recipe: the
-//! BPF side needs nothing new.
+//! results. Where every way out of its code is known (`golang::exits`),
+//! each exit is probed as a return site would be, and the call is timed;
+//! otherwise the site is entry only, and `untimed` says why. Its recipes
+//! are ordinary entry and return recipes: the BPF side needs nothing new.
 
 use crate::config::ProbeSpec;
 use crate::golang::abi::{self, Loc, Part};
@@ -153,15 +155,50 @@ fn site_plan(
     let captured: Vec<String> = entry.values.iter().map(|v| v.name.clone()).collect();
     let when = super::function::condition(&spec.when, "when", name, &captured, "entry")
         .map_err(|e| e.to_string())?;
-    let ret = Builder::new(
+    // Timed where every way out of its code is known: a probe on each
+    // exit ends the call its start began (same goroutine, same frame).
+    let exits = match spec.entry_only() {
+        true => Ok(Vec::new()),
+        false => bin
+            .inlined_exits(inst.entry_pc, &inst.ranges)
+            .and_then(|e| {
+                e.iter()
+                    .map(|&a| {
+                        bin.file_offset(a).ok_or_else(|| {
+                            format!("its exit {a:#x} is not in an executable segment")
+                        })
+                    })
+                    .collect()
+            }),
+    };
+    let (ret_offsets, untimed) = match exits {
+        Ok(e) => (e, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    let mut ret = Builder::new(
         (types, secrets),
         bin.dwarf.layout,
         SITE_RETURN,
         g,
         spec,
         true,
-    )
-    .finish();
+    );
+    if spec.returns && !ret_offsets.is_empty() {
+        // Never `{}`, which would read as "returns nothing".
+        ret.push_value(
+            Value {
+                name: String::new(),
+                ty: "?".into(),
+                location: "-".into(),
+                shape: Shape::Unavailable(
+                    "an inlined call's results are not read: DWARF does not locate them at its exits"
+                        .into(),
+                ),
+            },
+            &[],
+        );
+    }
+    let ret = ret.finish();
     Ok(Plan {
         function: name.to_string(),
         signature: match f {
@@ -169,7 +206,7 @@ fn site_plan(
             None => format!("{name}(…) (inlined only)"),
         },
         entry_offset,
-        ret_offsets: Vec::new(),
+        ret_offsets,
         restart_offsets: Vec::new(),
         instant: false,
         entry_args: entry.values.len(),
@@ -179,6 +216,7 @@ fn site_plan(
         when,
         when_return: None,
         inlined_at: Some(format!("{}:{}", inst.caller, inst.call_line)),
+        untimed,
         landings: None,
     })
 }

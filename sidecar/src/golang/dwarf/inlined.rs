@@ -25,6 +25,8 @@ pub struct InlinedInstance {
     pub caller: String,
     /// The call's line in the caller's source (`DW_AT_call_line`), 0 if none.
     pub call_line: u64,
+    /// Its code: link-time address ranges `[start, end)`, in DWARF's order.
+    pub ranges: Vec<(u64, u64)>,
     /// The instance's parameters, in DIE order.
     pub params: Vec<InlinedParam>,
 }
@@ -42,6 +44,9 @@ pub struct InlinedParam {
     /// why it is not located there.
     pub location: Located,
 }
+
+/// Code address ranges `[start, end)`.
+type Ranges = Vec<(u64, u64)>;
 
 /// A parameter's pieces at an instance's start (each with its size, when
 /// DWARF gives it), or why it is not located there.
@@ -279,7 +284,8 @@ fn second_pass(
                 gimli::DW_TAG_inlined_subroutine => {
                     let name = origin.and_then(|o| a.names.get(&o).cloned());
                     if let Some(list) = origin.and_then(|o| a.targets.get(&o)) {
-                        if let Some(pc) = entry_pc(dwarf, &unit, entry)? {
+                        let (pc, ranges) = entry_pc(dwarf, &unit, entry)?;
+                        if let Some(pc) = pc {
                             let call_line = entry
                                 .attr_value(gimli::DW_AT_call_line)?
                                 .and_then(|v| v.udata_value())
@@ -290,6 +296,7 @@ fn second_pass(
                                     entry_pc: pc,
                                     caller: caller.unwrap_or_else(|| "?".into()),
                                     call_line,
+                                    ranges,
                                     params: Vec::new(),
                                 },
                                 Vec::new(),
@@ -360,34 +367,29 @@ fn second_pass(
         .collect())
 }
 
-/// Where an instance starts: `DW_AT_entry_pc`, else its `low_pc`, else the
-/// lowest address of its `DW_AT_ranges`.
+/// Where an instance starts (`DW_AT_entry_pc`, else `DW_AT_low_pc`, else
+/// the lowest address of its ranges) and its code's ranges (`DW_AT_low_pc`/`high_pc` or
+/// `DW_AT_ranges`; empty ones left out).
 fn entry_pc(
     dwarf: &gimli::Dwarf<R<'_>>,
     unit: &gimli::Unit<R<'_>>,
     entry: &gimli::DebuggingInformationEntry<R<'_>>,
-) -> gimli::Result<Option<u64>> {
+) -> gimli::Result<(Option<u64>, Ranges)> {
+    let mut ranges = Vec::new();
+    let mut it = dwarf.die_ranges(unit, entry)?;
+    while let Some(r) = it.next()? {
+        if r.begin < r.end {
+            ranges.push((r.begin, r.end));
+        }
+    }
     for at in [gimli::DW_AT_entry_pc, gimli::DW_AT_low_pc] {
         if let Some(v) = entry.attr_value(at)? {
             if let Some(a) = dwarf.attr_address(unit, v)? {
-                return Ok(Some(a));
+                return Ok((Some(a), ranges));
             }
         }
     }
-    let Some(v) = entry.attr_value(gimli::DW_AT_ranges)? else {
-        return Ok(None);
-    };
-    let Some(offset) = dwarf.attr_ranges_offset(unit, v)? else {
-        return Ok(None);
-    };
-    let mut ranges = dwarf.ranges(unit, offset)?;
-    let mut low: Option<u64> = None;
-    while let Some(r) = ranges.next()? {
-        if r.begin < r.end {
-            low = Some(low.map_or(r.begin, |l| l.min(r.begin)));
-        }
-    }
-    Ok(low)
+    Ok((ranges.iter().map(|r| r.0).min(), ranges))
 }
 
 /// Evaluates a location at an inlined site's start: registers and
