@@ -14,6 +14,8 @@ use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY, SITE_LANDING, S
 
 use super::markers::Marker;
 
+#[path = "arg_landing.rs"]
+mod arg_landing;
 #[path = "landing.rs"]
 mod landing;
 pub use landing::LandingStats;
@@ -154,6 +156,8 @@ struct Open {
     filtered: bool,
     /// Its callers (`stack:`).
     stack: Option<Arc<Stack>>,
+    /// Float arguments still to come from landing records in the callee.
+    pending: arg_landing::Pending,
 }
 
 /// What an entry record says: the arguments, the application's span, the
@@ -231,8 +235,9 @@ pub struct Pipeline {
     join_warned: std::collections::HashSet<ProbeKey>,
     /// Caller stacks (`stack:`), symbolized once each.
     stacks: super::stacks::StackCache,
-    /// Cookie of a landing recipe → its index in the plan's landing sites.
-    landing_routes: HashMap<u32, usize>,
+    /// Cookie of a landing recipe → its index in the plan's landing sites
+    /// (results: false, arguments: true).
+    landing_routes: HashMap<u32, (bool, usize)>,
     /// Calls waiting for their landing records, by (pid, goid).
     held: landing::Held,
     /// Calls taken out of `held`, to be handed on.
@@ -280,7 +285,13 @@ impl Pipeline {
     /// Records carrying `cookie` come from landing site `index` of `meta`.
     pub fn route_landing(&mut self, cookie: u32, meta: Arc<Attachment>, index: usize) {
         self.routes.insert(cookie, (meta, SITE_LANDING));
-        self.landing_routes.insert(cookie, index);
+        self.landing_routes.insert(cookie, (false, index));
+    }
+
+    /// Records carrying `cookie` come from argument landing site `index`.
+    pub fn route_arg_landing(&mut self, cookie: u32, meta: Arc<Attachment>, index: usize) {
+        self.routes.insert(cookie, (meta, SITE_LANDING));
+        self.landing_routes.insert(cookie, (true, index));
     }
 
     /// `cookie` is released: its records are stray from now on.
@@ -516,8 +527,10 @@ impl Pipeline {
             self.stats.data_full += 1;
         }
         self.newest = self.newest.max(ev.ktime_ns);
-        if let (SITE_LANDING, Some(&i)) = (site, self.landing_routes.get(&ev.cookie)) {
-            return self.land(&meta, i, &ev, data, emit);
+        match (site, self.landing_routes.get(&ev.cookie)) {
+            (SITE_LANDING, Some(&(false, i))) => return self.land(&meta, i, &ev, data, emit),
+            (SITE_LANDING, Some(&(true, i))) => return self.land_arg(&meta, i, &ev, data),
+            _ => {}
         }
         // Any other record of the goroutine: no landing record is coming
         // for the call held on it.
@@ -609,12 +622,13 @@ impl Pipeline {
     /// `when` or `when_return` says not to (then counted `filtered`).
     fn finish(
         &mut self,
-        open: Open,
+        mut open: Open,
         end: End,
         returns: Vec<(String, GoValue)>,
         seen_ktime: u64,
         emit: &mut dyn FnMut(Call),
     ) {
+        self.settle_args(&mut open);
         let returned = matches!(end, End::Returned);
         let duration = returned.then(|| seen_ktime.saturating_sub(open.ktime));
         let plan = &open.meta.plan;
@@ -660,6 +674,7 @@ impl Pipeline {
             false => Vec::new(),
         };
         let filtered = !keeps(&meta.plan.when, CallValues(&args, &[], None));
+        let pending = arg_landing::Pending::of(&meta, stamp);
         let open = Open {
             meta,
             tid: ev.tid,
@@ -669,6 +684,7 @@ impl Pipeline {
             trace,
             filtered,
             stack,
+            pending,
         };
         if instant {
             self.finish(open, End::Returned, returns, ev.ktime_ns, emit);

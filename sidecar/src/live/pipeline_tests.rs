@@ -51,6 +51,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
         landings: None,
+        arg_landings: None,
         when: None,
         when_return: None,
         inlined_at: None,
@@ -642,3 +643,6 @@ fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
 
 #[path = "landing_tests.rs"]
 mod landing;
+
+#[path = "arg_landing_tests.rs"]
+mod arg_landing;

@@ -179,6 +179,7 @@ fn site_plan(
         when_return: None,
         inlined_at: Some(format!("{}:{}", inst.caller, inst.call_line)),
         landings: None,
+        arg_landings: None,
     })
 }
 
