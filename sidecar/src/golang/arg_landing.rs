@@ -73,7 +73,10 @@ impl BinaryInfo {
                 name(a)
             ));
         }
-        if let Some(a) = at.iter().find(|&&a| self.ret_sites(f).contains(&a)) {
+        // A RET's uprobe and the landing's at one address would fire in
+        // either order: the return might come first.
+        let rets = self.ret_sites(f);
+        if let Some(a) = at.iter().find(|&&a| rets.contains(&a)) {
             return Err(format!("its landing site at {} is a RET", name(*a)));
         }
         let deltas = self.sp_deltas(&out.iter().map(|l| l.addr).collect::<Vec<_>>());

@@ -14,6 +14,9 @@ use super::contract::{ArgLandings, ArgSite, ScalarKind, Shape, SitePlan, Value};
 use super::emit::{self, Access};
 use super::landing::{MAX_LANDINGS, MAX_PLACES};
 
+/// What one landing site reads: (entry value index, place, size) each.
+type Reads = Vec<(usize, Loc, u8)>;
+
 /// A float argument passed in an XMM register.
 struct FloatArg {
     /// Its index in the entry's values.
@@ -72,7 +75,7 @@ pub(super) fn plan(
         return None;
     }
     let at = |a: u64| format!("{}+{:#x}", f.name, a - f.low_pc);
-    let mut by_addr: BTreeMap<u64, (u64, Vec<(usize, Loc, u8)>)> = BTreeMap::new();
+    let mut by_addr: BTreeMap<u64, (u64, Reads)> = BTreeMap::new();
     let mut places = std::collections::BTreeSet::new();
     let mut out = ArgLandings::default();
     for fl in &floats {
@@ -164,7 +167,7 @@ pub(super) fn plan(
     }
     // Landing addresses reading the same places at one frame delta share
     // one recipe.
-    let mut groups: BTreeMap<(u64, Vec<(usize, Loc, u8)>), Vec<u64>> = BTreeMap::new();
+    let mut groups: BTreeMap<(u64, Reads), Vec<u64>> = BTreeMap::new();
     for (addr, (delta, reads)) in by_addr {
         let off = bin.file_offset(addr).expect("checked above");
         groups.entry((delta, reads)).or_default().push(off);
