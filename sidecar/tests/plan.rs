@@ -371,7 +371,7 @@ fn float_arguments_at_landing_sites_in_the_callee() {
             // the frame are below the entry's SP.
             assert!(s.delta >= 16 && s.delta % 8 == 0, "{v}: {f}: {}", s.delta);
             assert_eq!(l.args.len(), 1);
-            assert!(l.args[0].1.contains("no landing record came for this call"), "{v}");
+            assert_eq!((l.args[0].index, l.args[0].kept.as_deref()), (index, None), "{v}");
         }
         // Three floats: a and b on every toolchain; w where it is moved to
         // an ABI register (Go 1.21-1.23 move it to EDX, which a recipe
@@ -413,8 +413,9 @@ fn float_arguments_at_landing_sites_in_the_callee() {
             "{v}"
         );
         assert!(p.warnings.contains(&l.report[0]), "{v}: {:?}", p.warnings);
-        assert!(
-            l.args[0].1.contains("this call's path kept it in XMM"),
+        assert_eq!(
+            l.args[0].kept.as_deref(),
+            Some("its register is overwritten (addsd) before it leaves XMM"),
             "{v}"
         );
         // Entry-only: delivered before any landing, never read, and why.

@@ -181,11 +181,11 @@ impl<'a> Walk<'a> {
     }
 
     /// Whether the conditional branch to `t` goes to the prologue's
-    /// morestack tail: straight-line code up to a call of
-    /// `runtime.morestack*`.
+    /// morestack tail: straight-line code (the spills of up to 9 + 15
+    /// argument registers) up to a call of `runtime.morestack*`.
     fn to_morestack(&self, t: u64) -> bool {
         let mut ip = t;
-        for _ in 0..16 {
+        for _ in 0..32 {
             let Ok(ins) = self.decode(ip) else {
                 return false;
             };

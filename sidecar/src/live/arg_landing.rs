@@ -9,10 +9,12 @@
 //! the register holds then); one that follows lost records is not taken
 //! (it may be a later call's whose entry was lost). An argument whose
 //! record never came shows, when its call ends, why: the path the call
-//! took kept the value in XMM, or the record was lost.
+//! took kept the value in XMM (it returned, and no record was lost
+//! meanwhile), the record may have been lost, or the call ended first.
 
 use crate::correlate::CallKey;
 use crate::decode::{decode, GoValue};
+use crate::plan::ArgRead;
 use crate::recipe::RawEvent;
 
 use super::{Attachment, Open, Pipeline};
@@ -22,9 +24,8 @@ use super::{Attachment, Open, Pipeline};
 pub(super) struct Pending {
     /// Records lost before the entry (its loss stamp).
     stamp: u64,
-    /// (index in the call's arguments, what it shows if its record does
-    /// not come).
-    args: Vec<(usize, String)>,
+    /// The arguments still to come.
+    args: Vec<ArgRead>,
 }
 
 impl Pending {
@@ -78,7 +79,7 @@ impl Pipeline {
         );
         let mut took = false;
         for (&i, (_, v)) in site.args.iter().zip(values) {
-            if let Some(n) = open.pending.args.iter().position(|(a, _)| *a == i) {
+            if let Some(n) = open.pending.args.iter().position(|a| a.index == i) {
                 open.pending.args.swap_remove(n);
                 if let Some((_, arg)) = open.args.get_mut(i) {
                     *arg = v;
@@ -94,14 +95,32 @@ impl Pipeline {
     }
 
     /// Shows each float argument of `open` whose landing record never came
-    /// as unavailable, with why (counted once per call).
-    pub(super) fn settle_args(&mut self, open: &mut Open) {
+    /// as unavailable, with why (counted once per call). `returned`: the
+    /// loss stamp of its return record; None: it did not return.
+    pub(super) fn settle_args(&mut self, open: &mut Open, returned: Option<u64>) {
         if open.pending.args.is_empty() {
             return;
         }
         self.landing.args_missed += 1;
-        for (i, why) in std::mem::take(&mut open.pending.args) {
-            if let Some((_, arg)) = open.args.get_mut(i) {
+        let function = &open.meta.plan.function;
+        let lost = returned != Some(open.pending.stamp);
+        for a in std::mem::take(&mut open.pending.args) {
+            let why = match (returned, &a.kept) {
+                (None, _) => format!(
+                    "{}: not read before the call ended (it did not return: its path kept it in XMM, it ended before {function} moved it out, or the record was lost)",
+                    a.what
+                ),
+                _ if lost => format!(
+                    "{}: its landing record may have been lost (records were dropped during the call)",
+                    a.what
+                ),
+                (_, Some(k)) => format!("{}: this call's path kept it in XMM ({k})", a.what),
+                (_, None) => format!(
+                    "{}: this call did not reach its landing site in {function}",
+                    a.what
+                ),
+            };
+            if let Some((_, arg)) = open.args.get_mut(a.index) {
                 *arg = GoValue::Unavailable(why);
             }
         }

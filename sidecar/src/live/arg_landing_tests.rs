@@ -3,10 +3,17 @@
 //! site (cookie 5) reads it 0x28 below the entry's SP.
 
 use super::*;
-use crate::plan::{ArgLandings, ArgSite};
+use crate::plan::{ArgLandings, ArgRead, ArgSite};
 use crate::recipe::SITE_LANDING;
 
 const DELTA: u64 = 0x28;
+
+/// What a returned call shows when its path kept x in XMM.
+fn kept() -> GoValue {
+    GoValue::Unavailable(
+        "float64 argument in X0: this call's path kept it in XMM (it returns)".into(),
+    )
+}
 
 fn pipeline() -> Pipeline {
     let mut plan = plan("main.g", false);
@@ -26,7 +33,11 @@ fn pipeline() -> Pipeline {
             args: vec![0],
             delta: DELTA,
         }],
-        args: vec![(0, "kept in XMM".into())],
+        args: vec![ArgRead {
+            index: 0,
+            what: "float64 argument in X0".into(),
+            kept: Some("it returns".into()),
+        }],
         report: Vec::new(),
     }));
     let g = attachment_of(1, plan);
@@ -103,7 +114,7 @@ fn a_call_whose_record_never_came_says_why_and_is_counted() {
             ret(9, 0x200, 90),
         ],
     );
-    assert_eq!(x(&calls[0]), &GoValue::Unavailable("kept in XMM".into()));
+    assert_eq!(x(&calls[0]), &kept());
     let s = p.landing_stats();
     assert_eq!((s.args_landed, s.args_missed, s.unmatched), (0, 1, 2));
 }
@@ -127,8 +138,12 @@ fn the_first_record_wins_and_one_after_lost_records_is_not_taken() {
     let lost = record_with(5, SITE_LANDING, 9, 0x200 + DELTA, 50, &[3], |ev| {
         ev.drop_seq = 1
     });
-    let calls = run(&mut p, &[entry(9, 0x200, 100), lost, ret(9, 0x200, 190)]);
-    assert_eq!(x(&calls[0]), &GoValue::Unavailable("kept in XMM".into()));
+    let ret = record_with(2, SITE_RETURN, 9, 0x200, 190, &[0], |ev| ev.drop_seq = 1);
+    let calls = run(&mut p, &[entry(9, 0x200, 100), lost, ret]);
+    let GoValue::Unavailable(why) = x(&calls[0]) else {
+        panic!("{calls:?}")
+    };
+    assert!(why.contains("may have been lost"), "{why}");
     assert_eq!(p.landing_stats().unmatched, 2);
 }
 
@@ -146,4 +161,49 @@ fn a_restarted_prologue_keeps_the_call_waiting() {
     );
     assert_eq!(calls.len(), 1);
     assert_eq!(x(&calls[0]), &GoValue::Float(4.0));
+}
+
+#[test]
+fn when_return_sees_the_landed_argument() {
+    let mut p = Pipeline::new(16, 0);
+    let mut plan = (*pipeline().routes[&1].0.plan).clone();
+    let c = crate::condition::Condition::parse("x > 0").unwrap();
+    plan.when_return = Some(Arc::new(c));
+    let g = attachment_of(1, plan);
+    p.route(1, g.clone(), SITE_ENTRY);
+    p.route(2, g.clone(), SITE_RETURN);
+    p.route_arg_landing(5, g, 0);
+    let calls = run(
+        &mut p,
+        &[
+            entry(9, 0x200, 10),
+            landing(9, 0x200, -1.0),
+            ret(9, 0x200, 20),
+            entry(9, 0x200, 30),
+            landing(9, 0x200, 1.0),
+            ret(9, 0x200, 40),
+            // Never landed: unknown, so kept.
+            entry(9, 0x200, 50),
+            ret(9, 0x200, 60),
+        ],
+    );
+    let got: Vec<&GoValue> = calls.iter().map(x).collect();
+    assert_eq!(got, [&GoValue::Float(1.0), &kept()]);
+    assert_eq!(p.stats.filtered, 1);
+}
+
+#[test]
+fn a_call_that_did_not_return_says_so() {
+    let mut p = pipeline();
+    let mut out = Vec::new();
+    p.handle(&entry(9, 0x200, 10), &mut |c| out.push(c));
+    p.end_process(42, 99, &mut |c| out.push(c));
+    let GoValue::Unavailable(why) = x(&out[0]) else {
+        panic!("{out:?}")
+    };
+    assert!(
+        why.starts_with("float64 argument in X0: not read before the call ended"),
+        "{why}"
+    );
+    assert_eq!(p.landing_stats().args_missed, 1);
 }

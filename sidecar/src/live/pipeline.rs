@@ -604,9 +604,10 @@ impl Pipeline {
         for u in unwound {
             self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
-        let Some(open) = open else {
+        let Some(mut open) = open else {
             return;
         };
+        self.settle_args(&mut open, Some(stamp));
         let names = open.meta.names.as_ref();
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
@@ -631,7 +632,8 @@ impl Pipeline {
         seen_ktime: u64,
         emit: &mut dyn FnMut(Call),
     ) {
-        self.settle_args(&mut open);
+        // Settled at its return already, if it returned.
+        self.settle_args(&mut open, None);
         let returned = matches!(end, End::Returned);
         let duration = returned.then(|| seen_ktime.saturating_sub(open.ktime));
         let plan = &open.meta.plan;

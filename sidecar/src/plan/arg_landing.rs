@@ -10,7 +10,7 @@ use crate::golang::abi::{Loc, Part};
 use crate::golang::{BinaryInfo, Function, Param};
 use crate::recipe::{RawRecipe, MAX_OPS, OP_SCALAR, SITE_LANDING};
 
-use super::contract::{ArgLandings, ArgSite, ScalarKind, Shape, SitePlan, Value};
+use super::contract::{ArgLandings, ArgRead, ArgSite, ScalarKind, Shape, SitePlan, Value};
 use super::emit::{self, Access};
 use super::landing::{MAX_LANDINGS, MAX_PLACES};
 
@@ -141,24 +141,26 @@ pub(super) fn plan(
                     v.name,
                     sites.join(", ")
                 );
-                let missing = match a.kept.is_empty() {
-                    true => {
+                let kept = (!a.kept.is_empty()).then(|| a.kept.join("; "));
+                match &kept {
+                    None => {
                         if let Some(i) = warning {
                             warnings.remove(i);
                         }
-                        format!("{what}: no landing record came for this call (it ended before {} moved it out of XMM, or the record was lost)", f.name)
                     }
-                    false => {
-                        let kept = a.kept.join("; ");
-                        line += &format!("; not on paths where {kept}");
+                    Some(k) => {
+                        line += &format!("; not on paths where {k}");
                         match warning {
                             Some(i) => warnings[i] = line.clone(),
                             None => warnings.push(line.clone()),
                         }
-                        format!("{what}: this call's path kept it in XMM ({kept}), or its landing record was lost")
                     }
-                };
-                out.args.push((fl.index, missing));
+                }
+                out.args.push(ArgRead {
+                    index: fl.index,
+                    what: what.clone(),
+                    kept,
+                });
                 line
             }
             Err(why) => format!("{} ({what}): not readable: {why}", v.name),

@@ -258,11 +258,21 @@ pub struct Plan {
 pub struct ArgLandings {
     /// The landing recipes, each attached at its offsets.
     pub sites: Vec<ArgSite>,
-    /// Per float argument read at some site: (index in `entry.values`,
-    /// what it shows for a call whose record never comes).
-    pub args: Vec<(usize, String)>,
+    /// The float arguments read at some site.
+    pub args: Vec<ArgRead>,
     /// What `gotel check` says of each float argument in XMM.
     pub report: Vec<String>,
+}
+
+/// A float argument read at landing sites in the callee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgRead {
+    /// Its index in `entry.values`.
+    pub index: usize,
+    /// `float64 argument in X0`.
+    pub what: String,
+    /// Why some paths keep it in XMM (None: every path moves it out).
+    pub kept: Option<String>,
 }
 
 /// One argument-landing recipe: where it is attached, which arguments it

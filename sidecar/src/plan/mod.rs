@@ -35,8 +35,8 @@ mod when;
 mod tests;
 
 pub use contract::{
-    byte_layout, ArgLandings, ArgSite, ByteLayout, LandingSite, Landings, MapEntries, Plan,
-    ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
+    byte_layout, ArgLandings, ArgRead, ArgSite, ByteLayout, LandingSite, Landings, MapEntries,
+    Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
 pub use inlined::{inlined_plans, InlinedError, MAX_INLINED_SITES};
