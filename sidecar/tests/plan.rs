@@ -429,6 +429,11 @@ fn float_arguments_at_landing_sites_in_the_callee() {
             l.report[0].contains("not readable: an entry-only probe"),
             "{v}"
         );
+        // A redacted float argument is never read, not even in the callee.
+        let yaml = "redact: { names: [amount] }\nprobes:\n  - function: main.(*service).Authorise\n    target: { exe: x }\n";
+        let cfg = gotel::config::from_yaml(yaml).unwrap();
+        let p = gotel::plan::plan(&bin, &cfg.probes[0]).unwrap().remove(0);
+        assert!(p.arg_landings.is_none(), "{v}: {:?}", p.arg_landings);
         // float_landing: false: no argument landing site either.
         let p = plan("main.scale", serde_json::json!({"float_landing": false}));
         assert!(p.arg_landings.is_none(), "{v}");
