@@ -8,7 +8,8 @@
 // what gotel read.
 //
 // Float arguments: scale (a float64 before an int), blend (three floats
-// and an int), pick (read on one path, kept in XMM on the other) and
+// and an int), pick (read on one path, kept in XMM on the other), twice
+// (moved out where both paths meet, one after changing it: never read) and
 // (*service).Authorise(amount float32), each called directly, through a
 // func value and (Authorise) through an interface; every argument passed
 // is printed as "args fn:n:name:bits ..." in call order.
@@ -108,6 +109,18 @@ func pick(x float64, n int64) float64 {
 	return x
 }
 
+// twice moves x out of XMM where both paths meet, one of them after
+// tripling it in XMM: a probe there would read 3x for that path's calls,
+// so x is never read.
+//
+//go:noinline
+func twice(x float64, n int64) {
+	if n > 50 {
+		x = x * 3
+	}
+	note(n, math.Float64bits(x))
+}
+
 type service struct{ spent float32 }
 
 // Authorise takes a float32 (X0) after its receiver (RAX).
@@ -144,6 +157,10 @@ func argRound() {
 	passed("pick", 5, "x", f64(6.25))
 	pick(9.5, 60)
 	passed("pick", 60, "x", f64(9.5))
+	twice(1.5, 7)
+	passed("twice", 7, "x", f64(1.5))
+	twice(2.5, 70)
+	passed("twice", 70, "x", f64(2.5))
 	s := &service{}
 	s.Authorise(12.5)
 	passed("(*service).Authorise", 0, "amount", f32(12.5))

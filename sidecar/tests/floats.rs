@@ -157,6 +157,7 @@ fn float_arguments_are_the_programs_own() {
             "main.scale",
             "main.blend",
             "main.pick",
+            "main.twice",
             "main.(*service).Authorise",
         ];
         let probes: String = fns
@@ -178,9 +179,9 @@ fn float_arguments_are_the_programs_own() {
 
         let mut calls: Vec<&Value> = fns.iter().flat_map(|f| of(&all, f)).collect();
         calls.sort_by_key(|c| c["start_time_unix_nano"].as_u64());
-        // scale ×2, blend ×2, pick ×2, Authorise ×3 (direct, interface,
-        // method value).
-        assert_eq!(calls.len(), 9, "{v}: {calls:?}");
+        // scale ×2, blend ×2, pick ×2, twice ×2, Authorise ×3 (direct,
+        // interface, method value).
+        assert_eq!(calls.len(), 11, "{v}: {calls:?}");
         let mut authorise = calls
             .iter()
             .filter(|c| c["function"] == "main.(*service).Authorise");
@@ -244,6 +245,12 @@ fn float_arguments_are_the_programs_own() {
         assert!(
             read.contains(&"main.pick(5).x".to_string()),
             "{v}: {unread:?}"
+        );
+        // twice(70) triples x in XMM, then both paths move it out at one
+        // instruction: a probe there would read 3x, so neither call is read.
+        assert!(
+            !read.iter().any(|r| r.starts_with("main.twice")),
+            "{v}: {read:?}"
         );
         assert!(
             unread.iter().any(|u| u.starts_with("main.pick(60).x: ")

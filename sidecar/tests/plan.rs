@@ -418,6 +418,21 @@ fn float_arguments_at_landing_sites_in_the_callee() {
             Some("its register is overwritten (addsd) before it leaves XMM"),
             "{v}"
         );
+        // Moved out where both paths meet, one after tripling it in XMM: a
+        // probe there would read 3x on that path, so it is not read at all.
+        let p = plan("main.twice", serde_json::json!({}));
+        let l = p.arg_landings.as_ref().unwrap();
+        assert_eq!(
+            at.replace_all(&l.report[0], "+0x…"),
+            "x (float64 argument in X0): not readable: its register is overwritten (mulsd) before it leaves XMM, and that path goes on to its landing site at main.twice+0x…",
+            "{v}"
+        );
+        assert!(l.sites.is_empty() && l.args.is_empty(), "{v}");
+        assert_eq!(
+            p.warnings,
+            vec!["x: float64 passed in register X0; eBPF cannot read XMM registers".to_string()],
+            "{v}"
+        );
         // Entry-only: delivered before any landing, never read, and why.
         let p = plan(
             "main.pick",

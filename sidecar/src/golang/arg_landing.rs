@@ -63,9 +63,14 @@ impl BinaryInfo {
             ));
         }
         let resumes: Vec<Resume> = kept.iter().map(|(_, r)| *r).collect();
-        if let Some(a) = self
-            .reached(f, &resumes)
-            .and_then(|r| at.iter().copied().find(|a| r.contains(a)))
+        // None: execution after such a path may go anywhere, any landing
+        // site among it.
+        let reach = self.reached(f, &resumes);
+        let mut sites: Vec<u64> = at.iter().copied().collect();
+        sites.sort_unstable();
+        if let Some(a) = sites
+            .into_iter()
+            .find(|a| reach.as_ref().is_none_or(|r| r.contains(a)))
         {
             return Err(format!(
                 "{}, and that path goes on to its landing site at {}",
