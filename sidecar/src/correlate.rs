@@ -236,6 +236,11 @@ impl<T> Correlator<T> {
         self.open.get(key).map(|(_, _, v)| v)
     }
 
+    /// The open call at `key`, to fill in what a later record read of it.
+    pub fn get_mut(&mut self, key: &CallKey) -> Option<&mut T> {
+        self.open.get_mut(key).map(|(_, _, v)| v)
+    }
+
     /// The open call that a call entering at `key` runs inside: the
     /// innermost open call on the same goroutine with a shallower frame.
     /// Keys left behind by eviction, or deeper than `key` (their return

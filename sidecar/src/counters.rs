@@ -99,8 +99,12 @@ counters! {
     landed_floats,
     /// Calls delivered without some float result their landing site would have read (the caller panicked, the record was lost or late).
     landing_missed,
-    /// Landing-site records with no call waiting for them (the landing instruction reached from elsewhere, its call not kept by `sample`/`rate_limit`/`when`, or delivered already).
+    /// Landing-site records with no call waiting for them (the landing instruction reached from elsewhere, its call not kept by `sample`/`rate_limit`/`when`, or delivered already; in a callee, an argument already read: a loop passing its landing site again).
     landing_unmatched,
+    /// Float arguments read at a landing site in the called function (see Floats).
+    landed_float_args,
+    /// Calls delivered with some float argument unread: the path the call took kept it in XMM, or its landing record was lost.
+    float_args_missed,
     /// Output write or flush failures.
     sink_errors,
     /// Dynamic types whose recipe could not be installed (type-recipe map full).

@@ -419,6 +419,12 @@ fn check(config_path: &Path, pid: Option<u32>, binary: Option<PathBuf>) -> Resul
                         let depth = plan.entry.recipe.ops[op].size;
                         println!("  stack: the {depth} innermost callers, by frame pointers at the entry");
                     }
+                    if let Some(l) = &plan.arg_landings {
+                        // Those not read on every path are warnings too.
+                        for line in l.report.iter().filter(|r| !plan.warnings.contains(r)) {
+                            println!("  landing: {line}");
+                        }
+                    }
                     if let Some(l) = &plan.landings {
                         // Those some call site keeps in XMM are warnings too.
                         for line in l.report.iter().filter(|r| !plan.warnings.contains(r)) {

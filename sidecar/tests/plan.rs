@@ -339,3 +339,123 @@ fn float_results_at_landing_sites() {
         }
     }
 }
+
+#[test]
+fn float_arguments_at_landing_sites_in_the_callee() {
+    use gotel::recipe::SITE_LANDING;
+    let at = regex::Regex::new(r"\+0x[0-9a-f]+").unwrap();
+    for tc in toolchains() {
+        let v = &tc.version;
+        let path = build(&tc, "floats", "plan", &[]);
+        let bin = BinaryInfo::open(&path).unwrap();
+        let plan = |f: &str, extra| gotel::plan::plan(&bin, &probe(f, extra)).unwrap().remove(0);
+        // Moved out of XMM on every path: read in the callee, no warning.
+        for (f, report, index) in [
+            ("main.scale", "x (float64 argument in X0): read in the callee at main.scale+0x…", 0),
+            (
+                "main.(*service).Authorise",
+                "amount (float32 argument in X0): read in the callee at main.(*service).Authorise+0x…",
+                1,
+            ),
+        ] {
+            let p = plan(f, serde_json::json!({}));
+            let l = p.arg_landings.as_ref().unwrap_or_else(|| panic!("{v}: {f}"));
+            assert_eq!(l.report.len(), 1, "{v}: {f}: {:?}", l.report);
+            assert_eq!(at.replace_all(&l.report[0], "+0x…"), report, "{v}");
+            assert!(p.warnings.is_empty(), "{v}: {f}: {:?}", p.warnings);
+            assert_eq!(l.sites.len(), 1, "{v}: {f}");
+            let s = &l.sites[0];
+            assert_eq!(s.site.recipe.site, SITE_LANDING);
+            assert_eq!((s.args.clone(), s.offsets.len()), (vec![index], 1), "{v}: {f}");
+            // After the frame set-up: the return address, the saved BP and
+            // the frame are below the entry's SP.
+            assert!(s.delta >= 16 && s.delta % 8 == 0, "{v}: {f}: {}", s.delta);
+            assert_eq!(l.args.len(), 1);
+            assert_eq!((l.args[0].index, l.args[0].kept.as_deref()), (index, None), "{v}");
+        }
+        // Three floats: a and b on every toolchain; w where it is moved to
+        // an ABI register (Go 1.21-1.23 move it to EDX, which a recipe
+        // does not read: unreadable there, its warning kept, and why).
+        let p = plan("main.blend", serde_json::json!({}));
+        let l = p.arg_landings.as_ref().unwrap();
+        assert_eq!(l.report.len(), 3, "{v}: {:?}", l.report);
+        assert!(l.report[0]
+            .starts_with("a (float64 argument in X0): read in the callee at main.blend+0x"));
+        assert!(l.report[1]
+            .starts_with("b (float64 argument in X1): read in the callee at main.blend+0x"));
+        let w = &l.report[2];
+        let read_w =
+            w.starts_with("w (float32 argument in X2): read in the callee at main.blend+0x");
+        let old = ["1.21.", "1.22.", "1.23."].iter().any(|o| v.contains(o));
+        assert_eq!(read_w, !old, "{v}: {w}");
+        if !read_w {
+            assert!(
+                w.starts_with("w (float32 argument in X2): not readable: "),
+                "{v}: {w}"
+            );
+            assert_eq!(
+                p.warnings,
+                vec![
+                    "w: float32 passed in register X2; eBPF cannot read XMM registers".to_string()
+                ],
+                "{v}"
+            );
+        }
+        let read: Vec<usize> = l.sites.iter().flat_map(|s| s.args.clone()).collect();
+        assert_eq!(read.len(), if old { 2 } else { 3 }, "{v}: {:?}", l.sites);
+        // Kept in XMM on one path: read on the other, the warning says which.
+        let p = plan("main.pick", serde_json::json!({}));
+        let l = p.arg_landings.as_ref().unwrap();
+        let line = at.replace_all(&l.report[0], "+0x…");
+        assert_eq!(
+            line,
+            "x (float64 argument in X0): read in the callee at main.pick+0x…; not on paths where its register is overwritten (addsd) before it leaves XMM",
+            "{v}"
+        );
+        assert!(p.warnings.contains(&l.report[0]), "{v}: {:?}", p.warnings);
+        assert_eq!(
+            l.args[0].kept.as_deref(),
+            Some("its register is overwritten (addsd) before it leaves XMM"),
+            "{v}"
+        );
+        // Moved out where both paths meet, one after tripling it in XMM: a
+        // probe there would read 3x on that path, so it is not read at all.
+        let p = plan("main.twice", serde_json::json!({}));
+        let l = p.arg_landings.as_ref().unwrap();
+        assert_eq!(
+            at.replace_all(&l.report[0], "+0x…"),
+            "x (float64 argument in X0): not readable: its register is overwritten (mulsd) before it leaves XMM, and that path goes on to its landing site at main.twice+0x…",
+            "{v}"
+        );
+        assert!(l.sites.is_empty() && l.args.is_empty(), "{v}");
+        assert_eq!(
+            p.warnings,
+            vec!["x: float64 passed in register X0; eBPF cannot read XMM registers".to_string()],
+            "{v}"
+        );
+        // Entry-only: delivered before any landing, never read, and why.
+        let p = plan(
+            "main.pick",
+            serde_json::json!({"returns": false, "latency": false}),
+        );
+        let l = p.arg_landings.as_ref().unwrap();
+        assert!(l.sites.is_empty() && l.args.is_empty(), "{v}");
+        assert!(
+            l.report[0].contains("not readable: an entry-only probe"),
+            "{v}"
+        );
+        // A redacted float argument is never read, not even in the callee.
+        let yaml = "redact: { names: [amount] }\nprobes:\n  - function: main.(*service).Authorise\n    target: { exe: x }\n";
+        let cfg = gotel::config::from_yaml(yaml).unwrap();
+        let p = gotel::plan::plan(&bin, &cfg.probes[0]).unwrap().remove(0);
+        assert!(p.arg_landings.is_none(), "{v}: {:?}", p.arg_landings);
+        // float_landing: false: no argument landing site either.
+        let p = plan("main.scale", serde_json::json!({"float_landing": false}));
+        assert!(p.arg_landings.is_none(), "{v}");
+        assert_eq!(
+            p.warnings,
+            vec!["x: float64 passed in register X0; eBPF cannot read XMM registers".to_string()],
+            "{v}"
+        );
+    }
+}

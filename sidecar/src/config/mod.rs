@@ -303,8 +303,9 @@ pub struct ProbeSpec {
     #[serde(default)]
     pub join_traces: Option<bool>,
     /// Read float results a caller moves out of their XMM register (a
-    /// `movq` to an integer register, a store to its frame) with extra
-    /// uprobes at those landing sites; false: they stay unavailable.
+    /// `movq` to an integer register, a store to its frame), and float
+    /// arguments where the function itself does, with extra uprobes at
+    /// those landing sites; false: they stay unavailable.
     #[serde(default = "default_true")]
     pub float_landing: bool,
     /// Only calls whose arguments satisfy this (`amount > 100 && user.Name

@@ -41,9 +41,21 @@ pub struct Landing {
 
 /// A float held in one XMM register: its number and width in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Held {
-    xmm: usize,
-    size: u8,
+pub(super) struct Held {
+    pub(super) xmm: usize,
+    pub(super) size: u8,
+}
+
+/// Where execution goes on after a path that kept the value in XMM
+/// (callee mode): a landing site it can reach would read something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resume {
+    /// Nowhere in this activation: it returned or left the function.
+    Nowhere,
+    /// At this instruction, with the value gone.
+    At(u64),
+    /// Anywhere (an indirect jump, undecodable code).
+    Anywhere,
 }
 
 impl BinaryInfo {
@@ -91,15 +103,7 @@ impl BinaryInfo {
             .filter(|f| ret < f.high_pc)
             .ok_or("the caller is not a known function")?;
         let code = self.code(caller).ok_or("the caller has no code")?;
-        let mut walk = Walk {
-            bin: self,
-            caller,
-            code,
-            info: InstructionInfoFactory::new(),
-            left: MAX_SITE,
-            out: Vec::new(),
-            ran: Vec::new(),
-        };
+        let mut walk = Walk::new(self, caller, code, false);
         let held = vec![Held {
             xmm: usize::from(xmm),
             size,
@@ -119,41 +123,116 @@ impl BinaryInfo {
 pub type Walked = (Vec<Landing>, Vec<u64>);
 
 /// A path's instructions so far, each with where the value was before it.
-type Seen = Vec<(u64, Vec<Held>)>;
+pub(super) type Seen = Vec<(u64, Vec<Held>)>;
 
-/// One call site's exploration.
-struct Walk<'a> {
+/// One call site's (or one callee argument's) exploration.
+pub(super) struct Walk<'a> {
     bin: &'a BinaryInfo,
     caller: &'a Function,
     code: &'a [u8],
     info: InstructionInfoFactory,
     /// Instructions this site may still decode.
     left: usize,
-    out: Vec<Landing>,
+    pub(super) out: Vec<Landing>,
     /// Every instruction run with the value still in XMM.
-    ran: Vec<u64>,
+    pub(super) ran: Vec<u64>,
+    /// Callee mode (a float argument, walked from the function's entry):
+    /// SP may move (the frame is set up; the landing's SP delta comes
+    /// from `pcsp`), the branch to the morestack tail is not followed
+    /// (that slow path restarts the function at its entry), and a path
+    /// that keeps the value in XMM is noted in `kept`, not fatal.
+    callee: bool,
+    /// Callee mode: why each such path kept it, and where it goes on.
+    pub(super) kept: Vec<(String, Resume)>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    /// A walk through `caller`'s `code`; `callee`: see the field.
+    pub(super) fn new(
+        bin: &'a BinaryInfo,
+        caller: &'a Function,
+        code: &'a [u8],
+        callee: bool,
+    ) -> Self {
+        Walk {
+            bin,
+            caller,
+            code,
+            info: InstructionInfoFactory::new(),
+            left: MAX_SITE,
+            out: Vec::new(),
+            ran: Vec::new(),
+            callee,
+            kept: Vec::new(),
+        }
+    }
+
+    /// A path that keeps the value in XMM: fatal for a call site (its
+    /// result is unreadable), noted for a callee's argument (calls taking
+    /// it show it unavailable), execution going on at `resume`.
+    fn keep(&mut self, why: String, resume: Resume) -> Result<(), String> {
+        match self.callee {
+            true => {
+                self.kept.push((why, resume));
+                Ok(())
+            }
+            false => Err(why),
+        }
+    }
+
+    /// Whether the conditional branch to `t` goes to the prologue's
+    /// morestack tail: straight-line code (the spills of up to 9 + 15
+    /// argument registers) up to a call of `runtime.morestack*`.
+    fn to_morestack(&self, t: u64) -> bool {
+        let mut ip = t;
+        for _ in 0..32 {
+            let Ok(ins) = self.decode(ip) else {
+                return false;
+            };
+            match ins.flow_control() {
+                FlowControl::Next => ip = ins.next_ip(),
+                FlowControl::Call => {
+                    return ins.op0_kind() == OpKind::NearBranch64
+                        && self
+                            .bin
+                            .function_at(ins.near_branch_target())
+                            .is_some_and(|f| f.name.starts_with("runtime.morestack"))
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// Follows the path from `ip` with the value in `held`, after the
     /// instructions `seen` (each with where the value was); every branch
     /// it meets is followed too. A path back to an instruction it passed
     /// with the value in the same registers is a loop that cannot land
     /// on this round either: its exits are the paths already followed.
-    fn path(&mut self, mut ip: u64, mut held: Vec<Held>, mut seen: Seen) -> Result<(), String> {
+    pub(super) fn path(
+        &mut self,
+        mut ip: u64,
+        mut held: Vec<Held>,
+        mut seen: Seen,
+    ) -> Result<(), String> {
         loop {
             if seen.iter().any(|(at, h)| *at == ip && *h == held) {
                 return Ok(());
             }
-            if seen.len() >= MAX_PATH || self.left == 0 {
-                return Err(format!(
-                    "it does not leave XMM within {MAX_PATH} instructions"
-                ));
+            let long = format!("it does not leave XMM within {MAX_PATH} instructions");
+            if self.left == 0 {
+                return Err(long);
+            }
+            if seen.len() >= MAX_PATH {
+                return self.keep(long, Resume::At(ip));
             }
             seen.push((ip, held.clone()));
             self.ran.push(ip);
             self.left -= 1;
-            let ins = self.decode(ip)?;
+            let ins = match self.decode(ip) {
+                Ok(ins) => ins,
+                Err(e) => return self.keep(e, Resume::Anywhere),
+            };
             if let Some(l) = landing(&ins, &held) {
                 self.out.push(l);
                 return Ok(());
@@ -161,37 +240,49 @@ impl Walk<'_> {
             match ins.flow_control() {
                 FlowControl::Next => {}
                 FlowControl::UnconditionalBranch => {
-                    ip = self.target(&ins)?;
+                    ip = match self.target(&ins) {
+                        Ok(to) => to,
+                        Err(e) => return self.keep(e, Resume::Nowhere),
+                    };
                     continue;
                 }
-                FlowControl::ConditionalBranch => {
-                    let to = self.target(&ins)?;
-                    self.path(to, held.clone(), seen.clone())?;
-                }
+                FlowControl::ConditionalBranch => match self.target(&ins) {
+                    Ok(to) if self.callee && self.to_morestack(to) => {}
+                    Ok(to) => self.path(to, held.clone(), seen.clone())?,
+                    Err(e) => self.keep(e, Resume::Nowhere)?,
+                },
                 FlowControl::Call => {
                     let callee = (ins.op0_kind() == OpKind::NearBranch64)
                         .then(|| self.bin.function_at(ins.near_branch_target()))
                         .flatten();
-                    return match callee {
-                        Some(f) if never_returns(&f.name) => Ok(()),
-                        Some(f) => Err(format!("it stays in XMM across a call of {}", f.name)),
-                        None => Err("it stays in XMM across a call".into()),
+                    let why = match callee {
+                        Some(f) if never_returns(&f.name) => return Ok(()),
+                        Some(f) => format!("it stays in XMM across a call of {}", f.name),
+                        None => "it stays in XMM across a call".into(),
                     };
+                    return self.keep(why, Resume::At(ins.next_ip()));
                 }
                 // ud2, int3: the path ends here (a fault, padding).
                 FlowControl::Exception | FlowControl::Interrupt => return Ok(()),
                 FlowControl::Return => {
-                    return Err(format!("{} returns with it still in XMM", self.caller.name))
+                    let why = format!("{} returns with it still in XMM", self.caller.name);
+                    return self.keep(why, Resume::Nowhere);
                 }
-                _ => return Err("it stays in XMM up to an indirect jump or call".into()),
+                _ => {
+                    let why = "it stays in XMM up to an indirect jump or call".into();
+                    return self.keep(why, Resume::Anywhere);
+                }
             }
-            held = self.after(&ins, held)?;
+            held = match self.after(&ins, held) {
+                Ok(h) => h,
+                Err(e) => return self.keep(e, Resume::At(ins.next_ip())),
+            };
             ip = ins.next_ip();
         }
     }
 
     /// The instruction at `ip`, which must lie in the caller.
-    fn decode(&self, ip: u64) -> Result<Instruction, String> {
+    pub(super) fn decode(&self, ip: u64) -> Result<Instruction, String> {
         let off = ip
             .checked_sub(self.caller.low_pc)
             .filter(|&o| ip < self.caller.high_pc && (o as usize) < self.code.len())
@@ -231,7 +322,7 @@ impl Walk<'_> {
                 continue;
             }
             let r = u.register();
-            if r.full_register() == Register::RSP {
+            if r.full_register() == Register::RSP && !self.callee {
                 return Err("SP moves before it leaves XMM".into());
             }
             if r.is_xmm() || r.is_ymm() || r.is_zmm() {

@@ -4,6 +4,7 @@
 //! computed once per binary, cached, and tested on a file.
 
 pub mod abi;
+pub mod arg_landing;
 mod crosscheck;
 pub mod dwarf;
 mod exits;

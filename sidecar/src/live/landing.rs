@@ -58,6 +58,11 @@ pub struct LandingStats {
     /// Landing records with no call waiting for them (a landing site also
     /// reached from elsewhere, or a call released early).
     pub unmatched: u64,
+    /// Float arguments read at a landing site in the callee.
+    pub args_landed: u64,
+    /// Calls delivered with some float argument their callee's landing
+    /// site did not read (their path kept it in XMM, or the record was lost).
+    pub args_missed: u64,
 }
 
 impl Pipeline {

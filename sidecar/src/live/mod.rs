@@ -253,6 +253,8 @@ impl<K: Kernel> Supervisor<K> {
             landed_floats: l.landed,
             landing_missed: l.missed,
             landing_unmatched: l.unmatched,
+            landed_float_args: l.args_landed,
+            float_args_missed: l.args_missed,
             rate_limited: limited.rate_limited,
             sampled_out: limited.sampled_out,
             breaker_trips: self.breaker_trips,

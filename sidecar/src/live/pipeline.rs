@@ -14,8 +14,13 @@ use crate::recipe::{RawEvent, EV_DATA_FULL, EV_NO_G, SITE_ENTRY, SITE_LANDING, S
 
 use super::markers::Marker;
 
+#[path = "arg_landing.rs"]
+mod arg_landing;
+#[path = "call_ids.rs"]
+mod call_ids;
 #[path = "landing.rs"]
 mod landing;
+use call_ids::{error_message, trace_ids};
 pub use landing::LandingStats;
 
 /// A probe's identity: its whole spec, serialised, so that an edited probe
@@ -157,6 +162,8 @@ struct Open {
     filtered: bool,
     /// Its callers (`stack:`).
     stack: Option<Arc<Stack>>,
+    /// Float arguments still to come from landing records in the callee.
+    pending: arg_landing::Pending,
 }
 
 /// What an entry record says: the arguments, the application's span, the
@@ -234,8 +241,9 @@ pub struct Pipeline {
     join_warned: std::collections::HashSet<ProbeKey>,
     /// Caller stacks (`stack:`), symbolized once each.
     stacks: super::stacks::StackCache,
-    /// Cookie of a landing recipe → its index in the plan's landing sites.
-    landing_routes: HashMap<u32, usize>,
+    /// Cookie of a landing recipe → its index in the plan's landing sites
+    /// (results: false, arguments: true).
+    landing_routes: HashMap<u32, (bool, usize)>,
     /// Calls waiting for their landing records, by (pid, goid).
     held: landing::Held,
     /// Calls taken out of `held`, to be handed on.
@@ -283,7 +291,13 @@ impl Pipeline {
     /// Records carrying `cookie` come from landing site `index` of `meta`.
     pub fn route_landing(&mut self, cookie: u32, meta: Arc<Attachment>, index: usize) {
         self.routes.insert(cookie, (meta, SITE_LANDING));
-        self.landing_routes.insert(cookie, index);
+        self.landing_routes.insert(cookie, (false, index));
+    }
+
+    /// Records carrying `cookie` come from argument landing site `index`.
+    pub fn route_arg_landing(&mut self, cookie: u32, meta: Arc<Attachment>, index: usize) {
+        self.routes.insert(cookie, (meta, SITE_LANDING));
+        self.landing_routes.insert(cookie, (true, index));
     }
 
     /// `cookie` is released: its records are stray from now on.
@@ -519,8 +533,10 @@ impl Pipeline {
             self.stats.data_full += 1;
         }
         self.newest = self.newest.max(ev.ktime_ns);
-        if let (SITE_LANDING, Some(&i)) = (site, self.landing_routes.get(&ev.cookie)) {
-            return self.land(&meta, i, &ev, data, emit);
+        match (site, self.landing_routes.get(&ev.cookie)) {
+            (SITE_LANDING, Some(&(false, i))) => return self.land(&meta, i, &ev, data, emit),
+            (SITE_LANDING, Some(&(true, i))) => return self.land_arg(&meta, i, &ev, data),
+            _ => {}
         }
         // Any other record of the goroutine: no landing record is coming
         // for the call held on it.
@@ -597,9 +613,10 @@ impl Pipeline {
         for u in unwound {
             self.finish(u, End::Unwound, Vec::new(), ev.ktime_ns, emit);
         }
-        let Some(open) = open else {
+        let Some(mut open) = open else {
             return;
         };
+        self.settle_args(&mut open, Some(stamp));
         let names = open.meta.names.as_ref();
         let returns = decode(&open.meta.plan.ret, data, masks, names, &mut |t| {
             names.met(t)
@@ -618,12 +635,14 @@ impl Pipeline {
     /// `when` or `when_return` says not to (then counted `filtered`).
     fn finish(
         &mut self,
-        open: Open,
+        mut open: Open,
         end: End,
         returns: Vec<(String, GoValue)>,
         seen_ktime: u64,
         emit: &mut dyn FnMut(Call),
     ) {
+        // Settled at its return already, if it returned.
+        self.settle_args(&mut open, None);
         let returned = matches!(end, End::Returned);
         let duration = returned.then(|| seen_ktime.saturating_sub(open.ktime));
         let plan = &open.meta.plan;
@@ -669,6 +688,7 @@ impl Pipeline {
             false => Vec::new(),
         };
         let filtered = !keeps(&meta.plan.when, CallValues(&args, &[], None));
+        let pending = arg_landing::Pending::of(&meta, stamp);
         let open = Open {
             meta,
             tid: ev.tid,
@@ -678,6 +698,7 @@ impl Pipeline {
             trace,
             filtered,
             stack,
+            pending,
         };
         if instant {
             self.finish(open, End::Returned, returns, ev.ktime_ns, emit);
@@ -761,53 +782,6 @@ impl Pipeline {
             inlined_at: open.meta.plan.inlined_at.clone(),
         }
     }
-}
-
-/// Ids for a call whose context carried `app` and whose innermost open
-/// probed caller is `enclosing` (its ids, and whether `when` filtered it:
-/// a filtered call is never exported, so it parents no joined call).
-///
-/// - Under its enclosing call when that call hangs under the same app span
-///   (nested probed calls keep their tree);
-/// - else under the app span: one started between the two is the nearer
-///   parent; an unsampled one is not joined (the app exports none of its
-///   trace, so the call's span would point at a parent that never arrives);
-/// - else under its enclosing call, else the root of a new trace.
-pub(super) fn trace_ids(app: Option<&AppSpan>, enclosing: Option<(&TraceIds, bool)>) -> TraceIds {
-    let joinable = match app {
-        Some(AppSpan::Found {
-            trace_id,
-            span_id,
-            flags,
-            remote,
-        }) if flags & 1 != 0 => Some((*trace_id, *span_id, *remote)),
-        _ => None,
-    };
-    match (joinable, enclosing) {
-        (Some((_, span_id, _)), Some((p, false))) if p.joined == Some(span_id) => {
-            TraceIds::child_of(p)
-        }
-        (Some((trace_id, span_id, remote)), _) => TraceIds::under_app(trace_id, span_id, remote),
-        (None, Some((p, _))) => TraceIds::child_of(p),
-        (None, None) => TraceIds::root(),
-    }
-}
-
-/// The message of the first non-nil `error` result: results decode in the
-/// plan's order, so they zip with its values.
-fn error_message(plan: &Plan, returns: &[(String, GoValue)]) -> Option<String> {
-    plan.ret
-        .values
-        .iter()
-        .zip(returns)
-        .find_map(|(v, (_, r))| match r {
-            _ if v.ty != "error" => None,
-            GoValue::Str { text, .. } => Some(text.clone()),
-            // Not nil, message not decoded: its type and value say what failed.
-            GoValue::Interface(what) => Some(what.clone()),
-            GoValue::Dynamic { .. } => Some(r.to_string()),
-            _ => None,
-        })
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ fn plan(function: &str, instant: bool) -> Plan {
         ret: scalar_site(SITE_RETURN, "n"),
         warnings: Vec::new(),
         landings: None,
+        arg_landings: None,
         when: None,
         when_return: None,
         inlined_at: None,
@@ -670,3 +671,6 @@ fn an_inlined_sites_exit_ends_only_an_open_call() {
     assert_eq!(p.stats.inlined_exit_passes, 2);
     assert_eq!(p.correlate_stats(), CorrelateStats::default());
 }
+
+#[path = "arg_landing_tests.rs"]
+mod arg_landing;

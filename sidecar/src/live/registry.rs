@@ -427,6 +427,14 @@ fn install<K: Kernel>(
         {
             sites.push((&l.site.recipe, &l.offsets, Route::Landing(i)));
         }
+        for (i, l) in plan
+            .arg_landings
+            .iter()
+            .flat_map(|l| l.sites.iter())
+            .enumerate()
+        {
+            sites.push((&l.site.recipe, &l.offsets, Route::ArgLanding(i)));
+        }
     }
     if !plan.restart_offsets.is_empty() {
         sites.push((&restart, &plan.restart_offsets, Route::Restart));
@@ -450,14 +458,17 @@ fn install<K: Kernel>(
     let links = match attach_sites(kernel, path, pid, offsets) {
         // Dropped (detached) in this order: restart sites before the
         // entry (no restart noted whose re-entry is not seen), the entry
-        // before the returns (no call begun that cannot end), landing
-        // sites last (a call that returned gets its float).
+        // before the callee's argument landing sites (a call begun gets
+        // its float arguments), those before the returns (no call begun
+        // that cannot end), landing sites last (a call that returned gets
+        // its float).
         Ok(l) => {
             let rank = |r: &Route| match r {
                 Route::Restart => 0,
                 Route::Entry => 1,
-                Route::Return => 2,
-                Route::Landing(_) => 3,
+                Route::ArgLanding(_) => 2,
+                Route::Return => 3,
+                Route::Landing(_) => 4,
             };
             let ranks = sites
                 .iter()
@@ -478,6 +489,7 @@ fn install<K: Kernel>(
             Route::Entry => pipeline.route(c, meta.clone(), SITE_ENTRY),
             Route::Return => pipeline.route(c, meta.clone(), SITE_RETURN),
             Route::Landing(i) => pipeline.route_landing(c, meta.clone(), i),
+            Route::ArgLanding(i) => pipeline.route_arg_landing(c, meta.clone(), i),
             // The kernel keeps what it notes there: no record comes.
             Route::Restart => {}
         }
@@ -497,6 +509,8 @@ enum Route {
     Restart,
     /// The plan's landing site `i`.
     Landing(usize),
+    /// The plan's argument landing site `i` (in the callee).
+    ArgLanding(usize),
 }
 
 /// Attaches each (file offset, cookie) site; on failure the links made so

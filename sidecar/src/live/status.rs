@@ -164,10 +164,12 @@ impl<K: Kernel> Supervisor<K> {
                     sites: 1
                         + a.plan.ret_offsets.len()
                         + a.plan.restart_offsets.len()
-                        + a.plan
-                            .landings
-                            .as_ref()
-                            .map_or(0, |l| l.sites.iter().map(|s| s.offsets.len()).sum()),
+                        + a.plan.landings.as_ref().map_or(0, |l| {
+                            l.sites.iter().map(|s| s.offsets.len()).sum::<usize>()
+                        })
+                        + a.plan.arg_landings.as_ref().map_or(0, |l| {
+                            l.sites.iter().map(|s| s.offsets.len()).sum::<usize>()
+                        }),
                 };
                 let attached = self.registry.attached_to(&key).map(view).collect();
                 let previous_version = self

@@ -82,6 +82,7 @@ pub(crate) fn attachment(id: u64, key: &str, pid: u32) -> Arc<Attachment> {
             ret: site(SITE_RETURN),
             warnings: Vec::new(),
             landings: None,
+            arg_landings: None,
             when: None,
             when_return: None,
             inlined_at: None,

@@ -249,6 +249,49 @@ pub struct Plan {
     /// Float results read at landing sites after the call (None: no
     /// float result in XMM, or `float_landing: false`).
     pub landings: Option<std::sync::Arc<Landings>>,
+    /// Float arguments in XMM read in the function's body, where it moves
+    /// them out (None: none readable, `float_landing: false`, or an
+    /// entry-only probe).
+    pub arg_landings: Option<std::sync::Arc<ArgLandings>>,
+}
+
+/// Float arguments in XMM, read where the callee moves them out (see
+/// `golang::arg_landing`): each landing record joins the open call at the
+/// frame its SP delta names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArgLandings {
+    /// The landing recipes, each attached at its offsets.
+    pub sites: Vec<ArgSite>,
+    /// The float arguments read at some site.
+    pub args: Vec<ArgRead>,
+    /// What `gotel check` says of each float argument in XMM.
+    pub report: Vec<String>,
+}
+
+/// A float argument read at landing sites in the callee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgRead {
+    /// Its index in `entry.values`.
+    pub index: usize,
+    /// `float64 argument in X0`.
+    pub what: String,
+    /// Why some paths keep it in XMM (None: every path moves it out).
+    pub kept: Option<String>,
+}
+
+/// One argument-landing recipe: where it is attached, which arguments it
+/// reads, and how far below the entry's SP its SP is there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgSite {
+    /// File offsets of the instructions it is attached at.
+    pub offsets: Vec<u64>,
+    /// Its recipe (`SITE_LANDING`) and values, one per argument it reads.
+    pub site: SitePlan,
+    /// For each of `site.values`: the index in `entry.values` it fills.
+    pub args: Vec<usize>,
+    /// SP delta from the entry at every one of `offsets` (`pcsp`): the
+    /// call's frame is the record's minus this.
+    pub delta: u64,
 }
 
 /// Float results in XMM, read where callers move them out (see

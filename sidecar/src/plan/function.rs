@@ -269,6 +269,15 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         super::landing::warn(l, &ret, &mut warnings);
     }
     let landings = landings.filter(|l| !l.sites.is_empty());
+    // Float arguments in XMM, read where the function moves them out.
+    let arg_landings = match (spec.float_landing, &assignment) {
+        (true, Ok(a)) if unknown.is_none() && !instant && args_suspect.is_none() => {
+            let entry_only = spec.entry_only();
+            let with = (args.as_slice(), a.args.as_slice());
+            super::arg_landing::plan(bin, f, &entry, with, entry_only, &mut warnings)
+        }
+        _ => None,
+    };
     let names = |site: &super::SitePlan| -> Vec<String> {
         site.values.iter().map(|v| v.name.clone()).collect()
     };
@@ -342,6 +351,7 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
         inlined_at: None,
         untimed: None,
         landings: landings.map(std::sync::Arc::new),
+        arg_landings: arg_landings.map(std::sync::Arc::new),
     })
 }
 

@@ -218,6 +218,7 @@ fn site_plan(
         inlined_at: Some(format!("{}:{}", inst.caller, inst.call_line)),
         untimed,
         landings: None,
+        arg_landings: None,
     })
 }
 

@@ -14,6 +14,7 @@
 //! - `stack`: a probe's `stack:`, the entry's walk of its callers.
 //! - `inlined`: an entry-only plan per inlined site of a function.
 
+mod arg_landing;
 mod budget;
 mod builder;
 mod contract;
@@ -34,8 +35,8 @@ mod when;
 mod tests;
 
 pub use contract::{
-    byte_layout, ByteLayout, LandingSite, Landings, MapEntries, Plan, ScalarKind, Shape, SitePlan,
-    Value, DYN_HEAD,
+    byte_layout, ArgLandings, ArgRead, ArgSite, ByteLayout, LandingSite, Landings, MapEntries,
+    Plan, ScalarKind, Shape, SitePlan, Value, DYN_HEAD,
 };
 pub use function::{plan, plan_function, PlanError};
 pub use inlined::{inlined_plans, InlinedError, MAX_INLINED_SITES};
