@@ -242,17 +242,49 @@ static __always_inline void dropped(__u32 stat, __u32 cookie)
 	count(stat);
 }
 
+/*
+ * One load of a pt_regs field at a constant offset: clang may not merge the
+ * cases of go_reg into one load through a computed ctx pointer, which the
+ * verifier refuses.
+ */
+#define CTX_U64(ctx, field) ({						\
+	__u64 v_;							\
+	asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(v_)		\
+		     : "r"(ctx), "i"(__builtin_offsetof(struct pt_regs, field))); \
+	v_;								\
+})
+
+/* Readable register r (GOTEL_NUM_REGS order), straight from ctx: no copy
+ * of them all on the stack (104 bytes the call chains cannot spare). */
+static __always_inline __u64 go_reg(struct pt_regs *ctx, __u32 r)
+{
+	switch (r) {
+	case 0: return CTX_U64(ctx, rax);
+	case 1: return CTX_U64(ctx, rbx);
+	case 2: return CTX_U64(ctx, rcx);
+	case 3: return CTX_U64(ctx, rdi);
+	case 4: return CTX_U64(ctx, rsi);
+	case 5: return CTX_U64(ctx, r8);
+	case 6: return CTX_U64(ctx, r9);
+	case 7: return CTX_U64(ctx, r10);
+	case 8: return CTX_U64(ctx, r11);
+	case 9: return CTX_U64(ctx, rdx);
+	case 10: return CTX_U64(ctx, r12);
+	case 11: return CTX_U64(ctx, r13);
+	default: return CTX_U64(ctx, r15);
+	}
+}
+
 /* Loads the machine word at `loc`; non-zero when it cannot be read. */
-static __always_inline int load_word(const __u64 *regs, __u64 sp,
+static __always_inline int load_word(struct pt_regs *ctx, __u64 sp,
 				     const struct gotel_loc *loc, __u32 size,
 				     __u64 *out)
 {
 	*out = 0;
 	if (loc->kind == GOTEL_LOC_REG) {
-		__u32 r = loc->reg;
-		if (r >= GOTEL_NUM_INT_REGS)
+		if (loc->reg >= GOTEL_NUM_REGS)
 			return -1;
-		*out = regs[r];
+		*out = go_reg(ctx, loc->reg);
 		return 0;
 	}
 	if (loc->kind == GOTEL_LOC_STACK) {
@@ -275,7 +307,7 @@ static __always_inline __u64 mask_to(__u64 v, __u32 size)
 
 /* State shared with resolve_op and emit_op across bpf_loop iterations. */
 struct capture {
-	__u64 regs[GOTEL_NUM_INT_REGS]; /* Go's integer arg registers, ABI order */
+	struct pt_regs *ctx; /* the registers at the probe (load_word) */
 	__u64 sp;
 	struct gotel_recipe *rc;
 	struct scratch *s;
@@ -330,15 +362,15 @@ static __always_inline void resolve_into(const struct gotel_op *op,
 	r->a = 0;
 	r->b = 0;
 	if (!op->indirect) {
-		if (load_word(c->regs, c->sp, &op->a, scalar ? op->size : 8, &r->a) ||
-		    (!scalar && load_word(c->regs, c->sp, &op->b, 8, &r->b)))
+		if (load_word(c->ctx, c->sp, &op->a, scalar ? op->size : 8, &r->a) ||
+		    (!scalar && load_word(c->ctx, c->sp, &op->b, 8, &r->b)))
 			r->status = RES_FAULT;
 		return;
 	}
 	struct chase ch = { .op = op };
 	if (op->a.kind == GOTEL_LOC_ELEM)
 		ch.w = elem;
-	else if (load_word(c->regs, c->sp, &op->a, 8, &ch.w)) {
+	else if (load_word(c->ctx, c->sp, &op->a, 8, &ch.w)) {
 		r->status = RES_FAULT;
 		return;
 	}
@@ -1361,8 +1393,7 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
 			   struct gotel_recipe *rc, struct scratch *s)
 {
 	struct capture c = {
-		.regs = { ctx->rax, ctx->rbx, ctx->rcx, ctx->rdi, ctx->rsi,
-			  ctx->r8, ctx->r9, ctx->r10, ctx->r11 },
+		.ctx = ctx,
 		.sp = ctx->rsp,
 		.rc = rc,
 		.s = s,
@@ -1420,56 +1451,6 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 cookie,
 }
 
 /*
- * One load of a pt_regs field at a constant offset: clang may not merge the
- * cases of go_reg into one load through a computed ctx pointer, which the
- * verifier refuses.
- */
-#define CTX_U64(ctx, field) ({						\
-	__u64 v_;							\
-	asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(v_)		\
-		     : "r"(ctx), "i"(__builtin_offsetof(struct pt_regs, field))); \
-	v_;								\
-})
-
-/* Go's integer argument register r (ABI order): straight from ctx, where
- * the slow path copies all nine (72 bytes the fast path's stack lacks). */
-static __always_inline __u64 go_reg(struct pt_regs *ctx, __u32 r)
-{
-	switch (r) {
-	case 0: return CTX_U64(ctx, rax);
-	case 1: return CTX_U64(ctx, rbx);
-	case 2: return CTX_U64(ctx, rcx);
-	case 3: return CTX_U64(ctx, rdi);
-	case 4: return CTX_U64(ctx, rsi);
-	case 5: return CTX_U64(ctx, r8);
-	case 6: return CTX_U64(ctx, r9);
-	case 7: return CTX_U64(ctx, r10);
-	default: return CTX_U64(ctx, r11);
-	}
-}
-
-/* load_word of the fast path: registers from ctx, a stack word read into
- * the BPF stack. */
-static __always_inline int fast_word(struct pt_regs *ctx, __u64 sp,
-				     const struct gotel_loc *loc, __u32 size,
-				     __u64 *out)
-{
-	*out = 0;
-	if (loc->kind == GOTEL_LOC_REG) {
-		if (loc->reg >= GOTEL_NUM_INT_REGS)
-			return -1;
-		*out = go_reg(ctx, loc->reg);
-		return 0;
-	}
-	if (loc->kind == GOTEL_LOC_STACK) {
-		if (size == 0 || size > 8)
-			size = 8;
-		return bpf_probe_read_user(out, size, (void *)(sp + (__s64)loc->offset));
-	}
-	return -1;
-}
-
-/*
  * The fast path (GOTEL_RECIPE_FAST): the same record as emit() makes, built
  * on this function's stack by straight-line code. Per hit that saves the
  * bpf_loop callbacks (two per op), the scratch claim (two atomics), and,
@@ -1510,7 +1491,7 @@ static __noinline int fast_emit(struct pt_regs *ctx, __u32 cookie,
 		if (op->kind == GOTEL_OP_SCALAR) {
 			if (off > GOTEL_FAST_DATA - 8)
 				goto full;
-			int bad = fast_word(ctx, sp, &op->a, op->size, &a);
+			int bad = load_word(ctx, sp, &op->a, op->size, &a);
 			*(__u64 *)&r.data[off] = bad ? 0 : mask_to(a, op->size);
 			off += 8;
 			if (bad)
@@ -1521,8 +1502,8 @@ static __noinline int fast_emit(struct pt_regs *ctx, __u32 cookie,
 		const __u32 head = sizeof(struct gotel_str_head);
 		if (strings++ || off > GOTEL_FAST_DATA - head)
 			goto full;
-		int bad = fast_word(ctx, sp, &op->a, 8, &a) ||
-			  fast_word(ctx, sp, &op->b, 8, &b);
+		int bad = load_word(ctx, sp, &op->a, 8, &a) ||
+			  load_word(ctx, sp, &op->b, 8, &b);
 		__u64 len = bad ? 0 : b;
 		__u64 elem = op->size ? op->size : 1;
 		__u64 want = len < op->max_len ? len * elem : op->max_len;

@@ -43,6 +43,11 @@ typedef uint64_t __u64;
 
 /* Go's integer argument registers in ABI order (abi-internal.md, amd64). */
 #define GOTEL_NUM_INT_REGS 9 /* RAX RBX RCX RDI RSI R8 R9 R10 R11 */
+/* Registers a recipe reads (GOTEL_LOC_REG): Go's 9 integer argument
+ * registers in ABI order, then RDX R12 R13 R15, where compiled code parks
+ * values too (a float moved out of XMM, an inlined call's argument); never
+ * R14 (g), RBP or RSP. */
+#define GOTEL_NUM_REGS 13
 
 enum gotel_loc_kind {
 	GOTEL_LOC_NONE = 0,  /* not readable (e.g. a float in an XMM register) */

@@ -71,6 +71,8 @@ struct Goroutine {
     run: Option<Run>,
     /// Its latest sign of life was the start of a panic.
     panicking: bool,
+    /// `seq` when a panic last began on it (0: none seen).
+    last_panic: u64,
 }
 
 /// Open calls awaiting their return, bounded in number.
@@ -241,6 +243,44 @@ impl<T> Correlator<T> {
         self.open.get_mut(key).map(|(_, _, v)| v)
     }
 
+    /// Whether the open call at `key` can still be running: no record was
+    /// lost since it entered (`stamp` unchanged) and no panic began on its
+    /// goroutine since. None: no call open there. For a hit that is not
+    /// only that call's own code (an inlined site's exit, a float's
+    /// landing in the callee), where an older call left open by a loss or
+    /// a recovered panic must not take a later activation's record.
+    pub fn still_running(&self, key: &CallKey, stamp: u64) -> Option<bool> {
+        let (seq, at, _) = self.open.get(key)?;
+        let panicked = self
+            .by_goroutine
+            .get(&(key.pid, key.goid))
+            .is_some_and(|g| g.last_panic > *seq);
+        Some(*at == stamp && !panicked)
+    }
+
+    /// Takes the open call at `key` out, its end not seen: with whether a
+    /// panic began on its goroutine since it entered (counted `panicked`;
+    /// otherwise a loss hid its end: `unobserved`).
+    pub fn abandon(&mut self, key: &CallKey) -> Option<(T, bool)> {
+        let (seq, _, v) = self.open.remove(key)?;
+        let g = (key.pid, key.goid);
+        let panicked = self
+            .by_goroutine
+            .get(&g)
+            .is_some_and(|g| g.last_panic > seq);
+        if let Some(gr) = self.by_goroutine.get_mut(&g) {
+            gr.keys.retain(|k| k != key);
+            if gr.keys.is_empty() {
+                self.by_goroutine.remove(&g);
+            }
+        }
+        match panicked {
+            true => self.stats.panicked += 1,
+            false => self.stats.unobserved += 1,
+        }
+        Some((v, panicked))
+    }
+
     /// The open call that a call entering at `key` runs inside: the
     /// innermost open call on the same goroutine with a shallower frame.
     /// Keys left behind by eviction, or deeper than `key` (their return
@@ -263,6 +303,7 @@ impl<T> Correlator<T> {
         self.seq += 1;
         if let Some(g) = self.by_goroutine.get_mut(&(pid, goid)) {
             g.panicking = true;
+            g.last_panic = self.seq;
             g.run = None;
         }
     }

@@ -373,36 +373,24 @@ fn float_arguments_at_landing_sites_in_the_callee() {
             assert_eq!(l.args.len(), 1);
             assert_eq!((l.args[0].index, l.args[0].kept.as_deref()), (index, None), "{v}");
         }
-        // Three floats: a and b on every toolchain; w where it is moved to
-        // an ABI register (Go 1.21-1.23 move it to EDX, which a recipe
-        // does not read: unreadable there, its warning kept, and why).
+        // Three floats, each read on every toolchain (Go 1.21-1.23 move w
+        // to EDX, not an argument register: a recipe reads RDX too).
         let p = plan("main.blend", serde_json::json!({}));
         let l = p.arg_landings.as_ref().unwrap();
         assert_eq!(l.report.len(), 3, "{v}: {:?}", l.report);
-        assert!(l.report[0]
-            .starts_with("a (float64 argument in X0): read in the callee at main.blend+0x"));
-        assert!(l.report[1]
-            .starts_with("b (float64 argument in X1): read in the callee at main.blend+0x"));
-        let w = &l.report[2];
-        let read_w =
-            w.starts_with("w (float32 argument in X2): read in the callee at main.blend+0x");
-        let old = ["1.21.", "1.22.", "1.23."].iter().any(|o| v.contains(o));
-        assert_eq!(read_w, !old, "{v}: {w}");
-        if !read_w {
-            assert!(
-                w.starts_with("w (float32 argument in X2): not readable: "),
-                "{v}: {w}"
-            );
-            assert_eq!(
-                p.warnings,
-                vec![
-                    "w: float32 passed in register X2; eBPF cannot read XMM registers".to_string()
-                ],
-                "{v}"
-            );
+        for (i, head) in [
+            "a (float64 argument in X0): read in the callee at main.blend+0x",
+            "b (float64 argument in X1): read in the callee at main.blend+0x",
+            "w (float32 argument in X2): read in the callee at main.blend+0x",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(l.report[i].starts_with(head), "{v}: {:?}", l.report);
         }
+        assert!(p.warnings.is_empty(), "{v}: {:?}", p.warnings);
         let read: Vec<usize> = l.sites.iter().flat_map(|s| s.args.clone()).collect();
-        assert_eq!(read.len(), if old { 2 } else { 3 }, "{v}: {:?}", l.sites);
+        assert_eq!(read.len(), 3, "{v}: {:?}", l.sites);
         // Kept in XMM on one path: read on the other, the warning says which.
         let p = plan("main.pick", serde_json::json!({}));
         let l = p.arg_landings.as_ref().unwrap();

@@ -12,13 +12,18 @@ use super::types::{Kind, TypeId, TypeTable};
 pub const NUM_INT_REGS: u8 = 9;
 /// Floating-point argument registers X0–X14.
 pub const NUM_FLOAT_REGS: u8 = 15;
-/// Names of the integer registers in ABI order, for messages.
-pub const INT_REG_NAMES: [&str; 9] = ["RAX", "RBX", "RCX", "RDI", "RSI", "R8", "R9", "R10", "R11"];
+/// Names of the registers a recipe reads (`Loc::IntReg`'s index): the
+/// integer argument registers in ABI order, then the scratch registers
+/// compiled code also parks values in (never R14, g; RBP; RSP).
+pub const REG_NAMES: [&str; 13] = [
+    "RAX", "RBX", "RCX", "RDI", "RSI", "R8", "R9", "R10", "R11", "RDX", "R12", "R13", "R15",
+];
 
 /// Where one primitive part of a value lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Loc {
-    /// Integer register, index in ABI order.
+    /// Integer register: index in ABI order, then RDX R12 R13 R15
+    /// ([`REG_NAMES`]).
     IntReg(u8),
     /// XMM register X0–X14: unreadable from eBPF.
     FloatReg(u8),
@@ -29,7 +34,7 @@ pub enum Loc {
 impl std::fmt::Display for Loc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Loc::IntReg(r) => match INT_REG_NAMES.get(*r as usize) {
+            Loc::IntReg(r) => match REG_NAMES.get(*r as usize) {
                 Some(n) => f.write_str(n),
                 None => write!(f, "int register #{r}"),
             },

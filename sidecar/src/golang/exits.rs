@@ -9,11 +9,15 @@
 //! a graph of instructions. An edge out of the ranges is a **detour** when
 //! every path from its target comes back into them without passing the
 //! instance's start (the call is still running), and an **exit** when no
-//! path does (the call is over); one that may do either leaves the
-//! instance untimed, as do the caller's RET inside the ranges, an
-//! instruction moving SP (entry and exit pair by frame, as a function's
-//! entry and RET do) and an indirect jump whose targets the code does not
-//! say. A call of a runtime function that never returns ends its path.
+//! path does and some path ends the call (the start again, the caller's
+//! RET); an edge whose every path panics is neither (the call does not
+//! return). Only code reachable from the caller's start counts. An edge
+//! that may come back or not leaves the instance untimed, as do the
+//! caller's RET inside the ranges, an instruction moving SP (entry and
+//! exit pair by frame, as a function's entry and RET do), an indirect jump
+//! anywhere the paths go, a start that is also a loop head inside it, and
+//! a way into it other than its start. A call of a runtime function that
+//! never returns ends its path.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -25,13 +29,17 @@ use super::BinaryInfo;
 /// Exits one inlined instance is timed by at most: each is a uprobe.
 pub const MAX_EXITS: usize = 8;
 
+/// What an indirect jump's step says.
+const INDIRECT: &str = "an indirect jump";
+
 /// Where control goes after one instruction of the caller.
 struct Step {
     /// Its direct successors.
     next: Vec<u64>,
-    /// It may go where the code does not say (an indirect jump), or leave
-    /// the caller (its RET).
-    leaves: bool,
+    /// It is the caller's RET.
+    returns: bool,
+    /// It goes where the code does not say: what it is.
+    unknown: Option<&'static str>,
 }
 
 impl BinaryInfo {
@@ -45,41 +53,67 @@ impl BinaryInfo {
         let inside = |a: u64| ranges.iter().any(|&(lo, hi)| lo <= a && a < hi);
         let mut info = InstructionInfoFactory::new();
         let mut graph: HashMap<u64, Step> = HashMap::new();
-        let mut out = BTreeSet::new();
+        let mut moves_sp = HashSet::new();
         for ins in self.instructions(f) {
-            let ip = ins.ip();
-            let step = self.step(&ins);
-            if inside(ip) {
-                if step.leaves {
-                    return Err(match ins.flow_control() {
-                        FlowControl::Return => format!("{} returns from inside it (at {ip:#x})", f.name),
-                        _ => format!("an indirect jump inside it (at {ip:#x}) goes where the code does not say"),
-                    });
-                }
-                let calls = matches!(
-                    ins.flow_control(),
-                    FlowControl::Call | FlowControl::IndirectCall
-                );
-                if !calls && writes_sp(&mut info, &ins) {
-                    return Err(format!(
-                        "it moves the stack pointer (at {ip:#x}), so its end cannot be paired with its start by frame"
-                    ));
-                }
-                out.extend(step.next.iter().copied().filter(|&t| !inside(t)));
+            let calls = matches!(
+                ins.flow_control(),
+                FlowControl::Call | FlowControl::IndirectCall
+            );
+            if inside(ins.ip()) && !calls && writes_sp(&mut info, &ins) {
+                moves_sp.insert(ins.ip());
             }
-            graph.insert(ip, step);
+            graph.insert(ins.ip(), self.step(&ins));
         }
-        if !ranges.iter().any(|&(lo, _)| graph.contains_key(&lo)) {
-            return Err("none of its code is left in its caller".into());
+        // A jump table may enter any of the caller's code: where a call
+        // begins, and whether paths come back, cannot be told.
+        if let Some((&at, _)) = graph.iter().find(|(_, s)| s.unknown == Some(INDIRECT)) {
+            return Err(format!(
+                "{} has an indirect jump (a jump table, at {at:#x}), which may enter its code anywhere",
+                f.name
+            ));
+        }
+        // Only code that runs: the bytes after a call that never returns
+        // (padding, the morestack tail's neighbours) are no path.
+        let live = reach_all(&graph, f.low_pc);
+        let mut out = BTreeSet::new();
+        for &ip in live.iter().filter(|&&a| inside(a)) {
+            let s = &graph[&ip];
+            if let Some(why) = &s.unknown {
+                return Err(format!("{why} inside it (at {ip:#x})"));
+            }
+            if s.returns {
+                return Err(format!("{} returns from inside it (at {ip:#x})", f.name));
+            }
+            if moves_sp.contains(&ip) {
+                return Err(format!(
+                    "it moves the stack pointer (at {ip:#x}), so its end cannot be paired with its start by frame"
+                ));
+            }
+            if s.next.contains(&start) {
+                return Err(format!(
+                    "its start {start:#x} is a loop head inside it (from {ip:#x}): each pass would look like a new call"
+                ));
+            }
+            out.extend(s.next.iter().copied().filter(|&t| !inside(t)));
+        }
+        if !live.iter().any(|&a| inside(a)) {
+            return Err("none of its code is reached from its caller's start".into());
         }
         let mut exits = Vec::new();
         // The caller's code run in detours, while the call goes on.
         let mut detours = HashSet::new();
         for &t in &out {
-            let (back, gone, seen) = reach(&graph, t, start, &inside, (f.low_pc, f.high_pc));
-            match (back, gone) {
-                (true, false) => detours.extend(seen),
-                (false, _) => exits.push(t),
+            let r = reach(&graph, t, start, &inside, (f.low_pc, f.high_pc));
+            if let Some(why) = r.unknown {
+                return Err(format!(
+                    "from {t:#x}, outside it, {why} goes where the code does not say"
+                ));
+            }
+            match (r.back, r.gone) {
+                (true, false) => detours.extend(r.seen),
+                (false, true) => exits.push(t),
+                // Every path from there panics: the call does not return.
+                (false, false) => {}
                 (true, true) => {
                     return Err(format!(
                         "from {t:#x}, outside it, control may come back into it or not"
@@ -87,20 +121,29 @@ impl BinaryInfo {
                 }
             }
         }
+        if detours.contains(&start) {
+            return Err(format!(
+                "its start {start:#x} is reached again from a detour out of it"
+            ));
+        }
         if exits.is_empty() {
             return Err("no path leaves it (every one panics)".into());
         }
         // Its start is probed: a call must not begin anywhere else (Go
         // gives no DW_AT_entry_pc, and the lowest address is not always
         // where the code starts running, as in a loop rotated by the
-        // compiler).
-        for (&a, s) in &graph {
+        // compiler), nor enter it through code its detours run.
+        for &a in &live {
             if inside(a) || detours.contains(&a) {
                 continue;
             }
-            if let Some(&t) = s.next.iter().find(|&&t| inside(t) && t != start) {
+            if let Some(&t) = graph[&a]
+                .next
+                .iter()
+                .find(|&&t| (inside(t) && t != start) || detours.contains(&t))
+            {
                 return Err(format!(
-                    "calls can begin at {t:#x} (from {a:#x}), not at its lowest address {start:#x} where it is probed"
+                    "calls can begin at {t:#x} (from {a:#x}), not only at its lowest address {start:#x} where it is probed"
                 ));
             }
         }
@@ -116,62 +159,103 @@ impl BinaryInfo {
     /// Where control goes after `ins`.
     fn step(&self, ins: &Instruction) -> Step {
         let next = ins.next_ip();
-        let (next, leaves) = match ins.flow_control() {
-            FlowControl::Next | FlowControl::IndirectCall => (vec![next], false),
-            FlowControl::UnconditionalBranch => (vec![ins.near_branch_target()], false),
-            FlowControl::ConditionalBranch => (vec![ins.near_branch_target(), next], false),
+        let mut step = Step {
+            next: Vec::new(),
+            returns: false,
+            unknown: None,
+        };
+        if ins.is_invalid() {
+            step.unknown = Some("bytes that decode to no instruction");
+            return step;
+        }
+        match ins.flow_control() {
+            FlowControl::Next | FlowControl::IndirectCall => step.next = vec![next],
+            FlowControl::UnconditionalBranch => step.next = vec![ins.near_branch_target()],
+            FlowControl::ConditionalBranch => step.next = vec![ins.near_branch_target(), next],
             FlowControl::Call => {
                 let panics = self
                     .function_at(ins.near_branch_target())
                     .is_some_and(|t| never_returns(&t.name));
-                (if panics { vec![] } else { vec![next] }, false)
+                if !panics {
+                    step.next = vec![next];
+                }
             }
             // ud2, int3: the path ends.
-            FlowControl::Interrupt | FlowControl::Exception => (vec![], false),
-            FlowControl::Return | FlowControl::IndirectBranch | FlowControl::XbeginXabortXend => {
-                (vec![], true)
-            }
-        };
-        Step { next, leaves }
+            FlowControl::Interrupt | FlowControl::Exception => {}
+            FlowControl::Return => step.returns = true,
+            FlowControl::IndirectBranch => step.unknown = Some(INDIRECT),
+            FlowControl::XbeginXabortXend => step.unknown = Some("a transaction instruction"),
+        }
+        step
     }
 }
 
-/// From `from` (outside the instance), without passing its `start`:
-/// whether some path comes back into the instance, and whether some path
-/// ends the call for sure (reaches the start again — a new call — or
-/// leaves the caller, `bounds`).
-/// Also every address it went through.
+/// What the paths from one edge out of an instance do.
+struct Reached {
+    /// Some path comes back into the instance (not through its start).
+    back: bool,
+    /// Some path ends the call for sure: reaches the start again (a new
+    /// call) or leaves the caller.
+    gone: bool,
+    /// Some path goes where the code does not say: what.
+    unknown: Option<&'static str>,
+    /// Every address the paths went through.
+    seen: HashSet<u64>,
+}
+
+/// Every address reachable from `from`.
+fn reach_all(graph: &HashMap<u64, Step>, from: u64) -> HashSet<u64> {
+    let mut seen = HashSet::new();
+    let mut todo = vec![from];
+    while let Some(a) = todo.pop() {
+        if let Some(s) = graph.get(&a) {
+            if seen.insert(a) {
+                todo.extend(&s.next);
+            }
+        }
+    }
+    seen
+}
+
+/// From `from` (outside the instance), without passing its `start`: what
+/// the paths do (see [`Reached`]); `bounds`: the caller's code.
 fn reach(
     graph: &HashMap<u64, Step>,
     from: u64,
     start: u64,
     inside: &dyn Fn(u64) -> bool,
     bounds: (u64, u64),
-) -> (bool, bool, HashSet<u64>) {
-    let (mut back, mut gone) = (false, false);
-    let mut seen = HashSet::new();
+) -> Reached {
+    let mut r = Reached {
+        back: false,
+        gone: false,
+        unknown: None,
+        seen: HashSet::new(),
+    };
     let mut todo = vec![from];
     while let Some(a) = todo.pop() {
-        if !seen.insert(a) {
+        if !r.seen.insert(a) {
             continue;
         }
         if a == start || a < bounds.0 || a >= bounds.1 {
-            gone = true;
+            r.gone = true;
             continue;
         }
         if inside(a) {
-            back = true;
+            r.back = true;
             continue;
         }
         let Some(s) = graph.get(&a) else {
-            // Not an instruction boundary of the caller: nothing is known.
-            gone = true;
+            r.unknown = Some("a jump into the middle of an instruction");
             continue;
         };
-        gone |= s.leaves;
+        r.gone |= s.returns;
+        if s.unknown.is_some() {
+            r.unknown = s.unknown;
+        }
         todo.extend(&s.next);
     }
-    (back, gone, seen)
+    r
 }
 
 /// Whether `ins` writes the stack pointer.

@@ -421,8 +421,8 @@ fn copied(ins: &Instruction, held: &[Held]) -> Option<Held> {
     Some(Held { xmm, size })
 }
 
-/// Go's integer argument registers in ABI order (what a recipe reads).
-const INT_REGS: [Register; 9] = [
+/// The registers a recipe reads, in `Loc::IntReg` order.
+const INT_REGS: [Register; 13] = [
     Register::RAX,
     Register::RBX,
     Register::RCX,
@@ -432,6 +432,10 @@ const INT_REGS: [Register; 9] = [
     Register::R9,
     Register::R10,
     Register::R11,
+    Register::RDX,
+    Register::R12,
+    Register::R13,
+    Register::R15,
 ];
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ impl Pipeline {
             function: meta.plan.entry_offset,
         };
         let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
+        // A call a recovered panic left open at that frame is not this
+        // record's (a later call the kernel did not keep may be).
+        if self.correlator.still_running(&key, stamp) != Some(true) {
+            self.landing.unmatched += 1;
+            return;
+        }
         let open = self
             .correlator
             .get_mut(&key)

@@ -207,3 +207,28 @@ fn a_call_that_did_not_return_says_so() {
     );
     assert_eq!(p.landing_stats().args_missed, 1);
 }
+
+/// A landing record at the frame of a call a recovered panic left open is
+/// not that call's (it may be a later call's, one the kernel did not
+/// keep): the stale call keeps its argument unavailable.
+#[test]
+fn a_landing_after_a_panic_does_not_fill_the_stale_call() {
+    let mut p = pipeline();
+    p.route(
+        7,
+        super::marker(3, "runtime.gopanic", Marker::Panic),
+        SITE_ENTRY,
+    );
+    let calls = run(
+        &mut p,
+        &[
+            entry(9, 0x200, 10),
+            super::record_with(7, SITE_ENTRY, 9, 0x300, 6_000, &[], |_| {}),
+            landing(9, 0x200, 7.0),
+            entry(9, 0x100, 100),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_ne!(x(&calls[0]), &GoValue::Float(7.0));
+    assert_eq!(p.landing_stats().unmatched, 1);
+}

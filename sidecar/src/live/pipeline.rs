@@ -602,8 +602,15 @@ impl Pipeline {
             return;
         }
         // An inlined site's exits are its caller's ordinary code, run on
-        // other paths too: only with a call of it open is a hit its end.
-        if meta.plan.inlined_at.is_some() && self.correlator.get(&key).is_none() {
+        // other paths too: a hit ends the call open there only if that
+        // call can still be running. One a loss or a recovered panic left
+        // open ends unseen (unwound when a panic began since).
+        if meta.plan.inlined_at.is_some()
+            && self.correlator.still_running(&key, stamp) != Some(true)
+        {
+            if let Some((open, true)) = self.correlator.abandon(&key) {
+                self.finish(open, End::Unwound, Vec::new(), ev.ktime_ns, emit);
+            }
             self.stats.inlined_exit_passes += 1;
             return;
         }

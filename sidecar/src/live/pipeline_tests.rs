@@ -674,3 +674,51 @@ fn an_inlined_sites_exit_ends_only_an_open_call() {
 
 #[path = "arg_landing_tests.rs"]
 mod arg_landing;
+
+/// An inlined call whose exit record may have been lost is not ended by a
+/// later pass through its exit (the caller's code reached another way):
+/// its end went unobserved.
+#[test]
+fn an_inlined_exit_after_a_loss_does_not_end_the_stale_call() {
+    let mut p = Pipeline::new(16, 1_000);
+    let mut site = plan("main.add", false);
+    site.inlined_at = Some("main.first:40".into());
+    let site = attachment_of(1, site);
+    p.route(1, site.clone(), SITE_ENTRY);
+    p.route(2, site, SITE_RETURN);
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x200, 5_000, 3),
+            record_with(2, SITE_RETURN, 9, 0x200, 900_000, &[0], |e| e.drop_seq = 1),
+        ],
+    );
+    assert!(calls.is_empty(), "{calls:?}");
+    assert_eq!(p.correlate_stats().unobserved, 1);
+    assert_eq!(p.stats.inlined_exit_passes, 1);
+}
+
+/// An inlined call a recovered panic unwound is delivered as panicked when
+/// the caller's next run passes its exit, never timed by that pass.
+#[test]
+fn an_inlined_exit_after_a_panic_delivers_the_call_unwound() {
+    let mut p = Pipeline::new(16, 1_000);
+    let mut site = plan("main.add", false);
+    site.inlined_at = Some("main.first:40".into());
+    let site = attachment_of(1, site);
+    p.route(1, site.clone(), SITE_ENTRY);
+    p.route(2, site, SITE_RETURN);
+    p.route(7, marker(3, "runtime.gopanic", Marker::Panic), SITE_ENTRY);
+    let calls = run(
+        &mut p,
+        &[
+            record(1, SITE_ENTRY, 9, 0x200, 5_000, 3),
+            record_with(7, SITE_ENTRY, 9, 0x300, 6_000, &[], |_| {}),
+            record(2, SITE_RETURN, 9, 0x200, 900_000, 0),
+        ],
+    );
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].duration_ns, None);
+    assert!(calls[0].panicked);
+    assert_eq!(p.correlate_stats().panicked, 1);
+}

@@ -59,15 +59,15 @@ impl Value {
 
 /// Plans the landing sites of `f`'s float arguments in XMM (values of
 /// `entry`), and replaces their "cannot read XMM" warnings by what is
-/// read where. `entry_only`: the probe delivers calls at their entry,
-/// before any landing, so none is read (the report says so). None: no
-/// float argument in XMM.
+/// read where. `entry_only`: why the calls are delivered at their entry,
+/// before any landing, so that none is read (the report says so). None:
+/// no float argument in XMM.
 pub(super) fn plan(
     bin: &BinaryInfo,
     f: &Function,
     entry: &SitePlan,
     (args, parts): (&[&Param], &[Vec<Part>]),
-    entry_only: bool,
+    entry_only: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Option<ArgLandings> {
     let floats = float_args(entry, args, parts);
@@ -82,8 +82,8 @@ pub(super) fn plan(
         let v = &entry.values[fl.index];
         let what = format!("{} argument in X{}", v.ty, fl.xmm);
         let found = match entry_only {
-            true => Err("an entry-only probe (returns: false, latency: false) delivers each call at its entry, before the function moves it out of XMM".to_string()),
-            false => bin.arg_landings(f, fl.xmm, fl.size),
+            None => bin.arg_landings(f, fl.xmm, fl.size),
+            Some(why) => Err(why.to_string()),
         };
         let found = found.and_then(|a| {
             let new = a

@@ -272,7 +272,17 @@ pub fn plan_function(bin: &BinaryInfo, f: &Function, spec: &ProbeSpec) -> Result
     // Float arguments in XMM, read where the function moves them out.
     let arg_landings = match (spec.float_landing, &assignment) {
         (true, Ok(a)) if unknown.is_none() && !instant && args_suspect.is_none() => {
-            let entry_only = spec.entry_only();
+            // Delivered at the entry: an entry-only probe, or a function
+            // with no RET (it never returns).
+            let no_ret = format!(
+                "{} has no RET: each call is delivered at its entry, before it moves the value out of XMM",
+                f.name
+            );
+            let entry_only = match (spec.entry_only(), ret_offsets.is_empty()) {
+                (true, _) => Some("an entry-only probe (returns: false, latency: false) delivers each call at its entry, before the function moves it out of XMM"),
+                (false, true) => Some(no_ret.as_str()),
+                (false, false) => None,
+            };
             let with = (args.as_slice(), a.args.as_slice());
             super::arg_landing::plan(bin, f, &entry, with, entry_only, &mut warnings)
         }

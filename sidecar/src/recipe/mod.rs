@@ -145,11 +145,15 @@ pub const RESTART_NS: u64 = 1_000_000_000;
 
 /// Go's integer argument registers (`GOTEL_NUM_INT_REGS`).
 pub const NUM_INT_REGS: u8 = 9;
+/// Registers a recipe reads (`GOTEL_NUM_REGS`): the 9 argument registers,
+/// then RDX R12 R13 R15.
+pub const NUM_REGS: u8 = 13;
 /// `gotel_proc_event.kind`: a process exec'd a new image.
 pub const PROC_EXEC: u8 = 1;
 /// `gotel_proc_event.kind`: a process's thread-group leader exited.
 pub const PROC_EXIT: u8 = 2;
 const _: () = assert!(NUM_INT_REGS == crate::golang::abi::NUM_INT_REGS);
+const _: () = assert!(NUM_REGS as usize == crate::golang::abi::REG_NAMES.len());
 
 /// Constants of this module that `ebpf/gotel.h` has no twin of: the
 /// planner's own op kinds, translated before a recipe is written.
@@ -172,6 +176,7 @@ pub fn constants() -> &'static [(&'static str, u64)] {
         MAX_DATA,
         G_SPAN,
         NUM_INT_REGS,
+        NUM_REGS,
         LOC_NONE,
         LOC_REG,
         LOC_STACK,

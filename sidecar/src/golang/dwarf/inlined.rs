@@ -375,12 +375,20 @@ fn entry_pc(
     unit: &gimli::Unit<R<'_>>,
     entry: &gimli::DebuggingInformationEntry<R<'_>>,
 ) -> gimli::Result<(Option<u64>, Ranges)> {
-    let mut ranges = Vec::new();
-    let mut it = dwarf.die_ranges(unit, entry)?;
-    while let Some(r) = it.next()? {
-        if r.begin < r.end {
-            ranges.push((r.begin, r.end));
+    // Ranges DWARF cannot give leave this instance untimed, not every
+    // instance unread.
+    let read = |ranges: &mut Ranges| -> gimli::Result<()> {
+        let mut it = dwarf.die_ranges(unit, entry)?;
+        while let Some(r) = it.next()? {
+            if r.begin < r.end {
+                ranges.push((r.begin, r.end));
+            }
         }
+        Ok(())
+    };
+    let mut ranges = Vec::new();
+    if read(&mut ranges).is_err() {
+        ranges.clear();
     }
     for at in [gimli::DW_AT_entry_pc, gimli::DW_AT_low_pc] {
         if let Some(v) = entry.attr_value(at)? {

@@ -358,18 +358,22 @@ fn eval(e: gimli::Expression<R<'_>>, enc: gimli::Encoding) -> Option<Vec<Loc>> {
     Some(out)
 }
 
-/// DWARF x86-64 register number → Go ABI location.
+/// DWARF x86-64 register number → the location a recipe reads.
 pub(super) fn dwarf_reg(n: u16) -> Option<Loc> {
     let abi = match n {
-        0 => 0,  // RAX
-        3 => 1,  // RBX
-        2 => 2,  // RCX
-        5 => 3,  // RDI
-        4 => 4,  // RSI
-        8 => 5,  // R8
-        9 => 6,  // R9
-        10 => 7, // R10
-        11 => 8, // R11
+        1 => 9,   // RDX
+        12 => 10, // R12
+        13 => 11, // R13
+        15 => 12, // R15
+        0 => 0,   // RAX
+        3 => 1,   // RBX
+        2 => 2,   // RCX
+        5 => 3,   // RDI
+        4 => 4,   // RSI
+        8 => 5,   // R8
+        9 => 6,   // R9
+        10 => 7,  // R10
+        11 => 8,  // R11
         17..=32 => return Some(Loc::FloatReg((n - 17) as u8)),
         _ => return None,
     };
