@@ -103,7 +103,7 @@ counters! {
     landing_unmatched,
     /// Float arguments read at a landing site in the called function (see Floats).
     landed_float_args,
-    /// Calls delivered with some float argument unread: the path the call took kept it in XMM, or its landing record was lost.
+    /// Calls that ended with some float argument unread (whether or not `when_return` then keeps them): the path the call took kept it in XMM, or its landing record was lost.
     float_args_missed,
     /// Output write or flush failures.
     sink_errors,
