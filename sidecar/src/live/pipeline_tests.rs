@@ -645,17 +645,24 @@ fn trace_ids_join_the_app_span_unless_the_enclosing_call_hangs_under_it() {
 #[path = "landing_tests.rs"]
 mod landing;
 
-/// An inlined site's exit is its caller's ordinary code: a hit there with
-/// none of its calls open is not a return (not `unmatched_returns`), and
-/// one with a call open ends that call, timed.
-#[test]
-fn an_inlined_sites_exit_ends_only_an_open_call() {
+/// Routes cookies 1 (its start) and 2 (its exits) to an inlined site of
+/// `main.add` in `main.first`.
+fn inlined_site() -> Pipeline {
     let mut p = Pipeline::new(16, 1_000);
     let mut site = plan("main.add", false);
     site.inlined_at = Some("main.first:40".into());
     let site = attachment_of(1, site);
     p.route(1, site.clone(), SITE_ENTRY);
     p.route(2, site, SITE_RETURN);
+    p
+}
+
+/// An inlined site's exit is its caller's ordinary code: a hit there with
+/// none of its calls open is not a return (not `unmatched_returns`), and
+/// one with a call open ends that call, timed.
+#[test]
+fn an_inlined_sites_exit_ends_only_an_open_call() {
+    let mut p = inlined_site();
     let calls = run(
         &mut p,
         &[
@@ -680,12 +687,7 @@ mod arg_landing;
 /// its end went unobserved.
 #[test]
 fn an_inlined_exit_after_a_loss_does_not_end_the_stale_call() {
-    let mut p = Pipeline::new(16, 1_000);
-    let mut site = plan("main.add", false);
-    site.inlined_at = Some("main.first:40".into());
-    let site = attachment_of(1, site);
-    p.route(1, site.clone(), SITE_ENTRY);
-    p.route(2, site, SITE_RETURN);
+    let mut p = inlined_site();
     let calls = run(
         &mut p,
         &[
@@ -702,12 +704,7 @@ fn an_inlined_exit_after_a_loss_does_not_end_the_stale_call() {
 /// the caller's next run passes its exit, never timed by that pass.
 #[test]
 fn an_inlined_exit_after_a_panic_delivers_the_call_unwound() {
-    let mut p = Pipeline::new(16, 1_000);
-    let mut site = plan("main.add", false);
-    site.inlined_at = Some("main.first:40".into());
-    let site = attachment_of(1, site);
-    p.route(1, site.clone(), SITE_ENTRY);
-    p.route(2, site, SITE_RETURN);
+    let mut p = inlined_site();
     p.route(7, marker(3, "runtime.gopanic", Marker::Panic), SITE_ENTRY);
     let calls = run(
         &mut p,

@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::golang::abi::{Loc, Part};
 use crate::golang::{BinaryInfo, Function, Param};
-use crate::recipe::{RawRecipe, MAX_OPS, OP_SCALAR, SITE_LANDING};
 
-use super::contract::{ArgLandings, ArgRead, ArgSite, ScalarKind, Shape, SitePlan, Value};
-use super::emit::{self, Access};
+use super::contract::{ArgLandings, ArgRead, ArgSite, Shape, SitePlan, Value};
 use super::landing::{MAX_LANDINGS, MAX_PLACES};
 
 /// What one landing site reads: (entry value index, place, size) each.
@@ -184,39 +182,10 @@ pub(super) fn plan(
 /// The recipe reading `reads` (entry value index, place, size), attached
 /// at `offsets`, `delta` below the entry's SP.
 fn site(entry: &SitePlan, reads: &[(usize, Loc, u8)], offsets: Vec<u64>, delta: u64) -> ArgSite {
-    let mut recipe = RawRecipe {
-        site: SITE_LANDING,
-        goid_offset: entry.recipe.goid_offset,
-        stack_hi_offset: entry.recipe.stack_hi_offset,
-        ..RawRecipe::default()
-    };
-    let mut values = Vec::new();
-    let mut args = Vec::new();
-    for (i, &(index, loc, size)) in reads.iter().enumerate().take(MAX_OPS) {
-        recipe.ops[i] = emit::op(OP_SCALAR, size, 0, Access::Direct(loc), None);
-        recipe.n_ops += 1;
-        let v = &entry.values[index];
-        values.push(Value {
-            name: v.name.clone(),
-            ty: v.ty.clone(),
-            location: loc.to_string(),
-            shape: Shape::Scalar {
-                op: i,
-                kind: ScalarKind::Float,
-                size,
-            },
-        });
-        args.push(index);
-    }
+    let (site, args) = super::landing::reading(entry, reads);
     ArgSite {
         offsets,
-        site: SitePlan {
-            recipe,
-            values,
-            span: None,
-            traceparent: None,
-            stack: None,
-        },
+        site,
         args,
         delta,
     }

@@ -214,18 +214,29 @@ pub(super) fn plan(
 /// The recipe reading `reads` (result index, place, size), attached at
 /// `offsets`.
 fn landing_site(ret: &SitePlan, reads: &[(usize, Loc, u8)], offsets: Vec<u64>) -> LandingSite {
+    let (site, results) = reading(ret, reads);
+    LandingSite {
+        offsets,
+        site,
+        results,
+    }
+}
+
+/// A landing recipe reading `reads` (index of a value of `of`, place,
+/// size) as floats: its site plan, and the value index each op fills.
+pub(super) fn reading(of: &SitePlan, reads: &[(usize, Loc, u8)]) -> (SitePlan, Vec<usize>) {
     let mut recipe = RawRecipe {
         site: SITE_LANDING,
-        goid_offset: ret.recipe.goid_offset,
-        stack_hi_offset: ret.recipe.stack_hi_offset,
+        goid_offset: of.recipe.goid_offset,
+        stack_hi_offset: of.recipe.stack_hi_offset,
         ..RawRecipe::default()
     };
     let mut values = Vec::new();
-    let mut results = Vec::new();
+    let mut filled = Vec::new();
     for (i, &(index, loc, size)) in reads.iter().enumerate().take(MAX_OPS) {
         recipe.ops[i] = emit::op(OP_SCALAR, size, 0, Access::Direct(loc), None);
         recipe.n_ops += 1;
-        let v = &ret.values[index];
+        let v = &of.values[index];
         values.push(Value {
             name: v.name.clone(),
             ty: v.ty.clone(),
@@ -236,17 +247,14 @@ fn landing_site(ret: &SitePlan, reads: &[(usize, Loc, u8)], offsets: Vec<u64>) -
                 size,
             },
         });
-        results.push(index);
+        filled.push(index);
     }
-    LandingSite {
-        offsets,
-        site: SitePlan {
-            recipe,
-            values,
-            span: None,
-            traceparent: None,
-            stack: None,
-        },
-        results,
-    }
+    let site = SitePlan {
+        recipe,
+        values,
+        span: None,
+        traceparent: None,
+        stack: None,
+    };
+    (site, filled)
 }
