@@ -26,7 +26,10 @@
 #   BENCH_GOROUTINES  goroutines calling it (default 1)
 #   BENCH_ROWS        the rows to run, by key (default: all of them, in the order above):
 #                     untraced floor gotel bpftrace untraced-nested gotel-nested gotel-entry
-#                     (gotel-entry-stack: on request)
+#                     (on request: gotel-entry-stack; untraced-float gotel-float
+#                     gotel-float-off: main.workFloat's float64 argument and result read
+#                     at their landing sites, four traps a call, against
+#                     `float_landing: false`, two)
 #   BENCH_USERSPACE   0: skip the userspace measurement (default 1)
 #   BENCH_GOTEL       a gotel binary to use instead of building the release one (with
 #                     BENCH_USERSPACE=0; the BPF program is the same in any build)
@@ -172,7 +175,7 @@ say "main.work: entry at file offset $work_entry, RETs at ${work_rets[*]}"
 results=$work/results
 : >"$results"
 
-# Starts the app ($1: work or nested) waiting for a newline on fd 3 (a FIFO held open
+# Starts the app ($1: work, nested or float) waiting for a newline on fd 3 (a FIFO held open
 # read-write here, so that neither side blocks on open); sets app_pid.
 start_app() {
   local bin=$1 fn=$2 dir=$3
@@ -260,6 +263,7 @@ bpftrace_row() {
 gotel_row() {
   local key=$1 fn=$2 extra=$3 dir=$work/$1 function=main.work
   [[ "$fn" == nested ]] && function=main.workNested
+  [[ "$fn" == float ]] && function=main.workFloat
   mkdir -p "$dir"
   say "$key: gotel on $function${extra:+ ($(tr '\n' ' ' <<<"$extra"))}"
   start_app "$app" "$fn" "$dir"
@@ -334,6 +338,9 @@ for r in $rows; do
     gotel-nested) gotel_row gotel-nested nested "" ;;
     gotel-entry) gotel_row gotel-entry work $'    returns: false\n    latency: false' ;;
     gotel-entry-stack) gotel_row gotel-entry-stack work $'    returns: false\n    latency: false\n    stack: 8' ;;
+    untraced-float) untraced untraced-float float ;;
+    gotel-float) gotel_row gotel-float float "" ;;
+    gotel-float-off) gotel_row gotel-float-off float $'    float_landing: false' ;;
     *) die "unknown row $r in BENCH_ROWS" ;;
   esac
 done
@@ -351,7 +358,7 @@ awk '
     delete v
   }
   function ns(r) { return val[r, "rate"] > 0 ? 1e9 / val[r, "rate"] : 0 }
-  function base(r) { return r ~ /nested/ ? "untraced-nested" : "untraced" }
+  function base(r) { return r ~ /nested/ ? "untraced-nested" : r ~ /float/ ? "untraced-float" : "untraced" }
   function ratio(a, b) { return ns(a) > 0 && ns(b) > 0 ? sprintf("%.3f", ns(a) / ns(b)) : "-" }
   END {
     printf "%-17s %12s %10s %10s %8s %12s %12s %9s %8s\n", "row", "calls/s", "ns/call", "added ns", \
@@ -373,6 +380,8 @@ awk '
     printf "gotel/bpftrace (ns/call)     %s   (target < 1.0)\n", ratio("gotel", "bpftrace")
     printf "gotel-entry/floor (ns/call)  %s\n", ratio("gotel-entry", "floor")
     printf "gotel-nested/gotel (ns/call) %s\n", ratio("gotel-nested", "gotel")
+    if (val["gotel-float", "rate"] != "")
+      printf "gotel-float/gotel-float-off (ns/call) %s   (what the two landing-site traps add)\n", ratio("gotel-float", "gotel-float-off")
     printf "gotel BPF ns/hit             %s   (target <= 300)\n", \
       (val["gotel", "run_cnt"] > 0 ? sprintf("%.0f", val["gotel", "run_time_ns"] / val["gotel", "run_cnt"]) : "-")
     for (i = 1; i <= n; i++) {

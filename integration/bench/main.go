@@ -1,7 +1,7 @@
 // Command bench calls one small non-inlined function in a tight loop, so that the
 // cost gotel adds per traced call can be measured against an untraced run.
 //
-//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N] [-func work|nested]
+//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N] [-func work|nested|float]
 //
 // Without -no-wait it prints "ready" and waits for a newline on stdin before the
 // loop starts, so a tracer can attach first. At the end it prints one line:
@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -59,23 +60,33 @@ func workNested(o *Order, n int) int {
 	return o.ID + o.Customer.Tier + len(o.Items) + n
 }
 
+// workFloat is the traced function of -func float: a float64 argument and
+// result in XMM registers, which eBPF cannot read. It moves x out of XMM
+// (gotel reads it there: a landing site in the callee), and the loop moves
+// the result out (a landing site after the call): four traps per traced
+// call with landing sites, two without.
+//
+//go:noinline
+func workFloat(x float64, n int) float64 {
+	return math.Float64frombits(math.Float64bits(x) ^ uint64(n&1))
+}
+
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each goroutine calls work")
 	goroutines := flag.Int("goroutines", 1, "how many goroutines call work concurrently")
 	noWait := flag.Bool("no-wait", false, "start at once instead of waiting for a newline on stdin")
 	calls := flag.Uint64("calls", 0, "make exactly this many calls per goroutine instead of running for -duration")
-	fn := flag.String("func", "work", "the function called in the loop: work or nested (workNested)")
+	fn := flag.String("func", "work", "the function called in the loop: work, nested (workNested) or float (workFloat)")
 	flag.Parse()
 	if *goroutines < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -goroutines must be at least 1")
 		os.Exit(2)
 	}
 
-	if *fn != "work" && *fn != "nested" {
-		fmt.Fprintln(os.Stderr, "bench: -func must be work or nested")
+	if *fn != "work" && *fn != "nested" && *fn != "float" {
+		fmt.Fprintln(os.Stderr, "bench: -func must be work, nested or float")
 		os.Exit(2)
 	}
-	nested := *fn == "nested"
 
 	if !*noWait {
 		fmt.Println("ready")
@@ -102,11 +113,16 @@ func main() {
 			for {
 				// Check the clock once per batch: time.Now costs about as much as work.
 				// The branch is outside the batch so work's loop stays as it was.
-				if nested {
+				switch *fn {
+				case "nested":
 					for i := 0; i < 1024; i++ {
 						acc += workNested(order, i)
 					}
-				} else {
+				case "float":
+					for i := 0; i < 1024; i++ {
+						acc += int(math.Float64bits(workFloat(float64(i), g)) >> 52)
+					}
+				default:
 					for i := 0; i < 1024; i++ {
 						acc += work(i, g, int(n), payload)
 					}
