@@ -19,6 +19,7 @@
 //! `max_in_flight` deliveries send and retry concurrently.
 
 pub mod attributes;
+pub mod buffers;
 pub mod client;
 pub mod encode;
 #[cfg(test)]
@@ -226,7 +227,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
     let exporter = Exporter {
         rx,
         wake: wake.clone(),
-        encoder: Encoder::default(),
+        encoder: Encoder::new(buffers::Pool::new()),
         metrics: metrics.map(Arc::new),
         metrics_task: None,
         delivery: Arc::new(Delivery {
@@ -360,6 +361,14 @@ impl Exporter {
             // Fill the batch for a little while: fewer, larger requests.
             let until = Instant::now() + self.settings.batch_timeout;
             self.fill(&mut batch, until).await;
+            // Full batches: keep the request buffers of those in flight
+            // and the next (logs and spans each). Else free them.
+            let pool = self.encoder.pool();
+            if batch.len() == max {
+                pool.busy(2 * (self.settings.max_in_flight + 1));
+            } else {
+                pool.idle();
+            }
             self.dispatch(&mut batch, &permits, &mut inflight).await;
             while inflight.try_join_next().is_some() {}
             if self.shutdown.borrow().is_some() {
