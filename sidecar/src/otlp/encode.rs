@@ -103,7 +103,7 @@ struct Group {
 /// the very bytes the encoder wrote (`client::Payload`).
 pub const GRPC_PREFIX: usize = 5;
 
-/// The gRPC prefix of an uncompressed message of `len` bytes.
+/// gRPC's prefix of a message of `len` bytes (as sent: compressed or not).
 pub fn grpc_prefix(compressed: bool, len: usize) -> [u8; GRPC_PREFIX] {
     let len = u32::try_from(len).expect("requests are split far below 4 GiB");
     let mut p = [u8::from(compressed); GRPC_PREFIX];
