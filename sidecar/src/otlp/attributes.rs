@@ -169,7 +169,9 @@ fn made<'a>(text: &'a mut String, args: std::fmt::Arguments) -> Leaf<'a> {
 /// The encoded attributes of one call, reused from call to call.
 #[derive(Default)]
 pub struct Attributes {
-    /// Each `KeyValue`, length-prefixed, back to back.
+    /// Each `KeyValue` as a field of the message it goes into: a key
+    /// byte (set by [`Attributes::put`]), the length, the message; back to
+    /// back, so that a record takes them in one copy.
     bytes: Vec<u8>,
     /// Where each ends in `bytes`.
     ends: Vec<usize>,
@@ -196,6 +198,7 @@ impl List<'_> {
         };
         let value_len = value.len();
         let len = key_len + delimited_len(KEY_VALUE_VALUE, value_len);
+        self.bytes.push(0);
         encode_varint(len as u64, self.bytes);
         if !key.is_empty() {
             put_delimited(KEY_VALUE_KEY, key.as_bytes(), self.bytes);
@@ -257,17 +260,22 @@ impl Attributes {
         }
     }
 
-    /// Encoded length as the repeated field `tag` of a message.
+    /// Encoded length as the repeated field `tag` (below 16) of a message.
     pub fn encoded_len(&self, tag: u32) -> usize {
-        self.ends.len() * key_len(tag) + self.bytes.len()
+        debug_assert_eq!(key_len(tag), 1);
+        self.bytes.len()
     }
 
-    /// Writes them as the repeated field `tag` of a message.
+    /// Writes them as the repeated field `tag` (below 16: a one-byte key)
+    /// of a message: one copy, then each item's key byte.
     pub fn put(&self, tag: u32, out: &mut Vec<u8>) {
+        assert!(tag < 16, "a one-byte key");
+        let key = (tag << 3) as u8 | WireType::LengthDelimited as u8;
+        let base = out.len();
+        out.extend_from_slice(&self.bytes);
         let mut start = 0;
         for &end in &self.ends {
-            encode_key(tag, WireType::LengthDelimited, out);
-            out.extend_from_slice(&self.bytes[start..end]);
+            out[base + start] = key;
             start = end;
         }
     }

@@ -5,13 +5,14 @@ use any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::ArrayValue;
 use prost::Message;
 
-/// The encoded attributes, decoded back by prost.
+/// The encoded attributes, decoded back by prost (each after its key byte).
 fn decoded(a: &Attributes) -> Vec<(String, V)> {
     let mut start = 0;
     a.ends
         .iter()
         .map(|&end| {
-            let kv = KeyValue::decode_length_delimited(&a.bytes[start..end]).expect("a KeyValue");
+            let kv =
+                KeyValue::decode_length_delimited(&a.bytes[start + 1..end]).expect("a KeyValue");
             start = end;
             (kv.key, kv.value.unwrap().value.unwrap())
         })

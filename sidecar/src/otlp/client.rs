@@ -1,19 +1,21 @@
-//! Sends one OTLP request over gRPC (tonic, the `opentelemetry-proto`
-//! generated clients) or HTTP/protobuf (reqwest), and says whether a
-//! failure is worth retrying, per the OTLP specification.
+//! Sends one OTLP request over gRPC (a tonic channel, on the
+//! `opentelemetry-proto` generated clients' method paths) or HTTP/protobuf
+//! (reqwest), and says whether a failure is worth retrying, per the OTLP
+//! specification.
 
 use std::io::Write;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{DecodeBuf, Decoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use super::encode::{grpc_prefix, GRPC_PREFIX};
 use super::settings::{Protocol, Signal, SignalSettings};
 
 /// One export request, encoded: built once, sent (and resent on retry)
@@ -22,22 +24,39 @@ use super::settings::{Protocol, Signal, SignalSettings};
 pub struct Payload {
     /// Which request it is.
     pub signal: Signal,
-    /// The `Export*ServiceRequest` message.
-    pub body: Bytes,
+    /// gRPC's 5-byte message prefix, then the `Export*ServiceRequest`
+    /// message: what a gRPC request sends, without a copy.
+    frame: Bytes,
 }
 
 impl Payload {
     /// A request built as a prost message.
     pub fn of(signal: Signal, m: &impl Message) -> Self {
-        Payload {
-            signal,
-            body: m.encode_to_vec().into(),
-        }
+        let len = m.encoded_len();
+        let mut frame = Vec::with_capacity(GRPC_PREFIX + len);
+        frame.extend_from_slice(&grpc_prefix(false, len));
+        m.encode(&mut frame).expect("a Vec grows");
+        Payload::framed(signal, frame.into())
+    }
+
+    /// A request from its gRPC frame: the uncompressed prefix, then the
+    /// message.
+    pub fn framed(signal: Signal, frame: Bytes) -> Self {
+        debug_assert_eq!(
+            frame[..GRPC_PREFIX],
+            grpc_prefix(false, frame.len() - GRPC_PREFIX)
+        );
+        Payload { signal, frame }
+    }
+
+    /// The `Export*ServiceRequest` message (shares the frame's bytes).
+    pub fn body(&self) -> Bytes {
+        self.frame.slice(GRPC_PREFIX..)
     }
 
     /// Encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.body.len()
+        self.frame.len() - GRPC_PREFIX
     }
 }
 
@@ -302,19 +321,22 @@ impl Client {
         p: &Payload,
         timeout: Duration,
     ) -> Result<Accepted, SendError> {
-        let mut request = tonic::Request::new(p.body.clone());
-        *request.metadata_mut() = metadata.clone();
-        request.set_timeout(timeout);
-        let mut grpc = tonic::client::Grpc::new(channel);
-        if self.gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-        }
+        let frame = match self.gzip {
+            false => p.frame.clone(),
+            true => gzip_frame(&p.body())
+                .map_err(|e| SendError::new(Failure::Failed, format!("gzip: {e}")))?,
+        };
         let method = match p.signal {
             Signal::Logs => LOGS,
             Signal::Traces => TRACE,
             Signal::Metrics => METRICS,
         };
-        match unary(grpc, request, method).await {
+        let headers = GrpcHeaders {
+            metadata,
+            timeout,
+            gzip: self.gzip,
+        };
+        match unary(channel, headers, frame, method).await {
             Ok(body) => accepted(p.signal, &body).map_err(|e| {
                 SendError::new(
                     Failure::Failed,
@@ -359,12 +381,12 @@ impl Client {
         let body = if self.gzip {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
             let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            z.write_all(&p.body)
+            z.write_all(&p.body())
                 .and_then(|_| z.finish())
                 .map_err(|e| SendError::new(Failure::Failed, format!("gzip: {e}")))?
                 .into()
         } else {
-            p.body.clone()
+            p.body()
         };
         let resp = req.body(body).send().await.map_err(|e| {
             // Not connected, reset, timed out: the collector may come back.
@@ -419,25 +441,105 @@ impl Client {
     }
 }
 
-/// One OTLP `Export` call over gRPC, as the `opentelemetry-proto`
-/// generated clients make it (same method path and `GrpcMethod`), but with
-/// the request already encoded: the generated clients take a message tree
-/// and would encode it again on every attempt.
+/// A gzip-compressed gRPC frame of `message`.
+fn gzip_frame(message: &[u8]) -> std::io::Result<Bytes> {
+    let mut z =
+        flate2::write::GzEncoder::new(Vec::from([0; GRPC_PREFIX]), flate2::Compression::default());
+    z.write_all(message)?;
+    let mut frame = z.finish()?;
+    let len = frame.len() - GRPC_PREFIX;
+    frame[..GRPC_PREFIX].copy_from_slice(&grpc_prefix(true, len));
+    Ok(frame.into())
+}
+
+/// What a request's headers are made of.
+struct GrpcHeaders<'a> {
+    metadata: &'a MetadataMap,
+    timeout: Duration,
+    gzip: bool,
+}
+
+/// One OTLP `Export` call over gRPC, as tonic's `Grpc::unary` makes it
+/// for the `opentelemetry-proto` generated clients (same path, headers
+/// and `GrpcMethod`, the answer read by tonic's `Streaming`), but with
+/// the request's frame already encoded and sent as it is: through tonic's
+/// codec, every attempt copied it into a new frame buffer, a fresh
+/// ~200 KB mapping each time.
 async fn unary(
-    mut grpc: tonic::client::Grpc<Channel>,
-    mut request: tonic::Request<Bytes>,
+    mut channel: Channel,
+    h: GrpcHeaders<'_>,
+    frame: Bytes,
     (service, path): (&'static str, &'static str),
 ) -> Result<Bytes, tonic::Status> {
-    grpc.ready()
+    use tonic::codegen::http::{self, header, HeaderValue};
+    use tonic::codegen::Service;
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
         .await
         .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {e}")))?;
+    // The metadata as tonic sends it: with `grpc-timeout`, without the
+    // headers gRPC reserves.
+    let mut request = tonic::Request::new(());
+    *request.metadata_mut() = h.metadata.clone();
+    request.set_timeout(h.timeout);
+    let mut headers = request.into_parts().0.into_headers();
+    for reserved in [
+        "te",
+        "content-type",
+        "grpc-message",
+        "grpc-message-type",
+        "grpc-status",
+    ] {
+        headers.remove(reserved);
+    }
+    headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    if h.gzip {
+        headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
+    }
+    let mut request = http::Request::new(tonic::body::Body::new(http_body_util::Full::new(frame)));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::from_static(path);
+    *request.version_mut() = http::Version::HTTP_2;
+    *request.headers_mut() = headers;
     request
         .extensions_mut()
         .insert(tonic::GrpcMethod::new(service, "Export"));
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
-    grpc.unary(request, path, Encoded)
+    let response = channel
+        .call(request)
         .await
-        .map(tonic::Response::into_inner)
+        .map_err(|e| tonic::Status::from_error(e.into()))?;
+    // Read as tonic's `Grpc::create_response` and `client_streaming` do:
+    // no response compression was offered; a trailers-only answer carries
+    // its status in the headers.
+    if let Some(encoding) = response.headers().get("grpc-encoding") {
+        if encoding != "identity" {
+            return Err(tonic::Status::unimplemented(format!(
+                "Content is compressed with `{}` which isn't supported",
+                String::from_utf8_lossy(encoding.as_bytes())
+            )));
+        }
+    }
+    let status = response.status();
+    let mut body = match tonic::Status::from_header_map(response.headers()) {
+        Some(s) if s.code() != tonic::Code::Ok => return Err(s),
+        Some(_) => tonic::codec::Streaming::new_empty(RawResponse, response.into_body()),
+        None => tonic::codec::Streaming::new_response(
+            RawResponse,
+            response.into_body(),
+            status,
+            None,
+            None,
+        ),
+    };
+    let message = body
+        .message()
+        .await?
+        .ok_or_else(|| tonic::Status::internal("Missing response message."))?;
+    body.trailers().await?;
+    Ok(message)
 }
 
 /// The OTLP services and their `Export` methods' paths.
@@ -454,39 +556,11 @@ const METRICS: (&str, &str) = (
     "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
 );
 
-/// The codec of [`unary`]: encoded bytes out, the response's bytes back,
-/// decoded by [`accepted`] so that gRPC and HTTP answers are read alike.
-#[derive(Default)]
-struct Encoded;
+/// The response decoder of [`unary`]: the message's bytes, decoded by
+/// [`accepted`] so that gRPC and HTTP answers are read alike.
+struct RawResponse;
 
-impl Codec for Encoded {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Self;
-    type Decoder = Self;
-
-    fn encoder(&mut self) -> Self {
-        Encoded
-    }
-
-    fn decoder(&mut self) -> Self {
-        Encoded
-    }
-}
-
-impl Encoder for Encoded {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        // One reservation: the buffer would otherwise grow from 8 KiB in steps.
-        dst.reserve(item.len());
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for Encoded {
+impl Decoder for RawResponse {
     type Item = Bytes;
     type Error = tonic::Status;
 

@@ -12,7 +12,8 @@
 //! the tests compare the bytes with prost's encoding of the trees
 //! `reference.rs` builds as the exporter did before.
 
-use bytes::Bytes;
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
 use prost::encoding::{encode_key, encode_varint, fixed32, fixed64, int32, WireType};
@@ -22,6 +23,7 @@ use super::attributes::{
     delimited_len, put_delimited, put_string_attr, Attributes, ANY_STRING, STACKTRACE, STACK_EVENT,
     STACK_ID,
 };
+use super::buffers::Pool;
 use super::client::Payload;
 use super::resource::Resources;
 use super::settings::Signal;
@@ -88,16 +90,31 @@ struct Group {
     first: usize,
     /// Its `Resource`, encoded.
     resource: Vec<u8>,
-    /// Its log records and spans, each as a tagged `Scope*.{log_records,spans}` item.
+    /// Its log records and spans, each as a tagged `Scope*.{log_records,spans}`
+    /// item, after `head` bytes left for what comes before them in a
+    /// request: a lone group's buffer becomes the request (no copy).
     logs: Vec<u8>,
     spans: Vec<u8>,
+    head: usize,
+}
+
+/// gRPC's prefix of a message: a compressed flag and the length (u32, big
+/// endian). The requests are built after it, so that the gRPC client sends
+/// the very bytes the encoder wrote (`client::Payload`).
+pub const GRPC_PREFIX: usize = 5;
+
+/// gRPC's prefix of a message of `len` bytes (as sent: compressed or not).
+pub fn grpc_prefix(compressed: bool, len: usize) -> [u8; GRPC_PREFIX] {
+    let len = u32::try_from(len).expect("requests are split far below 4 GiB");
+    let mut p = [u8::from(compressed); GRPC_PREFIX];
+    p[1..].copy_from_slice(&len.to_be_bytes());
+    p
 }
 
 /// Encodes batches; its buffers are kept from batch to batch.
 pub struct Encoder {
     attrs: Attributes,
     summary: String,
-    record: Vec<u8>,
     groups: Vec<Group>,
     used: usize,
     /// gotel's `InstrumentationScope`, encoded once.
@@ -111,14 +128,24 @@ pub struct Encoder {
     /// Scratch: a stack's text and its span event.
     stack_text: String,
     event: Vec<u8>,
+    /// Scratch: what precedes a group's records in a request.
+    head: Vec<u8>,
+    /// The request buffers, back from the deliveries.
+    pool: Arc<Pool>,
 }
 
 impl Default for Encoder {
     fn default() -> Self {
+        Encoder::new(Pool::new())
+    }
+}
+
+impl Encoder {
+    /// An encoder whose request buffers come from (and go back to) `pool`.
+    pub fn new(pool: Arc<Pool>) -> Self {
         Encoder {
             attrs: Attributes::default(),
             summary: String::new(),
-            record: Vec::new(),
             groups: Vec::new(),
             used: 0,
             scope: super::scope().encode_to_vec(),
@@ -126,11 +153,16 @@ impl Default for Encoder {
             stacks_sent: Default::default(),
             stack_text: String::new(),
             event: Vec::new(),
+            head: Vec::new(),
+            pool,
         }
     }
-}
 
-impl Encoder {
+    /// The pool of request buffers.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
     /// The batch as an ExportLogsServiceRequest (when `logs`) and an
     /// ExportTraceServiceRequest (when `traces`), with one
     /// ResourceLogs/ResourceSpans per traced process, in the order of
@@ -146,7 +178,7 @@ impl Encoder {
         self.used = 0;
         self.stacks_sent.clear();
         for (i, c) in calls.iter().enumerate() {
-            let g = self.group(calls, i);
+            let g = self.group(calls, i, resources, (logs, traces));
             self.attrs.encode(c);
             // A stack's frames, the first time this batch meets it.
             let stack = c
@@ -162,25 +194,22 @@ impl Encoder {
                 self.summary.clear();
                 // Writing to a String cannot fail.
                 let _ = c.write_summary(&mut self.summary);
-                log_record(
-                    c,
-                    (&self.attrs, text),
-                    &self.summary,
-                    observed_unix_nano,
-                    &mut self.record,
-                );
-                put_delimited(SCOPE_ITEMS, &self.record, &mut self.groups[g].logs);
+                put_item(&mut self.groups[g].logs, |out| {
+                    log_record(
+                        c,
+                        (&self.attrs, text),
+                        &self.summary,
+                        observed_unix_nano,
+                        out,
+                    )
+                });
             }
             if traces {
                 let event = stack.map(|_| self.event.as_slice());
-                span(c, (&self.attrs, event), &mut self.record);
-                put_delimited(SCOPE_ITEMS, &self.record, &mut self.groups[g].spans);
+                put_item(&mut self.groups[g].spans, |out| {
+                    span(c, (&self.attrs, event), out)
+                });
             }
-        }
-        for g in &mut self.groups[..self.used] {
-            g.resource.clear();
-            let resource = resources.for_process(&calls[g.first].origin);
-            resource.encode(&mut g.resource).expect("a Vec grows");
         }
         let mut out = Vec::with_capacity(2);
         if logs {
@@ -193,8 +222,16 @@ impl Encoder {
     }
 
     /// The group of `calls[i]`'s process: another attachment of the same
-    /// process has an equal origin, not the same `Arc`.
-    fn group(&mut self, calls: &[Call], i: usize) -> usize {
+    /// process has an equal origin, not the same `Arc`. A new group gets
+    /// its resource and, for each signal sent, a buffer sized for the
+    /// rest of the batch.
+    fn group(
+        &mut self,
+        calls: &[Call],
+        i: usize,
+        resources: &Resources,
+        (logs, traces): (bool, bool),
+    ) -> usize {
         let origin = &calls[i].origin;
         let found = self.groups[..self.used].iter().position(|g| {
             let o = &calls[g.first].origin;
@@ -208,38 +245,111 @@ impl Encoder {
         }
         let g = &mut self.groups[self.used];
         g.first = i;
-        g.logs.clear();
-        g.spans.clear();
+        g.resource.clear();
+        let resource = resources.for_process(origin);
+        resource.encode(&mut g.resource).expect("a Vec grows");
+        // The request's field, the group's, its resource, its scope's
+        // field and the scope: lengths up to 5 bytes (a u32's varint).
+        g.head = GRPC_PREFIX
+            + 1
+            + 5
+            + delimited_len(RESOURCE, g.resource.len())
+            + 1
+            + 5
+            + delimited_len(SCOPE, self.scope.len());
+        let rest = calls.len() - i;
+        for (on, slot, buf) in [(logs, 0, &mut g.logs), (traces, 1, &mut g.spans)] {
+            self.pool.give(std::mem::take(buf));
+            if on {
+                *buf = self.pool.take();
+                let guess = self.per_call[slot] + self.per_call[slot] / 8;
+                buf.reserve(g.head + guess * rest);
+                buf.resize(g.head, 0);
+            }
+        }
         self.used += 1;
         self.used - 1
     }
 
-    /// One signal's request from the groups' records.
+    /// What precedes group `g`'s `items` bytes of records in a request:
+    /// the request's `resource_{logs,spans}` field, then the group's
+    /// resource and its scope's field, up to the records.
+    fn head(&mut self, g: usize, items: usize) {
+        let (g, out) = (&self.groups[g], &mut self.head);
+        out.clear();
+        let scope_len = delimited_len(SCOPE, self.scope.len()) + items;
+        let resource_len =
+            delimited_len(RESOURCE, g.resource.len()) + delimited_len(RESOURCE_SCOPES, scope_len);
+        encode_key(REQUEST_RESOURCES, WireType::LengthDelimited, out);
+        encode_varint(resource_len as u64, out);
+        put_delimited(RESOURCE, &g.resource, out);
+        encode_key(RESOURCE_SCOPES, WireType::LengthDelimited, out);
+        encode_varint(scope_len as u64, out);
+        put_delimited(SCOPE, &self.scope, out);
+    }
+
+    /// One signal's request from the groups' records, after gRPC's prefix.
+    /// One group: its buffer, the head written just before its records.
+    /// More: their heads and records copied into a new buffer.
     fn request(&mut self, signal: Signal, calls: usize) -> Payload {
         let slot = usize::from(signal == Signal::Traces);
-        let guess = self.per_call[slot] + self.per_call[slot] / 8;
-        let mut body = Vec::with_capacity(guess * calls);
-        for g in &self.groups[..self.used] {
-            let items = match signal {
-                Signal::Logs => &g.logs,
-                _ => &g.spans,
-            };
-            let scope_len = delimited_len(SCOPE, self.scope.len()) + items.len();
-            let resource_len = delimited_len(RESOURCE, g.resource.len())
-                + delimited_len(RESOURCE_SCOPES, scope_len);
-            encode_key(REQUEST_RESOURCES, WireType::LengthDelimited, &mut body);
-            encode_varint(resource_len as u64, &mut body);
-            put_delimited(RESOURCE, &g.resource, &mut body);
-            encode_key(RESOURCE_SCOPES, WireType::LengthDelimited, &mut body);
-            encode_varint(scope_len as u64, &mut body);
-            put_delimited(SCOPE, &self.scope, &mut body);
-            body.extend_from_slice(items);
+        fn items(g: &mut Group, signal: Signal) -> &mut Vec<u8> {
+            match signal {
+                Signal::Logs => &mut g.logs,
+                _ => &mut g.spans,
+            }
         }
-        self.per_call[slot] = body.len() / calls.max(1);
-        Payload {
-            signal,
-            body: Bytes::from(body),
-        }
+        let (mut buf, start) = if self.used == 1 {
+            let g = &mut self.groups[0];
+            let head = g.head;
+            let mut buf = std::mem::take(items(g, signal));
+            self.head(0, buf.len() - head);
+            let start = head - self.head.len() - GRPC_PREFIX;
+            buf[start + GRPC_PREFIX..head].copy_from_slice(&self.head);
+            (buf, start)
+        } else {
+            let len: usize = self.groups[..self.used]
+                .iter_mut()
+                .map(|g| g.head + items(g, signal).len())
+                .sum();
+            let mut buf = self.pool.take();
+            buf.reserve(len);
+            buf.resize(GRPC_PREFIX, 0);
+            for i in 0..self.used {
+                let g = &mut self.groups[i];
+                let (head, records) = (g.head, std::mem::take(items(g, signal)));
+                self.head(i, records.len() - head);
+                buf.extend_from_slice(&self.head);
+                buf.extend_from_slice(&records[head..]);
+                self.pool.give(records);
+            }
+            (buf, 0)
+        };
+        let len = buf.len() - start - GRPC_PREFIX;
+        buf[start..start + GRPC_PREFIX].copy_from_slice(&grpc_prefix(false, len));
+        self.per_call[slot] = len / calls.max(1);
+        Payload::framed(signal, self.pool.freeze(buf, start))
+    }
+}
+
+/// Appends a `Scope*.{log_records,spans}` item whose message `write`
+/// appends in place, not built apart and copied: two bytes are left for
+/// its length (a record of 128 B to 16 KiB), and a record of another size
+/// is moved once to fit its length.
+fn put_item(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    encode_key(SCOPE_ITEMS, WireType::LengthDelimited, out);
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    write(out);
+    let len = out.len() - at - 2;
+    let mut varint = [0u8; 10];
+    let mut rest = &mut varint[..];
+    encode_varint(len as u64, &mut rest);
+    let n = 10 - rest.len();
+    if n == 2 {
+        out[at..at + 2].copy_from_slice(&varint[..2]);
+    } else {
+        out.splice(at..at + 2, varint[..n].iter().copied());
     }
 }
 
@@ -256,7 +366,7 @@ fn failure(call: &Call) -> Option<&str> {
     call.error.as_deref()
 }
 
-/// The call's `LogRecord` into `out`: INFO, or WARN for an error result or
+/// The call's `LogRecord` appended to `out`: INFO, or WARN for an error result or
 /// a panic; stamped with the call's start, linked to its span. proto3
 /// leaves zero numbers and empty strings out.
 /// `stack`: the call's stack as text, when this record is the batch's
@@ -268,7 +378,6 @@ fn log_record(
     observed: u64,
     out: &mut Vec<u8>,
 ) {
-    out.clear();
     let (severity, text) = match failure(call) {
         Some(_) => (SeverityNumber::Warn, "WARN"),
         None => (SeverityNumber::Info, "INFO"),
@@ -294,13 +403,12 @@ fn log_record(
     }
 }
 
-/// The call's `Span` into `out`, from its real start to its return. A call
+/// The call's `Span` appended to `out`, from its real start to its return. A call
 /// unwound by a panic has no observed end: its span ends when the record
 /// that proved it unwound was taken (an upper bound), status Error.
 /// `event`: the encoded `gotel.stack` event, when this span is the
 /// batch's first of the call's stack.
 fn span(call: &Call, (attrs, event): (&Attributes, Option<&[u8]>), out: &mut Vec<u8>) {
-    out.clear();
     let start = call.start_time_unix_nano;
     let end = match (call.duration_ns, call.ended_by_unix_nano) {
         (Some(d), _) => start + d,

@@ -274,22 +274,16 @@ fn requests_are_the_bytes_prost_gives_the_message_trees() {
         let out = enc.requests(&calls, &resources, true, true, 1234);
         let [l, t] = &out[..] else { panic!("{out:?}") };
         assert_eq!((l.signal, t.signal), (Signal::Logs, Signal::Traces));
-        assert_eq!(
-            ExportLogsServiceRequest::decode(l.body.clone()).unwrap(),
-            logs
-        );
-        assert_eq!(
-            ExportTraceServiceRequest::decode(t.body.clone()).unwrap(),
-            traces
-        );
-        assert_eq!(l.body, logs.encode_to_vec());
-        assert_eq!(t.body, traces.encode_to_vec());
+        assert_eq!(ExportLogsServiceRequest::decode(l.body()).unwrap(), logs);
+        assert_eq!(ExportTraceServiceRequest::decode(t.body()).unwrap(), traces);
+        assert_eq!(l.body(), logs.encode_to_vec());
+        assert_eq!(t.body(), traces.encode_to_vec());
     }
     // Each stack's frames once per batch, on the first call from its path
     // (log attribute and span event); its id on every call.
     let out = enc.requests(&calls, &resources, true, true, 0);
-    let logs = ExportLogsServiceRequest::decode(out[0].body.clone()).unwrap();
-    let traces = ExportTraceServiceRequest::decode(out[1].body.clone()).unwrap();
+    let logs = ExportLogsServiceRequest::decode(out[0].body()).unwrap();
+    let traces = ExportTraceServiceRequest::decode(out[1].body()).unwrap();
     let records: Vec<_> = logs
         .resource_logs
         .iter()
@@ -326,8 +320,8 @@ fn requests_are_the_bytes_prost_gives_the_message_trees() {
     for c in calls.chunks(1) {
         let (logs, traces) = reference::requests(c, &resources, 0);
         let out = enc.requests(c, &resources, true, true, 0);
-        assert_eq!(out[0].body, logs.encode_to_vec());
-        assert_eq!(out[1].body, traces.encode_to_vec());
+        assert_eq!(out[0].body(), logs.encode_to_vec());
+        assert_eq!(out[1].body(), traces.encode_to_vec());
     }
 }
 
@@ -351,8 +345,8 @@ fn one_resource_per_traced_process() {
     let [logs, traces] = &out[..] else {
         panic!("{out:?}");
     };
-    let traces = ExportTraceServiceRequest::decode(traces.body.clone()).unwrap();
-    let logs = ExportLogsServiceRequest::decode(logs.body.clone()).unwrap();
+    let traces = ExportTraceServiceRequest::decode(traces.body()).unwrap();
+    let logs = ExportLogsServiceRequest::decode(logs.body()).unwrap();
     let per_pid: Vec<(Option<Value>, usize)> = traces
         .resource_spans
         .iter()
@@ -380,4 +374,24 @@ fn one_resource_per_traced_process() {
     // Spans only: no log request at all.
     let out = enc.requests(&calls, &resources(), false, true, 1);
     assert!(matches!(&out[..], [p] if p.signal == Signal::Traces));
+}
+
+#[test]
+fn records_of_every_length_class_are_the_bytes_prost_gives() {
+    // Records are written in place with two bytes for their length: one
+    // of under 128 bytes and ones over 16 KiB move to fit theirs.
+    let a = Arc::new(Origin::default());
+    let mut tiny = call(&a, 1);
+    (tiny.probe, tiny.function, tiny.args) = (String::new(), String::new(), vec![]);
+    (tiny.duration_ns, tiny.start_time_unix_nano) = (None, 0);
+    let mut big = call(&a, 2);
+    big.args.push(("s".into(), s(&"x".repeat(20_000))));
+    let mut huge = call(&a, 3);
+    huge.args.push(("s".into(), s(&"y".repeat(3_000_000))));
+    let calls = [tiny, call(&a, 4), big, huge];
+    let resources = resources();
+    let (logs, traces) = reference::requests(&calls, &resources, 0);
+    let out = Encoder::default().requests(&calls, &resources, true, true, 0);
+    assert_eq!(out[0].body(), logs.encode_to_vec());
+    assert_eq!(out[1].body(), traces.encode_to_vec());
 }

@@ -19,8 +19,10 @@
 //! `max_in_flight` deliveries send and retry concurrently.
 
 pub mod attributes;
+pub mod buffers;
 pub mod client;
 pub mod encode;
+mod handback;
 #[cfg(test)]
 mod reference;
 pub mod resource;
@@ -49,6 +51,7 @@ const MAX_REQUEST_BYTES: usize = 3 << 20;
 use crate::export::{Call, Sink};
 use client::{Accepted, Client, ClientError, Failure, Payload, SendError};
 use encode::Encoder;
+use handback::Handback;
 use resource::Resources;
 pub use settings::{Settings, Signal};
 use stats::AtomicExportStats;
@@ -85,6 +88,9 @@ pub struct OtlpSink {
     tx: mpsc::Sender<Call>,
     counters: Arc<AtomicExportStats>,
     wake: Arc<Wake>,
+    /// Calls the export task is done with, freed on this thread, one
+    /// per call written.
+    handback: Arc<Handback>,
 }
 
 /// Wakes the export task once a batch is queued. Waiting on the channel
@@ -99,6 +105,7 @@ struct Wake {
 
 impl Sink for OtlpSink {
     fn write(&mut self, call: &Call) -> std::io::Result<()> {
+        self.handback.free_one();
         // Reserve first: a full queue costs no copy of the call.
         match self.tx.try_reserve() {
             Ok(permit) => {
@@ -114,6 +121,7 @@ impl Sink for OtlpSink {
     }
 
     fn write_owned(&mut self, call: Call) -> std::io::Result<()> {
+        self.handback.free_one();
         match self.tx.try_send(call) {
             Ok(()) => {
                 self.counters.queued.fetch_add(1, Relaxed);
@@ -218,6 +226,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
         notify: Notify::new(),
     });
     let gotel_counters = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let handback = Arc::new(Handback::default());
     let (shutdown, shutdown_rx) = watch::channel(None);
     let traces_url = traces
         .as_ref()
@@ -226,7 +235,8 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
     let exporter = Exporter {
         rx,
         wake: wake.clone(),
-        encoder: Encoder::default(),
+        encoder: Encoder::new(buffers::Pool::new()),
+        handback: handback.clone(),
         metrics: metrics.map(Arc::new),
         metrics_task: None,
         delivery: Arc::new(Delivery {
@@ -253,6 +263,7 @@ pub fn start(cfg: &OtlpConfig) -> Result<(OtlpSink, OtlpHandle), OtlpError> {
             tx,
             counters: counters.clone(),
             wake,
+            handback,
         },
         OtlpHandle {
             counters,
@@ -323,6 +334,7 @@ struct Exporter {
     wake: Arc<Wake>,
     /// Encodes the batches, with buffers kept from one to the next.
     encoder: Encoder,
+    handback: Arc<Handback>,
     metrics: Option<Arc<Client>>,
     /// The periodic metrics send under way, if any: it runs beside the
     /// batching, which a slow collector must not stall.
@@ -350,6 +362,7 @@ impl Exporter {
             tokio::select! {
                 _ = self.shutdown.changed() => break,
                 _ = metrics_tick.tick() => {
+                    self.handback.reclaim();
                     if self.metrics_task.as_ref().is_none_or(|t| t.is_finished()) {
                         self.metrics_task = self.metrics_send().map(tokio::spawn);
                     }
@@ -360,6 +373,15 @@ impl Exporter {
             // Fill the batch for a little while: fewer, larger requests.
             let until = Instant::now() + self.settings.batch_timeout;
             self.fill(&mut batch, until).await;
+            // Full batches: keep the request buffers of those in flight
+            // and the next (logs and spans each). Else free them.
+            let pool = self.encoder.pool();
+            if batch.len() == max {
+                pool.busy(2 * (self.settings.max_in_flight + 1));
+            } else {
+                pool.idle();
+                self.handback.reclaim();
+            }
             self.dispatch(&mut batch, &permits, &mut inflight).await;
             while inflight.try_join_next().is_some() {}
             if self.shutdown.borrow().is_some() {
@@ -448,7 +470,12 @@ impl Exporter {
         };
         let mut jobs = Vec::new();
         self.encode(batch, &mut jobs);
-        batch.clear();
+        // A full batch's calls go back to the sink's thread to be freed.
+        if batch.len() == self.settings.max_batch {
+            self.handback.give(batch);
+        } else {
+            batch.clear();
+        }
         let (d, stop) = (self.delivery.clone(), self.shutdown.clone());
         inflight.spawn(async move {
             for (n, payloads) in jobs {
