@@ -430,8 +430,20 @@ fn otlp(c: &mut Case, calls: u64, count: &Count, addr: std::net::SocketAddr) -> 
         // measured (the bench's flow control, not gotel's cost). Half a queue
         // is 7 batches: the export task never waits for calls meanwhile.
         // i calls written so far.
-        if i - handle.stats().exported_spans >= queue {
-            while i - handle.stats().exported_spans > queue / 2 {
+        // Settled: exported, failed or dropped (a failure must not leave
+        // the bench waiting for ever).
+        let settled = || {
+            let s = handle.stats();
+            s.exported_spans + s.failed_spans + s.queue_dropped
+        };
+        if i - settled() >= queue {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while i - settled() > queue / 2 {
+                assert!(
+                    Instant::now() < deadline,
+                    "export stalled: {:?}",
+                    handle.stats()
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
         }

@@ -259,13 +259,19 @@ impl Encoder {
             + delimited_len(SCOPE, self.scope.len());
         let rest = calls.len() - i;
         for (on, slot, buf) in [(logs, 0, &mut g.logs), (traces, 1, &mut g.spans)] {
-            self.pool.give(std::mem::take(buf));
-            if on {
-                *buf = self.pool.take();
-                let guess = self.per_call[slot] + self.per_call[slot] / 8;
-                buf.reserve(g.head + guess * rest);
-                buf.resize(g.head, 0);
+            if !on {
+                self.pool.give(std::mem::take(buf));
+                continue;
             }
+            // A group's buffer stays its own from batch to batch unless it
+            // went out as the request (one group): then one from the pool.
+            if buf.capacity() == 0 {
+                *buf = self.pool.take();
+            }
+            buf.clear();
+            let guess = self.per_call[slot] + self.per_call[slot] / 8;
+            buf.reserve(g.head + guess * rest);
+            buf.resize(g.head, 0);
         }
         self.used += 1;
         self.used - 1
@@ -321,7 +327,8 @@ impl Encoder {
                 self.head(i, records.len() - head);
                 buf.extend_from_slice(&self.head);
                 buf.extend_from_slice(&records[head..]);
-                self.pool.give(records);
+                // Kept by the group for the next batch (copied, not sent).
+                *items(&mut self.groups[i], signal) = records;
             }
             (buf, 0)
         };

@@ -358,11 +358,18 @@ impl Exporter {
         let permits = Arc::new(Semaphore::new(self.settings.max_in_flight));
         let mut inflight = JoinSet::new();
         let mut batch: Vec<Call> = Vec::with_capacity(max);
+        // A full batch went out since the last tick: export is busy.
+        let mut busy = false;
         loop {
             tokio::select! {
                 _ = self.shutdown.changed() => break,
                 _ = metrics_tick.tick() => {
                     self.handback.reclaim();
+                    // Calls stopped after full batches: no batch came out
+                    // short to free the kept request buffers.
+                    if !std::mem::take(&mut busy) {
+                        self.encoder.pool().idle();
+                    }
                     if self.metrics_task.as_ref().is_none_or(|t| t.is_finished()) {
                         self.metrics_task = self.metrics_send().map(tokio::spawn);
                     }
@@ -378,6 +385,7 @@ impl Exporter {
             let pool = self.encoder.pool();
             if batch.len() == max {
                 pool.busy(2 * (self.settings.max_in_flight + 1));
+                busy = true;
             } else {
                 pool.idle();
                 self.handback.reclaim();
