@@ -29,7 +29,9 @@
 #                     (on request: gotel-entry-stack; untraced-float gotel-float
 #                     gotel-float-off: main.workFloat's float64 argument and result read
 #                     at their landing sites, four traps a call, against
-#                     `float_landing: false`, two)
+#                     `float_landing: false`, two; untraced-inlined gotel-inlined:
+#                     main.workInlined, inlined into the loop, probed at the inlined
+#                     site's start and exit)
 #   BENCH_USERSPACE   0: skip the userspace measurement (default 1)
 #   BENCH_GOTEL       a gotel binary to use instead of building the release one (with
 #                     BENCH_USERSPACE=0; the BPF program is the same in any build)
@@ -264,6 +266,7 @@ gotel_row() {
   local key=$1 fn=$2 extra=$3 dir=$work/$1 function=main.work
   [[ "$fn" == nested ]] && function=main.workNested
   [[ "$fn" == float ]] && function=main.workFloat
+  [[ "$fn" == inlined ]] && function=main.workInlined
   mkdir -p "$dir"
   say "$key: gotel on $function${extra:+ ($(tr '\n' ' ' <<<"$extra"))}"
   start_app "$app" "$fn" "$dir"
@@ -341,6 +344,8 @@ for r in $rows; do
     untraced-float) untraced untraced-float float ;;
     gotel-float) gotel_row gotel-float float "" ;;
     gotel-float-off) gotel_row gotel-float-off float $'    float_landing: false' ;;
+    untraced-inlined) untraced untraced-inlined inlined ;;
+    gotel-inlined) gotel_row gotel-inlined inlined "" ;;
     *) die "unknown row $r in BENCH_ROWS" ;;
   esac
 done
@@ -358,7 +363,9 @@ awk '
     delete v
   }
   function ns(r) { return val[r, "rate"] > 0 ? 1e9 / val[r, "rate"] : 0 }
-  function base(r) { return r ~ /nested/ ? "untraced-nested" : r ~ /float/ ? "untraced-float" : "untraced" }
+  function base(r) {
+    return r ~ /nested/ ? "untraced-nested" : r ~ /float/ ? "untraced-float" : r ~ /inlined/ ? "untraced-inlined" : "untraced"
+  }
   function ratio(a, b) { return ns(a) > 0 && ns(b) > 0 ? sprintf("%.3f", ns(a) / ns(b)) : "-" }
   END {
     printf "%-17s %12s %10s %10s %8s %12s %12s %9s %8s\n", "row", "calls/s", "ns/call", "added ns", \

@@ -1,7 +1,7 @@
 // Command bench calls one small non-inlined function in a tight loop, so that the
 // cost gotel adds per traced call can be measured against an untraced run.
 //
-//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N] [-func work|nested|float]
+//	bench -duration 5s -goroutines 1 [-no-wait] [-calls N] [-func work|nested|float|inlined]
 //
 // Without -no-wait it prints "ready" and waits for a newline on stdin before the
 // loop starts, so a tracer can attach first. At the end it prints one line:
@@ -71,20 +71,27 @@ func workFloat(x float64, n int) float64 {
 	return math.Float64frombits(math.Float64bits(x) ^ uint64(n&1))
 }
 
+// workInlined is the traced function of -func inlined: small enough that
+// the compiler inlines it into the loop, so gotel probes that inlined site
+// (its start and its exit) instead of a call.
+func workInlined(a, b int) int {
+	return a*b + len(payload)
+}
+
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each goroutine calls work")
 	goroutines := flag.Int("goroutines", 1, "how many goroutines call work concurrently")
 	noWait := flag.Bool("no-wait", false, "start at once instead of waiting for a newline on stdin")
 	calls := flag.Uint64("calls", 0, "make exactly this many calls per goroutine instead of running for -duration")
-	fn := flag.String("func", "work", "the function called in the loop: work, nested (workNested) or float (workFloat)")
+	fn := flag.String("func", "work", "the function called in the loop: work, nested (workNested), float (workFloat) or inlined (workInlined)")
 	flag.Parse()
 	if *goroutines < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -goroutines must be at least 1")
 		os.Exit(2)
 	}
 
-	if *fn != "work" && *fn != "nested" && *fn != "float" {
-		fmt.Fprintln(os.Stderr, "bench: -func must be work, nested or float")
+	if *fn != "work" && *fn != "nested" && *fn != "float" && *fn != "inlined" {
+		fmt.Fprintln(os.Stderr, "bench: -func must be work, nested, float or inlined")
 		os.Exit(2)
 	}
 
@@ -117,6 +124,10 @@ func main() {
 				case "nested":
 					for i := 0; i < 1024; i++ {
 						acc += workNested(order, i)
+					}
+				case "inlined":
+					for i := 0; i < 1024; i++ {
+						acc += workInlined(i, g)
 					}
 				case "float":
 					for i := 0; i < 1024; i++ {
