@@ -121,9 +121,11 @@ impl BinaryInfo {
                 }
             }
         }
-        if detours.contains(&start) {
+        // A probe goes only on an instruction of the caller.
+        if let Some(t) = exits.iter().find(|t| !graph.contains_key(t)) {
             return Err(format!(
-                "its start {start:#x} is reached again from a detour out of it"
+                "control leaves it for {t:#x}, not an instruction of {}",
+                f.name
             ));
         }
         if exits.is_empty() {

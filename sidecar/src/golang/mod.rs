@@ -310,6 +310,14 @@ impl BinaryInfo {
         iced_x86::Decoder::with_ip(64, code, f.low_pc, iced_x86::DecoderOptions::NONE).into_iter()
     }
 
+    /// Whether `addr` is the first byte of an instruction of the function
+    /// holding it: a uprobe anywhere else would break the instruction it
+    /// lands in.
+    pub fn is_instruction_start(&self, addr: u64) -> bool {
+        self.function_at(addr)
+            .is_some_and(|f| self.instructions(f).any(|i| i.ip() == addr))
+    }
+
     /// Addresses of every RET instruction in `f`.
     pub fn ret_sites(&self, f: &Function) -> Vec<u64> {
         self.instructions(f)

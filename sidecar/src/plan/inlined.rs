@@ -65,6 +65,13 @@ pub fn inlined_plans(
     let mut plans = Vec::new();
     for inst in found.iter().take(MAX_INLINED_SITES) {
         let at = format!("{}:{}", inst.caller, inst.call_line);
+        if !bin.is_instruction_start(inst.entry_pc) {
+            notes.push(format!(
+                "inlined site in {at} not probed: its start {:#x} is not the first byte of an instruction",
+                inst.entry_pc
+            ));
+            continue;
+        }
         let Some(entry_offset) = bin.file_offset(inst.entry_pc) else {
             notes.push(format!(
                 "inlined site in {at} not probed: its start {:#x} is not in an executable segment",
