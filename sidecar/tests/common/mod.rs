@@ -3,6 +3,8 @@
 //! binary against them and collects its JSON lines.
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
