@@ -13,9 +13,8 @@
 
 use std::collections::HashSet;
 
-use iced_x86::{FlowControl, OpKind};
-
-use super::landing::{never_returns, Held, Landing, Resume, Walk};
+use super::flow::reach_all;
+use super::landing::{Held, Landing, Resume, Walk};
 use super::{BinaryInfo, Function};
 
 /// Where one float argument of a function is read in its body.
@@ -102,63 +101,30 @@ impl BinaryInfo {
     }
 
     /// Every instruction of `f` execution can reach from `resumes` (None:
-    /// anywhere, an indirect jump or undecodable code on the way).
+    /// anywhere: an indirect jump or call, undecodable code, or a jump
+    /// into the middle of an instruction on the way).
     fn reached(&self, f: &Function, resumes: &[Resume]) -> Option<HashSet<u64>> {
-        let mut todo = Vec::new();
+        let mut from = Vec::new();
         for r in resumes {
             match r {
                 Resume::Nowhere => {}
-                Resume::At(a) => todo.push(*a),
+                Resume::At(a) => from.push(*a),
                 Resume::Anywhere => return None,
             }
         }
-        let code: std::collections::HashMap<u64, iced_x86::Instruction> =
-            self.instructions(f).map(|i| (i.ip(), i)).collect();
+        let graph = self.flow(f, |_| {});
         let inside = |a: u64| (f.low_pc..f.high_pc).contains(&a);
-        let mut seen = HashSet::new();
-        while let Some(ip) = todo.pop() {
-            if !inside(ip) || !seen.insert(ip) {
-                continue;
-            }
-            let ins = code.get(&ip)?;
-            let branch = (ins.op0_kind() == OpKind::NearBranch64).then(|| ins.near_branch_target());
-            match ins.flow_control() {
-                FlowControl::Next => todo.push(ins.next_ip()),
-                FlowControl::UnconditionalBranch => todo.extend(branch.filter(|&t| inside(t))),
-                FlowControl::ConditionalBranch => {
-                    todo.push(ins.next_ip());
-                    todo.extend(branch.filter(|&t| inside(t)));
-                }
-                FlowControl::Call => {
-                    let ends = branch
-                        .and_then(|t| self.function_at(t))
-                        .is_some_and(|g| never_returns(&g.name));
-                    if !ends {
-                        todo.push(ins.next_ip());
-                    }
-                }
-                FlowControl::Return | FlowControl::Exception | FlowControl::Interrupt => {}
-                _ => return None,
+        if from.iter().any(|&a| inside(a) && !graph.contains_key(&a)) {
+            return None;
+        }
+        let seen = reach_all(&graph, from);
+        for a in &seen {
+            let s = &graph[a];
+            let mid_instruction = s.next.iter().any(|&t| inside(t) && !graph.contains_key(&t));
+            if s.unknown.is_some() || s.calls_indirect || mid_instruction {
+                return None;
             }
         }
         Some(seen)
-    }
-
-    /// For each of `pcs`, how far below the entry's SP the function's SP
-    /// is there (Go's `pcsp` table); None where it does not say.
-    pub fn sp_deltas(&self, pcs: &[u64]) -> Vec<Option<u32>> {
-        use object::{Object, ObjectSection};
-        let read = || -> Option<Vec<Option<u32>>> {
-            let file = object::File::parse(self.data.bytes()).ok()?;
-            let tab = file
-                .section_by_name(".gopclntab")
-                .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"))?;
-            let text = file.section_by_name(".text").map_or(0, |s| s.address());
-            super::pclntab::sp_deltas(tab.data().ok()?, text, pcs).ok()
-        };
-        let out = read().unwrap_or_else(|| vec![None; pcs.len()]);
-        // The table's pages are the file's: handed back once read.
-        self.data.release();
-        out
     }
 }

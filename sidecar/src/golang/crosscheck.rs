@@ -72,7 +72,10 @@ impl BinaryInfo {
             .map_err(|e| AnalysisError::Dwarf(e.to_string()))?;
         let found = dwarf::inlined_instances(&file, &|| self.data.release(), name);
         self.data.release();
-        found
+        let mut found = found?;
+        let pcs: Vec<u64> = found.iter().map(|i| i.entry_pc).collect();
+        dwarf::frame_slots(&mut found, &self.sp_deltas(&pcs));
+        Ok(found)
     }
 
     /// [`ArgLocations`], computed on first use and kept.

@@ -26,7 +26,7 @@ use raw_types::{RawType, Types};
 use resolve::Resolver;
 
 pub use incomplete::Incomplete;
-pub use inlined::{inlined_instances, InlinedInstance, InlinedParam};
+pub use inlined::{frame_slots, inlined_instances, InlinedInstance, InlinedParam};
 pub use location::{each_entry_location, entry_locations, EntryLocation};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;

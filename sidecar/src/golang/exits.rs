@@ -21,26 +21,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use iced_x86::{FlowControl, Instruction, InstructionInfoFactory, OpAccess, Register};
+use iced_x86::{FlowControl, Instruction, InstructionInfoFactory, Register};
 
-use super::landing::never_returns;
+use super::flow::{reach_all, Step, INDIRECT};
+use super::landing::written;
 use super::BinaryInfo;
 
 /// Exits one inlined instance is timed by at most: each is a uprobe.
 pub const MAX_EXITS: usize = 8;
-
-/// What an indirect jump's step says.
-const INDIRECT: &str = "an indirect jump";
-
-/// Where control goes after one instruction of the caller.
-struct Step {
-    /// Its direct successors.
-    next: Vec<u64>,
-    /// It is the caller's RET.
-    returns: bool,
-    /// It goes where the code does not say: what it is.
-    unknown: Option<&'static str>,
-}
 
 impl BinaryInfo {
     /// The exits (link-time addresses, ascending) of the inlined instance
@@ -52,18 +40,16 @@ impl BinaryInfo {
             .ok_or("its start is in no function of the binary")?;
         let inside = |a: u64| ranges.iter().any(|&(lo, hi)| lo <= a && a < hi);
         let mut info = InstructionInfoFactory::new();
-        let mut graph: HashMap<u64, Step> = HashMap::new();
         let mut moves_sp = HashSet::new();
-        for ins in self.instructions(f) {
+        let graph = self.flow(f, |ins| {
             let calls = matches!(
                 ins.flow_control(),
                 FlowControl::Call | FlowControl::IndirectCall
             );
-            if inside(ins.ip()) && !calls && writes_sp(&mut info, &ins) {
+            if inside(ins.ip()) && !calls && writes_sp(&mut info, ins) {
                 moves_sp.insert(ins.ip());
             }
-            graph.insert(ins.ip(), self.step(&ins));
-        }
+        });
         // A jump table may enter any of the caller's code: where a call
         // begins, and whether paths come back, cannot be told.
         if let Some((&at, _)) = graph.iter().find(|(_, s)| s.unknown == Some(INDIRECT)) {
@@ -74,7 +60,7 @@ impl BinaryInfo {
         }
         // Only code that runs: the bytes after a call that never returns
         // (padding, the morestack tail's neighbours) are no path.
-        let live = reach_all(&graph, f.low_pc);
+        let live = reach_all(&graph, [f.low_pc]);
         let mut out = BTreeSet::new();
         for &ip in live.iter().filter(|&&a| inside(a)) {
             let s = &graph[&ip];
@@ -157,39 +143,6 @@ impl BinaryInfo {
         }
         Ok(exits)
     }
-
-    /// Where control goes after `ins`.
-    fn step(&self, ins: &Instruction) -> Step {
-        let next = ins.next_ip();
-        let mut step = Step {
-            next: Vec::new(),
-            returns: false,
-            unknown: None,
-        };
-        if ins.is_invalid() {
-            step.unknown = Some("bytes that decode to no instruction");
-            return step;
-        }
-        match ins.flow_control() {
-            FlowControl::Next | FlowControl::IndirectCall => step.next = vec![next],
-            FlowControl::UnconditionalBranch => step.next = vec![ins.near_branch_target()],
-            FlowControl::ConditionalBranch => step.next = vec![ins.near_branch_target(), next],
-            FlowControl::Call => {
-                let panics = self
-                    .function_at(ins.near_branch_target())
-                    .is_some_and(|t| never_returns(&t.name));
-                if !panics {
-                    step.next = vec![next];
-                }
-            }
-            // ud2, int3: the path ends.
-            FlowControl::Interrupt | FlowControl::Exception => {}
-            FlowControl::Return => step.returns = true,
-            FlowControl::IndirectBranch => step.unknown = Some(INDIRECT),
-            FlowControl::XbeginXabortXend => step.unknown = Some("a transaction instruction"),
-        }
-        step
-    }
 }
 
 /// What the paths from one edge out of an instance do.
@@ -203,20 +156,6 @@ struct Reached {
     unknown: Option<&'static str>,
     /// Every address the paths went through.
     seen: HashSet<u64>,
-}
-
-/// Every address reachable from `from`.
-fn reach_all(graph: &HashMap<u64, Step>, from: u64) -> HashSet<u64> {
-    let mut seen = HashSet::new();
-    let mut todo = vec![from];
-    while let Some(a) = todo.pop() {
-        if let Some(s) = graph.get(&a) {
-            if seen.insert(a) {
-                todo.extend(&s.next);
-            }
-        }
-    }
-    seen
 }
 
 /// From `from` (outside the instance), without passing its `start`: what
@@ -262,14 +201,8 @@ fn reach(
 
 /// Whether `ins` writes the stack pointer.
 fn writes_sp(info: &mut InstructionInfoFactory, ins: &Instruction) -> bool {
-    info.info(ins).used_registers().iter().any(|u| {
-        u.register().full_register() == Register::RSP
-            && matches!(
-                u.access(),
-                OpAccess::Write
-                    | OpAccess::CondWrite
-                    | OpAccess::ReadWrite
-                    | OpAccess::ReadCondWrite
-            )
-    })
+    info.info(ins)
+        .used_registers()
+        .iter()
+        .any(|u| u.register().full_register() == Register::RSP && written(u.access()))
 }

@@ -191,13 +191,7 @@ impl<'a> Walk<'a> {
             };
             match ins.flow_control() {
                 FlowControl::Next => ip = ins.next_ip(),
-                FlowControl::Call => {
-                    return ins.op0_kind() == OpKind::NearBranch64
-                        && self
-                            .bin
-                            .function_at(ins.near_branch_target())
-                            .is_some_and(|f| f.name.starts_with("runtime.morestack"))
-                }
+                FlowControl::Call => return self.bin.calls_morestack(&ins),
                 _ => return false,
             }
         }
@@ -311,14 +305,7 @@ impl<'a> Walk<'a> {
     fn after(&mut self, ins: &Instruction, mut held: Vec<Held>) -> Result<Vec<Held>, String> {
         let copy = copied(ins, &held);
         for u in self.info.info(ins).used_registers() {
-            let written = matches!(
-                u.access(),
-                OpAccess::Write
-                    | OpAccess::CondWrite
-                    | OpAccess::ReadWrite
-                    | OpAccess::ReadCondWrite
-            );
-            if !written {
+            if !written(u.access()) {
                 continue;
             }
             let r = u.register();
@@ -338,6 +325,14 @@ impl<'a> Walk<'a> {
             false => Ok(held),
         }
     }
+}
+
+/// Whether an operand access writes (perhaps also reading) its register.
+pub(super) fn written(access: OpAccess) -> bool {
+    matches!(
+        access,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+    )
 }
 
 /// Runtime functions that never return: a path calling one ends there.
@@ -437,6 +432,7 @@ const INT_REGS: [Register; 13] = [
     Register::R13,
     Register::R15,
 ];
+const _: () = assert!(INT_REGS.len() == super::abi::REG_NAMES.len());
 
 #[cfg(test)]
 mod tests {

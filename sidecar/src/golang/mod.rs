@@ -8,6 +8,7 @@ pub mod arg_landing;
 mod crosscheck;
 pub mod dwarf;
 mod exits;
+mod flow;
 pub mod landing;
 mod lookup;
 mod mapping;
@@ -318,6 +319,36 @@ impl BinaryInfo {
             .is_some_and(|f| self.instructions(f).any(|i| i.ip() == addr))
     }
 
+    /// For each of `pcs`, how far below the entry's SP the function's SP
+    /// is there (Go's `pcsp` table); None where it does not say.
+    pub fn sp_deltas(&self, pcs: &[u64]) -> Vec<Option<u32>> {
+        use object::{Object, ObjectSection};
+        /// Lookups between two releases of the file's pages: each faults
+        /// in a few 64 KiB windows of the table (the kernel maps the
+        /// cached pages around each fault), so a function inlined at
+        /// hundreds of sites would otherwise map megabytes of it.
+        const BATCH: usize = 8;
+        let file = object::File::parse(self.data.bytes()).ok();
+        let tab = file.as_ref().and_then(|file| {
+            let tab = file
+                .section_by_name(".gopclntab")
+                .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"))?;
+            let text = file.section_by_name(".text").map_or(0, |s| s.address());
+            Some((tab.data().ok()?, text))
+        });
+        let Some((tab, text)) = tab else {
+            return vec![None; pcs.len()];
+        };
+        pcs.chunks(BATCH)
+            .flat_map(|batch| {
+                let d = pclntab::sp_deltas(tab, text, batch)
+                    .unwrap_or_else(|_| vec![None; batch.len()]);
+                self.data.release();
+                d
+            })
+            .collect()
+    }
+
     /// Addresses of every RET instruction in `f`.
     pub fn ret_sites(&self, f: &Function) -> Vec<u64> {
         self.instructions(f)
@@ -331,14 +362,18 @@ impl BinaryInfo {
     /// resumes, on the new stack, before jumping back to the entry.
     pub fn restart_sites(&self, f: &Function) -> Vec<u64> {
         self.instructions(f)
-            .filter(|i| {
-                i.is_call_near()
-                    && self
-                        .function_at(i.near_branch_target())
-                        .is_some_and(|t| t.name.starts_with("runtime.morestack"))
-            })
+            .filter(|i| self.calls_morestack(i))
             .map(|i| i.next_ip())
             .collect()
+    }
+
+    /// Whether `ins` is a prologue's direct call of `runtime.morestack`
+    /// (or `morestack_noctxt`).
+    pub(crate) fn calls_morestack(&self, ins: &iced_x86::Instruction) -> bool {
+        ins.is_call_near()
+            && self
+                .function_at(ins.near_branch_target())
+                .is_some_and(|t| t.name.starts_with("runtime.morestack"))
     }
 }
 

@@ -65,7 +65,8 @@ struct Abstracts {
 }
 
 /// Every inlined instance of the function named `name` in `file`, in DIE
-/// order. `release` drops the file's pages read so far.
+/// order, its stack slots CFA-relative (see [`frame_slots`]). `release`
+/// drops the file's pages read so far.
 pub fn inlined_instances(
     file: &object::File<'_>,
     release: &dyn Fn(),
@@ -94,41 +95,16 @@ pub fn inlined_instances(
             return Err(AnalysisError::NoDwarf);
         };
         let mut lists = Lists::of(file, release)?;
-        let mut found =
-            second_pass(dwarf, &mut units, &mut lists, endian, &abstracts).map_err(fail)?;
-        frame_slots(file, release, &mut found);
-        Ok(found)
+        second_pass(dwarf, &mut units, &mut lists, endian, &abstracts).map_err(fail)
     })
 }
 
 /// Makes the CFA-relative slots of `found` SP-relative at each instance's
 /// start: the CFA of the function holding it is `SP + delta + 8` there,
-/// `delta` from Go's own `pcsp` table; without it they stay unavailable.
-fn frame_slots(file: &object::File<'_>, release: &dyn Fn(), found: &mut [InlinedInstance]) {
-    use object::{Object, ObjectSection};
-    /// Instances whose tables are read between two releases of the file's
-    /// pages: each lookup faults in a few 64 KiB windows of the table (the
-    /// kernel maps the cached pages around each fault), so a function
-    /// inlined at hundreds of sites would otherwise map megabytes of it.
-    const BATCH: usize = 8;
-    let tab = file
-        .section_by_name(".gopclntab")
-        .or_else(|| file.section_by_name(".data.rel.ro.gopclntab"));
-    let text = file.section_by_name(".text").map_or(0, |s| s.address());
-    let pcs: Vec<u64> = found.iter().map(|i| i.entry_pc).collect();
-    let deltas: Vec<Option<u32>> = match tab.and_then(|t| t.data().ok()) {
-        Some(t) => pcs
-            .chunks(BATCH)
-            .flat_map(|batch| {
-                let d = crate::golang::pclntab::sp_deltas(t, text, batch)
-                    .unwrap_or_else(|_| vec![None; batch.len()]);
-                release();
-                d
-            })
-            .collect(),
-        None => vec![None; pcs.len()],
-    };
-    for (inst, delta) in found.iter_mut().zip(deltas) {
+/// `deltas` (one per instance) from Go's own `pcsp` table; without one
+/// they stay unavailable.
+pub fn frame_slots(found: &mut [InlinedInstance], deltas: &[Option<u32>]) {
+    for (inst, &delta) in found.iter_mut().zip(deltas) {
         for p in &mut inst.params {
             let Ok(pieces) = &mut p.location else {
                 continue;
