@@ -12,12 +12,11 @@
 //! took kept the value in XMM (it returned, and no record was lost
 //! meanwhile), the record may have been lost, or the call ended first.
 
-use crate::correlate::CallKey;
 use crate::decode::{decode, GoValue};
 use crate::plan::ArgRead;
 use crate::recipe::RawEvent;
 
-use super::{Attachment, Open, Pipeline};
+use super::{call_key, Attachment, Open, Pipeline};
 
 /// The float arguments a call still awaits from its landing records.
 #[derive(Debug, Default)]
@@ -53,14 +52,8 @@ impl Pipeline {
             self.landing.unmatched += 1;
             return;
         };
-        let key = CallKey {
-            pid: meta.pid,
-            goid: ev.goid,
-            frame: ev.frame.wrapping_sub(site.delta),
-            attachment: meta.id,
-            function: meta.plan.entry_offset,
-        };
-        let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
+        let key = call_key(meta, ev.goid, ev.frame.wrapping_sub(site.delta));
+        let stamp = self.stamp(ev);
         // A call a recovered panic left open at that frame is not this
         // record's (a later call the kernel did not keep may be).
         if self.correlator.still_running(&key, stamp) != Some(true) {

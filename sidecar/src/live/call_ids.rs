@@ -1,10 +1,34 @@
-//! What a delivered call carries beside its values: its trace ids (a
-//! child of its enclosing probed call or of the application's span) and
-//! its error message.
+//! What identifies a call beside its values: its key among the open calls
+//! and the loss stamp its records are matched by, its trace ids (a child
+//! of its enclosing probed call or of the application's span) and its
+//! error message.
 
+use crate::correlate::CallKey;
 use crate::decode::{AppSpan, GoValue};
 use crate::export::TraceIds;
 use crate::plan::Plan;
+use crate::recipe::RawEvent;
+
+use super::{Attachment, Pipeline};
+
+/// The open call of `meta` on goroutine `goid` whose entry was at `frame`.
+pub(super) fn call_key(meta: &Attachment, goid: u64, frame: u64) -> CallKey {
+    CallKey {
+        pid: meta.pid,
+        goid,
+        frame,
+        attachment: meta.id,
+        function: meta.plan.entry_offset,
+    }
+}
+
+impl Pipeline {
+    /// Records lost so far, in the kernel and here, as `ev` is read: a
+    /// record is matched only to a call entered with the same stamp.
+    pub(super) fn stamp(&self, ev: &RawEvent) -> u64 {
+        ev.drop_seq.wrapping_add(self.stats.no_goroutine)
+    }
+}
 
 /// Ids for a call whose context carried `app` and whose innermost open
 /// probed caller is `enclosing` (its ids, and whether `when` filtered it:

@@ -116,7 +116,7 @@ impl Pipeline {
             returns,
             ktime: ev.ktime_ns,
             frame: ev.frame,
-            stamp: ev.drop_seq.wrapping_add(self.stats.no_goroutine),
+            stamp: self.stamp(ev),
             need,
         };
         // Another probe on the same function (or the other version of an
@@ -140,7 +140,7 @@ impl Pipeline {
         emit: &mut dyn FnMut(Call),
     ) {
         let key = (meta.pid, ev.goid);
-        let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
+        let stamp = self.stamp(ev);
         let ours = self.held.get(&key).and_then(|ws| {
             ws.iter().position(|w| {
                 w.open.meta.id == meta.id && w.frame.wrapping_sub(8) == ev.frame && w.stamp == stamp

@@ -20,7 +20,7 @@ mod arg_landing;
 mod call_ids;
 #[path = "landing.rs"]
 mod landing;
-use call_ids::{error_message, trace_ids};
+use call_ids::{call_key, error_message, trace_ids};
 pub use landing::LandingStats;
 
 /// A probe's identity: its whole spec, serialised, so that an edited probe
@@ -562,15 +562,8 @@ impl Pipeline {
             }
             None => {}
         }
-        // Records lost so far, in the kernel and here.
-        let stamp = ev.drop_seq.wrapping_add(self.stats.no_goroutine);
-        let key = CallKey {
-            pid: meta.pid,
-            goid: ev.goid,
-            frame: ev.frame,
-            attachment: meta.id,
-            function: meta.plan.entry_offset,
-        };
+        let stamp = self.stamp(&ev);
+        let key = call_key(&meta, ev.goid, ev.frame);
         let masks = (ev.fault_mask, ev.nil_mask);
         // Both versions of an edited probe saw this: the entry is one
         // version's; a return without its entry, the other's.
