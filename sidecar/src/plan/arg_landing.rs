@@ -10,22 +10,14 @@ use crate::golang::abi::{Loc, Part};
 use crate::golang::{BinaryInfo, Function, Param};
 
 use super::contract::{ArgLandings, ArgRead, ArgSite, Shape, SitePlan, Value};
-use super::landing::{MAX_LANDINGS, MAX_PLACES};
+use super::landing::{Float, MAX_LANDINGS, MAX_PLACES};
 
 /// What one landing site reads: (entry value index, place, size) each.
 type Reads = Vec<(usize, Loc, u8)>;
 
-/// A float argument passed in an XMM register.
-struct FloatArg {
-    /// Its index in the entry's values.
-    index: usize,
-    xmm: u8,
-    size: u8,
-}
-
 /// The float arguments among `entry`'s values passed in X0–X14 and planned
 /// unavailable (not redacted, not suspect): `args` with their ABI `parts`.
-fn float_args(entry: &SitePlan, args: &[&Param], parts: &[Vec<Part>]) -> Vec<FloatArg> {
+fn float_args(entry: &SitePlan, args: &[&Param], parts: &[Vec<Part>]) -> Vec<Float> {
     entry
         .values
         .iter()
@@ -33,17 +25,7 @@ fn float_args(entry: &SitePlan, args: &[&Param], parts: &[Vec<Part>]) -> Vec<Flo
         .filter(|(_, v)| matches!(v.shape, Shape::Unavailable(_)) && v.is_xmm_float())
         .filter_map(|(index, v)| {
             let i = args.iter().position(|p| *p.name == v.name)?;
-            match parts.get(i)?.as_slice() {
-                [p] if p.float && matches!(p.size, 4 | 8) => match p.loc {
-                    Loc::FloatReg(xmm) => Some(FloatArg {
-                        index,
-                        xmm,
-                        size: p.size as u8,
-                    }),
-                    _ => None,
-                },
-                _ => None,
-            }
+            Float::in_xmm(index, parts.get(i)?)
         })
         .collect()
 }

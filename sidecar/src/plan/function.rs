@@ -681,7 +681,7 @@ fn result_name(name: &str, index: usize) -> String {
 
 /// The one value standing for a whole list DWARF does not give (see
 /// [`Value::is_whole_list`]).
-fn whole_list(why: &str) -> Value {
+pub(super) fn whole_list(why: &str) -> Value {
     unavailable("", "?", why)
 }
 

@@ -193,15 +193,9 @@ fn site_plan(
     if spec.returns && !ret_offsets.is_empty() {
         // Never `{}`, which would read as "returns nothing".
         ret.push_value(
-            Value {
-                name: String::new(),
-                ty: "?".into(),
-                location: "-".into(),
-                shape: Shape::Unavailable(
-                    "an inlined call's results are not read: DWARF does not locate them at its exits"
-                        .into(),
-                ),
-            },
+            super::function::whole_list(
+                "an inlined call's results are not read: DWARF does not locate them at its exits",
+            ),
             &[],
         );
     }

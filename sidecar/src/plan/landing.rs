@@ -21,10 +21,10 @@ pub(super) const MAX_LANDINGS: usize = 64;
 /// kernel's 4096, per process.
 pub(super) const MAX_PLACES: usize = 8;
 
-/// A float result passed in an XMM register.
+/// A float value (a result, or an argument) passed in an XMM register.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Float {
-    /// Its index in the return site's values.
+    /// Its index in its site's values.
     pub(super) index: usize,
     /// X0–X14.
     pub(super) xmm: u8,
@@ -40,20 +40,29 @@ pub(super) fn floats(ret: &SitePlan, parts: &[Vec<Part>]) -> Vec<Float> {
         .iter()
         .zip(parts)
         .enumerate()
-        .filter_map(|(index, (v, p))| match (p.as_slice(), &v.shape) {
-            ([part], Shape::Unavailable(_)) if part.float && matches!(part.size, 4 | 8) => {
-                let Loc::FloatReg(xmm) = part.loc else {
-                    return None;
-                };
-                Some(Float {
-                    index,
-                    xmm,
-                    size: part.size as u8,
-                })
-            }
+        .filter_map(|(index, (v, p))| match &v.shape {
+            Shape::Unavailable(_) => Float::in_xmm(index, p),
             _ => None,
         })
         .collect()
+}
+
+impl Float {
+    /// Value `index`, if its ABI `parts` are one float32/float64 in an XMM
+    /// register.
+    pub(super) fn in_xmm(index: usize, parts: &[Part]) -> Option<Float> {
+        match parts {
+            [p] if p.float && matches!(p.size, 4 | 8) => match p.loc {
+                Loc::FloatReg(xmm) => Some(Float {
+                    index,
+                    xmm,
+                    size: p.size as u8,
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// The planner's warnings about float results read at landing sites: the
