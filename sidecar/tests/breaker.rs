@@ -120,3 +120,55 @@ fn the_breaker_watches_an_edited_probes_previous_version() {
     let (_, logs) = gotel.stop();
     assert_eq!(stopped_record(&logs)["breaker_trips"], 1, "{v}");
 }
+
+/// Editing a tripped probe does not undo the trip: the edited version
+/// stays detached for the rest of the cool-down, with the same trip count.
+/// Re-tuning the breaker itself in an edit attaches it again at once.
+#[test]
+fn an_edited_tripped_probe_stays_detached_until_its_cooldown_ends() {
+    let tc = toolchains().pop().unwrap();
+    let v = &tc.version;
+    let bin = build(&tc, "hotloop", "breaker_tripped_edit", &[]);
+    let app = Target::start(&bin, &["-duration", "60s"], "rate");
+    let config = |extra: &str| {
+        format!(
+            "admin: 127.0.0.1:0\nprobes:\n  - function: main.spin\n    name: spin\n    target: {{ pid: {} }}\n{extra}",
+            app.pid()
+        )
+    };
+    let limits = "    max_hits_per_second: 10000\n    breaker_cooldown: 60s\n";
+    let mut gotel = Gotel::run_env(&config(limits), 0, &[]);
+    let admin = gotel.admin_address();
+    gotel.wait_log("attached", Duration::from_secs(30));
+    gotel.wait_log(
+        "breaker: the probe is hit too often",
+        Duration::from_secs(15),
+    );
+    let probe = |admin: &str| admin_json(admin, "/probes")["probes"][0].clone();
+    // An edit that does not touch the breaker: still tripped, same trip.
+    gotel.rewrite_config(&config(&format!("{limits}    sample: 0.5\n")));
+    gotel.wait_log("config reloaded", Duration::from_secs(10));
+    // A few reconcile rounds (scan_interval_ms) for a fresh breaker to show.
+    std::thread::sleep(Duration::from_secs(3));
+    let p = probe(&admin);
+    assert_eq!(p["breaker"]["open"], true, "{v}: {p}");
+    assert_eq!(p["breaker"]["trips"], 1, "{v}: {p}");
+    assert!(
+        p["breaker"]["reattach_in_ms"].as_u64().unwrap() > 40_000,
+        "{v}: {p}"
+    );
+    assert_eq!(p["attached"], serde_json::json!([]), "{v}: {p}");
+    // Turning its breaker off: attached again now, no longer tripping.
+    gotel.rewrite_config(&config(
+        "    max_hits_per_second: 0\n    breaker_cooldown: 60s\n    sample: 0.5\n",
+    ));
+    gotel.wait_log(
+        "breaker: the edit changed the function or the breaker's settings",
+        Duration::from_secs(10),
+    );
+    gotel.wait_log("attached", Duration::from_secs(10));
+    let p = probe(&admin);
+    assert_eq!(p["breaker"]["open"], false, "{v}: {p}");
+    let (_, logs) = gotel.stop();
+    assert_eq!(stopped_record(&logs)["breaker_trips"], 1, "{v}");
+}

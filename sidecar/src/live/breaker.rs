@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::kernel::Kernel;
 use super::pipeline::ProbeKey;
 use super::{probe_key, Supervisor};
-use crate::config::ProbeSpec;
+use crate::config::{Config, ProbeSpec};
 use crate::recipe::{RawProbeCounts, RawProbeLimit, MAX_PROBES};
 
 /// The longest cool-down, however often a probe trips (config refuses a
@@ -144,6 +144,49 @@ impl<K: Kernel> Supervisor<K> {
             if let Err(e) = self.kernel.set_probe(slot, limit_of(spec), fresh) {
                 warn!(probe = spec.display_name(), "cannot set its limits: {e}");
             }
+        }
+    }
+
+    /// Hands each edited probe's breaker (`versions`: previous key, new key)
+    /// to its new version, before `cfg` replaces the configuration. An edit
+    /// does not make a hot function cheaper to trap: a tripped probe stays
+    /// detached for the rest of its cool-down, and its back-off and trips
+    /// go on. A version on another function, or with other breaker
+    /// settings (the user re-tuned it), starts afresh.
+    pub(super) fn carry_breakers(&mut self, versions: &[(ProbeKey, ProbeKey)], cfg: &Config) {
+        for (old, new) in versions {
+            let Some(b) = self.breakers.remove(old) else {
+                continue;
+            };
+            let before = self.cfg.probes.iter().find(|p| probe_key(p) == *old);
+            let after = cfg.probes.iter().find(|p| probe_key(p) == *new);
+            let (Some(before), Some(after)) = (before, after) else {
+                continue;
+            };
+            let settings = |p: &ProbeSpec, c: &Config| {
+                (
+                    p.max_hits_per_second(&c.defaults),
+                    p.breaker_cooldown(&c.defaults),
+                )
+            };
+            if before.function != after.function
+                || settings(before, &self.cfg) != settings(after, cfg)
+            {
+                if b.open_until.is_some() {
+                    info!(
+                        probe = after.display_name(),
+                        "breaker: the edit changed the function or the breaker's settings; attaching again now"
+                    );
+                }
+                continue;
+            }
+            // Its hits are summed over other slots from now on.
+            let b = Breaker {
+                samples: Default::default(),
+                slots: Vec::new(),
+                ..b
+            };
+            self.breakers.insert(new.clone(), b);
         }
     }
 

@@ -69,6 +69,12 @@ impl<K: Kernel> Supervisor<K> {
                 _ => {}
             }
         }
+        let versions: Vec<(ProbeKey, ProbeKey)> = old_names
+            .iter()
+            .filter_map(|(name, old)| Some((old.clone(), by_name.get(name)?.clone())))
+            .filter(|(old, new)| old != new && !keep.contains(old))
+            .collect();
+        self.carry_breakers(&versions, &cfg);
         let mut attached = keep.clone();
         attached.extend(superseded.keys().cloned());
         self.registry
