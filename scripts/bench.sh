@@ -31,7 +31,9 @@
 #                     at their landing sites, four traps a call, against
 #                     `float_landing: false`, two; untraced-inlined gotel-inlined:
 #                     main.workInlined, inlined into the loop, probed at the inlined
-#                     site's start and exit)
+#                     site's start and exit; gotel-bare: main.work timed with no
+#                     values, entry + RET records holding only what every record
+#                     holds (time, goroutine, frame, ids): the fixed cost of a hit)
 #   BENCH_USERSPACE   0: skip the userspace measurement (default 1)
 #   BENCH_GOTEL       a gotel binary to use instead of building the release one (with
 #                     BENCH_USERSPACE=0; the BPF program is the same in any build)
@@ -341,6 +343,7 @@ for r in $rows; do
     gotel-nested) gotel_row gotel-nested nested "" ;;
     gotel-entry) gotel_row gotel-entry work $'    returns: false\n    latency: false' ;;
     gotel-entry-stack) gotel_row gotel-entry-stack work $'    returns: false\n    latency: false\n    stack: 8' ;;
+    gotel-bare) gotel_row gotel-bare work $'    args: []\n    returns: false' ;;
     untraced-float) untraced untraced-float float ;;
     gotel-float) gotel_row gotel-float float "" ;;
     gotel-float-off) gotel_row gotel-float-off float $'    float_landing: false' ;;
