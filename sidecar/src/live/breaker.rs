@@ -48,6 +48,15 @@ impl Slots {
         self.by_probe.iter()
     }
 
+    /// Slots with every one taken by nothing: for tests of running out.
+    #[cfg(test)]
+    pub fn all_taken() -> Self {
+        Slots {
+            next: MAX_PROBES - 1,
+            ..Default::default()
+        }
+    }
+
     /// A slot for `key`: (slot, newly taken).
     fn take(&mut self, key: &ProbeKey) -> Option<(u32, bool)> {
         if let Some(s) = self.by_probe.get(key) {
@@ -137,7 +146,7 @@ impl<K: Kernel> Supervisor<K> {
             let Some((slot, fresh)) = self.slots.take(&key) else {
                 warn!(
                     probe = spec.display_name(),
-                    "no probe slot left: its limits and counters are not kept"
+                    "no probe slot left: it is not attached until one is free"
                 );
                 continue;
             };

@@ -166,12 +166,15 @@ impl<K: Kernel> Supervisor<K> {
             {
                 continue;
             }
-            let r = File::open(path)
-                .map_err(|e| AttachError::Stat {
-                    path: path.into(),
-                    source: Arc::new(e),
-                })
-                .and_then(|file| self.attach_opened(&key, spec, file, path, Some(path), None));
+            let r = match self.slots.of(&key) {
+                None => Err(AttachError::NoSlot),
+                Some(_) => File::open(path)
+                    .map_err(|e| AttachError::Stat {
+                        path: path.into(),
+                        source: Arc::new(e),
+                    })
+                    .and_then(|file| self.attach_opened(&key, spec, file, path, Some(path), None)),
+            };
             if let Err(why) = r {
                 self.fail_file(&key, spec, path, exe_id, &why);
             }

@@ -81,6 +81,10 @@ pub enum AttachError {
     /// The kernel refused a recipe or a uprobe.
     #[error(transparent)]
     Kernel(Arc<BpfError>),
+    /// Every probe slot is taken (probes and edited probes' previous
+    /// versions): without one the breaker could not watch the probe.
+    #[error("no probe slot left: {} probes and kept previous versions use all of them, and a probe without one would have no hit counter for the breaker; remove probes, or let edited ones finish replacing their previous versions", crate::recipe::MAX_PROBES - 1)]
+    NoSlot,
 }
 
 impl From<BpfError> for AttachError {
@@ -351,6 +355,7 @@ impl<K: Kernel> Supervisor<K> {
             return Attempt::Skipped;
         }
         let attached = match spec.from_start {
+            _ if self.slots.of(key).is_none() => Err(AttachError::NoSlot),
             true => self.attach_from_start(key, spec, p),
             false => self.attach(key, spec, p),
         };

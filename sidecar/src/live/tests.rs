@@ -104,6 +104,25 @@ fn a_process_that_cannot_be_traced_is_tried_once_per_image() {
 }
 
 #[test]
+fn a_probe_without_a_slot_is_not_attached() {
+    let (_sleeper, pid, me) = sleeper();
+    let (mut sup, _) = supervisor(config(
+        serde_json::json!([{ "function": "main.f", "target": { "pid": pid } }]),
+    ));
+    sup.slots = breaker::Slots::all_taken();
+    sup.sync_slots();
+    sup.reconcile_with(&HashMap::from([(pid, me)]), |_| {});
+    assert_eq!(sup.attachments(), 0);
+    // Refused before the binary is even read: no breaker could watch it.
+    assert_eq!(sup.binaries.opened, 0);
+    let failure = sup.status().probes[0].failed.clone();
+    assert!(
+        failure[0].error.contains("no probe slot left"),
+        "{failure:?}"
+    );
+}
+
+#[test]
 fn a_probe_without_a_process_waits() {
     let (mut sup, _) = supervisor(config(
         serde_json::json!([{ "function": "main.f", "target": { "exe": "no-such-app" } }]),
