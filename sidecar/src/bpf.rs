@@ -416,7 +416,7 @@ mod tests {
         // The default ring (4 MiB, woken at 1 MiB) on 2 and on 256 CPUs.
         assert_eq!(ask_bytes(1 << 20, 2), 4096);
         assert_eq!(ask_bytes(1 << 20, 256), 1024);
-        // The smallest ring with many CPUs: look at every record.
+        // A 64 KiB ring (woken at 16 KiB) on 8192 CPUs: look at every record.
         assert_eq!(ask_bytes(16 << 10, 8192), 0);
         assert_eq!(ask_bytes(1 << 20, 0), 4096);
         for (wake, cpus) in [(16u64 << 10, 64usize), (1 << 20, 3), (1 << 28, 1)] {

@@ -171,4 +171,17 @@ fn an_edited_tripped_probe_stays_detached_until_its_cooldown_ends() {
     assert_eq!(p["breaker"]["open"], false, "{v}: {p}");
     let (_, logs) = gotel.stop();
     assert_eq!(stopped_record(&logs)["breaker_trips"], 1, "{v}");
+    // Between the first edit and the re-tuning, nothing was attached (a
+    // fresh breaker would have attached and tripped again within it).
+    let at = |m: &str| {
+        logs.iter()
+            .position(|l| l.contains(&format!("\"message\":\"{m}")))
+            .unwrap_or_else(|| panic!("{v}: no {m}"))
+    };
+    let (edit, retune) = (at("config reloaded"), at("breaker: the edit changed"));
+    let between = &logs[edit..retune];
+    assert!(
+        !between.iter().any(|l| l.contains("\"message\":\"attached")),
+        "{v}: attached while tripped: {between:#?}"
+    );
 }

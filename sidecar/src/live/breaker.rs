@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::kernel::Kernel;
 use super::pipeline::ProbeKey;
-use super::{probe_key, Supervisor};
+use super::{probe_key, AttachError, Supervisor};
 use crate::config::{Config, ProbeSpec};
 use crate::recipe::{RawProbeCounts, RawProbeLimit, MAX_PROBES};
 
@@ -101,7 +101,7 @@ pub struct BreakerStatus {
     pub open: bool,
     /// Milliseconds until it is attached again (when open).
     pub reattach_in_ms: u64,
-    /// Times it tripped since the probe was configured.
+    /// Times it tripped since the probe was configured (across its edits).
     pub trips: u64,
 }
 
@@ -152,6 +152,12 @@ impl<K: Kernel> Supervisor<K> {
             };
             if let Err(e) = self.kernel.set_probe(slot, limit_of(spec), fresh) {
                 warn!(probe = spec.display_name(), "cannot set its limits: {e}");
+            }
+            // Refused for want of a slot before: tried again now.
+            if fresh {
+                let no_slot = AttachError::NoSlot.to_string();
+                self.failed
+                    .retain(|(_, k), f| *k != key || f.error != no_slot);
             }
         }
     }

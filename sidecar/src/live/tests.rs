@@ -111,7 +111,7 @@ fn a_probe_without_a_slot_is_not_attached() {
     ));
     sup.slots = breaker::Slots::all_taken();
     sup.sync_slots();
-    sup.reconcile_with(&HashMap::from([(pid, me)]), |_| {});
+    sup.reconcile_with(&HashMap::from([(pid, me.clone())]), |_| {});
     assert_eq!(sup.attachments(), 0);
     // Refused before the binary is even read: no breaker could watch it.
     assert_eq!(sup.binaries.opened, 0);
@@ -120,6 +120,14 @@ fn a_probe_without_a_slot_is_not_attached() {
         failure[0].error.contains("no probe slot left"),
         "{failure:?}"
     );
+    // A slot given back: the probe is tried again (and fails for what the
+    // process is, not a Go program).
+    sup.slots = breaker::Slots::default();
+    sup.sync_slots();
+    sup.reconcile_with(&HashMap::from([(pid, me)]), |_| {});
+    assert_eq!(sup.binaries.opened, 1);
+    let failure = sup.status().probes[0].failed.clone();
+    assert!(failure[0].error.contains("not a Go program"), "{failure:?}");
 }
 
 #[test]
