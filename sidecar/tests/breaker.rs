@@ -23,6 +23,23 @@ fn rates(app: &mut Target, n: usize) -> Vec<f64> {
     r
 }
 
+/// integration/hotloop built (as `tag`) with the newest toolchain and
+/// running for a minute: (its Go version, the app).
+fn hot_loop(tag: &str) -> (String, Target) {
+    let tc = toolchains().pop().unwrap();
+    let bin = build(&tc, "hotloop", tag, &[]);
+    let app = Target::start(&bin, &["-duration", "60s"], "rate");
+    (tc.version.clone(), app)
+}
+
+/// A config with the admin endpoint and one probe on `main.spin` in
+/// process `pid`, `extra` holding more of the probe's keys.
+fn spin_config(pid: u32, extra: &str) -> String {
+    format!(
+        "admin: 127.0.0.1:0\nprobes:\n  - function: main.spin\n    target: {{ pid: {pid} }}\n{extra}"
+    )
+}
+
 #[test]
 fn the_breaker_detaches_a_probe_on_a_tight_loop_and_attaches_it_after_the_cooldown() {
     let tc = toolchains().pop().unwrap();
@@ -89,16 +106,8 @@ fn the_breaker_detaches_a_probe_on_a_tight_loop_and_attaches_it_after_the_cooldo
 /// probe's, and a trip detaches it too.
 #[test]
 fn the_breaker_watches_an_edited_probes_previous_version() {
-    let tc = toolchains().pop().unwrap();
-    let v = &tc.version;
-    let bin = build(&tc, "hotloop", "breaker_edit", &[]);
-    let app = Target::start(&bin, &["-duration", "60s"], "rate");
-    let config = |extra: &str| {
-        format!(
-            "admin: 127.0.0.1:0\nprobes:\n  - function: main.spin\n    target: {{ pid: {} }}\n{extra}",
-            app.pid()
-        )
-    };
+    let (v, app) = &hot_loop("breaker_edit");
+    let config = |extra: &str| spin_config(app.pid(), extra);
     // The harness turns the breaker off: this version never trips.
     let mut gotel = Gotel::run_env(&config(""), 0, &[]);
     let admin = gotel.admin_address();
@@ -126,16 +135,8 @@ fn the_breaker_watches_an_edited_probes_previous_version() {
 /// Re-tuning the breaker itself in an edit attaches it again at once.
 #[test]
 fn an_edited_tripped_probe_stays_detached_until_its_cooldown_ends() {
-    let tc = toolchains().pop().unwrap();
-    let v = &tc.version;
-    let bin = build(&tc, "hotloop", "breaker_tripped_edit", &[]);
-    let app = Target::start(&bin, &["-duration", "60s"], "rate");
-    let config = |extra: &str| {
-        format!(
-            "admin: 127.0.0.1:0\nprobes:\n  - function: main.spin\n    name: spin\n    target: {{ pid: {} }}\n{extra}",
-            app.pid()
-        )
-    };
+    let (v, app) = &hot_loop("breaker_tripped_edit");
+    let config = |extra: &str| spin_config(app.pid(), extra);
     let limits = "    max_hits_per_second: 10000\n    breaker_cooldown: 60s\n";
     let mut gotel = Gotel::run_env(&config(limits), 0, &[]);
     let admin = gotel.admin_address();
