@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
-use daemon::{free_port, tools, Daemon};
+use daemon::{free_port, tools, written_requests, Daemon};
 use faults::{Fault, FaultServer, Tally};
 use serde_json::Value;
 
@@ -373,7 +373,6 @@ impl Collector {
 
     /// (log records, spans) in the collector's file so far.
     fn written(&self) -> (u64, u64) {
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
         let (mut logs, mut spans) = (0, 0);
         let count = |v: &Value, outer: &str, inner: &str, items: &str| -> u64 {
             let empty = Vec::new();
@@ -384,8 +383,7 @@ impl Collector {
                 .map(|i| i[items].as_array().map_or(0, |a| a.len() as u64))
                 .sum()
         };
-        for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
+        for v in written_requests(&self.file) {
             logs += count(&v, "resourceLogs", "scopeLogs", "logRecords");
             spans += count(&v, "resourceSpans", "scopeSpans", "spans");
         }

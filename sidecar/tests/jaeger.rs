@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::{build, http_get, repo, toolchains, Gotel, Target, Toolchain};
-use daemon::{free_port, tools, Daemon};
+use daemon::{free_port, tools, written_requests, Daemon};
 
 /// Jaeger and a collector in front of it, on free ports.
 struct Pipeline {
@@ -117,24 +117,30 @@ impl Pipeline {
         }
     }
 
+    /// The requests the collector's file exporter has written whole so far
+    /// (each incarnation of the collector writes its own file).
+    fn written(&self) -> Vec<Value> {
+        self.files
+            .iter()
+            .flat_map(|f| written_requests(f))
+            .collect()
+    }
+
     /// The spans of service `service` the collector's file exporter wrote.
     fn spans_of(&self, service: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        for f in &self.files {
-            let text = std::fs::read_to_string(f).unwrap_or_default();
-            for line in text.lines() {
-                let v: Value = serde_json::from_str(line).unwrap();
-                for rs in v["resourceSpans"].as_array().into_iter().flatten() {
-                    let attrs = rs["resource"]["attributes"].as_array();
-                    let named = attrs.into_iter().flatten().any(|a| {
-                        a["key"] == "service.name" && a["value"]["stringValue"] == service
-                    });
-                    if !named {
-                        continue;
-                    }
-                    for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-                        out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
-                    }
+        for v in self.written() {
+            for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+                let attrs = rs["resource"]["attributes"].as_array();
+                let named = attrs
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["key"] == "service.name" && a["value"]["stringValue"] == service);
+                if !named {
+                    continue;
+                }
+                for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                    out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
                 }
             }
         }
@@ -143,14 +149,8 @@ impl Pipeline {
 
     /// The log records the collector's file exporter wrote, by span id.
     fn log_records(&self) -> HashMap<String, Value> {
-        let text: String = self
-            .files
-            .iter()
-            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
-            .collect();
         let mut out = HashMap::new();
-        for line in text.lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
+        for v in self.written() {
             for rl in v["resourceLogs"].as_array().into_iter().flatten() {
                 for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
                     for r in sl["logRecords"].as_array().into_iter().flatten() {

@@ -86,3 +86,15 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// The requests the collector's file exporter has written whole to `file`
+/// so far, one JSON line each: the file is read while the collector runs,
+/// and a line it is still writing is left for the next read.
+pub fn written_requests(file: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let whole = text.rsplit_once('\n').map_or("", |(done, _)| done);
+    whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", file.display())))
+        .collect()
+}
