@@ -37,10 +37,10 @@ pub(super) fn map_entries(e: &MapEntries, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) ->
                 _ => return None,
             };
             let Some(ctrl) = word(*ctrl_op)? else {
-                return Some(GoValue::Struct(Vec::new()));
+                return Some(no_entries(e));
             };
             let Ok((_, items)) = elems(group)? else {
-                return Some(GoValue::Struct(Vec::new()));
+                return Some(no_entries(e));
             };
             for (j, item) in items.into_iter().take(8).enumerate() {
                 // ctrlEmpty 0x80, ctrlDeleted 0xfe: full slots have the
@@ -67,10 +67,10 @@ pub(super) fn map_entries(e: &MapEntries, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) ->
                 return None;
             }
             let Some(tophash) = word(*tophash_op)? else {
-                return Some(GoValue::Struct(Vec::new()));
+                return Some(no_entries(e));
             };
             let (Ok((_, ks)), Ok((_, vs))) = (elems(keys)?, elems(values)?) else {
-                return Some(GoValue::Struct(Vec::new()));
+                return Some(no_entries(e));
             };
             for (j, (k, v)) in ks.into_iter().zip(vs).take(8).enumerate() {
                 // emptyRest 0, emptyOne 1, evacuated 2–4: full from 5.
@@ -79,6 +79,9 @@ pub(super) fn map_entries(e: &MapEntries, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) ->
                 }
             }
         }
+    }
+    if pairs.is_empty() {
+        return Some(no_entries(e));
     }
     if pairs.iter().all(|(k, _)| {
         matches!(
@@ -105,4 +108,27 @@ pub(super) fn map_entries(e: &MapEntries, rec: &Rec<'_>, cx: &mut Cx<'_, '_>) ->
             .map(|(k, v)| GoValue::Array(vec![k, v]))
             .collect(),
     ))
+}
+
+/// The entries of a map with none to show, in the form its key type gives
+/// shown entries: `{}` for string keys, `[]` for others (whatever is in
+/// the one group or bucket read, a consumer sees one form per map type).
+fn no_entries(e: &MapEntries) -> GoValue {
+    let key = match e {
+        MapEntries::Bucket { keys, .. } => match keys {
+            Shape::Elems { elem, .. } => Some(&**elem),
+            _ => None,
+        },
+        MapEntries::Group { slots, .. } => match slots {
+            Shape::Elems { elem, .. } => match &**elem {
+                Shape::Struct(fields) => fields.first().map(|(_, k)| k),
+                _ => None,
+            },
+            _ => None,
+        },
+    };
+    match key {
+        Some(Shape::String { .. }) => GoValue::Struct(Vec::new()),
+        _ => GoValue::Array(Vec::new()),
+    }
 }

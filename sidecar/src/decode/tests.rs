@@ -429,10 +429,9 @@ fn bucket_maps_with_other_keys_show_pairs_unless_growing() {
             },
         )],
     );
-    let data = |old: u64| {
+    let data = |len: u64, old: u64, tophash: u64| {
         let mut d = Data::default();
-        // Slots 0 and 2 full (tophash >= 5), slot 1 emptyOne.
-        d.word(2).word(old).word(0x00c3_019a);
+        d.word(len).word(old).word(tophash);
         for base in [10, 100] {
             d.head(8, 3);
             for i in 0..3 {
@@ -442,13 +441,21 @@ fn bucket_maps_with_other_keys_show_pairs_unless_growing() {
         d.0
     };
     let names = Fake::default();
-    let (v, _) = run(&s, &data(0), &names);
+    // Slots 0 and 2 full (tophash >= 5), slot 1 emptyOne.
+    let (v, _) = run(&s, &data(2, 0, 0x00c3_019a), &names);
     assert_eq!(
         v,
         vec![json!({"len": 2, "entries": [[10, 100], [12, 102]]})]
     );
-    let (v, _) = run(&s, &data(0xc000), &names);
+    let (v, _) = run(&s, &data(2, 0xc000, 0x00c3_019a), &names);
     assert_eq!(v, vec![json!({"len": 2})]);
+    // A larger map whose bucket 0 holds nothing: still the form of int
+    // keys, not the string keys' object.
+    let (v, _) = run(&s, &data(20, 0, 0), &names);
+    assert_eq!(
+        v,
+        vec![json!({"len": 20, "entries": [], "truncated": true})]
+    );
 }
 
 const E: u64 = 0x1000;
