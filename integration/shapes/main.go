@@ -253,6 +253,28 @@ func bigMaps(big map[int]int, nm map[string]int) int { return len(nm) + len(big)
 
 var sink int
 
+// Blank has blank fields: padding and a zero-size marker. An array of more
+// than one element puts it on the stack under the register ABI.
+type Blank struct {
+	A int32
+	_ [4]byte
+	B int64
+	_ struct{}
+	C int16
+}
+
+// Pad's blank field takes a register of its own: B comes after it.
+type Pad struct {
+	A int32
+	_ int32
+	B int64
+}
+
+//go:noinline
+func blanks(b Blank, q Pad) int64 {
+	return int64(b.A) + b.B + int64(b.C) + int64(q.A) + q.B
+}
+
 //go:noinline
 func round(base int) {
 	sink += Max(3, 7) + len(Max("apple", "pear"))
@@ -283,6 +305,7 @@ func round(base int) {
 	sink += maps(map[string]int{"a": 1, "b": 2, "c": 3}, map[int]string{7: "seven"}) + bigMaps(big, nil)
 	counter := 41
 	sink += bump(&counter)
+	sink += int(blanks(Blank{A: 1, B: 2, C: 3}, Pad{A: 4, B: 5}))
 	sink += withDefer(4)
 	sink += sum("ab", 1, 2, 3)
 	d := &Derived{Base: Base{ID: 7}, Name: "d"}

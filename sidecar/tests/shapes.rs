@@ -34,6 +34,7 @@ fn config(pid: u32) -> String {
         "main.maps",
         "bigMaps",
         "main.query",
+        "blanks",
     ] {
         c.push_str(&format!(
             "  - function: \"{f}\"\n    target: {{ pid: {pid} }}\n"
@@ -73,8 +74,8 @@ fn shapes_and_dynamic_values() {
         let v = &tc.version;
         let bin = build(&tc, "shapes", "e2e", &[]);
         let mut target = Target::start(&bin, &[], "ready");
-        // Max has three instantiations: 24 attachments for 22 probes.
-        let gotel = Gotel::run(&config(target.pid()), 24);
+        // Max has three instantiations: 25 attachments for 23 probes.
+        let gotel = Gotel::run(&config(target.pid()), 25);
         target.round(1);
         std::thread::sleep(Duration::from_millis(300));
         let (calls, logs) = gotel.stop();
@@ -313,6 +314,17 @@ fn shapes_and_dynamic_values() {
 
         // url.Values: a map whose values are []string, every key with its
         // values (a []string in a map slot or a slice element).
+        // Blank fields are not shown (several would repeat the key "_"),
+        // and the fields after them are read from their own places: the
+        // stack for Blank, the register after the blank one's for Pad.
+        let b = calls_of(&calls, "blanks", v);
+        assert_eq!(
+            b[0]["args"],
+            json!({"b": {"A": 1, "B": 2, "C": 3}, "q": {"A": 4, "B": 5}}),
+            "{v}"
+        );
+        assert_eq!(b[0]["returns"], json!({"r0": 15}), "{v}");
+
         let q = calls_of(&calls, "main.query", v);
         assert_eq!(
             q[0]["args"],

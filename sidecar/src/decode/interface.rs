@@ -405,6 +405,7 @@ pub(super) fn value_at(
             return GoValue::Struct(
                 fields
                     .iter()
+                    .filter(|f| !f.is_blank())
                     .map(|f| match h.redaction.filter(|r| r.matches(&f.name)) {
                         // Its recipe copied none of it.
                         Some(r) => (f.name.clone(), GoValue::Redacted(r.replacement().into())),

@@ -88,6 +88,16 @@ pub struct Field {
     pub ty: TypeId,
 }
 
+impl Field {
+    /// A blank field (`_`: padding, `noCopy` markers, `atomic.Uint64`'s
+    /// alignment): it holds nothing to show, and several in one struct
+    /// would repeat a key in JSON and OTLP attributes. It still takes its
+    /// place (and registers) in the struct's layout.
+    pub fn is_blank(&self) -> bool {
+        self.name == "_"
+    }
+}
+
 /// All types reachable from the functions of one binary.
 #[derive(Debug, Default, Clone)]
 pub struct TypeTable {

@@ -360,6 +360,7 @@ pub fn byte_layout(types: &TypeTable, ty: TypeId) -> Option<ByteLayout> {
         Kind::Struct { fields } => ByteLayout::Struct(
             fields
                 .iter()
+                .filter(|f| !f.is_blank())
                 .map(|f| Some((f.name.clone(), f.offset, byte_layout(types, f.ty)?)))
                 .collect::<Option<Vec<_>>>()?,
         ),

@@ -215,7 +215,10 @@ fn collect(
         }
         Kind::Interface { empty } => want(What::Iface(*empty)),
         Kind::Struct { fields } => {
-            for f in fields.iter().filter(|f| !r.matches(&f.name)) {
+            for f in fields
+                .iter()
+                .filter(|f| !f.is_blank() && !r.matches(&f.name))
+            {
                 collect(types, f.ty, (off + f.offset, depth + 1), r, out);
             }
         }

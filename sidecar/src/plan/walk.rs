@@ -189,17 +189,21 @@ impl Builder<'_> {
             (Kind::Struct { fields }, _) => Shape::Struct(
                 fields
                     .iter()
-                    .map(|f| {
+                    .filter_map(|f| {
+                        if f.is_blank() {
+                            at.skip(types, f.ty);
+                            return None;
+                        }
                         if self.secrets.hides(&f.name) {
                             // No op: at the probe its parts are passed over.
                             at.skip(types, f.ty);
-                            return (f.name.clone(), self.redacted());
+                            return Some((f.name.clone(), self.redacted()));
                         }
                         let name = format!("{name}.{}", f.name);
-                        (
+                        Some((
                             f.name.clone(),
                             self.walk_in(f.ty, at, f.offset as i64, &name, s),
-                        )
+                        ))
                     })
                     .collect(),
             ),
