@@ -402,6 +402,33 @@ impl Sink for Fanout {
     }
 }
 
+/// A call of `main.f` (probe `p`, pid/tid/goroutine 1, started at 1 ns,
+/// 1 ns long, a new trace) with no values: tests override what they need.
+#[cfg(test)]
+impl Call {
+    pub(crate) fn sample() -> Self {
+        Call {
+            probe: "p".into(),
+            function: "main.f".into(),
+            pid: 1,
+            tid: 1,
+            goroutine: 1,
+            start_time_unix_nano: 1,
+            duration_ns: Some(1),
+            panicked: false,
+            unfinished: None,
+            ended_by_unix_nano: None,
+            args: vec![],
+            returns: vec![],
+            error: None,
+            trace: TraceIds::root(),
+            origin: Arc::default(),
+            stack: None,
+            inlined_at: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -162,23 +162,10 @@ fn homogeneous_slices_are_arrays_others_flatten_by_index() {
 fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
     let why = || GoValue::Unavailable("lost".into());
     let call = Call {
-        probe: "p".into(),
         function: "asm.F".into(),
-        pid: 1,
-        tid: 2,
-        goroutine: 3,
-        start_time_unix_nano: 4,
-        duration_ns: Some(5),
-        panicked: false,
-        unfinished: None,
-        ended_by_unix_nano: None,
         args: vec![("".into(), why())],
         returns: vec![("".into(), why())],
-        error: None,
-        trace: Default::default(),
-        origin: Default::default(),
-        stack: None,
-        inlined_at: None,
+        ..Call::sample()
     };
     let mut a = Attributes::default();
     a.encode(&call);
@@ -204,23 +191,10 @@ fn a_list_dwarf_does_not_give_is_one_unavailable_attribute() {
 #[test]
 fn a_call_at_an_inlined_site_names_its_caller() {
     let call = Call {
-        probe: "p".into(),
         function: "main.add".into(),
-        pid: 1,
-        tid: 2,
-        goroutine: 3,
-        start_time_unix_nano: 4,
         duration_ns: None,
-        panicked: false,
-        unfinished: None,
-        ended_by_unix_nano: None,
-        args: Vec::new(),
-        returns: Vec::new(),
-        error: None,
-        trace: Default::default(),
-        origin: Default::default(),
-        stack: None,
         inlined_at: Some("main.first:40".into()),
+        ..Call::sample()
     };
     let mut a = Attributes::default();
     a.encode(&call);

@@ -21,23 +21,10 @@ fn resources() -> Resources {
 
 fn call(origin: &Arc<Origin>, n: i64) -> Call {
     Call {
-        probe: "p".into(),
-        function: "main.f".into(),
         pid: origin.pid,
-        tid: 1,
-        goroutine: 1,
-        start_time_unix_nano: 1,
-        duration_ns: Some(1),
-        panicked: false,
-        unfinished: None,
-        ended_by_unix_nano: None,
         args: vec![("n".into(), GoValue::Int(n))],
-        returns: vec![],
-        error: None,
-        trace: TraceIds::root(),
         origin: origin.clone(),
-        stack: None,
-        inlined_at: None,
+        ..Call::sample()
     }
 }
 

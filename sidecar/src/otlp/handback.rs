@@ -77,28 +77,9 @@ impl Handback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{Origin, TraceIds};
 
     fn call() -> Call {
-        Call {
-            probe: "p".into(),
-            function: "main.f".into(),
-            pid: 1,
-            tid: 1,
-            goroutine: 1,
-            start_time_unix_nano: 1,
-            duration_ns: Some(1),
-            panicked: false,
-            unfinished: None,
-            ended_by_unix_nano: None,
-            args: vec![],
-            returns: vec![],
-            error: None,
-            trace: TraceIds::root(),
-            origin: std::sync::Arc::new(Origin::default()),
-            stack: None,
-            inlined_at: None,
-        }
+        Call::sample()
     }
 
     #[test]
