@@ -169,13 +169,19 @@ impl<K: Kernel> Supervisor<K> {
     /// go on. A version on another function, or with other breaker
     /// settings (the user re-tuned it), starts afresh.
     pub(super) fn carry_breakers(&mut self, versions: &[(ProbeKey, ProbeKey)], cfg: &Config) {
+        if versions.is_empty() {
+            return;
+        }
+        // Keys are serialized specs: made once per config, not per edit.
+        fn by_key(c: &Config) -> HashMap<ProbeKey, &ProbeSpec> {
+            c.probes.iter().map(|p| (probe_key(p), p)).collect()
+        }
+        let (was, is) = (by_key(&self.cfg), by_key(cfg));
         for (old, new) in versions {
             let Some(b) = self.breakers.remove(old) else {
                 continue;
             };
-            let before = self.cfg.probes.iter().find(|p| probe_key(p) == *old);
-            let after = cfg.probes.iter().find(|p| probe_key(p) == *new);
-            let (Some(before), Some(after)) = (before, after) else {
+            let (Some(before), Some(after)) = (was.get(old), is.get(new)) else {
                 continue;
             };
             let settings = |p: &ProbeSpec, c: &Config| {
